@@ -1,0 +1,263 @@
+//! Frames on the client–relay WebSocket.
+//!
+//! Each WebSocket binary message carries exactly one frame. The client sends
+//! [`ClientFrame`]s (requests, and acknowledgements of pushes); the server sends
+//! [`ServerFrame`]s (responses, matched by request id, and pushes). Requests are answered
+//! in any order; a client may have several in flight.
+
+use super::{WireError, decode_bounded};
+
+/// The largest frame either side accepts, in bytes.
+pub const MAX_FRAME_LEN: usize = 256 * 1024;
+/// The largest ping payload the server echoes.
+pub const MAX_PING_PAYLOAD: usize = 1024;
+
+/// A frame from a client to the relay.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ClientFrame {
+    /// What the frame is.
+    #[prost(oneof = "client_frame::Kind", tags = "1, 2")]
+    pub kind: Option<client_frame::Kind>,
+}
+
+/// The variants of [`ClientFrame`].
+pub mod client_frame {
+    /// What a client frame carries.
+    #[derive(Clone, PartialEq, prost::Oneof)]
+    pub enum Kind {
+        /// A request, answered by a [`Response`](super::Response) with the same id.
+        #[prost(message, tag = "1")]
+        Request(super::Request),
+        /// The client has durably handled a push.
+        #[prost(message, tag = "2")]
+        Ack(super::PushAck),
+    }
+}
+
+/// A request from a client.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Request {
+    /// Chosen by the client, echoed in the response; unique among its requests in flight.
+    #[prost(uint64, tag = "1")]
+    pub id: u64,
+    /// What is asked.
+    #[prost(oneof = "request::Body", tags = "10")]
+    pub body: Option<request::Body>,
+}
+
+/// The variants of [`Request`].
+pub mod request {
+    /// What a request asks for.
+    #[derive(Clone, PartialEq, prost::Oneof)]
+    pub enum Body {
+        /// Liveness check; the server echoes the payload.
+        #[prost(message, tag = "10")]
+        Ping(super::Ping),
+    }
+}
+
+/// A liveness probe.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Ping {
+    /// Opaque bytes echoed back, at most [`MAX_PING_PAYLOAD`].
+    #[prost(bytes = "vec", tag = "1")]
+    pub payload: Vec<u8>,
+}
+
+/// Acknowledges a push by id.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PushAck {
+    /// The id of the acknowledged [`Push`].
+    #[prost(uint64, tag = "1")]
+    pub push_id: u64,
+}
+
+/// A frame from the relay to a client.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ServerFrame {
+    /// What the frame is.
+    #[prost(oneof = "server_frame::Kind", tags = "1, 2")]
+    pub kind: Option<server_frame::Kind>,
+}
+
+/// The variants of [`ServerFrame`].
+pub mod server_frame {
+    /// What a server frame carries.
+    #[derive(Clone, PartialEq, prost::Oneof)]
+    pub enum Kind {
+        /// The answer to a request.
+        #[prost(message, tag = "1")]
+        Response(super::Response),
+        /// Something the server sends on its own.
+        #[prost(message, tag = "2")]
+        Push(super::Push),
+    }
+}
+
+/// The outcome class of a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum Status {
+    /// Not set, or a value this build does not know: treat as a failure.
+    Unspecified = 0,
+    /// The request succeeded.
+    Ok = 1,
+    /// The request was malformed or violated a rule; `message` says which.
+    BadRequest = 2,
+    /// The device is not authenticated or not allowed to do this.
+    Unauthorized = 3,
+    /// The thing asked for does not exist.
+    NotFound = 4,
+    /// The request conflicts with the current state.
+    Conflict = 5,
+    /// Too many requests; retry later.
+    RateLimited = 6,
+    /// The input exceeds a size limit.
+    TooLarge = 7,
+    /// The server failed; the request may be retried.
+    Internal = 8,
+}
+
+/// The answer to a [`Request`].
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Response {
+    /// The id of the request answered.
+    #[prost(uint64, tag = "1")]
+    pub id: u64,
+    /// Outcome class; read it with the generated `status()`, which maps values this build
+    /// does not know to [`Status::Unspecified`].
+    #[prost(enumeration = "Status", tag = "2")]
+    pub status: i32,
+    /// A short human-readable reason when `status` is not `Ok`.
+    #[prost(string, tag = "3")]
+    pub message: String,
+    /// The result, when there is one.
+    #[prost(oneof = "response::Body", tags = "10")]
+    pub body: Option<response::Body>,
+}
+
+/// The variants of [`Response`].
+pub mod response {
+    /// What a response carries.
+    #[derive(Clone, PartialEq, prost::Oneof)]
+    pub enum Body {
+        /// Answer to a ping.
+        #[prost(message, tag = "10")]
+        Pong(super::Pong),
+    }
+}
+
+/// The answer to a [`Ping`].
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Pong {
+    /// The ping's payload.
+    #[prost(bytes = "vec", tag = "1")]
+    pub payload: Vec<u8>,
+    /// The server's clock, milliseconds since the epoch.
+    #[prost(uint64, tag = "2")]
+    pub server_time_ms: u64,
+}
+
+/// Something the server sends on its own.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Push {
+    /// Non-zero when the client must acknowledge it with a [`PushAck`].
+    #[prost(uint64, tag = "1")]
+    pub id: u64,
+    /// What is pushed.
+    #[prost(oneof = "push::Body", tags = "10")]
+    pub body: Option<push::Body>,
+}
+
+/// The variants of [`Push`].
+pub mod push {
+    /// What a push carries.
+    #[derive(Clone, PartialEq, prost::Oneof)]
+    pub enum Body {
+        /// The first frame on every connection.
+        #[prost(message, tag = "10")]
+        Welcome(super::Welcome),
+    }
+}
+
+/// The first frame the server sends on a new connection.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Welcome {
+    /// The server's version string.
+    #[prost(string, tag = "1")]
+    pub server_version: String,
+    /// The server's clock, milliseconds since the epoch.
+    #[prost(uint64, tag = "2")]
+    pub server_time_ms: u64,
+}
+
+impl ClientFrame {
+    /// Decodes a frame received from a client.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, WireError> {
+        decode_bounded("ClientFrame", bytes, MAX_FRAME_LEN)
+    }
+
+    /// A request frame.
+    pub fn request(id: u64, body: request::Body) -> Self {
+        Self { kind: Some(client_frame::Kind::Request(Request { id, body: Some(body) })) }
+    }
+}
+
+impl ServerFrame {
+    /// Decodes a frame received from the server.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, WireError> {
+        decode_bounded("ServerFrame", bytes, MAX_FRAME_LEN)
+    }
+
+    /// A response frame.
+    pub fn response(
+        id: u64,
+        status: Status,
+        message: impl Into<String>,
+        body: Option<response::Body>,
+    ) -> Self {
+        Self {
+            kind: Some(server_frame::Kind::Response(Response {
+                id,
+                status: status as i32,
+                message: message.into(),
+                body,
+            })),
+        }
+    }
+
+    /// A push frame.
+    pub fn push(id: u64, body: push::Body) -> Self {
+        Self { kind: Some(server_frame::Kind::Push(Push { id, body: Some(body) })) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+
+    use super::*;
+
+    #[test]
+    fn test_frames_roundtrip() {
+        let frame = ClientFrame::request(7, request::Body::Ping(Ping { payload: b"hi".to_vec() }));
+        let bytes = frame.encode_to_vec();
+        assert_eq!(ClientFrame::from_bytes(&bytes).unwrap(), frame);
+        let frame = ServerFrame::response(
+            7,
+            Status::Ok,
+            "",
+            Some(response::Body::Pong(Pong { payload: b"hi".to_vec(), server_time_ms: 5 })),
+        );
+        assert_eq!(ServerFrame::from_bytes(&frame.encode_to_vec()).unwrap(), frame);
+    }
+
+    #[test]
+    fn test_bad_frames_are_errors() {
+        assert!(matches!(ClientFrame::from_bytes(&[0xff, 0xff]), Err(WireError::Malformed { .. })));
+        let big = vec![0u8; MAX_FRAME_LEN + 1];
+        assert!(matches!(ServerFrame::from_bytes(&big), Err(WireError::TooLarge { .. })));
+        let unknown_status = Response { id: 1, status: 99, message: String::new(), body: None };
+        assert_eq!(unknown_status.status(), Status::Unspecified);
+    }
+}

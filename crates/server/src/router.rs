@@ -1,0 +1,66 @@
+//! HTTP routes: health, the client WebSocket, and the built web app.
+
+use std::path::Path;
+
+use axum::Router;
+use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Json};
+use axum::routing::get;
+use tandem_core::wire::relay::MAX_FRAME_LEN;
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::AppState;
+use crate::error::AppError;
+use crate::storage::Storage;
+use crate::ws::{SocketConfig, serve_socket};
+
+/// The relay's routes. With `dist` set, unknown paths serve the web app (SPA fallback to
+/// `index.html`).
+pub fn router<D: Storage>(state: AppState<D>) -> Router {
+    let dist = state.dist.clone();
+    let api = Router::new()
+        .route("/health", get(health::<D>))
+        .route("/v1/socket", get(socket::<D>))
+        .with_state(state);
+    let app = match dist {
+        Some(dist) => api.fallback_service(static_files(&dist)),
+        None => api,
+    };
+    app.layer(TraceLayer::new_for_http())
+}
+
+fn static_files(dist: &Path) -> Router {
+    let files =
+        ServeDir::new(dist).precompressed_gzip().fallback(ServeFile::new(dist.join("index.html")));
+    // Trunk hashes asset names, but www/ files and index.html are not: revalidate every time.
+    Router::new().fallback_service(files).layer(SetResponseHeaderLayer::overriding(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    ))
+}
+
+async fn health<D: Storage>(
+    State(state): State<AppState<D>>,
+) -> Result<impl IntoResponse, AppError> {
+    state.storage.ping().await?;
+    Ok(Json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") })))
+}
+
+async fn socket<D: Storage>(
+    State(state): State<AppState<D>>,
+    upgrade: WebSocketUpgrade,
+) -> impl IntoResponse {
+    let config = SocketConfig {
+        idle_timeout: state.idle_timeout,
+        server_version: env!("CARGO_PKG_VERSION").to_owned(),
+    };
+    let shutdown = state.shutdown.clone();
+    upgrade
+        .max_message_size(MAX_FRAME_LEN)
+        .max_frame_size(MAX_FRAME_LEN)
+        .on_upgrade(move |socket| serve_socket(socket, config, shutdown))
+}

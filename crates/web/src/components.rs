@@ -1,0 +1,13 @@
+//! Leptos components of the app shell.
+
+mod connection;
+mod device_card;
+mod icons;
+mod server_card;
+mod theme_toggle;
+
+pub(crate) use connection::{ConnectionBadge, OfflineBanner};
+pub(crate) use device_card::DeviceCard;
+pub(crate) use icons::Logo;
+pub(crate) use server_card::ServerCard;
+pub(crate) use theme_toggle::ThemeToggle;

@@ -1,0 +1,303 @@
+//! The relay WebSocket in the browser.
+//!
+//! [`RelayConnection`] is one open socket speaking `tandem_core::wire::relay` frames.
+//! [`RelayClient`] keeps a connection up: it reconnects with [`Backoff`], proves liveness
+//! with keepalive pings, matches responses to requests, and reports its
+//! [`ConnectionState`] to whoever displays it.
+
+mod connection;
+mod timer;
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use futures_channel::oneshot;
+use futures_util::future::{Either, select};
+use tandem_core::transport::{Backoff, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT};
+use tandem_core::wire::relay::{ClientFrame, Ping, Response, Status, request, server_frame};
+
+pub use connection::{RelayConnection, RelayEvents, close_code};
+pub use timer::{duration_between, now_ms, sleep};
+
+/// How long a request waits for its response.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Why a request or connection failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    /// The socket could not be opened (server down, wrong address, no network).
+    #[error("cannot reach the server")]
+    Unreachable,
+    /// The socket closed.
+    #[error("connection closed ({code}{})", if .reason.is_empty() { String::new() } else { format!(": {}", .reason) })]
+    Closed {
+        /// WebSocket close code.
+        code: u16,
+        /// Close reason from the server, if any.
+        reason: String,
+    },
+    /// Not connected right now.
+    #[error("not connected")]
+    NotConnected,
+    /// No response in time.
+    #[error("the server did not answer in time")]
+    Timeout,
+    /// The server sent something that does not parse.
+    #[error("the server sent a malformed frame: {0}")]
+    Protocol(String),
+    /// The browser refused an operation.
+    #[error("the browser refused: {0}")]
+    Browser(String),
+}
+
+/// What the connection to the relay is doing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConnectionState {
+    /// Opening a socket (attempt counts from 1).
+    Connecting {
+        /// Attempt number since the last successful connection.
+        attempt: u32,
+    },
+    /// Connected and answering.
+    Connected {
+        /// The relay's version.
+        server_version: String,
+        /// Round-trip time of the last keepalive, in milliseconds.
+        latency_ms: Option<u32>,
+    },
+    /// Not connected; the next attempt happens at `retry_at_ms` (epoch milliseconds).
+    Offline {
+        /// When the next attempt starts.
+        retry_at_ms: f64,
+        /// What went wrong, for people.
+        reason: String,
+    },
+}
+
+type Pending = HashMap<u64, oneshot::Sender<Result<Response, TransportError>>>;
+
+struct Inner {
+    url: RefCell<String>,
+    on_state: Box<dyn Fn(ConnectionState)>,
+    state: RefCell<ConnectionState>,
+    current: RefCell<Option<Rc<RelayConnection>>>,
+    pending: RefCell<Pending>,
+    next_id: Cell<u64>,
+    wake: RefCell<Option<oneshot::Sender<()>>>,
+    stopped: Cell<bool>,
+}
+
+/// A self-healing connection to the relay. Cheap to clone; all clones share one socket.
+#[derive(Clone)]
+pub struct RelayClient {
+    inner: Rc<Inner>,
+}
+
+impl RelayClient {
+    /// Starts connecting to `url` in the background; `on_state` hears every state change.
+    pub fn start(url: String, on_state: impl Fn(ConnectionState) + 'static) -> Self {
+        let client = Self {
+            inner: Rc::new(Inner {
+                url: RefCell::new(url),
+                on_state: Box::new(on_state),
+                state: RefCell::new(ConnectionState::Connecting { attempt: 1 }),
+                current: RefCell::new(None),
+                pending: RefCell::new(HashMap::new()),
+                next_id: Cell::new(1),
+                wake: RefCell::new(None),
+                stopped: Cell::new(false),
+            }),
+        };
+        let runner = client.clone();
+        wasm_bindgen_futures::spawn_local(async move { runner.run().await });
+        client
+    }
+
+    /// The current state.
+    pub fn state(&self) -> ConnectionState {
+        self.inner.state.borrow().clone()
+    }
+
+    /// Skips the rest of the backoff wait and reconnects now (e.g. the browser came online).
+    pub fn retry_now(&self) {
+        if let Some(wake) = self.inner.wake.borrow_mut().take() {
+            let _ = wake.send(());
+        }
+    }
+
+    /// Connects to another relay from now on.
+    pub fn set_url(&self, url: String) {
+        *self.inner.url.borrow_mut() = url;
+        if let Some(conn) = self.inner.current.borrow().as_ref() {
+            conn.close(1000, "server changed");
+        }
+        self.retry_now();
+    }
+
+    /// Closes the socket for good.
+    pub fn stop(&self) {
+        self.inner.stopped.set(true);
+        if let Some(conn) = self.inner.current.borrow().as_ref() {
+            conn.close(1000, "client stopped");
+        }
+        self.retry_now();
+    }
+
+    /// Sends a request and waits for its response (at most [`REQUEST_TIMEOUT`]).
+    pub async fn request(&self, body: request::Body) -> Result<Response, TransportError> {
+        self.request_with_timeout(body, REQUEST_TIMEOUT).await
+    }
+
+    async fn request_with_timeout(
+        &self,
+        body: request::Body,
+        timeout: Duration,
+    ) -> Result<Response, TransportError> {
+        let conn = self.inner.current.borrow().clone().ok_or(TransportError::NotConnected)?;
+        let id = self.inner.next_id.get();
+        self.inner.next_id.set(id.wrapping_add(1).max(1));
+        let (tx, rx) = oneshot::channel();
+        self.inner.pending.borrow_mut().insert(id, tx);
+        if let Err(e) = conn.send(&ClientFrame::request(id, body)) {
+            self.inner.pending.borrow_mut().remove(&id);
+            return Err(e);
+        }
+        let outcome = select(rx, Box::pin(sleep(timeout))).await;
+        match outcome {
+            Either::Left((Ok(result), _)) => result,
+            Either::Left((Err(_), _)) => Err(TransportError::NotConnected),
+            Either::Right(_) => {
+                self.inner.pending.borrow_mut().remove(&id);
+                Err(TransportError::Timeout)
+            }
+        }
+    }
+
+    fn set_state(&self, state: ConnectionState) {
+        *self.inner.state.borrow_mut() = state.clone();
+        (self.inner.on_state)(state);
+    }
+
+    async fn run(&self) {
+        let mut backoff = Backoff::client_default();
+        let mut rng = crate::rng::system_rng();
+        while !self.inner.stopped.get() {
+            self.set_state(ConnectionState::Connecting { attempt: backoff.attempts() + 1 });
+            let url = self.inner.url.borrow().clone();
+            let reason = match RelayConnection::connect(&url).await {
+                Ok((conn, mut events, welcome)) => {
+                    backoff.reset();
+                    let conn = Rc::new(conn);
+                    *self.inner.current.borrow_mut() = Some(conn.clone());
+                    self.set_state(ConnectionState::Connected {
+                        server_version: welcome.server_version,
+                        latency_ms: None,
+                    });
+                    let reason = self.pump(&conn, &mut events).await;
+                    *self.inner.current.borrow_mut() = None;
+                    self.fail_pending(&reason);
+                    reason
+                }
+                Err(e) => e,
+            };
+            if self.inner.stopped.get() {
+                break;
+            }
+            let delay = backoff.next_delay(&mut rng);
+            let (wake_tx, wake_rx) = oneshot::channel();
+            *self.inner.wake.borrow_mut() = Some(wake_tx);
+            self.set_state(ConnectionState::Offline {
+                retry_at_ms: now_ms() + delay.as_millis() as f64,
+                reason: describe(&reason),
+            });
+            let _ = select(wake_rx, Box::pin(sleep(delay))).await;
+            self.inner.wake.borrow_mut().take();
+        }
+    }
+
+    /// Reads frames until the socket ends; returns why it ended.
+    async fn pump(&self, conn: &Rc<RelayConnection>, events: &mut RelayEvents) -> TransportError {
+        let mut next_keepalive = now_ms() + KEEPALIVE_INTERVAL.as_millis() as f64;
+        loop {
+            let wait = duration_between(now_ms(), next_keepalive);
+            let frame = match select(Box::pin(events.next_frame()), Box::pin(sleep(wait))).await {
+                Either::Left((frame, _)) => frame,
+                Either::Right(_) => {
+                    next_keepalive = now_ms() + KEEPALIVE_INTERVAL.as_millis() as f64;
+                    self.spawn_keepalive(conn.clone());
+                    continue;
+                }
+            };
+            match frame {
+                Ok(frame) => self.dispatch(frame),
+                Err(e) => return e,
+            }
+        }
+    }
+
+    fn spawn_keepalive(&self, conn: Rc<RelayConnection>) {
+        let client = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let started = now_ms();
+            let ping = request::Body::Ping(Ping { payload: Vec::new() });
+            match client.request_with_timeout(ping, KEEPALIVE_TIMEOUT).await {
+                Ok(resp) if resp.status() == Status::Ok => {
+                    if let ConnectionState::Connected { server_version, .. } = client.state() {
+                        client.set_state(ConnectionState::Connected {
+                            server_version,
+                            latency_ms: Some(
+                                u32::try_from(duration_between(started, now_ms()).as_millis())
+                                    .unwrap_or(u32::MAX),
+                            ),
+                        });
+                    }
+                }
+                Ok(_) | Err(TransportError::Timeout) => {
+                    conn.close(close_code::KEEPALIVE_UNANSWERED, "keepalive unanswered");
+                }
+                Err(_) => {}
+            }
+        });
+    }
+
+    fn dispatch(&self, frame: tandem_core::wire::relay::ServerFrame) {
+        match frame.kind {
+            Some(server_frame::Kind::Response(resp)) => {
+                if let Some(tx) = self.inner.pending.borrow_mut().remove(&resp.id) {
+                    let _ = tx.send(Ok(resp));
+                }
+            }
+            // Later pushes (messages, receipts) are handed to the engine; a second welcome
+            // needs no action.
+            Some(server_frame::Kind::Push(_)) | None => {}
+        }
+    }
+
+    fn fail_pending(&self, reason: &TransportError) {
+        for (_, tx) in self.inner.pending.borrow_mut().drain() {
+            let _ = tx.send(Err(reason.clone()));
+        }
+    }
+}
+
+/// A sentence for people about why the connection is down.
+pub fn describe(e: &TransportError) -> String {
+    match e {
+        TransportError::Unreachable => "The server can't be reached.".into(),
+        TransportError::Closed { code: 1001, .. } => {
+            "The server went away (it may be restarting).".into()
+        }
+        TransportError::Closed { code: close_code::KEEPALIVE_UNANSWERED, .. }
+        | TransportError::Timeout => "The server stopped answering.".into(),
+        TransportError::Closed { .. } => "The connection was closed.".into(),
+        TransportError::NotConnected => "Not connected.".into(),
+        TransportError::Protocol(_) => {
+            "The server sent something this app doesn't understand.".into()
+        }
+        TransportError::Browser(detail) => {
+            format!("The browser refused the connection ({detail}).")
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! Time in the browser: a `setTimeout` future and the wall clock.
+
+use std::time::Duration;
+
+use js_sys::Promise;
+use wasm_bindgen_futures::JsFuture;
+
+/// Resolves after `d` (clamped to about 24 days, `setTimeout`'s limit).
+pub async fn sleep(d: Duration) {
+    let ms = i32::try_from(d.as_millis()).unwrap_or(i32::MAX);
+    let promise = Promise::new(&mut |resolve, _reject| {
+        if let Some(window) = web_sys::window() {
+            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+        }
+    });
+    let _ = JsFuture::from(promise).await;
+}
+
+/// Milliseconds since the epoch, from the browser clock.
+pub fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+/// The time from `from_ms` to `to_ms` (epoch milliseconds); zero if `to_ms` is not later.
+pub fn duration_between(from_ms: f64, to_ms: f64) -> Duration {
+    Duration::try_from_secs_f64(((to_ms - from_ms) / 1000.0).max(0.0)).unwrap_or(Duration::ZERO)
+}
