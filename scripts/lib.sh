@@ -9,7 +9,8 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export TRUNK_SKIP_VERSION_CHECK=true
 export PATH="$REPO_ROOT/tools/node_modules/.bin:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+TANDEM_STARTED=${TANDEM_STARTED:-$(date +%s)}
+step() { printf '\n\033[1m==> [%4ds] %s\033[0m\n' "$(( $(date +%s) - TANDEM_STARTED ))" "$*"; }
 
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
@@ -52,7 +53,9 @@ ensure_build_tools() {
   fi
 }
 
-ensure_browser_tools() {
+# Test-only tools: Chromium and ChromeDriver (apt), playwright-core, and the real libsignal
+# (npm @signalapp/libsignal-client 0.90.0, prebuilt for linux-x64) for the interop tests.
+ensure_test_tools() {
   if ! [ -x /usr/bin/chromium ] || ! [ -x /usr/bin/chromedriver ]; then
     step "installing Chromium and ChromeDriver from apt"
     as_root apt-get update -qq
@@ -61,6 +64,10 @@ ensure_browser_tools() {
   if ! [ -d "$REPO_ROOT/tests/e2e/node_modules/playwright-core" ]; then
     step "installing playwright-core for the end-to-end tests"
     (cd "$REPO_ROOT/tests/e2e" && npm ci --no-fund --no-audit)
+  fi
+  if ! [ -d "$REPO_ROOT/tests/interop/node_modules/@signalapp/libsignal-client" ]; then
+    step "installing libsignal 0.90.0 (npm) for the interop tests"
+    (cd "$REPO_ROOT/tests/interop" && npm ci --no-fund --no-audit)
   fi
 }
 

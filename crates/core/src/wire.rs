@@ -5,6 +5,7 @@
 //! decoder returns [`WireError`].
 
 pub mod relay;
+pub mod signal;
 
 /// Errors from decoding wire bytes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -67,6 +67,13 @@ impl PublicKey {
         is_canonical_u(&self.0)
     }
 
+    /// Whether this is a canonical encoding of a point in the prime-order subgroup (what an
+    /// honest key, a clamped multiple of the base point, always is).
+    pub fn is_canonical_and_torsion_free(&self) -> bool {
+        self.is_canonical()
+            && MontgomeryPoint(self.0).to_edwards(0).is_some_and(|p| p.is_torsion_free())
+    }
+
     /// Verifies an XEdDSA signature made by the matching private key over `message`.
     pub fn verify_signature(&self, message: &[u8], signature: &[u8]) -> Result<(), CryptoError> {
         let signature: &[u8; SIGNATURE_LENGTH] =
