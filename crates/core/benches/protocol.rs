@@ -7,14 +7,11 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use tandem_core::prekeys::{
-    KyberPreKeyId, KyberPreKeyRecord, PreKeyBundle, PreKeyId, PreKeyRecord, SignedPreKeyId,
-    SignedPreKeyRecord,
-};
+use tandem_core::prekeys::{KyberPreKeyId, KyberPreKeyRecord, PreKeyBundle};
 use tandem_core::sender_keys::{self, DistributionId};
 use tandem_core::session::{message_decrypt, message_encrypt, process_prekey_bundle};
-use tandem_core::store::{Changes, MemoryStore, ProtocolStore};
-use tandem_core::testing::{SeededRng, now_or_never};
+use tandem_core::store::{MemoryStore, ProtocolStore};
+use tandem_core::testing::{SeededRng, now_or_never, publish_bundle};
 use tandem_core::{DeviceId, IdentityKeyPair, ProtocolAddress, Timestamp};
 
 const NOW: Timestamp = Timestamp::from_millis(1_800_000_000_000);
@@ -47,43 +44,19 @@ fn bench(name: &str, mut f: impl FnMut()) {
 
 struct Device {
     store: MemoryStore,
-    identity: IdentityKeyPair,
     address: ProtocolAddress,
 }
 
 fn device(name: &str, id: u32, rng: &mut SeededRng) -> Device {
     let identity = IdentityKeyPair::generate(rng);
     Device {
-        store: MemoryStore::new(identity.clone(), 1),
-        identity,
+        store: MemoryStore::new(identity, 1),
         address: ProtocolAddress::new(name, DeviceId::new(id).unwrap()),
     }
 }
 
 fn bundle(d: &Device, id: u32, rng: &mut SeededRng) -> PreKeyBundle {
-    let otk = PreKeyRecord::generate(PreKeyId(id), rng);
-    let spk = SignedPreKeyRecord::generate(SignedPreKeyId(id), &d.identity, NOW, rng);
-    let kpk = KyberPreKeyRecord::generate(KyberPreKeyId(id), &d.identity, NOW, false, rng);
-    let b = PreKeyBundle {
-        registration_id: 1,
-        device_id: d.address.device_id(),
-        pre_key: Some((otk.id, otk.key_pair.public_key)),
-        signed_pre_key_id: spk.id,
-        signed_pre_key: spk.key_pair.public_key,
-        signed_pre_key_signature: spk.signature.to_vec(),
-        kyber_pre_key_id: kpk.id,
-        kyber_pre_key: kpk.key_pair.public_key.clone(),
-        kyber_pre_key_signature: kpk.signature.to_vec(),
-        identity_key: *d.identity.identity_key(),
-    };
-    let changes = Changes {
-        pre_keys: vec![otk],
-        signed_pre_keys: vec![spk],
-        kyber_pre_keys: vec![kpk],
-        ..Default::default()
-    };
-    now_or_never(d.store.save_changes(changes)).unwrap();
-    b
+    now_or_never(publish_bundle(&d.store, d.address.device_id(), id, (true, false), NOW, rng))
 }
 
 fn main() {

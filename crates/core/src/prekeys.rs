@@ -156,6 +156,29 @@ pub struct PreKeyBundle {
 }
 
 impl PreKeyBundle {
+    /// The bundle publishing these records of a device.
+    pub fn from_records(
+        registration_id: u32,
+        device_id: crate::address::DeviceId,
+        identity_key: IdentityKey,
+        pre_key: Option<&PreKeyRecord>,
+        signed_pre_key: &SignedPreKeyRecord,
+        kyber_pre_key: &KyberPreKeyRecord,
+    ) -> Self {
+        Self {
+            registration_id,
+            device_id,
+            pre_key: pre_key.map(|k| (k.id, k.key_pair.public_key)),
+            signed_pre_key_id: signed_pre_key.id,
+            signed_pre_key: signed_pre_key.key_pair.public_key,
+            signed_pre_key_signature: signed_pre_key.signature.to_vec(),
+            kyber_pre_key_id: kyber_pre_key.id,
+            kyber_pre_key: kyber_pre_key.key_pair.public_key.clone(),
+            kyber_pre_key_signature: kyber_pre_key.signature.to_vec(),
+            identity_key,
+        }
+    }
+
     /// Checks both prekey signatures under the bundle's identity key.
     pub fn verify(&self) -> Result<(), ProtocolError> {
         let ik = self.identity_key.public_key();

@@ -6,8 +6,16 @@ pub mod fuzz;
 use std::convert::Infallible;
 use std::future::Future;
 
-use rand_core::{TryCryptoRng, TryRng};
+use rand_core::{CryptoRng, TryCryptoRng, TryRng};
 use sha2::{Digest, Sha256};
+
+use crate::address::DeviceId;
+use crate::prekeys::{
+    KyberPreKeyId, KyberPreKeyRecord, PreKeyBundle, PreKeyId, PreKeyRecord, SignedPreKeyId,
+    SignedPreKeyRecord,
+};
+use crate::store::{Changes, ProtocolStore};
+use crate::time::Timestamp;
 
 /// A deterministic CSPRNG-shaped generator for tests: SHA-256 in counter mode over a seed.
 /// Never use it for real keys.
@@ -79,4 +87,42 @@ pub fn now_or_never<F: Future>(f: F) -> F::Output {
         std::task::Poll::Ready(v) => v,
         std::task::Poll::Pending => panic!("future was not ready"),
     }
+}
+
+/// Generates prekeys numbered `id` for the device owning `store` (a one-time prekey if
+/// `one_time`; a last-resort Kyber key if `last_resort`), saves them, and returns the bundle
+/// a server would hand out.
+///
+/// # Panics
+/// If the store fails.
+#[allow(clippy::expect_used)]
+pub async fn publish_bundle<S: ProtocolStore + ?Sized>(
+    store: &S,
+    device_id: DeviceId,
+    id: u32,
+    (one_time, last_resort): (bool, bool),
+    now: Timestamp,
+    rng: &mut impl CryptoRng,
+) -> PreKeyBundle {
+    let identity = store.load_identity_key_pair().await.expect("identity");
+    let registration_id = store.load_local_registration_id().await.expect("registration id");
+    let pre_key = one_time.then(|| PreKeyRecord::generate(PreKeyId(id), rng));
+    let signed = SignedPreKeyRecord::generate(SignedPreKeyId(id), &identity, now, rng);
+    let kyber = KyberPreKeyRecord::generate(KyberPreKeyId(id), &identity, now, last_resort, rng);
+    let bundle = PreKeyBundle::from_records(
+        registration_id,
+        device_id,
+        *identity.identity_key(),
+        pre_key.as_ref(),
+        &signed,
+        &kyber,
+    );
+    let changes = Changes {
+        pre_keys: pre_key.into_iter().collect(),
+        signed_pre_keys: vec![signed],
+        kyber_pre_keys: vec![kyber],
+        ..Default::default()
+    };
+    store.save_changes(changes).await.expect("save prekeys");
+    bundle
 }

@@ -9,14 +9,11 @@ use futures_executor::block_on;
 use serde_json::{Value, json};
 use tandem_core::crypto::{KyberPublicKey, PublicKey};
 use tandem_core::fingerprint::Fingerprint;
-use tandem_core::prekeys::{
-    KyberPreKeyId, KyberPreKeyRecord, PreKeyBundle, PreKeyId, PreKeyRecord, SignedPreKeyId,
-    SignedPreKeyRecord,
-};
+use tandem_core::prekeys::{KyberPreKeyId, PreKeyBundle, PreKeyId, SignedPreKeyId};
 use tandem_core::sender_keys::{self, DistributionId};
 use tandem_core::session::{message_decrypt, message_encrypt, process_prekey_bundle};
-use tandem_core::store::{Changes, IdentityKeyStore, MemoryStore, ProtocolStore};
-use tandem_core::testing::SeededRng;
+use tandem_core::store::{MemoryStore, ProtocolStore};
+use tandem_core::testing::{SeededRng, publish_bundle};
 use tandem_core::wire::signal::CiphertextMessage;
 use tandem_core::{
     DeviceId, IdentityKey, IdentityKeyPair, ProtocolAddress, ProtocolError, Timestamp,
@@ -175,36 +172,15 @@ impl Tandem {
     fn bundle(&mut self, one_time: bool, last_resort: bool) -> PreKeyBundle {
         let id = self.next_id;
         self.next_id += 1;
-        let otk = one_time.then(|| PreKeyRecord::generate(PreKeyId(id), &mut self.rng));
-        let spk =
-            SignedPreKeyRecord::generate(SignedPreKeyId(id), &self.identity, NOW, &mut self.rng);
-        let kpk = KyberPreKeyRecord::generate(
-            KyberPreKeyId(id),
-            &self.identity,
+        let device = self.address.device_id();
+        block_on(publish_bundle(
+            &self.store,
+            device,
+            id,
+            (one_time, last_resort),
             NOW,
-            last_resort,
             &mut self.rng,
-        );
-        let bundle = PreKeyBundle {
-            registration_id: block_on(self.store.load_local_registration_id()).unwrap(),
-            device_id: self.address.device_id(),
-            pre_key: otk.as_ref().map(|k| (k.id, k.key_pair.public_key)),
-            signed_pre_key_id: spk.id,
-            signed_pre_key: spk.key_pair.public_key,
-            signed_pre_key_signature: spk.signature.to_vec(),
-            kyber_pre_key_id: kpk.id,
-            kyber_pre_key: kpk.key_pair.public_key.clone(),
-            kyber_pre_key_signature: kpk.signature.to_vec(),
-            identity_key: *self.identity.identity_key(),
-        };
-        let changes = Changes {
-            pre_keys: otk.into_iter().collect(),
-            signed_pre_keys: vec![spk],
-            kyber_pre_keys: vec![kpk],
-            ..Default::default()
-        };
-        block_on(self.store.save_changes(changes)).unwrap();
-        bundle
+        ))
     }
 
     fn process_bundle(&mut self, with: &ProtocolAddress, b: &PreKeyBundle) {

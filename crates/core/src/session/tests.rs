@@ -7,17 +7,14 @@ use super::*;
 use crate::address::DeviceId;
 use crate::crypto::KyberKeyPair;
 use crate::identity::IdentityKeyPair;
-use crate::prekeys::{
-    KyberPreKeyId, KyberPreKeyRecord, PreKeyId, PreKeyRecord, SignedPreKeyId, SignedPreKeyRecord,
-};
-use crate::store::{IdentityKeyStore, KyberPreKeyStore, MemoryStore, PreKeyStore, SessionStore};
-use crate::testing::SeededRng;
+use crate::prekeys::{PreKeyId, SignedPreKeyId};
+use crate::store::{KyberPreKeyStore, MemoryStore, PreKeyStore, SessionStore};
+use crate::testing::{SeededRng, publish_bundle};
 
 const T0: Timestamp = Timestamp::from_millis(1_800_000_000_000);
 
 struct Party {
     store: MemoryStore,
-    identity: IdentityKeyPair,
     address: ProtocolAddress,
     next_id: u32,
 }
@@ -27,8 +24,7 @@ impl Party {
         let identity = IdentityKeyPair::generate(rng);
         let registration_id = crate::prekeys::generate_registration_id(rng);
         Self {
-            store: MemoryStore::new(identity.clone(), registration_id),
-            identity,
+            store: MemoryStore::new(identity, registration_id),
             address: ProtocolAddress::new(name, DeviceId::new(device).unwrap()),
             next_id: 1,
         }
@@ -38,30 +34,14 @@ impl Party {
     fn bundle(&mut self, one_time: bool, last_resort: bool, rng: &mut SeededRng) -> PreKeyBundle {
         let id = self.next_id;
         self.next_id += 1;
-        let pre_key = one_time.then(|| PreKeyRecord::generate(PreKeyId(id), rng));
-        let signed = SignedPreKeyRecord::generate(SignedPreKeyId(id), &self.identity, T0, rng);
-        let kyber =
-            KyberPreKeyRecord::generate(KyberPreKeyId(id), &self.identity, T0, last_resort, rng);
-        let bundle = PreKeyBundle {
-            registration_id: block_on(self.store.load_local_registration_id()).unwrap(),
-            device_id: self.address.device_id(),
-            pre_key: pre_key.as_ref().map(|k| (k.id, k.key_pair.public_key)),
-            signed_pre_key_id: signed.id,
-            signed_pre_key: signed.key_pair.public_key,
-            signed_pre_key_signature: signed.signature.to_vec(),
-            kyber_pre_key_id: kyber.id,
-            kyber_pre_key: kyber.key_pair.public_key.clone(),
-            kyber_pre_key_signature: kyber.signature.to_vec(),
-            identity_key: *self.identity.identity_key(),
-        };
-        let changes = Changes {
-            pre_keys: pre_key.into_iter().collect(),
-            signed_pre_keys: vec![signed],
-            kyber_pre_keys: vec![kyber],
-            ..Default::default()
-        };
-        block_on(self.store.save_changes(changes)).unwrap();
-        bundle
+        block_on(publish_bundle(
+            &self.store,
+            self.address.device_id(),
+            id,
+            (one_time, last_resort),
+            T0,
+            rng,
+        ))
     }
 
     fn start(&self, with: &ProtocolAddress, bundle: &PreKeyBundle, rng: &mut SeededRng) {

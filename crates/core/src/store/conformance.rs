@@ -40,34 +40,8 @@ where
 }
 
 /// Publishes a bundle from `store`'s keys (one-time, signed and last-resort Kyber prekey).
-async fn publish<S: ProtocolStore>(
-    store: &S,
-    identity: &IdentityKeyPair,
-    rng: &mut SeededRng,
-) -> PreKeyBundle {
-    let pre_key = PreKeyRecord::generate(PreKeyId(11), rng);
-    let signed = SignedPreKeyRecord::generate(SignedPreKeyId(22), identity, NOW, rng);
-    let kyber = KyberPreKeyRecord::generate(KyberPreKeyId(33), identity, NOW, true, rng);
-    let bundle = PreKeyBundle {
-        registration_id: store.load_local_registration_id().await.unwrap(),
-        device_id: DeviceId::PRIMARY,
-        pre_key: Some((pre_key.id, pre_key.key_pair.public_key)),
-        signed_pre_key_id: signed.id,
-        signed_pre_key: signed.key_pair.public_key,
-        signed_pre_key_signature: signed.signature.to_vec(),
-        kyber_pre_key_id: kyber.id,
-        kyber_pre_key: kyber.key_pair.public_key.clone(),
-        kyber_pre_key_signature: kyber.signature.to_vec(),
-        identity_key: *identity.identity_key(),
-    };
-    let changes = Changes {
-        pre_keys: vec![pre_key],
-        signed_pre_keys: vec![signed],
-        kyber_pre_keys: vec![kyber],
-        ..Default::default()
-    };
-    store.save_changes(changes).await.unwrap();
-    bundle
+async fn publish<S: ProtocolStore>(store: &S, rng: &mut SeededRng) -> PreKeyBundle {
+    crate::testing::publish_bundle(store, DeviceId::PRIMARY, 11, (true, true), NOW, rng).await
 }
 
 /// The store returns the identity and registration id it was made with.
@@ -214,9 +188,9 @@ where
     Fut: Future<Output = S>,
 {
     let (alice, _, mut rng) = fresh(&make, 6).await;
-    let (bob, bob_identity, _) = fresh(&make, 7).await;
+    let (bob, _, _) = fresh(&make, 7).await;
     let (alice_addr, bob_addr) = (address("alice", 1), address("bob", 1));
-    let bundle = publish(&bob, &bob_identity, &mut rng).await;
+    let bundle = publish(&bob, &mut rng).await;
     assert!(alice.load_session(&bob_addr).await.unwrap().is_none());
     let changes =
         session::process_prekey_bundle(&alice, &bob_addr, &bundle, NOW, &mut rng).await.unwrap();

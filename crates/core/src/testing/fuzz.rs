@@ -6,13 +6,10 @@ use super::{SeededRng, now_or_never};
 use crate::address::{DeviceId, ProtocolAddress};
 use crate::fingerprint::{AccountView, SecurityCode};
 use crate::identity::{IdentityKey, IdentityKeyPair};
-use crate::prekeys::{
-    KyberPreKeyId, KyberPreKeyRecord, PreKeyBundle, PreKeyId, PreKeyRecord, SignedPreKeyId,
-    SignedPreKeyRecord,
-};
+use crate::prekeys::{KyberPreKeyRecord, PreKeyBundle, PreKeyRecord, SignedPreKeyRecord};
 use crate::sender_keys::SenderKeyRecord;
 use crate::session::{self, SessionRecord};
-use crate::store::{Changes, MemoryStore, ProtocolStore};
+use crate::store::{MemoryStore, ProtocolStore};
 use crate::time::Timestamp;
 use crate::wire::relay::{ClientFrame, ServerFrame};
 use crate::wire::signal::{
@@ -111,36 +108,20 @@ pub fn parse_records(data: &[u8]) {
 
 struct Party {
     store: MemoryStore,
-    identity: IdentityKeyPair,
     address: ProtocolAddress,
 }
 
 const NOW: Timestamp = Timestamp::from_millis(1_800_000_000_000);
 
 fn bundle_of(p: &Party, id: u32, rng: &mut SeededRng) -> PreKeyBundle {
-    let otk = PreKeyRecord::generate(PreKeyId(id), rng);
-    let spk = SignedPreKeyRecord::generate(SignedPreKeyId(id), &p.identity, NOW, rng);
-    let kpk = KyberPreKeyRecord::generate(KyberPreKeyId(id), &p.identity, NOW, false, rng);
-    let b = PreKeyBundle {
-        registration_id: 7,
-        device_id: p.address.device_id(),
-        pre_key: Some((otk.id, otk.key_pair.public_key)),
-        signed_pre_key_id: spk.id,
-        signed_pre_key: spk.key_pair.public_key,
-        signed_pre_key_signature: spk.signature.to_vec(),
-        kyber_pre_key_id: kpk.id,
-        kyber_pre_key: kpk.key_pair.public_key.clone(),
-        kyber_pre_key_signature: kpk.signature.to_vec(),
-        identity_key: *p.identity.identity_key(),
-    };
-    let changes = Changes {
-        pre_keys: vec![otk],
-        signed_pre_keys: vec![spk],
-        kyber_pre_keys: vec![kpk],
-        ..Default::default()
-    };
-    now_or_never(p.store.save_changes(changes)).unwrap();
-    b
+    now_or_never(super::publish_bundle(
+        &p.store,
+        p.address.device_id(),
+        id,
+        (true, false),
+        NOW,
+        rng,
+    ))
 }
 
 /// An arbitrary schedule between two parties, driven by `data` (see the fuzz target).
@@ -149,8 +130,7 @@ pub fn session_interaction(data: &[u8]) {
     let make = |name: &str, rng: &mut SeededRng| {
         let identity = IdentityKeyPair::generate(rng);
         Party {
-            store: MemoryStore::new(identity.clone(), 7),
-            identity,
+            store: MemoryStore::new(identity, 7),
             address: ProtocolAddress::new(name, DeviceId::PRIMARY),
         }
     };
