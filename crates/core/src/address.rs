@@ -43,6 +43,48 @@ impl fmt::Display for DeviceId {
     }
 }
 
+/// A server-assigned account id: 16 random bytes, written as 32 lowercase hex digits (the
+/// name in a [`ProtocolAddress`]).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AccountId(pub [u8; 16]);
+
+/// Bytes that are not a 16-byte account id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("an account id is 16 bytes, found {0}")]
+pub struct InvalidAccountId(pub usize);
+
+impl AccountId {
+    /// Parses 16 bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, InvalidAccountId> {
+        bytes.try_into().map(Self).map_err(|_| InvalidAccountId(bytes.len()))
+    }
+
+    /// The bytes.
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+
+    /// The address of one of its devices.
+    pub fn address(&self, device: DeviceId) -> ProtocolAddress {
+        ProtocolAddress::new(self.to_string(), device)
+    }
+}
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AccountId({self})")
+    }
+}
+
 /// One device of one account: the unit a pairwise session is kept with.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ProtocolAddress {

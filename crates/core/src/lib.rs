@@ -35,6 +35,7 @@
 
 mod address;
 pub mod crypto;
+pub mod devices;
 mod error;
 pub mod fingerprint;
 mod identity;
@@ -48,7 +49,7 @@ mod time;
 pub mod transport;
 pub mod wire;
 
-pub use address::{DeviceId, InvalidDeviceId, ProtocolAddress};
+pub use address::{AccountId, DeviceId, InvalidAccountId, InvalidDeviceId, ProtocolAddress};
 pub use error::{Error, ProtocolError, Result};
 pub use identity::{IdentityKey, IdentityKeyPair};
 pub use time::Timestamp;

@@ -5,6 +5,18 @@
 //! [`ServerFrame`]s (responses, matched by request id, and pushes). Requests are answered
 //! in any order; a client may have several in flight.
 
+mod account;
+mod devices;
+mod groups;
+mod messages;
+mod prekeys;
+
+pub use account::*;
+pub use devices::*;
+pub use groups::*;
+pub use messages::*;
+pub use prekeys::*;
+
 use super::{WireError, decode_bounded};
 
 /// The largest frame either side accepts, in bytes.
@@ -41,18 +53,75 @@ pub struct Request {
     #[prost(uint64, tag = "1")]
     pub id: u64,
     /// What is asked.
-    #[prost(oneof = "request::Body", tags = "10")]
+    #[prost(
+        oneof = "request::Body",
+        tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27"
+    )]
     pub body: Option<request::Body>,
 }
 
 /// The variants of [`Request`].
 pub mod request {
-    /// What a request asks for.
+    use super::{account, devices, groups, messages, prekeys};
+
+    /// What a request asks for. Only `Ping`, `RegisterAccount`, `Authenticate` and
+    /// `RegisterDevice` are allowed before the socket has authenticated.
     #[derive(Clone, PartialEq, prost::Oneof)]
     pub enum Body {
         /// Liveness check; the server echoes the payload.
         #[prost(message, tag = "10")]
         Ping(super::Ping),
+        /// Create an account; this device becomes its primary.
+        #[prost(message, tag = "11")]
+        RegisterAccount(account::RegisterAccount),
+        /// Bind this socket to a device.
+        #[prost(message, tag = "12")]
+        Authenticate(account::Authenticate),
+        /// Primary only: a single-use token to register a companion.
+        #[prost(message, tag = "13")]
+        CreateLinkToken(devices::CreateLinkToken),
+        /// Register a companion device with a link token.
+        #[prost(message, tag = "14")]
+        RegisterDevice(devices::RegisterDevice),
+        /// Primary: remove a companion; a companion: remove itself.
+        #[prost(message, tag = "15")]
+        RemoveDevice(devices::RemoveDevice),
+        /// The devices and signed device list of an account.
+        #[prost(message, tag = "16")]
+        GetDevices(devices::GetDevices),
+        /// Primary only: publish a new signed device list.
+        #[prost(message, tag = "17")]
+        SetDeviceList(devices::SetDeviceList),
+        /// Upload prekeys for this device.
+        #[prost(message, tag = "18")]
+        UploadPreKeys(prekeys::UploadPreKeys),
+        /// Prekey bundles for devices of an account.
+        #[prost(message, tag = "19")]
+        GetPreKeyBundles(prekeys::GetPreKeyBundles),
+        /// How many prekeys this device has left on the server.
+        #[prost(message, tag = "20")]
+        GetPreKeyCounts(prekeys::GetPreKeyCounts),
+        /// One ciphertext per device of the recipient and of the sender's other devices.
+        #[prost(message, tag = "21")]
+        SendMessages(messages::SendMessages),
+        /// Create a group with this account as admin.
+        #[prost(message, tag = "22")]
+        CreateGroup(groups::CreateGroup),
+        /// Admins: add or remove members, grant or revoke admin.
+        #[prost(message, tag = "23")]
+        ModifyGroup(groups::ModifyGroup),
+        /// Members: the group's members.
+        #[prost(message, tag = "24")]
+        GetGroup(groups::GetGroup),
+        /// Members: one sender-key ciphertext, fanned out by the server.
+        #[prost(message, tag = "25")]
+        SendGroupMessage(groups::SendGroupMessage),
+        /// The account behind a handle.
+        #[prost(message, tag = "26")]
+        LookupAccount(account::LookupAccount),
+        /// Rename this device.
+        #[prost(message, tag = "27")]
+        UpdateDevice(devices::UpdateDevice),
     }
 }
 
@@ -116,6 +185,10 @@ pub enum Status {
     TooLarge = 7,
     /// The server failed; the request may be retried.
     Internal = 8,
+    /// The request is not allowed before the socket authenticated.
+    Unauthenticated = 9,
+    /// A limit was reached (e.g. four companions).
+    LimitReached = 10,
 }
 
 /// The answer to a [`Request`].
@@ -132,18 +205,53 @@ pub struct Response {
     #[prost(string, tag = "3")]
     pub message: String,
     /// The result, when there is one.
-    #[prost(oneof = "response::Body", tags = "10")]
+    #[prost(oneof = "response::Body", tags = "10, 11, 12, 13, 14, 16, 19, 20, 21, 22, 26, 30")]
     pub body: Option<response::Body>,
 }
 
 /// The variants of [`Response`].
 pub mod response {
+    use super::{account, devices, groups, messages, prekeys};
+
     /// What a response carries.
     #[derive(Clone, PartialEq, prost::Oneof)]
     pub enum Body {
         /// Answer to a ping.
         #[prost(message, tag = "10")]
         Pong(super::Pong),
+        /// The new account.
+        #[prost(message, tag = "11")]
+        Registered(account::Registered),
+        /// Who this socket now is.
+        #[prost(message, tag = "12")]
+        Authenticated(account::Authenticated),
+        /// A companion link token.
+        #[prost(message, tag = "13")]
+        LinkToken(devices::LinkToken),
+        /// The companion's device id.
+        #[prost(message, tag = "14")]
+        DeviceRegistered(devices::DeviceRegistered),
+        /// An account's devices.
+        #[prost(message, tag = "16")]
+        Devices(devices::Devices),
+        /// Prekey bundles.
+        #[prost(message, tag = "19")]
+        PreKeyBundles(prekeys::PreKeyBundles),
+        /// Prekey counts.
+        #[prost(message, tag = "20")]
+        PreKeyCounts(prekeys::PreKeyCounts),
+        /// An accepted send.
+        #[prost(message, tag = "21")]
+        Sent(messages::Sent),
+        /// A group.
+        #[prost(message, tag = "22")]
+        Group(groups::Group),
+        /// An account found by handle.
+        #[prost(message, tag = "26")]
+        Account(account::AccountInfo),
+        /// A send refused because its device set is not the current one (status `Conflict`).
+        #[prost(message, tag = "30")]
+        MismatchedDevices(messages::MismatchedDevices),
     }
 }
 
@@ -165,18 +273,32 @@ pub struct Push {
     #[prost(uint64, tag = "1")]
     pub id: u64,
     /// What is pushed.
-    #[prost(oneof = "push::Body", tags = "10")]
+    #[prost(oneof = "push::Body", tags = "10, 11, 12, 13, 14")]
     pub body: Option<push::Body>,
 }
 
 /// The variants of [`Push`].
 pub mod push {
+    use super::messages;
+
     /// What a push carries.
     #[derive(Clone, PartialEq, prost::Oneof)]
     pub enum Body {
         /// The first frame on every connection.
         #[prost(message, tag = "10")]
         Welcome(super::Welcome),
+        /// A queued message for this device; acknowledge it once it is durably handled.
+        #[prost(message, tag = "11")]
+        Envelope(messages::Envelope),
+        /// Every message queued when the socket authenticated has been pushed.
+        #[prost(message, tag = "12")]
+        QueueDrained(messages::QueueDrained),
+        /// Messages that expired in the queue before this device fetched them.
+        #[prost(message, tag = "13")]
+        Expired(messages::ExpiredMessages),
+        /// This device was removed from its account; the socket closes next.
+        #[prost(message, tag = "14")]
+        DeviceRemoved(super::devices::DeviceRemoved),
     }
 }
 

@@ -1,0 +1,103 @@
+//! Accounts and device authentication.
+
+/// Length of an account id (random, server-assigned).
+pub const ACCOUNT_ID_LEN: usize = 16;
+/// Length of a device password (random, client-chosen; the server stores a hash).
+pub const DEVICE_PASSWORD_LEN: usize = 32;
+
+/// Creates an account; the registering device becomes its primary (device 1), and its
+/// identity key is the account identity key.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RegisterAccount {
+    /// The unique handle people find the account by: 3–32 of `a-z 0-9 _ .`, case-insensitive.
+    #[prost(string, tag = "1")]
+    pub handle: String,
+    /// The primary device.
+    #[prost(message, optional, tag = "2")]
+    pub device: Option<NewDevice>,
+}
+
+/// A device being registered.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct NewDevice {
+    /// Signal registration id, 1..=16380.
+    #[prost(uint32, tag = "1")]
+    pub registration_id: u32,
+    /// The device's identity key (33 bytes). For a primary, also the account key.
+    #[prost(bytes = "vec", tag = "2")]
+    pub identity_key: Vec<u8>,
+    /// The device's secret, 32 random bytes. Sent once; stored hashed.
+    #[prost(bytes = "vec", tag = "3")]
+    pub password: Vec<u8>,
+    /// A name people recognise ("Firefox on Linux").
+    #[prost(string, tag = "4")]
+    pub name: String,
+    /// The platform ("web", "cli", ...).
+    #[prost(string, tag = "5")]
+    pub platform: String,
+    /// For a companion: its ADV identity, signed by the account key and countersigned by the
+    /// device (opaque to the server beyond a size check). Empty for a primary.
+    #[prost(bytes = "vec", tag = "6")]
+    pub adv_identity: Vec<u8>,
+}
+
+/// The new account.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Registered {
+    /// The account id.
+    #[prost(bytes = "vec", tag = "1")]
+    pub account_id: Vec<u8>,
+    /// Always 1.
+    #[prost(uint32, tag = "2")]
+    pub device_id: u32,
+}
+
+/// Binds the socket to a device.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Authenticate {
+    /// The account.
+    #[prost(bytes = "vec", tag = "1")]
+    pub account_id: Vec<u8>,
+    /// The device.
+    #[prost(uint32, tag = "2")]
+    pub device_id: u32,
+    /// The device's secret.
+    #[prost(bytes = "vec", tag = "3")]
+    pub password: Vec<u8>,
+}
+
+/// Who the socket now is.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Authenticated {
+    /// The account.
+    #[prost(bytes = "vec", tag = "1")]
+    pub account_id: Vec<u8>,
+    /// The device.
+    #[prost(uint32, tag = "2")]
+    pub device_id: u32,
+    /// The account's handle.
+    #[prost(string, tag = "3")]
+    pub handle: String,
+}
+
+/// Finds an account by handle.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct LookupAccount {
+    /// The handle.
+    #[prost(string, tag = "1")]
+    pub handle: String,
+}
+
+/// An account as others see it.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct AccountInfo {
+    /// The account id.
+    #[prost(bytes = "vec", tag = "1")]
+    pub account_id: Vec<u8>,
+    /// The handle.
+    #[prost(string, tag = "2")]
+    pub handle: String,
+    /// The account identity key (33 bytes).
+    #[prost(bytes = "vec", tag = "3")]
+    pub account_identity_key: Vec<u8>,
+}
