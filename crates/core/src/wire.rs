@@ -4,6 +4,7 @@
 //! compilation step, the Rust definitions are the schema. Parsing never panics: every
 //! decoder returns [`WireError`].
 
+pub mod content;
 pub mod relay;
 pub mod signal;
 

@@ -6,6 +6,23 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::limits::{Rate, RateLimits};
+
+/// Limits and lifetimes of the relay, derived from [`Settings`].
+#[derive(Clone, Debug)]
+pub struct RelayConfig {
+    /// How long undelivered messages wait.
+    pub queue_ttl: Duration,
+    /// Most undelivered messages per device.
+    pub max_queue_len: u64,
+    /// Most unacknowledged pushes per socket.
+    pub push_window: usize,
+    /// Rate limits.
+    pub limits: RateLimits,
+    /// How often expired messages are swept.
+    pub expiry_interval: Duration,
+}
+
 /// How to run the relay. Every flag also reads a `TANDEM_*` environment variable.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "tandem-server", version, about = "Tandem relay and web app server")]
@@ -33,6 +50,22 @@ pub struct Settings {
     /// Seconds a client may stay silent before its socket is closed.
     #[arg(long, env = "TANDEM_IDLE_TIMEOUT_SECS", default_value_t = 90)]
     pub idle_timeout_secs: u64,
+
+    /// Days an undelivered message waits in a device queue before it expires.
+    #[arg(long, env = "TANDEM_QUEUE_TTL_DAYS", default_value_t = 30.0)]
+    pub queue_ttl_days: f64,
+
+    /// Most undelivered messages per device queue.
+    #[arg(long, env = "TANDEM_MAX_QUEUE_LEN", default_value_t = 100_000)]
+    pub max_queue_len: u64,
+
+    /// Sends per second per device (sustained; bursts of twice that are allowed).
+    #[arg(long, env = "TANDEM_SEND_RATE", default_value_t = 1000.0)]
+    pub send_rate: f64,
+
+    /// Prekey bundle fetches per minute per device (sustained; bursts of 100).
+    #[arg(long, env = "TANDEM_PREKEY_FETCH_RATE", default_value_t = 120.0)]
+    pub prekey_fetch_per_minute: f64,
 }
 
 impl Settings {
@@ -45,6 +78,33 @@ impl Settings {
             api_only: false,
             log: "warn".into(),
             idle_timeout_secs: 90,
+            queue_ttl_days: 30.0,
+            max_queue_len: 100_000,
+            send_rate: 1000.0,
+            prekey_fetch_per_minute: 120.0,
+        }
+    }
+
+    /// The relay's limits and lifetimes from these settings.
+    pub fn relay_config(&self) -> RelayConfig {
+        let limits = RateLimits {
+            send: Rate {
+                burst: (self.send_rate * 2.0).max(1.0),
+                per_second: self.send_rate.max(0.001),
+            },
+            prekey_fetch: Rate {
+                burst: 100.0,
+                per_second: (self.prekey_fetch_per_minute / 60.0).max(0.001),
+            },
+            ..RateLimits::default()
+        };
+        RelayConfig {
+            queue_ttl: Duration::try_from_secs_f64(self.queue_ttl_days.max(0.0) * 86_400.0)
+                .unwrap_or(Duration::MAX),
+            max_queue_len: self.max_queue_len,
+            push_window: 256,
+            limits,
+            expiry_interval: Duration::from_secs(60),
         }
     }
 

@@ -6,8 +6,11 @@
 //! Start it from code with [`Server::prepare`] and [`Server::serve`] (tests bind port 0), or
 //! run the `tandem-server` binary.
 
+pub mod api;
 mod config;
 mod error;
+pub mod hub;
+pub mod limits;
 mod router;
 mod storage;
 pub mod ws;
@@ -17,12 +20,41 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use config::Settings;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use config::{RelayConfig, Settings};
 pub use error::{AppError, StartupError};
 pub use router::router;
-pub use storage::{SqliteStorage, Storage, StorageError};
+pub use storage::{
+    AccountRow, BundleRow, DeviceRow, ExpiredRow, MemberRow, NewDeviceRow, PreKeyCountsRow,
+    PreKeyRow, PreKeyUpload, QueueInsert, SqliteStorage, Storage, StorageError,
+};
+use tandem_core::devices::SignedDeviceList;
+use tandem_core::{AccountId, DeviceId};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+use crate::hub::Hub;
+use crate::limits::Limiter;
+
+/// Milliseconds since the epoch, from the system clock.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// An account's devices as sends must address them: the primary, plus the registered
+/// devices its signed device list names while that list is valid.
+#[derive(Debug)]
+struct DeviceSet {
+    primary: Option<(u32, u32)>,
+    listed: Vec<(u32, u32)>,
+    list_expires_at: u64,
+}
 
 /// What every request handler can reach.
 #[derive(Clone, Debug)]
@@ -35,6 +67,83 @@ pub struct AppState<D> {
     pub shutdown: CancellationToken,
     /// How long a silent client socket stays open.
     pub idle_timeout: Duration,
+    /// Limits and lifetimes.
+    pub relay: Arc<RelayConfig>,
+    /// Connected devices.
+    pub hub: Hub,
+    /// Rate limits.
+    pub limiter: Limiter,
+    device_sets: Arc<Mutex<HashMap<AccountId, Arc<DeviceSet>>>>,
+}
+
+impl<D: Storage> AppState<D> {
+    /// State over `storage` with these settings.
+    pub fn new(
+        storage: D,
+        dist: Option<PathBuf>,
+        idle_timeout: Duration,
+        relay: RelayConfig,
+    ) -> Self {
+        Self {
+            storage,
+            dist,
+            shutdown: CancellationToken::new(),
+            idle_timeout,
+            limiter: Limiter::new(relay.limits.clone()),
+            relay: Arc::new(relay),
+            hub: Hub::default(),
+            device_sets: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    fn sets(&self) -> std::sync::MutexGuard<'_, HashMap<AccountId, Arc<DeviceSet>>> {
+        self.device_sets.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The `(device id, registration id)` pairs a send to `account` must address now, or
+    /// `None` if there is no such account.
+    pub async fn current_devices(
+        &self,
+        account: AccountId,
+    ) -> Result<Option<Vec<(u32, u32)>>, StorageError> {
+        let cached = self.sets().get(&account).cloned();
+        let set = match cached {
+            Some(set) => set,
+            None => {
+                let Some(row) = self.storage.account(account).await? else { return Ok(None) };
+                let devices = self.storage.devices(account).await?;
+                let list = SignedDeviceList::from_bytes(&row.signed_device_list).ok();
+                let listed_ids: Vec<u32> = list
+                    .as_ref()
+                    .map(|l| l.list().entries.iter().map(|e| e.device_id.get()).collect())
+                    .unwrap_or_default();
+                let set = Arc::new(DeviceSet {
+                    primary: devices
+                        .iter()
+                        .find(|d| d.device_id == DeviceId::PRIMARY.get())
+                        .map(|d| (d.device_id, d.registration_id)),
+                    listed: devices
+                        .iter()
+                        .filter(|d| d.device_id != 1 && listed_ids.contains(&d.device_id))
+                        .map(|d| (d.device_id, d.registration_id))
+                        .collect(),
+                    list_expires_at: list.map(|l| l.list().expires_at.as_millis()).unwrap_or(0),
+                });
+                self.sets().insert(account, set.clone());
+                set
+            }
+        };
+        let mut out: Vec<(u32, u32)> = set.primary.into_iter().collect();
+        if now_ms() <= set.list_expires_at {
+            out.extend(set.listed.iter().copied());
+        }
+        Ok(Some(out))
+    }
+
+    /// Forgets the cached device set of `account` after a change.
+    pub fn invalidate_devices(&self, account: AccountId) {
+        self.sets().remove(&account);
+    }
 }
 
 /// A server whose storage is open and whose configuration checked out, ready to serve.
@@ -64,13 +173,13 @@ impl Server {
             .await
             .map_err(|e| StartupError::Database { path: db_path, source: Box::new(e) })?;
         Ok(Self {
-            state: AppState {
-                storage,
-                dist,
-                shutdown: CancellationToken::new(),
-                idle_timeout: settings.idle_timeout(),
-            },
+            state: AppState::new(storage, dist, settings.idle_timeout(), settings.relay_config()),
         })
+    }
+
+    /// The state the server will serve with (for tests that reach into it).
+    pub fn state(&self) -> &AppState<SqliteStorage> {
+        &self.state
     }
 
     /// Serves on `listener` until `shutdown` resolves, then closes every socket with
@@ -82,14 +191,34 @@ impl Server {
     ) -> Result<(), StartupError> {
         let token = self.state.shutdown.clone();
         let storage = self.state.storage.clone();
+        let sweeper = tokio::spawn(sweep_expired(self.state.clone()));
         let app = router(self.state);
         let signal = async move {
             shutdown.await;
             token.cancel();
         };
-        let result = axum::serve(listener, app).with_graceful_shutdown(signal).await;
+        let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(signal)
+            .await;
+        sweeper.abort();
         storage.close().await;
         result.map_err(StartupError::Serve)
+    }
+}
+
+/// Moves expired queue entries to tombstones every `expiry_interval` until shutdown.
+async fn sweep_expired<D: Storage>(state: AppState<D>) {
+    let mut tick = tokio::time::interval(state.relay.expiry_interval);
+    loop {
+        tokio::select! {
+            () = state.shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match state.storage.expire(now_ms()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(expired = n, "expired undelivered messages"),
+            Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
+        }
     }
 }
 

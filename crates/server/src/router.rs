@@ -3,8 +3,11 @@
 use std::path::Path;
 
 use axum::Router;
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::Extension;
 use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Json};
 use axum::routing::get;
@@ -50,17 +53,26 @@ async fn health<D: Storage>(
     Ok(Json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") })))
 }
 
+/// Per-socket buffers: tungstenite's defaults (128 KiB each way) would cost far more memory
+/// per idle device than the relay allows; frames larger than the read buffer still work, the
+/// buffer grows for them.
+const READ_BUFFER: usize = 2 * 1024;
+
 async fn socket<D: Storage>(
     State(state): State<AppState<D>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     upgrade: WebSocketUpgrade,
 ) -> impl IntoResponse {
     let config = SocketConfig {
         idle_timeout: state.idle_timeout,
         server_version: env!("CARGO_PKG_VERSION").to_owned(),
+        peer: peer.map(|Extension(ConnectInfo(addr))| addr.ip()),
     };
-    let shutdown = state.shutdown.clone();
     upgrade
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .max_write_buffer_size(MAX_FRAME_LEN * 4)
         .max_message_size(MAX_FRAME_LEN)
         .max_frame_size(MAX_FRAME_LEN)
-        .on_upgrade(move |socket| serve_socket(socket, config, shutdown))
+        .on_upgrade(move |socket| serve_socket(socket, config, state))
 }

@@ -1,10 +1,17 @@
-//! Server storage behind one trait; SQLite (embedded) is the default backend.
+//! Server storage behind one trait; SQLite (embedded, WAL, group commit) is the default
+//! backend, and the trait is shaped so a PostgreSQL backend can follow.
+//!
+//! Everything the relay persists is here: accounts, devices and their hashed secrets, link
+//! tokens, prekeys, per-device message queues with expiry, and groups. Message contents are
+//! opaque ciphertexts.
 
 mod sqlite;
+mod writer;
 
 use std::future::Future;
 
 pub use sqlite::SqliteStorage;
+use tandem_core::AccountId;
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -12,6 +19,18 @@ pub enum StorageError {
     /// The row asked for does not exist.
     #[error("not found")]
     NotFound,
+    /// A unique value is taken (e.g. a handle).
+    #[error("already exists")]
+    Conflict,
+    /// A link token is unknown, used or expired.
+    #[error("link token is invalid or expired")]
+    InvalidToken,
+    /// A limit is reached (companions, queue length).
+    #[error("limit reached")]
+    LimitReached,
+    /// The device list version does not grow.
+    #[error("device list version must grow")]
+    StaleVersion,
     /// The backend failed.
     #[error("database: {0}")]
     Backend(Box<dyn std::error::Error + Send + Sync>),
@@ -21,19 +40,311 @@ impl From<sqlx::Error> for StorageError {
     fn from(e: sqlx::Error) -> Self {
         match e {
             sqlx::Error::RowNotFound => StorageError::NotFound,
+            sqlx::Error::Database(db) if db.is_unique_violation() => StorageError::Conflict,
             other => StorageError::Backend(Box::new(other)),
         }
     }
 }
 
-/// Everything the relay persists. Implemented by [`SqliteStorage`]; PostgreSQL later.
+/// A device as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceRow {
+    /// Device id.
+    pub device_id: u32,
+    /// Registration id.
+    pub registration_id: u32,
+    /// Identity key (33 bytes).
+    pub identity_key: Vec<u8>,
+    /// ADV identity (empty for the primary).
+    pub adv_identity: Vec<u8>,
+    /// SHA-256 of the device secret.
+    pub password_hash: [u8; 32],
+    /// Name.
+    pub name: String,
+    /// Platform.
+    pub platform: String,
+    /// Linked at (ms).
+    pub created_at: u64,
+    /// Last connection (ms).
+    pub last_seen: u64,
+}
+
+/// An account as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountRow {
+    /// Id.
+    pub id: AccountId,
+    /// Handle.
+    pub handle: String,
+    /// Account identity key.
+    pub identity_key: Vec<u8>,
+    /// Latest signed device list (empty if none).
+    pub signed_device_list: Vec<u8>,
+    /// Its version.
+    pub device_list_version: u64,
+}
+
+/// A public prekey as stored (signature empty for one-time Curve25519 keys).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreKeyRow {
+    /// Key id.
+    pub key_id: u32,
+    /// Public key.
+    pub public_key: Vec<u8>,
+    /// Signature by the device identity key.
+    pub signature: Vec<u8>,
+}
+
+/// Prekeys uploaded at once.
+#[derive(Clone, Debug, Default)]
+pub struct PreKeyUpload {
+    /// Replaces the signed prekey.
+    pub signed: Option<PreKeyRow>,
+    /// Added one-time keys.
+    pub one_time: Vec<PreKeyRow>,
+    /// Added one-time Kyber keys.
+    pub kyber: Vec<PreKeyRow>,
+    /// Replaces the last-resort Kyber key.
+    pub last_resort: Option<PreKeyRow>,
+}
+
+/// One device's bundle, with its one-time keys already taken out of the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BundleRow {
+    /// Device id.
+    pub device_id: u32,
+    /// Registration id.
+    pub registration_id: u32,
+    /// Identity key.
+    pub identity_key: Vec<u8>,
+    /// Signed prekey.
+    pub signed: Option<PreKeyRow>,
+    /// A one-time key, while any are left.
+    pub one_time: Option<PreKeyRow>,
+    /// A one-time Kyber key, or the last-resort one.
+    pub kyber: Option<PreKeyRow>,
+}
+
+/// Remaining prekeys of a device.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PreKeyCountsRow {
+    /// One-time Curve25519 keys.
+    pub one_time: u32,
+    /// One-time Kyber keys.
+    pub kyber: u32,
+    /// Signed prekey present.
+    pub has_signed: bool,
+    /// Last-resort Kyber key present.
+    pub has_last_resort: bool,
+}
+
+/// A copy of a message for one device queue.
+#[derive(Clone, Debug)]
+pub struct QueueInsert {
+    /// The device's account.
+    pub account_id: AccountId,
+    /// The device.
+    pub device_id: u32,
+    /// `Envelope` protobuf without its id.
+    pub envelope: bytes::Bytes,
+}
+
+/// An expired message a device must be told about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpiredRow {
+    /// Sender account.
+    pub source_account: Vec<u8>,
+    /// Sender device.
+    pub source_device: u32,
+    /// Sender timestamp.
+    pub client_timestamp: u64,
+}
+
+/// A group member.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberRow {
+    /// Account.
+    pub account_id: AccountId,
+    /// Admin flag.
+    pub admin: bool,
+}
+
+/// What a new device row holds.
+#[derive(Clone, Debug)]
+pub struct NewDeviceRow {
+    /// Registration id.
+    pub registration_id: u32,
+    /// Identity key.
+    pub identity_key: Vec<u8>,
+    /// ADV identity.
+    pub adv_identity: Vec<u8>,
+    /// SHA-256 of the secret.
+    pub password_hash: [u8; 32],
+    /// Name.
+    pub name: String,
+    /// Platform.
+    pub platform: String,
+}
+
+/// Everything the relay persists. Methods are atomic on their own.
 pub trait Storage: Clone + Send + Sync + 'static {
     /// Checks the database answers.
     fn ping(&self) -> impl Future<Output = Result<(), StorageError>> + Send;
-
-    /// This server's instance id, created on first start and stable afterwards.
+    /// This server's instance id.
     fn instance_id(&self) -> impl Future<Output = Result<String, StorageError>> + Send;
-
-    /// Closes the backend cleanly.
+    /// Closes the backend cleanly, after pending writes.
     fn close(&self) -> impl Future<Output = ()> + Send;
+
+    /// Creates an account with its primary; [`StorageError::Conflict`] if the handle is taken.
+    fn create_account(
+        &self,
+        id: AccountId,
+        handle: &str,
+        primary: NewDeviceRow,
+        now: u64,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
+    /// An account by id.
+    fn account(
+        &self,
+        id: AccountId,
+    ) -> impl Future<Output = Result<Option<AccountRow>, StorageError>> + Send;
+    /// An account by (lowercase) handle.
+    fn account_by_handle(
+        &self,
+        handle: &str,
+    ) -> impl Future<Output = Result<Option<AccountRow>, StorageError>> + Send;
+
+    /// One device.
+    fn device(
+        &self,
+        account: AccountId,
+        device: u32,
+    ) -> impl Future<Output = Result<Option<DeviceRow>, StorageError>> + Send;
+    /// All devices of an account, primary first.
+    fn devices(
+        &self,
+        account: AccountId,
+    ) -> impl Future<Output = Result<Vec<DeviceRow>, StorageError>> + Send;
+    /// Stores a link token hash valid until `expires_at`.
+    fn create_link_token(
+        &self,
+        account: AccountId,
+        token_hash: [u8; 32],
+        expires_at: u64,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
+    /// Consumes a link token and registers a companion (at most `max_companions`).
+    fn register_device(
+        &self,
+        account: AccountId,
+        token_hash: [u8; 32],
+        device: NewDeviceRow,
+        now: u64,
+        max_companions: u32,
+    ) -> impl Future<Output = Result<u32, StorageError>> + Send;
+    /// Removes a device with its prekeys and queue; `false` if there was none.
+    fn remove_device(
+        &self,
+        account: AccountId,
+        device: u32,
+    ) -> impl Future<Output = Result<bool, StorageError>> + Send;
+    /// Stores a new signed device list if its version grows.
+    fn set_device_list(
+        &self,
+        account: AccountId,
+        list: &[u8],
+        version: u64,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
+    /// Renames a device.
+    fn rename_device(
+        &self,
+        account: AccountId,
+        device: u32,
+        name: &str,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
+    /// Records a connection.
+    fn touch_device(
+        &self,
+        account: AccountId,
+        device: u32,
+        now: u64,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
+
+    /// Stores uploaded prekeys (one-time keys beyond `max_stored` are refused).
+    fn upload_prekeys(
+        &self,
+        account: AccountId,
+        device: u32,
+        upload: PreKeyUpload,
+        max_stored: u32,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
+    /// Bundles for `devices` (all when empty), taking one one-time key of each kind.
+    fn take_bundles(
+        &self,
+        account: AccountId,
+        devices: &[u32],
+    ) -> impl Future<Output = Result<Vec<BundleRow>, StorageError>> + Send;
+    /// Remaining prekeys.
+    fn prekey_counts(
+        &self,
+        account: AccountId,
+        device: u32,
+    ) -> impl Future<Output = Result<PreKeyCountsRow, StorageError>> + Send;
+
+    /// Durably appends copies to device queues (group-committed); returns their ids in order.
+    fn enqueue(
+        &self,
+        rows: Vec<QueueInsert>,
+        expires_at: u64,
+    ) -> impl Future<Output = Result<Vec<u64>, StorageError>> + Send;
+    /// Up to `limit` queued envelopes after `after`, oldest first.
+    fn fetch_queue(
+        &self,
+        account: AccountId,
+        device: u32,
+        after: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<(u64, bytes::Bytes)>, StorageError>> + Send;
+    /// Deletes acknowledged envelopes of this device (others' ids are ignored).
+    fn ack(
+        &self,
+        account: AccountId,
+        device: u32,
+        ids: Vec<u64>,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
+    /// Queue length of a device.
+    fn queue_len(
+        &self,
+        account: AccountId,
+        device: u32,
+    ) -> impl Future<Output = Result<u64, StorageError>> + Send;
+    /// Total queued copies (for metrics and tests).
+    fn queue_total(&self) -> impl Future<Output = Result<u64, StorageError>> + Send;
+    /// Moves envelopes past their expiry into tombstones; returns how many.
+    fn expire(&self, now: u64) -> impl Future<Output = Result<u64, StorageError>> + Send;
+    /// Takes the tombstones of a device.
+    fn take_expired(
+        &self,
+        account: AccountId,
+        device: u32,
+    ) -> impl Future<Output = Result<Vec<ExpiredRow>, StorageError>> + Send;
+
+    /// Creates a group.
+    fn create_group(
+        &self,
+        id: [u8; 16],
+        members: &[MemberRow],
+        now: u64,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
+    /// A group's members and version.
+    fn group(
+        &self,
+        id: [u8; 16],
+    ) -> impl Future<Output = Result<Option<(u64, Vec<MemberRow>)>, StorageError>> + Send;
+    /// Applies membership changes; returns the new version.
+    fn modify_group(
+        &self,
+        id: [u8; 16],
+        upsert: &[MemberRow],
+        remove: &[AccountId],
+    ) -> impl Future<Output = Result<u64, StorageError>> + Send;
 }

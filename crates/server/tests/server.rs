@@ -15,7 +15,6 @@ use tandem_core::wire::relay::{
 use tandem_server::{AppState, Server, Settings, SqliteStorage, bind, router};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 fn dist_dir() -> tempfile::TempDir {
@@ -26,12 +25,13 @@ fn dist_dir() -> tempfile::TempDir {
 }
 
 async fn state(data: &std::path::Path, dist: Option<&std::path::Path>) -> AppState<SqliteStorage> {
-    AppState {
-        storage: SqliteStorage::open(&data.join("t.sqlite")).await.unwrap(),
-        dist: dist.map(|d| d.to_path_buf()),
-        shutdown: CancellationToken::new(),
-        idle_timeout: Duration::from_secs(30),
-    }
+    let relay = Settings::for_tests(data.to_path_buf(), data.to_path_buf()).relay_config();
+    AppState::new(
+        SqliteStorage::open(&data.join("t.sqlite")).await.unwrap(),
+        dist.map(|d| d.to_path_buf()),
+        Duration::from_secs(30),
+        relay,
+    )
 }
 
 async fn get(app: axum::Router, uri: &str) -> (StatusCode, String, Option<String>) {

@@ -313,6 +313,30 @@ pub struct Welcome {
     pub server_time_ms: u64,
 }
 
+/// The bytes of a `ServerFrame` pushing a queued envelope, built without decoding it:
+/// `stored` is the `Envelope` as the server stored it (without its id); protobuf merges the
+/// id field written in front of it. The push id equals the envelope id.
+pub fn envelope_push_frame(id: u64, stored: &[u8]) -> Vec<u8> {
+    use prost::encoding::{WireType, encode_key, encode_varint, encoded_len_varint, key_len};
+    let envelope_len = key_len(1) + encoded_len_varint(id) + stored.len();
+    let push_len = key_len(1)
+        + encoded_len_varint(id)
+        + key_len(11)
+        + encoded_len_varint(envelope_len as u64)
+        + envelope_len;
+    let mut buf = Vec::with_capacity(key_len(2) + encoded_len_varint(push_len as u64) + push_len);
+    encode_key(2, WireType::LengthDelimited, &mut buf);
+    encode_varint(push_len as u64, &mut buf);
+    encode_key(1, WireType::Varint, &mut buf);
+    encode_varint(id, &mut buf);
+    encode_key(11, WireType::LengthDelimited, &mut buf);
+    encode_varint(envelope_len as u64, &mut buf);
+    encode_key(1, WireType::Varint, &mut buf);
+    encode_varint(id, &mut buf);
+    buf.extend_from_slice(stored);
+    buf
+}
+
 impl ClientFrame {
     /// Decodes a frame received from a client.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, WireError> {
@@ -372,6 +396,27 @@ mod tests {
             Some(response::Body::Pong(Pong { payload: b"hi".to_vec(), server_time_ms: 5 })),
         );
         assert_eq!(ServerFrame::from_bytes(&frame.encode_to_vec()).unwrap(), frame);
+    }
+
+    #[test]
+    fn test_envelope_push_frame_decodes() {
+        let envelope = Envelope {
+            id: 0,
+            source_account: vec![1; 16],
+            source_device: 2,
+            r#type: 3,
+            content: vec![9; 300],
+            client_timestamp: 5,
+            server_timestamp: 6,
+            group_id: vec![],
+        };
+        let stored = envelope.encode_to_vec();
+        for id in [1u64, 127, 128, 1 << 40] {
+            let frame = ServerFrame::from_bytes(&envelope_push_frame(id, &stored)).unwrap();
+            let expected =
+                ServerFrame::push(id, push::Body::Envelope(Envelope { id, ..envelope.clone() }));
+            assert_eq!(frame, expected);
+        }
     }
 
     #[test]

@@ -1,21 +1,62 @@
-//! The embedded SQLite backend (WAL mode, migrations from `migrations/sqlite`).
+//! The embedded SQLite backend: WAL, `synchronous = FULL`, migrations from
+//! `migrations/sqlite`, a group-committing queue writer, and in-memory queue counters.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use bytes::Bytes;
+use prost::Message;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqlitePool};
+use tandem_core::AccountId;
+use tandem_core::wire::relay::Envelope;
+use tokio::sync::oneshot;
 use tracing::instrument;
 
-use super::{Storage, StorageError};
+use super::writer::{WriteOp, Writer};
+use super::{
+    AccountRow, BundleRow, DeviceRow, ExpiredRow, MemberRow, NewDeviceRow, PreKeyCountsRow,
+    PreKeyRow, PreKeyUpload, QueueInsert, Storage, StorageError,
+};
 
 /// The migrations compiled into the binary.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+fn i(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn u(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn u32_of(v: i64) -> u32 {
+    u32::try_from(v).unwrap_or(0)
+}
+
+fn account_id(bytes: &[u8]) -> Result<AccountId, StorageError> {
+    AccountId::from_bytes(bytes).map_err(|e| StorageError::Backend(Box::new(e)))
+}
+
+fn hash32(bytes: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    if bytes.len() == 32 {
+        out.copy_from_slice(bytes);
+    }
+    out
+}
 
 /// SQLite storage in one file.
 #[derive(Clone, Debug)]
 pub struct SqliteStorage {
     pool: SqlitePool,
+    writer: Writer,
+    writer_task: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
+    counters: Arc<Mutex<HashMap<(AccountId, u32), u64>>>,
 }
 
 impl SqliteStorage {
@@ -28,10 +69,27 @@ impl SqliteStorage {
             // FULL: a send is acknowledged only after its copies survive power loss.
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(std::time::Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
+            .busy_timeout(std::time::Duration::from_secs(10));
+        let pool =
+            SqlitePoolOptions::new().max_connections(8).connect_with(options.clone()).await?;
         MIGRATOR.run(&pool).await.map_err(|e| StorageError::Backend(Box::new(e)))?;
-        let storage = Self { pool };
+        let next_id = {
+            let seq: Option<i64> =
+                sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = 'queue'")
+                    .fetch_optional(&pool)
+                    .await?;
+            let max: Option<i64> =
+                sqlx::query_scalar("SELECT max(id) FROM queue").fetch_one(&pool).await?;
+            u(seq.unwrap_or(0).max(max.unwrap_or(0))) + 1
+        };
+        let conn = sqlx::sqlite::SqliteConnection::connect_with(&options).await?;
+        let (writer, task) = Writer::spawn(conn, next_id);
+        let storage = Self {
+            pool,
+            writer,
+            writer_task: Arc::new(Mutex::new(Some(task))),
+            counters: Arc::new(Mutex::new(HashMap::new())),
+        };
         storage.ensure_instance_id().await?;
         Ok(storage)
     }
@@ -45,6 +103,77 @@ impl SqliteStorage {
             .await?;
         Ok(())
     }
+
+    fn counters(&self) -> std::sync::MutexGuard<'_, HashMap<(AccountId, u32), u64>> {
+        self.counters.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn adjust_counter(&self, account: AccountId, device: u32, delta: i64) {
+        let mut c = self.counters();
+        if let Some(n) = c.get_mut(&(account, device)) {
+            *n = n.saturating_add_signed(delta);
+        }
+    }
+
+    fn device_row(r: &SqliteRow) -> Result<DeviceRow, StorageError> {
+        Ok(DeviceRow {
+            device_id: u32_of(r.try_get("device_id")?),
+            registration_id: u32_of(r.try_get("registration_id")?),
+            identity_key: r.try_get("identity_key")?,
+            adv_identity: r.try_get("adv_identity")?,
+            password_hash: hash32(&r.try_get::<Vec<u8>, _>("password_hash")?),
+            name: r.try_get("name")?,
+            platform: r.try_get("platform")?,
+            created_at: u(r.try_get("created_at")?),
+            last_seen: u(r.try_get("last_seen")?),
+        })
+    }
+
+    fn account_row(r: &SqliteRow) -> Result<AccountRow, StorageError> {
+        Ok(AccountRow {
+            id: account_id(&r.try_get::<Vec<u8>, _>("id")?)?,
+            handle: r.try_get("handle")?,
+            identity_key: r.try_get("identity_key")?,
+            signed_device_list: r
+                .try_get::<Option<Vec<u8>>, _>("signed_device_list")?
+                .unwrap_or_default(),
+            device_list_version: u(r.try_get("device_list_version")?),
+        })
+    }
+}
+
+async fn insert_device(
+    conn: &mut sqlx::SqliteConnection,
+    account: AccountId,
+    device_id: u32,
+    d: &NewDeviceRow,
+    now: u64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO devices (account_id, device_id, registration_id, identity_key, adv_identity, password_hash, \
+         name, platform, created_at, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(account.0.as_slice())
+    .bind(i64::from(device_id))
+    .bind(i64::from(d.registration_id))
+    .bind(&d.identity_key)
+    .bind(&d.adv_identity)
+    .bind(d.password_hash.as_slice())
+    .bind(&d.name)
+    .bind(&d.platform)
+    .bind(i(now))
+    .bind(i(now))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+fn prekey_row(r: &SqliteRow, with_signature: bool) -> Result<PreKeyRow, sqlx::Error> {
+    Ok(PreKeyRow {
+        key_id: u32_of(r.try_get("key_id")?),
+        public_key: r.try_get("public_key")?,
+        signature: if with_signature { r.try_get("signature")? } else { Vec::new() },
+    })
 }
 
 impl Storage for SqliteStorage {
@@ -63,24 +192,578 @@ impl Storage for SqliteStorage {
     }
 
     async fn close(&self) {
+        // The writer commits what was submitted before the close, then shuts its connection.
+        self.writer.close().await;
+        let task =
+            self.writer_task.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
         self.pool.close().await;
+    }
+
+    #[instrument(skip_all)]
+    async fn create_account(
+        &self,
+        id: AccountId,
+        handle: &str,
+        primary: NewDeviceRow,
+        now: u64,
+    ) -> Result<(), StorageError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO accounts (id, handle, identity_key, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(id.0.as_slice())
+        .bind(handle)
+        .bind(&primary.identity_key)
+        .bind(i(now))
+        .execute(&mut *tx)
+        .await?;
+        insert_device(&mut tx, id, 1, &primary, now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[instrument(skip_all)]
+    async fn account(&self, id: AccountId) -> Result<Option<AccountRow>, StorageError> {
+        let row = sqlx::query("SELECT * FROM accounts WHERE id = ?")
+            .bind(id.0.as_slice())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(Self::account_row).transpose()
+    }
+
+    #[instrument(skip_all)]
+    async fn account_by_handle(&self, handle: &str) -> Result<Option<AccountRow>, StorageError> {
+        let row = sqlx::query("SELECT * FROM accounts WHERE handle = ?")
+            .bind(handle)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(Self::account_row).transpose()
+    }
+
+    #[instrument(skip_all)]
+    async fn device(
+        &self,
+        account: AccountId,
+        device: u32,
+    ) -> Result<Option<DeviceRow>, StorageError> {
+        let row = sqlx::query("SELECT * FROM devices WHERE account_id = ? AND device_id = ?")
+            .bind(account.0.as_slice())
+            .bind(i64::from(device))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(Self::device_row).transpose()
+    }
+
+    #[instrument(skip_all)]
+    async fn devices(&self, account: AccountId) -> Result<Vec<DeviceRow>, StorageError> {
+        let rows = sqlx::query("SELECT * FROM devices WHERE account_id = ? ORDER BY device_id")
+            .bind(account.0.as_slice())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Self::device_row).collect()
+    }
+
+    #[instrument(skip_all)]
+    async fn create_link_token(
+        &self,
+        account: AccountId,
+        token_hash: [u8; 32],
+        expires_at: u64,
+    ) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO link_tokens (token_hash, account_id, expires_at) VALUES (?, ?, ?)",
+        )
+        .bind(token_hash.as_slice())
+        .bind(account.0.as_slice())
+        .bind(i(expires_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    #[instrument(skip_all)]
+    async fn register_device(
+        &self,
+        account: AccountId,
+        token_hash: [u8; 32],
+        device: NewDeviceRow,
+        now: u64,
+        max_companions: u32,
+    ) -> Result<u32, StorageError> {
+        let mut tx = self.pool.begin().await?;
+        let used = sqlx::query(
+            "DELETE FROM link_tokens WHERE token_hash = ? AND account_id = ? AND expires_at > ?",
+        )
+        .bind(token_hash.as_slice())
+        .bind(account.0.as_slice())
+        .bind(i(now))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if used != 1 {
+            return Err(StorageError::InvalidToken);
+        }
+        let companions: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM devices WHERE account_id = ? AND device_id > 1",
+        )
+        .bind(account.0.as_slice())
+        .fetch_one(&mut *tx)
+        .await?;
+        let next: i64 = sqlx::query_scalar("SELECT next_device_id FROM accounts WHERE id = ?")
+            .bind(account.0.as_slice())
+            .fetch_one(&mut *tx)
+            .await?;
+        if u(companions) >= u64::from(max_companions) || next > 127 {
+            return Err(StorageError::LimitReached);
+        }
+        let device_id = u32_of(next);
+        insert_device(&mut tx, account, device_id, &device, now).await?;
+        sqlx::query("UPDATE accounts SET next_device_id = next_device_id + 1 WHERE id = ?")
+            .bind(account.0.as_slice())
+            .execute(&mut *tx)
+            .await?;
+        // A link token sweeps expired ones of the same account.
+        sqlx::query("DELETE FROM link_tokens WHERE account_id = ? AND expires_at <= ?")
+            .bind(account.0.as_slice())
+            .bind(i(now))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(device_id)
+    }
+
+    #[instrument(skip_all)]
+    async fn remove_device(&self, account: AccountId, device: u32) -> Result<bool, StorageError> {
+        let mut tx = self.pool.begin().await?;
+        let removed = sqlx::query("DELETE FROM devices WHERE account_id = ? AND device_id = ?")
+            .bind(account.0.as_slice())
+            .bind(i64::from(device))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        for sql in [
+            "DELETE FROM queue WHERE account_id = ? AND device_id = ?",
+            "DELETE FROM expired WHERE account_id = ? AND device_id = ?",
+        ] {
+            sqlx::query(sql)
+                .bind(account.0.as_slice())
+                .bind(i64::from(device))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        self.counters().remove(&(account, device));
+        Ok(removed == 1)
+    }
+
+    #[instrument(skip_all)]
+    async fn set_device_list(
+        &self,
+        account: AccountId,
+        list: &[u8],
+        version: u64,
+    ) -> Result<(), StorageError> {
+        let updated = sqlx::query(
+            "UPDATE accounts SET signed_device_list = ?, device_list_version = ? WHERE id = ? AND device_list_version < ?",
+        )
+        .bind(list)
+        .bind(i(version))
+        .bind(account.0.as_slice())
+        .bind(i(version))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if updated == 1 { Ok(()) } else { Err(StorageError::StaleVersion) }
+    }
+
+    #[instrument(skip_all)]
+    async fn rename_device(
+        &self,
+        account: AccountId,
+        device: u32,
+        name: &str,
+    ) -> Result<(), StorageError> {
+        sqlx::query("UPDATE devices SET name = ? WHERE account_id = ? AND device_id = ?")
+            .bind(name)
+            .bind(account.0.as_slice())
+            .bind(i64::from(device))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    #[instrument(skip_all)]
+    async fn touch_device(
+        &self,
+        account: AccountId,
+        device: u32,
+        now: u64,
+    ) -> Result<(), StorageError> {
+        sqlx::query("UPDATE devices SET last_seen = ? WHERE account_id = ? AND device_id = ?")
+            .bind(i(now))
+            .bind(account.0.as_slice())
+            .bind(i64::from(device))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    #[instrument(skip_all)]
+    async fn upload_prekeys(
+        &self,
+        account: AccountId,
+        device: u32,
+        upload: PreKeyUpload,
+        max_stored: u32,
+    ) -> Result<(), StorageError> {
+        let mut tx = self.pool.begin().await?;
+        let a = account.0.as_slice();
+        let d = i64::from(device);
+        if let Some(s) = &upload.signed {
+            sqlx::query("INSERT OR REPLACE INTO signed_prekeys (account_id, device_id, key_id, public_key, signature) VALUES (?, ?, ?, ?, ?)")
+                .bind(a).bind(d).bind(i64::from(s.key_id)).bind(&s.public_key).bind(&s.signature)
+                .execute(&mut *tx).await?;
+        }
+        let one_time: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM one_time_prekeys WHERE account_id = ? AND device_id = ?",
+        )
+        .bind(a)
+        .bind(d)
+        .fetch_one(&mut *tx)
+        .await?;
+        let kyber: i64 = sqlx::query_scalar("SELECT count(*) FROM kyber_prekeys WHERE account_id = ? AND device_id = ? AND last_resort = 0")
+            .bind(a).bind(d).fetch_one(&mut *tx).await?;
+        if u(one_time) + upload.one_time.len() as u64 > u64::from(max_stored)
+            || u(kyber) + upload.kyber.len() as u64 > u64::from(max_stored)
+        {
+            return Err(StorageError::LimitReached);
+        }
+        for k in &upload.one_time {
+            sqlx::query("INSERT OR IGNORE INTO one_time_prekeys (account_id, device_id, key_id, public_key) VALUES (?, ?, ?, ?)")
+                .bind(a).bind(d).bind(i64::from(k.key_id)).bind(&k.public_key)
+                .execute(&mut *tx).await?;
+        }
+        for k in &upload.kyber {
+            sqlx::query("INSERT OR IGNORE INTO kyber_prekeys (account_id, device_id, key_id, public_key, signature, last_resort) VALUES (?, ?, ?, ?, ?, 0)")
+                .bind(a).bind(d).bind(i64::from(k.key_id)).bind(&k.public_key).bind(&k.signature)
+                .execute(&mut *tx).await?;
+        }
+        if let Some(k) = &upload.last_resort {
+            sqlx::query("DELETE FROM kyber_prekeys WHERE account_id = ? AND device_id = ? AND last_resort = 1")
+                .bind(a).bind(d).execute(&mut *tx).await?;
+            sqlx::query("INSERT OR REPLACE INTO kyber_prekeys (account_id, device_id, key_id, public_key, signature, last_resort) VALUES (?, ?, ?, ?, ?, 1)")
+                .bind(a).bind(d).bind(i64::from(k.key_id)).bind(&k.public_key).bind(&k.signature)
+                .execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[instrument(skip_all)]
+    async fn take_bundles(
+        &self,
+        account: AccountId,
+        devices: &[u32],
+    ) -> Result<Vec<BundleRow>, StorageError> {
+        let mut tx = self.pool.begin().await?;
+        let a = account.0.as_slice();
+        let rows = sqlx::query("SELECT * FROM devices WHERE account_id = ? ORDER BY device_id")
+            .bind(a)
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut out = Vec::new();
+        for row in &rows {
+            let dev = Self::device_row(row)?;
+            if !devices.is_empty() && !devices.contains(&dev.device_id) {
+                continue;
+            }
+            let d = i64::from(dev.device_id);
+            let signed =
+                sqlx::query("SELECT * FROM signed_prekeys WHERE account_id = ? AND device_id = ?")
+                    .bind(a)
+                    .bind(d)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(|r| prekey_row(&r, true))
+                    .transpose()?;
+            let one_time = sqlx::query("SELECT * FROM one_time_prekeys WHERE account_id = ? AND device_id = ? ORDER BY key_id LIMIT 1")
+                .bind(a).bind(d).fetch_optional(&mut *tx).await?
+                .map(|r| prekey_row(&r, false)).transpose()?;
+            if let Some(k) = &one_time {
+                sqlx::query("DELETE FROM one_time_prekeys WHERE account_id = ? AND device_id = ? AND key_id = ?")
+                    .bind(a).bind(d).bind(i64::from(k.key_id)).execute(&mut *tx).await?;
+            }
+            let kyber = sqlx::query("SELECT * FROM kyber_prekeys WHERE account_id = ? AND device_id = ? ORDER BY last_resort, key_id LIMIT 1")
+                .bind(a).bind(d).fetch_optional(&mut *tx).await?;
+            let kyber = match kyber {
+                Some(r) => {
+                    let k = prekey_row(&r, true)?;
+                    if r.try_get::<i64, _>("last_resort")? == 0 {
+                        sqlx::query("DELETE FROM kyber_prekeys WHERE account_id = ? AND device_id = ? AND key_id = ?")
+                            .bind(a).bind(d).bind(i64::from(k.key_id)).execute(&mut *tx).await?;
+                    }
+                    Some(k)
+                }
+                None => None,
+            };
+            out.push(BundleRow {
+                device_id: dev.device_id,
+                registration_id: dev.registration_id,
+                identity_key: dev.identity_key,
+                signed,
+                one_time,
+                kyber,
+            });
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    #[instrument(skip_all)]
+    async fn prekey_counts(
+        &self,
+        account: AccountId,
+        device: u32,
+    ) -> Result<PreKeyCountsRow, StorageError> {
+        let row = sqlx::query(
+            "SELECT \
+               (SELECT count(*) FROM one_time_prekeys WHERE account_id = ?1 AND device_id = ?2) AS one_time, \
+               (SELECT count(*) FROM kyber_prekeys WHERE account_id = ?1 AND device_id = ?2 AND last_resort = 0) AS kyber, \
+               (SELECT count(*) FROM signed_prekeys WHERE account_id = ?1 AND device_id = ?2) AS signed, \
+               (SELECT count(*) FROM kyber_prekeys WHERE account_id = ?1 AND device_id = ?2 AND last_resort = 1) AS last_resort",
+        )
+        .bind(account.0.as_slice())
+        .bind(i64::from(device))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(PreKeyCountsRow {
+            one_time: u32_of(row.try_get("one_time")?),
+            kyber: u32_of(row.try_get("kyber")?),
+            has_signed: row.try_get::<i64, _>("signed")? > 0,
+            has_last_resort: row.try_get::<i64, _>("last_resort")? > 0,
+        })
+    }
+
+    async fn enqueue(
+        &self,
+        rows: Vec<QueueInsert>,
+        expires_at: u64,
+    ) -> Result<Vec<u64>, StorageError> {
+        let keys: Vec<(AccountId, u32)> =
+            rows.iter().map(|r| (r.account_id, r.device_id)).collect();
+        let (reply, rx) = oneshot::channel();
+        self.writer.submit(WriteOp::Enqueue { rows, expires_at, reply }).await?;
+        let ids = rx.await.map_err(|_| StorageError::Backend("queue writer stopped".into()))??;
+        for (account, device) in keys {
+            self.adjust_counter(account, device, 1);
+        }
+        Ok(ids)
+    }
+
+    async fn fetch_queue(
+        &self,
+        account: AccountId,
+        device: u32,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<(u64, Bytes)>, StorageError> {
+        let rows = sqlx::query("SELECT id, envelope FROM queue WHERE account_id = ? AND device_id = ? AND id > ? ORDER BY id LIMIT ?")
+            .bind(account.0.as_slice())
+            .bind(i64::from(device))
+            .bind(i(after))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((u(r.try_get("id")?), Bytes::from(r.try_get::<Vec<u8>, _>("envelope")?))))
+            .collect()
+    }
+
+    async fn ack(
+        &self,
+        account: AccountId,
+        device: u32,
+        ids: Vec<u64>,
+    ) -> Result<(), StorageError> {
+        let (reply, rx) = oneshot::channel();
+        self.writer.submit(WriteOp::Ack { account, device, ids, reply }).await?;
+        let deleted =
+            rx.await.map_err(|_| StorageError::Backend("queue writer stopped".into()))??;
+        self.adjust_counter(account, device, -i64::try_from(deleted).unwrap_or(i64::MAX));
+        Ok(())
+    }
+
+    async fn queue_len(&self, account: AccountId, device: u32) -> Result<u64, StorageError> {
+        if let Some(n) = self.counters().get(&(account, device)) {
+            return Ok(*n);
+        }
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM queue WHERE account_id = ? AND device_id = ?")
+                .bind(account.0.as_slice())
+                .bind(i64::from(device))
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(*self.counters().entry((account, device)).or_insert(u(n)))
+    }
+
+    async fn queue_total(&self) -> Result<u64, StorageError> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM queue").fetch_one(&self.pool).await?;
+        Ok(u(n))
+    }
+
+    #[instrument(skip_all)]
+    async fn expire(&self, now: u64) -> Result<u64, StorageError> {
+        let mut total = 0;
+        loop {
+            // Ids grow with time and the lifetime is constant, so the oldest rows expire first.
+            let rows = sqlx::query("SELECT id, account_id, device_id, envelope, expires_at FROM queue ORDER BY id LIMIT 500")
+                .fetch_all(&self.pool)
+                .await?;
+            let expired: Vec<&SqliteRow> = rows
+                .iter()
+                .take_while(|r| r.try_get::<i64, _>("expires_at").map(u).unwrap_or(u64::MAX) <= now)
+                .collect();
+            if expired.is_empty() {
+                return Ok(total);
+            }
+            let mut tx = self.pool.begin().await?;
+            let mut touched = Vec::new();
+            for r in &expired {
+                let env = Envelope::decode(r.try_get::<Vec<u8>, _>("envelope")?.as_slice())
+                    .unwrap_or_default();
+                let acct: Vec<u8> = r.try_get("account_id")?;
+                let dev: i64 = r.try_get("device_id")?;
+                sqlx::query("INSERT INTO expired (account_id, device_id, source_account, source_device, client_timestamp) VALUES (?, ?, ?, ?, ?)")
+                    .bind(&acct).bind(dev).bind(&env.source_account).bind(i64::from(env.source_device)).bind(i(env.client_timestamp))
+                    .execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM queue WHERE id = ?")
+                    .bind(r.try_get::<i64, _>("id")?)
+                    .execute(&mut *tx)
+                    .await?;
+                touched.push((account_id(&acct)?, u32_of(dev)));
+            }
+            tx.commit().await?;
+            for (a, d) in touched {
+                self.adjust_counter(a, d, -1);
+            }
+            total += expired.len() as u64;
+            if expired.len() < rows.len() {
+                return Ok(total);
+            }
+        }
+    }
+
+    #[instrument(skip_all)]
+    async fn take_expired(
+        &self,
+        account: AccountId,
+        device: u32,
+    ) -> Result<Vec<ExpiredRow>, StorageError> {
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query("DELETE FROM expired WHERE account_id = ? AND device_id = ? RETURNING source_account, source_device, client_timestamp")
+            .bind(account.0.as_slice())
+            .bind(i64::from(device))
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ExpiredRow {
+                    source_account: r.try_get("source_account")?,
+                    source_device: u32_of(r.try_get("source_device")?),
+                    client_timestamp: u(r.try_get("client_timestamp")?),
+                })
+            })
+            .collect()
+    }
+
+    #[instrument(skip_all)]
+    async fn create_group(
+        &self,
+        id: [u8; 16],
+        members: &[MemberRow],
+        now: u64,
+    ) -> Result<(), StorageError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO groups (id, version, created_at) VALUES (?, 1, ?)")
+            .bind(id.as_slice())
+            .bind(i(now))
+            .execute(&mut *tx)
+            .await?;
+        for chunk in members.chunks(300) {
+            let mut qb: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT INTO group_members (group_id, account_id, admin) ");
+            qb.push_values(chunk, |mut b, m| {
+                b.push_bind(id.as_slice())
+                    .push_bind(m.account_id.0.as_slice())
+                    .push_bind(i64::from(m.admin));
+            });
+            qb.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[instrument(skip_all)]
+    async fn group(&self, id: [u8; 16]) -> Result<Option<(u64, Vec<MemberRow>)>, StorageError> {
+        let Some(version) = sqlx::query_scalar::<_, i64>("SELECT version FROM groups WHERE id = ?")
+            .bind(id.as_slice())
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let rows = sqlx::query(
+            "SELECT account_id, admin FROM group_members WHERE group_id = ? ORDER BY account_id",
+        )
+        .bind(id.as_slice())
+        .fetch_all(&self.pool)
+        .await?;
+        let members = rows
+            .iter()
+            .map(|r| {
+                Ok(MemberRow {
+                    account_id: account_id(&r.try_get::<Vec<u8>, _>("account_id")?)?,
+                    admin: r.try_get::<i64, _>("admin")? != 0,
+                })
+            })
+            .collect::<Result<_, StorageError>>()?;
+        Ok(Some((u(version), members)))
+    }
+
+    #[instrument(skip_all)]
+    async fn modify_group(
+        &self,
+        id: [u8; 16],
+        upsert: &[MemberRow],
+        remove: &[AccountId],
+    ) -> Result<u64, StorageError> {
+        let mut tx = self.pool.begin().await?;
+        for m in upsert {
+            sqlx::query("INSERT OR REPLACE INTO group_members (group_id, account_id, admin) VALUES (?, ?, ?)")
+                .bind(id.as_slice()).bind(m.account_id.0.as_slice()).bind(i64::from(m.admin))
+                .execute(&mut *tx).await?;
+        }
+        for a in remove {
+            sqlx::query("DELETE FROM group_members WHERE group_id = ? AND account_id = ?")
+                .bind(id.as_slice())
+                .bind(a.0.as_slice())
+                .execute(&mut *tx)
+                .await?;
+        }
+        let version: i64 = sqlx::query_scalar(
+            "UPDATE groups SET version = version + 1 WHERE id = ? RETURNING version",
+        )
+        .bind(id.as_slice())
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(u(version))
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn test_instance_id_is_stable_across_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.sqlite");
-        let first = SqliteStorage::open(&path).await.unwrap();
-        let id = first.instance_id().await.unwrap();
-        assert_eq!(id.len(), 32);
-        first.close().await;
-        let second = SqliteStorage::open(&path).await.unwrap();
-        assert_eq!(second.instance_id().await.unwrap(), id);
-        second.ping().await.unwrap();
-    }
-}
+mod tests;

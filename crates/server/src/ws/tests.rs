@@ -1,38 +1,35 @@
-//! The socket logic over in-memory channels.
+//! The relay API through the socket session over in-memory channels, on real SQLite storage.
+
+use std::time::Duration;
 
 use futures_channel::mpsc as fmpsc;
 use futures_util::{SinkExt, StreamExt};
-use tandem_core::wire::relay::{Ping, PushAck, server_frame};
+use tandem_core::crypto::{KeyPair, KyberKeyPair};
+use tandem_core::devices::{
+    DeviceIdentityDetails, DeviceList, DeviceListEntry, SignedDeviceIdentity, SignedDeviceList,
+};
+use tandem_core::testing::SeededRng;
+use tandem_core::wire::relay::*;
+use tandem_core::{DeviceId, IdentityKeyPair, Timestamp};
 
 use super::*;
+use crate::{RelayConfig, Settings, SqliteStorage};
 
-/// A socket made of two channels: what the test sends in and what the server writes out.
-struct Harness {
+/// A socket made of two channels.
+struct Client {
     to_server: fmpsc::UnboundedSender<Result<Message, String>>,
     from_server: fmpsc::UnboundedReceiver<Message>,
-    shutdown: CancellationToken,
+    next_id: u64,
+    pushes: Vec<Push>,
     task: tokio::task::JoinHandle<()>,
 }
 
-fn start(idle: Duration) -> Harness {
-    let (to_server, server_in) = fmpsc::unbounded::<Result<Message, String>>();
-    let (server_out, from_server) = fmpsc::unbounded::<Message>();
-    let sink = server_out.sink_map_err(|e| e.to_string());
-    let socket = futures_util::stream::StreamExt::boxed(server_in);
-    let socket = SplitJoin { stream: socket, sink: Box::pin(sink) };
-    let shutdown = CancellationToken::new();
-    let config = SocketConfig { idle_timeout: idle, server_version: "test".into() };
-    let task = tokio::spawn(serve_socket(socket, config, shutdown.clone()));
-    Harness { to_server, from_server, shutdown, task }
-}
-
-/// Joins a stream and a sink into one `Stream + Sink`.
-struct SplitJoin<St, Si> {
+struct Joined<St, Si> {
     stream: St,
     sink: Si,
 }
 
-impl<St: Stream + Unpin, Si: Unpin> Stream for SplitJoin<St, Si> {
+impl<St: Stream + Unpin, Si: Unpin> Stream for Joined<St, Si> {
     type Item = St::Item;
     fn poll_next(
         mut self: std::pin::Pin<&mut Self>,
@@ -42,7 +39,7 @@ impl<St: Stream + Unpin, Si: Unpin> Stream for SplitJoin<St, Si> {
     }
 }
 
-impl<St: Unpin, Si: Sink<Message> + Unpin> Sink<Message> for SplitJoin<St, Si> {
+impl<St: Unpin, Si: Sink<Message> + Unpin> Sink<Message> for Joined<St, Si> {
     type Error = Si::Error;
     fn poll_ready(
         mut self: std::pin::Pin<&mut Self>,
@@ -67,13 +64,42 @@ impl<St: Unpin, Si: Sink<Message> + Unpin> Sink<Message> for SplitJoin<St, Si> {
     }
 }
 
-impl Harness {
-    fn send_frame(&self, frame: &ClientFrame) {
-        self.to_server.unbounded_send(Ok(Message::Binary(frame.encode_to_vec().into()))).unwrap();
+async fn state_with(relay: RelayConfig) -> (AppState<SqliteStorage>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(&dir.path().join("t.sqlite")).await.unwrap();
+    (AppState::new(storage, None, Duration::from_secs(30), relay), dir)
+}
+
+async fn state() -> (AppState<SqliteStorage>, tempfile::TempDir) {
+    state_with(Settings::for_tests(".".into(), ".".into()).relay_config()).await
+}
+
+impl Client {
+    async fn connect(state: &AppState<SqliteStorage>) -> Self {
+        Self::connect_with(state, Duration::from_secs(30)).await
+    }
+
+    async fn connect_with(state: &AppState<SqliteStorage>, idle: Duration) -> Self {
+        let (to_server, server_in) = fmpsc::unbounded::<Result<Message, String>>();
+        let (server_out, from_server) = fmpsc::unbounded::<Message>();
+        let socket = Joined { stream: server_in, sink: server_out.sink_map_err(|e| e.to_string()) };
+        let config = SocketConfig { idle_timeout: idle, server_version: "test".into(), peer: None };
+        let task = tokio::spawn(serve_socket(socket, config, state.clone()));
+        let mut c = Self { to_server, from_server, next_id: 1, pushes: Vec::new(), task };
+        let welcome = c.next_frame().await;
+        assert!(matches!(
+            welcome.kind,
+            Some(server_frame::Kind::Push(Push { body: Some(push::Body::Welcome(_)), .. }))
+        ));
+        c
+    }
+
+    fn send_raw(&self, msg: Message) {
+        self.to_server.unbounded_send(Ok(msg)).unwrap();
     }
 
     async fn next(&mut self) -> Message {
-        tokio::time::timeout(Duration::from_secs(5), self.from_server.next())
+        tokio::time::timeout(Duration::from_secs(10), self.from_server.next())
             .await
             .expect("server answered in time")
             .expect("server still open")
@@ -86,100 +112,827 @@ impl Harness {
         }
     }
 
+    /// Sends a request and waits for its response, keeping pushes that arrive meanwhile.
+    async fn request(&mut self, body: request::Body) -> Response {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send_raw(Message::Binary(ClientFrame::request(id, body).encode_to_vec().into()));
+        loop {
+            match self.next_frame().await.kind {
+                Some(server_frame::Kind::Response(r)) if r.id == id => return r,
+                Some(server_frame::Kind::Response(r)) => {
+                    panic!("response to another request: {r:?}")
+                }
+                Some(server_frame::Kind::Push(p)) => self.pushes.push(p),
+                None => panic!("empty frame"),
+            }
+        }
+    }
+
+    async fn ok(&mut self, body: request::Body) -> Option<response::Body> {
+        let r = self.request(body).await;
+        assert_eq!(r.status(), Status::Ok, "{}", r.message);
+        r.body
+    }
+
+    async fn next_push(&mut self) -> Push {
+        if !self.pushes.is_empty() {
+            return self.pushes.remove(0);
+        }
+        match self.next_frame().await.kind {
+            Some(server_frame::Kind::Push(p)) => p,
+            other => panic!("expected a push, got {other:?}"),
+        }
+    }
+
+    /// Pushes until the queue-drained marker; returns the envelopes.
+    async fn drain(&mut self) -> Vec<Envelope> {
+        let mut out = Vec::new();
+        loop {
+            match self.next_push().await.body {
+                Some(push::Body::Envelope(e)) => out.push(e),
+                Some(push::Body::QueueDrained(_)) => return out,
+                Some(push::Body::Expired(_)) => {}
+                other => panic!("unexpected push {other:?}"),
+            }
+        }
+    }
+
+    async fn next_envelope(&mut self) -> Envelope {
+        loop {
+            if let Some(push::Body::Envelope(e)) = self.next_push().await.body {
+                return e;
+            }
+        }
+    }
+
+    fn ack(&self, id: u64) {
+        let frame = ClientFrame { kind: Some(client_frame::Kind::Ack(PushAck { push_id: id })) };
+        self.send_raw(Message::Binary(frame.encode_to_vec().into()));
+    }
+
     async fn expect_close(&mut self, code: u16) {
-        match self.next().await {
-            Message::Close(Some(f)) => assert_eq!(f.code, code, "close reason {}", f.reason),
-            other => panic!("expected close {code}, got {other:?}"),
+        loop {
+            match self.next().await {
+                Message::Close(Some(f)) => {
+                    assert_eq!(f.code, code, "close reason {}", f.reason);
+                    return;
+                }
+                Message::Binary(b) => {
+                    if let Some(server_frame::Kind::Push(p)) =
+                        ServerFrame::from_bytes(&b).unwrap().kind
+                    {
+                        self.pushes.push(p);
+                    }
+                }
+                other => panic!("expected close {code}, got {other:?}"),
+            }
+        }
+    }
+}
+
+/// A registered device: its keys and credentials.
+struct Device {
+    client: Client,
+    account: AccountId,
+    device: u32,
+    identity: IdentityKeyPair,
+    password: [u8; 32],
+    registration_id: u32,
+}
+
+fn new_device(
+    identity: &IdentityKeyPair,
+    password: [u8; 32],
+    registration_id: u32,
+    adv: Vec<u8>,
+) -> NewDevice {
+    NewDevice {
+        registration_id,
+        identity_key: identity.identity_key().serialize().to_vec(),
+        password: password.to_vec(),
+        name: "test device".into(),
+        platform: "test".into(),
+        adv_identity: adv,
+    }
+}
+
+async fn register(state: &AppState<SqliteStorage>, handle: &str, rng: &mut SeededRng) -> Device {
+    let mut client = Client::connect(state).await;
+    let identity = IdentityKeyPair::generate(rng);
+    let mut password = [0u8; 32];
+    rand_core::Rng::fill_bytes(rng, &mut password);
+    let Some(response::Body::Registered(r)) = client
+        .ok(request::Body::RegisterAccount(RegisterAccount {
+            handle: handle.into(),
+            device: Some(new_device(&identity, password, 1, vec![])),
+        }))
+        .await
+    else {
+        panic!("registered")
+    };
+    assert!(client.drain().await.is_empty());
+    Device {
+        client,
+        account: AccountId::from_bytes(&r.account_id).unwrap(),
+        device: 1,
+        identity,
+        password,
+        registration_id: 1,
+    }
+}
+
+/// Links a companion to `primary`'s account and publishes the new signed list.
+async fn link(
+    state: &AppState<SqliteStorage>,
+    primary: &mut Device,
+    key_index: u32,
+    version: u64,
+    rng: &mut SeededRng,
+) -> Device {
+    let Some(response::Body::LinkToken(token)) =
+        primary.client.ok(request::Body::CreateLinkToken(CreateLinkToken {})).await
+    else {
+        panic!("token")
+    };
+    let identity = IdentityKeyPair::generate(rng);
+    let details = DeviceIdentityDetails {
+        account_id: primary.account,
+        key_index,
+        identity_key: *identity.identity_key(),
+        timestamp: Timestamp::from_millis(1),
+    };
+    let adv = SignedDeviceIdentity::sign_by_account(&primary.identity, details, rng)
+        .countersign(&identity, primary.identity.identity_key(), rng)
+        .unwrap();
+    let mut client = Client::connect(state).await;
+    let mut password = [0u8; 32];
+    rand_core::Rng::fill_bytes(rng, &mut password);
+    let Some(response::Body::DeviceRegistered(r)) = client
+        .ok(request::Body::RegisterDevice(RegisterDevice {
+            account_id: primary.account.0.to_vec(),
+            link_token: token.token,
+            device: Some(new_device(&identity, password, 100 + key_index, adv.to_bytes())),
+        }))
+        .await
+    else {
+        panic!("device registered")
+    };
+    client.drain().await;
+    publish_list(primary, version, rng).await;
+    Device {
+        client,
+        account: primary.account,
+        device: r.device_id,
+        identity,
+        password,
+        registration_id: 100 + key_index,
+    }
+}
+
+/// Signs and publishes a list naming every device the server has for the account.
+async fn publish_list(primary: &mut Device, version: u64, rng: &mut SeededRng) {
+    let Some(response::Body::Devices(devices)) = primary
+        .client
+        .ok(request::Body::GetDevices(GetDevices { account_id: primary.account.0.to_vec() }))
+        .await
+    else {
+        panic!("devices")
+    };
+    let entries = devices
+        .devices
+        .iter()
+        .map(|d| DeviceListEntry {
+            device_id: DeviceId::new(d.device_id).unwrap(),
+            key_index: if d.device_id == 1 {
+                0
+            } else {
+                SignedDeviceIdentity::from_bytes(&d.adv_identity).unwrap().details().key_index
+            },
+        })
+        .collect();
+    let now = Timestamp::from_millis(crate::now_ms());
+    let list = DeviceList {
+        account_id: primary.account,
+        version,
+        timestamp: now,
+        expires_at: now.saturating_add(Duration::from_secs(86_400)),
+        entries,
+    };
+    let signed = SignedDeviceList::sign(&primary.identity, list, rng);
+    primary
+        .client
+        .ok(request::Body::SetDeviceList(SetDeviceList { signed_device_list: signed.to_bytes() }))
+        .await;
+}
+
+fn copy(to: &Device, content: &[u8]) -> OutgoingMessage {
+    OutgoingMessage {
+        account_id: to.account.0.to_vec(),
+        device_id: to.device,
+        registration_id: to.registration_id,
+        r#type: 2,
+        content: content.to_vec(),
+    }
+}
+
+fn send(recipient: &Device, timestamp: u64, copies: Vec<OutgoingMessage>) -> request::Body {
+    request::Body::SendMessages(SendMessages {
+        recipient: recipient.account.0.to_vec(),
+        timestamp,
+        messages: copies,
+    })
+}
+
+#[tokio::test]
+async fn test_register_authenticate_and_wrong_credentials() {
+    let (state, _dir) = state().await;
+    let mut rng = SeededRng::new(1);
+    let alice = register(&state, "Alice", &mut rng).await;
+    // The handle is taken, in any case.
+    let mut c = Client::connect(&state).await;
+    let other = IdentityKeyPair::generate(&mut rng);
+    let r = c
+        .request(request::Body::RegisterAccount(RegisterAccount {
+            handle: "alice".into(),
+            device: Some(new_device(&other, [1; 32], 1, vec![])),
+        }))
+        .await;
+    assert_eq!((r.status(), r.message.as_str()), (Status::Conflict, "that handle is taken"));
+    // Requests before authentication are refused.
+    let r = c.request(request::Body::GetPreKeyCounts(GetPreKeyCounts {})).await;
+    assert_eq!(r.status(), Status::Unauthenticated);
+    // Wrong secret.
+    let r = c
+        .request(request::Body::Authenticate(Authenticate {
+            account_id: alice.account.0.to_vec(),
+            device_id: 1,
+            password: vec![0; 32],
+        }))
+        .await;
+    assert_eq!(r.status(), Status::Unauthorized);
+    // Right secret.
+    let Some(response::Body::Authenticated(a)) = c
+        .ok(request::Body::Authenticate(Authenticate {
+            account_id: alice.account.0.to_vec(),
+            device_id: 1,
+            password: alice.password.to_vec(),
+        }))
+        .await
+    else {
+        panic!()
+    };
+    assert_eq!(a.handle, "alice");
+    // Bad input is a clear error.
+    let mut c = Client::connect(&state).await;
+    let r = c
+        .request(request::Body::RegisterAccount(RegisterAccount {
+            handle: "x".into(),
+            device: Some(new_device(&other, [1; 32], 1, vec![])),
+        }))
+        .await;
+    assert_eq!(r.status(), Status::BadRequest);
+    let r = c
+        .request(request::Body::RegisterAccount(RegisterAccount {
+            handle: "valid_name".into(),
+            device: None,
+        }))
+        .await;
+    assert_eq!((r.status(), r.message.as_str()), (Status::BadRequest, "missing device"));
+}
+
+#[tokio::test]
+async fn test_auth_failures_are_rate_limited() {
+    let (state, _dir) = state().await;
+    let mut c = Client::connect(&state).await;
+    let mut statuses = Vec::new();
+    for _ in 0..15 {
+        let r = c
+            .request(request::Body::Authenticate(Authenticate {
+                account_id: vec![9; 16],
+                device_id: 1,
+                password: vec![0; 32],
+            }))
+            .await;
+        statuses.push(r.status());
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == Status::Unauthorized).count(), 10);
+    assert_eq!(statuses.last(), Some(&Status::RateLimited));
+}
+
+#[tokio::test]
+async fn test_send_requires_exact_device_set_and_delivers_once() {
+    let (state, _dir) = state().await;
+    let mut rng = SeededRng::new(2);
+    let mut alice = register(&state, "alice", &mut rng).await;
+    let mut bob = register(&state, "bob", &mut rng).await;
+    let mut bob2 = link(&state, &mut bob, 1, 1, &mut rng).await;
+    // Leaving out a device of the recipient: nothing is stored, the missing device is named.
+    let r = alice.client.request(send(&bob, 10, vec![copy(&bob, b"one")])).await;
+    assert_eq!(r.status(), Status::Conflict);
+    let Some(response::Body::MismatchedDevices(m)) = r.body else { panic!() };
+    assert_eq!(m.accounts.len(), 1);
+    assert_eq!(
+        (m.accounts[0].missing.clone(), m.accounts[0].extra.clone()),
+        (vec![bob2.device], vec![])
+    );
+    assert_eq!(state.storage.queue_total().await.unwrap(), 0);
+    // An extra device and a stale registration id are named too.
+    let mut stale = copy(&bob2, b"x");
+    stale.registration_id = 9999;
+    let mut extra = copy(&bob, b"x");
+    extra.device_id = 7;
+    let r = alice.client.request(send(&bob, 10, vec![copy(&bob, b"x"), stale, extra])).await;
+    let Some(response::Body::MismatchedDevices(m)) = r.body else { panic!() };
+    assert_eq!(
+        (m.accounts[0].extra.clone(), m.accounts[0].stale.clone()),
+        (vec![7], vec![bob2.device])
+    );
+    // The exact set is accepted and stored once per device.
+    let Some(response::Body::Sent(sent)) = alice
+        .client
+        .ok(send(&bob, 11, vec![copy(&bob, b"for bob"), copy(&bob2, b"for bob2")]))
+        .await
+    else {
+        panic!()
+    };
+    assert_eq!(sent.copies, 2);
+    let e = bob.client.next_envelope().await;
+    assert_eq!(
+        (e.content.as_slice(), e.client_timestamp, e.source_device),
+        (&b"for bob"[..], 11, 1)
+    );
+    assert_eq!(e.source_account, alice.account.0.to_vec());
+    let e2 = bob2.client.next_envelope().await;
+    assert_eq!(e2.content, b"for bob2");
+    bob.client.ack(e.id);
+    bob2.client.ack(e2.id);
+    for _ in 0..50 {
+        if state.storage.queue_total().await.unwrap() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(state.storage.queue_total().await.unwrap(), 0, "acknowledged copies are deleted");
+    // The sender's own companions must be included too.
+    let mut alice2 = link(&state, &mut alice, 1, 1, &mut rng).await;
+    let r = alice.client.request(send(&bob, 12, vec![copy(&bob, b"a"), copy(&bob2, b"b")])).await;
+    let Some(response::Body::MismatchedDevices(m)) = r.body else { panic!() };
+    assert_eq!(m.accounts[0].account_id, alice.account.0.to_vec());
+    assert_eq!(m.accounts[0].missing, vec![alice2.device]);
+    alice
+        .client
+        .ok(send(&bob, 12, vec![copy(&bob, b"a"), copy(&bob2, b"b"), copy(&alice2, b"transcript")]))
+        .await;
+    assert_eq!(alice2.client.next_envelope().await.content, b"transcript");
+    // A companion sends to its own primary and the recipient, never to itself.
+    let r = alice2
+        .client
+        .request(send(&bob, 13, vec![copy(&bob, b"a"), copy(&bob2, b"b"), copy(&alice2, b"self")]))
+        .await;
+    let Some(response::Body::MismatchedDevices(m)) = r.body else { panic!() };
+    assert!(m.accounts.iter().any(|a| a.extra == vec![alice2.device] && a.missing == vec![1]));
+}
+
+#[tokio::test]
+async fn test_queued_messages_arrive_in_order_after_reconnect() {
+    let (state, _dir) = state().await;
+    let mut rng = SeededRng::new(3);
+    let mut alice = register(&state, "alice", &mut rng).await;
+    let mut bob = register(&state, "bob", &mut rng).await;
+    let (bob_account, bob_password) = (bob.account, bob.password);
+    // Bob goes offline.
+    bob.client.to_server.close_channel();
+    tokio::time::timeout(Duration::from_secs(5), &mut bob.client.task).await.unwrap().unwrap();
+    for i in 0..600u64 {
+        alice.client.ok(send(&bob, 1000 + i, vec![copy(&bob, &i.to_le_bytes())])).await;
+    }
+    assert_eq!(state.storage.queue_len(bob_account, 1).await.unwrap(), 600);
+    let mut c = Client::connect(&state).await;
+    c.ok(request::Body::Authenticate(Authenticate {
+        account_id: bob_account.0.to_vec(),
+        device_id: 1,
+        password: bob_password.to_vec(),
+    }))
+    .await;
+    // More than one push window: acknowledge as they come, in order.
+    let mut seen = Vec::new();
+    while seen.len() < 600 {
+        match c.next_push().await.body {
+            Some(push::Body::Envelope(e)) => {
+                seen.push(e.client_timestamp);
+                c.ack(e.id);
+            }
+            Some(push::Body::QueueDrained(d)) => assert_eq!(d.count, 600),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(seen, (1000..1600).collect::<Vec<_>>());
+    // Live messages keep flowing after the backlog.
+    alice.client.ok(send(&bob, 5000, vec![copy(&bob, b"live")])).await;
+    loop {
+        match c.next_push().await.body {
+            Some(push::Body::Envelope(e)) => {
+                assert_eq!(e.content, b"live");
+                break;
+            }
+            Some(push::Body::QueueDrained(_)) => {}
+            other => panic!("{other:?}"),
         }
     }
 }
 
 #[tokio::test]
-async fn test_welcome_then_ping_pong() {
-    let mut h = start(Duration::from_secs(30));
-    let welcome = h.next_frame().await;
-    assert!(matches!(
-        welcome.kind,
-        Some(server_frame::Kind::Push(tandem_core::wire::relay::Push {
-            body: Some(push::Body::Welcome(_)),
-            ..
+async fn test_removed_device_is_closed_and_loses_access() {
+    let (state, _dir) = state().await;
+    let mut rng = SeededRng::new(4);
+    let mut bob = register(&state, "bob", &mut rng).await;
+    let mut bob2 = link(&state, &mut bob, 1, 1, &mut rng).await;
+    let bob3 = link(&state, &mut bob, 2, 2, &mut rng).await;
+    // A companion cannot remove another device, nor anyone the primary.
+    let r = bob2
+        .client
+        .request(request::Body::RemoveDevice(RemoveDevice { device_id: bob3.device }))
+        .await;
+    assert_eq!(r.status(), Status::Unauthorized);
+    let r = bob.client.request(request::Body::RemoveDevice(RemoveDevice { device_id: 1 })).await;
+    assert_eq!(r.status(), Status::BadRequest);
+    bob.client.ok(request::Body::RemoveDevice(RemoveDevice { device_id: bob2.device })).await;
+    bob2.client.expect_close(close_code::DEVICE_REMOVED).await;
+    assert!(
+        bob2.client.pushes.iter().any(|p| matches!(p.body, Some(push::Body::DeviceRemoved(_))))
+    );
+    // Its credentials are dead.
+    let mut c = Client::connect(&state).await;
+    let r = c
+        .request(request::Body::Authenticate(Authenticate {
+            account_id: bob.account.0.to_vec(),
+            device_id: bob2.device,
+            password: bob2.password.to_vec(),
         }))
-    ));
-    h.send_frame(&ClientFrame::request(42, request::Body::Ping(Ping { payload: b"abc".to_vec() })));
-    let Some(server_frame::Kind::Response(resp)) = h.next_frame().await.kind else {
-        panic!("expected a response")
+        .await;
+    assert_eq!(r.status(), Status::Unauthorized);
+    let _ = (bob2.identity, bob3);
+}
+
+#[tokio::test]
+async fn test_at_most_four_companions() {
+    let (state, _dir) = state().await;
+    let mut rng = SeededRng::new(5);
+    let mut bob = register(&state, "bob", &mut rng).await;
+    for i in 1..=4 {
+        link(&state, &mut bob, i, u64::from(i), &mut rng).await;
+    }
+    let r = bob.client.request(request::Body::CreateLinkToken(CreateLinkToken {})).await;
+    assert_eq!(r.status(), Status::LimitReached);
+    assert!(r.message.contains("4 linked devices"), "{}", r.message);
+}
+
+#[tokio::test]
+async fn test_prekeys_are_handed_out_once_with_last_resort_fallback() {
+    let (state, _dir) = state().await;
+    let mut rng = SeededRng::new(6);
+    let mut alice = register(&state, "alice", &mut rng).await;
+    let mut bob = register(&state, "bob", &mut rng).await;
+    let signed = KeyPair::generate(&mut rng);
+    let sig = |k: &[u8], rng: &mut SeededRng| bob.identity.private_key().sign(k, rng).to_vec();
+    let kyber = KyberKeyPair::generate(&mut rng);
+    let last_resort = KyberKeyPair::generate(&mut rng);
+    let upload = UploadPreKeys {
+        signed_pre_key: Some(SignedPreKeyMessage {
+            key_id: 1,
+            public_key: signed.public_key.serialize().to_vec(),
+            signature: sig(&signed.public_key.serialize(), &mut rng),
+        }),
+        one_time: (1..=2)
+            .map(|i| OneTimePreKeyMessage {
+                key_id: i,
+                public_key: KeyPair::generate(&mut rng).public_key.serialize().to_vec(),
+            })
+            .collect(),
+        kyber: vec![KyberPreKeyMessage {
+            key_id: 5,
+            public_key: kyber.public_key.serialize(),
+            signature: sig(&kyber.public_key.serialize(), &mut rng),
+        }],
+        last_resort_kyber: Some(KyberPreKeyMessage {
+            key_id: 6,
+            public_key: last_resort.public_key.serialize(),
+            signature: sig(&last_resort.public_key.serialize(), &mut rng),
+        }),
     };
-    assert_eq!(resp.id, 42);
-    assert_eq!(resp.status(), Status::Ok);
-    let Some(response::Body::Pong(pong)) = resp.body else { panic!("expected pong") };
-    assert_eq!(pong.payload, b"abc");
-    assert!(pong.server_time_ms > 1_700_000_000_000);
-}
-
-#[tokio::test]
-async fn test_oversized_ping_and_empty_request_are_rejected_with_codes() {
-    let mut h = start(Duration::from_secs(30));
-    h.next_frame().await;
-    h.send_frame(&ClientFrame::request(
-        1,
-        request::Body::Ping(Ping { payload: vec![0; MAX_PING_PAYLOAD + 1] }),
-    ));
-    let Some(server_frame::Kind::Response(resp)) = h.next_frame().await.kind else { panic!() };
-    assert_eq!(resp.status(), Status::TooLarge);
-    h.send_frame(&ClientFrame {
-        kind: Some(client_frame::Kind::Request(tandem_core::wire::relay::Request {
-            id: 2,
-            body: None,
-        })),
+    bob.client.ok(request::Body::UploadPreKeys(upload)).await;
+    let Some(response::Body::PreKeyCounts(c)) =
+        bob.client.ok(request::Body::GetPreKeyCounts(GetPreKeyCounts {})).await
+    else {
+        panic!()
+    };
+    assert_eq!((c.one_time, c.kyber, c.has_signed, c.has_last_resort), (2, 1, true, true));
+    let fetch = request::Body::GetPreKeyBundles(GetPreKeyBundles {
+        account_id: bob.account.0.to_vec(),
+        device_ids: vec![],
     });
-    let Some(server_frame::Kind::Response(resp)) = h.next_frame().await.kind else { panic!() };
-    assert_eq!((resp.id, resp.status()), (2, Status::BadRequest));
-    // Acks need no answer; the socket stays usable.
-    h.send_frame(&ClientFrame { kind: Some(client_frame::Kind::Ack(PushAck { push_id: 9 })) });
-    h.send_frame(&ClientFrame::request(3, request::Body::Ping(Ping::default())));
-    let Some(server_frame::Kind::Response(resp)) = h.next_frame().await.kind else { panic!() };
-    assert_eq!((resp.id, resp.status()), (3, Status::Ok));
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let Some(response::Body::PreKeyBundles(b)) = alice.client.ok(fetch.clone()).await else {
+            panic!()
+        };
+        let b = &b.bundles[0];
+        seen.push((b.one_time.as_ref().map(|k| k.key_id), b.kyber.as_ref().map(|k| k.key_id)));
+    }
+    assert_eq!(seen, [(Some(1), Some(5)), (Some(2), Some(6)), (None, Some(6))]);
+    // A key whose signature does not verify is refused.
+    let forged = UploadPreKeys {
+        signed_pre_key: Some(SignedPreKeyMessage {
+            key_id: 2,
+            public_key: signed.public_key.serialize().to_vec(),
+            signature: vec![0; 64],
+        }),
+        ..Default::default()
+    };
+    let r = bob.client.request(request::Body::UploadPreKeys(forged)).await;
+    assert_eq!(
+        (r.status(), r.message.as_str()),
+        (Status::BadRequest, "signed prekey signature does not verify")
+    );
 }
 
 #[tokio::test]
-async fn test_malformed_frame_closes_with_invalid_payload() {
-    let mut h = start(Duration::from_secs(30));
-    h.next_frame().await;
-    h.to_server.unbounded_send(Ok(Message::Binary(vec![0xff, 0xff, 0xff].into()))).unwrap();
-    h.expect_close(close_code::INVALID_PAYLOAD).await;
-    h.task.await.unwrap();
+async fn test_prekey_fetches_are_rate_limited() {
+    let mut relay = Settings::for_tests(".".into(), ".".into()).relay_config();
+    relay.limits.prekey_fetch = crate::limits::Rate { burst: 3.0, per_second: 0.01 };
+    let (state, _dir) = state_with(relay).await;
+    let mut rng = SeededRng::new(7);
+    let mut alice = register(&state, "alice", &mut rng).await;
+    let bob = register(&state, "bob", &mut rng).await;
+    let fetch = request::Body::GetPreKeyBundles(GetPreKeyBundles {
+        account_id: bob.account.0.to_vec(),
+        device_ids: vec![],
+    });
+    for _ in 0..3 {
+        alice.client.ok(fetch.clone()).await;
+    }
+    let r = alice.client.request(fetch).await;
+    assert_eq!(r.status(), Status::RateLimited);
+    assert!(r.message.starts_with("too many requests"));
 }
 
 #[tokio::test]
-async fn test_text_frame_closes_with_unsupported_data() {
-    let mut h = start(Duration::from_secs(30));
-    h.next_frame().await;
-    h.to_server.unbounded_send(Ok(Message::Text("hello".into()))).unwrap();
-    h.expect_close(close_code::UNSUPPORTED_DATA).await;
+async fn test_bad_sends_are_refused_with_reasons() {
+    let (state, _dir) = state().await;
+    let mut rng = SeededRng::new(8);
+    let mut alice = register(&state, "alice", &mut rng).await;
+    let bob = register(&state, "bob", &mut rng).await;
+    let nobody = request::Body::SendMessages(SendMessages {
+        recipient: vec![3; 16],
+        timestamp: 1,
+        messages: vec![],
+    });
+    let r = alice.client.request(nobody).await;
+    assert_eq!((r.status(), r.message.as_str()), (Status::NotFound, "no such account"));
+    let r = alice
+        .client
+        .request(request::Body::SendMessages(SendMessages {
+            recipient: vec![3; 5],
+            timestamp: 1,
+            messages: vec![],
+        }))
+        .await;
+    assert_eq!(r.status(), Status::BadRequest);
+    let huge = copy(&bob, &vec![0; MAX_CONTENT_LEN + 1]);
+    assert_eq!(alice.client.request(send(&bob, 1, vec![huge])).await.status(), Status::TooLarge);
+    let mut bad_type = copy(&bob, b"x");
+    bad_type.r#type = 7;
+    assert_eq!(
+        alice.client.request(send(&bob, 1, vec![bad_type])).await.status(),
+        Status::BadRequest
+    );
+    let twice = vec![copy(&bob, b"x"), copy(&bob, b"y")];
+    assert_eq!(
+        alice.client.request(send(&bob, 1, twice)).await.message,
+        "a device appears twice in the send"
+    );
+    let mut foreign = copy(&bob, b"x");
+    foreign.account_id = vec![4; 16];
+    assert_eq!(
+        alice.client.request(send(&bob, 1, vec![foreign])).await.status(),
+        Status::BadRequest
+    );
+    assert_eq!(state.storage.queue_total().await.unwrap(), 0);
 }
 
 #[tokio::test]
-async fn test_shutdown_closes_with_going_away() {
-    let mut h = start(Duration::from_secs(30));
-    h.next_frame().await;
-    h.shutdown.cancel();
-    h.expect_close(close_code::GOING_AWAY).await;
-    h.task.await.unwrap();
-}
-
-#[tokio::test(start_paused = true)]
-async fn test_idle_socket_is_closed() {
-    let mut h = start(Duration::from_secs(90));
-    h.next_frame().await;
-    tokio::time::advance(Duration::from_secs(91)).await;
-    h.expect_close(close_code::NORMAL).await;
+async fn test_acks_only_delete_this_devices_messages() {
+    let (state, _dir) = state().await;
+    let mut rng = SeededRng::new(9);
+    let mut alice = register(&state, "alice", &mut rng).await;
+    let mut bob = register(&state, "bob", &mut rng).await;
+    let carol = register(&state, "carol", &mut rng).await;
+    alice.client.ok(send(&carol, 1, vec![copy(&carol, b"for carol")])).await;
+    alice.client.ok(send(&bob, 2, vec![copy(&bob, b"for bob")])).await;
+    let bob_msg = bob.client.next_envelope().await;
+    // Bob acknowledges every id there is: only his own copy goes.
+    for id in 0..bob_msg.id + 5 {
+        bob.client.ack(id);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(state.storage.queue_len(carol.account, 1).await.unwrap(), 1, "carol's copy stays");
+    assert_eq!(state.storage.queue_len(bob.account, 1).await.unwrap(), 0);
 }
 
 #[tokio::test]
-async fn test_read_error_ends_session() {
-    let mut h = start(Duration::from_secs(30));
-    h.next_frame().await;
-    h.to_server.unbounded_send(Err("connection reset".into())).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), h.task).await.expect("session ended").unwrap();
-    assert!(h.from_server.next().await.is_none(), "the server closed its side");
+async fn test_groups_fan_out_once_per_device_and_admin_rules() {
+    let (state, _dir) = state().await;
+    let mut rng = SeededRng::new(10);
+    let mut alice = register(&state, "alice", &mut rng).await;
+    let mut alice2 = link(&state, &mut alice, 1, 1, &mut rng).await;
+    let mut bob = register(&state, "bob", &mut rng).await;
+    let mut carol = register(&state, "carol", &mut rng).await;
+    let Some(response::Body::Group(g)) = alice
+        .client
+        .ok(request::Body::CreateGroup(CreateGroup {
+            members: vec![bob.account.0.to_vec(), carol.account.0.to_vec()],
+        }))
+        .await
+    else {
+        panic!()
+    };
+    assert_eq!(g.members.len(), 3);
+    let gid = g.group_id.clone();
+    let Some(response::Body::Sent(s)) = alice
+        .client
+        .ok(request::Body::SendGroupMessage(SendGroupMessage {
+            group_id: gid.clone(),
+            timestamp: 5,
+            content: b"hi all".to_vec(),
+        }))
+        .await
+    else {
+        panic!()
+    };
+    assert_eq!(s.copies, 3, "alice's companion, bob and carol; not the sender");
+    for c in [&mut alice2.client, &mut bob.client, &mut carol.client] {
+        let e = c.next_envelope().await;
+        assert_eq!(
+            (e.r#type, e.group_id.clone(), e.content.clone()),
+            (7, gid.clone(), b"hi all".to_vec())
+        );
+    }
+    // Non-admins cannot change membership but can leave.
+    let r = bob
+        .client
+        .request(request::Body::ModifyGroup(ModifyGroup {
+            group_id: gid.clone(),
+            remove: vec![carol.account.0.to_vec()],
+            ..Default::default()
+        }))
+        .await;
+    assert_eq!(r.status(), Status::Unauthorized);
+    carol
+        .client
+        .ok(request::Body::ModifyGroup(ModifyGroup {
+            group_id: gid.clone(),
+            remove: vec![carol.account.0.to_vec()],
+            ..Default::default()
+        }))
+        .await;
+    let r = carol
+        .client
+        .request(request::Body::SendGroupMessage(SendGroupMessage {
+            group_id: gid.clone(),
+            timestamp: 6,
+            content: b"x".to_vec(),
+        }))
+        .await;
+    assert_eq!(r.status(), Status::NotFound, "a former member cannot send");
+    // The last admin cannot leave without a successor.
+    let leave = ModifyGroup {
+        group_id: gid.clone(),
+        remove: vec![alice.account.0.to_vec()],
+        ..Default::default()
+    };
+    let r = alice.client.request(request::Body::ModifyGroup(leave.clone())).await;
+    assert_eq!(
+        (r.status(), r.message.as_str()),
+        (Status::BadRequest, "a group needs an admin: make another member admin first")
+    );
+    // With a successor named, the admin can leave.
+    let handover = ModifyGroup { make_admin: vec![bob.account.0.to_vec()], ..leave };
+    let Some(response::Body::Group(g)) =
+        alice.client.ok(request::Body::ModifyGroup(handover)).await
+    else {
+        panic!()
+    };
+    assert_eq!(g.members.len(), 1);
+    assert!(g.members[0].admin);
+}
+
+#[tokio::test]
+async fn test_malformed_and_text_frames_close_the_socket() {
+    let (state, _dir) = state().await;
+    let mut c = Client::connect(&state).await;
+    c.send_raw(Message::Binary(vec![0xff, 0xff, 0xff].into()));
+    c.expect_close(close_code::INVALID_PAYLOAD).await;
+    let mut c = Client::connect(&state).await;
+    c.send_raw(Message::Text("hello".into()));
+    c.expect_close(close_code::UNSUPPORTED_DATA).await;
+    let mut c = Client::connect(&state).await;
+    let r = c.request(request::Body::Ping(Ping { payload: vec![0; MAX_PING_PAYLOAD + 1] })).await;
+    assert_eq!(r.status(), Status::TooLarge);
+    c.send_raw(Message::Binary(
+        ClientFrame { kind: Some(client_frame::Kind::Request(Request { id: 77, body: None })) }
+            .encode_to_vec()
+            .into(),
+    ));
+    let f = c.next_frame().await;
+    assert!(
+        matches!(f.kind, Some(server_frame::Kind::Response(ref r)) if r.id == 77 && r.status() == Status::BadRequest)
+    );
+}
+
+#[tokio::test]
+async fn test_shutdown_and_idle_close_sockets() {
+    let (shutting, _dir) = state().await;
+    let mut c = Client::connect(&shutting).await;
+    shutting.shutdown.cancel();
+    c.expect_close(close_code::GOING_AWAY).await;
+    tokio::time::timeout(Duration::from_secs(5), c.task).await.unwrap().unwrap();
+    let (idle_state, _dir) = state().await;
+    let mut c = Client::connect_with(&idle_state, Duration::from_millis(200)).await;
+    c.expect_close(close_code::NORMAL).await;
+}
+
+#[tokio::test]
+async fn test_a_second_connection_replaces_the_first() {
+    let (state, _dir) = state().await;
+    let mut rng = SeededRng::new(11);
+    let mut bob = register(&state, "bob", &mut rng).await;
+    let mut c = Client::connect(&state).await;
+    c.ok(request::Body::Authenticate(Authenticate {
+        account_id: bob.account.0.to_vec(),
+        device_id: 1,
+        password: bob.password.to_vec(),
+    }))
+    .await;
+    bob.client.expect_close(close_code::REPLACED).await;
+}
+
+#[tokio::test]
+async fn test_device_lists_are_checked_and_only_grow() {
+    let (state, _dir) = state().await;
+    let mut rng = SeededRng::new(12);
+    let mut bob = register(&state, "bob", &mut rng).await;
+    let mut alice = register(&state, "alice", &mut rng).await;
+    let mut bob2 = link(&state, &mut bob, 1, 5, &mut rng).await;
+    // Only the primary publishes.
+    let r = bob2
+        .client
+        .request(request::Body::SetDeviceList(SetDeviceList { signed_device_list: vec![1, 2] }))
+        .await;
+    assert_eq!(r.status(), Status::Unauthorized);
+    // An older version is refused.
+    let now = Timestamp::from_millis(crate::now_ms());
+    let old = DeviceList {
+        account_id: bob.account,
+        version: 4,
+        timestamp: now,
+        expires_at: now.saturating_add(Duration::from_secs(60)),
+        entries: vec![],
+    };
+    let signed = SignedDeviceList::sign(&bob.identity, old, &mut rng);
+    let r = bob
+        .client
+        .request(request::Body::SetDeviceList(SetDeviceList {
+            signed_device_list: signed.to_bytes(),
+        }))
+        .await;
+    assert_eq!(r.status(), Status::Conflict);
+    // Signed by another key: refused.
+    let forged = SignedDeviceList::sign(&alice.identity, signed.list().clone(), &mut rng);
+    let r = bob
+        .client
+        .request(request::Body::SetDeviceList(SetDeviceList {
+            signed_device_list: forged.to_bytes(),
+        }))
+        .await;
+    assert_eq!(r.status(), Status::BadRequest);
+    // Others see no names or activity.
+    let Some(response::Body::Devices(d)) = alice
+        .client
+        .ok(request::Body::GetDevices(GetDevices { account_id: bob.account.0.to_vec() }))
+        .await
+    else {
+        panic!()
+    };
+    assert_eq!(d.devices.len(), 2);
+    assert!(d.devices.iter().all(|d| d.name.is_empty() && d.last_seen_ms == 0));
+    let Some(response::Body::Devices(own)) = bob
+        .client
+        .ok(request::Body::GetDevices(GetDevices { account_id: bob.account.0.to_vec() }))
+        .await
+    else {
+        panic!()
+    };
+    assert!(own.devices.iter().all(|d| d.name == "test device"));
+    let _ = &mut bob2;
 }

@@ -1,0 +1,177 @@
+//! What travels inside the encryption: one [`Content`] per message, padded.
+//!
+//! Padding: the serialized `Content` is followed by `0x80` and zero bytes up to a multiple
+//! of [`PADDING_BLOCK`], so ciphertext lengths reveal only a coarse size.
+
+use prost::Message;
+
+use super::WireError;
+
+/// Plaintexts are padded to a multiple of this many bytes.
+pub const PADDING_BLOCK: usize = 160;
+/// Largest content accepted after unpadding.
+pub const MAX_CONTENT_LEN: usize = 64 * 1024;
+
+/// The plaintext of every pairwise or group message.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Content {
+    /// What it is.
+    #[prost(oneof = "content::Body", tags = "1, 2, 3, 4")]
+    pub body: Option<content::Body>,
+}
+
+/// The variants of [`Content`].
+#[allow(clippy::module_inception)]
+pub mod content {
+    /// What a content carries.
+    #[derive(Clone, PartialEq, prost::Oneof)]
+    pub enum Body {
+        /// A message people read.
+        #[prost(message, tag = "1")]
+        Data(super::DataMessage),
+        /// Something for the sender's own other devices.
+        #[prost(message, tag = "2")]
+        Sync(super::SyncMessage),
+        /// Delivery or read receipts.
+        #[prost(message, tag = "3")]
+        Receipt(super::ReceiptMessage),
+        /// A sender key for a group (`SenderKeyDistributionMessage` bytes).
+        #[prost(bytes, tag = "4")]
+        SenderKeyDistribution(Vec<u8>),
+    }
+}
+
+/// A message people read.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct DataMessage {
+    /// The text.
+    #[prost(string, tag = "1")]
+    pub body: String,
+    /// The sender's timestamp; with the sender's account it identifies the message.
+    #[prost(uint64, tag = "2")]
+    pub timestamp: u64,
+    /// For a group message: the group.
+    #[prost(bytes = "vec", tag = "3")]
+    pub group_id: Vec<u8>,
+}
+
+/// For the sender's own devices.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SyncMessage {
+    /// What it is.
+    #[prost(oneof = "sync_message::Kind", tags = "1, 2")]
+    pub kind: Option<sync_message::Kind>,
+}
+
+/// The variants of [`SyncMessage`].
+pub mod sync_message {
+    /// What a sync message carries.
+    #[derive(Clone, PartialEq, prost::Oneof)]
+    pub enum Kind {
+        /// A message this account sent from another device.
+        #[prost(message, tag = "1")]
+        Sent(super::SentTranscript),
+        /// Messages this account read on another device.
+        #[prost(message, tag = "2")]
+        Read(super::ReadSync),
+    }
+}
+
+/// A copy of a sent message for the sender's other devices.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SentTranscript {
+    /// The recipient account (empty for a group message).
+    #[prost(bytes = "vec", tag = "1")]
+    pub destination: Vec<u8>,
+    /// The message.
+    #[prost(message, optional, tag = "2")]
+    pub message: Option<DataMessage>,
+}
+
+/// Messages read on another device.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ReadSync {
+    /// Which ones.
+    #[prost(message, repeated, tag = "1")]
+    pub entries: Vec<ReadEntry>,
+}
+
+/// One read message.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ReadEntry {
+    /// Its sender.
+    #[prost(bytes = "vec", tag = "1")]
+    pub sender: Vec<u8>,
+    /// Its timestamp.
+    #[prost(uint64, tag = "2")]
+    pub timestamp: u64,
+}
+
+/// What a receipt says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum ReceiptType {
+    /// Not set: ignored.
+    Unspecified = 0,
+    /// The device received the messages.
+    Delivery = 1,
+    /// The person read them.
+    Read = 2,
+}
+
+/// Receipts for messages from the receipt's recipient.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ReceiptMessage {
+    /// Delivery or read.
+    #[prost(enumeration = "ReceiptType", tag = "1")]
+    pub r#type: i32,
+    /// The messages' timestamps.
+    #[prost(uint64, repeated, tag = "2")]
+    pub timestamps: Vec<u64>,
+}
+
+impl Content {
+    /// Serializes and pads.
+    pub fn to_padded_bytes(&self) -> Vec<u8> {
+        let mut out = self.encode_to_vec();
+        out.push(0x80);
+        let padded = out.len().div_ceil(PADDING_BLOCK) * PADDING_BLOCK;
+        out.resize(padded, 0);
+        out
+    }
+
+    /// Removes padding and parses.
+    pub fn from_padded_bytes(bytes: &[u8]) -> Result<Self, WireError> {
+        let what = "Content";
+        let end = bytes
+            .iter()
+            .rposition(|&b| b != 0)
+            .filter(|&i| bytes[i] == 0x80)
+            .ok_or(WireError::Malformed { what, reason: "bad padding".into() })?;
+        super::decode_bounded(what, &bytes[..end], MAX_CONTENT_LEN)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_padding_roundtrip_and_lengths() {
+        for len in [0usize, 1, 150, 158, 159, 160, 400] {
+            let c = Content {
+                body: Some(content::Body::Data(DataMessage {
+                    body: "x".repeat(len),
+                    timestamp: 1,
+                    group_id: vec![],
+                })),
+            };
+            let padded = c.to_padded_bytes();
+            assert_eq!(padded.len() % PADDING_BLOCK, 0);
+            assert_eq!(Content::from_padded_bytes(&padded).unwrap(), c);
+        }
+        assert!(Content::from_padded_bytes(&[]).is_err());
+        assert!(Content::from_padded_bytes(&[0; 160]).is_err());
+        assert!(Content::from_padded_bytes(&[1, 2, 0]).is_err());
+    }
+}

@@ -1,0 +1,109 @@
+//! Which devices are connected, and how to reach their sockets: new messages are handed to a
+//! connected device's session directly (it falls back to the database when it lags), and a
+//! removed device's socket is told to close.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use tandem_core::AccountId;
+use tokio::sync::mpsc;
+
+/// Something for a device's session.
+#[derive(Debug)]
+pub enum Notify {
+    /// Newly committed envelopes for this device, in queue order: `(id, envelope without id)`.
+    Envelopes(Vec<(u64, Bytes)>),
+    /// The device was removed: tell it and close.
+    Removed,
+    /// Another connection authenticated as this device: close this one.
+    Replaced,
+}
+
+/// How many notifications may wait for a session before it must catch up from the database.
+const NOTIFY_BUFFER: usize = 64;
+
+struct Entry {
+    connection: u64,
+    tx: mpsc::Sender<Notify>,
+    lagged: Arc<AtomicBool>,
+}
+
+/// A connected session's end of the hub.
+#[derive(Debug)]
+pub struct Subscription {
+    /// Notifications for this session.
+    pub rx: mpsc::Receiver<Notify>,
+    /// Set when a notification was dropped: the session must read the database.
+    pub lagged: Arc<AtomicBool>,
+    /// This connection's id.
+    pub connection: u64,
+}
+
+/// The registry of connected devices.
+#[derive(Default, Clone)]
+pub struct Hub {
+    inner: Arc<Mutex<HashMap<(AccountId, u32), Entry>>>,
+    next_connection: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub").field("connected", &self.connected()).finish()
+    }
+}
+
+impl Hub {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(AccountId, u32), Entry>> {
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Registers a session for a device; an older session of the same device is told to go.
+    pub fn subscribe(&self, account: AccountId, device: u32) -> Subscription {
+        let connection = self.next_connection.fetch_add(1, Ordering::Relaxed) + 1;
+        let (tx, rx) = mpsc::channel(NOTIFY_BUFFER);
+        let lagged = Arc::new(AtomicBool::new(false));
+        let old =
+            self.lock().insert((account, device), Entry { connection, tx, lagged: lagged.clone() });
+        if let Some(old) = old {
+            let _ = old.tx.try_send(Notify::Replaced);
+        }
+        Subscription { rx, lagged, connection }
+    }
+
+    /// Removes a session's registration (if it is still the current one).
+    pub fn unsubscribe(&self, account: AccountId, device: u32, connection: u64) {
+        let mut map = self.lock();
+        if map.get(&(account, device)).is_some_and(|e| e.connection == connection) {
+            map.remove(&(account, device));
+        }
+    }
+
+    /// Hands committed envelopes to a connected device; a full buffer marks it lagged.
+    pub fn deliver(&self, account: AccountId, device: u32, envelopes: Vec<(u64, Bytes)>) {
+        let map = self.lock();
+        if let Some(e) = map.get(&(account, device))
+            && e.tx.try_send(Notify::Envelopes(envelopes)).is_err()
+        {
+            e.lagged.store(true, Ordering::Release);
+        }
+    }
+
+    /// Tells a removed device's session to close.
+    pub fn remove(&self, account: AccountId, device: u32) {
+        if let Some(e) = self.lock().remove(&(account, device)) {
+            let _ = e.tx.try_send(Notify::Removed);
+        }
+    }
+
+    /// Whether a device has a session.
+    pub fn is_connected(&self, account: AccountId, device: u32) -> bool {
+        self.lock().contains_key(&(account, device))
+    }
+
+    /// How many devices are connected.
+    pub fn connected(&self) -> usize {
+        self.lock().len()
+    }
+}

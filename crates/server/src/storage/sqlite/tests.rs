@@ -1,0 +1,109 @@
+//! The SQLite backend on its own: durability across reopen, queue order, expiry.
+
+use super::*;
+
+fn device_row(key: u8) -> NewDeviceRow {
+    NewDeviceRow {
+        registration_id: 1,
+        identity_key: vec![key; 33],
+        adv_identity: vec![],
+        password_hash: [key; 32],
+        name: "d".into(),
+        platform: "p".into(),
+    }
+}
+
+fn envelope(ts: u64) -> Bytes {
+    Envelope {
+        source_account: vec![1; 16],
+        source_device: 1,
+        r#type: 2,
+        content: vec![0; 10],
+        client_timestamp: ts,
+        ..Default::default()
+    }
+    .encode_to_vec()
+    .into()
+}
+
+#[tokio::test]
+async fn test_instance_id_and_queue_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.sqlite");
+    let a = AccountId([1; 16]);
+    let first = SqliteStorage::open(&path).await.unwrap();
+    let id = first.instance_id().await.unwrap();
+    first.create_account(a, "alice", device_row(1), 1).await.unwrap();
+    let ids = first
+        .enqueue(
+            (0..5)
+                .map(|i| QueueInsert { account_id: a, device_id: 1, envelope: envelope(i) })
+                .collect(),
+            u64::MAX / 2,
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids.windows(2).filter(|w| w[1] == w[0] + 1).count(), 4, "consecutive ids");
+    first.ack(a, 1, vec![ids[4]]).await.unwrap();
+    first.close().await;
+    let second = SqliteStorage::open(&path).await.unwrap();
+    assert_eq!(second.instance_id().await.unwrap(), id);
+    let rows = second.fetch_queue(a, 1, 0, 100).await.unwrap();
+    assert_eq!(rows.iter().map(|(i, _)| *i).collect::<Vec<_>>(), ids[..4]);
+    // Ids never go back, even after the highest was deleted.
+    let more = second
+        .enqueue(
+            vec![QueueInsert { account_id: a, device_id: 1, envelope: envelope(9) }],
+            u64::MAX / 2,
+        )
+        .await
+        .unwrap();
+    assert!(more[0] > ids[4]);
+    assert_eq!(second.queue_len(a, 1).await.unwrap(), 5);
+}
+
+#[tokio::test]
+async fn test_expiry_leaves_tombstones() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStorage::open(&dir.path().join("t.sqlite")).await.unwrap();
+    let a = AccountId([2; 16]);
+    s.create_account(a, "bob", device_row(2), 1).await.unwrap();
+    s.enqueue(vec![QueueInsert { account_id: a, device_id: 1, envelope: envelope(7) }], 100)
+        .await
+        .unwrap();
+    s.enqueue(vec![QueueInsert { account_id: a, device_id: 1, envelope: envelope(8) }], 10_000)
+        .await
+        .unwrap();
+    assert_eq!(s.expire(50).await.unwrap(), 0);
+    assert_eq!(s.expire(101).await.unwrap(), 1);
+    assert_eq!(s.queue_len(a, 1).await.unwrap(), 1);
+    let t = s.take_expired(a, 1).await.unwrap();
+    assert_eq!(
+        t,
+        vec![ExpiredRow { source_account: vec![1; 16], source_device: 1, client_timestamp: 7 }]
+    );
+    assert!(s.take_expired(a, 1).await.unwrap().is_empty(), "told once");
+}
+
+#[tokio::test]
+async fn test_link_tokens_are_single_use_and_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStorage::open(&dir.path().join("t.sqlite")).await.unwrap();
+    let a = AccountId([3; 16]);
+    s.create_account(a, "carol", device_row(3), 1).await.unwrap();
+    s.create_link_token(a, [9; 32], 1000).await.unwrap();
+    assert!(matches!(
+        s.register_device(a, [9; 32], device_row(4), 2000, 4).await,
+        Err(StorageError::InvalidToken)
+    ));
+    s.create_link_token(a, [8; 32], 1000).await.unwrap();
+    assert_eq!(s.register_device(a, [8; 32], device_row(4), 500, 4).await.unwrap(), 2);
+    assert!(matches!(
+        s.register_device(a, [8; 32], device_row(5), 500, 4).await,
+        Err(StorageError::InvalidToken)
+    ));
+    assert!(matches!(
+        s.create_account(AccountId([4; 16]), "carol", device_row(6), 1).await,
+        Err(StorageError::Conflict)
+    ));
+}
