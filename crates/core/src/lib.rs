@@ -34,6 +34,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod address;
+pub mod client;
 pub mod crypto;
 pub mod devices;
 mod error;

@@ -20,11 +20,12 @@ use std::collections::HashMap;
 
 pub use memory::MemoryStore;
 pub use traits::{
-    IdentityKeyStore, KyberPreKeyStore, PreKeyStore, ProtocolStore, SenderKeyStore, SessionStore,
-    SignedPreKeyStore,
+    ClientStore, IdentityKeyStore, KyberPreKeyStore, PreKeyStore, ProtocolStore, SenderKeyStore,
+    SessionStore, SignedPreKeyStore,
 };
 
-use crate::address::ProtocolAddress;
+use crate::address::{AccountId, ProtocolAddress};
+use crate::client::{AccountRecord, DeviceListRecord, MessageId, MessageRecord, OutboxEntry};
 use crate::crypto::PublicKey;
 use crate::identity::IdentityKey;
 use crate::prekeys::{
@@ -105,6 +106,16 @@ pub struct Changes {
     pub used_kyber_pre_keys: Vec<KyberPreKeyUse>,
     /// Sender-key records to store.
     pub sender_keys: HashMap<SenderKeyName, SenderKeyRecord>,
+    /// This device's account record (replaced whole).
+    pub account: Option<AccountRecord>,
+    /// Verified device lists to store.
+    pub device_lists: HashMap<AccountId, DeviceListRecord>,
+    /// Messages to store (replacing one with the same id).
+    pub messages: HashMap<MessageId, MessageRecord>,
+    /// Outbox entries to add or replace.
+    pub outbox: HashMap<MessageId, OutboxEntry>,
+    /// Outbox entries to remove (sent or given up).
+    pub removed_outbox: Vec<MessageId>,
 }
 
 impl Changes {
@@ -120,6 +131,11 @@ impl Changes {
             && self.kyber_pre_keys.is_empty()
             && self.used_kyber_pre_keys.is_empty()
             && self.sender_keys.is_empty()
+            && self.account.is_none()
+            && self.device_lists.is_empty()
+            && self.messages.is_empty()
+            && self.outbox.is_empty()
+            && self.removed_outbox.is_empty()
     }
 
     /// Adds `later`'s changes; where both touch one record, `later` wins.
@@ -135,6 +151,11 @@ impl Changes {
             kyber_pre_keys,
             used_kyber_pre_keys,
             sender_keys,
+            account,
+            device_lists,
+            messages,
+            outbox,
+            removed_outbox,
         } = later;
         self.identities.extend(identities);
         for address in &removed_sessions {
@@ -152,5 +173,18 @@ impl Changes {
         self.kyber_pre_keys.extend(kyber_pre_keys);
         self.used_kyber_pre_keys.extend(used_kyber_pre_keys);
         self.sender_keys.extend(sender_keys);
+        if account.is_some() {
+            self.account = account;
+        }
+        self.device_lists.extend(device_lists);
+        self.messages.extend(messages);
+        for id in &removed_outbox {
+            self.outbox.remove(id);
+        }
+        for id in outbox.keys() {
+            self.removed_outbox.retain(|r| r != id);
+        }
+        self.outbox.extend(outbox);
+        self.removed_outbox.extend(removed_outbox);
     }
 }

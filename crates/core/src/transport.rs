@@ -3,7 +3,35 @@
 
 use std::time::Duration;
 
+use async_trait::async_trait;
 use rand_core::Rng;
+
+use crate::wire::relay::{Response, request};
+
+/// Why a request to the relay did not get an answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// There is no connection right now.
+    #[error("not connected to the server")]
+    NotConnected,
+    /// The server did not answer in time.
+    #[error("the server did not answer in time")]
+    Timeout,
+    /// The connection closed before the answer.
+    #[error("the connection closed: {0}")]
+    Closed(String),
+}
+
+/// Sends requests to the relay and returns its responses. Implemented by the browser's
+/// WebSocket, the native client, and test doubles; the engine in [`crate::client`] only
+/// speaks through this.
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
+pub trait RelayTransport {
+    /// One request, one response.
+    async fn request(&self, body: request::Body) -> Result<Response, TransportError>;
+}
 
 /// Exponential reconnect backoff with full jitter in the upper half.
 ///

@@ -90,6 +90,18 @@ impl Hub {
         }
     }
 
+    /// Hands a batch of committed copies to the connected devices they are for, each
+    /// device's in order, in one notification per device.
+    pub fn deliver_committed(&self, committed: Vec<(AccountId, u32, u64, Bytes)>) {
+        let mut per_device: HashMap<(AccountId, u32), Vec<(u64, Bytes)>> = HashMap::new();
+        for (account, device, id, envelope) in committed {
+            per_device.entry((account, device)).or_default().push((id, envelope));
+        }
+        for ((account, device), list) in per_device {
+            self.deliver(account, device, list);
+        }
+    }
+
     /// Tells a removed device's session to close.
     pub fn remove(&self, account: AccountId, device: u32) {
         if let Some(e) = self.lock().remove(&(account, device)) {

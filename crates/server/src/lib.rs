@@ -28,8 +28,9 @@ pub use config::{RelayConfig, Settings};
 pub use error::{AppError, StartupError};
 pub use router::router;
 pub use storage::{
-    AccountRow, BundleRow, DeviceRow, ExpiredRow, MemberRow, NewDeviceRow, PreKeyCountsRow,
-    PreKeyRow, PreKeyUpload, QueueInsert, SqliteStorage, Storage, StorageError,
+    AccountRow, BundleRow, CommitListener, Committed, DeviceRow, ExpiredRow, MemberRow,
+    NewDeviceRow, PreKeyCountsRow, PreKeyRow, PreKeyUpload, QueueInsert, SqliteStorage, Storage,
+    StorageError,
 };
 use tandem_core::devices::SignedDeviceList;
 use tandem_core::{AccountId, DeviceId};
@@ -84,6 +85,10 @@ impl<D: Storage> AppState<D> {
         idle_timeout: Duration,
         relay: RelayConfig,
     ) -> Self {
+        let hub = Hub::default();
+        let deliver = hub.clone();
+        storage
+            .set_commit_listener(Arc::new(move |committed| deliver.deliver_committed(committed)));
         Self {
             storage,
             dist,
@@ -91,7 +96,7 @@ impl<D: Storage> AppState<D> {
             idle_timeout,
             limiter: Limiter::new(relay.limits.clone()),
             relay: Arc::new(relay),
-            hub: Hub::default(),
+            hub,
             device_sets: Arc::new(Mutex::new(HashMap::new())),
         }
     }

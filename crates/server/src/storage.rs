@@ -186,8 +186,17 @@ pub struct NewDeviceRow {
     pub platform: String,
 }
 
+/// A copy that was just committed to a queue: `(account, device, queue id, envelope)`.
+pub type Committed = (AccountId, u32, u64, bytes::Bytes);
+
+/// Told about committed copies, in commit order (so each device's ids arrive increasing).
+pub type CommitListener = std::sync::Arc<dyn Fn(Vec<Committed>) + Send + Sync>;
+
 /// Everything the relay persists. Methods are atomic on their own.
 pub trait Storage: Clone + Send + Sync + 'static {
+    /// Registers the function told about every committed queue copy, in commit order.
+    fn set_commit_listener(&self, listener: CommitListener);
+
     /// Checks the database answers.
     fn ping(&self) -> impl Future<Output = Result<(), StorageError>> + Send;
     /// This server's instance id.

@@ -7,10 +7,13 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::{
-    Changes, IdentityKeyStore, KyberPreKeyStore, KyberPreKeyUse, PreKeyStore, ProtocolStore,
-    SenderKeyName, SenderKeyStore, SessionStore, SignedPreKeyStore, StoreError,
+    Changes, ClientStore, IdentityKeyStore, KyberPreKeyStore, KyberPreKeyUse, PreKeyStore,
+    ProtocolStore, SenderKeyName, SenderKeyStore, SessionStore, SignedPreKeyStore, StoreError,
 };
-use crate::address::ProtocolAddress;
+use crate::address::{AccountId, ProtocolAddress};
+use crate::client::{
+    AccountRecord, Conversation, DeviceListRecord, MessageId, MessageRecord, OutboxEntry,
+};
 use crate::crypto::PublicKey;
 use crate::identity::{IdentityKey, IdentityKeyPair};
 use crate::prekeys::{
@@ -28,6 +31,10 @@ struct Inner {
     kyber_pre_keys: HashMap<KyberPreKeyId, KyberPreKeyRecord>,
     kyber_uses: HashSet<KyberPreKeyUse>,
     sender_keys: HashMap<SenderKeyName, SenderKeyRecord>,
+    account: Option<AccountRecord>,
+    device_lists: HashMap<AccountId, DeviceListRecord>,
+    messages: HashMap<MessageId, MessageRecord>,
+    outbox: Vec<OutboxEntry>,
 }
 
 /// An in-memory [`ProtocolStore`].
@@ -155,6 +162,11 @@ impl ProtocolStore for MemoryStore {
             kyber_pre_keys,
             used_kyber_pre_keys,
             sender_keys,
+            account,
+            device_lists,
+            messages,
+            outbox,
+            removed_outbox,
         } = changes;
         inner.identities.extend(identities);
         for address in removed_sessions {
@@ -182,6 +194,46 @@ impl ProtocolStore for MemoryStore {
             }
         }
         inner.sender_keys.extend(sender_keys);
+        if account.is_some() {
+            inner.account = account;
+        }
+        inner.device_lists.extend(device_lists);
+        inner.messages.extend(messages);
+        inner.outbox.retain(|e| !removed_outbox.contains(&e.id) && !outbox.contains_key(&e.id));
+        inner.outbox.extend(outbox.into_values());
+        inner.outbox.sort_by_key(|e| (e.id.timestamp, e.id.sender, e.id.device));
         Ok(())
+    }
+}
+
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
+impl ClientStore for MemoryStore {
+    async fn load_account(&self) -> Result<Option<AccountRecord>, StoreError> {
+        Ok(self.lock().account.clone())
+    }
+    async fn load_device_list(
+        &self,
+        account: &AccountId,
+    ) -> Result<Option<DeviceListRecord>, StoreError> {
+        Ok(self.lock().device_lists.get(account).cloned())
+    }
+    async fn load_message(&self, id: &MessageId) -> Result<Option<MessageRecord>, StoreError> {
+        Ok(self.lock().messages.get(id).cloned())
+    }
+    async fn load_outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        Ok(self.lock().outbox.clone())
+    }
+    async fn load_messages(
+        &self,
+        conversation: &Conversation,
+        limit: usize,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        let inner = self.lock();
+        let mut list: Vec<MessageRecord> =
+            inner.messages.values().filter(|m| m.conversation == *conversation).cloned().collect();
+        list.sort_by_key(|m| (m.id.timestamp, m.id.sender, m.id.device));
+        let skip = list.len().saturating_sub(limit);
+        Ok(list.split_off(skip))
     }
 }

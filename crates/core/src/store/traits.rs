@@ -3,7 +3,10 @@
 use async_trait::async_trait;
 
 use super::{Changes, SenderKeyName, StoreError};
-use crate::address::ProtocolAddress;
+use crate::address::{AccountId, ProtocolAddress};
+use crate::client::{
+    AccountRecord, Conversation, DeviceListRecord, MessageId, MessageRecord, OutboxEntry,
+};
 use crate::crypto::PublicKey;
 use crate::identity::{IdentityKey, IdentityKeyPair};
 use crate::prekeys::{
@@ -102,4 +105,27 @@ pub trait ProtocolStore:
     /// Applies every change in `changes` atomically: after an error, the store is as before.
     /// Used one-time Kyber prekeys are deleted; last-resort ones remember the use.
     async fn save_changes(&self, changes: Changes) -> Result<(), StoreError>;
+}
+
+/// What the messaging engine keeps besides protocol state.
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
+pub trait ClientStore: ProtocolStore {
+    /// This device's account record, once registered.
+    async fn load_account(&self) -> Result<Option<AccountRecord>, StoreError>;
+    /// The cached verified device list of an account.
+    async fn load_device_list(
+        &self,
+        account: &AccountId,
+    ) -> Result<Option<DeviceListRecord>, StoreError>;
+    /// A message by id.
+    async fn load_message(&self, id: &MessageId) -> Result<Option<MessageRecord>, StoreError>;
+    /// The outbox, oldest first.
+    async fn load_outbox(&self) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// The newest `limit` messages of a conversation, oldest first.
+    async fn load_messages(
+        &self,
+        conversation: &Conversation,
+        limit: usize,
+    ) -> Result<Vec<MessageRecord>, StoreError>;
 }

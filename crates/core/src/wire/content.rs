@@ -99,10 +99,24 @@ pub struct ReadSync {
 /// One read message.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct ReadEntry {
-    /// Its sender.
+    /// Its sender account.
     #[prost(bytes = "vec", tag = "1")]
     pub sender: Vec<u8>,
     /// Its timestamp.
+    #[prost(uint64, tag = "2")]
+    pub timestamp: u64,
+    /// The device that sent it.
+    #[prost(uint32, tag = "3")]
+    pub sender_device: u32,
+}
+
+/// A message of the receipt's recipient: the device that sent it and its timestamp.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct MessageRef {
+    /// The sending device.
+    #[prost(uint32, tag = "1")]
+    pub device: u32,
+    /// The sender's timestamp.
     #[prost(uint64, tag = "2")]
     pub timestamp: u64,
 }
@@ -125,9 +139,9 @@ pub struct ReceiptMessage {
     /// Delivery or read.
     #[prost(enumeration = "ReceiptType", tag = "1")]
     pub r#type: i32,
-    /// The messages' timestamps.
-    #[prost(uint64, repeated, tag = "2")]
-    pub timestamps: Vec<u64>,
+    /// The messages.
+    #[prost(message, repeated, tag = "2")]
+    pub messages: Vec<MessageRef>,
 }
 
 impl Content {

@@ -19,8 +19,8 @@ use tracing::instrument;
 
 use super::writer::{WriteOp, Writer};
 use super::{
-    AccountRow, BundleRow, DeviceRow, ExpiredRow, MemberRow, NewDeviceRow, PreKeyCountsRow,
-    PreKeyRow, PreKeyUpload, QueueInsert, Storage, StorageError,
+    AccountRow, BundleRow, CommitListener, DeviceRow, ExpiredRow, MemberRow, NewDeviceRow,
+    PreKeyCountsRow, PreKeyRow, PreKeyUpload, QueueInsert, Storage, StorageError,
 };
 
 /// The migrations compiled into the binary.
@@ -51,12 +51,19 @@ fn hash32(bytes: &[u8]) -> [u8; 32] {
 }
 
 /// SQLite storage in one file.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SqliteStorage {
     pool: SqlitePool,
     writer: Writer,
     writer_task: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
     counters: Arc<Mutex<HashMap<(AccountId, u32), u64>>>,
+    listener: Arc<std::sync::OnceLock<CommitListener>>,
+}
+
+impl std::fmt::Debug for SqliteStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStorage").finish_non_exhaustive()
+    }
 }
 
 impl SqliteStorage {
@@ -83,12 +90,14 @@ impl SqliteStorage {
             u(seq.unwrap_or(0).max(max.unwrap_or(0))) + 1
         };
         let conn = sqlx::sqlite::SqliteConnection::connect_with(&options).await?;
-        let (writer, task) = Writer::spawn(conn, next_id);
+        let listener = Arc::new(std::sync::OnceLock::new());
+        let (writer, task) = Writer::spawn(conn, next_id, listener.clone());
         let storage = Self {
             pool,
             writer,
             writer_task: Arc::new(Mutex::new(Some(task))),
             counters: Arc::new(Mutex::new(HashMap::new())),
+            listener,
         };
         storage.ensure_instance_id().await?;
         Ok(storage)
@@ -177,6 +186,10 @@ fn prekey_row(r: &SqliteRow, with_signature: bool) -> Result<PreKeyRow, sqlx::Er
 }
 
 impl Storage for SqliteStorage {
+    fn set_commit_listener(&self, listener: CommitListener) {
+        let _ = self.listener.set(listener);
+    }
+
     #[instrument(skip_all)]
     async fn ping(&self) -> Result<(), StorageError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
@@ -210,7 +223,7 @@ impl Storage for SqliteStorage {
         primary: NewDeviceRow,
         now: u64,
     ) -> Result<(), StorageError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "INSERT INTO accounts (id, handle, identity_key, created_at) VALUES (?, ?, ?, ?)",
         )
@@ -293,7 +306,7 @@ impl Storage for SqliteStorage {
         now: u64,
         max_companions: u32,
     ) -> Result<u32, StorageError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let used = sqlx::query(
             "DELETE FROM link_tokens WHERE token_hash = ? AND account_id = ? AND expires_at > ?",
         )
@@ -337,7 +350,7 @@ impl Storage for SqliteStorage {
 
     #[instrument(skip_all)]
     async fn remove_device(&self, account: AccountId, device: u32) -> Result<bool, StorageError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let removed = sqlx::query("DELETE FROM devices WHERE account_id = ? AND device_id = ?")
             .bind(account.0.as_slice())
             .bind(i64::from(device))
@@ -419,7 +432,7 @@ impl Storage for SqliteStorage {
         upload: PreKeyUpload,
         max_stored: u32,
     ) -> Result<(), StorageError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let a = account.0.as_slice();
         let d = i64::from(device);
         if let Some(s) = &upload.signed {
@@ -468,7 +481,7 @@ impl Storage for SqliteStorage {
         account: AccountId,
         devices: &[u32],
     ) -> Result<Vec<BundleRow>, StorageError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let a = account.0.as_slice();
         let rows = sqlx::query("SELECT * FROM devices WHERE account_id = ? ORDER BY device_id")
             .bind(a)
@@ -629,7 +642,7 @@ impl Storage for SqliteStorage {
             if expired.is_empty() {
                 return Ok(total);
             }
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
             let mut touched = Vec::new();
             for r in &expired {
                 let env = Envelope::decode(r.try_get::<Vec<u8>, _>("envelope")?.as_slice())
@@ -662,7 +675,7 @@ impl Storage for SqliteStorage {
         account: AccountId,
         device: u32,
     ) -> Result<Vec<ExpiredRow>, StorageError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let rows = sqlx::query("DELETE FROM expired WHERE account_id = ? AND device_id = ? RETURNING source_account, source_device, client_timestamp")
             .bind(account.0.as_slice())
             .bind(i64::from(device))
@@ -687,7 +700,7 @@ impl Storage for SqliteStorage {
         members: &[MemberRow],
         now: u64,
     ) -> Result<(), StorageError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query("INSERT INTO groups (id, version, created_at) VALUES (?, 1, ?)")
             .bind(id.as_slice())
             .bind(i(now))
@@ -741,7 +754,7 @@ impl Storage for SqliteStorage {
         upsert: &[MemberRow],
         remove: &[AccountId],
     ) -> Result<u64, StorageError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         for m in upsert {
             sqlx::query("INSERT OR REPLACE INTO group_members (group_id, account_id, admin) VALUES (?, ?, ?)")
                 .bind(id.as_slice()).bind(m.account_id.0.as_slice()).bind(i64::from(m.admin))

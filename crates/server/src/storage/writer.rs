@@ -3,12 +3,14 @@
 //! holding its copies committed, so an acknowledged send survives a crash, while one fsync
 //! covers every send that arrived in the meantime.
 
+use std::sync::{Arc, OnceLock};
+
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{Connection, QueryBuilder, Sqlite};
 use tandem_core::AccountId;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{QueueInsert, StorageError};
+use super::{CommitListener, QueueInsert, StorageError};
 
 /// Most operations folded into one transaction.
 const MAX_BATCH: usize = 2048;
@@ -45,9 +47,10 @@ impl Writer {
     pub(super) fn spawn(
         conn: SqliteConnection,
         next_id: u64,
+        listener: Arc<OnceLock<CommitListener>>,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(8192);
-        let task = tokio::spawn(run(conn, rx, next_id));
+        let task = tokio::spawn(run(conn, rx, next_id, listener));
         (Self { tx }, task)
     }
 
@@ -68,7 +71,12 @@ fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Command>, mut next_id: u64) {
+async fn run(
+    mut conn: SqliteConnection,
+    mut rx: mpsc::Receiver<Command>,
+    mut next_id: u64,
+    listener: Arc<OnceLock<CommitListener>>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut closing = false;
     while !closing {
@@ -89,6 +97,21 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Command>, mut ne
         let start_id = next_id;
         match commit(&mut conn, &batch, &mut next_id).await {
             Ok(outcomes) => {
+                // Tell the listener before answering: committed copies reach connected
+                // devices in commit order, so each device sees its ids increase.
+                if let Some(listener) = listener.get() {
+                    let mut committed = Vec::new();
+                    for (op, outcome) in batch.iter().zip(&outcomes) {
+                        if let (WriteOp::Enqueue { rows, .. }, Outcome::Ids(ids)) = (op, outcome) {
+                            committed.extend(rows.iter().zip(ids).map(|(r, id)| {
+                                (r.account_id, r.device_id, *id, r.envelope.clone())
+                            }));
+                        }
+                    }
+                    if !committed.is_empty() {
+                        listener(committed);
+                    }
+                }
                 for (op, outcome) in batch.drain(..).zip(outcomes) {
                     match (op, outcome) {
                         (WriteOp::Enqueue { reply, .. }, Outcome::Ids(ids)) => {
@@ -139,7 +162,7 @@ async fn commit(
     batch: &[WriteOp],
     next_id: &mut u64,
 ) -> Result<Vec<Outcome>, sqlx::Error> {
-    let mut tx = conn.begin().await?;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     let mut outcomes = Vec::with_capacity(batch.len());
     for op in batch {
         match op {

@@ -1,0 +1,181 @@
+//! A WebSocket connection to the relay.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::{SinkExt, StreamExt};
+use prost::Message as _;
+use tandem_core::transport::{RelayTransport, TransportError};
+use tandem_core::wire::relay::{
+    ClientFrame, Push, PushAck, Response, ServerFrame, Welcome, client_frame, push, request,
+    server_frame,
+};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+/// How long a request waits for its answer.
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a connection could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The socket did not open.
+    #[error("cannot connect to {url}: {reason}")]
+    Socket {
+        /// The relay URL.
+        url: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The relay did not greet.
+    #[error("the relay did not send a welcome")]
+    NoWelcome,
+}
+
+type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Response>>>>;
+
+/// A connection. Cheap to clone; all clones share the socket.
+#[derive(Clone, Debug)]
+pub struct Connection {
+    out: mpsc::UnboundedSender<Message>,
+    pending: Pending,
+    next_id: Arc<AtomicU64>,
+    welcome: Welcome,
+}
+
+/// Pushes from the relay, in arrival order; ends when the socket closes.
+#[derive(Debug)]
+pub struct Pushes {
+    rx: mpsc::UnboundedReceiver<Push>,
+    close: Arc<Mutex<Option<(u16, String)>>>,
+}
+
+impl Pushes {
+    /// The next push, or `None` once the socket closed.
+    pub async fn recv(&mut self) -> Option<Push> {
+        self.rx.recv().await
+    }
+
+    /// How the socket closed (code and reason), once it has.
+    pub fn close_reason(&self) -> Option<(u16, String)> {
+        self.close.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+}
+
+impl Connection {
+    /// Connects to `url` (e.g. `ws://127.0.0.1:8080/v1/socket`) and waits for the welcome.
+    pub async fn connect(url: &str) -> Result<(Self, Pushes), ConnectError> {
+        // Small buffers: the load generator holds thousands of these.
+        let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
+        let (ws, _) =
+            tokio_tungstenite::connect_async_with_config(url, Some(config), true)
+                .await
+                .map_err(|e| ConnectError::Socket { url: url.to_owned(), reason: e.to_string() })?;
+        let (mut sink, mut stream) = ws.split();
+        let (out, mut out_rx) = mpsc::unbounded_channel::<Message>();
+        let (push_tx, mut push_rx) = mpsc::unbounded_channel::<Push>();
+        let pending: Pending = Arc::default();
+        let close: Arc<Mutex<Option<(u16, String)>>> = Arc::default();
+
+        tokio::spawn(async move {
+            while let Some(msg) = out_rx.recv().await {
+                let last = matches!(msg, Message::Close(_));
+                if sink.send(msg).await.is_err() || last {
+                    break;
+                }
+            }
+            let _ = sink.close().await;
+        });
+        let reader_pending = pending.clone();
+        let reader_close = close.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(msg)) = stream.next().await {
+                match msg {
+                    Message::Binary(bytes) => match ServerFrame::from_bytes(&bytes).map(|f| f.kind)
+                    {
+                        Ok(Some(server_frame::Kind::Response(r))) => {
+                            let tx = reader_pending
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                .remove(&r.id);
+                            if let Some(tx) = tx {
+                                let _ = tx.send(r);
+                            }
+                        }
+                        Ok(Some(server_frame::Kind::Push(p))) => {
+                            if push_tx.send(p).is_err() {
+                                break;
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "malformed frame from the relay");
+                            break;
+                        }
+                    },
+                    Message::Close(frame) => {
+                        *reader_close.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                            frame.map(|f| (u16::from(f.code), f.reason.to_string()));
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            // Fail every request still waiting.
+            reader_pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        });
+        let welcome = match push_rx.recv().await {
+            Some(Push { body: Some(push::Body::Welcome(w)), .. }) => w,
+            _ => return Err(ConnectError::NoWelcome),
+        };
+        let conn = Self { out, pending, next_id: Arc::new(AtomicU64::new(1)), welcome };
+        Ok((conn, Pushes { rx: push_rx, close }))
+    }
+
+    /// The relay's welcome.
+    pub fn welcome(&self) -> &Welcome {
+        &self.welcome
+    }
+
+    /// Acknowledges a push.
+    pub fn ack(&self, push_id: u64) {
+        let frame = ClientFrame { kind: Some(client_frame::Kind::Ack(PushAck { push_id })) };
+        let _ = self.out.send(Message::Binary(frame.encode_to_vec().into()));
+    }
+
+    /// Closes the socket.
+    pub fn close(&self) {
+        let _ = self.out.send(Message::Close(None));
+    }
+
+    /// Whether the socket is still open for sending.
+    pub fn is_open(&self) -> bool {
+        !self.out.is_closed()
+    }
+}
+
+#[async_trait]
+impl RelayTransport for Connection {
+    async fn request(&self, body: request::Body) -> Result<Response, TransportError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id, tx);
+        let frame = ClientFrame::request(id, body);
+        if self.out.send(Message::Binary(frame.encode_to_vec().into())).is_err() {
+            self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
+            return Err(TransportError::NotConnected);
+        }
+        match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(_)) => Err(TransportError::Closed("the connection closed".into())),
+            Err(_) => {
+                self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
+                Err(TransportError::Timeout)
+            }
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! A native device: the engine, its connection, and the receive loop.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use getrandom::SysRng;
+use getrandom::rand_core::UnwrapErr;
+use tandem_core::client::{Client, ClientError, Event, MessageRecord, SendReport};
+use tandem_core::prekeys::generate_registration_id;
+use tandem_core::store::MemoryStore;
+use tandem_core::wire::relay::{ExpiredEntry, push};
+use tandem_core::{AccountId, DeviceId, IdentityKeyPair, Timestamp};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::connection::{ConnectError, Connection, Pushes};
+
+/// The operating system's CSPRNG as the `CryptoRng` the engine takes.
+pub fn system_rng() -> UnwrapErr<SysRng> {
+    UnwrapErr(SysRng)
+}
+
+/// The wall clock as a [`Timestamp`].
+pub fn now() -> Timestamp {
+    let ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+    Timestamp::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
+}
+
+/// Why a device operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    /// The relay could not be reached.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// The engine failed.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+}
+
+/// Something that happened on a device.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DeviceEvent {
+    /// The engine handled an envelope (and it was acknowledged).
+    Engine(Event),
+    /// The queue held at connection time was delivered.
+    Drained,
+    /// Messages expired in the queue before this device fetched them.
+    Expired(Vec<ExpiredEntry>),
+    /// The device was removed from its account.
+    Removed,
+    /// Handling an envelope failed; it was left unacknowledged.
+    Failed(String),
+    /// The socket closed (code and reason, if the relay gave them).
+    Closed(Option<(u16, String)>),
+}
+
+/// One device: engine, connection, receive loop.
+pub struct Device {
+    /// The engine.
+    pub client: Arc<Client<MemoryStore>>,
+    conn: Connection,
+    url: String,
+    events: mpsc::UnboundedReceiver<DeviceEvent>,
+    events_tx: mpsc::UnboundedSender<DeviceEvent>,
+    pump: Option<JoinHandle<()>>,
+    /// Whether delivery receipts are sent automatically.
+    pub auto_receipts: bool,
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Device").field("url", &self.url).finish_non_exhaustive()
+    }
+}
+
+fn fresh_store() -> MemoryStore {
+    let mut rng = system_rng();
+    MemoryStore::new(IdentityKeyPair::generate(&mut rng), generate_registration_id(&mut rng))
+}
+
+impl Device {
+    fn start(
+        client: Arc<Client<MemoryStore>>,
+        conn: Connection,
+        pushes: Pushes,
+        url: &str,
+        auto_receipts: bool,
+    ) -> Self {
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let pump = tokio::spawn(pump(
+            client.clone(),
+            conn.clone(),
+            pushes,
+            events_tx.clone(),
+            auto_receipts,
+        ));
+        Self {
+            client,
+            conn,
+            url: url.to_owned(),
+            events,
+            events_tx,
+            pump: Some(pump),
+            auto_receipts,
+        }
+    }
+
+    /// Registers a new account with `handle`; this device is its primary.
+    pub async fn register(url: &str, handle: &str) -> Result<Self, DeviceError> {
+        let (conn, pushes) = Connection::connect(url).await?;
+        let client = Client::register_account(
+            fresh_store(),
+            &conn,
+            handle,
+            "Native device",
+            "cli",
+            now(),
+            &mut system_rng(),
+        )
+        .await?;
+        Ok(Self::start(Arc::new(client), conn, pushes, url, true))
+    }
+
+    /// Links a new companion to `primary`'s account (the primary signs it and publishes the
+    /// new device list).
+    pub async fn link(primary: &Device, name: &str) -> Result<Self, DeviceError> {
+        let store = fresh_store();
+        let identity = tandem_core::store::IdentityKeyStore::load_identity_key_pair(&store)
+            .await
+            .map_err(ClientError::from)?;
+        let (conn, pushes) = Connection::connect(&primary.url).await?;
+        let mut rng = system_rng();
+        let offer = primary
+            .client
+            .create_link_offer(&primary.conn, identity.identity_key(), now(), &mut rng)
+            .await?;
+        let client =
+            Client::register_companion(store, &conn, offer, name, "cli", now(), &mut rng).await?;
+        primary.client.publish_device_list(&primary.conn, now(), &mut rng).await?;
+        Ok(Self::start(Arc::new(client), conn, pushes, &primary.url, true))
+    }
+
+    /// The connection (for requests).
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// This device's account.
+    pub async fn account_id(&self) -> AccountId {
+        self.client.whoami().await.0
+    }
+
+    /// This device's id.
+    pub async fn device_id(&self) -> DeviceId {
+        self.client.whoami().await.1
+    }
+
+    /// Goes offline: closes the socket and stops the receive loop.
+    pub async fn disconnect(&mut self) {
+        self.conn.close();
+        if let Some(pump) = self.pump.take() {
+            pump.abort();
+            let _ = pump.await;
+        }
+    }
+
+    /// Comes back online: a new socket, authenticated, with a new receive loop.
+    pub async fn reconnect(&mut self) -> Result<(), DeviceError> {
+        self.disconnect().await;
+        let (conn, pushes) = Connection::connect(&self.url).await?;
+        self.client.authenticate(&conn).await?;
+        self.conn = conn.clone();
+        self.pump = Some(tokio::spawn(pump(
+            self.client.clone(),
+            conn,
+            pushes,
+            self.events_tx.clone(),
+            self.auto_receipts,
+        )));
+        Ok(())
+    }
+
+    /// Sends a text to an account.
+    pub async fn send_text(&self, to: AccountId, text: &str) -> Result<SendReport, ClientError> {
+        self.client.send_text(&self.conn, to, text, now(), &mut system_rng()).await
+    }
+
+    /// Sends a text to a group.
+    pub async fn send_group_text(
+        &self,
+        group: [u8; 16],
+        text: &str,
+    ) -> Result<SendReport, ClientError> {
+        self.client.send_group_text(&self.conn, group, text, now(), &mut system_rng()).await
+    }
+
+    /// The next event, waiting at most `timeout`.
+    pub async fn next_event(&mut self, timeout: Duration) -> Option<DeviceEvent> {
+        tokio::time::timeout(timeout, self.events.recv()).await.ok().flatten()
+    }
+
+    /// Events until `timeout` passes with none.
+    pub async fn drain_events(&mut self, timeout: Duration) -> Vec<DeviceEvent> {
+        let mut out = Vec::new();
+        while let Some(e) = self.next_event(timeout).await {
+            out.push(e);
+        }
+        out
+    }
+
+    /// Waits for the next new message (skipping other events).
+    pub async fn next_message(&mut self, timeout: Duration) -> Option<MessageRecord> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_event(left).await? {
+                DeviceEvent::Engine(Event::Message(m)) => return Some(m),
+                _ => continue,
+            }
+        }
+    }
+}
+
+async fn pump(
+    client: Arc<Client<MemoryStore>>,
+    conn: Connection,
+    mut pushes: Pushes,
+    events: mpsc::UnboundedSender<DeviceEvent>,
+    auto_receipts: bool,
+) {
+    let mut rng = system_rng();
+    while let Some(p) = pushes.recv().await {
+        match p.body {
+            Some(push::Body::Envelope(envelope)) => {
+                match client.receive(&conn, &envelope, now(), &mut rng).await {
+                    Ok(list) => {
+                        // Stored: only now is it safe to let the relay delete it.
+                        conn.ack(envelope.id);
+                        for e in list {
+                            let _ = events.send(DeviceEvent::Engine(e));
+                        }
+                        if auto_receipts
+                            && let Err(e) = client.flush_receipts(&conn, now(), &mut rng).await
+                        {
+                            tracing::debug!(error = %e, "receipts postponed");
+                        }
+                    }
+                    Err(e) => {
+                        let _ = events.send(DeviceEvent::Failed(e.to_string()));
+                    }
+                }
+            }
+            Some(push::Body::QueueDrained(_)) => {
+                let _ = events.send(DeviceEvent::Drained);
+            }
+            Some(push::Body::Expired(x)) => {
+                let _ = events.send(DeviceEvent::Expired(x.entries));
+            }
+            Some(push::Body::DeviceRemoved(_)) => {
+                let _ = events.send(DeviceEvent::Removed);
+            }
+            Some(push::Body::Welcome(_)) | None => {}
+        }
+    }
+    let _ = events.send(DeviceEvent::Closed(pushes.close_reason()));
+}

@@ -1,0 +1,546 @@
+//! Sending: the durable outbox, client fan-out to every verified device of the recipient and
+//! of this account, repair after a device mismatch, receipts.
+
+use std::collections::BTreeMap;
+
+use rand_core::CryptoRng;
+
+use super::receive::PendingReceipt;
+use super::{
+    Client, ClientError, Conversation, MAX_SEND_ATTEMPTS, MessageId, MessageRecord, OutboxEntry,
+    OutgoingState, next_timestamp,
+};
+use crate::address::{AccountId, DeviceId};
+use crate::crypto::{KyberPublicKey, PublicKey};
+use crate::devices::{AdvError, RejectedDevice, VerifiedDevice};
+use crate::identity::IdentityKey;
+use crate::prekeys::{KyberPreKeyId, PreKeyBundle, PreKeyId, SignedPreKeyId};
+use crate::session::{message_encrypt, process_prekey_bundle};
+use crate::store::{Changes, ClientStore};
+use crate::time::Timestamp;
+use crate::transport::RelayTransport;
+use crate::wire::content::{
+    Content, DataMessage, MessageRef, ReadEntry, ReadSync, ReceiptMessage, ReceiptType,
+    SentTranscript, SyncMessage, content, sync_message,
+};
+use crate::wire::relay::{
+    GetPreKeyBundles, MismatchedDevices, OutgoingMessage, PreKeyBundleMessage, SendMessages,
+    Status, request, response,
+};
+
+/// Longest message text accepted.
+pub const MAX_TEXT_LEN: usize = 16 * 1024;
+
+/// What a send achieved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendReport {
+    /// The message, for sends of messages (not receipts).
+    pub id: Option<MessageId>,
+    /// When the server accepted it.
+    pub server_timestamp: u64,
+    /// The devices that got a copy.
+    pub devices: Vec<(AccountId, DeviceId)>,
+    /// Devices the server listed that did not verify: never encrypted to.
+    pub rejected: Vec<(AccountId, RejectedDevice)>,
+    /// How many sends it took (more than one after a device-set repair).
+    pub attempts: u32,
+}
+
+struct Target {
+    account: AccountId,
+    device: VerifiedDevice,
+    own: bool,
+}
+
+fn bundle_from(account: AccountId, b: PreKeyBundleMessage) -> Option<PreKeyBundle> {
+    let _ = account;
+    let signed = b.signed_pre_key?;
+    let kyber = b.kyber?;
+    Some(PreKeyBundle {
+        registration_id: b.registration_id,
+        device_id: DeviceId::new(b.device_id).ok()?,
+        pre_key: match b.one_time {
+            Some(k) => Some((PreKeyId(k.key_id), PublicKey::from_bytes(&k.public_key).ok()?)),
+            None => None,
+        },
+        signed_pre_key_id: SignedPreKeyId(signed.key_id),
+        signed_pre_key: PublicKey::from_bytes(&signed.public_key).ok()?,
+        signed_pre_key_signature: signed.signature,
+        kyber_pre_key_id: KyberPreKeyId(kyber.key_id),
+        kyber_pre_key: KyberPublicKey::from_bytes(&kyber.public_key).ok()?,
+        kyber_pre_key_signature: kyber.signature,
+        identity_key: IdentityKey::from_bytes(&b.identity_key).ok()?,
+    })
+}
+
+fn pad(c: &Content) -> Vec<u8> {
+    c.to_padded_bytes()
+}
+
+impl<S: ClientStore> Client<S> {
+    /// Queues a text message (durably, in the outbox) and returns its id.
+    pub async fn queue_text(
+        &self,
+        conversation: Conversation,
+        text: &str,
+        now: Timestamp,
+    ) -> Result<MessageId, ClientError> {
+        if text.trim().is_empty() {
+            return Err(ClientError::InvalidInput("the message is empty".into()));
+        }
+        if text.len() > MAX_TEXT_LEN {
+            return Err(ClientError::InvalidInput(format!(
+                "a message is at most {MAX_TEXT_LEN} bytes"
+            )));
+        }
+        let mut account = self.lock().await;
+        let id = MessageId {
+            sender: account.account_id,
+            device: account.device_id,
+            timestamp: next_timestamp(&mut account, now),
+        };
+        let mut changes = Changes::default();
+        changes.messages.insert(
+            id,
+            MessageRecord {
+                id,
+                conversation,
+                body: text.to_owned(),
+                outgoing: true,
+                state: OutgoingState::Queued,
+                stored_at: now,
+                delivered_to: Default::default(),
+                read_by: Default::default(),
+            },
+        );
+        changes
+            .outbox
+            .insert(id, OutboxEntry { id, conversation, body: text.to_owned(), attempts: 0 });
+        self.save(&account, changes).await?;
+        Ok(id)
+    }
+
+    /// Queues and sends a text message to an account.
+    pub async fn send_text<T: RelayTransport + ?Sized>(
+        &self,
+        transport: &T,
+        to: AccountId,
+        text: &str,
+        now: Timestamp,
+        rng: &mut impl CryptoRng,
+    ) -> Result<SendReport, ClientError> {
+        let id = self.queue_text(Conversation::Direct(to), text, now).await?;
+        self.send_queued(transport, id, now, rng).await
+    }
+
+    /// Sends everything in the outbox, oldest first; stops at the first transient failure
+    /// (offline), leaving the rest queued.
+    pub async fn flush_outbox<T: RelayTransport + ?Sized>(
+        &self,
+        transport: &T,
+        now: Timestamp,
+        rng: &mut impl CryptoRng,
+    ) -> Result<Vec<(MessageId, Result<SendReport, ClientError>)>, ClientError> {
+        let mut out = Vec::new();
+        for entry in self.store.load_outbox().await? {
+            let result = self.send_queued(transport, entry.id, now, rng).await;
+            let stop = result.as_ref().is_err_and(ClientError::is_transient);
+            out.push((entry.id, result));
+            if stop {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sends one outbox entry. Success or a permanent failure removes it from the outbox and
+    /// records the outcome on the message; a transient failure keeps it queued.
+    pub async fn send_queued<T: RelayTransport + ?Sized>(
+        &self,
+        transport: &T,
+        id: MessageId,
+        now: Timestamp,
+        rng: &mut impl CryptoRng,
+    ) -> Result<SendReport, ClientError> {
+        let entry =
+            self.store.load_outbox().await?.into_iter().find(|e| e.id == id).ok_or_else(|| {
+                ClientError::InvalidInput("that message is not in the outbox".into())
+            })?;
+        let result = match entry.conversation {
+            Conversation::Direct(to) => {
+                let data = DataMessage {
+                    body: entry.body.clone(),
+                    timestamp: id.timestamp,
+                    group_id: Vec::new(),
+                };
+                let to_recipient = Content { body: Some(content::Body::Data(data.clone())) };
+                let to_own = Content {
+                    body: Some(content::Body::Sync(SyncMessage {
+                        kind: Some(sync_message::Kind::Sent(SentTranscript {
+                            destination: to.0.to_vec(),
+                            message: Some(data),
+                        })),
+                    })),
+                };
+                let own = if to == id.sender { &to_recipient } else { &to_own };
+                self.fan_out(transport, to, &pad(&to_recipient), &pad(own), id.timestamp, now, rng)
+                    .await
+            }
+            Conversation::Group(group) => {
+                self.send_group_entry(transport, group, &entry, now, rng).await
+            }
+        };
+        let account = self.lock().await;
+        let mut changes = Changes::default();
+        let mut record = self.store.load_message(&id).await?;
+        match &result {
+            Ok(_) => {
+                changes.removed_outbox.push(id);
+                if let Some(r) = record.as_mut() {
+                    r.state = OutgoingState::Sent;
+                }
+            }
+            Err(e) if e.is_transient() => {
+                changes.outbox.insert(id, OutboxEntry { attempts: entry.attempts + 1, ..entry });
+            }
+            Err(e) => {
+                changes.removed_outbox.push(id);
+                if let Some(r) = record.as_mut() {
+                    r.state = OutgoingState::Failed(e.to_string());
+                }
+            }
+        }
+        if let Some(r) = record {
+            changes.messages.insert(id, r);
+        }
+        self.save(&account, changes).await?;
+        drop(account);
+        result.map(|r| SendReport { id: Some(id), ..r })
+    }
+
+    /// Makes sure there is a usable session with every target whose identity is the
+    /// ADV-verified one, fetching bundles for the others.
+    async fn ensure_sessions<T: RelayTransport + ?Sized>(
+        &self,
+        transport: &T,
+        targets: &[Target],
+        now: Timestamp,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(), ClientError> {
+        let mut need: BTreeMap<AccountId, Vec<&Target>> = BTreeMap::new();
+        for t in targets {
+            let addr = t.account.address(t.device.device_id);
+            let usable = self.store.load_session(&addr).await?.is_some_and(|r| {
+                r.current().is_some_and(|s| {
+                    s.has_usable_sender_chain(now)
+                        && *s.remote_identity() == t.device.identity_key
+                        && s.remote_registration_id() == t.device.registration_id
+                })
+            });
+            if !usable {
+                need.entry(t.account).or_default().push(t);
+            }
+        }
+        for (account, wanted) in need {
+            let ids = wanted.iter().map(|t| t.device.device_id.get()).collect();
+            let body = request::Body::GetPreKeyBundles(GetPreKeyBundles {
+                account_id: account.0.to_vec(),
+                device_ids: ids,
+            });
+            let Some(response::Body::PreKeyBundles(bundles)) = super::call(transport, body).await?
+            else {
+                return Err(ClientError::UnexpectedResponse("prekey bundles"));
+            };
+            let mut by_device: BTreeMap<u32, PreKeyBundle> = BTreeMap::new();
+            for b in bundles.bundles {
+                let id = b.device_id;
+                if let Some(bundle) = bundle_from(account, b) {
+                    by_device.insert(id, bundle);
+                }
+            }
+            for t in wanted {
+                let device = t.device.device_id;
+                let Some(bundle) = by_device.remove(&device.get()) else {
+                    return Err(ClientError::SendFailed {
+                        reason: format!(
+                            "device {device} of a recipient has no prekeys on the server"
+                        ),
+                        unverified: Vec::new(),
+                    });
+                };
+                if bundle.identity_key != t.device.identity_key {
+                    return Err(ClientError::SendFailed {
+                        reason: format!(
+                            "the server's prekeys for device {device} are not for the key the account signed"
+                        ),
+                        unverified: vec![(account, device.get(), AdvError::IdentityMismatch)],
+                    });
+                }
+                let addr = account.address(device);
+                let guard = self.lock().await;
+                let mut changes = Changes::default();
+                if self.store.load_identity(&addr).await? != Some(t.device.identity_key) {
+                    // ADV vouches for this key: it replaces whatever was trusted before.
+                    changes.identities.insert(addr.clone(), t.device.identity_key);
+                    self.save(&guard, std::mem::take(&mut changes)).await?;
+                }
+                changes = process_prekey_bundle(&self.store, &addr, &bundle, now, rng).await?;
+                self.save(&guard, changes).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Encrypts one content for every verified device of `recipient` (and `to_own` for this
+    /// account's other devices), saves the advanced ratchets, submits, and repairs after a
+    /// device mismatch (at most [`MAX_SEND_ATTEMPTS`] sends).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn fan_out<T: RelayTransport + ?Sized>(
+        &self,
+        transport: &T,
+        recipient: AccountId,
+        to_recipient: &[u8],
+        to_own: &[u8],
+        timestamp: u64,
+        now: Timestamp,
+        rng: &mut impl CryptoRng,
+    ) -> Result<SendReport, ClientError> {
+        let (me, my_device) = self.whoami().await;
+        let mut force = false;
+        let mut last_mismatch: Option<MismatchedDevices> = None;
+        for attempt in 1..=MAX_SEND_ATTEMPTS {
+            let theirs = self.device_list(transport, recipient, now, force).await?;
+            let mine = if recipient == me {
+                None
+            } else {
+                Some(self.device_list(transport, me, now, force).await?)
+            };
+            let mut rejected: Vec<(AccountId, RejectedDevice)> =
+                theirs.rejected.iter().map(|r| (recipient, r.clone())).collect();
+            let mut targets: Vec<Target> = theirs
+                .devices
+                .iter()
+                .filter(|d| !(recipient == me && d.device_id == my_device))
+                .map(|d| Target { account: recipient, device: d.clone(), own: recipient == me })
+                .collect();
+            if let Some(mine) = &mine {
+                rejected.extend(mine.rejected.iter().map(|r| (me, r.clone())));
+                targets.extend(
+                    mine.devices.iter().filter(|d| d.device_id != my_device).map(|d| Target {
+                        account: me,
+                        device: d.clone(),
+                        own: true,
+                    }),
+                );
+            }
+            // Devices the server insists on that did not verify: never encrypted to.
+            if let Some(m) = &last_mismatch {
+                let unverified: Vec<(AccountId, u32, AdvError)> = m
+                    .accounts
+                    .iter()
+                    .filter_map(|a| AccountId::from_bytes(&a.account_id).ok().map(|id| (id, a)))
+                    .flat_map(|(id, a)| a.missing.iter().map(move |d| (id, *d)))
+                    .filter(|(id, d)| {
+                        !targets.iter().any(|t| t.account == *id && t.device.device_id.get() == *d)
+                    })
+                    .map(|(id, d)| {
+                        let reason = rejected
+                            .iter()
+                            .find(|(a, r)| *a == id && r.device_id == d)
+                            .map(|(_, r)| r.reason.clone())
+                            .unwrap_or(AdvError::NotInList);
+                        (id, d, reason)
+                    })
+                    .collect();
+                if !unverified.is_empty() {
+                    return Err(ClientError::SendFailed {
+                        reason: "the server requires a device that the account did not sign; nothing was sent to it".into(),
+                        unverified,
+                    });
+                }
+            }
+            self.ensure_sessions(transport, &targets, now, rng).await?;
+            let copies = {
+                let account = self.lock().await;
+                let mut changes = Changes::default();
+                let mut copies = Vec::with_capacity(targets.len());
+                for t in &targets {
+                    let addr = t.account.address(t.device.device_id);
+                    let (msg, c) = message_encrypt(
+                        &self.store,
+                        &addr,
+                        if t.own { to_own } else { to_recipient },
+                        now,
+                    )
+                    .await?;
+                    changes.merge(c);
+                    copies.push(OutgoingMessage {
+                        account_id: t.account.0.to_vec(),
+                        device_id: t.device.device_id.get(),
+                        registration_id: t.device.registration_id,
+                        r#type: msg.message_type() as u32,
+                        content: msg.serialized().to_vec(),
+                    });
+                }
+                // The ratchets advance durably before any ciphertext leaves.
+                self.save(&account, changes).await?;
+                copies
+            };
+            let send =
+                SendMessages { recipient: recipient.0.to_vec(), timestamp, messages: copies };
+            let resp = transport.request(request::Body::SendMessages(send)).await?;
+            match (resp.status(), resp.body) {
+                (Status::Ok, Some(response::Body::Sent(sent))) => {
+                    return Ok(SendReport {
+                        id: None,
+                        server_timestamp: sent.server_timestamp_ms,
+                        devices: targets.iter().map(|t| (t.account, t.device.device_id)).collect(),
+                        rejected,
+                        attempts: attempt,
+                    });
+                }
+                (Status::Conflict, Some(response::Body::MismatchedDevices(m))) => {
+                    self.repair(&m).await?;
+                    force = true;
+                    last_mismatch = Some(m);
+                }
+                (status, _) => return Err(ClientError::Server { status, message: resp.message }),
+            }
+        }
+        Err(ClientError::SendFailed {
+            reason: format!("the recipient's devices kept changing ({MAX_SEND_ATTEMPTS} attempts)"),
+            unverified: Vec::new(),
+        })
+    }
+
+    /// After a mismatch: lists go stale, sessions with stale registration ids are archived.
+    async fn repair(&self, m: &MismatchedDevices) -> Result<(), ClientError> {
+        for a in &m.accounts {
+            let Ok(account) = AccountId::from_bytes(&a.account_id) else { continue };
+            self.mark_list_stale(account).await?;
+            let guard = self.lock().await;
+            let mut changes = Changes::default();
+            for d in a.stale.iter().chain(&a.extra) {
+                let Ok(device) = DeviceId::new(*d) else { continue };
+                let addr = account.address(device);
+                if let Some(mut record) = self.store.load_session(&addr).await? {
+                    record.archive_current_state();
+                    changes.sessions.insert(addr, record);
+                }
+            }
+            self.save(&guard, changes).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends a delivery or read receipt for `messages` to `to`. Own devices get a read sync
+    /// for read receipts (and an empty sync for delivery receipts).
+    pub(crate) async fn send_receipt<T: RelayTransport + ?Sized>(
+        &self,
+        transport: &T,
+        to: AccountId,
+        kind: ReceiptType,
+        messages: Vec<MessageRef>,
+        now: Timestamp,
+        rng: &mut impl CryptoRng,
+    ) -> Result<SendReport, ClientError> {
+        let timestamp = {
+            let mut account = self.lock().await;
+            let t = next_timestamp(&mut account, now);
+            self.save(&account, Changes::default()).await?;
+            t
+        };
+        let own_sync = match kind {
+            ReceiptType::Read => Some(sync_message::Kind::Read(ReadSync {
+                entries: messages
+                    .iter()
+                    .map(|m| ReadEntry {
+                        sender: to.0.to_vec(),
+                        timestamp: m.timestamp,
+                        sender_device: m.device,
+                    })
+                    .collect(),
+            })),
+            _ => None,
+        };
+        let receipt = Content {
+            body: Some(content::Body::Receipt(ReceiptMessage { r#type: kind as i32, messages })),
+        };
+        let own = Content { body: Some(content::Body::Sync(SyncMessage { kind: own_sync })) };
+        self.fan_out(transport, to, &pad(&receipt), &pad(&own), timestamp, now, rng).await
+    }
+
+    /// Sends the delivery receipts owed for stored messages; keeps them on transient failure.
+    pub async fn flush_receipts<T: RelayTransport + ?Sized>(
+        &self,
+        transport: &T,
+        now: Timestamp,
+        rng: &mut impl CryptoRng,
+    ) -> Result<usize, ClientError> {
+        let pending: Vec<PendingReceipt> = std::mem::take(&mut *self.pending_receipts.lock().await);
+        let mut grouped: BTreeMap<AccountId, Vec<MessageRef>> = BTreeMap::new();
+        for p in pending {
+            grouped.entry(p.to).or_default().push(p.message);
+        }
+        let mut sent = 0;
+        let mut failed = Vec::new();
+        let mut first_error = None;
+        for (to, refs) in grouped {
+            match self
+                .send_receipt(transport, to, ReceiptType::Delivery, refs.clone(), now, rng)
+                .await
+            {
+                Ok(_) => sent += refs.len(),
+                Err(e) if e.is_transient() => {
+                    failed.extend(refs.into_iter().map(|message| PendingReceipt { to, message }));
+                    first_error.get_or_insert(e);
+                }
+                // A permanent failure (the sender's account is gone): drop those receipts.
+                Err(_) => {}
+            }
+        }
+        self.pending_receipts.lock().await.extend(failed);
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(sent),
+        }
+    }
+
+    /// Marks the conversation with `peer` read: sends read receipts to `peer` (and a read sync
+    /// to this account's other devices). Returns how many messages were newly read.
+    pub async fn mark_read<T: RelayTransport + ?Sized>(
+        &self,
+        transport: &T,
+        peer: AccountId,
+        now: Timestamp,
+        rng: &mut impl CryptoRng,
+    ) -> Result<usize, ClientError> {
+        let (me, _) = self.whoami().await;
+        let unread: Vec<MessageRecord> = self
+            .store
+            .load_messages(&Conversation::Direct(peer), usize::MAX)
+            .await?
+            .into_iter()
+            .filter(|m| !m.outgoing && !m.read_by.contains(&me))
+            .collect();
+        if unread.is_empty() {
+            return Ok(0);
+        }
+        {
+            let guard = self.lock().await;
+            let mut changes = Changes::default();
+            for m in &unread {
+                let mut m = m.clone();
+                m.read_by.insert(me);
+                changes.messages.insert(m.id, m);
+            }
+            self.save(&guard, changes).await?;
+        }
+        let refs = unread
+            .iter()
+            .map(|m| MessageRef { device: m.id.device.get(), timestamp: m.id.timestamp })
+            .collect();
+        self.send_receipt(transport, peer, ReceiptType::Read, refs, now, rng).await?;
+        Ok(unread.len())
+    }
+}
