@@ -1,7 +1,7 @@
 //! A WebSocket connection to the relay.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -43,6 +43,7 @@ type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Response>>>>;
 pub struct Connection {
     out: mpsc::UnboundedSender<Message>,
     pending: Pending,
+    closed: Arc<AtomicBool>,
     next_id: Arc<AtomicU64>,
     welcome: Welcome,
 }
@@ -92,6 +93,8 @@ impl Connection {
         });
         let reader_pending = pending.clone();
         let reader_close = close.clone();
+        let closed = Arc::new(AtomicBool::new(false));
+        let reader_closed = closed.clone();
         tokio::spawn(async move {
             while let Some(Ok(msg)) = stream.next().await {
                 match msg {
@@ -125,14 +128,15 @@ impl Connection {
                     _ => {}
                 }
             }
-            // Fail every request still waiting.
+            // Fail every request still waiting, and every later one (see `request`).
+            reader_closed.store(true, Ordering::Release);
             reader_pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
         });
         let welcome = match push_rx.recv().await {
             Some(Push { body: Some(push::Body::Welcome(w)), .. }) => w,
             _ => return Err(ConnectError::NoWelcome),
         };
-        let conn = Self { out, pending, next_id: Arc::new(AtomicU64::new(1)), welcome };
+        let conn = Self { out, pending, closed, next_id: Arc::new(AtomicU64::new(1)), welcome };
         Ok((conn, Pushes { rx: push_rx, close }))
     }
 
@@ -152,9 +156,9 @@ impl Connection {
         let _ = self.out.send(Message::Close(None));
     }
 
-    /// Whether the socket is still open for sending.
+    /// Whether the socket is still open.
     pub fn is_open(&self) -> bool {
-        !self.out.is_closed()
+        !self.closed.load(Ordering::Acquire) && !self.out.is_closed()
     }
 }
 
@@ -164,6 +168,12 @@ impl RelayTransport for Connection {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id, tx);
+        // Checked after registering: the reader sets the flag before it clears the pending
+        // map, so a request is either failed by that clear or sees the flag here.
+        if self.closed.load(Ordering::Acquire) {
+            self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
+            return Err(TransportError::NotConnected);
+        }
         let frame = ClientFrame::request(id, body);
         if self.out.send(Message::Binary(frame.encode_to_vec().into())).is_err() {
             self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
