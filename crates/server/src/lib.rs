@@ -9,6 +9,7 @@
 pub mod api;
 mod config;
 mod error;
+pub mod fuzzing;
 pub mod hub;
 pub mod limits;
 mod router;
