@@ -66,6 +66,10 @@ pub struct Settings {
     /// Prekey bundle fetches per minute per device (sustained; bursts of 100).
     #[arg(long, env = "TANDEM_PREKEY_FETCH_RATE", default_value_t = 120.0)]
     pub prekey_fetch_per_minute: f64,
+
+    /// Registrations and failed logins per minute per network address (bursts of 10).
+    #[arg(long, env = "TANDEM_AUTH_RATE", default_value_t = 30.0)]
+    pub auth_per_minute: f64,
 }
 
 impl Settings {
@@ -82,6 +86,7 @@ impl Settings {
             max_queue_len: 100_000,
             send_rate: 1000.0,
             prekey_fetch_per_minute: 120.0,
+            auth_per_minute: 30.0,
         }
     }
 
@@ -95,6 +100,10 @@ impl Settings {
             prekey_fetch: Rate {
                 burst: 100.0,
                 per_second: (self.prekey_fetch_per_minute / 60.0).max(0.001),
+            },
+            auth: Rate {
+                burst: 10.0_f64.max(self.auth_per_minute / 6.0),
+                per_second: (self.auth_per_minute / 60.0).max(0.001),
             },
             ..RateLimits::default()
         };

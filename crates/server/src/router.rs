@@ -27,6 +27,7 @@ pub fn router<D: Storage>(state: AppState<D>) -> Router {
     let dist = state.dist.clone();
     let api = Router::new()
         .route("/health", get(health::<D>))
+        .route("/metrics", get(metrics::<D>))
         .route("/v1/socket", get(socket::<D>))
         .with_state(state);
     let app = match dist {
@@ -44,6 +45,14 @@ fn static_files(dist: &Path) -> Router {
         header::CACHE_CONTROL,
         HeaderValue::from_static("no-cache"),
     ))
+}
+
+/// Counters for operators and benchmarks (no per-user data).
+async fn metrics<D: Storage>(
+    State(state): State<AppState<D>>,
+) -> Result<impl IntoResponse, AppError> {
+    let queued = state.storage.queue_total().await?;
+    Ok(Json(serde_json::json!({ "queued": queued, "connected_devices": state.hub.connected() })))
 }
 
 async fn health<D: Storage>(

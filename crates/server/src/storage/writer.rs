@@ -157,54 +157,73 @@ enum Outcome {
     Deleted(u64),
 }
 
+/// Runs a whole batch in one transaction: every enqueued row of every operation goes into
+/// multi-row `INSERT`s, every acknowledged id into multi-row `DELETE`s, so a batch costs a
+/// handful of statements however many sends and acknowledgements it folds together.
 async fn commit(
     conn: &mut SqliteConnection,
     batch: &[WriteOp],
     next_id: &mut u64,
 ) -> Result<Vec<Outcome>, sqlx::Error> {
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    // Assign ids in operation order.
     let mut outcomes = Vec::with_capacity(batch.len());
+    let mut inserts: Vec<(u64, &QueueInsert, u64)> = Vec::new();
+    let mut acks: Vec<(u64, &AccountId, u32)> = Vec::new();
     for op in batch {
         match op {
             WriteOp::Enqueue { rows, expires_at, .. } => {
                 let first = *next_id;
                 *next_id += rows.len() as u64;
-                for (chunk_index, chunk) in rows.chunks(ROWS_PER_STATEMENT).enumerate() {
-                    let base = first + (chunk_index * ROWS_PER_STATEMENT) as u64;
-                    let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-                        "INSERT INTO queue (id, account_id, device_id, envelope, expires_at) ",
-                    );
-                    qb.push_values(chunk.iter().enumerate(), |mut b, (i, row)| {
-                        b.push_bind(to_i64(base + i as u64))
-                            .push_bind(row.account_id.0.as_slice())
-                            .push_bind(i64::from(row.device_id))
-                            .push_bind(row.envelope.as_ref())
-                            .push_bind(to_i64(*expires_at));
-                    });
-                    qb.build().execute(&mut *tx).await?;
-                }
+                inserts.extend(
+                    rows.iter().enumerate().map(|(i, r)| (first + i as u64, r, *expires_at)),
+                );
                 outcomes.push(Outcome::Ids((first..*next_id).collect()));
             }
             WriteOp::Ack { account, device, ids, .. } => {
-                let mut deleted = 0;
-                for chunk in ids.chunks(ROWS_PER_STATEMENT * 4) {
-                    let mut qb: QueryBuilder<Sqlite> =
-                        QueryBuilder::new("DELETE FROM queue WHERE account_id = ");
-                    qb.push_bind(account.0.as_slice())
-                        .push(" AND device_id = ")
-                        .push_bind(i64::from(*device));
-                    qb.push(" AND id IN (");
-                    let mut sep = qb.separated(", ");
-                    for id in chunk {
-                        sep.push_bind(to_i64(*id));
-                    }
-                    qb.push(")");
-                    deleted += qb.build().execute(&mut *tx).await?.rows_affected();
-                }
-                outcomes.push(Outcome::Deleted(deleted));
+                acks.extend(ids.iter().map(|id| (*id, account, *device)));
+                outcomes.push(Outcome::Deleted(0));
             }
         }
     }
+    for chunk in inserts.chunks(ROWS_PER_STATEMENT) {
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO queue (id, account_id, device_id, envelope, expires_at) ",
+        );
+        qb.push_values(chunk, |mut b, (id, row, expires_at)| {
+            b.push_bind(to_i64(*id))
+                .push_bind(row.account_id.0.as_slice())
+                .push_bind(i64::from(row.device_id))
+                .push_bind(row.envelope.as_ref())
+                .push_bind(to_i64(*expires_at));
+        });
+        qb.build().execute(&mut *tx).await?;
+    }
+    let mut deleted = std::collections::HashSet::new();
+    for chunk in acks.chunks(ROWS_PER_STATEMENT) {
+        // `id IN (...)` finds rows by rowid; the CASE keeps each id to the device that
+        // acknowledged it (a device can only delete its own copies).
+        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("DELETE FROM queue WHERE id IN (");
+        let mut ids = qb.separated(", ");
+        for (id, _, _) in chunk {
+            ids.push_bind(to_i64(*id));
+        }
+        qb.push(") AND CASE id");
+        for (id, account, device) in chunk {
+            qb.push(" WHEN ").push_bind(to_i64(*id));
+            qb.push(" THEN account_id = ").push_bind(account.0.as_slice());
+            qb.push(" AND device_id = ").push_bind(i64::from(*device));
+        }
+        qb.push(" ELSE 0 END RETURNING id");
+        for row in qb.build().fetch_all(&mut *tx).await? {
+            deleted.insert(sqlx::Row::try_get::<i64, _>(&row, 0)?);
+        }
+    }
     tx.commit().await?;
+    for (op, outcome) in batch.iter().zip(outcomes.iter_mut()) {
+        if let (WriteOp::Ack { ids, .. }, Outcome::Deleted(n)) = (op, outcome) {
+            *n = ids.iter().filter(|id| deleted.contains(&to_i64(**id))).count() as u64;
+        }
+    }
     Ok(outcomes)
 }
