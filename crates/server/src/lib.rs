@@ -203,6 +203,13 @@ impl Server {
             shutdown.await;
             token.cancel();
         };
+        // No Nagle: frames are small and latency-bound; coalescing them waits for the peer's
+        // delayed ACK (tens of milliseconds).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not disable Nagle's algorithm");
+            }
+        });
         let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(signal)
             .await;

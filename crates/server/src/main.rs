@@ -6,6 +6,11 @@ use clap::Parser;
 use tandem_server::{Settings, launch};
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc: the relay allocates and frees many small buffers per message on several threads,
+/// where glibc's allocator spent a tenth of the relay's time (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let settings = Settings::parse();
     let filter = EnvFilter::try_new(&settings.log).unwrap_or_else(|_| EnvFilter::new("info"));

@@ -52,7 +52,11 @@ async fn metrics<D: Storage>(
     State(state): State<AppState<D>>,
 ) -> Result<impl IntoResponse, AppError> {
     let queued = state.storage.queue_total().await?;
-    Ok(Json(serde_json::json!({ "queued": queued, "connected_devices": state.hub.connected() })))
+    Ok(Json(serde_json::json!({
+        "queued": queued,
+        "connected_devices": state.hub.connected(),
+        "writes": state.storage.write_stats(),
+    })))
 }
 
 async fn health<D: Storage>(

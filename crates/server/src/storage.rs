@@ -192,6 +192,19 @@ pub type Committed = (AccountId, u32, u64, bytes::Bytes);
 /// Told about committed copies, in commit order (so each device's ids arrive increasing).
 pub type CommitListener = std::sync::Arc<dyn Fn(Vec<Committed>) + Send + Sync>;
 
+/// Counters of the queue's group commit, for `/metrics` and benchmarks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct WriteStats {
+    /// Transactions committed.
+    pub commits: u64,
+    /// Sends and acknowledgements folded into those transactions.
+    pub operations: u64,
+    /// Queue rows inserted.
+    pub inserted: u64,
+    /// Queue rows deleted by acknowledgements.
+    pub deleted: u64,
+}
+
 /// Everything the relay persists. Methods are atomic on their own.
 pub trait Storage: Clone + Send + Sync + 'static {
     /// Registers the function told about every committed queue copy, in commit order.
@@ -328,6 +341,8 @@ pub trait Storage: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<u64, StorageError>> + Send;
     /// Total queued copies (for metrics and tests).
     fn queue_total(&self) -> impl Future<Output = Result<u64, StorageError>> + Send;
+    /// Group-commit counters since the storage was opened.
+    fn write_stats(&self) -> WriteStats;
     /// Moves envelopes past their expiry into tombstones; returns how many.
     fn expire(&self, now: u64) -> impl Future<Output = Result<u64, StorageError>> + Send;
     /// Takes the tombstones of a device.

@@ -3,19 +3,27 @@
 //! A session starts unauthenticated (only `Ping`, `RegisterAccount`, `Authenticate` and
 //! `RegisterDevice` are allowed). Once it is a device, the session delivers that device's
 //! queue: at most `push_window` unacknowledged pushes, oldest first, first from the
-//! database and then straight from committed sends while it keeps up. Requests run
-//! concurrently (at most [`MAX_CONCURRENT_REQUESTS`]); a writer task owns the sink.
+//! database and then straight from committed sends while it keeps up.
+//!
+//! One task serves a socket: it reads frames, runs the device's requests and
+//! acknowledgements concurrently as futures of its own (at most
+//! [`MAX_CONCURRENT_REQUESTS`]; beyond that it stops reading, which pushes back on the
+//! client), and writes responses and pushes, several per flush when several are ready. No
+//! task is spawned and no channel crossed per message.
 //!
 //! [`serve_socket`] is generic over any `Stream + Sink` of WebSocket messages, so tests drive
 //! it over in-memory channels as well as over real sockets.
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message};
 use bytes::Bytes;
+use futures_util::stream::FuturesUnordered;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use prost::Message as _;
 use tandem_core::AccountId;
@@ -24,8 +32,7 @@ use tandem_core::wire::relay::{
     QueueDrained, Request, ServerFrame, Status, Welcome, client_frame, envelope_push_frame, push,
     request, response,
 };
-use tokio::sync::mpsc;
-use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use crate::AppState;
 use crate::api::{self, ApiError, ApiResult, Authed};
@@ -48,8 +55,11 @@ pub mod close_code {
     pub const DEVICE_REMOVED: u16 = 4403;
 }
 
-/// Requests one socket may have running at once.
+/// Requests and acknowledgements one socket may have running at once.
 pub const MAX_CONCURRENT_REQUESTS: usize = 32;
+
+/// How long a closing session waits for its requests in flight.
+const FINISH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Limits and identity of one socket session.
 #[derive(Clone, Debug)]
@@ -62,53 +72,44 @@ pub struct SocketConfig {
     pub peer: Option<IpAddr>,
 }
 
-enum Outgoing {
-    Frame(ServerFrame),
-    Raw(Vec<u8>),
+/// Work a session runs beside reading: a request (answered with its id) or the storing of
+/// acknowledgements (nothing to answer).
+type Pending = Pin<Box<dyn Future<Output = Option<(u64, ApiResult)>> + Send>>;
+
+/// Why a session ends.
+enum End {
+    /// Close with this code and reason.
     Close(u16, &'static str),
+    /// The socket is gone: nothing more can be written.
+    Gone,
+}
+
+/// What woke the session.
+enum Event<E> {
+    Frame(Option<Result<Message, E>>),
+    Finished(Option<(u64, ApiResult)>),
+    Notify(Option<Notify>),
+    IdleCheck,
+    Shutdown,
 }
 
 /// Serves one client socket until it closes, errs, idles out or the server shuts down.
-pub async fn serve_socket<S, E, D>(socket: S, config: SocketConfig, state: AppState<D>)
+pub async fn serve_socket<S, E, D>(mut socket: S, config: SocketConfig, state: AppState<D>)
 where
-    S: Stream<Item = Result<Message, E>> + Sink<Message> + Send + 'static,
+    S: Stream<Item = Result<Message, E>> + Sink<Message> + Unpin + Send + 'static,
     E: std::fmt::Display,
     D: Storage,
 {
-    let (mut sink, mut stream) = socket.split();
-    let (tx, mut rx) = mpsc::channel::<Outgoing>(64);
-    let writer = tokio::spawn(async move {
-        while let Some(out) = rx.recv().await {
-            let (msg, last) = match out {
-                Outgoing::Frame(frame) => (Message::Binary(frame.encode_to_vec().into()), false),
-                Outgoing::Raw(bytes) => (Message::Binary(bytes.into()), false),
-                Outgoing::Close(code, reason) => {
-                    (Message::Close(Some(CloseFrame { code, reason: reason.into() })), true)
-                }
-            };
-            if sink.send(msg).await.is_err() || last {
-                break;
-            }
-        }
-        let _ = sink.close().await;
-    });
-
-    let welcome = ServerFrame::push(
+    let mut session = Session::new(state, &config);
+    session.frame(ServerFrame::push(
         0,
         push::Body::Welcome(Welcome {
             server_version: config.server_version.clone(),
             server_time_ms: crate::now_ms(),
         }),
-    );
-    if tx.send(Outgoing::Frame(welcome)).await.is_ok() {
-        let mut session = Session::new(state.clone(), tx.clone(), &config);
-        session.run(&mut stream, &config).await;
-        session.finish().await;
-    }
-    drop(tx);
-    if tokio::time::timeout(Duration::from_secs(5), writer).await.is_err() {
-        tracing::debug!("socket writer did not finish in time");
-    }
+    ));
+    let end = session.run(&mut socket, &config).await;
+    session.finish(&mut socket, end).await;
 }
 
 /// Delivery state of an authenticated session.
@@ -123,13 +124,13 @@ struct Delivery {
 
 struct Session<D> {
     state: AppState<D>,
-    tx: mpsc::Sender<Outgoing>,
     who: Option<Authed>,
     /// The rate-limit key before authentication (the peer address).
     anonymous: Authed,
     delivery: Option<Delivery>,
-    requests: JoinSet<()>,
-    acks: JoinSet<()>,
+    pending: FuturesUnordered<Pending>,
+    /// Frames to write at the next flush.
+    outbox: Vec<Message>,
 }
 
 fn anonymous_key(peer: Option<IpAddr>) -> Authed {
@@ -150,115 +151,138 @@ fn respond(id: u64, result: ApiResult) -> ServerFrame {
     }
 }
 
+/// Writes every frame in `outbox` and flushes once.
+async fn write_all<S: Sink<Message> + Unpin>(socket: &mut S, outbox: &mut Vec<Message>) -> bool {
+    if outbox.is_empty() {
+        return true;
+    }
+    for msg in outbox.drain(..) {
+        if socket.feed(msg).await.is_err() {
+            return false;
+        }
+    }
+    socket.flush().await.is_ok()
+}
+
 impl<D: Storage> Session<D> {
-    fn new(state: AppState<D>, tx: mpsc::Sender<Outgoing>, config: &SocketConfig) -> Self {
+    fn new(state: AppState<D>, config: &SocketConfig) -> Self {
         Self {
             state,
-            tx,
             who: None,
             anonymous: anonymous_key(config.peer),
             delivery: None,
-            requests: JoinSet::new(),
-            acks: JoinSet::new(),
+            pending: FuturesUnordered::new(),
+            outbox: Vec::new(),
         }
     }
 
-    async fn send(&self, out: Outgoing) -> bool {
-        self.tx.send(out).await.is_ok()
+    fn frame(&mut self, frame: ServerFrame) {
+        self.outbox.push(Message::Binary(frame.encode_to_vec().into()));
     }
 
-    async fn close(&self, code: u16, reason: &'static str) {
-        let _ = self.tx.send(Outgoing::Close(code, reason)).await;
+    fn answer(&mut self, id: u64, result: ApiResult) {
+        self.frame(respond(id, result));
     }
 
-    async fn run<St, E>(&mut self, stream: &mut St, config: &SocketConfig)
+    async fn run<S, E>(&mut self, socket: &mut S, config: &SocketConfig) -> End
     where
-        St: Stream<Item = Result<Message, E>> + Unpin,
+        S: Stream<Item = Result<Message, E>> + Sink<Message> + Unpin,
         E: std::fmt::Display,
     {
         let shutdown = self.state.shutdown.clone();
+        // One timer per idle period, not one per frame: it fires at the deadline of the
+        // last activity it knows of, and is moved on if the client spoke since.
+        let mut last_active = Instant::now();
+        let idle = tokio::time::sleep(config.idle_timeout);
+        tokio::pin!(idle);
         loop {
-            let notify = async {
-                match self.delivery.as_mut() {
-                    Some(d) => d.subscription.rx.recv().await,
-                    None => std::future::pending().await,
+            if !write_all(socket, &mut self.outbox).await {
+                return End::Gone;
+            }
+            let reading = self.pending.len() < MAX_CONCURRENT_REQUESTS;
+            let event = {
+                let notify = async {
+                    match self.delivery.as_mut() {
+                        Some(d) => d.subscription.rx.recv().await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    () = shutdown.cancelled() => Event::Shutdown,
+                    n = notify => Event::Notify(n),
+                    Some(done) = self.pending.next(), if !self.pending.is_empty() => Event::Finished(done),
+                    () = &mut idle => Event::IdleCheck,
+                    m = socket.next(), if reading => Event::Frame(m),
                 }
             };
-            tokio::select! {
-                () = shutdown.cancelled() => {
-                    self.close(close_code::GOING_AWAY, "server shutting down").await;
-                    return;
-                }
-                n = notify => match n {
-                    Some(Notify::Envelopes(list)) => {
-                        if !self.on_envelopes(list).await {
-                            return;
-                        }
-                    }
-                    Some(Notify::Removed) => {
-                        let _ = self.send(Outgoing::Frame(ServerFrame::push(0, push::Body::DeviceRemoved(DeviceRemoved {})))).await;
-                        self.close(close_code::DEVICE_REMOVED, "this device was removed from its account").await;
-                        return;
-                    }
-                    Some(Notify::Replaced) | None => {
-                        self.close(close_code::REPLACED, "another connection took over this device").await;
-                        return;
-                    }
-                },
-                Some(_) = self.requests.join_next(), if !self.requests.is_empty() => {}
-                Some(_) = self.acks.join_next(), if !self.acks.is_empty() => {}
-                r = tokio::time::timeout(config.idle_timeout, stream.next()) => {
-                    let msg = match r {
-                        Err(_) => {
-                            self.close(close_code::NORMAL, "idle timeout").await;
-                            return;
-                        }
-                        Ok(None) => return,
-                        Ok(Some(Err(e))) => {
-                            tracing::debug!(error = %e, "socket read failed");
-                            return;
-                        }
-                        Ok(Some(Ok(msg))) => msg,
-                    };
-                    match msg {
-                        Message::Binary(bytes) => match ClientFrame::from_bytes(&bytes) {
-                            Ok(frame) => {
-                                if !self.on_frame(frame).await {
-                                    return;
-                                }
-                            }
-                            Err(e) => {
-                                tracing::debug!(error = %e, "malformed client frame");
-                                self.close(close_code::INVALID_PAYLOAD, "malformed frame").await;
-                                return;
-                            }
-                        },
-                        Message::Text(_) => {
-                            self.close(close_code::UNSUPPORTED_DATA, "binary frames only").await;
-                            return;
-                        }
-                        Message::Close(_) => return,
-                        Message::Ping(_) | Message::Pong(_) => {}
+            let outcome = match event {
+                Event::Shutdown => Err(End::Close(close_code::GOING_AWAY, "server shutting down")),
+                Event::IdleCheck => {
+                    let deadline = last_active + config.idle_timeout;
+                    if Instant::now() >= deadline {
+                        Err(End::Close(close_code::NORMAL, "idle timeout"))
+                    } else {
+                        idle.as_mut().reset(deadline);
+                        Ok(())
                     }
                 }
+                Event::Finished(Some((id, result))) => {
+                    self.answer(id, result);
+                    Ok(())
+                }
+                Event::Finished(None) => Ok(()),
+                Event::Notify(Some(Notify::Envelopes(list))) => self.on_envelopes(list).await,
+                Event::Notify(Some(Notify::Removed)) => {
+                    self.frame(ServerFrame::push(0, push::Body::DeviceRemoved(DeviceRemoved {})));
+                    Err(End::Close(
+                        close_code::DEVICE_REMOVED,
+                        "this device was removed from its account",
+                    ))
+                }
+                Event::Notify(Some(Notify::Replaced) | None) => Err(End::Close(
+                    close_code::REPLACED,
+                    "another connection took over this device",
+                )),
+                Event::Frame(None) => Err(End::Gone),
+                Event::Frame(Some(Err(e))) => {
+                    tracing::debug!(error = %e, "socket read failed");
+                    Err(End::Gone)
+                }
+                Event::Frame(Some(Ok(msg))) => {
+                    last_active = Instant::now();
+                    self.on_message(msg).await
+                }
+            };
+            if let Err(end) = outcome {
+                return end;
             }
         }
     }
 
-    async fn on_frame(&mut self, frame: ClientFrame) -> bool {
-        match frame.kind {
-            None => true,
-            Some(client_frame::Kind::Ack(ack)) => self.on_acks(vec![ack.push_id]).await,
-            Some(client_frame::Kind::Request(req)) => self.on_request(req).await,
+    async fn on_message(&mut self, msg: Message) -> Result<(), End> {
+        match msg {
+            Message::Binary(bytes) => match ClientFrame::from_bytes(&bytes) {
+                Ok(frame) => match frame.kind {
+                    None => Ok(()),
+                    Some(client_frame::Kind::Ack(ack)) => self.on_acks(vec![ack.push_id]).await,
+                    Some(client_frame::Kind::Request(req)) => self.on_request(req).await,
+                },
+                Err(e) => {
+                    tracing::debug!(error = %e, "malformed client frame");
+                    Err(End::Close(close_code::INVALID_PAYLOAD, "malformed frame"))
+                }
+            },
+            Message::Text(_) => Err(End::Close(close_code::UNSUPPORTED_DATA, "binary frames only")),
+            Message::Close(_) => Err(End::Gone),
+            Message::Ping(_) | Message::Pong(_) => Ok(()),
         }
     }
 
-    async fn on_request(&mut self, req: Request) -> bool {
+    async fn on_request(&mut self, req: Request) -> Result<(), End> {
         let id = req.id;
         let Some(body) = req.body else {
-            return self
-                .send(Outgoing::Frame(respond(id, Err(ApiError::bad("request has no body")))))
-                .await;
+            self.answer(id, Err(ApiError::bad("request has no body")));
+            return Ok(());
         };
         match body {
             request::Body::Ping(ping) => {
@@ -273,7 +297,8 @@ impl<D: Storage> Session<D> {
                         server_time_ms: crate::now_ms(),
                     })))
                 };
-                self.send(Outgoing::Frame(respond(id, result))).await
+                self.answer(id, result);
+                Ok(())
             }
             request::Body::RegisterAccount(r) if self.who.is_none() => {
                 let result = api::account::register(&self.state, self.anonymous, r).await;
@@ -302,23 +327,20 @@ impl<D: Storage> Session<D> {
             request::Body::RegisterAccount(_)
             | request::Body::Authenticate(_)
             | request::Body::RegisterDevice(_) => {
-                let err = ApiError::bad("this socket is already authenticated");
-                self.send(Outgoing::Frame(respond(id, Err(err)))).await
+                self.answer(id, Err(ApiError::bad("this socket is already authenticated")));
+                Ok(())
             }
             other => {
                 if self.who.is_none() {
                     let err = ApiError::new(Status::Unauthenticated, "authenticate first");
-                    return self.send(Outgoing::Frame(respond(id, Err(err)))).await;
+                    self.answer(id, Err(err));
+                    return Ok(());
                 }
-                while self.requests.len() >= MAX_CONCURRENT_REQUESTS {
-                    let _ = self.requests.join_next().await;
-                }
-                let (state, who, tx) = (self.state.clone(), self.who, self.tx.clone());
-                self.requests.spawn(async move {
-                    let result = api::dispatch(&state, who, other).await;
-                    let _ = tx.send(Outgoing::Frame(respond(id, result))).await;
-                });
-                true
+                let (state, who) = (self.state.clone(), self.who);
+                self.pending.push(Box::pin(async move {
+                    Some((id, api::dispatch(&state, who, other).await))
+                }));
+                Ok(())
             }
         }
     }
@@ -328,33 +350,33 @@ impl<D: Storage> Session<D> {
         &mut self,
         id: u64,
         result: Result<(Authed, response::Body), ApiError>,
-    ) -> bool {
-        match result {
-            Err(e) => self.send(Outgoing::Frame(respond(id, Err(e)))).await,
-            Ok((who, body)) => {
-                if !self.send(Outgoing::Frame(respond(id, Ok(Some(body))))).await {
-                    return false;
-                }
-                self.who = Some(who);
-                let _ =
-                    self.state.storage.touch_device(who.account, who.device, crate::now_ms()).await;
-                let subscription = self.state.hub.subscribe(who.account, who.device);
-                self.delivery = Some(Delivery {
-                    subscription,
-                    in_flight: HashSet::new(),
-                    last_pushed: 0,
-                    caught_up: false,
-                    drained_sent: false,
-                    pushed: 0,
-                });
-                self.push_expired(who).await && self.fill().await
+    ) -> Result<(), End> {
+        let (who, body) = match result {
+            Err(e) => {
+                self.answer(id, Err(e));
+                return Ok(());
             }
-        }
+            Ok(ok) => ok,
+        };
+        self.answer(id, Ok(Some(body)));
+        self.who = Some(who);
+        let _ = self.state.storage.touch_device(who.account, who.device, crate::now_ms()).await;
+        let subscription = self.state.hub.subscribe(who.account, who.device);
+        self.delivery = Some(Delivery {
+            subscription,
+            in_flight: HashSet::new(),
+            last_pushed: 0,
+            caught_up: false,
+            drained_sent: false,
+            pushed: 0,
+        });
+        self.push_expired(who).await;
+        self.fill().await
     }
 
-    async fn push_expired(&self, who: Authed) -> bool {
+    async fn push_expired(&mut self, who: Authed) {
         match self.state.storage.take_expired(who.account, who.device).await {
-            Ok(rows) if rows.is_empty() => true,
+            Ok(rows) if rows.is_empty() => {}
             Ok(rows) => {
                 let entries = rows
                     .into_iter()
@@ -364,37 +386,30 @@ impl<D: Storage> Session<D> {
                         client_timestamp: r.client_timestamp,
                     })
                     .collect();
-                self.send(Outgoing::Frame(ServerFrame::push(
-                    0,
-                    push::Body::Expired(ExpiredMessages { entries }),
-                )))
-                .await
+                self.frame(ServerFrame::push(0, push::Body::Expired(ExpiredMessages { entries })));
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "could not read expired messages");
-                true
-            }
+            Err(e) => tracing::warn!(error = %e, "could not read expired messages"),
         }
     }
 
-    async fn push(&mut self, id: u64, envelope: &Bytes) -> bool {
+    fn push(&mut self, id: u64, envelope: &Bytes) {
         if let Some(d) = self.delivery.as_mut() {
             d.in_flight.insert(id);
             d.last_pushed = id;
             d.pushed += 1;
         }
-        self.send(Outgoing::Raw(envelope_push_frame(id, envelope))).await
+        self.outbox.push(Message::Binary(envelope_push_frame(id, envelope).into()));
     }
 
     /// Pushes from the database while behind and the window has room.
-    async fn fill(&mut self) -> bool {
+    async fn fill(&mut self) -> Result<(), End> {
         let window = self.state.relay.push_window;
         loop {
             let (who, after, room) = match (&self.delivery, self.who) {
                 (Some(d), Some(who)) if !d.caught_up && d.in_flight.len() <= window / 2 => {
                     (who, d.last_pushed, window - d.in_flight.len())
                 }
-                _ => return true,
+                _ => return Ok(()),
             };
             if let Some(d) = self.delivery.as_mut() {
                 d.subscription.lagged.store(false, Ordering::Release);
@@ -405,47 +420,34 @@ impl<D: Storage> Session<D> {
                     Ok(rows) => rows,
                     Err(e) => {
                         tracing::warn!(error = %e, "queue read failed");
-                        return true;
+                        return Ok(());
                     }
                 };
             let exhausted = rows.len() < room;
             for (id, envelope) in &rows {
-                if !self.push(*id, envelope).await {
-                    return false;
-                }
+                self.push(*id, envelope);
             }
-            if exhausted {
-                let lagged = self
-                    .delivery
-                    .as_ref()
-                    .is_some_and(|d| d.subscription.lagged.load(Ordering::Acquire));
-                if let Some(d) = self.delivery.as_mut() {
-                    d.caught_up = !lagged;
-                    if !d.drained_sent {
-                        d.drained_sent = true;
-                        let count = d.pushed;
-                        if !self
-                            .send(Outgoing::Frame(ServerFrame::push(
-                                0,
-                                push::Body::QueueDrained(QueueDrained { count }),
-                            )))
-                            .await
-                        {
-                            return false;
-                        }
-                    }
-                }
-                if !lagged {
-                    return true;
-                }
+            if !exhausted {
+                continue;
+            }
+            let Some(d) = self.delivery.as_mut() else { return Ok(()) };
+            let lagged = d.subscription.lagged.load(Ordering::Acquire);
+            d.caught_up = !lagged;
+            if !d.drained_sent {
+                d.drained_sent = true;
+                let count = d.pushed;
+                self.frame(ServerFrame::push(0, push::Body::QueueDrained(QueueDrained { count })));
+            }
+            if !lagged {
+                return Ok(());
             }
         }
     }
 
-    async fn on_envelopes(&mut self, list: Vec<(u64, Bytes)>) -> bool {
+    async fn on_envelopes(&mut self, list: Vec<(u64, Bytes)>) -> Result<(), End> {
         let window = self.state.relay.push_window;
         for (id, envelope) in list {
-            let Some(d) = self.delivery.as_mut() else { return true };
+            let Some(d) = self.delivery.as_mut() else { return Ok(()) };
             let lagged = d.subscription.lagged.load(Ordering::Acquire);
             if !d.caught_up || lagged || id <= d.last_pushed {
                 d.caught_up &= !lagged;
@@ -455,36 +457,48 @@ impl<D: Storage> Session<D> {
                 d.caught_up = false;
                 continue;
             }
-            if !self.push(id, &envelope).await {
-                return false;
-            }
+            self.push(id, &envelope);
         }
         self.fill().await
     }
 
-    async fn on_acks(&mut self, ids: Vec<u64>) -> bool {
-        let (Some(who), Some(d)) = (self.who, self.delivery.as_mut()) else { return true };
+    async fn on_acks(&mut self, ids: Vec<u64>) -> Result<(), End> {
+        let (Some(who), Some(d)) = (self.who, self.delivery.as_mut()) else { return Ok(()) };
         // Only ids pushed on this socket count: a device acknowledges nothing it was not sent.
         let ids: Vec<u64> = ids.into_iter().filter(|id| d.in_flight.remove(id)).collect();
         if !ids.is_empty() {
             let storage = self.state.storage.clone();
-            self.acks.spawn(async move {
+            self.pending.push(Box::pin(async move {
                 if let Err(e) = storage.ack(who.account, who.device, ids).await {
                     tracing::warn!(error = %e, "acknowledgement not stored; the messages will be delivered again");
                 }
-            });
+                None
+            }));
         }
         self.fill().await
     }
 
-    async fn finish(mut self) {
-        // Let requests and acknowledgements in flight complete: a send whose copies are being
-        // committed must not be cut off half way.
+    /// Lets requests and acknowledgements in flight complete (a send whose copies are being
+    /// committed must not be cut off half way), answers them if the socket is still there,
+    /// closes it, and leaves the hub.
+    async fn finish<S>(mut self, socket: &mut S, end: End)
+    where
+        S: Sink<Message> + Unpin,
+    {
         let drain = async {
-            while self.acks.join_next().await.is_some() {}
-            while self.requests.join_next().await.is_some() {}
+            while let Some(done) = self.pending.next().await {
+                if let Some((id, result)) = done {
+                    self.answer(id, result);
+                }
+            }
         };
-        let _ = tokio::time::timeout(Duration::from_secs(10), drain).await;
+        let _ = tokio::time::timeout(FINISH_TIMEOUT, drain).await;
+        if let End::Close(code, reason) = end {
+            self.outbox.push(Message::Close(Some(CloseFrame { code, reason: reason.into() })));
+            if write_all(socket, &mut self.outbox).await {
+                let _ = tokio::time::timeout(FINISH_TIMEOUT, socket.close()).await;
+            }
+        }
         if let (Some(who), Some(d)) = (self.who, self.delivery.as_ref()) {
             self.state.hub.unsubscribe(who.account, who.device, d.subscription.connection);
             let _ = self.state.storage.touch_device(who.account, who.device, crate::now_ms()).await;

@@ -154,37 +154,25 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)] as f64 / 1000.0
 }
 
-async fn http_get_json(url: &str, path: &str) -> serde_like::Value {
-    let host = url.trim_start_matches("ws://").split('/').next().expect("host").to_owned();
-    let mut s = tokio::net::TcpStream::connect(&host).await.expect("http connect");
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes())
-        .await
-        .expect("http write");
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).await.expect("http read");
-    let body = buf.split("\r\n\r\n").nth(1).unwrap_or("{}");
-    serde_like::parse(body)
-}
+/// The relay's `/metrics` counters.
+struct Metrics(serde_json::Value);
 
-/// Enough JSON for `{"queued": N, "connected_devices": M}`.
-mod serde_like {
-    pub(crate) struct Value(Vec<(String, u64)>);
-    impl Value {
-        pub(crate) fn get(&self, key: &str) -> u64 {
-            self.0.iter().find(|(k, _)| k == key).map_or(0, |(_, v)| *v)
-        }
+impl Metrics {
+    async fn fetch(url: &str) -> Self {
+        let host = url.trim_start_matches("ws://").split('/').next().expect("host").to_owned();
+        let mut s = tokio::net::TcpStream::connect(&host).await.expect("http connect");
+        s.write_all(format!("GET /metrics HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes())
+            .await
+            .expect("http write");
+        let mut buf = String::new();
+        s.read_to_string(&mut buf).await.expect("http read");
+        let body = buf.split("\r\n\r\n").nth(1).unwrap_or("{}");
+        Self(serde_json::from_str(body).expect("metrics are JSON"))
     }
-    pub(crate) fn parse(s: &str) -> Value {
-        let inner = s.trim().trim_start_matches('{').trim_end_matches('}');
-        Value(
-            inner
-                .split(',')
-                .filter_map(|kv| {
-                    let (k, v) = kv.split_once(':')?;
-                    Some((k.trim().trim_matches('"').to_owned(), v.trim().parse().ok()?))
-                })
-                .collect(),
-        )
+
+    /// A counter by JSON pointer, e.g. `/writes/commits`.
+    fn get(&self, pointer: &str) -> u64 {
+        self.0.pointer(pointer).and_then(serde_json::Value::as_u64).unwrap_or(0)
     }
 }
 
@@ -260,16 +248,20 @@ async fn throughput(args: &Args) {
     tokio::time::sleep(Duration::from_secs_f64(args.seconds * 0.25)).await;
     measuring.store(1, Ordering::Relaxed);
     let window = Instant::now();
+    let before = Metrics::fetch(&args.url).await;
     tokio::time::sleep(Duration::from_secs_f64(args.seconds)).await;
     measuring.store(2, Ordering::Relaxed);
     let elapsed = window.elapsed().as_secs_f64();
+    let after = Metrics::fetch(&args.url).await;
+    let delta = |key: &str| after.get(key).saturating_sub(before.get(key));
+    let commits = delta("/writes/commits").max(1);
     let count = delivered.load(Ordering::Relaxed);
     let mut lat =
         std::mem::take(&mut *latencies.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
     lat.sort_unstable();
     tokio::time::sleep(Duration::from_secs(2)).await;
     println!(
-        "throughput devices={n} offered={:.0}/s delivered={:.0}/s p50={:.2}ms p99={:.2}ms p999={:.2}ms max={:.2}ms sends_ok={} send_errors={}",
+        "throughput devices={n} offered={:.0}/s delivered={:.0}/s p50={:.2}ms p99={:.2}ms p999={:.2}ms max={:.2}ms sends_ok={} send_errors={} commits/s={:.0} rows/commit={:.1}",
         args.rate,
         count as f64 / elapsed,
         percentile(&lat, 0.50),
@@ -278,6 +270,8 @@ async fn throughput(args: &Args) {
         percentile(&lat, 1.0),
         sent.load(Ordering::Relaxed),
         errors.load(Ordering::Relaxed),
+        commits as f64 / elapsed,
+        (delta("/writes/inserted") + delta("/writes/deleted")) as f64 / commits as f64,
     );
 }
 
@@ -317,11 +311,11 @@ async fn idle(args: &Args) {
     let connect_time = started.elapsed();
     tokio::time::sleep(Duration::from_secs(5)).await;
     let after = rss_kib(pid);
-    let metrics = http_get_json(&args.url, "/metrics").await;
+    let metrics = Metrics::fetch(&args.url).await;
     println!(
         "idle devices={} connected={} connect_time={:.1}s rss_before={}KiB rss_after={}KiB per_device={:.2}KiB",
         conns.len(),
-        metrics.get("connected_devices"),
+        metrics.get("/connected_devices"),
         connect_time.as_secs_f64(),
         before,
         after,
@@ -337,7 +331,7 @@ async fn drain(args: &Args) {
     receiver.conn.close();
     drop(receiver);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = http_get_json(&args.url, "/metrics").await.get("queued");
+    let before = Metrics::fetch(&args.url).await.get("/queued");
     let t0 = Instant::now();
     let started = Instant::now();
     let permits = Arc::new(tokio::sync::Semaphore::new(256));
@@ -357,7 +351,7 @@ async fn drain(args: &Args) {
         ok += usize::from(t.await.unwrap_or(false));
     }
     let enqueue = started.elapsed().as_secs_f64();
-    let queued = http_get_json(&args.url, "/metrics").await.get("queued");
+    let queued = Metrics::fetch(&args.url).await.get("/queued");
     let (conn, mut pushes) = Connection::connect(&args.url).await.expect("connect");
     let started = Instant::now();
     let body = request::Body::Authenticate(tandem_core::wire::relay::Authenticate {
@@ -382,7 +376,7 @@ async fn drain(args: &Args) {
     let settle = Instant::now();
     let mut after = u64::MAX;
     while settle.elapsed() < Duration::from_secs(30) {
-        after = http_get_json(&args.url, "/metrics").await.get("queued");
+        after = Metrics::fetch(&args.url).await.get("/queued");
         if after <= before {
             break;
         }
@@ -427,7 +421,7 @@ async fn fanout(args: &Args) {
     let Some(response::Body::Group(g)) = resp.body else {
         panic!("group refused: {}", resp.message)
     };
-    let before = http_get_json(&args.url, "/metrics").await.get("queued");
+    let before = Metrics::fetch(&args.url).await.get("/queued");
     let start = u64::try_from(t0.elapsed().as_micros()).unwrap_or(0);
     let resp = sender
         .conn

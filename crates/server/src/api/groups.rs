@@ -10,7 +10,7 @@ use tandem_core::wire::relay::{
     MAX_GROUP_MEMBERS, ModifyGroup, SendGroupMessage, Sent, Status, response,
 };
 
-use super::messages::{check_queues, store_and_notify};
+use super::messages::{check_queues, store};
 use super::{ApiError, ApiResult, Authed, account_id, limit};
 use crate::AppState;
 use crate::limits::Limited;
@@ -189,6 +189,6 @@ pub async fn send<D: Storage>(state: &AppState<D>, who: Authed, r: SendGroupMess
             envelope: envelope.clone(),
         })
         .collect();
-    let copies = store_and_notify(state, rows).await?;
+    let copies = store(state, rows).await?;
     Ok(Some(response::Body::Sent(Sent { server_timestamp_ms: server_timestamp, copies })))
 }

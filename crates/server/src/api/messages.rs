@@ -54,19 +54,15 @@ pub async fn check_queues<D: Storage>(
     Ok(())
 }
 
-/// Stores the copies and hands them to connected devices.
-pub async fn store_and_notify<D: Storage>(
+/// Stores the copies; once committed, the storage's commit listener hands them to the
+/// connected devices (in commit order).
+pub async fn store<D: Storage>(
     state: &AppState<D>,
     rows: Vec<QueueInsert>,
 ) -> Result<u32, ApiError> {
-    let targets: Vec<(AccountId, u32, bytes::Bytes)> =
-        rows.iter().map(|r| (r.account_id, r.device_id, r.envelope.clone())).collect();
     let expires_at =
         crate::now_ms() + u64::try_from(state.relay.queue_ttl.as_millis()).unwrap_or(u64::MAX);
     let ids = state.storage.enqueue(rows, expires_at).await?;
-    for ((account, device, envelope), id) in targets.into_iter().zip(&ids) {
-        state.hub.deliver(account, device, vec![(*id, envelope)]);
-    }
     Ok(u32::try_from(ids.len()).unwrap_or(u32::MAX))
 }
 
@@ -149,6 +145,6 @@ pub async fn send<D: Storage>(state: &AppState<D>, who: Authed, r: SendMessages)
             .into(),
         })
         .collect();
-    let copies = store_and_notify(state, rows).await?;
+    let copies = store(state, rows).await?;
     Ok(Some(response::Body::Sent(Sent { server_timestamp_ms: server_timestamp, copies })))
 }

@@ -20,7 +20,7 @@ use tracing::instrument;
 use super::writer::{WriteOp, Writer};
 use super::{
     AccountRow, BundleRow, CommitListener, DeviceRow, ExpiredRow, MemberRow, NewDeviceRow,
-    PreKeyCountsRow, PreKeyRow, PreKeyUpload, QueueInsert, Storage, StorageError,
+    PreKeyCountsRow, PreKeyRow, PreKeyUpload, QueueInsert, Storage, StorageError, WriteStats,
 };
 
 /// The migrations compiled into the binary.
@@ -76,6 +76,9 @@ impl SqliteStorage {
             // FULL: a send is acknowledged only after its copies survive power loss.
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
+            // No checkpoint on commit: the writer's own checkpointer runs them beside it,
+            // so a commit never waits for one (see `writer`).
+            .pragma("wal_autocheckpoint", "0")
             .busy_timeout(std::time::Duration::from_secs(10));
         let pool =
             SqlitePoolOptions::new().max_connections(8).connect_with(options.clone()).await?;
@@ -90,8 +93,9 @@ impl SqliteStorage {
             u(seq.unwrap_or(0).max(max.unwrap_or(0))) + 1
         };
         let conn = sqlx::sqlite::SqliteConnection::connect_with(&options).await?;
+        let checkpointer = sqlx::sqlite::SqliteConnection::connect_with(&options).await?;
         let listener = Arc::new(std::sync::OnceLock::new());
-        let (writer, task) = Writer::spawn(conn, next_id, listener.clone());
+        let (writer, task) = Writer::spawn(conn, checkpointer, next_id, listener.clone());
         let storage = Self {
             pool,
             writer,
@@ -620,6 +624,10 @@ impl Storage for SqliteStorage {
                 .fetch_one(&self.pool)
                 .await?;
         Ok(*self.counters().entry((account, device)).or_insert(u(n)))
+    }
+
+    fn write_stats(&self) -> WriteStats {
+        self.writer.stats()
     }
 
     async fn queue_total(&self) -> Result<u64, StorageError> {

@@ -2,20 +2,27 @@
 //! acknowledgements in batches (group commit). A send is answered only after the batch
 //! holding its copies committed, so an acknowledged send survives a crash, while one fsync
 //! covers every send that arrived in the meantime.
+//!
+//! Checkpoints (copying the WAL back into the database) run on a second connection beside
+//! the writer, at most every [`CHECKPOINT_INTERVAL`], rather than inside whichever commit
+//! crosses SQLite's threshold: a commit never stalls behind one, and since queue rows live
+//! briefly, one checkpoint writes each hot page once for many commits.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use sqlx::Connection;
 use sqlx::sqlite::SqliteConnection;
-use sqlx::{Connection, QueryBuilder, Sqlite};
 use tandem_core::AccountId;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{CommitListener, QueueInsert, StorageError};
+use super::{CommitListener, QueueInsert, StorageError, WriteStats};
+
+/// Least time between two checkpoints.
+const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Most operations folded into one transaction.
 const MAX_BATCH: usize = 2048;
-/// Rows per multi-row statement (5 parameters each, well under SQLite's limit).
-const ROWS_PER_STATEMENT: usize = 200;
 
 pub(super) enum WriteOp {
     Enqueue {
@@ -37,21 +44,51 @@ enum Command {
     Close,
 }
 
+/// Counters the writer task keeps.
+#[derive(Debug, Default)]
+struct Counters {
+    commits: AtomicU64,
+    operations: AtomicU64,
+    inserted: AtomicU64,
+    deleted: AtomicU64,
+}
+
 /// Handle to the writer task.
 #[derive(Clone, Debug)]
 pub(super) struct Writer {
     tx: mpsc::Sender<Command>,
+    counters: Arc<Counters>,
 }
 
 impl Writer {
+    /// Starts the writer on `conn` and its checkpointer on `checkpointer`. The task ends
+    /// after [`Writer::close`], once the last batch and a final checkpoint are done.
     pub(super) fn spawn(
         conn: SqliteConnection,
+        checkpointer: SqliteConnection,
         next_id: u64,
         listener: Arc<OnceLock<CommitListener>>,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(8192);
-        let task = tokio::spawn(run(conn, rx, next_id, listener));
-        (Self { tx }, task)
+        let (committed_tx, committed_rx) = mpsc::channel(1);
+        let counters = Arc::new(Counters::default());
+        let writer = run(conn, rx, next_id, listener, counters.clone(), committed_tx);
+        let task = tokio::spawn(async move {
+            let checkpoints = tokio::spawn(checkpoints(checkpointer, committed_rx));
+            writer.await;
+            let _ = checkpoints.await;
+        });
+        (Self { tx, counters }, task)
+    }
+
+    pub(super) fn stats(&self) -> WriteStats {
+        let c = &self.counters;
+        WriteStats {
+            commits: c.commits.load(Ordering::Relaxed),
+            operations: c.operations.load(Ordering::Relaxed),
+            inserted: c.inserted.load(Ordering::Relaxed),
+            deleted: c.deleted.load(Ordering::Relaxed),
+        }
     }
 
     pub(super) async fn submit(&self, op: WriteOp) -> Result<(), StorageError> {
@@ -76,6 +113,8 @@ async fn run(
     mut rx: mpsc::Receiver<Command>,
     mut next_id: u64,
     listener: Arc<OnceLock<CommitListener>>,
+    counters: Arc<Counters>,
+    committed: mpsc::Sender<()>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut closing = false;
@@ -97,6 +136,17 @@ async fn run(
         let start_id = next_id;
         match commit(&mut conn, &batch, &mut next_id).await {
             Ok(outcomes) => {
+                counters.commits.fetch_add(1, Ordering::Relaxed);
+                // A full channel means a checkpoint is already due.
+                let _ = committed.try_send(());
+                counters.operations.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                for outcome in &outcomes {
+                    let (counter, n) = match outcome {
+                        Outcome::Ids(ids) => (&counters.inserted, ids.len() as u64),
+                        Outcome::Deleted(n) => (&counters.deleted, *n),
+                    };
+                    counter.fetch_add(n, Ordering::Relaxed);
+                }
                 // Tell the listener before answering: committed copies reach connected
                 // devices in commit order, so each device sees its ids increase.
                 if let Some(listener) = listener.get() {
@@ -152,70 +202,95 @@ async fn run(
     let _ = conn.close().await;
 }
 
+/// Checkpoints after commits, at most every [`CHECKPOINT_INTERVAL`]; truncates the WAL
+/// once the writer has stopped.
+async fn checkpoints(mut conn: SqliteConnection, mut committed: mpsc::Receiver<()>) {
+    while committed.recv().await.is_some() {
+        tokio::time::sleep(CHECKPOINT_INTERVAL).await;
+        // PASSIVE: copies what no reader still needs, never waits for anyone.
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut conn).await {
+            tracing::warn!(error = %e, "checkpoint failed; the WAL keeps growing until one succeeds");
+        }
+    }
+    if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await {
+        tracing::debug!(error = %e, "final checkpoint failed");
+    }
+    let _ = conn.close().await;
+}
+
 enum Outcome {
     Ids(Vec<u64>),
     Deleted(u64),
 }
 
-/// Runs a whole batch in one transaction: every enqueued row of every operation goes into
-/// multi-row `INSERT`s, every acknowledged id into multi-row `DELETE`s, so a batch costs a
-/// handful of statements however many sends and acknowledgements it folds together.
+/// Inserts every row of a batch in one statement: `?1` is a JSON array of
+/// `[id, account hex, device, envelope offset (1-based), envelope length, expires_at]`,
+/// `?2` all envelopes end to end. The SQL never changes, so it is prepared once, and the
+/// rows cost no statement journal (`OR ROLLBACK`: any failure abandons the batch anyway).
+pub(super) const INSERT_ROWS: &str = "INSERT OR ROLLBACK INTO queue (id, account_id, device_id, envelope, expires_at) \
+     SELECT j.value ->> 0, unhex(j.value ->> 1), j.value ->> 2, \
+            substr(?2, j.value ->> 3, j.value ->> 4), j.value ->> 5 \
+     FROM json_each(?1) AS j";
+
+/// Deletes acknowledged rows in one statement: `?1` is a JSON array of
+/// `[id, account hex, device]`; a row goes only if it belongs to the device that
+/// acknowledged it. Each id is found by rowid.
+pub(super) const DELETE_ACKED: &str = "DELETE FROM queue WHERE id IN ( \
+     SELECT q.id FROM json_each(?1) AS j JOIN queue AS q \
+     ON q.id = j.value ->> 0 AND q.account_id = unhex(j.value ->> 1) AND q.device_id = j.value ->> 2) \
+     RETURNING id";
+
+/// Runs a whole batch in one transaction of two fixed statements, however many sends and
+/// acknowledgements it folds together.
 async fn commit(
     conn: &mut SqliteConnection,
     batch: &[WriteOp],
     next_id: &mut u64,
 ) -> Result<Vec<Outcome>, sqlx::Error> {
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    // Assign ids in operation order.
+    use std::fmt::Write as _;
+    // Assign ids in operation order and lay the rows out for the two statements.
     let mut outcomes = Vec::with_capacity(batch.len());
-    let mut inserts: Vec<(u64, &QueueInsert, u64)> = Vec::new();
-    let mut acks: Vec<(u64, &AccountId, u32)> = Vec::new();
+    let (mut rows, mut envelopes, mut acks) = (String::from("["), Vec::new(), String::from("["));
     for op in batch {
         match op {
-            WriteOp::Enqueue { rows, expires_at, .. } => {
+            WriteOp::Enqueue { rows: inserts, expires_at, .. } => {
                 let first = *next_id;
-                *next_id += rows.len() as u64;
-                inserts.extend(
-                    rows.iter().enumerate().map(|(i, r)| (first + i as u64, r, *expires_at)),
-                );
+                for r in inserts {
+                    let sep = if rows.len() > 1 { "," } else { "" };
+                    let _ = write!(
+                        rows,
+                        "{sep}[{},\"{}\",{},{},{},{}]",
+                        to_i64(*next_id),
+                        hex::encode(r.account_id.0),
+                        r.device_id,
+                        envelopes.len() + 1,
+                        r.envelope.len(),
+                        to_i64(*expires_at),
+                    );
+                    envelopes.extend_from_slice(&r.envelope);
+                    *next_id += 1;
+                }
                 outcomes.push(Outcome::Ids((first..*next_id).collect()));
             }
             WriteOp::Ack { account, device, ids, .. } => {
-                acks.extend(ids.iter().map(|id| (*id, account, *device)));
+                let account = hex::encode(account.0);
+                for id in ids {
+                    let sep = if acks.len() > 1 { "," } else { "" };
+                    let _ = write!(acks, "{sep}[{},\"{account}\",{device}]", to_i64(*id));
+                }
                 outcomes.push(Outcome::Deleted(0));
             }
         }
     }
-    for chunk in inserts.chunks(ROWS_PER_STATEMENT) {
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO queue (id, account_id, device_id, envelope, expires_at) ",
-        );
-        qb.push_values(chunk, |mut b, (id, row, expires_at)| {
-            b.push_bind(to_i64(*id))
-                .push_bind(row.account_id.0.as_slice())
-                .push_bind(i64::from(row.device_id))
-                .push_bind(row.envelope.as_ref())
-                .push_bind(to_i64(*expires_at));
-        });
-        qb.build().execute(&mut *tx).await?;
+    rows.push(']');
+    acks.push(']');
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    if !envelopes.is_empty() {
+        sqlx::query(INSERT_ROWS).bind(rows).bind(envelopes).execute(&mut *tx).await?;
     }
     let mut deleted = std::collections::HashSet::new();
-    for chunk in acks.chunks(ROWS_PER_STATEMENT) {
-        // `id IN (...)` finds rows by rowid; the CASE keeps each id to the device that
-        // acknowledged it (a device can only delete its own copies).
-        let mut qb: QueryBuilder<Sqlite> = QueryBuilder::new("DELETE FROM queue WHERE id IN (");
-        let mut ids = qb.separated(", ");
-        for (id, _, _) in chunk {
-            ids.push_bind(to_i64(*id));
-        }
-        qb.push(") AND CASE id");
-        for (id, account, device) in chunk {
-            qb.push(" WHEN ").push_bind(to_i64(*id));
-            qb.push(" THEN account_id = ").push_bind(account.0.as_slice());
-            qb.push(" AND device_id = ").push_bind(i64::from(*device));
-        }
-        qb.push(" ELSE 0 END RETURNING id");
-        for row in qb.build().fetch_all(&mut *tx).await? {
+    if acks.len() > 2 {
+        for row in sqlx::query(DELETE_ACKED).bind(acks).fetch_all(&mut *tx).await? {
             deleted.insert(sqlx::Row::try_get::<i64, _>(&row, 0)?);
         }
     }

@@ -32,7 +32,7 @@ struct Joined<St, Si> {
 impl<St: Stream + Unpin, Si: Unpin> Stream for Joined<St, Si> {
     type Item = St::Item;
     fn poll_next(
-        mut self: std::pin::Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
         self.stream.poll_next_unpin(cx)
@@ -42,22 +42,22 @@ impl<St: Stream + Unpin, Si: Unpin> Stream for Joined<St, Si> {
 impl<St: Unpin, Si: Sink<Message> + Unpin> Sink<Message> for Joined<St, Si> {
     type Error = Si::Error;
     fn poll_ready(
-        mut self: std::pin::Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Result<(), Self::Error>> {
         self.sink.poll_ready_unpin(cx)
     }
-    fn start_send(mut self: std::pin::Pin<&mut Self>, item: Message) -> Result<(), Self::Error> {
+    fn start_send(mut self: Pin<&mut Self>, item: Message) -> Result<(), Self::Error> {
         self.sink.start_send_unpin(item)
     }
     fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Result<(), Self::Error>> {
         self.sink.poll_flush_unpin(cx)
     }
     fn poll_close(
-        mut self: std::pin::Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Result<(), Self::Error>> {
         self.sink.poll_close_unpin(cx)

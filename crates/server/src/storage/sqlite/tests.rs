@@ -107,3 +107,54 @@ async fn test_link_tokens_are_single_use_and_expire() {
         Err(StorageError::Conflict)
     ));
 }
+
+#[tokio::test]
+async fn test_ack_deletes_only_the_acknowledging_devices_copies() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(&dir.path().join("t.sqlite")).await.unwrap();
+    let (a, b) = (AccountId([1; 16]), AccountId([2; 16]));
+    let row =
+        |account_id, device_id, ts| QueueInsert { account_id, device_id, envelope: envelope(ts) };
+    let ids =
+        storage.enqueue(vec![row(a, 1, 1), row(a, 2, 2), row(b, 1, 3)], u64::MAX).await.unwrap();
+    // Another account's device, and another device of the same account, delete nothing.
+    storage.ack(b, 1, vec![ids[0]]).await.unwrap();
+    storage.ack(a, 2, vec![ids[0]]).await.unwrap();
+    assert_eq!(storage.queue_total().await.unwrap(), 3);
+    storage.ack(a, 1, vec![ids[0], 999]).await.unwrap();
+    storage.ack(b, 1, vec![ids[2]]).await.unwrap();
+    assert_eq!(storage.queue_total().await.unwrap(), 1);
+    let left = storage.fetch_queue(a, 2, 0, 10).await.unwrap();
+    assert_eq!(left.iter().map(|(id, _)| *id).collect::<Vec<_>>(), vec![ids[1]]);
+    assert_eq!(left[0].1, envelope(2), "envelopes are stored byte for byte");
+    let stats = storage.write_stats();
+    assert_eq!((stats.inserted, stats.deleted), (3, 2));
+    storage.close().await;
+}
+
+#[tokio::test]
+async fn test_queue_statements_find_rows_by_rowid() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(&dir.path().join("t.sqlite")).await.unwrap();
+    for (sql, binds) in
+        [(super::super::writer::DELETE_ACKED, 1), (super::super::writer::INSERT_ROWS, 2)]
+    {
+        let mut q =
+            sqlx::query(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}"))).bind("[]");
+        if binds == 2 {
+            q = q.bind(Vec::<u8>::new());
+        }
+        let plan: Vec<String> = q
+            .fetch_all(&storage.pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<String, _>(3))
+            .collect();
+        assert!(!plan.iter().any(|step| step.starts_with("SCAN q")), "{sql}: {plan:?}");
+        if binds == 1 {
+            assert!(plan.iter().any(|s| s.contains("INTEGER PRIMARY KEY")), "{plan:?}");
+        }
+    }
+    storage.close().await;
+}
