@@ -15,6 +15,7 @@
 //! All operations that touch protocol state hold the client's lock, so two tasks using one
 //! `Client` cannot interleave a load and a save of the same session.
 
+mod codec;
 mod devices;
 mod groups;
 mod receive;
@@ -24,6 +25,7 @@ mod send;
 
 use std::time::Duration;
 
+pub use codec::{MAX_RECORD_LEN, conversation_from_bytes, conversation_to_bytes};
 use futures_util::lock::{Mutex, MutexGuard};
 pub use receive::Event;
 pub use records::{

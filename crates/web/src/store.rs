@@ -4,11 +4,13 @@
 //! Schema versions are listed in [`migrations`]; a version is never edited once released.
 
 mod device;
+mod engine;
 pub mod migrations;
 
 use std::error::Error as _;
 
 pub use device::{BrowserDb, DeviceRecord};
+pub use engine::IdbStore;
 
 /// A failure of the browser store. JS errors are turned into owned strings at once.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -9,8 +9,13 @@
 
 use std::future::Future;
 
-use super::{Changes, KyberPreKeyUse, ProtocolStore, SenderKeyName};
+use super::{Changes, ClientStore, KyberPreKeyUse, ProtocolStore, SenderKeyName};
+use crate::address::AccountId;
 use crate::address::{DeviceId, ProtocolAddress};
+use crate::client::{
+    AccountRecord, Conversation, DeviceListRecord, MessageId, MessageRecord, OutboxEntry,
+    OutgoingState,
+};
 use crate::identity::IdentityKeyPair;
 use crate::prekeys::{
     KyberPreKeyId, KyberPreKeyRecord, PreKeyBundle, PreKeyId, PreKeyRecord, SignedPreKeyId,
@@ -272,6 +277,131 @@ where
     assert_eq!(own.current().unwrap().iteration(), 5);
 }
 
+fn account_record(identity: &IdentityKeyPair) -> AccountRecord {
+    AccountRecord {
+        account_id: AccountId([4; 16]),
+        device_id: DeviceId::new(2).unwrap(),
+        handle: "alice".into(),
+        password: [9; 32],
+        account_key: *identity.identity_key(),
+        next_pre_key_id: 1,
+        next_kyber_pre_key_id: 1,
+        signed_pre_key_id: 1,
+        signed_pre_key_at: NOW,
+        next_key_index: 1,
+        device_list_version: 0,
+        last_timestamp: 0,
+    }
+}
+
+fn message(sender: AccountId, timestamp: u64, conversation: Conversation) -> MessageRecord {
+    MessageRecord {
+        id: MessageId { sender, device: DeviceId::PRIMARY, timestamp },
+        conversation,
+        body: format!("message {timestamp}"),
+        outgoing: false,
+        state: OutgoingState::Sent,
+        stored_at: NOW,
+        delivered_to: Default::default(),
+        read_by: Default::default(),
+    }
+}
+
+/// The engine's records: the account, device lists, messages per conversation (newest
+/// `limit`, oldest first, replaced by id), and the outbox (oldest first, replaced, removed) —
+/// each saved atomically with protocol state.
+pub async fn client_records<S: ClientStore, F, Fut>(make: F)
+where
+    F: Fn(IdentityKeyPair, u32) -> Fut,
+    Fut: Future<Output = S>,
+{
+    let (store, identity, _) = fresh(&make, 10).await;
+    assert!(store.load_account().await.unwrap().is_none());
+    let mut account = account_record(&identity);
+    let mut changes = Changes { account: Some(account.clone()), ..Changes::default() };
+    let bob = AccountId([5; 16]);
+    let carol = AccountId([6; 16]);
+    changes.device_lists.insert(
+        bob,
+        DeviceListRecord {
+            account_id: bob,
+            account_key: *identity.identity_key(),
+            list_version: Some(3),
+            list_digest: Some([1; 32]),
+            list_expired: false,
+            devices: Vec::new(),
+            rejected: Vec::new(),
+            fetched_at: NOW,
+            stale: false,
+        },
+    );
+    store.save_changes(changes).await.unwrap();
+    assert_eq!(store.load_account().await.unwrap(), Some(account.clone()));
+    assert_eq!(store.load_device_list(&bob).await.unwrap().unwrap().list_version, Some(3));
+    assert!(store.load_device_list(&carol).await.unwrap().is_none());
+    account.last_timestamp = 77;
+    store
+        .save_changes(Changes { account: Some(account.clone()), ..Changes::default() })
+        .await
+        .unwrap();
+    assert_eq!(store.load_account().await.unwrap().unwrap().last_timestamp, 77);
+
+    // Messages: two conversations, saved out of order and in several batches.
+    let with_bob = Conversation::Direct(bob);
+    let with_carol = Conversation::Direct(carol);
+    let group = Conversation::Group([8; 16]);
+    for batch in [[5u64, 1, 9], [3, 7, 2]] {
+        let mut changes = Changes::default();
+        for t in batch {
+            let m = message(bob, t, with_bob);
+            changes.messages.insert(m.id, m);
+            let m = message(carol, t * 10, with_carol);
+            changes.messages.insert(m.id, m);
+        }
+        store.save_changes(changes).await.unwrap();
+    }
+    let newest: Vec<u64> =
+        store.load_messages(&with_bob, 4).await.unwrap().iter().map(|m| m.id.timestamp).collect();
+    assert_eq!(newest, [3, 5, 7, 9]);
+    let all = store.load_messages(&with_carol, 100).await.unwrap();
+    assert_eq!(all.len(), 6);
+    assert!(all.iter().all(|m| m.conversation == with_carol));
+    assert!(store.load_messages(&group, 10).await.unwrap().is_empty());
+    let mut read = message(bob, 7, with_bob);
+    read.read_by.insert(account.account_id);
+    store
+        .save_changes(Changes { messages: [(read.id, read.clone())].into(), ..Changes::default() })
+        .await
+        .unwrap();
+    assert_eq!(store.load_message(&read.id).await.unwrap(), Some(read.clone()));
+    assert_eq!(store.load_messages(&with_bob, 100).await.unwrap().len(), 6);
+
+    // Outbox.
+    let entry = |t: u64| OutboxEntry {
+        id: MessageId { sender: account.account_id, device: account.device_id, timestamp: t },
+        conversation: with_bob,
+        body: format!("out {t}"),
+        attempts: 0,
+    };
+    let mut changes = Changes::default();
+    for t in [30u64, 10, 20] {
+        changes.outbox.insert(entry(t).id, entry(t));
+    }
+    store.save_changes(changes).await.unwrap();
+    let order: Vec<u64> =
+        store.load_outbox().await.unwrap().iter().map(|e| e.id.timestamp).collect();
+    assert_eq!(order, [10, 20, 30]);
+    let mut retried = entry(20);
+    retried.attempts = 2;
+    let changes = Changes {
+        outbox: [(retried.id, retried.clone())].into(),
+        removed_outbox: vec![entry(10).id],
+        ..Changes::default()
+    };
+    store.save_changes(changes).await.unwrap();
+    assert_eq!(store.load_outbox().await.unwrap(), vec![retried, entry(30)]);
+}
+
 /// Runs the whole suite as tests. `$attr` is an async test attribute (`tokio::test`,
 /// `wasm_bindgen_test`), `$make` a function `(IdentityKeyPair, u32) -> impl Future<Output = S>`.
 #[macro_export]
@@ -304,6 +434,10 @@ macro_rules! store_conformance_tests {
         #[$attr]
         async fn store_conformance_sender_keys() {
             $crate::store::conformance::sender_keys($make).await
+        }
+        #[$attr]
+        async fn store_conformance_client_records() {
+            $crate::store::conformance::client_records($make).await
         }
     };
 }

@@ -1,0 +1,554 @@
+//! Compact byte encodings of the engine's records, for stores that keep bytes (IndexedDB,
+//! files). Protobuf, so fields can be added later; every decoder returns an error on bad
+//! input, never panics.
+
+use std::collections::BTreeSet;
+
+use prost::Message;
+use zeroize::Zeroizing;
+
+use super::records::{
+    AccountRecord, Conversation, DeviceListRecord, MessageId, MessageRecord, OutboxEntry,
+    OutgoingState,
+};
+use crate::address::{AccountId, DeviceId};
+use crate::devices::{AdvError, RejectedDevice, VerifiedDevice};
+use crate::identity::IdentityKey;
+use crate::time::Timestamp;
+use crate::wire::{WireError, decode_bounded};
+
+/// Largest encoded record accepted (a message of up to 64 KiB plus its metadata).
+pub const MAX_RECORD_LEN: usize = 128 * 1024;
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct AccountProto {
+    #[prost(bytes = "vec", tag = "1")]
+    account_id: Vec<u8>,
+    #[prost(uint32, tag = "2")]
+    device_id: u32,
+    #[prost(string, tag = "3")]
+    handle: String,
+    #[prost(bytes = "vec", tag = "4")]
+    password: Vec<u8>,
+    #[prost(bytes = "vec", tag = "5")]
+    account_key: Vec<u8>,
+    #[prost(uint32, tag = "6")]
+    next_pre_key_id: u32,
+    #[prost(uint32, tag = "7")]
+    next_kyber_pre_key_id: u32,
+    #[prost(uint32, tag = "8")]
+    signed_pre_key_id: u32,
+    #[prost(uint64, tag = "9")]
+    signed_pre_key_at: u64,
+    #[prost(uint32, tag = "10")]
+    next_key_index: u32,
+    #[prost(uint64, tag = "11")]
+    device_list_version: u64,
+    #[prost(uint64, tag = "12")]
+    last_timestamp: u64,
+}
+
+impl Drop for AccountProto {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.password);
+    }
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct DeviceProto {
+    #[prost(uint32, tag = "1")]
+    device_id: u32,
+    #[prost(uint32, tag = "2")]
+    registration_id: u32,
+    #[prost(bytes = "vec", tag = "3")]
+    identity_key: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct RejectedProto {
+    #[prost(uint32, tag = "1")]
+    device_id: u32,
+    #[prost(uint32, tag = "2")]
+    reason: u32,
+    #[prost(uint64, tag = "3")]
+    seen: u64,
+    #[prost(uint64, tag = "4")]
+    found: u64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct DeviceListProto {
+    #[prost(bytes = "vec", tag = "1")]
+    account_id: Vec<u8>,
+    #[prost(bytes = "vec", tag = "2")]
+    account_key: Vec<u8>,
+    #[prost(uint64, optional, tag = "3")]
+    list_version: Option<u64>,
+    #[prost(bytes = "vec", optional, tag = "4")]
+    list_digest: Option<Vec<u8>>,
+    #[prost(bool, tag = "5")]
+    list_expired: bool,
+    #[prost(message, repeated, tag = "6")]
+    devices: Vec<DeviceProto>,
+    #[prost(message, repeated, tag = "7")]
+    rejected: Vec<RejectedProto>,
+    #[prost(uint64, tag = "8")]
+    fetched_at: u64,
+    #[prost(bool, tag = "9")]
+    stale: bool,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct IdProto {
+    #[prost(bytes = "vec", tag = "1")]
+    sender: Vec<u8>,
+    #[prost(uint32, tag = "2")]
+    device: u32,
+    #[prost(uint64, tag = "3")]
+    timestamp: u64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct DeliveredProto {
+    #[prost(bytes = "vec", tag = "1")]
+    account: Vec<u8>,
+    #[prost(uint32, tag = "2")]
+    device: u32,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct MessageProto {
+    #[prost(message, optional, tag = "1")]
+    id: Option<IdProto>,
+    /// 16 bytes: direct; 17 bytes starting with `g`: group.
+    #[prost(bytes = "vec", tag = "2")]
+    conversation: Vec<u8>,
+    #[prost(string, tag = "3")]
+    body: String,
+    #[prost(bool, tag = "4")]
+    outgoing: bool,
+    /// 0 queued, 1 sent, 2 failed.
+    #[prost(uint32, tag = "5")]
+    state: u32,
+    #[prost(string, tag = "6")]
+    failure: String,
+    #[prost(uint64, tag = "7")]
+    stored_at: u64,
+    #[prost(message, repeated, tag = "8")]
+    delivered_to: Vec<DeliveredProto>,
+    #[prost(bytes = "vec", repeated, tag = "9")]
+    read_by: Vec<Vec<u8>>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct OutboxProto {
+    #[prost(message, optional, tag = "1")]
+    id: Option<IdProto>,
+    #[prost(bytes = "vec", tag = "2")]
+    conversation: Vec<u8>,
+    #[prost(string, tag = "3")]
+    body: String,
+    #[prost(uint32, tag = "4")]
+    attempts: u32,
+}
+
+fn malformed(what: &'static str, reason: impl Into<String>) -> WireError {
+    WireError::Malformed { what, reason: reason.into() }
+}
+
+fn account_id(what: &'static str, bytes: &[u8]) -> Result<AccountId, WireError> {
+    AccountId::from_bytes(bytes).map_err(|e| malformed(what, e.to_string()))
+}
+
+fn device_id(what: &'static str, id: u32) -> Result<DeviceId, WireError> {
+    DeviceId::new(id).map_err(|e| malformed(what, e.to_string()))
+}
+
+fn identity_key(what: &'static str, bytes: &[u8]) -> Result<IdentityKey, WireError> {
+    IdentityKey::from_bytes(bytes).map_err(|e| malformed(what, e.to_string()))
+}
+
+/// A conversation as bytes: the account id for a direct chat, `g` + id for a group. Also
+/// usable as a storage key prefix.
+pub fn conversation_to_bytes(c: &Conversation) -> Vec<u8> {
+    match c {
+        Conversation::Direct(a) => a.0.to_vec(),
+        Conversation::Group(g) => {
+            let mut v = Vec::with_capacity(17);
+            v.push(b'g');
+            v.extend_from_slice(g);
+            v
+        }
+    }
+}
+
+/// Parses [`conversation_to_bytes`].
+pub fn conversation_from_bytes(bytes: &[u8]) -> Result<Conversation, WireError> {
+    match bytes {
+        [b'g', rest @ ..] if rest.len() == 16 => {
+            let mut g = [0u8; 16];
+            g.copy_from_slice(rest);
+            Ok(Conversation::Group(g))
+        }
+        _ => Ok(Conversation::Direct(account_id("conversation", bytes)?)),
+    }
+}
+
+fn id_to_proto(id: &MessageId) -> IdProto {
+    IdProto { sender: id.sender.0.to_vec(), device: id.device.get(), timestamp: id.timestamp }
+}
+
+fn id_from_proto(what: &'static str, p: Option<IdProto>) -> Result<MessageId, WireError> {
+    let p = p.ok_or(WireError::MissingField { what, field: "id" })?;
+    Ok(MessageId {
+        sender: account_id(what, &p.sender)?,
+        device: device_id(what, p.device)?,
+        timestamp: p.timestamp,
+    })
+}
+
+fn adv_code(e: &AdvError) -> (u32, u64, u64) {
+    match e {
+        AdvError::Malformed(_) => (1, 0, 0),
+        AdvError::BadAccountSignature => (2, 0, 0),
+        AdvError::BadDeviceSignature => (3, 0, 0),
+        AdvError::IdentityMismatch => (4, 0, 0),
+        AdvError::WrongAccount => (5, 0, 0),
+        AdvError::NotInList => (6, 0, 0),
+        AdvError::KeyIndexMismatch => (7, 0, 0),
+        AdvError::ListExpired => (8, 0, 0),
+        AdvError::ListRollback { seen, found } => (9, *seen, *found),
+        AdvError::AccountKeyChanged => (10, 0, 0),
+        AdvError::PrimaryMismatch => (11, 0, 0),
+    }
+}
+
+fn adv_from_code(code: u32, seen: u64, found: u64) -> AdvError {
+    match code {
+        2 => AdvError::BadAccountSignature,
+        3 => AdvError::BadDeviceSignature,
+        4 => AdvError::IdentityMismatch,
+        5 => AdvError::WrongAccount,
+        6 => AdvError::NotInList,
+        7 => AdvError::KeyIndexMismatch,
+        8 => AdvError::ListExpired,
+        9 => AdvError::ListRollback { seen, found },
+        10 => AdvError::AccountKeyChanged,
+        11 => AdvError::PrimaryMismatch,
+        // The detail of a malformed blob is not kept.
+        _ => AdvError::Malformed("device identity"),
+    }
+}
+
+impl AccountRecord {
+    /// Serializes the record (it holds the device's password: the bytes are wiped on drop).
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let p = AccountProto {
+            account_id: self.account_id.0.to_vec(),
+            device_id: self.device_id.get(),
+            handle: self.handle.clone(),
+            password: self.password.to_vec(),
+            account_key: self.account_key.serialize().to_vec(),
+            next_pre_key_id: self.next_pre_key_id,
+            next_kyber_pre_key_id: self.next_kyber_pre_key_id,
+            signed_pre_key_id: self.signed_pre_key_id,
+            signed_pre_key_at: self.signed_pre_key_at.as_millis(),
+            next_key_index: self.next_key_index,
+            device_list_version: self.device_list_version,
+            last_timestamp: self.last_timestamp,
+        };
+        Zeroizing::new(p.encode_to_vec())
+    }
+
+    /// Parses [`AccountRecord::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, WireError> {
+        const WHAT: &str = "AccountRecord";
+        let p: AccountProto = decode_bounded(WHAT, bytes, MAX_RECORD_LEN)?;
+        let password: [u8; 32] =
+            p.password.as_slice().try_into().map_err(|_| malformed(WHAT, "password length"))?;
+        Ok(Self {
+            account_id: account_id(WHAT, &p.account_id)?,
+            device_id: device_id(WHAT, p.device_id)?,
+            handle: p.handle.clone(),
+            password,
+            account_key: identity_key(WHAT, &p.account_key)?,
+            next_pre_key_id: p.next_pre_key_id,
+            next_kyber_pre_key_id: p.next_kyber_pre_key_id,
+            signed_pre_key_id: p.signed_pre_key_id,
+            signed_pre_key_at: Timestamp::from_millis(p.signed_pre_key_at),
+            next_key_index: p.next_key_index,
+            device_list_version: p.device_list_version,
+            last_timestamp: p.last_timestamp,
+        })
+    }
+}
+
+impl DeviceListRecord {
+    /// Serializes the record.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        DeviceListProto {
+            account_id: self.account_id.0.to_vec(),
+            account_key: self.account_key.serialize().to_vec(),
+            list_version: self.list_version,
+            list_digest: self.list_digest.map(|d| d.to_vec()),
+            list_expired: self.list_expired,
+            devices: self
+                .devices
+                .iter()
+                .map(|d| DeviceProto {
+                    device_id: d.device_id.get(),
+                    registration_id: d.registration_id,
+                    identity_key: d.identity_key.serialize().to_vec(),
+                })
+                .collect(),
+            rejected: self
+                .rejected
+                .iter()
+                .map(|r| {
+                    let (reason, seen, found) = adv_code(&r.reason);
+                    RejectedProto { device_id: r.device_id, reason, seen, found }
+                })
+                .collect(),
+            fetched_at: self.fetched_at.as_millis(),
+            stale: self.stale,
+        }
+        .encode_to_vec()
+    }
+
+    /// Parses [`DeviceListRecord::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, WireError> {
+        const WHAT: &str = "DeviceListRecord";
+        let p: DeviceListProto = decode_bounded(WHAT, bytes, MAX_RECORD_LEN)?;
+        let list_digest = match p.list_digest {
+            Some(d) => Some(d.as_slice().try_into().map_err(|_| malformed(WHAT, "digest length"))?),
+            None => None,
+        };
+        let devices = p
+            .devices
+            .iter()
+            .map(|d| {
+                Ok(VerifiedDevice {
+                    device_id: device_id(WHAT, d.device_id)?,
+                    registration_id: d.registration_id,
+                    identity_key: identity_key(WHAT, &d.identity_key)?,
+                })
+            })
+            .collect::<Result<_, WireError>>()?;
+        Ok(Self {
+            account_id: account_id(WHAT, &p.account_id)?,
+            account_key: identity_key(WHAT, &p.account_key)?,
+            list_version: p.list_version,
+            list_digest,
+            list_expired: p.list_expired,
+            devices,
+            rejected: p
+                .rejected
+                .iter()
+                .map(|r| RejectedDevice {
+                    device_id: r.device_id,
+                    reason: adv_from_code(r.reason, r.seen, r.found),
+                })
+                .collect(),
+            fetched_at: Timestamp::from_millis(p.fetched_at),
+            stale: p.stale,
+        })
+    }
+}
+
+impl MessageRecord {
+    /// Serializes the record.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let (state, failure) = match &self.state {
+            OutgoingState::Queued => (0, String::new()),
+            OutgoingState::Sent => (1, String::new()),
+            OutgoingState::Failed(why) => (2, why.clone()),
+        };
+        MessageProto {
+            id: Some(id_to_proto(&self.id)),
+            conversation: conversation_to_bytes(&self.conversation),
+            body: self.body.clone(),
+            outgoing: self.outgoing,
+            state,
+            failure,
+            stored_at: self.stored_at.as_millis(),
+            delivered_to: self
+                .delivered_to
+                .iter()
+                .map(|(a, d)| DeliveredProto { account: a.0.to_vec(), device: d.get() })
+                .collect(),
+            read_by: self.read_by.iter().map(|a| a.0.to_vec()).collect(),
+        }
+        .encode_to_vec()
+    }
+
+    /// Parses [`MessageRecord::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, WireError> {
+        const WHAT: &str = "MessageRecord";
+        let p: MessageProto = decode_bounded(WHAT, bytes, MAX_RECORD_LEN)?;
+        let state = match p.state {
+            0 => OutgoingState::Queued,
+            1 => OutgoingState::Sent,
+            2 => OutgoingState::Failed(p.failure.clone()),
+            other => return Err(malformed(WHAT, format!("unknown state {other}"))),
+        };
+        let delivered_to = p
+            .delivered_to
+            .iter()
+            .map(|d| Ok((account_id(WHAT, &d.account)?, device_id(WHAT, d.device)?)))
+            .collect::<Result<BTreeSet<_>, WireError>>()?;
+        let read_by =
+            p.read_by.iter().map(|a| account_id(WHAT, a)).collect::<Result<BTreeSet<_>, _>>()?;
+        Ok(Self {
+            id: id_from_proto(WHAT, p.id)?,
+            conversation: conversation_from_bytes(&p.conversation)?,
+            body: p.body,
+            outgoing: p.outgoing,
+            state,
+            stored_at: Timestamp::from_millis(p.stored_at),
+            delivered_to,
+            read_by,
+        })
+    }
+}
+
+impl OutboxEntry {
+    /// Serializes the entry.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        OutboxProto {
+            id: Some(id_to_proto(&self.id)),
+            conversation: conversation_to_bytes(&self.conversation),
+            body: self.body.clone(),
+            attempts: self.attempts,
+        }
+        .encode_to_vec()
+    }
+
+    /// Parses [`OutboxEntry::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, WireError> {
+        const WHAT: &str = "OutboxEntry";
+        let p: OutboxProto = decode_bounded(WHAT, bytes, MAX_RECORD_LEN)?;
+        Ok(Self {
+            id: id_from_proto(WHAT, p.id)?,
+            conversation: conversation_from_bytes(&p.conversation)?,
+            body: p.body,
+            attempts: p.attempts,
+        })
+    }
+}
+
+impl MessageId {
+    /// A key that sorts like `(timestamp, sender, device)`, the order of a conversation:
+    /// 8 bytes big-endian timestamp, 16 bytes account, 1 byte device.
+    pub fn sort_key(&self) -> [u8; 25] {
+        let mut k = [0u8; 25];
+        k[..8].copy_from_slice(&self.timestamp.to_be_bytes());
+        k[8..24].copy_from_slice(&self.sender.0);
+        k[24] = u8::try_from(self.device.get()).unwrap_or(u8::MAX);
+        k
+    }
+
+    /// Parses [`MessageId::sort_key`].
+    pub fn from_sort_key(bytes: &[u8]) -> Result<Self, WireError> {
+        const WHAT: &str = "MessageId";
+        let k: &[u8; 25] = bytes.try_into().map_err(|_| malformed(WHAT, "key length"))?;
+        let mut ts = [0u8; 8];
+        ts.copy_from_slice(&k[..8]);
+        Ok(Self {
+            timestamp: u64::from_be_bytes(ts),
+            sender: account_id(WHAT, &k[8..24])?,
+            device: device_id(WHAT, u32::from(k[24]))?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::IdentityKeyPair;
+    use crate::testing::SeededRng;
+
+    fn key(seed: u64) -> IdentityKey {
+        *IdentityKeyPair::generate(&mut SeededRng::new(seed)).identity_key()
+    }
+
+    #[test]
+    fn test_records_roundtrip() {
+        let a = AccountId([3; 16]);
+        let account = AccountRecord {
+            account_id: a,
+            device_id: DeviceId::new(2).unwrap(),
+            handle: "alice".into(),
+            password: [7; 32],
+            account_key: key(1),
+            next_pre_key_id: 5,
+            next_kyber_pre_key_id: 6,
+            signed_pre_key_id: 7,
+            signed_pre_key_at: Timestamp::from_millis(8),
+            next_key_index: 9,
+            device_list_version: 10,
+            last_timestamp: 11,
+        };
+        assert_eq!(AccountRecord::from_bytes(&account.to_bytes()).unwrap(), account);
+
+        let list = DeviceListRecord {
+            account_id: a,
+            account_key: key(1),
+            list_version: Some(4),
+            list_digest: Some([9; 32]),
+            list_expired: false,
+            devices: vec![VerifiedDevice {
+                device_id: DeviceId::PRIMARY,
+                registration_id: 77,
+                identity_key: key(1),
+            }],
+            rejected: vec![RejectedDevice {
+                device_id: 9,
+                reason: AdvError::ListRollback { seen: 4, found: 2 },
+            }],
+            fetched_at: Timestamp::from_millis(100),
+            stale: true,
+        };
+        assert_eq!(DeviceListRecord::from_bytes(&list.to_bytes()).unwrap(), list);
+
+        let id = MessageId { sender: a, device: DeviceId::PRIMARY, timestamp: 1234 };
+        let message = MessageRecord {
+            id,
+            conversation: Conversation::Group([5; 16]),
+            body: "hello ✓".into(),
+            outgoing: true,
+            state: OutgoingState::Failed("no".into()),
+            stored_at: Timestamp::from_millis(99),
+            delivered_to: [(AccountId([1; 16]), DeviceId::new(3).unwrap())].into(),
+            read_by: [AccountId([1; 16])].into(),
+        };
+        assert_eq!(MessageRecord::from_bytes(&message.to_bytes()).unwrap(), message);
+
+        let entry = OutboxEntry {
+            id,
+            conversation: Conversation::Direct(a),
+            body: "x".into(),
+            attempts: 2,
+        };
+        assert_eq!(OutboxEntry::from_bytes(&entry.to_bytes()).unwrap(), entry);
+        assert_eq!(MessageId::from_sort_key(&id.sort_key()).unwrap(), id);
+    }
+
+    #[test]
+    fn test_sort_key_orders_by_time() {
+        let a = MessageId { sender: AccountId([9; 16]), device: DeviceId::PRIMARY, timestamp: 1 };
+        let b = MessageId { sender: AccountId([0; 16]), device: DeviceId::PRIMARY, timestamp: 2 };
+        assert!(a.sort_key() < b.sort_key());
+    }
+
+    #[test]
+    fn test_bad_bytes_are_errors() {
+        for bytes in [&b"\xff\xff"[..], &[0x0a, 0x01, 0x00][..], &[][..]] {
+            assert!(AccountRecord::from_bytes(bytes).is_err());
+            assert!(MessageRecord::from_bytes(bytes).is_err());
+            assert!(OutboxEntry::from_bytes(bytes).is_err());
+        }
+        assert!(DeviceListRecord::from_bytes(&[0x0a, 0x01, 0x00]).is_err());
+        assert!(MessageId::from_sort_key(&[0; 24]).is_err());
+        assert!(conversation_from_bytes(b"g123").is_err());
+    }
+}

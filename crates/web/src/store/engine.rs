@@ -1,0 +1,528 @@
+//! The engine's store in IndexedDB: protocol state (identity, prekeys, sessions, sender
+//! keys) and the engine's records (account, device lists, messages, outbox).
+//!
+//! Every record is stored as the bytes of its `tandem-core` encoding. `save_changes` writes a
+//! whole [`Changes`] batch in one read-write transaction over every store it touches, so a
+//! decrypted message, its ratchet state and its records commit together or not at all; it
+//! returns only after the transaction committed.
+//!
+//! Keys: addresses as `name.device` strings, prekey ids as numbers, messages by
+//! [`MessageId::sort_key`] (binary keys sort byte-wise, so by time) with an index on
+//! conversation ‖ sort key for "the newest N of a conversation".
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+use js_sys::{Object, Reflect, Uint8Array};
+use rexie::{Direction, KeyRange, Rexie, TransactionMode};
+use tandem_core::client::{
+    AccountRecord, Conversation, DeviceListRecord, MessageId, MessageRecord, OutboxEntry,
+    conversation_to_bytes,
+};
+use tandem_core::crypto::PublicKey;
+use tandem_core::prekeys::{
+    KyberPreKeyId, KyberPreKeyRecord, PreKeyId, PreKeyRecord, SignedPreKeyId, SignedPreKeyRecord,
+};
+use tandem_core::sender_keys::SenderKeyRecord;
+use tandem_core::session::SessionRecord;
+use tandem_core::store::{
+    Changes, ClientStore, IdentityKeyStore, KyberPreKeyStore, PreKeyStore, ProtocolStore,
+    SenderKeyName, SenderKeyStore, SessionStore, SignedPreKeyStore, StoreError,
+};
+use tandem_core::{AccountId, IdentityKey, IdentityKeyPair, ProtocolAddress};
+use wasm_bindgen::{JsCast, JsValue};
+
+use super::migrations::{
+    DEVICE_LISTS, IDENTITIES, KYBER_PRE_KEYS, KYBER_USES, LOCAL, MESSAGES,
+    MESSAGES_BY_CONVERSATION, OUTBOX, PRE_KEYS, SENDER_KEYS, SESSIONS, SIGNED_PRE_KEYS,
+};
+
+const IDENTITY_KEY: &str = "identity";
+const REGISTRATION_KEY: &str = "registration";
+const ACCOUNT_KEY: &str = "account";
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::backend(e.to_string())
+}
+
+fn corrupt(what: &'static str, reason: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt { what, reason: reason.to_string() }
+}
+
+fn rexie_err(e: rexie::Error) -> StoreError {
+    backend(super::StoreError::from(e))
+}
+
+fn bytes_value(bytes: &[u8]) -> JsValue {
+    Uint8Array::from(bytes).into()
+}
+
+fn value_bytes(what: &'static str, v: &JsValue) -> Result<Vec<u8>, StoreError> {
+    if let Some(a) = v.dyn_ref::<Uint8Array>() {
+        return Ok(a.to_vec());
+    }
+    if let Some(b) = v.dyn_ref::<js_sys::ArrayBuffer>() {
+        return Ok(Uint8Array::new(b).to_vec());
+    }
+    Err(corrupt(what, "not bytes"))
+}
+
+fn address_key(a: &ProtocolAddress) -> JsValue {
+    JsValue::from_str(&a.to_string())
+}
+
+fn sender_key_key(n: &SenderKeyName) -> JsValue {
+    JsValue::from_str(&format!("{}/{}", n.sender, hex::encode(n.distribution_id.0)))
+}
+
+fn kyber_use_key(kyber: KyberPreKeyId, signed: SignedPreKeyId, base_key: &PublicKey) -> JsValue {
+    JsValue::from_str(&format!("{}/{}/{}", kyber.0, signed.0, hex::encode(base_key.serialize())))
+}
+
+fn account_key(a: &AccountId) -> JsValue {
+    JsValue::from_str(&a.to_string())
+}
+
+fn message_key(id: &MessageId) -> JsValue {
+    bytes_value(&id.sort_key())
+}
+
+fn conversation_key(c: &Conversation, id_key: &[u8]) -> JsValue {
+    let mut k = conversation_to_bytes(c);
+    k.extend_from_slice(id_key);
+    bytes_value(&k)
+}
+
+/// The stored object of a message: its bytes and the conversation index key.
+fn message_value(m: &MessageRecord) -> Result<JsValue, StoreError> {
+    let o = Object::new();
+    let ck = conversation_key(&m.conversation, &m.id.sort_key());
+    Reflect::set(&o, &"c".into(), &ck).map_err(|_| backend("cannot build a message object"))?;
+    Reflect::set(&o, &"v".into(), &bytes_value(&m.to_bytes()))
+        .map_err(|_| backend("cannot build a message object"))?;
+    Ok(o.into())
+}
+
+fn message_from_value(v: &JsValue) -> Result<MessageRecord, StoreError> {
+    let bytes = Reflect::get(v, &"v".into()).map_err(|_| corrupt("message", "no value"))?;
+    MessageRecord::from_bytes(&value_bytes("message", &bytes)?).map_err(|e| corrupt("message", e))
+}
+
+/// `tandem-core`'s stores over one IndexedDB database.
+pub struct IdbStore {
+    db: Rexie,
+    identity: IdentityKeyPair,
+    registration_id: u32,
+}
+
+impl std::fmt::Debug for IdbStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdbStore").field("db", &self.db.name()).finish_non_exhaustive()
+    }
+}
+
+impl IdbStore {
+    /// Opens the database `name`; `None` when it holds no identity yet.
+    pub async fn open(name: &str) -> Result<Option<Self>, StoreError> {
+        let db = super::migrations::open(name).await.map_err(backend)?;
+        let tx = db.transaction(&[LOCAL], TransactionMode::ReadOnly).map_err(rexie_err)?;
+        let store = tx.store(LOCAL).map_err(rexie_err)?;
+        let identity = store.get(JsValue::from_str(IDENTITY_KEY)).await.map_err(rexie_err)?;
+        let registration =
+            store.get(JsValue::from_str(REGISTRATION_KEY)).await.map_err(rexie_err)?;
+        tx.done().await.map_err(rexie_err)?;
+        let (Some(identity), Some(registration)) = (identity, registration) else {
+            return Ok(None);
+        };
+        let identity = IdentityKeyPair::from_bytes(&zeroize::Zeroizing::new(value_bytes(
+            "identity", &identity,
+        )?))
+        .map_err(|e| corrupt("identity", e))?;
+        let registration = value_bytes("registration id", &registration)?;
+        let registration_id = u32::from_be_bytes(
+            registration.as_slice().try_into().map_err(|_| corrupt("registration id", "length"))?,
+        );
+        Ok(Some(Self { db, identity, registration_id }))
+    }
+
+    /// Opens the database `name` and gives it this identity, replacing any state it held
+    /// (a fresh device).
+    pub async fn create(
+        name: &str,
+        identity: IdentityKeyPair,
+        registration_id: u32,
+    ) -> Result<Self, StoreError> {
+        let db = super::migrations::open(name).await.map_err(backend)?;
+        let all = super::migrations::ENGINE_STORES;
+        let tx = db.transaction(all, TransactionMode::ReadWrite).map_err(rexie_err)?;
+        for s in all {
+            tx.store(s).map_err(rexie_err)?.clear().await.map_err(rexie_err)?;
+        }
+        let local = tx.store(LOCAL).map_err(rexie_err)?;
+        let secret = identity.serialize();
+        local
+            .put(&bytes_value(&secret), Some(&JsValue::from_str(IDENTITY_KEY)))
+            .await
+            .map_err(rexie_err)?;
+        local
+            .put(
+                &bytes_value(&registration_id.to_be_bytes()),
+                Some(&JsValue::from_str(REGISTRATION_KEY)),
+            )
+            .await
+            .map_err(rexie_err)?;
+        tx.done().await.map_err(rexie_err)?;
+        Ok(Self { db, identity, registration_id })
+    }
+
+    /// Closes the database (tests delete it afterwards).
+    pub fn close(self) {
+        self.db.close();
+    }
+
+    async fn get(&self, store: &str, key: JsValue) -> Result<Option<JsValue>, StoreError> {
+        let tx = self.db.transaction(&[store], TransactionMode::ReadOnly).map_err(rexie_err)?;
+        let v = tx.store(store).map_err(rexie_err)?.get(key).await.map_err(rexie_err)?;
+        tx.done().await.map_err(rexie_err)?;
+        Ok(v)
+    }
+
+    async fn get_bytes(
+        &self,
+        what: &'static str,
+        store: &str,
+        key: JsValue,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get(store, key).await?.map(|v| value_bytes(what, &v)).transpose()
+    }
+
+    /// How many messages are stored (for status displays and benchmarks).
+    pub async fn count_messages(&self) -> Result<u32, StoreError> {
+        let tx = self.db.transaction(&[MESSAGES], TransactionMode::ReadOnly).map_err(rexie_err)?;
+        let n = tx.store(MESSAGES).map_err(rexie_err)?.count(None).await.map_err(rexie_err)?;
+        tx.done().await.map_err(rexie_err)?;
+        Ok(n)
+    }
+}
+
+#[async_trait(?Send)]
+impl IdentityKeyStore for IdbStore {
+    async fn load_identity_key_pair(&self) -> Result<IdentityKeyPair, StoreError> {
+        Ok(self.identity.clone())
+    }
+    async fn load_local_registration_id(&self) -> Result<u32, StoreError> {
+        Ok(self.registration_id)
+    }
+    async fn load_identity(
+        &self,
+        address: &ProtocolAddress,
+    ) -> Result<Option<IdentityKey>, StoreError> {
+        self.get_bytes("identity", IDENTITIES, address_key(address))
+            .await?
+            .map(|b| IdentityKey::from_bytes(&b).map_err(|e| corrupt("identity", e)))
+            .transpose()
+    }
+}
+
+#[async_trait(?Send)]
+impl PreKeyStore for IdbStore {
+    async fn load_pre_key(&self, id: PreKeyId) -> Result<Option<PreKeyRecord>, StoreError> {
+        self.get_bytes("prekey", PRE_KEYS, JsValue::from(id.0))
+            .await?
+            .map(|b| PreKeyRecord::from_bytes(&b).map_err(|e| corrupt("prekey", e)))
+            .transpose()
+    }
+    async fn count_pre_keys(&self) -> Result<usize, StoreError> {
+        let tx = self.db.transaction(&[PRE_KEYS], TransactionMode::ReadOnly).map_err(rexie_err)?;
+        let n = tx.store(PRE_KEYS).map_err(rexie_err)?.count(None).await.map_err(rexie_err)?;
+        tx.done().await.map_err(rexie_err)?;
+        Ok(n as usize)
+    }
+}
+
+#[async_trait(?Send)]
+impl SignedPreKeyStore for IdbStore {
+    async fn load_signed_pre_key(
+        &self,
+        id: SignedPreKeyId,
+    ) -> Result<Option<SignedPreKeyRecord>, StoreError> {
+        self.get_bytes("signed prekey", SIGNED_PRE_KEYS, JsValue::from(id.0))
+            .await?
+            .map(|b| SignedPreKeyRecord::from_bytes(&b).map_err(|e| corrupt("signed prekey", e)))
+            .transpose()
+    }
+}
+
+#[async_trait(?Send)]
+impl KyberPreKeyStore for IdbStore {
+    async fn load_kyber_pre_key(
+        &self,
+        id: KyberPreKeyId,
+    ) -> Result<Option<KyberPreKeyRecord>, StoreError> {
+        self.get_bytes("Kyber prekey", KYBER_PRE_KEYS, JsValue::from(id.0))
+            .await?
+            .map(|b| KyberPreKeyRecord::from_bytes(&b).map_err(|e| corrupt("Kyber prekey", e)))
+            .transpose()
+    }
+    async fn kyber_pre_key_used_with(
+        &self,
+        id: KyberPreKeyId,
+        signed_pre_key_id: SignedPreKeyId,
+        base_key: &PublicKey,
+    ) -> Result<bool, StoreError> {
+        Ok(self.get(KYBER_USES, kyber_use_key(id, signed_pre_key_id, base_key)).await?.is_some())
+    }
+}
+
+#[async_trait(?Send)]
+impl SessionStore for IdbStore {
+    async fn load_session(
+        &self,
+        address: &ProtocolAddress,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        self.get_bytes("session", SESSIONS, address_key(address))
+            .await?
+            .map(|b| SessionRecord::from_bytes(&b).map_err(|e| corrupt("session", e)))
+            .transpose()
+    }
+}
+
+#[async_trait(?Send)]
+impl SenderKeyStore for IdbStore {
+    async fn load_sender_key(
+        &self,
+        name: &SenderKeyName,
+    ) -> Result<Option<SenderKeyRecord>, StoreError> {
+        self.get_bytes("sender key", SENDER_KEYS, sender_key_key(name))
+            .await?
+            .map(|b| SenderKeyRecord::from_bytes(&b).map_err(|e| corrupt("sender key", e)))
+            .transpose()
+    }
+}
+
+/// Puts `(key, value)` pairs into one store of a transaction, awaiting only the last request.
+async fn put_all(
+    tx: &rexie::Transaction,
+    store: &str,
+    items: Vec<(JsValue, JsValue)>,
+) -> Result<(), StoreError> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    tx.store(store)
+        .map_err(rexie_err)?
+        .put_all(items.into_iter().map(|(k, v)| (v, Some(k))))
+        .await
+        .map_err(rexie_err)
+}
+
+async fn delete_all(
+    tx: &rexie::Transaction,
+    store: &str,
+    keys: Vec<JsValue>,
+) -> Result<(), StoreError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let s = tx.store(store).map_err(rexie_err)?;
+    for k in keys {
+        s.delete(k).await.map_err(rexie_err)?;
+    }
+    Ok(())
+}
+
+#[async_trait(?Send)]
+impl ProtocolStore for IdbStore {
+    async fn save_changes(&self, changes: Changes) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let Changes {
+            identities,
+            sessions,
+            removed_sessions,
+            pre_keys,
+            removed_pre_keys,
+            signed_pre_keys,
+            removed_signed_pre_keys,
+            kyber_pre_keys,
+            used_kyber_pre_keys,
+            sender_keys,
+            account,
+            device_lists,
+            messages,
+            outbox,
+            removed_outbox,
+        } = changes;
+        // Encode everything before the transaction opens: an IndexedDB transaction commits
+        // as soon as no request is pending, so no other work may run inside it.
+        let identities: Vec<_> =
+            identities.iter().map(|(a, k)| (address_key(a), bytes_value(&k.serialize()))).collect();
+        let sessions: Vec<_> =
+            sessions.iter().map(|(a, r)| (address_key(a), bytes_value(&r.to_bytes()))).collect();
+        let removed_sessions: Vec<_> = removed_sessions.iter().map(address_key).collect();
+        let pre_keys: Vec<_> =
+            pre_keys.iter().map(|k| (JsValue::from(k.id.0), bytes_value(&k.to_bytes()))).collect();
+        let removed_pre_keys: Vec<_> =
+            removed_pre_keys.iter().map(|id| JsValue::from(id.0)).collect();
+        let signed_pre_keys: Vec<_> = signed_pre_keys
+            .iter()
+            .map(|k| (JsValue::from(k.id.0), bytes_value(&k.to_bytes())))
+            .collect();
+        let removed_signed: Vec<_> =
+            removed_signed_pre_keys.iter().map(|id| JsValue::from(id.0)).collect();
+        let new_kyber: HashSet<u32> = kyber_pre_keys.iter().map(|k| k.id.0).collect();
+        let kyber_pre_keys: Vec<_> = kyber_pre_keys
+            .iter()
+            .map(|k| (JsValue::from(k.id.0), bytes_value(&k.to_bytes())))
+            .collect();
+        let sender_keys: Vec<_> = sender_keys
+            .iter()
+            .map(|(n, r)| (sender_key_key(n), bytes_value(&r.to_bytes())))
+            .collect();
+        let mut local = Vec::new();
+        if let Some(account) = &account {
+            local.push((JsValue::from_str(ACCOUNT_KEY), bytes_value(&account.to_bytes())));
+        }
+        let device_lists: Vec<_> = device_lists
+            .iter()
+            .map(|(a, l)| (account_key(a), bytes_value(&l.to_bytes())))
+            .collect();
+        let messages = messages
+            .values()
+            .map(|m| Ok((message_key(&m.id), message_value(m)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let removed_outbox: Vec<_> =
+            removed_outbox.iter().filter(|id| !outbox.contains_key(id)).map(message_key).collect();
+        let outbox: Vec<_> =
+            outbox.values().map(|e| (message_key(&e.id), bytes_value(&e.to_bytes()))).collect();
+
+        let tx = self
+            .db
+            .transaction(super::migrations::ENGINE_STORES, TransactionMode::ReadWrite)
+            .map_err(rexie_err)?;
+        let result = async {
+            put_all(&tx, LOCAL, local).await?;
+            put_all(&tx, IDENTITIES, identities).await?;
+            delete_all(&tx, SESSIONS, removed_sessions).await?;
+            put_all(&tx, SESSIONS, sessions).await?;
+            put_all(&tx, PRE_KEYS, pre_keys).await?;
+            delete_all(&tx, PRE_KEYS, removed_pre_keys).await?;
+            put_all(&tx, SIGNED_PRE_KEYS, signed_pre_keys).await?;
+            delete_all(&tx, SIGNED_PRE_KEYS, removed_signed).await?;
+            put_all(&tx, KYBER_PRE_KEYS, kyber_pre_keys).await?;
+            // A one-time Kyber key goes on use; a last-resort one remembers each use.
+            let kyber = tx.store(KYBER_PRE_KEYS).map_err(rexie_err)?;
+            for used in &used_kyber_pre_keys {
+                let id = used.kyber_pre_key_id.0;
+                let Some(v) = kyber.get(JsValue::from(id)).await.map_err(rexie_err)? else {
+                    continue;
+                };
+                let record = KyberPreKeyRecord::from_bytes(&value_bytes("Kyber prekey", &v)?)
+                    .map_err(|e| corrupt("Kyber prekey", e))?;
+                if record.last_resort {
+                    let key = kyber_use_key(
+                        used.kyber_pre_key_id,
+                        used.signed_pre_key_id,
+                        &used.base_key,
+                    );
+                    put_all(&tx, KYBER_USES, vec![(key, JsValue::TRUE)]).await?;
+                } else if !new_kyber.contains(&id) {
+                    kyber.delete(JsValue::from(id)).await.map_err(rexie_err)?;
+                }
+            }
+            put_all(&tx, SENDER_KEYS, sender_keys).await?;
+            put_all(&tx, DEVICE_LISTS, device_lists).await?;
+            put_all(&tx, MESSAGES, messages).await?;
+            delete_all(&tx, OUTBOX, removed_outbox).await?;
+            put_all(&tx, OUTBOX, outbox).await?;
+            Ok::<_, StoreError>(())
+        }
+        .await;
+        match result {
+            Ok(()) => tx.done().await.map(|_| ()).map_err(rexie_err),
+            Err(e) => {
+                let _ = tx.abort().await;
+                Err(e)
+            }
+        }
+    }
+}
+
+#[async_trait(?Send)]
+impl ClientStore for IdbStore {
+    async fn load_account(&self) -> Result<Option<AccountRecord>, StoreError> {
+        self.get_bytes("account", LOCAL, JsValue::from_str(ACCOUNT_KEY))
+            .await?
+            .map(|b| {
+                let b = zeroize::Zeroizing::new(b);
+                AccountRecord::from_bytes(&b).map_err(|e| corrupt("account", e))
+            })
+            .transpose()
+    }
+
+    async fn load_device_list(
+        &self,
+        account: &AccountId,
+    ) -> Result<Option<DeviceListRecord>, StoreError> {
+        self.get_bytes("device list", DEVICE_LISTS, account_key(account))
+            .await?
+            .map(|b| DeviceListRecord::from_bytes(&b).map_err(|e| corrupt("device list", e)))
+            .transpose()
+    }
+
+    async fn load_message(&self, id: &MessageId) -> Result<Option<MessageRecord>, StoreError> {
+        self.get(MESSAGES, message_key(id)).await?.map(|v| message_from_value(&v)).transpose()
+    }
+
+    async fn load_outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        let tx = self.db.transaction(&[OUTBOX], TransactionMode::ReadOnly).map_err(rexie_err)?;
+        let values =
+            tx.store(OUTBOX).map_err(rexie_err)?.get_all(None, None).await.map_err(rexie_err)?;
+        tx.done().await.map_err(rexie_err)?;
+        values
+            .iter()
+            .map(|v| {
+                OutboxEntry::from_bytes(&value_bytes("outbox entry", v)?)
+                    .map_err(|e| corrupt("outbox entry", e))
+            })
+            .collect()
+    }
+
+    async fn load_messages(
+        &self,
+        conversation: &Conversation,
+        limit: usize,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let range = KeyRange::bound(
+            &conversation_key(conversation, &[0u8; 25]),
+            &conversation_key(conversation, &[0xffu8; 25]),
+            Some(false),
+            Some(false),
+        )
+        .map_err(|e| backend(format!("key range: {e}")))?;
+        let tx = self.db.transaction(&[MESSAGES], TransactionMode::ReadOnly).map_err(rexie_err)?;
+        let index = tx
+            .store(MESSAGES)
+            .map_err(rexie_err)?
+            .index(MESSAGES_BY_CONVERSATION)
+            .map_err(rexie_err)?;
+        let rows = index
+            .scan(
+                Some(range),
+                Some(u32::try_from(limit).unwrap_or(u32::MAX)),
+                None,
+                Some(Direction::Prev),
+            )
+            .await
+            .map_err(rexie_err)?;
+        tx.done().await.map_err(rexie_err)?;
+        let mut out =
+            rows.iter().map(|(_, v)| message_from_value(v)).collect::<Result<Vec<_>, _>>()?;
+        out.reverse();
+        Ok(out)
+    }
+}
