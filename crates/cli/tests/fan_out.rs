@@ -193,3 +193,26 @@ async fn test_offline_device_gets_queued_messages_in_order_per_sender_device() {
     let _ = WAIT;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_accounts_are_found_by_handle_and_by_id() {
+    use tandem_core::transport::RelayTransport;
+    use tandem_core::wire::relay::{LookupAccount, Status, request, response};
+    let server = TestServer::start().await;
+    let alice = Device::register(&server.url, "alice").await.unwrap();
+    let bob = Device::register(&server.url, "bob").await.unwrap();
+    let b = bob.account_id().await;
+    let lookup = |handle: &str, id: Vec<u8>| {
+        request::Body::LookupAccount(LookupAccount { handle: handle.into(), account_id: id })
+    };
+    for body in [lookup(" Bob ", vec![]), lookup("", b.0.to_vec())] {
+        let r = alice.connection().request(body).await.unwrap();
+        let Some(response::Body::Account(info)) = r.body else { panic!("{r:?}") };
+        assert_eq!((info.account_id.as_slice(), info.handle.as_str()), (&b.0[..], "bob"));
+    }
+    let r = alice.connection().request(lookup("nobody", vec![])).await.unwrap();
+    assert_eq!(r.status(), Status::NotFound);
+    let r = alice.connection().request(lookup("", vec![1, 2, 3])).await.unwrap();
+    assert_eq!(r.status(), Status::BadRequest, "{}", r.message);
+    server.stop().await;
+}

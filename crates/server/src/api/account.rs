@@ -103,12 +103,15 @@ pub async fn authenticate<D: Storage>(
 /// Finds an account by handle.
 pub async fn lookup<D: Storage>(state: &AppState<D>, who: Authed, r: LookupAccount) -> ApiResult {
     limit(state, who, Limited::Lookup, 1.0)?;
-    let handle = normalize_handle(&r.handle)?;
-    let row = state
-        .storage
-        .account_by_handle(&handle)
-        .await?
-        .ok_or_else(|| ApiError::new(Status::NotFound, "no account has that handle"))?;
+    let row = if r.account_id.is_empty() {
+        let handle = normalize_handle(&r.handle)?;
+        state.storage.account_by_handle(&handle).await?
+    } else {
+        state.storage.account(account_id(&r.account_id)?).await?
+    };
+    let missing =
+        if r.account_id.is_empty() { "no account has that handle" } else { "no such account" };
+    let row = row.ok_or_else(|| ApiError::new(Status::NotFound, missing))?;
     Ok(Some(response::Body::Account(AccountInfo {
         account_id: row.id.0.to_vec(),
         handle: row.handle,

@@ -83,9 +83,12 @@ pub struct Authenticated {
 /// Finds an account by handle.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct LookupAccount {
-    /// The handle.
+    /// The handle (when `account_id` is empty).
     #[prost(string, tag = "1")]
     pub handle: String,
+    /// Or the account id, to learn its handle.
+    #[prost(bytes = "vec", tag = "2")]
+    pub account_id: Vec<u8>,
 }
 
 /// An account as others see it.
