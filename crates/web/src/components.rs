@@ -1,13 +1,17 @@
 //! Leptos components of the app shell.
 
+mod chat;
 mod connection;
 mod device_card;
 mod icons;
+mod onboarding;
 mod server_card;
 mod theme_toggle;
 
+pub(crate) use chat::Messenger;
 pub(crate) use connection::{ConnectionBadge, OfflineBanner};
 pub(crate) use device_card::DeviceCard;
 pub(crate) use icons::Logo;
+pub(crate) use onboarding::CreateAccount;
 pub(crate) use server_card::ServerCard;
 pub(crate) use theme_toggle::ThemeToggle;

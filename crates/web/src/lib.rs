@@ -6,13 +6,20 @@
 // Leptos' `#[component]` generates `pub` props structs for crate-private components.
 #![allow(unreachable_pub)]
 
+// The app, its engine and the IndexedDB engine store hold JS values, so they exist only
+// in the browser build; the rest also compiles natively for unit tests.
+#[cfg(target_family = "wasm")]
 mod app;
+#[cfg(target_family = "wasm")]
 mod components;
 pub mod config;
+#[cfg(target_family = "wasm")]
+pub mod engine;
 pub mod hooks;
 pub mod platform;
 pub mod rng;
 pub mod store;
 pub mod transport;
 
+#[cfg(target_family = "wasm")]
 pub use app::App;

@@ -4,13 +4,15 @@
 //! Schema versions are listed in [`migrations`]; a version is never edited once released.
 
 mod device;
+#[cfg(target_family = "wasm")]
 mod engine;
 pub mod migrations;
 
 use std::error::Error as _;
 
 pub use device::{BrowserDb, DeviceRecord};
-pub use engine::IdbStore;
+#[cfg(target_family = "wasm")]
+pub use engine::{ConversationSummary, IdbStore};
 
 /// A failure of the browser store. JS errors are turned into owned strings at once.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -16,7 +16,9 @@ use std::time::Duration;
 use futures_channel::oneshot;
 use futures_util::future::{Either, select};
 use tandem_core::transport::{Backoff, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT};
-use tandem_core::wire::relay::{ClientFrame, Ping, Response, Status, request, server_frame};
+use tandem_core::wire::relay::{
+    ClientFrame, Ping, Push, PushAck, Response, Status, client_frame, request, server_frame,
+};
 
 pub use connection::{RelayConnection, RelayEvents, close_code};
 pub use timer::{duration_between, now_ms, sleep};
@@ -78,6 +80,14 @@ pub enum ConnectionState {
 
 type Pending = HashMap<u64, oneshot::Sender<Result<Response, TransportError>>>;
 
+/// What the engine hears from the connection.
+pub struct Handlers {
+    /// A push from the relay (envelopes, queue drained, expiry, removal).
+    pub on_push: Box<dyn Fn(Push)>,
+    /// A new socket is open (authenticate on it before anything else).
+    pub on_connected: Box<dyn Fn()>,
+}
+
 struct Inner {
     url: RefCell<String>,
     on_state: Box<dyn Fn(ConnectionState)>,
@@ -87,6 +97,7 @@ struct Inner {
     next_id: Cell<u64>,
     wake: RefCell<Option<oneshot::Sender<()>>>,
     stopped: Cell<bool>,
+    handlers: RefCell<Option<Rc<Handlers>>>,
 }
 
 /// A self-healing connection to the relay. Cheap to clone; all clones share one socket.
@@ -108,6 +119,7 @@ impl RelayClient {
                 next_id: Cell::new(1),
                 wake: RefCell::new(None),
                 stopped: Cell::new(false),
+                handlers: RefCell::new(None),
             }),
         };
         let runner = client.clone();
@@ -175,6 +187,30 @@ impl RelayClient {
         }
     }
 
+    /// Routes pushes and connection events to the engine (replacing earlier handlers).
+    /// `on_connected` fires for sockets opened from now on.
+    pub fn set_handlers(&self, handlers: Handlers) {
+        *self.inner.handlers.borrow_mut() = Some(Rc::new(handlers));
+    }
+
+    /// Whether a socket is open now.
+    pub fn is_connected(&self) -> bool {
+        matches!(self.state(), ConnectionState::Connected { .. })
+    }
+
+    /// Acknowledges a push: the relay may delete it. Lost if the socket is down (the relay
+    /// then pushes it again on the next connection).
+    pub fn ack(&self, push_id: u64) {
+        if let Some(conn) = self.inner.current.borrow().as_ref() {
+            let _ = conn
+                .send(&ClientFrame { kind: Some(client_frame::Kind::Ack(PushAck { push_id })) });
+        }
+    }
+
+    fn handlers(&self) -> Option<Rc<Handlers>> {
+        self.inner.handlers.borrow().clone()
+    }
+
     fn set_state(&self, state: ConnectionState) {
         *self.inner.state.borrow_mut() = state.clone();
         (self.inner.on_state)(state);
@@ -195,6 +231,9 @@ impl RelayClient {
                         server_version: welcome.server_version,
                         latency_ms: None,
                     });
+                    if let Some(h) = self.handlers() {
+                        (h.on_connected)();
+                    }
                     let reason = self.pump(&conn, &mut events).await;
                     *self.inner.current.borrow_mut() = None;
                     self.fail_pending(&reason);
@@ -269,9 +308,12 @@ impl RelayClient {
                     let _ = tx.send(Ok(resp));
                 }
             }
-            // Later pushes (messages, receipts) are handed to the engine; a second welcome
-            // needs no action.
-            Some(server_frame::Kind::Push(_)) | None => {}
+            Some(server_frame::Kind::Push(push)) => {
+                if let Some(h) = self.handlers() {
+                    (h.on_push)(push);
+                }
+            }
+            None => {}
         }
     }
 
@@ -279,6 +321,22 @@ impl RelayClient {
         for (_, tx) in self.inner.pending.borrow_mut().drain() {
             let _ = tx.send(Err(reason.clone()));
         }
+    }
+}
+
+#[cfg(target_family = "wasm")]
+#[async_trait::async_trait(?Send)]
+impl tandem_core::transport::RelayTransport for RelayClient {
+    async fn request(
+        &self,
+        body: request::Body,
+    ) -> Result<Response, tandem_core::transport::TransportError> {
+        use tandem_core::transport::TransportError as Core;
+        RelayClient::request(self, body).await.map_err(|e| match e {
+            TransportError::NotConnected | TransportError::Unreachable => Core::NotConnected,
+            TransportError::Timeout => Core::Timeout,
+            other => Core::Closed(other.to_string()),
+        })
     }
 }
 

@@ -33,7 +33,7 @@ use tandem_core::{AccountId, IdentityKey, IdentityKeyPair, ProtocolAddress};
 use wasm_bindgen::{JsCast, JsValue};
 
 use super::migrations::{
-    DEVICE_LISTS, IDENTITIES, KYBER_PRE_KEYS, KYBER_USES, LOCAL, MESSAGES,
+    CONTACTS, CONVERSATIONS, DEVICE_LISTS, IDENTITIES, KYBER_PRE_KEYS, KYBER_USES, LOCAL, MESSAGES,
     MESSAGES_BY_CONVERSATION, OUTBOX, PRE_KEYS, SENDER_KEYS, SESSIONS, SIGNED_PRE_KEYS,
 };
 
@@ -106,6 +106,43 @@ fn message_value(m: &MessageRecord) -> Result<JsValue, StoreError> {
 fn message_from_value(v: &JsValue) -> Result<MessageRecord, StoreError> {
     let bytes = Reflect::get(v, &"v".into()).map_err(|_| corrupt("message", "no value"))?;
     MessageRecord::from_bytes(&value_bytes("message", &bytes)?).map_err(|e| corrupt("message", e))
+}
+
+fn is_unread(m: &MessageRecord) -> bool {
+    !m.outgoing && m.read_by.is_empty()
+}
+
+/// A conversation as the chat list shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConversationSummary {
+    /// The conversation.
+    pub conversation: Conversation,
+    /// Its newest message.
+    pub last: MessageRecord,
+    /// Incoming messages not read on any of this account's devices.
+    pub unread: u32,
+}
+
+fn summary_value(last: &MessageRecord, unread: u32) -> Result<JsValue, StoreError> {
+    let o = Object::new();
+    let set = |k: &str, v: &JsValue| {
+        Reflect::set(&o, &k.into(), v).map(|_| ()).map_err(|_| backend("cannot build a summary"))
+    };
+    set("m", &bytes_value(&last.to_bytes()))?;
+    set("u", &JsValue::from(unread))?;
+    Ok(o.into())
+}
+
+fn summary_from_value(v: &JsValue) -> Result<(MessageRecord, u32), StoreError> {
+    let m = Reflect::get(v, &"m".into()).map_err(|_| corrupt("conversation", "no message"))?;
+    let last = MessageRecord::from_bytes(&value_bytes("conversation", &m)?)
+        .map_err(|e| corrupt("conversation", e))?;
+    let unread = Reflect::get(v, &"u".into())
+        .ok()
+        .and_then(|u| u.as_f64())
+        .ok_or_else(|| corrupt("conversation", "no unread count"))?;
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "a stored count")]
+    Ok((last, unread.max(0.0) as u32))
 }
 
 /// `tandem-core`'s stores over one IndexedDB database.
@@ -194,6 +231,45 @@ impl IdbStore {
         key: JsValue,
     ) -> Result<Option<Vec<u8>>, StoreError> {
         self.get(store, key).await?.map(|v| value_bytes(what, &v)).transpose()
+    }
+
+    /// Every conversation with its newest message and unread count, newest first.
+    pub async fn conversations(&self) -> Result<Vec<ConversationSummary>, StoreError> {
+        let tx =
+            self.db.transaction(&[CONVERSATIONS], TransactionMode::ReadOnly).map_err(rexie_err)?;
+        let rows = tx
+            .store(CONVERSATIONS)
+            .map_err(rexie_err)?
+            .scan(None, None, None, None)
+            .await
+            .map_err(rexie_err)?;
+        tx.done().await.map_err(rexie_err)?;
+        let mut out = rows
+            .iter()
+            .map(|(_, v)| {
+                let (last, unread) = summary_from_value(v)?;
+                Ok(ConversationSummary { conversation: last.conversation, last, unread })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        out.sort_by_key(|s| std::cmp::Reverse(s.last.id.timestamp));
+        Ok(out)
+    }
+
+    /// The handle of an account, if known.
+    pub async fn contact(&self, account: &AccountId) -> Result<Option<String>, StoreError> {
+        Ok(self.get(CONTACTS, account_key(account)).await?.and_then(|v| v.as_string()))
+    }
+
+    /// Remembers the handle of an account.
+    pub async fn save_contact(&self, account: &AccountId, handle: &str) -> Result<(), StoreError> {
+        let tx = self.db.transaction(&[CONTACTS], TransactionMode::ReadWrite).map_err(rexie_err)?;
+        tx.store(CONTACTS)
+            .map_err(rexie_err)?
+            .put(&JsValue::from_str(handle), Some(&account_key(account)))
+            .await
+            .map_err(rexie_err)?;
+        tx.done().await.map_err(rexie_err)?;
+        Ok(())
     }
 
     /// How many messages are stored (for status displays and benchmarks).
@@ -388,6 +464,14 @@ impl ProtocolStore for IdbStore {
             .iter()
             .map(|(a, l)| (account_key(a), bytes_value(&l.to_bytes())))
             .collect();
+        let mut touched: Vec<(Vec<u8>, Vec<MessageRecord>)> = Vec::new();
+        for m in messages.values() {
+            let k = conversation_to_bytes(&m.conversation);
+            match touched.iter_mut().find(|(c, _)| *c == k) {
+                Some((_, list)) => list.push(m.clone()),
+                None => touched.push((k, vec![m.clone()])),
+            }
+        }
         let messages = messages
             .values()
             .map(|m| Ok((message_key(&m.id), message_value(m)?)))
@@ -433,6 +517,35 @@ impl ProtocolStore for IdbStore {
             }
             put_all(&tx, SENDER_KEYS, sender_keys).await?;
             put_all(&tx, DEVICE_LISTS, device_lists).await?;
+            // Conversation summaries: compare with the stored copies before replacing them.
+            let stored = tx.store(MESSAGES).map_err(rexie_err)?;
+            let summaries = tx.store(CONVERSATIONS).map_err(rexie_err)?;
+            for (key, list) in &touched {
+                let key = bytes_value(key);
+                let (mut last, mut unread) =
+                    match summaries.get(key.clone()).await.map_err(rexie_err)? {
+                        Some(v) => {
+                            let (m, u) = summary_from_value(&v)?;
+                            (Some(m), i64::from(u))
+                        }
+                        None => (None, 0),
+                    };
+                for m in list {
+                    let old = match stored.get(message_key(&m.id)).await.map_err(rexie_err)? {
+                        Some(v) => Some(message_from_value(&v)?),
+                        None => None,
+                    };
+                    unread +=
+                        i64::from(is_unread(m)) - i64::from(old.as_ref().is_some_and(is_unread));
+                    if last.as_ref().is_none_or(|l| l.id.sort_key() <= m.id.sort_key()) {
+                        last = Some(m.clone());
+                    }
+                }
+                if let Some(last) = &last {
+                    let unread = u32::try_from(unread.max(0)).unwrap_or(u32::MAX);
+                    put_all(&tx, CONVERSATIONS, vec![(key, summary_value(last, unread)?)]).await?;
+                }
+            }
             put_all(&tx, MESSAGES, messages).await?;
             delete_all(&tx, OUTBOX, removed_outbox).await?;
             put_all(&tx, OUTBOX, outbox).await?;

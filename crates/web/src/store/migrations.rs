@@ -3,7 +3,7 @@
 //! | version | change |
 //! | --- | --- |
 //! | 1 | object store `device` (key path `key`): this browser's device record |
-//! | 2 | the engine's stores, out-of-line keys, values are `tandem-core` record bytes: `local`, `identities`, `pre_keys`, `signed_pre_keys`, `kyber_pre_keys`, `kyber_uses`, `sessions`, `sender_keys`, `device_lists`, `messages` (objects `{c, v}`, unique index `by_conversation` on `c`), `outbox` |
+//! | 2 | the engine's stores, out-of-line keys, values are `tandem-core` record bytes: `local`, `identities`, `pre_keys`, `signed_pre_keys`, `kyber_pre_keys`, `kyber_uses`, `sessions`, `sender_keys`, `device_lists`, `messages` (objects `{c, v}`, unique index `by_conversation` on `c`), `outbox`, `conversations` (per conversation: newest message, unread count), `contacts` (account → handle) |
 //!
 //! Policy: every version only adds object stores or indexes; a released version is never
 //! edited. A browser that finds a database newer than [`SCHEMA_VERSION`] (a rollback of the
@@ -41,6 +41,10 @@ pub const MESSAGES: &str = "messages";
 pub const MESSAGES_BY_CONVERSATION: &str = "by_conversation";
 /// Outgoing messages not yet accepted by the relay.
 pub const OUTBOX: &str = "outbox";
+/// Per conversation: its newest message and unread count (kept by `save_changes`).
+pub const CONVERSATIONS: &str = "conversations";
+/// Handles of accounts, by account id.
+pub const CONTACTS: &str = "contacts";
 /// Every store the engine writes.
 pub const ENGINE_STORES: &[&str] = &[
     LOCAL,
@@ -54,6 +58,8 @@ pub const ENGINE_STORES: &[&str] = &[
     DEVICE_LISTS,
     MESSAGES,
     OUTBOX,
+    CONVERSATIONS,
+    CONTACTS,
 ];
 
 /// Opens `name` at [`SCHEMA_VERSION`], creating or upgrading it.

@@ -1,0 +1,349 @@
+//! The messaging engine in the browser: `tandem-core`'s [`Client`] over the IndexedDB store
+//! and the relay socket.
+//!
+//! - Every new socket is authenticated first, then the outbox and owed receipts are flushed
+//!   and prekeys maintained.
+//! - Pushed envelopes are handled one at a time, in order: decrypted and stored in one
+//!   IndexedDB transaction, and acknowledged only after it committed.
+//! - Outgoing messages enter the durable outbox first and are sent from there, so a message
+//!   typed while offline, or in a tab that was closed mid-send, is sent once the device is
+//!   back (the recipient de-duplicates by message id).
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use futures_channel::mpsc;
+use futures_util::StreamExt;
+use tandem_core::client::{Client, ClientError, Conversation, Event, MessageRecord};
+use tandem_core::prekeys::generate_registration_id;
+use tandem_core::transport::RelayTransport;
+use tandem_core::wire::relay::{LookupAccount, Push, Status, push, request, response};
+use tandem_core::{AccountId, IdentityKeyPair, Timestamp};
+
+use crate::rng::system_rng;
+use crate::store::{ConversationSummary, IdbStore};
+use crate::transport::{Handlers, RelayClient, now_ms};
+
+/// The database holding this browser's device.
+pub const ENGINE_DB: &str = "tandem-browser";
+
+/// The wall clock as a [`Timestamp`].
+pub fn now() -> Timestamp {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "epoch ms")]
+    Timestamp::from_millis(now_ms().max(0.0) as u64)
+}
+
+/// What changed, for the UI to reload.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Notice {
+    /// Messages or conversations changed.
+    Changed,
+    /// Something failed that people should know about.
+    Error(String),
+    /// This device was removed from its account.
+    Removed,
+}
+
+/// A sentence for people about an engine failure.
+pub fn describe(e: &ClientError) -> String {
+    match e {
+        ClientError::Transport(_) => {
+            "You're offline. It will be sent when the connection is back.".into()
+        }
+        ClientError::Server { status: Status::Conflict, message } if message.contains("handle") => {
+            "That name is taken. Try another one.".into()
+        }
+        ClientError::Server { status: Status::NotFound, .. } => {
+            "No one has that name on this server.".into()
+        }
+        ClientError::Server { status: Status::RateLimited, .. } => {
+            "Too many attempts. Wait a minute and try again.".into()
+        }
+        ClientError::Server { message, .. } => format!("The server refused: {message}."),
+        other => other.to_string(),
+    }
+}
+
+/// The running engine of this browser's device.
+pub struct Engine {
+    client: Client<IdbStore>,
+    relay: RelayClient,
+    on_notice: Box<dyn Fn(Notice)>,
+    handle: String,
+    authenticated: Cell<bool>,
+    flushing: Cell<bool>,
+    flush_again: Cell<bool>,
+    incoming: RefCell<Option<mpsc::UnboundedSender<Push>>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Opens the registered device stored in `db`, if there is one.
+    pub async fn open(db: &str) -> Result<Option<Client<IdbStore>>, ClientError> {
+        let Some(store) = IdbStore::open(db).await? else {
+            return Ok(None);
+        };
+        match Client::open(store).await {
+            Ok(c) => Ok(Some(c)),
+            Err(ClientError::NotRegistered) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates a new account named `handle`; this browser becomes its primary device.
+    pub async fn create_account(
+        db: &str,
+        relay: &RelayClient,
+        handle: &str,
+        device_name: &str,
+    ) -> Result<Client<IdbStore>, ClientError> {
+        let mut rng = system_rng();
+        let identity = IdentityKeyPair::generate(&mut rng);
+        let store = IdbStore::create(db, identity, generate_registration_id(&mut rng)).await?;
+        Client::register_account(store, relay, handle, device_name, "Web", now(), &mut rng).await
+    }
+
+    /// Starts the engine on `relay`; `on_notice` hears about changes. `registered_now` says
+    /// the current socket already belongs to this device (it just registered on it).
+    pub async fn start(
+        client: Client<IdbStore>,
+        relay: RelayClient,
+        registered_now: bool,
+        on_notice: impl Fn(Notice) + 'static,
+    ) -> Rc<Self> {
+        let handle = client.account().await.handle.clone();
+        let (tx, rx) = mpsc::unbounded();
+        let engine = Rc::new(Self {
+            client,
+            relay: relay.clone(),
+            on_notice: Box::new(on_notice),
+            handle,
+            authenticated: Cell::new(false),
+            flushing: Cell::new(false),
+            flush_again: Cell::new(false),
+            incoming: RefCell::new(Some(tx)),
+        });
+        let weak = Rc::downgrade(&engine);
+        wasm_bindgen_futures::spawn_local(receive_loop(weak.clone(), rx));
+        let (on_push, on_connected) = (weak.clone(), weak);
+        relay.set_handlers(Handlers {
+            on_push: Box::new(move |p| {
+                if let Some(e) = on_push.upgrade()
+                    && let Some(tx) = e.incoming.borrow().as_ref()
+                {
+                    let _ = tx.unbounded_send(p);
+                }
+            }),
+            on_connected: Box::new(move || {
+                if let Some(e) = on_connected.upgrade() {
+                    e.authenticated.set(false);
+                    wasm_bindgen_futures::spawn_local(async move { e.connected().await });
+                }
+            }),
+        });
+        if relay.is_connected() {
+            let e = engine.clone();
+            if registered_now {
+                e.authenticated.set(true);
+                wasm_bindgen_futures::spawn_local(async move { e.flush().await });
+            } else {
+                wasm_bindgen_futures::spawn_local(async move { e.connected().await });
+            }
+        }
+        engine
+    }
+
+    /// This account's handle.
+    pub fn handle(&self) -> &str {
+        &self.handle
+    }
+
+    /// This device's account.
+    pub async fn account_id(&self) -> AccountId {
+        self.client.whoami().await.0
+    }
+
+    /// The store (for reading messages and conversations).
+    pub fn store(&self) -> &IdbStore {
+        self.client.store()
+    }
+
+    fn notify(&self, n: Notice) {
+        (self.on_notice)(n);
+    }
+
+    async fn connected(&self) {
+        match self.client.authenticate(&self.relay).await {
+            Ok(()) => self.authenticated.set(true),
+            Err(ClientError::Server { status: Status::Unauthorized, .. }) => {
+                self.notify(Notice::Removed);
+                return;
+            }
+            Err(e) => {
+                self.notify(Notice::Error(describe(&e)));
+                return;
+            }
+        }
+        self.flush().await;
+        let _ = self.client.maintain(&self.relay, now(), &mut system_rng()).await;
+    }
+
+    /// Sends what waits in the outbox and the receipts owed.
+    async fn flush(&self) {
+        if !self.authenticated.get() {
+            return;
+        }
+        // One flush at a time; a request during it makes it go round once more.
+        self.flush_again.set(true);
+        if self.flushing.replace(true) {
+            return;
+        }
+        let mut rng = system_rng();
+        while self.flush_again.replace(false) {
+            match self.client.flush_outbox(&self.relay, now(), &mut rng).await {
+                Ok(results) => {
+                    for (_, r) in results {
+                        if let Err(e) = r
+                            && !e.is_transient()
+                        {
+                            self.notify(Notice::Error(describe(&e)));
+                        }
+                    }
+                }
+                Err(e) => self.notify(Notice::Error(describe(&e))),
+            }
+            let _ = self.client.flush_receipts(&self.relay, now(), &mut rng).await;
+            self.notify(Notice::Changed);
+        }
+        self.flushing.set(false);
+    }
+
+    /// Finds an account by handle and remembers it as a contact.
+    pub async fn find(&self, handle: &str) -> Result<(AccountId, String), ClientError> {
+        let body = request::Body::LookupAccount(LookupAccount {
+            handle: handle.into(),
+            account_id: Vec::new(),
+        });
+        self.lookup(body).await
+    }
+
+    async fn lookup(&self, body: request::Body) -> Result<(AccountId, String), ClientError> {
+        let resp = RelayTransport::request(&self.relay, body).await?;
+        if resp.status() != Status::Ok {
+            return Err(ClientError::Server { status: resp.status(), message: resp.message });
+        }
+        let Some(response::Body::Account(info)) = resp.body else {
+            return Err(ClientError::UnexpectedResponse("lookup"));
+        };
+        let id = AccountId::from_bytes(&info.account_id)
+            .map_err(|_| ClientError::UnexpectedResponse("lookup"))?;
+        self.store().save_contact(&id, &info.handle).await?;
+        Ok((id, info.handle))
+    }
+
+    /// The name to show for an account: its handle, learned from the server once.
+    pub async fn name_of(&self, account: AccountId) -> String {
+        if let Ok(Some(h)) = self.store().contact(&account).await {
+            return h;
+        }
+        let body = request::Body::LookupAccount(LookupAccount {
+            handle: String::new(),
+            account_id: account.0.to_vec(),
+        });
+        match self.lookup(body).await {
+            Ok((_, h)) => h,
+            Err(_) => format!("{}…", &account.to_string()[..8]),
+        }
+    }
+
+    /// Queues `text` for `conversation` in the outbox, then tries to send it.
+    pub async fn send(
+        self: &Rc<Self>,
+        conversation: Conversation,
+        text: &str,
+    ) -> Result<(), ClientError> {
+        self.client.queue_text(conversation, text, now()).await?;
+        self.notify(Notice::Changed);
+        let me = self.clone();
+        wasm_bindgen_futures::spawn_local(async move { me.flush().await });
+        Ok(())
+    }
+
+    /// Marks a direct conversation read (read receipts to the peer, read sync to this
+    /// account's other devices).
+    pub async fn mark_read(&self, peer: AccountId) {
+        if let Ok(n) = self.client.mark_read(&self.relay, peer, now(), &mut system_rng()).await
+            && n > 0
+        {
+            self.notify(Notice::Changed);
+        }
+    }
+
+    /// The newest `limit` messages of a conversation, oldest first.
+    pub async fn messages(
+        &self,
+        conversation: &Conversation,
+        limit: usize,
+    ) -> Result<Vec<MessageRecord>, ClientError> {
+        self.client.messages(conversation, limit).await
+    }
+
+    /// The chat list.
+    pub async fn conversations(&self) -> Result<Vec<ConversationSummary>, ClientError> {
+        Ok(self.store().conversations().await?)
+    }
+
+    /// Stops listening to the relay.
+    pub fn stop(&self) {
+        self.incoming.borrow_mut().take();
+    }
+
+    async fn handle_push(&self, p: Push) {
+        match p.body {
+            Some(push::Body::Envelope(envelope)) => {
+                let mut rng = system_rng();
+                match self.client.receive(&self.relay, &envelope, now(), &mut rng).await {
+                    Ok(events) => {
+                        // Stored: only now may the relay delete it.
+                        self.relay.ack(envelope.id);
+                        for e in &events {
+                            if let Event::Message(m) = e
+                                && let Conversation::Direct(peer) = m.conversation
+                            {
+                                let _ = self.name_of(peer).await;
+                            }
+                        }
+                        if !events.is_empty() {
+                            self.notify(Notice::Changed);
+                        }
+                        let _ = self.client.flush_receipts(&self.relay, now(), &mut rng).await;
+                    }
+                    Err(e) => self.notify(Notice::Error(format!(
+                        "A message could not be read: {}",
+                        describe(&e)
+                    ))),
+                }
+            }
+            Some(push::Body::DeviceRemoved(_)) => self.notify(Notice::Removed),
+            Some(push::Body::Expired(x)) if !x.entries.is_empty() => {
+                self.notify(Notice::Error(format!(
+                    "{} message(s) expired on the server before this device came online.",
+                    x.entries.len()
+                )));
+            }
+            _ => {}
+        }
+    }
+}
+
+async fn receive_loop(engine: std::rc::Weak<Engine>, mut rx: mpsc::UnboundedReceiver<Push>) {
+    while let Some(p) = rx.next().await {
+        let Some(e) = engine.upgrade() else { return };
+        e.handle_push(p).await;
+    }
+}
