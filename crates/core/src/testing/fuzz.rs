@@ -57,6 +57,10 @@ pub fn parse_messages(data: &[u8]) {
             rebuilt
         );
     }
+    if let Ok(c) = crate::wire::content::Content::from_padded_bytes(data) {
+        let again = crate::wire::content::Content::from_padded_bytes(&c.to_padded_bytes());
+        assert_eq!(again.unwrap(), c);
+    }
     for kind in [2u8, 3, 7, 0] {
         let _ = CiphertextMessage::from_bytes(kind, data);
     }
@@ -104,6 +108,23 @@ pub fn parse_records(data: &[u8]) {
         );
     }
     let _ = IdentityKeyPair::from_bytes(data);
+    // The engine's records.
+    if let Ok(r) = crate::client::AccountRecord::from_bytes(data) {
+        assert_eq!(crate::client::AccountRecord::from_bytes(&r.to_bytes()).unwrap(), r);
+    }
+    if let Ok(r) = crate::client::DeviceListRecord::from_bytes(data) {
+        assert_eq!(crate::client::DeviceListRecord::from_bytes(&r.to_bytes()).unwrap(), r);
+    }
+    if let Ok(r) = crate::client::MessageRecord::from_bytes(data) {
+        assert_eq!(crate::client::MessageRecord::from_bytes(&r.to_bytes()).unwrap(), r);
+    }
+    if let Ok(r) = crate::client::OutboxEntry::from_bytes(data) {
+        assert_eq!(crate::client::OutboxEntry::from_bytes(&r.to_bytes()).unwrap(), r);
+    }
+    if let Ok(id) = crate::client::MessageId::from_sort_key(data) {
+        assert_eq!(id.sort_key().as_slice(), data);
+    }
+    let _ = crate::client::conversation_from_bytes(data);
 }
 
 struct Party {
