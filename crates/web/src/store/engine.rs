@@ -224,13 +224,25 @@ impl IdbStore {
         Ok(v)
     }
 
-    async fn get_bytes(
+    /// Loads the record under `key` and parses it; a record that does not parse is
+    /// `Corrupt` with `what`.
+    async fn load<T, E: std::fmt::Display>(
         &self,
         what: &'static str,
         store: &str,
         key: JsValue,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        self.get(store, key).await?.map(|v| value_bytes(what, &v)).transpose()
+        parse: impl FnOnce(&[u8]) -> Result<T, E>,
+    ) -> Result<Option<T>, StoreError> {
+        let Some(v) = self.get(store, key).await? else { return Ok(None) };
+        let bytes = zeroize::Zeroizing::new(value_bytes(what, &v)?);
+        parse(&bytes).map(Some).map_err(|e| corrupt(what, e))
+    }
+
+    async fn count(&self, store: &str) -> Result<u32, StoreError> {
+        let tx = self.db.transaction(&[store], TransactionMode::ReadOnly).map_err(rexie_err)?;
+        let n = tx.store(store).map_err(rexie_err)?.count(None).await.map_err(rexie_err)?;
+        tx.done().await.map_err(rexie_err)?;
+        Ok(n)
     }
 
     /// Every conversation with its newest message and unread count, newest first.
@@ -274,10 +286,7 @@ impl IdbStore {
 
     /// How many messages are stored (for status displays and benchmarks).
     pub async fn count_messages(&self) -> Result<u32, StoreError> {
-        let tx = self.db.transaction(&[MESSAGES], TransactionMode::ReadOnly).map_err(rexie_err)?;
-        let n = tx.store(MESSAGES).map_err(rexie_err)?.count(None).await.map_err(rexie_err)?;
-        tx.done().await.map_err(rexie_err)?;
-        Ok(n)
+        self.count(MESSAGES).await
     }
 }
 
@@ -293,26 +302,17 @@ impl IdentityKeyStore for IdbStore {
         &self,
         address: &ProtocolAddress,
     ) -> Result<Option<IdentityKey>, StoreError> {
-        self.get_bytes("identity", IDENTITIES, address_key(address))
-            .await?
-            .map(|b| IdentityKey::from_bytes(&b).map_err(|e| corrupt("identity", e)))
-            .transpose()
+        self.load("identity", IDENTITIES, address_key(address), IdentityKey::from_bytes).await
     }
 }
 
 #[async_trait(?Send)]
 impl PreKeyStore for IdbStore {
     async fn load_pre_key(&self, id: PreKeyId) -> Result<Option<PreKeyRecord>, StoreError> {
-        self.get_bytes("prekey", PRE_KEYS, JsValue::from(id.0))
-            .await?
-            .map(|b| PreKeyRecord::from_bytes(&b).map_err(|e| corrupt("prekey", e)))
-            .transpose()
+        self.load("prekey", PRE_KEYS, JsValue::from(id.0), PreKeyRecord::from_bytes).await
     }
     async fn count_pre_keys(&self) -> Result<usize, StoreError> {
-        let tx = self.db.transaction(&[PRE_KEYS], TransactionMode::ReadOnly).map_err(rexie_err)?;
-        let n = tx.store(PRE_KEYS).map_err(rexie_err)?.count(None).await.map_err(rexie_err)?;
-        tx.done().await.map_err(rexie_err)?;
-        Ok(n as usize)
+        Ok(self.count(PRE_KEYS).await? as usize)
     }
 }
 
@@ -322,10 +322,13 @@ impl SignedPreKeyStore for IdbStore {
         &self,
         id: SignedPreKeyId,
     ) -> Result<Option<SignedPreKeyRecord>, StoreError> {
-        self.get_bytes("signed prekey", SIGNED_PRE_KEYS, JsValue::from(id.0))
-            .await?
-            .map(|b| SignedPreKeyRecord::from_bytes(&b).map_err(|e| corrupt("signed prekey", e)))
-            .transpose()
+        self.load(
+            "signed prekey",
+            SIGNED_PRE_KEYS,
+            JsValue::from(id.0),
+            SignedPreKeyRecord::from_bytes,
+        )
+        .await
     }
 }
 
@@ -335,10 +338,13 @@ impl KyberPreKeyStore for IdbStore {
         &self,
         id: KyberPreKeyId,
     ) -> Result<Option<KyberPreKeyRecord>, StoreError> {
-        self.get_bytes("Kyber prekey", KYBER_PRE_KEYS, JsValue::from(id.0))
-            .await?
-            .map(|b| KyberPreKeyRecord::from_bytes(&b).map_err(|e| corrupt("Kyber prekey", e)))
-            .transpose()
+        self.load(
+            "Kyber prekey",
+            KYBER_PRE_KEYS,
+            JsValue::from(id.0),
+            KyberPreKeyRecord::from_bytes,
+        )
+        .await
     }
     async fn kyber_pre_key_used_with(
         &self,
@@ -356,10 +362,7 @@ impl SessionStore for IdbStore {
         &self,
         address: &ProtocolAddress,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        self.get_bytes("session", SESSIONS, address_key(address))
-            .await?
-            .map(|b| SessionRecord::from_bytes(&b).map_err(|e| corrupt("session", e)))
-            .transpose()
+        self.load("session", SESSIONS, address_key(address), SessionRecord::from_bytes).await
     }
 }
 
@@ -369,10 +372,8 @@ impl SenderKeyStore for IdbStore {
         &self,
         name: &SenderKeyName,
     ) -> Result<Option<SenderKeyRecord>, StoreError> {
-        self.get_bytes("sender key", SENDER_KEYS, sender_key_key(name))
-            .await?
-            .map(|b| SenderKeyRecord::from_bytes(&b).map_err(|e| corrupt("sender key", e)))
-            .transpose()
+        self.load("sender key", SENDER_KEYS, sender_key_key(name), SenderKeyRecord::from_bytes)
+            .await
     }
 }
 
@@ -565,23 +566,15 @@ impl ProtocolStore for IdbStore {
 #[async_trait(?Send)]
 impl ClientStore for IdbStore {
     async fn load_account(&self) -> Result<Option<AccountRecord>, StoreError> {
-        self.get_bytes("account", LOCAL, JsValue::from_str(ACCOUNT_KEY))
-            .await?
-            .map(|b| {
-                let b = zeroize::Zeroizing::new(b);
-                AccountRecord::from_bytes(&b).map_err(|e| corrupt("account", e))
-            })
-            .transpose()
+        self.load("account", LOCAL, JsValue::from_str(ACCOUNT_KEY), AccountRecord::from_bytes).await
     }
 
     async fn load_device_list(
         &self,
         account: &AccountId,
     ) -> Result<Option<DeviceListRecord>, StoreError> {
-        self.get_bytes("device list", DEVICE_LISTS, account_key(account))
-            .await?
-            .map(|b| DeviceListRecord::from_bytes(&b).map_err(|e| corrupt("device list", e)))
-            .transpose()
+        self.load("device list", DEVICE_LISTS, account_key(account), DeviceListRecord::from_bytes)
+            .await
     }
 
     async fn load_message(&self, id: &MessageId) -> Result<Option<MessageRecord>, StoreError> {
