@@ -312,7 +312,8 @@ pub trait Storage: Clone + Send + Sync + 'static {
         device: u32,
     ) -> impl Future<Output = Result<PreKeyCountsRow, StorageError>> + Send;
 
-    /// Durably appends copies to device queues (group-committed); returns their ids in order.
+    /// Durably appends copies to device queues (group-committed); returns the ids of the
+    /// copies stored, in order. A copy for a device that no longer exists is dropped.
     fn enqueue(
         &self,
         rows: Vec<QueueInsert>,

@@ -574,10 +574,14 @@ impl Storage for SqliteStorage {
         let (reply, rx) = oneshot::channel();
         self.writer.submit(WriteOp::Enqueue { rows, expires_at, reply }).await?;
         let ids = rx.await.map_err(|_| StorageError::Backend("queue writer stopped".into()))??;
-        for (account, device) in keys {
-            self.adjust_counter(account, device, 1);
+        let mut stored = Vec::with_capacity(ids.len());
+        for ((account, device), id) in keys.into_iter().zip(ids) {
+            if let Some(id) = id {
+                self.adjust_counter(account, device, 1);
+                stored.push(id);
+            }
         }
-        Ok(ids)
+        Ok(stored)
     }
 
     async fn fetch_queue(

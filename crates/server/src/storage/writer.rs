@@ -28,7 +28,8 @@ pub(super) enum WriteOp {
     Enqueue {
         rows: Vec<QueueInsert>,
         expires_at: u64,
-        reply: oneshot::Sender<Result<Vec<u64>, StorageError>>,
+        /// Per row, its id, or `None` when the device no longer exists.
+        reply: oneshot::Sender<Result<Vec<Option<u64>>, StorageError>>,
     },
     Ack {
         account: AccountId,
@@ -142,7 +143,9 @@ async fn run(
                 counters.operations.fetch_add(batch.len() as u64, Ordering::Relaxed);
                 for outcome in &outcomes {
                     let (counter, n) = match outcome {
-                        Outcome::Ids(ids) => (&counters.inserted, ids.len() as u64),
+                        Outcome::Ids(ids) => {
+                            (&counters.inserted, ids.iter().flatten().count() as u64)
+                        }
                         Outcome::Deleted(n) => (&counters.deleted, *n),
                     };
                     counter.fetch_add(n, Ordering::Relaxed);
@@ -153,8 +156,8 @@ async fn run(
                     let mut committed = Vec::new();
                     for (op, outcome) in batch.iter().zip(&outcomes) {
                         if let (WriteOp::Enqueue { rows, .. }, Outcome::Ids(ids)) = (op, outcome) {
-                            committed.extend(rows.iter().zip(ids).map(|(r, id)| {
-                                (r.account_id, r.device_id, *id, r.envelope.clone())
+                            committed.extend(rows.iter().zip(ids).filter_map(|(r, id)| {
+                                id.map(|id| (r.account_id, r.device_id, id, r.envelope.clone()))
                             }));
                         }
                     }
@@ -219,7 +222,8 @@ async fn checkpoints(mut conn: SqliteConnection, mut committed: mpsc::Receiver<(
 }
 
 enum Outcome {
-    Ids(Vec<u64>),
+    /// Per row of an enqueue, its id if it was stored.
+    Ids(Vec<Option<u64>>),
     Deleted(u64),
 }
 
@@ -227,10 +231,16 @@ enum Outcome {
 /// `[id, account hex, device, envelope offset (1-based), envelope length, expires_at]`,
 /// `?2` all envelopes end to end. The SQL never changes, so it is prepared once, and the
 /// rows cost no statement journal (`OR ROLLBACK`: any failure abandons the batch anyway).
+/// A row for a device that no longer exists is skipped: a send checked against the device
+/// list can commit after a concurrent removal emptied that device's queue, and nothing may
+/// be left behind for a removed device.
 pub(super) const INSERT_ROWS: &str = "INSERT OR ROLLBACK INTO queue (id, account_id, device_id, envelope, expires_at) \
      SELECT j.value ->> 0, unhex(j.value ->> 1), j.value ->> 2, \
             substr(?2, j.value ->> 3, j.value ->> 4), j.value ->> 5 \
-     FROM json_each(?1) AS j";
+     FROM json_each(?1) AS j \
+     WHERE EXISTS (SELECT 1 FROM devices AS d \
+                   WHERE d.account_id = unhex(j.value ->> 1) AND d.device_id = j.value ->> 2) \
+     RETURNING id";
 
 /// Deletes acknowledged rows in one statement: `?1` is a JSON array of
 /// `[id, account hex, device]`; a row goes only if it belongs to the device that
@@ -270,7 +280,7 @@ async fn commit(
                     envelopes.extend_from_slice(&r.envelope);
                     *next_id += 1;
                 }
-                outcomes.push(Outcome::Ids((first..*next_id).collect()));
+                outcomes.push(Outcome::Ids((first..*next_id).map(Some).collect()));
             }
             WriteOp::Ack { account, device, ids, .. } => {
                 let account = hex::encode(account.0);
@@ -285,8 +295,11 @@ async fn commit(
     rows.push(']');
     acks.push(']');
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let mut stored = std::collections::HashSet::new();
     if !envelopes.is_empty() {
-        sqlx::query(INSERT_ROWS).bind(rows).bind(envelopes).execute(&mut *tx).await?;
+        for row in sqlx::query(INSERT_ROWS).bind(rows).bind(envelopes).fetch_all(&mut *tx).await? {
+            stored.insert(sqlx::Row::try_get::<i64, _>(&row, 0)?);
+        }
     }
     let mut deleted = std::collections::HashSet::new();
     if acks.len() > 2 {
@@ -296,8 +309,18 @@ async fn commit(
     }
     tx.commit().await?;
     for (op, outcome) in batch.iter().zip(outcomes.iter_mut()) {
-        if let (WriteOp::Ack { ids, .. }, Outcome::Deleted(n)) = (op, outcome) {
-            *n = ids.iter().filter(|id| deleted.contains(&to_i64(**id))).count() as u64;
+        match (op, outcome) {
+            (WriteOp::Ack { ids, .. }, Outcome::Deleted(n)) => {
+                *n = ids.iter().filter(|id| deleted.contains(&to_i64(**id))).count() as u64;
+            }
+            (WriteOp::Enqueue { .. }, Outcome::Ids(ids)) => {
+                for id in ids.iter_mut() {
+                    if id.is_some_and(|i| !stored.contains(&to_i64(i))) {
+                        *id = None;
+                    }
+                }
+            }
+            _ => {}
         }
     }
     Ok(outcomes)

@@ -113,6 +113,10 @@ async fn test_ack_deletes_only_the_acknowledging_devices_copies() {
     let dir = tempfile::tempdir().unwrap();
     let storage = SqliteStorage::open(&dir.path().join("t.sqlite")).await.unwrap();
     let (a, b) = (AccountId([1; 16]), AccountId([2; 16]));
+    storage.create_account(a, "alice", device_row(1), 1).await.unwrap();
+    storage.create_account(b, "bob", device_row(2), 1).await.unwrap();
+    storage.create_link_token(a, [7; 32], 1000).await.unwrap();
+    assert_eq!(storage.register_device(a, [7; 32], device_row(3), 1, 4).await.unwrap(), 2);
     let row =
         |account_id, device_id, ts| QueueInsert { account_id, device_id, envelope: envelope(ts) };
     let ids =
@@ -129,6 +133,26 @@ async fn test_ack_deletes_only_the_acknowledging_devices_copies() {
     assert_eq!(left[0].1, envelope(2), "envelopes are stored byte for byte");
     let stats = storage.write_stats();
     assert_eq!((stats.inserted, stats.deleted), (3, 2));
+    storage.close().await;
+}
+
+#[tokio::test]
+async fn test_nothing_is_queued_for_a_removed_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = SqliteStorage::open(&dir.path().join("t.sqlite")).await.unwrap();
+    let a = AccountId([5; 16]);
+    storage.create_account(a, "erin", device_row(5), 1).await.unwrap();
+    storage.create_link_token(a, [6; 32], 1000).await.unwrap();
+    let gone = storage.register_device(a, [6; 32], device_row(6), 1, 4).await.unwrap();
+    let row = |device_id, ts| QueueInsert { account_id: a, device_id, envelope: envelope(ts) };
+    storage.enqueue(vec![row(gone, 1)], u64::MAX / 2).await.unwrap();
+    assert!(storage.remove_device(a, gone).await.unwrap());
+    assert_eq!(storage.queue_len(a, gone).await.unwrap(), 0, "removal empties the queue");
+    // A send that was checked against the old device list commits after the removal.
+    storage.enqueue(vec![row(1, 2), row(gone, 2)], u64::MAX / 2).await.unwrap();
+    assert_eq!(storage.queue_len(a, gone).await.unwrap(), 0, "nothing left for a removed device");
+    assert_eq!(storage.queue_len(a, 1).await.unwrap(), 1, "the rest of the batch is kept");
+    assert_eq!(storage.queue_total().await.unwrap(), 1);
     storage.close().await;
 }
 
