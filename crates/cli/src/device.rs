@@ -6,9 +6,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use getrandom::SysRng;
 use getrandom::rand_core::UnwrapErr;
 use tandem_core::client::{Client, ClientError, Event, MessageRecord, SendReport};
+use tandem_core::link::{LinkCode, LinkRequest};
 use tandem_core::prekeys::generate_registration_id;
 use tandem_core::store::MemoryStore;
-use tandem_core::wire::relay::{ExpiredEntry, push};
+use tandem_core::wire::relay::{ExpiredEntry, OpenProvisioning, Push, push, request, response};
 use tandem_core::{AccountId, DeviceId, IdentityKeyPair, Timestamp};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -128,14 +129,41 @@ impl Device {
         let identity = tandem_core::store::IdentityKeyStore::load_identity_key_pair(&store)
             .await
             .map_err(ClientError::from)?;
-        let (conn, pushes) = Connection::connect(&primary.url).await?;
+        let (conn, mut pushes) = Connection::connect(&primary.url).await?;
         let mut rng = system_rng();
-        let offer = primary
+        // The companion waits at a provisioning address and shows its link code (here, as
+        // text handed straight to the primary).
+        let response = tandem_core::transport::RelayTransport::request(
+            &conn,
+            request::Body::OpenProvisioning(OpenProvisioning {}),
+        )
+        .await
+        .map_err(ClientError::from)?;
+        let Some(response::Body::ProvisioningAddress(address)) = response.body else {
+            return Err(ClientError::UnexpectedResponse("provisioning address").into());
+        };
+        let address = <[u8; 16]>::try_from(address.address.as_slice())
+            .map_err(|_| ClientError::UnexpectedResponse("provisioning address"))?;
+        let expires = Timestamp::from_millis(now().as_millis() + 60_000);
+        let request = LinkRequest::new(address, *identity.identity_key(), expires, name, &mut rng);
+        let code = LinkCode::parse(&request.code().to_text()).map_err(ClientError::from)?;
+        let primary_code = primary
             .client
-            .create_link_offer(&primary.conn, identity.identity_key(), now(), &mut rng)
+            .link_companion(&primary.conn, &code, "cli primary", now(), &mut rng)
             .await?;
+        let sealed = loop {
+            match pushes.recv().await {
+                Some(Push { body: Some(push::Body::Provisioning(p)), .. }) => break p.message,
+                Some(_) => {}
+                None => return Err(ClientError::UnexpectedResponse("link message").into()),
+            }
+        };
+        let (link, companion_code) = request.open(&sealed).map_err(ClientError::from)?;
+        if companion_code != primary_code {
+            return Err(ClientError::UnexpectedResponse("matching code").into());
+        }
         let client =
-            Client::register_companion(store, &conn, offer, name, "cli", now(), &mut rng).await?;
+            Client::register_linked(store, &conn, link, name, "cli", now(), &mut rng).await?;
         primary.client.publish_device_list(&primary.conn, now(), &mut rng).await?;
         Ok(Self::start(Arc::new(client), conn, pushes, &primary.url, true))
     }
@@ -259,7 +287,12 @@ async fn pump(
             Some(push::Body::DeviceRemoved(_)) => {
                 let _ = events.send(DeviceEvent::Removed);
             }
-            Some(push::Body::Welcome(_)) | None => {}
+            // This tool links companions itself (`Device::link` publishes the list), and
+            // never waits on a provisioning address.
+            Some(
+                push::Body::Welcome(_) | push::Body::DeviceLinked(_) | push::Body::Provisioning(_),
+            )
+            | None => {}
         }
     }
     let _ = events.send(DeviceEvent::Closed(pushes.close_reason()));

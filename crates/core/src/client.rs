@@ -102,6 +102,9 @@ pub enum ClientError {
     /// The caller passed something invalid.
     #[error("{0}")]
     InvalidInput(String),
+    /// Linking a companion failed.
+    #[error(transparent)]
+    Link(#[from] crate::link::LinkError),
 }
 
 impl ClientError {

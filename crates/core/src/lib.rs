@@ -40,6 +40,7 @@ pub mod devices;
 mod error;
 pub mod fingerprint;
 mod identity;
+pub mod link;
 pub mod prekeys;
 pub mod sender_keys;
 pub mod session;

@@ -136,6 +136,10 @@ pub async fn dispatch<D: Storage>(
         B::Ping(_) | B::RegisterAccount(_) | B::Authenticate(_) | B::RegisterDevice(_) => {
             Err(ApiError::bad("handled by the session"))
         }
+        B::OpenProvisioning(_) => {
+            Err(ApiError::bad("a provisioning address is for a device that is not linked yet"))
+        }
+        B::SendProvisioning(r) => devices::send_provisioning(state, authed(who)?, r).await,
         B::LookupAccount(r) => account::lookup(state, authed(who)?, r).await,
         B::CreateLinkToken(_) => devices::create_link_token(state, authed(who)?).await,
         B::RemoveDevice(r) => devices::remove(state, authed(who)?, r).await,

@@ -19,6 +19,8 @@ pub enum Notify {
     Removed,
     /// Another connection authenticated as this device: close this one.
     Replaced,
+    /// A companion joined the device's account.
+    DeviceLinked(u32),
 }
 
 /// How many notifications may wait for a session before it must catch up from the database.
@@ -41,12 +43,30 @@ pub struct Subscription {
     pub connection: u64,
 }
 
+/// How long a provisioning address works.
+pub const PROVISIONING_TTL: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
+/// Most provisioning addresses open at once (each belongs to an open socket).
+pub const MAX_PROVISIONING: usize = 10_000;
+
+/// One open provisioning address: whose it is, until when, and where its message goes.
+struct Mailbox {
+    owner: u64,
+    expires: std::time::Instant,
+    tx: mpsc::Sender<Bytes>,
+}
+
 /// The registry of connected devices.
 #[derive(Default, Clone)]
 pub struct Hub {
     inner: Arc<Mutex<HashMap<(AccountId, u32), Entry>>>,
     next_connection: Arc<AtomicU64>,
+    provisioning: Arc<Mutex<HashMap<[u8; 16], Mailbox>>>,
 }
+
+/// Why a provisioning address could not be opened.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ProvisioningFull;
 
 impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -117,5 +137,54 @@ impl Hub {
     /// How many devices are connected.
     pub fn connected(&self) -> usize {
         self.lock().len()
+    }
+
+    /// Tells every connected device of `account`.
+    pub fn notify_account(&self, account: AccountId, what: impl Fn() -> Notify) {
+        for ((a, _), e) in self.lock().iter() {
+            if *a == account {
+                let _ = e.tx.try_send(what());
+            }
+        }
+    }
+
+    /// A new connection id, for a session that has not authenticated.
+    pub fn connection_id(&self) -> u64 {
+        self.next_connection.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    fn mailboxes(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 16], Mailbox>> {
+        self.provisioning.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Opens a fresh random provisioning address for connection `owner`, closing the ones
+    /// it had: one link message for it goes to `tx`.
+    pub fn open_provisioning(
+        &self,
+        owner: u64,
+        tx: mpsc::Sender<Bytes>,
+    ) -> Result<([u8; 16], std::time::SystemTime), ProvisioningFull> {
+        let now = std::time::Instant::now();
+        let mut map = self.mailboxes();
+        map.retain(|_, m| m.owner != owner && m.expires > now && !m.tx.is_closed());
+        if map.len() >= MAX_PROVISIONING {
+            return Err(ProvisioningFull);
+        }
+        let mut address = [0u8; 16];
+        rand::fill(&mut address);
+        map.insert(address, Mailbox { owner, expires: now + PROVISIONING_TTL, tx });
+        Ok((address, std::time::SystemTime::now() + PROVISIONING_TTL))
+    }
+
+    /// Closes every provisioning address of connection `owner`.
+    pub fn close_provisioning(&self, owner: u64) {
+        self.mailboxes().retain(|_, m| m.owner != owner);
+    }
+
+    /// Delivers a link message to an open address, which then closes (single use).
+    /// `false` when there is no such address, it expired, or its socket is gone.
+    pub fn send_provisioning(&self, address: &[u8; 16], message: Bytes) -> bool {
+        let Some(m) = self.mailboxes().remove(address) else { return false };
+        m.expires > std::time::Instant::now() && m.tx.try_send(message).is_ok()
     }
 }

@@ -1,7 +1,8 @@
 //! The client WebSocket: one binary protobuf frame per message (see `tandem_core::wire::relay`).
 //!
-//! A session starts unauthenticated (only `Ping`, `RegisterAccount`, `Authenticate` and
-//! `RegisterDevice` are allowed). Once it is a device, the session delivers that device's
+//! A session starts unauthenticated (only `Ping`, `RegisterAccount`, `Authenticate`,
+//! `RegisterDevice` and `OpenProvisioning` are allowed; a companion waiting to be linked
+//! holds a provisioning address). Once it is a device, the session delivers that device's
 //! queue: at most `push_window` unacknowledged pushes, oldest first, first from the
 //! database and then straight from committed sends while it keeps up.
 //!
@@ -28,9 +29,9 @@ use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use prost::Message as _;
 use tandem_core::AccountId;
 use tandem_core::wire::relay::{
-    ClientFrame, DeviceRemoved, ExpiredEntry, ExpiredMessages, MAX_PING_PAYLOAD, Pong,
-    QueueDrained, Request, ServerFrame, Status, Welcome, client_frame, envelope_push_frame, push,
-    request, response,
+    ClientFrame, DeviceLinked, DeviceRemoved, ExpiredEntry, ExpiredMessages, MAX_PING_PAYLOAD,
+    Pong, ProvisioningAddress, ProvisioningMessage, QueueDrained, Request, ServerFrame, Status,
+    Welcome, client_frame, envelope_push_frame, push, request, response,
 };
 use tokio::time::Instant;
 
@@ -89,6 +90,7 @@ enum Event<E> {
     Frame(Option<Result<Message, E>>),
     Finished(Option<(u64, ApiResult)>),
     Notify(Option<Notify>),
+    Provisioning(Bytes),
     IdleCheck,
     Shutdown,
 }
@@ -131,6 +133,10 @@ struct Session<D> {
     pending: FuturesUnordered<Pending>,
     /// Frames to write at the next flush.
     outbox: Vec<Message>,
+    /// This connection's id (for its provisioning address).
+    connection: u64,
+    /// Where a link message for this socket's provisioning address arrives.
+    provisioning: Option<tokio::sync::mpsc::Receiver<Bytes>>,
 }
 
 fn anonymous_key(peer: Option<IpAddr>) -> Authed {
@@ -166,6 +172,7 @@ async fn write_all<S: Sink<Message> + Unpin>(socket: &mut S, outbox: &mut Vec<Me
 
 impl<D: Storage> Session<D> {
     fn new(state: AppState<D>, config: &SocketConfig) -> Self {
+        let connection = state.hub.connection_id();
         Self {
             state,
             who: None,
@@ -173,6 +180,8 @@ impl<D: Storage> Session<D> {
             delivery: None,
             pending: FuturesUnordered::new(),
             outbox: Vec::new(),
+            connection,
+            provisioning: None,
         }
     }
 
@@ -207,9 +216,16 @@ impl<D: Storage> Session<D> {
                         None => std::future::pending().await,
                     }
                 };
+                let provisioning = async {
+                    match self.provisioning.as_mut() {
+                        Some(rx) => rx.recv().await,
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     () = shutdown.cancelled() => Event::Shutdown,
                     n = notify => Event::Notify(n),
+                    Some(p) = provisioning => Event::Provisioning(p),
                     Some(done) = self.pending.next(), if !self.pending.is_empty() => Event::Finished(done),
                     () = &mut idle => Event::IdleCheck,
                     m = socket.next(), if reading => Event::Frame(m),
@@ -238,6 +254,20 @@ impl<D: Storage> Session<D> {
                         close_code::DEVICE_REMOVED,
                         "this device was removed from its account",
                     ))
+                }
+                Event::Notify(Some(Notify::DeviceLinked(device_id))) => {
+                    self.frame(ServerFrame::push(
+                        0,
+                        push::Body::DeviceLinked(DeviceLinked { device_id }),
+                    ));
+                    Ok(())
+                }
+                Event::Provisioning(message) => {
+                    self.frame(ServerFrame::push(
+                        0,
+                        push::Body::Provisioning(ProvisioningMessage { message: message.into() }),
+                    ));
+                    Ok(())
                 }
                 Event::Notify(Some(Notify::Replaced) | None) => Err(End::Close(
                     close_code::REPLACED,
@@ -324,6 +354,11 @@ impl<D: Storage> Session<D> {
                 )
                 .await
             }
+            request::Body::OpenProvisioning(_) if self.who.is_none() => {
+                let result = self.open_provisioning();
+                self.answer(id, result);
+                Ok(())
+            }
             request::Body::RegisterAccount(_)
             | request::Body::Authenticate(_)
             | request::Body::RegisterDevice(_) => {
@@ -345,6 +380,27 @@ impl<D: Storage> Session<D> {
         }
     }
 
+    /// A fresh provisioning address for this (unauthenticated) socket, replacing its last.
+    fn open_provisioning(&mut self) -> ApiResult {
+        api::limit(&self.state, self.anonymous, crate::limits::Limited::Lookup, 1.0)?;
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let (address, expires) =
+            self.state.hub.open_provisioning(self.connection, tx).map_err(|_| {
+                ApiError::new(
+                    Status::RateLimited,
+                    "too many devices are linking; retry in a minute",
+                )
+            })?;
+        self.provisioning = Some(rx);
+        let expires_at_ms = expires
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        Ok(Some(response::Body::ProvisioningAddress(ProvisioningAddress {
+            address: address.to_vec(),
+            expires_at_ms,
+        })))
+    }
+
     /// Answers an authenticating request and, on success, starts delivering the queue.
     async fn become_device(
         &mut self,
@@ -360,6 +416,8 @@ impl<D: Storage> Session<D> {
         };
         self.answer(id, Ok(Some(body)));
         self.who = Some(who);
+        self.state.hub.close_provisioning(self.connection);
+        self.provisioning = None;
         let _ = self.state.storage.touch_device(who.account, who.device, crate::now_ms()).await;
         let subscription = self.state.hub.subscribe(who.account, who.device);
         self.delivery = Some(Delivery {
@@ -499,6 +557,7 @@ impl<D: Storage> Session<D> {
                 let _ = tokio::time::timeout(FINISH_TIMEOUT, socket.close()).await;
             }
         }
+        self.state.hub.close_provisioning(self.connection);
         if let (Some(who), Some(d)) = (self.who, self.delivery.as_ref()) {
             self.state.hub.unsubscribe(who.account, who.device, d.subscription.connection);
             let _ = self.state.storage.touch_device(who.account, who.device, crate::now_ms()).await;

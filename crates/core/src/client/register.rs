@@ -13,6 +13,7 @@ use crate::devices::{
     SignedDeviceList,
 };
 use crate::identity::IdentityKey;
+use crate::link::{self, LinkCode, LinkError, LinkMessage, MatchCode, VerifiedLink};
 use crate::prekeys::{
     KyberPreKeyId, KyberPreKeyRecord, PreKeyId, PreKeyRecord, SignedPreKeyId, SignedPreKeyRecord,
 };
@@ -21,8 +22,8 @@ use crate::time::Timestamp;
 use crate::transport::RelayTransport;
 use crate::wire::relay::{
     GetDevices, GetPreKeyCounts, KyberPreKeyMessage, MAX_PREKEYS_PER_UPLOAD, NewDevice,
-    OneTimePreKeyMessage, RegisterAccount, RegisterDevice, RemoveDevice, SetDeviceList,
-    SignedPreKeyMessage, UploadPreKeys, request, response,
+    OneTimePreKeyMessage, RegisterAccount, RegisterDevice, RemoveDevice, SendProvisioning,
+    SetDeviceList, SignedPreKeyMessage, Status, UploadPreKeys, request, response,
 };
 
 /// What a primary gives a companion so it can join the account: the companion's identity
@@ -141,6 +142,62 @@ impl<S: ClientStore> Client<S> {
             link_token: token.token,
             adv_identity,
         })
+    }
+
+    /// Primary: links the companion that shows `code`: a registration token, the
+    /// companion's identity signed by the account key, sealed to the code and delivered to
+    /// its provisioning address. Returns the code both screens show.
+    pub async fn link_companion<T: RelayTransport + ?Sized>(
+        &self,
+        transport: &T,
+        code: &LinkCode,
+        primary_name: &str,
+        now: Timestamp,
+        rng: &mut impl CryptoRng,
+    ) -> Result<MatchCode, ClientError> {
+        code.check_fresh(now)?;
+        let offer = self.create_link_offer(transport, &code.identity_key, now, rng).await?;
+        let message = LinkMessage {
+            account_id: offer.account_id.0.to_vec(),
+            handle: offer.handle,
+            account_key: offer.account_key.serialize().to_vec(),
+            link_token: offer.link_token,
+            adv_identity: offer.adv_identity.to_bytes(),
+            primary_name: primary_name.to_owned(),
+        };
+        let (sealed, matching) = link::seal(code, &offer.account_key, &message, rng)?;
+        let body = request::Body::SendProvisioning(SendProvisioning {
+            address: code.address.to_vec(),
+            message: sealed,
+        });
+        match call(transport, body).await {
+            Err(ClientError::Server { status: Status::NotFound, .. }) => {
+                Err(ClientError::Link(LinkError::Expired))
+            }
+            Err(e) => Err(e),
+            Ok(_) => Ok(matching),
+        }
+    }
+
+    /// Companion: joins the account named by a verified link message (see
+    /// [`crate::link::LinkRequest::open`]), then uploads prekeys.
+    pub async fn register_linked<T: RelayTransport + ?Sized>(
+        store: S,
+        transport: &T,
+        link: VerifiedLink,
+        device_name: &str,
+        platform: &str,
+        now: Timestamp,
+        rng: &mut impl CryptoRng,
+    ) -> Result<Self, ClientError> {
+        let offer = LinkOffer {
+            account_id: link.account_id,
+            handle: link.handle,
+            account_key: link.account_key,
+            link_token: link.link_token,
+            adv_identity: link.adv_identity,
+        };
+        Self::register_companion(store, transport, offer, device_name, platform, now, rng).await
     }
 
     /// Companion: joins the account of `offer` as a new device (after checking the account

@@ -71,7 +71,22 @@ pub fn parse_messages(data: &[u8]) {
         assert_eq!(ServerFrame::from_bytes(&f.encode_to_vec()).unwrap(), f);
     }
     let _ = IdentityKey::from_bytes(data);
+    // Link codes as pasted text, and sealed link messages as the relay delivers them.
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Ok(code) = crate::link::LinkCode::parse(text)
+    {
+        let again = crate::link::LinkCode::parse(&code.to_text()).unwrap();
+        assert_eq!(again.address, code.address);
+    }
     let mut rng = SeededRng::new(1);
+    let request = crate::link::LinkRequest::new(
+        [0; 16],
+        *IdentityKeyPair::generate(&mut rng).identity_key(),
+        Timestamp::EPOCH,
+        "fuzz",
+        &mut rng,
+    );
+    let _ = request.open(data);
     let k = IdentityKeyPair::generate(&mut rng);
     let view = AccountView {
         account_id: b"fuzz",

@@ -55,7 +55,7 @@ pub struct Request {
     /// What is asked.
     #[prost(
         oneof = "request::Body",
-        tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27"
+        tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29"
     )]
     pub body: Option<request::Body>,
 }
@@ -64,8 +64,9 @@ pub struct Request {
 pub mod request {
     use super::{account, devices, groups, messages, prekeys};
 
-    /// What a request asks for. Only `Ping`, `RegisterAccount`, `Authenticate` and
-    /// `RegisterDevice` are allowed before the socket has authenticated.
+    /// What a request asks for. Only `Ping`, `RegisterAccount`, `Authenticate`,
+    /// `RegisterDevice` and `OpenProvisioning` are allowed before the socket has
+    /// authenticated.
     #[derive(Clone, PartialEq, prost::Oneof)]
     pub enum Body {
         /// Liveness check; the server echoes the payload.
@@ -122,6 +123,12 @@ pub mod request {
         /// Rename this device.
         #[prost(message, tag = "27")]
         UpdateDevice(devices::UpdateDevice),
+        /// Before authentication: a provisioning address for this socket.
+        #[prost(message, tag = "28")]
+        OpenProvisioning(devices::OpenProvisioning),
+        /// Primary only: a link message to a provisioning address.
+        #[prost(message, tag = "29")]
+        SendProvisioning(devices::SendProvisioning),
     }
 }
 
@@ -205,7 +212,7 @@ pub struct Response {
     #[prost(string, tag = "3")]
     pub message: String,
     /// The result, when there is one.
-    #[prost(oneof = "response::Body", tags = "10, 11, 12, 13, 14, 16, 19, 20, 21, 22, 26, 30")]
+    #[prost(oneof = "response::Body", tags = "10, 11, 12, 13, 14, 16, 19, 20, 21, 22, 26, 28, 30")]
     pub body: Option<response::Body>,
 }
 
@@ -249,6 +256,9 @@ pub mod response {
         /// An account found by handle.
         #[prost(message, tag = "26")]
         Account(account::AccountInfo),
+        /// This socket's provisioning address.
+        #[prost(message, tag = "28")]
+        ProvisioningAddress(devices::ProvisioningAddress),
         /// A send refused because its device set is not the current one (status `Conflict`).
         #[prost(message, tag = "30")]
         MismatchedDevices(messages::MismatchedDevices),
@@ -273,7 +283,7 @@ pub struct Push {
     #[prost(uint64, tag = "1")]
     pub id: u64,
     /// What is pushed.
-    #[prost(oneof = "push::Body", tags = "10, 11, 12, 13, 14")]
+    #[prost(oneof = "push::Body", tags = "10, 11, 12, 13, 14, 15, 16")]
     pub body: Option<push::Body>,
 }
 
@@ -299,6 +309,12 @@ pub mod push {
         /// This device was removed from its account; the socket closes next.
         #[prost(message, tag = "14")]
         DeviceRemoved(super::devices::DeviceRemoved),
+        /// A link message for this socket's provisioning address.
+        #[prost(message, tag = "15")]
+        Provisioning(super::devices::ProvisioningMessage),
+        /// A companion joined this account.
+        #[prost(message, tag = "16")]
+        DeviceLinked(super::devices::DeviceLinked),
     }
 }
 

@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use tandem_core::devices::{SignedDeviceIdentity, SignedDeviceList};
 use tandem_core::wire::relay::{
-    DeviceInfo, DeviceRegistered, Devices, GetDevices, LinkToken, MAX_COMPANIONS, RegisterDevice,
-    RemoveDevice, SetDeviceList, Status, UpdateDevice, response,
+    DeviceInfo, DeviceRegistered, Devices, GetDevices, LinkToken, MAX_COMPANIONS,
+    MAX_PROVISIONING_MESSAGE, RegisterDevice, RemoveDevice, SendProvisioning, SetDeviceList,
+    Status, UpdateDevice, response,
 };
 use tandem_core::{IdentityKey, Timestamp};
 
@@ -90,7 +91,33 @@ pub async fn register<D: Storage>(
             other => other.into(),
         })?;
     state.invalidate_devices(account);
+    state.hub.notify_account(account, || crate::hub::Notify::DeviceLinked(id));
     Ok((Authed { account, device: id }, DeviceRegistered { device_id: id }))
+}
+
+/// Primary: hands a sealed link message to the socket holding a provisioning address.
+pub async fn send_provisioning<D: Storage>(
+    state: &AppState<D>,
+    who: Authed,
+    r: SendProvisioning,
+) -> ApiResult {
+    primary_only(who, "link devices")?;
+    limit(state, who, Limited::Lookup, 1.0)?;
+    if r.message.len() > MAX_PROVISIONING_MESSAGE {
+        return Err(ApiError::new(
+            Status::TooLarge,
+            format!("a link message is at most {MAX_PROVISIONING_MESSAGE} bytes"),
+        ));
+    }
+    let address = <[u8; 16]>::try_from(r.address.as_slice())
+        .map_err(|_| ApiError::bad("a provisioning address is 16 bytes"))?;
+    if !state.hub.send_provisioning(&address, r.message.into()) {
+        return Err(ApiError::new(
+            Status::NotFound,
+            "that link code has expired or was already used",
+        ));
+    }
+    Ok(None)
 }
 
 /// Removes a device: the primary any companion, a companion itself.

@@ -132,3 +132,51 @@ pub struct SetDeviceList {
 /// Told to a device just before its socket closes because it was removed.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct DeviceRemoved {}
+
+/// Before authentication: asks for a provisioning address, where a primary can deliver one
+/// link message to this socket. Asking again replaces the previous address.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct OpenProvisioning {}
+
+/// A provisioning address; it works once, while the socket is open and until it expires.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ProvisioningAddress {
+    /// 16 random bytes.
+    #[prost(bytes = "vec", tag = "1")]
+    pub address: Vec<u8>,
+    /// When the server forgets it (server clock).
+    #[prost(uint64, tag = "2")]
+    pub expires_at_ms: u64,
+}
+
+/// Primary only: delivers an (end-to-end encrypted) link message to a provisioning address.
+/// Answered `NotFound` when the address expired, was replaced or was used.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SendProvisioning {
+    /// The address from the companion's link code.
+    #[prost(bytes = "vec", tag = "1")]
+    pub address: Vec<u8>,
+    /// The sealed link message, at most [`MAX_PROVISIONING_MESSAGE`] bytes.
+    #[prost(bytes = "vec", tag = "2")]
+    pub message: Vec<u8>,
+}
+
+/// The longest link message the relay carries.
+pub const MAX_PROVISIONING_MESSAGE: usize = 8 * 1024;
+
+/// Pushed to the socket holding a provisioning address: the link message sent to it.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ProvisioningMessage {
+    /// The sealed link message, as the primary sent it.
+    #[prost(bytes = "vec", tag = "1")]
+    pub message: Vec<u8>,
+}
+
+/// Pushed to an account's connected devices when a companion registered: the primary signs
+/// a new device list, the others refresh theirs.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct DeviceLinked {
+    /// The new device.
+    #[prost(uint32, tag = "1")]
+    pub device_id: u32,
+}
