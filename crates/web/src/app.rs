@@ -9,12 +9,13 @@ use leptos::task::spawn_local;
 use send_wrapper::SendWrapper;
 
 use crate::components::{
-    ConnectionBadge, CreateAccount, DeviceCard, Logo, Messenger, OfflineBanner, ServerCard,
-    ThemeToggle,
+    ConnectionBadge, CreateAccount, DeviceCard, LinkThisBrowser, Logo, Messenger, OfflineBanner,
+    ServerCard, ThemeToggle,
 };
 use crate::config;
 use crate::engine::{ENGINE_DB, Engine, Notice, describe};
 use crate::hooks::{UseRelayOptions, use_clock, use_device, use_relay, use_theme};
+use crate::linking::{LinkOutcome, LinkView, Linker};
 use crate::store::BrowserDb;
 
 /// Where the app stands.
@@ -24,6 +25,8 @@ enum Phase {
     Loading,
     /// No account on this browser yet.
     Welcome,
+    /// Linking this browser to an existing account.
+    Linking(SendWrapper<Rc<Linker>>),
     /// Signed in.
     Ready(SendWrapper<Rc<Engine>>),
     /// This device was logged out from another device.
@@ -46,8 +49,12 @@ pub fn App() -> impl IntoView {
     let (creating, set_creating) = signal(false);
     let (create_error, set_create_error) = signal(String::new());
 
+    let info = RwSignal::new(String::new());
+    let (link_view, set_link_view) = signal(LinkView::Preparing);
+    let (link_problem, set_link_problem) = signal(String::new());
+
     let on_notice = move |n: Notice| match n {
-        Notice::Changed => set_revision.update(|r| *r += 1),
+        Notice::Changed | Notice::DevicesChanged => set_revision.update(|r| *r += 1),
         Notice::Error(e) => notice.set(e),
         Notice::Removed => phase.set(Phase::Removed),
     };
@@ -99,6 +106,57 @@ pub fn App() -> impl IntoView {
         })
     };
 
+    let start_link = {
+        let relay = relay.client.clone();
+        Callback::new(move |()| {
+            set_link_view.set(LinkView::Preparing);
+            set_link_problem.set(String::new());
+            let relay = relay.clone();
+            spawn_local(async move {
+                let ua = web_sys::window()
+                    .and_then(|w| w.navigator().user_agent().ok())
+                    .unwrap_or_default();
+                let name = crate::platform::device_name(&ua);
+                let engine_relay = (*relay).clone();
+                let on_outcome = move |o: LinkOutcome| match o {
+                    LinkOutcome::View(v) => {
+                        if !matches!(v, LinkView::Preparing) {
+                            set_link_problem.set(String::new());
+                        }
+                        set_link_view.set(v);
+                    }
+                    LinkOutcome::Problem(p) => set_link_problem.set(p),
+                    LinkOutcome::Linked(client, matching) => {
+                        let relay = engine_relay.clone();
+                        spawn_local(async move {
+                            let handle = client.account().await.handle.clone();
+                            let engine = Engine::start(*client, relay, true, on_notice).await;
+                            info.set(format!(
+                                "This browser is now linked to @{handle}. Both screens showed {matching}."
+                            ));
+                            phase.set(Phase::Ready(SendWrapper::new(engine)));
+                        });
+                    }
+                };
+                match Linker::start(ENGINE_DB, (*relay).clone(), name, on_outcome).await {
+                    Ok(linker) => phase.set(Phase::Linking(SendWrapper::new(linker))),
+                    Err(e) => set_create_error.set(describe(&e)),
+                }
+            });
+        })
+    };
+    let restart_link = Callback::new(move |()| {
+        if let Phase::Linking(l) = phase.get_untracked() {
+            l.restart();
+        }
+    });
+    let cancel_link = Callback::new(move |()| {
+        if let Phase::Linking(l) = phase.get_untracked() {
+            l.cancel();
+        }
+        phase.set(Phase::Welcome);
+    });
+
     view! {
         <div class="app">
             <a class="skip-link" href="#main">"Skip to content"</a>
@@ -124,7 +182,24 @@ pub fn App() -> impl IntoView {
                     <button class="button button-small button-quiet" on:click=move |_| notice.set(String::new())>"Dismiss"</button>
                 </div>
             </Show>
+            <Show when=move || !info.with(String::is_empty)>
+                <div class="toast toast-info" role="status" data-testid="info">
+                    <span>{move || info.get()}</span>
+                    <button class="button button-small button-quiet" on:click=move |_| info.set(String::new())>"Dismiss"</button>
+                </div>
+            </Show>
             {move || match phase.get() {
+                Phase::Linking(_) => view! {
+                    <main id="main" class="welcome" tabindex="-1">
+                        <LinkThisBrowser
+                            view=link_view
+                            problem=link_problem
+                            now=now
+                            on_restart=restart_link
+                            on_cancel=cancel_link
+                        />
+                    </main>
+                }.into_any(),
                 Phase::Ready(engine) => view! {
                     <main id="main" class="chat-main-area" tabindex="-1">
                         <Messenger engine=engine revision=revision/>
@@ -154,6 +229,17 @@ pub fn App() -> impl IntoView {
                             <div class="cards">
                                 <Show when=move || !loading>
                                     <CreateAccount on_create=on_create busy=creating error=create_error/>
+                                    <section class="card onboarding" aria-labelledby="link-start-heading">
+                                        <h2 id="link-start-heading">"Already on Tandem?"</h2>
+                                        <p class="muted small">
+                                            "Use your account here too: link this browser to the device that has your account. Your messages stay end-to-end encrypted, and this browser keeps working when that device is off."
+                                        </p>
+                                        <div class="actions">
+                                            <button class="button" data-testid="start-link" on:click=move |_| start_link.run(())>
+                                                "Link to an account"
+                                            </button>
+                                        </div>
+                                    </section>
                                 </Show>
                                 <DeviceCard status=device/>
                                 <ServerCard state=relay.state client=relay.client.clone() server_url=server_url/>

@@ -3,7 +3,9 @@
 mod chat;
 mod connection;
 mod device_card;
+mod devices;
 mod icons;
+mod link;
 mod onboarding;
 mod server_card;
 mod theme_toggle;
@@ -12,6 +14,7 @@ pub(crate) use chat::Messenger;
 pub(crate) use connection::{ConnectionBadge, OfflineBanner};
 pub(crate) use device_card::DeviceCard;
 pub(crate) use icons::Logo;
+pub(crate) use link::LinkThisBrowser;
 pub(crate) use onboarding::CreateAccount;
 pub(crate) use server_card::ServerCard;
 pub(crate) use theme_toggle::ThemeToggle;

@@ -15,9 +15,12 @@ use std::rc::Rc;
 use futures_channel::mpsc;
 use futures_util::StreamExt;
 use tandem_core::client::{Client, ClientError, Conversation, Event, MessageRecord};
+use tandem_core::link::{LinkCode, MatchCode};
 use tandem_core::prekeys::generate_registration_id;
 use tandem_core::transport::RelayTransport;
-use tandem_core::wire::relay::{LookupAccount, Push, Status, push, request, response};
+use tandem_core::wire::relay::{
+    DeviceInfo, GetDevices, LookupAccount, Push, Status, push, request, response,
+};
 use tandem_core::{AccountId, IdentityKeyPair, Timestamp};
 
 use crate::rng::system_rng;
@@ -42,6 +45,8 @@ pub enum Notice {
     Error(String),
     /// This device was removed from its account.
     Removed,
+    /// The account's devices changed (a companion joined).
+    DevicesChanged,
 }
 
 /// A sentence for people about an engine failure.
@@ -166,6 +171,42 @@ impl Engine {
     /// This device's account.
     pub async fn account_id(&self) -> AccountId {
         self.client.whoami().await.0
+    }
+
+    /// Whether this is the account's primary device.
+    pub async fn is_primary(&self) -> bool {
+        self.client.whoami().await.1.is_primary()
+    }
+
+    /// This device's id.
+    pub async fn device_id(&self) -> u32 {
+        self.client.whoami().await.1.get()
+    }
+
+    /// Primary: links the companion whose link code is `text`. Returns the matching code
+    /// both screens show.
+    pub async fn link_device(&self, code: &LinkCode) -> Result<MatchCode, ClientError> {
+        let name = crate::platform::device_name(
+            &web_sys::window().and_then(|w| w.navigator().user_agent().ok()).unwrap_or_default(),
+        );
+        self.client.link_companion(&self.relay, code, &name, now(), &mut system_rng()).await
+    }
+
+    /// The account's devices as the server lists them, primary first.
+    pub async fn devices(&self) -> Result<Vec<DeviceInfo>, ClientError> {
+        let account = self.account_id().await;
+        let resp = RelayTransport::request(
+            &self.relay,
+            request::Body::GetDevices(GetDevices { account_id: account.0.to_vec() }),
+        )
+        .await?;
+        if resp.status() != Status::Ok {
+            return Err(ClientError::Server { status: resp.status(), message: resp.message });
+        }
+        match resp.body {
+            Some(response::Body::Devices(d)) => Ok(d.devices),
+            _ => Err(ClientError::UnexpectedResponse("devices")),
+        }
     }
 
     /// The store (for reading messages and conversations).
@@ -330,6 +371,20 @@ impl Engine {
                 }
             }
             Some(push::Body::DeviceRemoved(_)) => self.notify(Notice::Removed),
+            Some(push::Body::DeviceLinked(_)) => {
+                // The primary vouches for the new device in a fresh signed list; every
+                // device's cached list of its own account is stale now.
+                if self.is_primary().await
+                    && let Err(e) =
+                        self.client.publish_device_list(&self.relay, now(), &mut system_rng()).await
+                {
+                    self.notify(Notice::Error(format!(
+                        "The new device could not be added to your signed device list: {}",
+                        describe(&e)
+                    )));
+                }
+                self.notify(Notice::DevicesChanged);
+            }
             Some(push::Body::Expired(x)) if !x.entries.is_empty() => {
                 self.notify(Notice::Error(format!(
                     "{} message(s) expired on the server before this device came online.",

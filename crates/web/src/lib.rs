@@ -16,6 +16,8 @@ pub mod config;
 #[cfg(target_family = "wasm")]
 pub mod engine;
 pub mod hooks;
+#[cfg(target_family = "wasm")]
+pub mod linking;
 pub mod platform;
 pub mod rng;
 pub mod store;

@@ -8,6 +8,7 @@ use leptos::task::spawn_local;
 use send_wrapper::SendWrapper;
 use tandem_core::client::{Conversation, MessageRecord, OutgoingState, conversation_to_bytes};
 
+use super::devices::Devices;
 use crate::engine::{Engine, describe};
 
 /// How many of a conversation's newest messages are rendered; older ones load on request.
@@ -71,6 +72,7 @@ pub(crate) fn Messenger(
     let new_chat = RwSignal::new(String::new());
     let new_chat_error = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
+    let show_devices = RwSignal::new(false);
 
     // The chat list follows the store.
     Effect::new(move |_| {
@@ -118,6 +120,7 @@ pub(crate) fn Messenger(
     });
 
     let open_chat = move |conversation: Conversation, name: String| {
+        show_devices.set(false);
         shown.set(PAGE);
         selected.set(Some((conversation, name)));
     };
@@ -145,13 +148,21 @@ pub(crate) fn Messenger(
     };
 
     view! {
-        <div class="messenger" class:has-selection=move || selected.with(Option::is_some)>
+        <div class="messenger" class:has-selection=move || show_devices.get() || selected.with(Option::is_some)>
             <nav class="chat-list" aria-label="Chats">
                 <div class="chat-list-head">
                     <h2>"Chats"</h2>
                     <span class="muted small" data-testid="my-handle">
                         {move || format!("@{}", engine.with_value(|e| e.handle().to_owned()))}
                     </span>
+                    <button
+                        class="button button-small button-quiet devices-button"
+                        data-testid="open-devices"
+                        aria-pressed=move || if show_devices.get() { "true" } else { "false" }
+                        on:click=move |_| { selected.set(None); show_devices.set(true); }
+                    >
+                        "Devices"
+                    </button>
                 </div>
                 <form class="new-chat" on:submit=start_chat>
                     <label for="new-chat-input" class="visually-hidden">"Start a chat with"</label>
@@ -225,6 +236,9 @@ pub(crate) fn Messenger(
             </nav>
             <section class="conversation" aria-label="Conversation">
                 {move || match selected.get() {
+                    None if show_devices.get() => view! {
+                        <Devices engine=engine revision=revision on_back=move || show_devices.set(false)/>
+                    }.into_any(),
                     None => view! {
                         <div class="conversation-empty">
                             <p class="muted">"Choose a chat, or start a new one."</p>

@@ -1,0 +1,91 @@
+//! The account's devices: name, platform, when linked and last active; linking a new one.
+
+use std::rc::Rc;
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use send_wrapper::SendWrapper;
+use tandem_core::wire::relay::DeviceInfo;
+
+use super::link::{LinkDevice, ago};
+use crate::engine::{Engine, describe};
+
+/// The devices view.
+#[component]
+pub(crate) fn Devices(
+    /// The engine.
+    engine: StoredValue<SendWrapper<Rc<Engine>>>,
+    /// Bumped whenever the engine stored something or the devices changed.
+    revision: ReadSignal<u64>,
+    /// Back to the chats (narrow windows).
+    on_back: impl Fn() + Send + Sync + 'static,
+) -> impl IntoView {
+    let devices = RwSignal::new(Vec::<DeviceInfo>::new());
+    let error = RwSignal::new(String::new());
+    let loading = RwSignal::new(true);
+    let me = RwSignal::new((0u32, false));
+
+    Effect::new(move |_| {
+        revision.track();
+        let e = engine.get_value();
+        spawn_local(async move {
+            me.set((e.device_id().await, e.is_primary().await));
+            match e.devices().await {
+                Ok(list) => {
+                    devices.set(list);
+                    error.set(String::new());
+                }
+                Err(err) => {
+                    error.set(format!("The device list could not be loaded: {}", describe(&err)))
+                }
+            }
+            loading.set(false);
+        });
+    });
+
+    view! {
+        <header class="conversation-head">
+            <button class="icon-button back" aria-label="Back to chats" on:click=move |_| on_back()>"←"</button>
+            <h2>"Devices"</h2>
+        </header>
+        <div class="devices-pane" data-testid="devices">
+            <p class="muted small">
+                "Every device has its own keys, and your main device signs the list of them, so nobody else can add one. Up to four devices can be linked besides the main one."
+            </p>
+            <Show when=move || loading.get()>
+                <p class="muted" role="status" aria-busy="true">"Loading devices…"</p>
+            </Show>
+            <ul class="device-list" aria-label="Your devices">
+                <For each=move || devices.get() key=|d| (d.device_id, d.last_seen_ms, d.name.clone()) let:d>
+                    {
+                        let this = move || me.get().0 == d.device_id;
+                        let role = if d.device_id == 1 { "Main device" } else { "Linked device" };
+                        view! {
+                            <li class="device-row" data-testid="device-row">
+                                <span class="avatar device-avatar" aria-hidden="true">{if d.device_id == 1 { "★" } else { "▣" }}</span>
+                                <span class="device-main">
+                                    <span class="device-name">
+                                        {d.name.clone()}
+                                        <Show when=this>
+                                            <span class="pill">"This device"</span>
+                                        </Show>
+                                    </span>
+                                    <span class="muted small">
+                                        {format!("{role} · {} · linked {} · active {}", d.platform, ago(d.created_at_ms), ago(d.last_seen_ms))}
+                                    </span>
+                                </span>
+                            </li>
+                        }
+                    }
+                </For>
+            </ul>
+            <p class="error" role="alert">{move || error.get()}</p>
+            <Show when=move || me.get().1>
+                <LinkDevice engine=engine/>
+            </Show>
+            <Show when=move || !me.get().1 && !loading.get()>
+                <p class="muted small">"To link another device, use your main device."</p>
+            </Show>
+        </div>
+    }
+}

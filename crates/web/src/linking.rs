@@ -1,0 +1,332 @@
+//! Linking this browser as a companion: show a rotating link code, wait for the primary's
+//! sealed link message at a provisioning address, verify it, register.
+//!
+//! - A code rotates first after [`FIRST_ROTATION`], then every [`ROTATION`], and the whole
+//!   attempt expires after [`LINK_WINDOW`]: each rotation is a new provisioning address, a
+//!   new ephemeral key and a new linking secret, so an old photo of the code is useless.
+//! - A dropped socket invalidates the address: the next socket gets a fresh code.
+//! - The device exists on the server only once `RegisterDevice` succeeded; until then the
+//!   browser holds an identity and nothing else, which reopens as "not set up".
+
+use std::cell::{Cell, RefCell};
+use std::rc::{Rc, Weak};
+use std::time::Duration;
+
+use tandem_core::client::{Client, ClientError};
+use tandem_core::link::{LinkError, LinkRequest, MatchCode};
+use tandem_core::prekeys::generate_registration_id;
+use tandem_core::wire::relay::{OpenProvisioning, Status, push, request, response};
+use tandem_core::{IdentityKeyPair, Timestamp};
+
+use crate::engine::{describe, now};
+use crate::rng::system_rng;
+use crate::store::IdbStore;
+use crate::transport::{Handlers, RelayClient, now_ms, sleep};
+
+/// The first code shows this long.
+pub const FIRST_ROTATION: Duration = Duration::from_secs(60);
+/// Later codes show this long.
+pub const ROTATION: Duration = Duration::from_secs(20);
+/// After this long without a link, stop and ask.
+pub const LINK_WINDOW: Duration = Duration::from_secs(5 * 60);
+
+/// What the link screen shows.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LinkView {
+    /// Getting a code from the server.
+    Preparing,
+    /// A code to scan or copy.
+    Code {
+        /// The text form.
+        text: String,
+        /// The QR code as an SVG document.
+        svg: String,
+        /// When it will be replaced (epoch ms).
+        rotates_at_ms: f64,
+    },
+    /// The link message arrived and verified; registering.
+    Linking {
+        /// The code both screens show.
+        matching: String,
+        /// The account's handle.
+        handle: String,
+        /// The primary's name.
+        primary: String,
+    },
+    /// The attempt timed out.
+    Expired,
+    /// Waiting for the server (offline).
+    Offline,
+}
+
+/// What the linker tells the app.
+pub enum LinkOutcome {
+    /// The screen changed.
+    View(LinkView),
+    /// Something went wrong; the screen goes on (a new code follows).
+    Problem(String),
+    /// This browser is now a device of the account.
+    Linked(Box<Client<IdbStore>>, MatchCode),
+}
+
+/// A linking attempt in progress.
+pub struct Linker {
+    db: String,
+    relay: RelayClient,
+    store: RefCell<Option<IdbStore>>,
+    identity: tandem_core::IdentityKey,
+    name: String,
+    request: RefCell<Option<LinkRequest>>,
+    generation: Cell<u64>,
+    started_ms: f64,
+    rotations: Cell<u32>,
+    busy: Cell<bool>,
+    on_outcome: Box<dyn Fn(LinkOutcome)>,
+}
+
+impl std::fmt::Debug for Linker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Linker").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+/// The QR code of `text` as an SVG document (dark modules on white, with a quiet zone).
+pub fn qr_svg(text: &str) -> Result<String, String> {
+    use qrcode::render::svg;
+    let code = qrcode::QrCode::with_error_correction_level(text, qrcode::EcLevel::M)
+        .map_err(|e| format!("the link code does not fit a QR code: {e}"))?;
+    let image = code
+        .render::<svg::Color<'_>>()
+        .min_dimensions(256, 256)
+        .dark_color(svg::Color("#111827"))
+        .light_color(svg::Color("#ffffff"))
+        .build();
+    // Drop the XML declaration: the document goes inside HTML.
+    Ok(image.split_once("?>").map_or(image.clone(), |(_, svg)| svg.to_owned()))
+}
+
+impl Linker {
+    /// Starts linking on `relay` with a fresh identity stored in `db` (replacing whatever
+    /// half-finished state it held).
+    pub async fn start(
+        db: &str,
+        relay: RelayClient,
+        name: String,
+        on_outcome: impl Fn(LinkOutcome) + 'static,
+    ) -> Result<Rc<Self>, ClientError> {
+        let mut rng = system_rng();
+        let identity = IdentityKeyPair::generate(&mut rng);
+        let public = *identity.identity_key();
+        let store = IdbStore::create(db, identity, generate_registration_id(&mut rng)).await?;
+        let linker = Rc::new(Self {
+            db: db.to_owned(),
+            relay: relay.clone(),
+            store: RefCell::new(Some(store)),
+            identity: public,
+            name,
+            request: RefCell::new(None),
+            generation: Cell::new(0),
+            started_ms: now_ms(),
+            rotations: Cell::new(0),
+            busy: Cell::new(false),
+            on_outcome: Box::new(on_outcome),
+        });
+        let (on_push, on_connected) = (Rc::downgrade(&linker), Rc::downgrade(&linker));
+        relay.set_handlers(Handlers {
+            on_push: Box::new(move |p| {
+                if let (Some(l), Some(push::Body::Provisioning(m))) = (on_push.upgrade(), p.body) {
+                    wasm_bindgen_futures::spawn_local(async move { l.on_message(m.message).await });
+                }
+            }),
+            on_connected: Box::new(move || {
+                if let Some(l) = on_connected.upgrade() {
+                    wasm_bindgen_futures::spawn_local(async move { l.new_code().await });
+                }
+            }),
+        });
+        if relay.is_connected() {
+            let l = linker.clone();
+            wasm_bindgen_futures::spawn_local(async move { l.new_code().await });
+        } else {
+            linker.tell(LinkOutcome::View(LinkView::Offline));
+        }
+        Ok(linker)
+    }
+
+    fn tell(&self, o: LinkOutcome) {
+        (self.on_outcome)(o);
+    }
+
+    /// Stops: no more codes; the current address dies with the next code or socket.
+    pub fn cancel(&self) {
+        self.generation.set(self.generation.get() + 1);
+        self.request.borrow_mut().take();
+        self.store.borrow_mut().take();
+    }
+
+    /// Starts over after an expiry.
+    pub fn restart(self: &Rc<Self>) {
+        self.rotations.set(0);
+        let me = self.clone();
+        wasm_bindgen_futures::spawn_local(async move { me.new_code_after_restart().await });
+    }
+
+    async fn new_code_after_restart(self: Rc<Self>) {
+        // A restart counts its window from now.
+        self.rotations.set(0);
+        self.generation.set(self.generation.get() + 1);
+        self.new_code_in_window(now_ms()).await;
+    }
+
+    async fn new_code(self: Rc<Self>) {
+        let started = self.started_ms;
+        self.new_code_in_window(started).await;
+    }
+
+    async fn new_code_in_window(self: &Rc<Self>, window_start_ms: f64) {
+        if self.store.borrow().is_none() || self.busy.get() {
+            return;
+        }
+        let generation = self.generation.get() + 1;
+        self.generation.set(generation);
+        if now_ms() - window_start_ms > LINK_WINDOW.as_secs_f64() * 1000.0 {
+            self.request.borrow_mut().take();
+            self.tell(LinkOutcome::View(LinkView::Expired));
+            return;
+        }
+        self.tell(LinkOutcome::View(LinkView::Preparing));
+        let body = request::Body::OpenProvisioning(OpenProvisioning {});
+        let address = match self.relay.request(body).await {
+            Ok(r) if r.status() == Status::Ok => match r.body {
+                Some(response::Body::ProvisioningAddress(a)) => {
+                    <[u8; 16]>::try_from(a.address.as_slice()).ok().map(|x| (x, a.expires_at_ms))
+                }
+                _ => None,
+            },
+            Ok(r) => {
+                self.tell(LinkOutcome::Problem(format!("The server refused: {}.", r.message)));
+                None
+            }
+            Err(_) => {
+                self.tell(LinkOutcome::View(LinkView::Offline));
+                return;
+            }
+        };
+        let Some((address, server_expiry)) = address else { return };
+        if self.generation.get() != generation {
+            return;
+        }
+        let shown_for = if self.rotations.get() == 0 { FIRST_ROTATION } else { ROTATION };
+        self.rotations.set(self.rotations.get() + 1);
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "epoch ms")]
+        let rotates_at = now_ms() as u64 + u64::try_from(shown_for.as_millis()).unwrap_or(0);
+        let expires = Timestamp::from_millis(rotates_at.min(server_expiry.max(rotates_at)));
+        let request =
+            LinkRequest::new(address, self.identity, expires, &self.name, &mut system_rng());
+        let text = request.code().to_text();
+        let svg = match qr_svg(&text) {
+            Ok(svg) => svg,
+            Err(e) => {
+                self.tell(LinkOutcome::Problem(e));
+                String::new()
+            }
+        };
+        *self.request.borrow_mut() = Some(request);
+        #[allow(clippy::cast_precision_loss, reason = "epoch ms fit an f64 exactly")]
+        self.tell(LinkOutcome::View(LinkView::Code {
+            text: text.to_string(),
+            svg,
+            rotates_at_ms: rotates_at as f64,
+        }));
+        let weak: Weak<Self> = Rc::downgrade(self);
+        wasm_bindgen_futures::spawn_local(async move {
+            sleep(shown_for).await;
+            if let Some(l) = weak.upgrade()
+                && l.generation.get() == generation
+                && !l.busy.get()
+            {
+                l.new_code().await;
+            }
+        });
+    }
+
+    async fn on_message(self: Rc<Self>, sealed: Vec<u8>) {
+        if self.busy.replace(true) {
+            return;
+        }
+        let opened = self.request.borrow().as_ref().map(|r| r.open(&sealed));
+        let (link, matching) = match opened {
+            None => {
+                self.busy.set(false);
+                return;
+            }
+            Some(Err(e)) => {
+                self.busy.set(false);
+                self.tell(LinkOutcome::Problem(problem(&ClientError::Link(e))));
+                // The address was used up: show a fresh code.
+                self.new_code().await;
+                return;
+            }
+            Some(Ok(ok)) => ok,
+        };
+        // No more rotations: this code is being used.
+        self.generation.set(self.generation.get() + 1);
+        self.tell(LinkOutcome::View(LinkView::Linking {
+            matching: matching.to_string(),
+            handle: link.handle.clone(),
+            primary: link.primary_name.clone(),
+        }));
+        let Some(store) = self.store.borrow_mut().take() else { return };
+        let result = Client::register_linked(
+            store,
+            &self.relay,
+            link,
+            &self.name,
+            "Web",
+            now(),
+            &mut system_rng(),
+        )
+        .await;
+        match result {
+            Ok(client) => self.tell(LinkOutcome::Linked(Box::new(client), matching)),
+            Err(e) => {
+                self.tell(LinkOutcome::Problem(problem(&e)));
+                // The identity stays; the device is not registered, so a new code may go on.
+                match IdbStore::open(&self.db).await {
+                    Ok(Some(store)) => *self.store.borrow_mut() = Some(store),
+                    _ => return,
+                }
+                self.busy.set(false);
+                self.new_code().await;
+            }
+        }
+    }
+}
+
+/// A sentence for people about a failed link.
+pub fn problem(e: &ClientError) -> String {
+    match e {
+        ClientError::Link(LinkError::Tampered) => {
+            "The link message was damaged or forged, so nothing was linked. A new code is shown; try again.".into()
+        }
+        ClientError::Link(LinkError::WrongDevice) => {
+            "The other device answered for a different browser, so nothing was linked. Scan the code shown here.".into()
+        }
+        ClientError::Link(LinkError::Expired) => {
+            "That link code has expired. Use the new code shown on the other device.".into()
+        }
+        ClientError::Link(LinkError::Malformed) => {
+            "That is not a Tandem link code. Copy the whole text shown under the QR code on the other device.".into()
+        }
+        ClientError::Server { status: Status::LimitReached, .. } => {
+            "This account already has 4 linked devices. Log one out on your main device, then try again.".into()
+        }
+        ClientError::Server { status: Status::BadRequest | Status::Unauthorized, .. } => {
+            "The server did not accept the link (the code may have been used already). Nothing was linked; try again with a new code.".into()
+        }
+        ClientError::Transport(_) => {
+            "The connection dropped while linking. Nothing was linked; a new code appears when the connection is back.".into()
+        }
+        other => describe(other),
+    }
+}
