@@ -6,8 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { startServer, launchBrowser, screenshot, tempDir } from './support/harness.mjs';
-import { until, createAccount, openChat, send, bodies } from './support/chat.mjs';
+import { startServer, startStaticHost, launchBrowser, screenshot, tempDir, distDir } from './support/harness.mjs';
+import { until, createAccount, openChat, send, bodies, states } from './support/chat.mjs';
 
 const codeText = (page) => page.getByTestId('link-code-text').inputValue();
 
@@ -32,6 +32,8 @@ test('a browser links as a companion by the code text and chats on its own', asy
   const browserA = await launchBrowser();
   const browserB = await launchBrowser({ colorScheme: 'dark' });
   const browserC = await launchBrowser();
+  // B loads the app from a static host, so it can reload while the relay is down.
+  const host = await startStaticHost(distDir);
   try {
     const a = await browserA.context.newPage();
     const b = await browserB.context.newPage();
@@ -41,7 +43,7 @@ test('a browser links as a companion by the code text and chats on its own', asy
     await until('one device listed', async () => (await deviceRows(a)) === 1);
 
     // B asks to link and shows a code: a QR and its text.
-    await b.goto(server.url);
+    await b.goto(`${host.url}?server=${encodeURIComponent(server.url)}`);
     await b.getByTestId('connection-state').filter({ hasText: 'Connected' }).waitFor({ timeout: 20_000 });
     await b.getByTestId('start-link').click();
     const first = await showCode(b);
@@ -76,6 +78,8 @@ test('a browser links as a companion by the code text and chats on its own', asy
     await a.getByTestId('link-confirm').click();
     await until('code from before the restart refused', async () => /expired/.test(await linkError(a)));
     await a.getByTestId('open-devices').click();
+    await until('still one device: no half-linked device', async () => (await deviceRows(a)) === 1);
+    await new Promise((r) => setTimeout(r, 500));
     assert.equal(await deviceRows(a), 1, 'no half-linked device');
 
     // The real link: paste, see which device asks, confirm, compare the digits.
@@ -119,9 +123,61 @@ test('a browser links as a companion by the code text and chats on its own', asy
       });
     }
 
+    // B's tab reloads while a message waits in its outbox: it is sent once, after.
+    await server.stop();
+    await send(b, 'from the outbox');
+    await until('queued on B', async () => (await states(b)).at(-1) === 'Waiting to send');
+    await b.reload();
+    await b.getByTestId('my-handle').filter({ hasText: '@alice' }).waitFor({ timeout: 20_000 });
+    await b.getByTestId('chat-row').filter({ hasText: 'bob' }).click();
+    await until('still queued after the reload', async () => (await states(b)).at(-1) === 'Waiting to send');
+    server = await startServer({ dataDir, port: server.port });
+    await until('Bob gets the outbox message', async () => (await bodies(c)).includes('from the outbox'), 40_000);
+    await until('B sees it delivered', async () => ['Delivered', 'Read'].includes((await states(b)).at(-1)), 20_000);
+    assert.equal((await bodies(c)).filter((t) => t === 'from the outbox').length, 1, 'exactly once');
+
+    // A second tab of B: one tab runs the engine, the other follows it. 200 messages
+    // between both tabs and Bob all decrypt, and every one shows in both tabs.
+    const b2 = await browserB.context.newPage();
+    await b2.goto(host.url);
+    await b2.getByTestId('viewer-note').waitFor({ timeout: 20_000 });
+    await b2.getByTestId('chat-row').filter({ hasText: 'bob' }).click();
+    const expected = [];
+    for (let i = 0; i < 200; i++) {
+      const who = [b, b2, c][i % 3];
+      const text = `two tabs ${i}`;
+      expected.push(text);
+      await send(who, text);
+    }
+    const sorted = (list) => list.filter((t) => t.startsWith('two tabs ')).sort();
+    for (const p of [b, b2, c]) {
+      await until('all 200 everywhere', async () => {
+        const got = sorted(await bodies(p));
+        if (JSON.stringify(got) === JSON.stringify([...expected].sort())) return true;
+        throw new Error(`${got.length} of 200; missing ${expected.filter((t) => !got.includes(t)).slice(0, 5).join(', ')}`);
+      }, 60_000);
+    }
+    // Every screen shows them in the same order, and one tab's messages in the order typed.
+    const shown = async (p) => (await bodies(p)).filter((t) => t.startsWith('two tabs '));
+    const orderOnB = await shown(b);
+    assert.deepEqual(await shown(b2), orderOnB);
+    await until('the same order on Bob’s screen', async () => JSON.stringify(await shown(c)) === JSON.stringify(orderOnB));
+    for (const tab of [0, 1]) {
+      const typedThere = orderOnB.map((t) => Number(t.slice(9))).filter((i) => i % 3 === tab);
+      assert.deepEqual(typedThere, [...typedThere].sort((x, y) => x - y), `tab ${tab + 1}'s messages in the order typed`);
+    }
+    await screenshot(b2, 'second-tab');
+    // The engine tab closes; the other takes over and keeps sending.
+    await b.close();
+    await b2.getByTestId('viewer-note').waitFor({ state: 'detached', timeout: 20_000 });
+    await b2.getByTestId('chat-row').filter({ hasText: 'bob' }).click();
+    await send(b2, 'after the handover');
+    await until('Bob gets the handover message', async () => (await bodies(c)).includes('after the handover'), 30_000);
+
     assert.deepEqual(browserB.errors, []);
     assert.deepEqual(browserC.errors, []);
   } finally {
+    await host.stop();
     await browserA.close().catch(() => {});
     await browserB.close();
     await browserC.close();

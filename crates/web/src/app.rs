@@ -13,10 +13,11 @@ use crate::components::{
     ServerCard, ThemeToggle,
 };
 use crate::config;
-use crate::engine::{ENGINE_DB, Engine, Notice, describe};
+use crate::engine::{ENGINE_DB, Engine, Notice, describe, tab_names};
 use crate::hooks::{UseRelayOptions, use_clock, use_device, use_relay, use_theme};
 use crate::linking::{LinkOutcome, LinkView, Linker};
 use crate::store::BrowserDb;
+use crate::tabs::claim;
 
 /// Where the app stands.
 #[derive(Clone)]
@@ -64,7 +65,27 @@ pub fn App() -> impl IntoView {
         spawn_local(async move {
             match Engine::open(ENGINE_DB).await {
                 Ok(Some(client)) => {
-                    let engine = Engine::start(client, (*relay).clone(), false, on_notice).await;
+                    // One tab runs the engine; the others view it until it closes.
+                    let (lock, _) = tab_names(ENGINE_DB);
+                    let heir = (*relay).clone();
+                    let take_over = move || {
+                        spawn_local(async move {
+                            match Engine::open(ENGINE_DB).await {
+                                Ok(Some(client)) => {
+                                    let engine =
+                                        Engine::start(client, heir, false, on_notice).await;
+                                    phase.set(Phase::Ready(SendWrapper::new(engine)));
+                                }
+                                Ok(None) => phase.set(Phase::Welcome),
+                                Err(e) => phase.set(Phase::Failed(describe(&e))),
+                            }
+                        });
+                    };
+                    let engine = if claim(&lock, take_over).await {
+                        Engine::start(client, (*relay).clone(), false, on_notice).await
+                    } else {
+                        Engine::start_viewer(client, (*relay).clone(), on_notice).await
+                    };
                     phase.set(Phase::Ready(SendWrapper::new(engine)));
                 }
                 Ok(None) => phase.set(Phase::Welcome),
@@ -96,6 +117,7 @@ pub fn App() -> impl IntoView {
                 let name = crate::platform::device_name(&ua);
                 match Engine::create_account(ENGINE_DB, &relay, &handle, &name).await {
                     Ok(client) => {
+                        claim(&tab_names(ENGINE_DB).0, || {}).await;
                         let engine = Engine::start(client, (*relay).clone(), true, on_notice).await;
                         phase.set(Phase::Ready(SendWrapper::new(engine)));
                     }
@@ -130,6 +152,7 @@ pub fn App() -> impl IntoView {
                         let relay = engine_relay.clone();
                         spawn_local(async move {
                             let handle = client.account().await.handle.clone();
+                            claim(&tab_names(ENGINE_DB).0, || {}).await;
                             let engine = Engine::start(*client, relay, true, on_notice).await;
                             info.set(format!(
                                 "This browser is now linked to @{handle}. Both screens showed {matching}."
@@ -201,6 +224,11 @@ pub fn App() -> impl IntoView {
                     </main>
                 }.into_any(),
                 Phase::Ready(engine) => view! {
+                    <Show when={let viewer = engine.is_viewer(); move || viewer}>
+                        <p class="toast" role="status" data-testid="viewer-note">
+                            "Tandem is running in another tab of this browser; this tab follows it and takes over when that tab closes."
+                        </p>
+                    </Show>
                     <main id="main" class="chat-main-area" tabindex="-1">
                         <Messenger engine=engine revision=revision/>
                     </main>

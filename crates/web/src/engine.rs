@@ -12,10 +12,11 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use futures_channel::mpsc;
+use futures_channel::{mpsc, oneshot};
 use futures_util::StreamExt;
 use tandem_core::client::{Client, ClientError, Conversation, Event, MessageRecord};
-use tandem_core::link::{LinkCode, MatchCode};
+use tandem_core::client::{conversation_from_bytes, conversation_to_bytes};
+use tandem_core::link::LinkCode;
 use tandem_core::prekeys::generate_registration_id;
 use tandem_core::transport::RelayTransport;
 use tandem_core::wire::relay::{
@@ -25,6 +26,7 @@ use tandem_core::{AccountId, IdentityKeyPair, Timestamp};
 
 use crate::rng::system_rng;
 use crate::store::{ConversationSummary, IdbStore};
+use crate::tabs::{Op, Reply, TabChannel, TabMessage};
 use crate::transport::{Handlers, RelayClient, now_ms};
 
 /// The database holding this browser's device.
@@ -79,6 +81,20 @@ pub struct Engine {
     flushing: Cell<bool>,
     flush_again: Cell<bool>,
     incoming: RefCell<Option<mpsc::UnboundedSender<Push>>>,
+    /// Texts to queue, in the order they were typed (one task queues them, so the account
+    /// lock never reorders them).
+    typed: RefCell<Option<mpsc::UnboundedSender<Typed>>>,
+    /// A view of the engine running in another tab: actions go there.
+    viewer: bool,
+    channel: RefCell<Option<Rc<TabChannel>>>,
+}
+
+/// A text to queue, and where to say whether it was queued.
+type Typed = (Conversation, String, oneshot::Sender<Result<(), ClientError>>);
+
+/// The Web Lock and channel names of the device stored in `db`.
+pub fn tab_names(db: &str) -> (String, String) {
+    (format!("tandem-engine:{db}"), format!("tandem-tabs:{db}"))
 }
 
 impl std::fmt::Debug for Engine {
@@ -123,6 +139,7 @@ impl Engine {
     ) -> Rc<Self> {
         let handle = client.account().await.handle.clone();
         let (tx, rx) = mpsc::unbounded();
+        let (typed_tx, typed_rx) = mpsc::unbounded();
         let engine = Rc::new(Self {
             client,
             relay: relay.clone(),
@@ -132,9 +149,26 @@ impl Engine {
             flushing: Cell::new(false),
             flush_again: Cell::new(false),
             incoming: RefCell::new(Some(tx)),
+            typed: RefCell::new(Some(typed_tx)),
+            viewer: false,
+            channel: RefCell::new(None),
         });
         let weak = Rc::downgrade(&engine);
+        // Other tabs of this device hand their actions to this one.
+        let serving = weak.clone();
+        let channel = TabChannel::open(&tab_names(ENGINE_DB).1, move |msg| {
+            if let (Some(e), TabMessage::Request { id, op }) = (serving.upgrade(), msg) {
+                wasm_bindgen_futures::spawn_local(async move {
+                    let result = e.execute(op).await;
+                    if let Some(c) = e.channel.borrow().as_ref() {
+                        c.post(&TabMessage::Reply { id, result });
+                    }
+                });
+            }
+        });
+        *engine.channel.borrow_mut() = channel.ok().map(Rc::new);
         wasm_bindgen_futures::spawn_local(receive_loop(weak.clone(), rx));
+        wasm_bindgen_futures::spawn_local(typed_loop(weak.clone(), typed_rx));
         let (on_push, on_connected) = (weak.clone(), weak);
         relay.set_handlers(Handlers {
             on_push: Box::new(move |p| {
@@ -163,6 +197,94 @@ impl Engine {
         engine
     }
 
+    /// A view of the engine that runs in another tab of this browser: reads the store,
+    /// reloads when that tab says something changed, and hands every action to it.
+    pub async fn start_viewer(
+        client: Client<IdbStore>,
+        relay: RelayClient,
+        on_notice: impl Fn(Notice) + 'static,
+    ) -> Rc<Self> {
+        let handle = client.account().await.handle.clone();
+        let engine = Rc::new(Self {
+            client,
+            relay,
+            on_notice: Box::new(on_notice),
+            handle,
+            authenticated: Cell::new(false),
+            flushing: Cell::new(false),
+            flush_again: Cell::new(false),
+            incoming: RefCell::new(None),
+            typed: RefCell::new(None),
+            viewer: true,
+            channel: RefCell::new(None),
+        });
+        let weak = Rc::downgrade(&engine);
+        let channel = TabChannel::open(&tab_names(ENGINE_DB).1, move |msg| {
+            if let (Some(e), TabMessage::Changed) = (weak.upgrade(), msg) {
+                (e.on_notice)(Notice::Changed);
+            }
+        });
+        *engine.channel.borrow_mut() = channel.ok().map(Rc::new);
+        engine
+    }
+
+    /// Whether this tab only views an engine running in another tab.
+    pub fn is_viewer(&self) -> bool {
+        self.viewer
+    }
+
+    async fn forward(&self, op: Op) -> Result<Reply, ClientError> {
+        let channel = self.channel.borrow().clone();
+        let Some(c) = channel else {
+            return Err(ClientError::InvalidInput(
+                "Tandem runs in another tab; use that one.".into(),
+            ));
+        };
+        c.request(op).await.map_err(ClientError::InvalidInput)
+    }
+
+    /// Runs a view's request (engine tab).
+    async fn execute(self: &Rc<Self>, op: Op) -> Result<Reply, String> {
+        let fail = |e: ClientError| describe(&e);
+        match op {
+            Op::Send { conversation, text } => {
+                let c = conversation_from_bytes(&conversation)
+                    .map_err(|_| "that conversation does not exist".to_owned())?;
+                self.send(c, &text).await.map(|()| Reply::Done).map_err(fail)
+            }
+            Op::Find(handle) => self
+                .find(&handle)
+                .await
+                .map(|(id, h)| Reply::Account(id.0.to_vec(), h))
+                .map_err(fail),
+            Op::Name(account) => {
+                let a =
+                    AccountId::from_bytes(&account).map_err(|_| "no such account".to_owned())?;
+                Ok(Reply::Name(self.name_of(a).await))
+            }
+            Op::MarkRead(peer) => {
+                let a = AccountId::from_bytes(&peer).map_err(|_| "no such account".to_owned())?;
+                self.mark_read(a).await;
+                Ok(Reply::Done)
+            }
+            Op::Devices => self
+                .devices()
+                .await
+                .map(|d| Reply::Devices(d.iter().map(prost::Message::encode_to_vec).collect()))
+                .map_err(fail),
+            Op::Link(text) => {
+                let code = LinkCode::parse(&text).map_err(|e| fail(e.into()))?;
+                self.link_device(&code)
+                    .await
+                    .map(|m| Reply::Matching(m.to_string()))
+                    .map_err(|e| crate::linking::problem(&e))
+            }
+            Op::Remove(device) => {
+                self.remove_device(device).await.map(|()| Reply::Done).map_err(fail)
+            }
+        }
+    }
+
     /// This account's handle.
     pub fn handle(&self) -> &str {
         &self.handle
@@ -185,15 +307,48 @@ impl Engine {
 
     /// Primary: links the companion whose link code is `text`. Returns the matching code
     /// both screens show.
-    pub async fn link_device(&self, code: &LinkCode) -> Result<MatchCode, ClientError> {
+    pub async fn link_device(&self, code: &LinkCode) -> Result<String, ClientError> {
+        if self.viewer {
+            return match self.forward(Op::Link(code.to_text().to_string())).await? {
+                Reply::Matching(m) => Ok(m),
+                _ => Err(ClientError::UnexpectedResponse("link")),
+            };
+        }
         let name = crate::platform::device_name(
             &web_sys::window().and_then(|w| w.navigator().user_agent().ok()).unwrap_or_default(),
         );
-        self.client.link_companion(&self.relay, code, &name, now(), &mut system_rng()).await
+        let matching =
+            self.client.link_companion(&self.relay, code, &name, now(), &mut system_rng()).await?;
+        Ok(matching.to_string())
+    }
+
+    /// Logs a device out: the primary any companion (then signs a list without it), a
+    /// companion itself.
+    pub async fn remove_device(&self, device_id: u32) -> Result<(), ClientError> {
+        if self.viewer {
+            return self.forward(Op::Remove(device_id)).await.map(|_| ());
+        }
+        let device = tandem_core::DeviceId::new(device_id)
+            .map_err(|_| ClientError::InvalidInput("no such device".into()))?;
+        self.client.remove_device(&self.relay, device, now(), &mut system_rng()).await?;
+        self.notify(Notice::DevicesChanged);
+        Ok(())
     }
 
     /// The account's devices as the server lists them, primary first.
     pub async fn devices(&self) -> Result<Vec<DeviceInfo>, ClientError> {
+        if self.viewer {
+            return match self.forward(Op::Devices).await? {
+                Reply::Devices(list) => list
+                    .iter()
+                    .map(|b| {
+                        prost::Message::decode(b.as_slice())
+                            .map_err(|_| ClientError::UnexpectedResponse("devices"))
+                    })
+                    .collect(),
+                _ => Err(ClientError::UnexpectedResponse("devices")),
+            };
+        }
         let account = self.account_id().await;
         let resp = RelayTransport::request(
             &self.relay,
@@ -215,6 +370,11 @@ impl Engine {
     }
 
     fn notify(&self, n: Notice) {
+        if matches!(n, Notice::Changed | Notice::DevicesChanged)
+            && let Some(c) = self.channel.borrow().as_ref()
+        {
+            c.post(&TabMessage::Changed);
+        }
         (self.on_notice)(n);
     }
 
@@ -266,6 +426,16 @@ impl Engine {
 
     /// Finds an account by handle and remembers it as a contact.
     pub async fn find(&self, handle: &str) -> Result<(AccountId, String), ClientError> {
+        if self.viewer {
+            return match self.forward(Op::Find(handle.to_owned())).await? {
+                Reply::Account(id, h) => Ok((
+                    AccountId::from_bytes(&id)
+                        .map_err(|_| ClientError::UnexpectedResponse("lookup"))?,
+                    h,
+                )),
+                _ => Err(ClientError::UnexpectedResponse("lookup")),
+            };
+        }
         let body = request::Body::LookupAccount(LookupAccount {
             handle: handle.into(),
             account_id: Vec::new(),
@@ -292,6 +462,12 @@ impl Engine {
         if let Ok(Some(h)) = self.store().contact(&account).await {
             return h;
         }
+        if self.viewer {
+            if let Ok(Reply::Name(n)) = self.forward(Op::Name(account.0.to_vec())).await {
+                return n;
+            }
+            return format!("{}…", &account.to_string()[..8]);
+        }
         let body = request::Body::LookupAccount(LookupAccount {
             handle: String::new(),
             account_id: account.0.to_vec(),
@@ -308,16 +484,33 @@ impl Engine {
         conversation: Conversation,
         text: &str,
     ) -> Result<(), ClientError> {
-        self.client.queue_text(conversation, text, now()).await?;
-        self.notify(Notice::Changed);
-        let me = self.clone();
-        wasm_bindgen_futures::spawn_local(async move { me.flush().await });
-        Ok(())
+        if self.viewer {
+            let op = Op::Send {
+                conversation: conversation_to_bytes(&conversation),
+                text: text.to_owned(),
+            };
+            return self.forward(op).await.map(|_| ());
+        }
+        let (done, queued) = oneshot::channel();
+        let sender = self.typed.borrow().clone();
+        let Some(sender) = sender else {
+            return Err(ClientError::InvalidInput("Tandem is shutting down in this tab.".into()));
+        };
+        sender.unbounded_send((conversation, text.to_owned(), done)).map_err(|_| {
+            ClientError::InvalidInput("Tandem is shutting down in this tab.".into())
+        })?;
+        queued.await.unwrap_or_else(|_| {
+            Err(ClientError::InvalidInput("Tandem is shutting down in this tab.".into()))
+        })
     }
 
     /// Marks a direct conversation read (read receipts to the peer, read sync to this
     /// account's other devices).
     pub async fn mark_read(&self, peer: AccountId) {
+        if self.viewer {
+            let _ = self.forward(Op::MarkRead(peer.0.to_vec())).await;
+            return;
+        }
         if let Ok(n) = self.client.mark_read(&self.relay, peer, now(), &mut system_rng()).await
             && n > 0
         {
@@ -342,6 +535,7 @@ impl Engine {
     /// Stops listening to the relay.
     pub fn stop(&self) {
         self.incoming.borrow_mut().take();
+        self.typed.borrow_mut().take();
     }
 
     async fn handle_push(&self, p: Push) {
@@ -392,6 +586,20 @@ impl Engine {
                 )));
             }
             _ => {}
+        }
+    }
+}
+
+async fn typed_loop(engine: std::rc::Weak<Engine>, mut rx: mpsc::UnboundedReceiver<Typed>) {
+    while let Some((conversation, text, done)) = rx.next().await {
+        let Some(e) = engine.upgrade() else { return };
+        let result = e.client.queue_text(conversation, &text, now()).await.map(|_| ());
+        let queued = result.is_ok();
+        let _ = done.send(result);
+        if queued {
+            e.notify(Notice::Changed);
+            let me = e.clone();
+            wasm_bindgen_futures::spawn_local(async move { me.flush().await });
         }
     }
 }

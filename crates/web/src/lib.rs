@@ -21,6 +21,8 @@ pub mod linking;
 pub mod platform;
 pub mod rng;
 pub mod store;
+#[cfg(target_family = "wasm")]
+pub mod tabs;
 pub mod transport;
 
 #[cfg(target_family = "wasm")]

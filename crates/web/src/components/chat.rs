@@ -317,18 +317,32 @@ fn Conversation(
                     </button>
                 </li>
             </Show>
+            // Keyed by id alone, so rows never move when a state changes; each row follows
+            // its own message's state.
             <For
                 each=move || messages.get()
-                key=|m| (m.id, ticks(m).1, m.delivered_to.len(), m.read_by.len())
+                key=|m| m.id
                 let:m
             >
                 {
-                    let (tick, tick_label, tick_class) = ticks(&m);
+                    let id = m.id;
                     let outgoing = m.outgoing;
-                    let failed = match &m.state {
-                        OutgoingState::Failed(why) if outgoing => Some(why.clone()),
-                        _ => None,
+                    let current = move || {
+                        messages.with(|list| {
+                            list.iter().rev().find(|x| x.id == id).map(|x| {
+                                let (tick, label, class) = ticks(x);
+                                let failed = match &x.state {
+                                    OutgoingState::Failed(why) => Some(why.clone()),
+                                    _ => None,
+                                };
+                                (tick, label, class, failed)
+                            })
+                        })
                     };
+                    let tick = move || current().map(|c| c.0).unwrap_or_default();
+                    let label = move || current().map(|c| c.1).unwrap_or_default();
+                    let class = move || format!("tick {}", current().map(|c| c.2).unwrap_or_default());
+                    let failed = move || current().and_then(|c| c.3);
                     view! {
                         <li class="message" class:out=outgoing class:in=!outgoing data-testid="message">
                             <div class="bubble">
@@ -336,10 +350,10 @@ fn Conversation(
                                 <span class="meta small">
                                     <time>{short_time(m.id.timestamp)}</time>
                                     <Show when=move || outgoing>
-                                        <span class=format!("tick {tick_class}") role="img" aria-label=tick_label title=tick_label data-testid="message-state" data-state=tick_label>{tick}</span>
+                                        <span class=class role="img" aria-label=label title=label data-testid="message-state" data-state=label>{tick}</span>
                                     </Show>
                                 </span>
-                                {failed.map(|why| view! { <p class="error small">{why}</p> })}
+                                {move || failed().filter(|_| outgoing).map(|why| view! { <p class="error small">{why}</p> })}
                             </div>
                         </li>
                     }

@@ -60,6 +60,23 @@ pub(crate) fn Devices(
                     {
                         let this = move || me.get().0 == d.device_id;
                         let role = if d.device_id == 1 { "Main device" } else { "Linked device" };
+                        let id = d.device_id;
+                        let can_remove = move || me.get().1 && id != 1;
+                        let confirming = RwSignal::new(false);
+                        let remove = move |_| {
+                            if !confirming.get_untracked() {
+                                confirming.set(true);
+                                return;
+                            }
+                            let e = engine.get_value();
+                            spawn_local(async move {
+                                if let Err(err) = e.remove_device(id).await {
+                                    error.set(format!("The device could not be logged out: {}", describe(&err)));
+                                }
+                                confirming.set(false);
+                            });
+                        };
+                        let label = format!("Log out {}", d.name);
                         view! {
                             <li class="device-row" data-testid="device-row">
                                 <span class="avatar device-avatar" aria-hidden="true">{if d.device_id == 1 { "★" } else { "▣" }}</span>
@@ -74,6 +91,17 @@ pub(crate) fn Devices(
                                         {format!("{role} · {} · linked {} · active {}", d.platform, ago(d.created_at_ms), ago(d.last_seen_ms))}
                                     </span>
                                 </span>
+                                <Show when=can_remove>
+                                    <button
+                                        class="button button-small device-remove"
+                                        class:danger=move || confirming.get()
+                                        aria-label=label.clone()
+                                        data-testid="device-remove"
+                                        on:click=remove
+                                    >
+                                        {move || if confirming.get() { "Confirm log out" } else { "Log out" }}
+                                    </button>
+                                </Show>
                             </li>
                         }
                     }

@@ -68,7 +68,7 @@ pub(crate) fn LinkThisBrowser(
         LinkView::Code { text, svg, rotates_at_ms } => {
             let copy_text = text.clone();
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "a few seconds")]
-            let seconds = move || (((rotates_at_ms - now.get()) / 1000.0).ceil().max(0.0)) as u64;
+            let seconds = move || (((rotates_at_ms - now.get()) / 1000.0).round().max(0.0)) as u64;
             view! {
                 <div class="link-code">
                     <div class="qr" role="img" aria-label="QR code to link this browser" inner_html=svg data-testid="link-qr"></div>
@@ -235,7 +235,7 @@ pub(crate) fn LinkDevice(
         let e = engine.get_value();
         spawn_local(async move {
             match e.link_device(&c).await {
-                Ok(matching) => step.set(Step::Sent(matching.to_string())),
+                Ok(matching) => step.set(Step::Sent(matching)),
                 Err(err) => {
                     error.set(problem(&err));
                     step.set(Step::Enter);
@@ -295,7 +295,7 @@ pub(crate) fn LinkDevice(
                     <div role="status">
                         <p>"Check that the new device shows the same code:"</p>
                         <p class="match-code" data-testid="primary-match-code">{matching}</p>
-                        <p class="muted small">"If the digits differ, log the new device out below."</p>
+                        <p class="muted small">"If the digits differ, log that device out in the list above."</p>
                         <button class="button button-small" on:click=restart>"Link another device"</button>
                     </div>
                 }.into_any(),
