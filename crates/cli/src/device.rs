@@ -162,8 +162,10 @@ impl Device {
         if companion_code != primary_code {
             return Err(ClientError::UnexpectedResponse("matching code").into());
         }
+        let password = tandem_core::client::random_password(&mut rng);
         let client =
-            Client::register_linked(store, &conn, link, name, "cli", now(), &mut rng).await?;
+            Client::register_linked(store, &conn, link, password, name, "cli", now(), &mut rng)
+                .await?;
         primary.client.publish_device_list(&primary.conn, now(), &mut rng).await?;
         Ok(Self::start(Arc::new(client), conn, pushes, &primary.url, true))
     }

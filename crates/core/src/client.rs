@@ -32,7 +32,7 @@ pub use records::{
     AccountRecord, Conversation, DeviceListRecord, MessageId, MessageRecord, OutboxEntry,
     OutgoingState,
 };
-pub use register::LinkOffer;
+pub use register::{LinkOffer, random_password};
 pub use send::{MAX_TEXT_LEN, SendReport};
 
 use crate::address::{AccountId, DeviceId, ProtocolAddress};

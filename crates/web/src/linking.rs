@@ -12,11 +12,12 @@ use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
-use tandem_core::client::{Client, ClientError};
-use tandem_core::link::{LinkError, LinkRequest, MatchCode};
+use tandem_core::client::{Client, ClientError, random_password};
+use tandem_core::link::{LinkError, LinkRequest, MatchCode, VerifiedLink};
 use tandem_core::prekeys::generate_registration_id;
 use tandem_core::wire::relay::{OpenProvisioning, Status, push, request, response};
 use tandem_core::{IdentityKeyPair, Timestamp};
+use zeroize::Zeroizing;
 
 use crate::engine::{describe, now};
 use crate::rng::system_rng;
@@ -81,6 +82,7 @@ pub struct Linker {
     started_ms: f64,
     rotations: Cell<u32>,
     busy: Cell<bool>,
+    pending: RefCell<Option<Pending>>,
     on_outcome: Box<dyn Fn(LinkOutcome)>,
 }
 
@@ -129,6 +131,7 @@ impl Linker {
             started_ms: now_ms(),
             rotations: Cell::new(0),
             busy: Cell::new(false),
+            pending: RefCell::new(None),
             on_outcome: Box::new(on_outcome),
         });
         let (on_push, on_connected) = (Rc::downgrade(&linker), Rc::downgrade(&linker));
@@ -140,7 +143,7 @@ impl Linker {
             }),
             on_connected: Box::new(move || {
                 if let Some(l) = on_connected.upgrade() {
-                    wasm_bindgen_futures::spawn_local(async move { l.new_code().await });
+                    wasm_bindgen_futures::spawn_local(async move { l.on_connected().await });
                 }
             }),
         });
@@ -160,6 +163,7 @@ impl Linker {
     /// Stops: no more codes; the current address dies with the next code or socket.
     pub fn cancel(&self) {
         self.generation.set(self.generation.get() + 1);
+        self.pending.borrow_mut().take();
         self.request.borrow_mut().take();
         self.store.borrow_mut().take();
     }
@@ -271,6 +275,20 @@ impl Linker {
         };
         // No more rotations: this code is being used.
         self.generation.set(self.generation.get() + 1);
+        let password = Zeroizing::new(random_password(&mut system_rng()));
+        *self.pending.borrow_mut() = Some(Pending { link, matching, password });
+        self.register().await;
+    }
+
+    /// Registers with the pending link. A dropped connection keeps it pending: the next
+    /// socket repeats the same registration (same token and password), which the relay
+    /// answers with the same device, so a lost answer never leaves a device nobody holds.
+    async fn register(self: &Rc<Self>) {
+        let Some((link, matching, password)) =
+            self.pending.borrow().as_ref().map(|p| (p.link.clone(), p.matching, *p.password))
+        else {
+            return;
+        };
         self.tell(LinkOutcome::View(LinkView::Linking {
             matching: matching.to_string(),
             handle: link.handle.clone(),
@@ -281,26 +299,54 @@ impl Linker {
             store,
             &self.relay,
             link,
+            password,
             &self.name,
             "Web",
             now(),
             &mut system_rng(),
         )
         .await;
-        match result {
-            Ok(client) => self.tell(LinkOutcome::Linked(Box::new(client), matching)),
-            Err(e) => {
-                self.tell(LinkOutcome::Problem(problem(&e)));
-                // The identity stays; the device is not registered, so a new code may go on.
-                match IdbStore::open(&self.db).await {
-                    Ok(Some(store)) => *self.store.borrow_mut() = Some(store),
-                    _ => return,
-                }
-                self.busy.set(false);
-                self.new_code().await;
+        let error = match result {
+            Ok(client) => {
+                self.pending.borrow_mut().take();
+                self.tell(LinkOutcome::Linked(Box::new(client), matching));
+                return;
             }
+            Err(e) => e,
+        };
+        // The identity stays; reopen the store for the next attempt.
+        match IdbStore::open(&self.db).await {
+            Ok(Some(store)) => *self.store.borrow_mut() = Some(store),
+            _ => return,
+        }
+        if error.is_transient() {
+            // Finish on the next socket (see `on_connected`).
+            self.tell(LinkOutcome::Problem(
+                "The connection dropped while linking. It finishes as soon as the connection is back; keep this tab open.".into(),
+            ));
+            return;
+        }
+        self.pending.borrow_mut().take();
+        self.tell(LinkOutcome::Problem(problem(&error)));
+        self.busy.set(false);
+        self.clone().new_code().await;
+    }
+
+    /// A new socket: finish a pending registration, or show a fresh code.
+    async fn on_connected(self: Rc<Self>) {
+        if self.pending.borrow().is_some() {
+            self.register().await;
+        } else {
+            self.new_code().await;
         }
     }
+}
+
+/// A link message that verified, waiting to be registered.
+struct Pending {
+    link: VerifiedLink,
+    matching: MatchCode,
+    password: Zeroizing<[u8; 32]>,
 }
 
 /// A sentence for people about a failed link.

@@ -46,7 +46,15 @@ pub struct LinkOffer {
 // Every refill fits one upload request.
 const _: () = assert!(PREKEY_BATCH as usize <= MAX_PREKEYS_PER_UPLOAD);
 
-fn random_password(rng: &mut impl CryptoRng) -> [u8; 32] {
+/// How a companion names itself and proves it is itself later.
+struct NewCompanion<'a> {
+    device_name: &'a str,
+    platform: &'a str,
+    password: [u8; 32],
+}
+
+/// A fresh 32-byte device password.
+pub fn random_password(rng: &mut impl CryptoRng) -> [u8; 32] {
     let mut p = [0u8; 32];
     rng.fill_bytes(&mut p);
     p
@@ -180,11 +188,15 @@ impl<S: ClientStore> Client<S> {
     }
 
     /// Companion: joins the account named by a verified link message (see
-    /// [`crate::link::LinkRequest::open`]), then uploads prekeys.
+    /// [`crate::link::LinkRequest::open`]) with `password` as its credential, then uploads
+    /// prekeys. If the connection drops before the answer, calling it again with the same
+    /// link and password (within the token's lifetime) gets the same device, never a second.
+    #[allow(clippy::too_many_arguments)]
     pub async fn register_linked<T: RelayTransport + ?Sized>(
         store: S,
         transport: &T,
         link: VerifiedLink,
+        password: [u8; 32],
         device_name: &str,
         platform: &str,
         now: Timestamp,
@@ -197,7 +209,8 @@ impl<S: ClientStore> Client<S> {
             link_token: link.link_token,
             adv_identity: link.adv_identity,
         };
-        Self::register_companion(store, transport, offer, device_name, platform, now, rng).await
+        let new = NewCompanion { device_name, platform, password };
+        Self::register_with(store, transport, offer, new, now, rng).await
     }
 
     /// Companion: joins the account of `offer` as a new device (after checking the account
@@ -213,13 +226,25 @@ impl<S: ClientStore> Client<S> {
         now: Timestamp,
         rng: &mut impl CryptoRng,
     ) -> Result<Self, ClientError> {
+        let new = NewCompanion { device_name, platform, password: random_password(rng) };
+        Self::register_with(store, transport, offer, new, now, rng).await
+    }
+
+    async fn register_with<T: RelayTransport + ?Sized>(
+        store: S,
+        transport: &T,
+        offer: LinkOffer,
+        new: NewCompanion<'_>,
+        now: Timestamp,
+        rng: &mut impl CryptoRng,
+    ) -> Result<Self, ClientError> {
+        let NewCompanion { device_name, platform, password } = new;
         let identity = store.load_identity_key_pair().await?;
         let registration_id = store.load_local_registration_id().await?;
         let adv = offer.adv_identity.countersign(&identity, &offer.account_key, rng)?;
         if adv.details().account_id != offer.account_id {
             return Err(ClientError::InvalidInput("the link offer names another account".into()));
         }
-        let password = random_password(rng);
         let body = request::Body::RegisterDevice(RegisterDevice {
             account_id: offer.account_id.0.to_vec(),
             link_token: offer.link_token.clone(),

@@ -311,17 +311,34 @@ impl Storage for SqliteStorage {
         max_companions: u32,
     ) -> Result<u32, StorageError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let used = sqlx::query(
-            "DELETE FROM link_tokens WHERE token_hash = ? AND account_id = ? AND expires_at > ?",
+        let token = sqlx::query(
+            "SELECT used_by, used_password FROM link_tokens \
+             WHERE token_hash = ? AND account_id = ? AND expires_at > ?",
         )
         .bind(token_hash.as_slice())
         .bind(account.0.as_slice())
         .bind(i(now))
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?
-        .rows_affected();
-        if used != 1 {
-            return Err(StorageError::InvalidToken);
+        .ok_or(StorageError::InvalidToken)?;
+        if let Some(used_by) = token.try_get::<Option<i64>, _>("used_by")? {
+            // Used already: only the same device repeating its registration (same password,
+            // same identity, still registered) hears its id again.
+            let used_password: Vec<u8> =
+                token.try_get::<Option<Vec<u8>>, _>("used_password")?.unwrap_or_default();
+            let existing: Option<Vec<u8>> = sqlx::query_scalar(
+                "SELECT identity_key FROM devices WHERE account_id = ? AND device_id = ?",
+            )
+            .bind(account.0.as_slice())
+            .bind(used_by)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let same = existing.is_some_and(|k| k == device.identity_key)
+                && bool::from(subtle::ConstantTimeEq::ct_eq(
+                    used_password.as_slice(),
+                    device.password_hash.as_slice(),
+                ));
+            return if same { Ok(u32_of(used_by)) } else { Err(StorageError::InvalidToken) };
         }
         let companions: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM devices WHERE account_id = ? AND device_id > 1",
@@ -338,6 +355,12 @@ impl Storage for SqliteStorage {
         }
         let device_id = u32_of(next);
         insert_device(&mut tx, account, device_id, &device, now).await?;
+        sqlx::query("UPDATE link_tokens SET used_by = ?, used_password = ? WHERE token_hash = ?")
+            .bind(next)
+            .bind(device.password_hash.as_slice())
+            .bind(token_hash.as_slice())
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("UPDATE accounts SET next_device_id = next_device_id + 1 WHERE id = ?")
             .bind(account.0.as_slice())
             .execute(&mut *tx)

@@ -102,6 +102,27 @@ async fn test_link_tokens_are_single_use_and_expire() {
         s.register_device(a, [8; 32], device_row(5), 500, 4).await,
         Err(StorageError::InvalidToken)
     ));
+    // The same device repeating its registration (its answer was lost) hears its id again,
+    // and no second device appears; another password does not.
+    assert_eq!(s.register_device(a, [8; 32], device_row(4), 600, 4).await.unwrap(), 2);
+    let other_password = NewDeviceRow { password_hash: [1; 32], ..device_row(4) };
+    assert!(matches!(
+        s.register_device(a, [8; 32], other_password, 600, 4).await,
+        Err(StorageError::InvalidToken)
+    ));
+    assert_eq!(s.devices(a).await.unwrap().len(), 2);
+    // Not after the token expired, and not once the device was removed.
+    assert!(matches!(
+        s.register_device(a, [8; 32], device_row(4), 1000, 4).await,
+        Err(StorageError::InvalidToken)
+    ));
+    s.create_link_token(a, [7; 32], 5000).await.unwrap();
+    let id = s.register_device(a, [7; 32], device_row(9), 1100, 4).await.unwrap();
+    assert!(s.remove_device(a, id).await.unwrap());
+    assert!(matches!(
+        s.register_device(a, [7; 32], device_row(9), 1200, 4).await,
+        Err(StorageError::InvalidToken)
+    ));
     assert!(matches!(
         s.create_account(AccountId([4; 16]), "carol", device_row(6), 1).await,
         Err(StorageError::Conflict)
