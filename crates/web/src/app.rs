@@ -63,25 +63,27 @@ pub fn App() -> impl IntoView {
     {
         let relay = relay.client.clone();
         spawn_local(async move {
-            match Engine::open(ENGINE_DB).await {
+            // One tab runs the engine; the others view it until it closes. The lock is
+            // asked for while the database opens.
+            let (lock, _) = tab_names(ENGINE_DB);
+            let heir = (*relay).clone();
+            let take_over = move || {
+                spawn_local(async move {
+                    match Engine::open(ENGINE_DB).await {
+                        Ok(Some(client)) => {
+                            let engine = Engine::start(client, heir, false, on_notice).await;
+                            phase.set(Phase::Ready(SendWrapper::new(engine)));
+                        }
+                        Ok(None) => phase.set(Phase::Welcome),
+                        Err(e) => phase.set(Phase::Failed(describe(&e))),
+                    }
+                });
+            };
+            let (opened, claimed) =
+                futures_util::future::join(Engine::open(ENGINE_DB), claim(&lock, take_over)).await;
+            match opened {
                 Ok(Some(client)) => {
-                    // One tab runs the engine; the others view it until it closes.
-                    let (lock, _) = tab_names(ENGINE_DB);
-                    let heir = (*relay).clone();
-                    let take_over = move || {
-                        spawn_local(async move {
-                            match Engine::open(ENGINE_DB).await {
-                                Ok(Some(client)) => {
-                                    let engine =
-                                        Engine::start(client, heir, false, on_notice).await;
-                                    phase.set(Phase::Ready(SendWrapper::new(engine)));
-                                }
-                                Ok(None) => phase.set(Phase::Welcome),
-                                Err(e) => phase.set(Phase::Failed(describe(&e))),
-                            }
-                        });
-                    };
-                    let engine = if claim(&lock, take_over).await {
+                    let engine = if claimed {
                         Engine::start(client, (*relay).clone(), false, on_notice).await
                     } else {
                         Engine::start_viewer(client, (*relay).clone(), on_notice).await

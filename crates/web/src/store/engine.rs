@@ -10,7 +10,8 @@
 //! [`MessageId::sort_key`] (binary keys sort byte-wise, so by time) with an index on
 //! conversation ‖ sort key for "the newest N of a conversation".
 
-use std::collections::HashSet;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use js_sys::{Object, Reflect, Uint8Array};
@@ -145,11 +146,33 @@ fn summary_from_value(v: &JsValue) -> Result<(MessageRecord, u32), StoreError> {
     Ok((last, unread.max(0.0) as u32))
 }
 
+/// Most records [`Cache`] keeps before it starts over.
+const CACHE_LIMIT: usize = 8_192;
+
+/// Sessions and peer identities this tab read or wrote, so a fan-out to many devices reads
+/// each from IndexedDB once. Only the engine tab writes (Web Locks), and every write goes
+/// through [`IdbStore::save_changes`], which updates the cache after the commit.
+#[derive(Default)]
+struct Cache {
+    sessions: HashMap<ProtocolAddress, Option<SessionRecord>>,
+    identities: HashMap<ProtocolAddress, Option<IdentityKey>>,
+}
+
+impl Cache {
+    fn make_room(&mut self) {
+        if self.sessions.len() + self.identities.len() >= CACHE_LIMIT {
+            self.sessions.clear();
+            self.identities.clear();
+        }
+    }
+}
+
 /// `tandem-core`'s stores over one IndexedDB database.
 pub struct IdbStore {
     db: Rexie,
     identity: IdentityKeyPair,
     registration_id: u32,
+    cache: RefCell<Cache>,
 }
 
 impl std::fmt::Debug for IdbStore {
@@ -179,7 +202,7 @@ impl IdbStore {
         let registration_id = u32::from_be_bytes(
             registration.as_slice().try_into().map_err(|_| corrupt("registration id", "length"))?,
         );
-        Ok(Some(Self { db, identity, registration_id }))
+        Ok(Some(Self { db, identity, registration_id, cache: RefCell::default() }))
     }
 
     /// Opens the database `name` and gives it this identity, replacing any state it held
@@ -209,7 +232,7 @@ impl IdbStore {
             .await
             .map_err(rexie_err)?;
         tx.done().await.map_err(rexie_err)?;
-        Ok(Self { db, identity, registration_id })
+        Ok(Self { db, identity, registration_id, cache: RefCell::default() })
     }
 
     /// Closes the database (tests delete it afterwards).
@@ -302,7 +325,16 @@ impl IdentityKeyStore for IdbStore {
         &self,
         address: &ProtocolAddress,
     ) -> Result<Option<IdentityKey>, StoreError> {
-        self.load("identity", IDENTITIES, address_key(address), IdentityKey::from_bytes).await
+        if let Some(known) = self.cache.borrow().identities.get(address) {
+            return Ok(*known);
+        }
+        let loaded = self
+            .load("identity", IDENTITIES, address_key(address), IdentityKey::from_bytes)
+            .await?;
+        // A save that committed meanwhile has put the newer value: keep it.
+        let mut cache = self.cache.borrow_mut();
+        cache.make_room();
+        Ok(*cache.identities.entry(address.clone()).or_insert(loaded))
     }
 }
 
@@ -362,7 +394,15 @@ impl SessionStore for IdbStore {
         &self,
         address: &ProtocolAddress,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        self.load("session", SESSIONS, address_key(address), SessionRecord::from_bytes).await
+        if let Some(known) = self.cache.borrow().sessions.get(address) {
+            return Ok(known.clone());
+        }
+        let loaded =
+            self.load("session", SESSIONS, address_key(address), SessionRecord::from_bytes).await?;
+        // A save that committed meanwhile has put the newer record: keep it.
+        let mut cache = self.cache.borrow_mut();
+        cache.make_room();
+        Ok(cache.sessions.entry(address.clone()).or_insert(loaded).clone())
     }
 }
 
@@ -433,11 +473,11 @@ impl ProtocolStore for IdbStore {
         } = changes;
         // Encode everything before the transaction opens: an IndexedDB transaction commits
         // as soon as no request is pending, so no other work may run inside it.
-        let identities: Vec<_> =
+        let identity_values: Vec<_> =
             identities.iter().map(|(a, k)| (address_key(a), bytes_value(&k.serialize()))).collect();
-        let sessions: Vec<_> =
+        let session_values: Vec<_> =
             sessions.iter().map(|(a, r)| (address_key(a), bytes_value(&r.to_bytes()))).collect();
-        let removed_sessions: Vec<_> = removed_sessions.iter().map(address_key).collect();
+        let removed_session_keys: Vec<_> = removed_sessions.iter().map(address_key).collect();
         let pre_keys: Vec<_> =
             pre_keys.iter().map(|k| (JsValue::from(k.id.0), bytes_value(&k.to_bytes()))).collect();
         let removed_pre_keys: Vec<_> =
@@ -488,9 +528,9 @@ impl ProtocolStore for IdbStore {
             .map_err(rexie_err)?;
         let result = async {
             put_all(&tx, LOCAL, local).await?;
-            put_all(&tx, IDENTITIES, identities).await?;
-            delete_all(&tx, SESSIONS, removed_sessions).await?;
-            put_all(&tx, SESSIONS, sessions).await?;
+            put_all(&tx, IDENTITIES, identity_values).await?;
+            delete_all(&tx, SESSIONS, removed_session_keys).await?;
+            put_all(&tx, SESSIONS, session_values).await?;
             put_all(&tx, PRE_KEYS, pre_keys).await?;
             delete_all(&tx, PRE_KEYS, removed_pre_keys).await?;
             put_all(&tx, SIGNED_PRE_KEYS, signed_pre_keys).await?;
@@ -531,8 +571,13 @@ impl ProtocolStore for IdbStore {
                         }
                         None => (None, 0),
                     };
-                for m in list {
-                    let old = match stored.get(message_key(&m.id)).await.map_err(rexie_err)? {
+                // All lookups at once: one round of IndexedDB events, not one per message.
+                let olds = futures_util::future::join_all(
+                    list.iter().map(|m| stored.get(message_key(&m.id))),
+                )
+                .await;
+                for (m, old) in list.iter().zip(olds) {
+                    let old = match old.map_err(rexie_err)? {
                         Some(v) => Some(message_from_value(&v)?),
                         None => None,
                     };
@@ -554,7 +599,22 @@ impl ProtocolStore for IdbStore {
         }
         .await;
         match result {
-            Ok(()) => tx.done().await.map(|_| ()).map_err(rexie_err),
+            Ok(()) => {
+                tx.done().await.map_err(rexie_err)?;
+                // Committed: the cache follows.
+                let mut cache = self.cache.borrow_mut();
+                cache.make_room();
+                for a in removed_sessions {
+                    cache.sessions.insert(a, None);
+                }
+                for (a, r) in sessions {
+                    cache.sessions.insert(a, Some(r));
+                }
+                for (a, k) in identities {
+                    cache.identities.insert(a, Some(k));
+                }
+                Ok(())
+            }
             Err(e) => {
                 let _ = tx.abort().await;
                 Err(e)
