@@ -527,6 +527,17 @@ impl Engine {
         self.client.messages(conversation, limit).await
     }
 
+    /// The `limit` messages of a conversation just older than `before`, oldest first.
+    pub async fn messages_before(
+        &self,
+        conversation: &Conversation,
+        before: &tandem_core::client::MessageId,
+        limit: usize,
+    ) -> Result<Vec<MessageRecord>, ClientError> {
+        use tandem_core::store::ClientStore;
+        Ok(self.store().load_messages_before(conversation, before, limit).await?)
+    }
+
     /// The chat list.
     pub async fn conversations(&self) -> Result<Vec<ConversationSummary>, ClientError> {
         Ok(self.store().conversations().await?)
@@ -538,7 +549,9 @@ impl Engine {
         self.typed.borrow_mut().take();
     }
 
-    async fn handle_push(&self, p: Push) {
+    /// Handles one push; `true` when it stored something the UI shows. Receipts and the
+    /// UI notice wait for the end of the burst (see [`receive_loop`]).
+    async fn handle_push(&self, p: Push) -> bool {
         match p.body {
             Some(push::Body::Envelope(envelope)) => {
                 let mut rng = system_rng();
@@ -553,10 +566,7 @@ impl Engine {
                                 let _ = self.name_of(peer).await;
                             }
                         }
-                        if !events.is_empty() {
-                            self.notify(Notice::Changed);
-                        }
-                        let _ = self.client.flush_receipts(&self.relay, now(), &mut rng).await;
+                        return !events.is_empty();
                     }
                     Err(e) => self.notify(Notice::Error(format!(
                         "A message could not be read: {}",
@@ -565,6 +575,8 @@ impl Engine {
                 }
             }
             Some(push::Body::DeviceRemoved(_)) => self.notify(Notice::Removed),
+            // Receipts that a burst's end sends may be owed after the queue drained.
+            Some(push::Body::QueueDrained(_)) => return true,
             Some(push::Body::DeviceLinked(_)) => {
                 // The primary vouches for the new device in a fresh signed list; every
                 // device's cached list of its own account is stale now.
@@ -587,6 +599,7 @@ impl Engine {
             }
             _ => {}
         }
+        false
     }
 }
 
@@ -604,9 +617,25 @@ async fn typed_loop(engine: std::rc::Weak<Engine>, mut rx: mpsc::UnboundedReceiv
     }
 }
 
+/// Most pushes handled before the UI hears and receipts go out.
+const BURST: usize = 100;
+
+/// Handles pushes in order. A burst of pushes (a queue draining on reconnect) is handled
+/// back to back, then the UI is told once and the receipts owed go out together (one
+/// receipt per sender for many messages, instead of one send per message).
 async fn receive_loop(engine: std::rc::Weak<Engine>, mut rx: mpsc::UnboundedReceiver<Push>) {
-    while let Some(p) = rx.next().await {
+    while let Some(first) = rx.next().await {
         let Some(e) = engine.upgrade() else { return };
-        e.handle_push(p).await;
+        let mut changed = e.handle_push(first).await;
+        for _ in 1..BURST {
+            match rx.try_recv() {
+                Ok(p) => changed |= e.handle_push(p).await,
+                Err(_) => break,
+            }
+        }
+        if changed {
+            e.notify(Notice::Changed);
+        }
+        let _ = e.client.flush_receipts(&e.relay, now(), &mut system_rng()).await;
     }
 }

@@ -10,7 +10,9 @@
 //! - `drain`: queues messages for an offline device, connects it, reports the drain rate and
 //!   whether the queue table returns to its size before;
 //! - `fanout`: one group message to `devices` single-device members; reports the request
-//!   time, copies stored and delivery.
+//!   time, copies stored and delivery;
+//! - `converse`: a real device (Signal sessions, client fan-out) writes `queued` texts to the
+//!   account `--peer` (e.g. a browser), to fill a conversation for the browser benchmarks.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -33,6 +35,7 @@ enum Mode {
     Idle,
     Drain,
     Fanout,
+    Converse,
 }
 
 #[derive(Parser, Debug)]
@@ -62,6 +65,9 @@ struct Args {
     /// The relay's process id, to read its memory (idle).
     #[arg(long)]
     server_pid: Option<u32>,
+    /// The handle to write to (converse).
+    #[arg(long)]
+    peer: Option<String>,
     /// A prefix for handles, so several runs can share one relay (default: unique per run).
     #[arg(long)]
     prefix: Option<String>,
@@ -450,6 +456,37 @@ async fn fanout(args: &Args) {
     );
 }
 
+/// A real device writes `queued` texts to `--peer`.
+async fn converse(args: &Args) {
+    use tandem_core::wire::relay::LookupAccount;
+    let peer = args.peer.clone().expect("--peer HANDLE");
+    let handle = args.prefix.clone().unwrap_or_else(|| format!("writer{}", std::process::id()));
+    let me = tandem_cli::Device::register(&args.url, &handle).await.expect("register the writer");
+    let resp = me
+        .connection()
+        .request(request::Body::LookupAccount(LookupAccount {
+            handle: peer.clone(),
+            account_id: Vec::new(),
+        }))
+        .await
+        .expect("lookup");
+    let Some(response::Body::Account(info)) = resp.body else {
+        panic!("no account {peer}: {}", resp.message)
+    };
+    let to = AccountId::from_bytes(&info.account_id).expect("account id");
+    let started = Instant::now();
+    for i in 0..args.queued {
+        me.send_text(to, &format!("message {i} of {} from {handle}", args.queued))
+            .await
+            .expect("send");
+    }
+    println!(
+        "converse: {handle} wrote {} messages to {peer} in {:.1} s",
+        args.queued,
+        started.elapsed().as_secs_f64()
+    );
+}
+
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
@@ -458,5 +495,6 @@ async fn main() {
         Mode::Idle => idle(&args).await,
         Mode::Drain => drain(&args).await,
         Mode::Fanout => fanout(&args).await,
+        Mode::Converse => converse(&args).await,
     }
 }

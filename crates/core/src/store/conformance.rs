@@ -363,6 +363,15 @@ where
     let newest: Vec<u64> =
         store.load_messages(&with_bob, 4).await.unwrap().iter().map(|m| m.id.timestamp).collect();
     assert_eq!(newest, [3, 5, 7, 9]);
+    // Pages of history before a message: only that conversation, only older, oldest first.
+    let page = |m: Vec<MessageRecord>| m.iter().map(|m| m.id.timestamp).collect::<Vec<u64>>();
+    let nine = message(bob, 9, with_bob).id;
+    assert_eq!(page(store.load_messages_before(&with_bob, &nine, 2).await.unwrap()), [5, 7]);
+    let three = message(bob, 3, with_bob).id;
+    assert_eq!(page(store.load_messages_before(&with_bob, &three, 10).await.unwrap()), [1, 2]);
+    let one = message(bob, 1, with_bob).id;
+    assert!(store.load_messages_before(&with_bob, &one, 10).await.unwrap().is_empty());
+    assert!(store.load_messages_before(&group, &nine, 10).await.unwrap().is_empty());
     let all = store.load_messages(&with_carol, 100).await.unwrap();
     assert_eq!(all.len(), 6);
     assert!(all.iter().all(|m| m.conversation == with_carol));

@@ -236,4 +236,21 @@ impl ClientStore for MemoryStore {
         let skip = list.len().saturating_sub(limit);
         Ok(list.split_off(skip))
     }
+    async fn load_messages_before(
+        &self,
+        conversation: &Conversation,
+        before: &MessageId,
+        limit: usize,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        let inner = self.lock();
+        let mut list: Vec<MessageRecord> = inner
+            .messages
+            .values()
+            .filter(|m| m.conversation == *conversation && m.id.sort_key() < before.sort_key())
+            .cloned()
+            .collect();
+        list.sort_by_key(|m| m.id.sort_key());
+        let skip = list.len().saturating_sub(limit);
+        Ok(list.split_off(skip))
+    }
 }

@@ -128,4 +128,12 @@ pub trait ClientStore: ProtocolStore {
         conversation: &Conversation,
         limit: usize,
     ) -> Result<Vec<MessageRecord>, StoreError>;
+    /// The `limit` messages of a conversation just older than `before` (in message order),
+    /// oldest first: one page of history, whatever the history's length.
+    async fn load_messages_before(
+        &self,
+        conversation: &Conversation,
+        before: &MessageId,
+        limit: usize,
+    ) -> Result<Vec<MessageRecord>, StoreError>;
 }

@@ -14,6 +14,16 @@ use crate::engine::{Engine, describe};
 /// How many of a conversation's newest messages are rendered; older ones load on request.
 pub const PAGE: usize = 200;
 
+/// At most this many messages are in the document at once, however long the history: the
+/// conversation is a window that moves over what is loaded.
+pub const WINDOW: usize = 2 * PAGE;
+
+/// The part of `len` loaded messages in view when `hidden_newer` of the newest are below it.
+fn window(len: usize, hidden_newer: usize) -> std::ops::Range<usize> {
+    let end = len.saturating_sub(hidden_newer);
+    end.saturating_sub(WINDOW)..end
+}
+
 /// A row of the chat list.
 #[derive(Clone, Debug, PartialEq)]
 struct ChatRow {
@@ -68,7 +78,9 @@ pub(crate) fn Messenger(
     let chats = RwSignal::new(Vec::<ChatRow>::new());
     let selected = RwSignal::new(None::<(Conversation, String)>);
     let messages = RwSignal::new(Vec::<MessageRecord>::new());
-    let shown = RwSignal::new(PAGE);
+    // Which conversation `messages` holds (its loaded history survives store changes).
+    let loaded_for = StoredValue::new(None::<Conversation>);
+    let has_older = RwSignal::new(false);
     let new_chat = RwSignal::new(String::new());
     let new_chat_error = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
@@ -99,29 +111,45 @@ pub(crate) fn Messenger(
         });
     });
 
-    // The open conversation follows the store, and is marked read while it is open.
+    // The open conversation follows the store: its newest page is re-read on every change
+    // and replaces the end of what is loaded (older pages stay); it is marked read while
+    // it is open.
     Effect::new(move |_| {
         revision.track();
-        let limit = shown.get();
         let Some((conversation, _)) = selected.get() else {
+            loaded_for.set_value(None);
             messages.set(Vec::new());
             return;
         };
         let e = engine.get_value();
         spawn_local(async move {
-            if let Ok(list) = e.messages(&conversation, limit).await {
-                let unread = list.iter().any(|m| !m.outgoing && m.read_by.is_empty());
-                messages.set(list);
-                if unread && let Conversation::Direct(peer) = conversation {
-                    e.mark_read(peer).await;
-                }
+            // One more than a page: whether older ones exist.
+            let Ok(mut tail) = e.messages(&conversation, PAGE + 1).await else { return };
+            let more = tail.len() > PAGE;
+            if more {
+                tail.remove(0);
+            }
+            let unread = tail.iter().any(|m| !m.outgoing && m.read_by.is_empty());
+            if loaded_for.get_value() == Some(conversation) {
+                messages.update(|loaded| {
+                    let from = tail.first().map(|m| m.id.sort_key());
+                    let keep = loaded.partition_point(|m| from.is_none_or(|f| m.id.sort_key() < f));
+                    loaded.truncate(keep);
+                    loaded.extend(tail);
+                });
+            } else {
+                loaded_for.set_value(Some(conversation));
+                has_older.set(more);
+                messages.set(tail);
+            }
+            if unread && let Conversation::Direct(peer) = conversation {
+                e.mark_read(peer).await;
             }
         });
     });
 
     let open_chat = move |conversation: Conversation, name: String| {
         show_devices.set(false);
-        shown.set(PAGE);
         selected.set(Some((conversation, name)));
     };
 
@@ -250,7 +278,7 @@ pub(crate) fn Messenger(
                             conversation=conversation
                             name=name
                             messages=messages
-                            shown=shown
+                            has_older=has_older
                             on_back=move || selected.set(None)
                         />
                     }.into_any(),
@@ -266,20 +294,95 @@ fn Conversation(
     conversation: Conversation,
     name: String,
     messages: RwSignal<Vec<MessageRecord>>,
-    shown: RwSignal<usize>,
+    has_older: RwSignal<bool>,
     on_back: impl Fn() + Send + Sync + 'static,
 ) -> impl IntoView {
     let draft = RwSignal::new(String::new());
     let error = RwSignal::new(String::new());
     let log = NodeRef::<leptos::html::Ol>::new();
+    // How many of the newest loaded messages are below the window (0: the latest in view).
+    let hidden_newer = RwSignal::new(0usize);
+    let visible = move || {
+        let hidden = hidden_newer.get();
+        messages.with(|list| list[window(list.len(), hidden)].to_vec())
+    };
+    // Each row's state, by id: one pass per change, then one lookup per row.
+    let states = Memo::new(move |_| {
+        let hidden = hidden_newer.get();
+        messages.with(|list| {
+            list[window(list.len(), hidden)]
+                .iter()
+                .map(|x| {
+                    let (tick, label, class) = ticks(x);
+                    let failed = match &x.state {
+                        OutgoingState::Failed(why) => Some(why.clone()),
+                        _ => None,
+                    };
+                    (x.id, (tick, label, class, failed))
+                })
+                .collect::<std::collections::HashMap<_, _>>()
+        })
+    });
 
-    // Keep the newest message in view when messages arrive.
+    // Keep the newest message in view when messages arrive; when older ones were loaded
+    // above, keep what was on screen where it was.
+    let newest = StoredValue::new(None::<tandem_core::client::MessageId>);
+    let anchor = StoredValue::new(None::<(i32, i32)>);
     Effect::new(move |_| {
-        messages.track();
-        if let Some(el) = log.get() {
-            request_animation_frame(move || el.set_scroll_top(el.scroll_height()));
+        let last = messages.with(|m| m.last().map(|x| x.id));
+        hidden_newer.track();
+        let Some(el) = log.get() else { return };
+        let at_end = last != newest.get_value() && hidden_newer.get_untracked() == 0;
+        newest.set_value(last);
+        match anchor.get_value() {
+            Some((height, top)) if !at_end => {
+                anchor.set_value(None);
+                request_animation_frame(move || {
+                    el.set_scroll_top(top + el.scroll_height() - height);
+                });
+            }
+            _ => request_animation_frame(move || el.set_scroll_top(el.scroll_height())),
         }
     });
+    let load_older = move |_| {
+        if let Some(el) = log.get_untracked() {
+            anchor.set_value(Some((el.scroll_height(), el.scroll_top())));
+        }
+        let (len, hidden) = (messages.with_untracked(Vec::len), hidden_newer.get_untracked());
+        let start = window(len, hidden).start;
+        if start < PAGE && has_older.get_untracked() {
+            // Read the page before the oldest loaded message; only that page.
+            let oldest = messages.with_untracked(|m| m.first().map(|m| m.id));
+            let e = engine.get_value();
+            spawn_local(async move {
+                let Some(oldest) = oldest else { return };
+                let Ok(mut page) = e.messages_before(&conversation, &oldest, PAGE + 1).await else {
+                    return;
+                };
+                let more = page.len() > PAGE;
+                if more {
+                    page.remove(0);
+                }
+                let step = page.len().min(PAGE);
+                has_older.set(more);
+                messages.update(|loaded| {
+                    page.append(loaded);
+                    *loaded = page;
+                });
+                // The window moves only once the page is here.
+                hidden_newer.update(|h| *h += step);
+            });
+            return;
+        }
+        hidden_newer.update(|h| *h += start.min(PAGE));
+    };
+    let load_newer = move |_| {
+        hidden_newer.update(|h| *h = h.saturating_sub(PAGE));
+    };
+    let older_exists = move || {
+        let start = window(messages.with(Vec::len), hidden_newer.get()).start;
+        start > 0 || has_older.get()
+    };
 
     let send = move || {
         let text = draft.get_untracked();
@@ -289,6 +392,8 @@ fn Conversation(
         let e = engine.get_value();
         draft.set(String::new());
         error.set(String::new());
+        // Sending jumps to the latest messages.
+        hidden_newer.set(0);
         spawn_local(async move {
             if let Err(err) = e.send(conversation, &text).await {
                 draft.set(text);
@@ -310,9 +415,9 @@ fn Conversation(
             <h2 data-testid="conversation-name">{name.clone()}</h2>
         </header>
         <ol class="messages" node_ref=log role="log" aria-live="polite" aria-label=format!("Messages with {name}") data-testid="messages">
-            <Show when=move || messages.with(|m| m.len() >= shown.get())>
+            <Show when=older_exists>
                 <li class="load-older">
-                    <button class="button button-small button-quiet" on:click=move |_| shown.update(|n| *n += PAGE)>
+                    <button class="button button-small button-quiet" on:click=load_older>
                         "Show older messages"
                     </button>
                 </li>
@@ -320,25 +425,14 @@ fn Conversation(
             // Keyed by id alone, so rows never move when a state changes; each row follows
             // its own message's state.
             <For
-                each=move || messages.get()
+                each=visible
                 key=|m| m.id
                 let:m
             >
                 {
                     let id = m.id;
                     let outgoing = m.outgoing;
-                    let current = move || {
-                        messages.with(|list| {
-                            list.iter().rev().find(|x| x.id == id).map(|x| {
-                                let (tick, label, class) = ticks(x);
-                                let failed = match &x.state {
-                                    OutgoingState::Failed(why) => Some(why.clone()),
-                                    _ => None,
-                                };
-                                (tick, label, class, failed)
-                            })
-                        })
-                    };
+                    let current = move || states.with(|s| s.get(&id).cloned());
                     let tick = move || current().map(|c| c.0).unwrap_or_default();
                     let label = move || current().map(|c| c.1).unwrap_or_default();
                     let class = move || format!("tick {}", current().map(|c| c.2).unwrap_or_default());
@@ -359,6 +453,13 @@ fn Conversation(
                     }
                 }
             </For>
+            <Show when=move || { hidden_newer.get() > 0 }>
+                <li class="load-older">
+                    <button class="button button-small button-quiet" on:click=load_newer>
+                        "Show newer messages"
+                    </button>
+                </li>
+            </Show>
         </ol>
         <form class="composer" on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); send(); }>
             <label for="composer-input" class="visually-hidden">"Message"</label>

@@ -146,6 +146,9 @@ fn summary_from_value(v: &JsValue) -> Result<(MessageRecord, u32), StoreError> {
     Ok((last, unread.max(0.0) as u32))
 }
 
+/// Messages decoded between two chances for the page to render.
+const DECODE_SLICE: usize = 500;
+
 /// Most records [`Cache`] keeps before it starts over.
 const CACHE_LIMIT: usize = 8_192;
 
@@ -660,14 +663,37 @@ impl ClientStore for IdbStore {
         conversation: &Conversation,
         limit: usize,
     ) -> Result<Vec<MessageRecord>, StoreError> {
+        self.scan_messages(conversation, &[0xffu8; 25], false, limit).await
+    }
+
+    async fn load_messages_before(
+        &self,
+        conversation: &Conversation,
+        before: &MessageId,
+        limit: usize,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        self.scan_messages(conversation, &before.sort_key(), true, limit).await
+    }
+}
+
+impl IdbStore {
+    /// The newest `limit` messages of a conversation up to the sort key `upper` (excluded
+    /// when `open`), oldest first, read through the conversation index.
+    async fn scan_messages(
+        &self,
+        conversation: &Conversation,
+        upper: &[u8],
+        open: bool,
+        limit: usize,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
         let range = KeyRange::bound(
             &conversation_key(conversation, &[0u8; 25]),
-            &conversation_key(conversation, &[0xffu8; 25]),
+            &conversation_key(conversation, upper),
             Some(false),
-            Some(false),
+            Some(open),
         )
         .map_err(|e| backend(format!("key range: {e}")))?;
         let tx = self.db.transaction(&[MESSAGES], TransactionMode::ReadOnly).map_err(rexie_err)?;
@@ -686,8 +712,17 @@ impl ClientStore for IdbStore {
             .await
             .map_err(rexie_err)?;
         tx.done().await.map_err(rexie_err)?;
-        let mut out =
-            rows.iter().map(|(_, v)| message_from_value(v)).collect::<Result<Vec<_>, _>>()?;
+        // Decode in slices, letting the page render in between: a long history must not
+        // freeze the UI while it loads.
+        let mut out = Vec::with_capacity(rows.len());
+        for (n, chunk) in rows.chunks(DECODE_SLICE).enumerate() {
+            if n > 0 {
+                crate::transport::sleep(std::time::Duration::ZERO).await;
+            }
+            for (_, v) in chunk {
+                out.push(message_from_value(v)?);
+            }
+        }
         out.reverse();
         Ok(out)
     }
