@@ -216,3 +216,36 @@ async fn test_accounts_are_found_by_handle_and_by_id() {
     assert_eq!(r.status(), Status::BadRequest, "{}", r.message);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn test_reading_a_long_backlog_marks_every_page_and_tells_the_sender() {
+    let server = TestServer::start().await;
+    let alice = Device::register(&server.url, "alice").await.unwrap();
+    let mut bob = Device::register(&server.url, "bob").await.unwrap();
+    let (a, b) = (alice.account_id().await, bob.account_id().await);
+    let mut ids = Vec::new();
+    for i in 0..1_200 {
+        ids.push(alice.send_text(b, &format!("backlog {i}")).await.unwrap().id.unwrap());
+    }
+    let got = messages(&mut bob, Duration::from_secs(3)).await;
+    assert_eq!(got.len(), 1_200);
+    // More than two pages of unread: all marked, the sender told of every one.
+    let read = bob.client.mark_read(bob.connection(), a, now(), &mut system_rng()).await.unwrap();
+    assert_eq!(read, 1_200);
+    assert_eq!(
+        bob.client.mark_read(bob.connection(), a, now(), &mut system_rng()).await.unwrap(),
+        0
+    );
+    for id in [ids[0], ids[599], ids[1_199]] {
+        let mut seen = false;
+        for _ in 0..100 {
+            if alice.client.message(&id).await.unwrap().unwrap().read_by.contains(&b) {
+                seen = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(seen, "read receipt for {id:?}");
+    }
+    server.stop().await;
+}

@@ -77,6 +77,9 @@ fn pad(c: &Content) -> Vec<u8> {
     c.to_padded_bytes()
 }
 
+/// Messages marked read per page (and referenced per read receipt).
+const MARK_READ_PAGE: usize = 500;
+
 impl<S: ClientStore> Client<S> {
     /// Queues a text message (durably, in the outbox) and returns its id.
     pub async fn queue_text(
@@ -516,31 +519,44 @@ impl<S: ClientStore> Client<S> {
         rng: &mut impl CryptoRng,
     ) -> Result<usize, ClientError> {
         let (me, _) = self.whoami().await;
-        let unread: Vec<MessageRecord> = self
-            .store
-            .load_messages(&Conversation::Direct(peer), usize::MAX)
-            .await?
-            .into_iter()
-            .filter(|m| !m.outgoing && !m.read_by.contains(&me))
-            .collect();
+        let conversation = Conversation::Direct(peer);
+        // Unread messages are the newest: walk back a page at a time, saving each page's
+        // read marks, and stop at the first page with nothing unread. A long history is
+        // never read whole, and no transaction grows with it.
+        let mut unread: Vec<MessageRecord> = Vec::new();
+        let mut page = self.store.load_messages(&conversation, MARK_READ_PAGE).await?;
+        loop {
+            let oldest = page.first().map(|m| m.id);
+            let found: Vec<MessageRecord> =
+                page.into_iter().filter(|m| !m.outgoing && !m.read_by.contains(&me)).collect();
+            if found.is_empty() {
+                break;
+            }
+            {
+                let guard = self.lock().await;
+                let mut changes = Changes::default();
+                for m in &found {
+                    let mut m = m.clone();
+                    m.read_by.insert(me);
+                    changes.messages.insert(m.id, m);
+                }
+                self.save(&guard, changes).await?;
+            }
+            unread.extend(found);
+            let Some(oldest) = oldest else { break };
+            page = self.store.load_messages_before(&conversation, &oldest, MARK_READ_PAGE).await?;
+        }
         if unread.is_empty() {
             return Ok(0);
         }
-        {
-            let guard = self.lock().await;
-            let mut changes = Changes::default();
-            for m in &unread {
-                let mut m = m.clone();
-                m.read_by.insert(me);
-                changes.messages.insert(m.id, m);
-            }
-            self.save(&guard, changes).await?;
+        // Receipts in bounded messages (one relay frame each).
+        for chunk in unread.chunks(MARK_READ_PAGE) {
+            let refs = chunk
+                .iter()
+                .map(|m| MessageRef { device: m.id.device.get(), timestamp: m.id.timestamp })
+                .collect();
+            self.send_receipt(transport, peer, ReceiptType::Read, refs, now, rng).await?;
         }
-        let refs = unread
-            .iter()
-            .map(|m| MessageRef { device: m.id.device.get(), timestamp: m.id.timestamp })
-            .collect();
-        self.send_receipt(transport, peer, ReceiptType::Read, refs, now, rng).await?;
         Ok(unread.len())
     }
 }
