@@ -78,15 +78,20 @@ pub fn parse_messages(data: &[u8]) {
         let again = crate::link::LinkCode::parse(&code.to_text()).unwrap();
         assert_eq!(again.address, code.address);
     }
-    let mut rng = SeededRng::new(1);
-    let request = crate::link::LinkRequest::new(
-        [0; 16],
-        *IdentityKeyPair::generate(&mut rng).identity_key(),
-        Timestamp::EPOCH,
-        "fuzz",
-        &mut rng,
-    );
+    // One request for the whole run: key generation per input would slow every parser here.
+    static REQUEST: std::sync::OnceLock<crate::link::LinkRequest> = std::sync::OnceLock::new();
+    let request = REQUEST.get_or_init(|| {
+        let mut rng = SeededRng::new(2);
+        crate::link::LinkRequest::new(
+            [0; 16],
+            *IdentityKeyPair::generate(&mut rng).identity_key(),
+            Timestamp::EPOCH,
+            "fuzz",
+            &mut rng,
+        )
+    });
     let _ = request.open(data);
+    let mut rng = SeededRng::new(1);
     let k = IdentityKeyPair::generate(&mut rng);
     let view = AccountView {
         account_id: b"fuzz",
