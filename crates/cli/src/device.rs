@@ -133,13 +133,10 @@ impl Device {
         let mut rng = system_rng();
         // The companion waits at a provisioning address and shows its link code (here, as
         // text handed straight to the primary).
-        let response = tandem_core::transport::RelayTransport::request(
-            &conn,
-            request::Body::OpenProvisioning(OpenProvisioning {}),
-        )
-        .await
-        .map_err(ClientError::from)?;
-        let Some(response::Body::ProvisioningAddress(address)) = response.body else {
+        let opened =
+            tandem_core::client::call(&conn, request::Body::OpenProvisioning(OpenProvisioning {}))
+                .await?;
+        let Some(response::Body::ProvisioningAddress(address)) = opened else {
             return Err(ClientError::UnexpectedResponse("provisioning address").into());
         };
         let address = <[u8; 16]>::try_from(address.address.as_slice())

@@ -56,47 +56,32 @@ async fn test_a_repeated_registration_after_a_lost_answer_gets_the_same_device()
     alice.client.link_companion(alice.connection(), &code, "phone", now(), &mut rng).await.unwrap();
     let (link, _) = request.open(&link_message(&mut pushes).await).unwrap();
     let password = random_password(&mut rng);
-    let store = || MemoryStore::new(identity.clone(), registration_id);
-    let first = Client::register_linked(
-        store(),
-        &conn,
-        link.clone(),
-        password,
-        "laptop",
-        "cli",
-        now(),
-        &mut rng,
-    )
-    .await
-    .unwrap();
+    // This browser's identity registering with `link`, on `conn`, with `password`.
+    let register = |conn: Connection, password: [u8; 32]| {
+        let (link, store) = (link.clone(), MemoryStore::new(identity.clone(), registration_id));
+        async move {
+            let client = Client::register_linked(
+                store,
+                &conn,
+                link,
+                password,
+                "laptop",
+                "cli",
+                now(),
+                &mut system_rng(),
+            )
+            .await?;
+            Ok::<_, ClientError>(client.whoami().await)
+        }
+    };
+    let first = register(conn, password).await.unwrap();
     // The answer "was lost": the companion repeats the registration on a new socket.
     let (again, _pushes) = Connection::connect(&server.url).await.unwrap();
-    let second = Client::register_linked(
-        store(),
-        &again,
-        link.clone(),
-        password,
-        "laptop",
-        "cli",
-        now(),
-        &mut rng,
-    )
-    .await
-    .unwrap();
-    assert_eq!(first.whoami().await, second.whoami().await, "the same device");
+    let second = register(again, password).await.unwrap();
+    assert_eq!(first, second, "the same device");
     // Someone else holding the link message but not the password gets nothing.
     let (other, _pushes) = Connection::connect(&server.url).await.unwrap();
-    let stolen = Client::register_linked(
-        store(),
-        &other,
-        link,
-        random_password(&mut rng),
-        "thief",
-        "cli",
-        now(),
-        &mut rng,
-    )
-    .await;
+    let stolen = register(other, random_password(&mut rng)).await;
     assert!(
         matches!(
             stolen,

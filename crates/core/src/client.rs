@@ -118,8 +118,9 @@ impl ClientError {
     }
 }
 
-/// Sends a request and returns the body of a successful response.
-pub(crate) async fn call<T: RelayTransport + ?Sized>(
+/// Sends a request and returns the body of a successful response; any other status is
+/// [`ClientError::Server`].
+pub async fn call<T: RelayTransport + ?Sized>(
     transport: &T,
     body: request::Body,
 ) -> Result<Option<response::Body>, ClientError> {

@@ -113,10 +113,7 @@ pub fn App() -> impl IntoView {
             set_creating.set(true);
             let relay = relay.clone();
             spawn_local(async move {
-                let ua = web_sys::window()
-                    .and_then(|w| w.navigator().user_agent().ok())
-                    .unwrap_or_default();
-                let name = crate::platform::device_name(&ua);
+                let name = crate::platform::this_browser();
                 match Engine::create_account(ENGINE_DB, &relay, &handle, &name).await {
                     Ok(client) => {
                         claim(&tab_names(ENGINE_DB).0, || {}).await;
@@ -137,10 +134,7 @@ pub fn App() -> impl IntoView {
             set_link_problem.set(String::new());
             let relay = relay.clone();
             spawn_local(async move {
-                let ua = web_sys::window()
-                    .and_then(|w| w.navigator().user_agent().ok())
-                    .unwrap_or_default();
-                let name = crate::platform::device_name(&ua);
+                let name = crate::platform::this_browser();
                 let engine_relay = (*relay).clone();
                 let on_outcome = move |o: LinkOutcome| match o {
                     LinkOutcome::View(v) => {

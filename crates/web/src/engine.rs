@@ -15,10 +15,9 @@ use std::rc::Rc;
 use futures_channel::{mpsc, oneshot};
 use futures_util::StreamExt;
 use tandem_core::client::{Client, ClientError, Conversation, Event, MessageRecord};
-use tandem_core::client::{conversation_from_bytes, conversation_to_bytes};
+use tandem_core::client::{call, conversation_from_bytes, conversation_to_bytes};
 use tandem_core::link::LinkCode;
 use tandem_core::prekeys::generate_registration_id;
-use tandem_core::transport::RelayTransport;
 use tandem_core::wire::relay::{
     DeviceInfo, GetDevices, LookupAccount, Push, Status, push, request, response,
 };
@@ -314,9 +313,7 @@ impl Engine {
                 _ => Err(ClientError::UnexpectedResponse("link")),
             };
         }
-        let name = crate::platform::device_name(
-            &web_sys::window().and_then(|w| w.navigator().user_agent().ok()).unwrap_or_default(),
-        );
+        let name = crate::platform::this_browser();
         let matching =
             self.client.link_companion(&self.relay, code, &name, now(), &mut system_rng()).await?;
         Ok(matching.to_string())
@@ -350,15 +347,8 @@ impl Engine {
             };
         }
         let account = self.account_id().await;
-        let resp = RelayTransport::request(
-            &self.relay,
-            request::Body::GetDevices(GetDevices { account_id: account.0.to_vec() }),
-        )
-        .await?;
-        if resp.status() != Status::Ok {
-            return Err(ClientError::Server { status: resp.status(), message: resp.message });
-        }
-        match resp.body {
+        let body = request::Body::GetDevices(GetDevices { account_id: account.0.to_vec() });
+        match call(&self.relay, body).await? {
             Some(response::Body::Devices(d)) => Ok(d.devices),
             _ => Err(ClientError::UnexpectedResponse("devices")),
         }
@@ -444,11 +434,7 @@ impl Engine {
     }
 
     async fn lookup(&self, body: request::Body) -> Result<(AccountId, String), ClientError> {
-        let resp = RelayTransport::request(&self.relay, body).await?;
-        if resp.status() != Status::Ok {
-            return Err(ClientError::Server { status: resp.status(), message: resp.message });
-        }
-        let Some(response::Body::Account(info)) = resp.body else {
+        let Some(response::Body::Account(info)) = call(&self.relay, body).await? else {
             return Err(ClientError::UnexpectedResponse("lookup"));
         };
         let id = AccountId::from_bytes(&info.account_id)

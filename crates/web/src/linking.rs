@@ -12,7 +12,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
-use tandem_core::client::{Client, ClientError, random_password};
+use tandem_core::client::{Client, ClientError, call, random_password};
 use tandem_core::link::{LinkError, LinkRequest, MatchCode, VerifiedLink};
 use tandem_core::prekeys::generate_registration_id;
 use tandem_core::wire::relay::{OpenProvisioning, Status, push, request, response};
@@ -200,15 +200,13 @@ impl Linker {
         }
         self.tell(LinkOutcome::View(LinkView::Preparing));
         let body = request::Body::OpenProvisioning(OpenProvisioning {});
-        let address = match self.relay.request(body).await {
-            Ok(r) if r.status() == Status::Ok => match r.body {
-                Some(response::Body::ProvisioningAddress(a)) => {
-                    <[u8; 16]>::try_from(a.address.as_slice()).ok().map(|x| (x, a.expires_at_ms))
-                }
-                _ => None,
-            },
-            Ok(r) => {
-                self.tell(LinkOutcome::Problem(format!("The server refused: {}.", r.message)));
+        let address = match call(&self.relay, body).await {
+            Ok(Some(response::Body::ProvisioningAddress(a))) => {
+                <[u8; 16]>::try_from(a.address.as_slice()).ok().map(|x| (x, a.expires_at_ms))
+            }
+            Ok(_) => None,
+            Err(ClientError::Server { message, .. }) => {
+                self.tell(LinkOutcome::Problem(format!("The server refused: {message}.")));
                 None
             }
             Err(_) => {

@@ -1,5 +1,11 @@
 //! Facts about the browser this app runs in, for people to read.
 
+/// This browser's device name, from its user agent.
+pub fn this_browser() -> String {
+    let ua = web_sys::window().and_then(|w| w.navigator().user_agent().ok()).unwrap_or_default();
+    device_name(&ua)
+}
+
 /// A device name like "Chrome on macOS" from a user-agent string.
 pub fn device_name(user_agent: &str) -> String {
     let browser = if user_agent.contains("Edg/") {

@@ -46,12 +46,11 @@ pub fn use_device(db_name: &'static str) -> ReadSignal<DeviceStatus> {
 }
 
 fn fresh_device() -> DeviceRecord {
-    let ua = web_sys::window().and_then(|w| w.navigator().user_agent().ok()).unwrap_or_default();
     DeviceRecord {
         key: String::new(),
         id: hex::encode(crate::rng::random_bytes::<16>()),
         created_at_ms: crate::transport::now_ms(),
-        name: crate::platform::device_name(&ua),
+        name: crate::platform::this_browser(),
     }
 }
 
