@@ -79,7 +79,8 @@ pub struct Linker {
     name: String,
     request: RefCell<Option<LinkRequest>>,
     generation: Cell<u64>,
-    started_ms: f64,
+    /// When the current window of [`LINK_WINDOW`] began.
+    started_ms: Cell<f64>,
     rotations: Cell<u32>,
     busy: Cell<bool>,
     pending: RefCell<Option<Pending>>,
@@ -128,7 +129,7 @@ impl Linker {
             name,
             request: RefCell::new(None),
             generation: Cell::new(0),
-            started_ms: now_ms(),
+            started_ms: Cell::new(now_ms()),
             rotations: Cell::new(0),
             busy: Cell::new(false),
             pending: RefCell::new(None),
@@ -168,32 +169,22 @@ impl Linker {
         self.store.borrow_mut().take();
     }
 
-    /// Starts over after an expiry.
+    /// Starts over after an expiry: a new window of [`LINK_WINDOW`], first code for
+    /// [`FIRST_ROTATION`].
     pub fn restart(self: &Rc<Self>) {
+        self.started_ms.set(now_ms());
         self.rotations.set(0);
         let me = self.clone();
-        wasm_bindgen_futures::spawn_local(async move { me.new_code_after_restart().await });
-    }
-
-    async fn new_code_after_restart(self: Rc<Self>) {
-        // A restart counts its window from now.
-        self.rotations.set(0);
-        self.generation.set(self.generation.get() + 1);
-        self.new_code_in_window(now_ms()).await;
+        wasm_bindgen_futures::spawn_local(async move { me.new_code().await });
     }
 
     async fn new_code(self: Rc<Self>) {
-        let started = self.started_ms;
-        self.new_code_in_window(started).await;
-    }
-
-    async fn new_code_in_window(self: &Rc<Self>, window_start_ms: f64) {
         if self.store.borrow().is_none() || self.busy.get() {
             return;
         }
         let generation = self.generation.get() + 1;
         self.generation.set(generation);
-        if now_ms() - window_start_ms > LINK_WINDOW.as_secs_f64() * 1000.0 {
+        if now_ms() - self.started_ms.get() > LINK_WINDOW.as_secs_f64() * 1000.0 {
             self.request.borrow_mut().take();
             self.tell(LinkOutcome::View(LinkView::Expired));
             return;
@@ -240,7 +231,7 @@ impl Linker {
             svg,
             rotates_at_ms: rotates_at as f64,
         }));
-        let weak: Weak<Self> = Rc::downgrade(self);
+        let weak: Weak<Self> = Rc::downgrade(&self);
         wasm_bindgen_futures::spawn_local(async move {
             sleep(shown_for).await;
             if let Some(l) = weak.upgrade()
