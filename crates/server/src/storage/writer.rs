@@ -239,8 +239,7 @@ pub(super) const INSERT_ROWS: &str = "INSERT OR ROLLBACK INTO queue (id, account
             substr(?2, j.value ->> 3, j.value ->> 4), j.value ->> 5 \
      FROM json_each(?1) AS j \
      WHERE EXISTS (SELECT 1 FROM devices AS d \
-                   WHERE d.account_id = unhex(j.value ->> 1) AND d.device_id = j.value ->> 2) \
-     RETURNING id";
+                   WHERE d.account_id = unhex(j.value ->> 1) AND d.device_id = j.value ->> 2)";
 
 /// Deletes acknowledged rows in one statement: `?1` is a JSON array of
 /// `[id, account hex, device]`; a row goes only if it belongs to the device that
@@ -295,10 +294,43 @@ async fn commit(
     rows.push(']');
     acks.push(']');
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-    let mut stored = std::collections::HashSet::new();
+    // Devices of this batch that no longer exist: looked up only when some row was skipped,
+    // which only a removal racing a send causes.
+    let mut gone = std::collections::HashSet::new();
     if !envelopes.is_empty() {
-        for row in sqlx::query(INSERT_ROWS).bind(rows).bind(envelopes).fetch_all(&mut *tx).await? {
-            stored.insert(sqlx::Row::try_get::<i64, _>(&row, 0)?);
+        let expected: u64 = batch
+            .iter()
+            .map(|op| match op {
+                WriteOp::Enqueue { rows, .. } => rows.len() as u64,
+                WriteOp::Ack { .. } => 0,
+            })
+            .sum();
+        let inserted = sqlx::query(INSERT_ROWS)
+            .bind(rows)
+            .bind(envelopes)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if inserted != expected {
+            for op in batch {
+                let WriteOp::Enqueue { rows, .. } = op else { continue };
+                for r in rows {
+                    let key = (r.account_id, r.device_id);
+                    if gone.contains(&key) {
+                        continue;
+                    }
+                    let exists: Option<i64> = sqlx::query_scalar(
+                        "SELECT 1 FROM devices WHERE account_id = ? AND device_id = ?",
+                    )
+                    .bind(r.account_id.0.as_slice())
+                    .bind(i64::from(r.device_id))
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if exists.is_none() {
+                        gone.insert(key);
+                    }
+                }
+            }
         }
     }
     let mut deleted = std::collections::HashSet::new();
@@ -313,9 +345,9 @@ async fn commit(
             (WriteOp::Ack { ids, .. }, Outcome::Deleted(n)) => {
                 *n = ids.iter().filter(|id| deleted.contains(&to_i64(**id))).count() as u64;
             }
-            (WriteOp::Enqueue { .. }, Outcome::Ids(ids)) => {
-                for id in ids.iter_mut() {
-                    if id.is_some_and(|i| !stored.contains(&to_i64(i))) {
+            (WriteOp::Enqueue { rows, .. }, Outcome::Ids(ids)) if !gone.is_empty() => {
+                for (r, id) in rows.iter().zip(ids.iter_mut()) {
+                    if gone.contains(&(r.account_id, r.device_id)) {
                         *id = None;
                     }
                 }
