@@ -146,9 +146,6 @@ fn summary_from_value(v: &JsValue) -> Result<(MessageRecord, u32), StoreError> {
     Ok((last, unread.max(0.0) as u32))
 }
 
-/// Messages decoded between two chances for the page to render.
-const DECODE_SLICE: usize = 500;
-
 /// Most records [`Cache`] keeps before it starts over.
 const CACHE_LIMIT: usize = 8_192;
 
@@ -712,17 +709,8 @@ impl IdbStore {
             .await
             .map_err(rexie_err)?;
         tx.done().await.map_err(rexie_err)?;
-        // Decode in slices, letting the page render in between: a long history must not
-        // freeze the UI while it loads.
-        let mut out = Vec::with_capacity(rows.len());
-        for (n, chunk) in rows.chunks(DECODE_SLICE).enumerate() {
-            if n > 0 {
-                crate::transport::sleep(std::time::Duration::ZERO).await;
-            }
-            for (_, v) in chunk {
-                out.push(message_from_value(v)?);
-            }
-        }
+        let mut out =
+            rows.iter().map(|(_, v)| message_from_value(v)).collect::<Result<Vec<_>, _>>()?;
         out.reverse();
         Ok(out)
     }
