@@ -334,6 +334,11 @@ pub trait Storage: Clone + Send + Sync + 'static {
         device: u32,
         ids: Vec<u64>,
     ) -> impl Future<Output = Result<(), StorageError>> + Send;
+    /// Deletes acknowledged envelopes of this device in the next commit, without waiting for
+    /// it (the socket's hot path). A crash before that commit delivers them again, which
+    /// clients absorb by de-duplication.
+    fn ack_later(&self, account: AccountId, device: u32, ids: Vec<u64>)
+    -> Result<(), StorageError>;
     /// Queue length of a device.
     fn queue_len(
         &self,

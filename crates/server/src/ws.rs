@@ -199,6 +199,9 @@ impl<D: Storage> Session<D> {
         E: std::fmt::Display,
     {
         let shutdown = self.state.shutdown.clone();
+        // Made once: a fresh one per event would join and leave the token's waiter list.
+        let cancelled = shutdown.cancelled();
+        tokio::pin!(cancelled);
         // One timer per idle period, not one per frame: it fires at the deadline of the
         // last activity it knows of, and is moved on if the client spoke since.
         let mut last_active = Instant::now();
@@ -223,7 +226,7 @@ impl<D: Storage> Session<D> {
                     }
                 };
                 tokio::select! {
-                    () = shutdown.cancelled() => Event::Shutdown,
+                    () = &mut cancelled => Event::Shutdown,
                     n = notify => Event::Notify(n),
                     Some(p) = provisioning => Event::Provisioning(p),
                     Some(done) = self.pending.next(), if !self.pending.is_empty() => Event::Finished(done),
@@ -524,14 +527,10 @@ impl<D: Storage> Session<D> {
         let (Some(who), Some(d)) = (self.who, self.delivery.as_mut()) else { return Ok(()) };
         // Only ids pushed on this socket count: a device acknowledges nothing it was not sent.
         let ids: Vec<u64> = ids.into_iter().filter(|id| d.in_flight.remove(id)).collect();
-        if !ids.is_empty() {
-            let storage = self.state.storage.clone();
-            self.pending.push(Box::pin(async move {
-                if let Err(e) = storage.ack(who.account, who.device, ids).await {
-                    tracing::warn!(error = %e, "acknowledgement not stored; the messages will be delivered again");
-                }
-                None
-            }));
+        if !ids.is_empty()
+            && let Err(e) = self.state.storage.ack_later(who.account, who.device, ids)
+        {
+            tracing::warn!(error = %e, "acknowledgement not stored; the messages will be delivered again");
         }
         self.fill().await
     }

@@ -182,6 +182,19 @@ impl Metrics {
     }
 }
 
+/// CPU time a process has used (user + system), in clock ticks (1/100 s on Linux).
+fn cpu_ticks(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name, which is in parentheses and may hold spaces.
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0)
+}
+
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -195,14 +208,24 @@ fn rss_kib(pid: u32) -> u64 {
 
 async fn throughput(args: &Args) {
     let mut sims = register_all(args, args.devices, "tp").await;
+    // Prime the relay: one send per device, so the steady state is measured rather than the
+    // first look-ups of every account's device set and queue length.
+    let n = sims.len();
+    let primed = futures_util::future::join_all(sims.iter().enumerate().map(|(i, sim)| {
+        sim.conn.request(send_to(sims[(i + 1) % n].account, vec![0; args.size.max(8)]))
+    }))
+    .await;
+    assert!(primed.iter().all(|r| r.as_ref().is_ok_and(|r| r.status() == Status::Ok)));
     let t0 = Instant::now();
-    let measuring = Arc::new(AtomicU64::new(0)); // 0 warm-up, 1 measuring, 2 done
+    // 0 warm-up, 1 measuring, 2 done; only messages sent inside the window are timed.
+    let measuring = Arc::new(AtomicU64::new(0));
+    let window_start = Arc::new(AtomicU64::new(u64::MAX));
     let delivered = Arc::new(AtomicU64::new(0));
     let latencies = Arc::new(std::sync::Mutex::new(Vec::<u64>::with_capacity(1 << 20)));
     for sim in &mut sims {
         let (conn, mut pushes) = (sim.conn.clone(), sim.pushes.take().expect("pushes"));
-        let (measuring, delivered, latencies) =
-            (measuring.clone(), delivered.clone(), latencies.clone());
+        let (measuring, delivered, latencies, window_start) =
+            (measuring.clone(), delivered.clone(), latencies.clone(), window_start.clone());
         tokio::spawn(async move {
             while let Some(p) = pushes.recv().await {
                 if let Some(push::Body::Envelope(e)) = p.body {
@@ -211,6 +234,9 @@ async fn throughput(args: &Args) {
                         let sent = u64::from_le_bytes(e.content[..8].try_into().unwrap_or([0; 8]));
                         let now = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
                         delivered.fetch_add(1, Ordering::Relaxed);
+                        if sent < window_start.load(Ordering::Relaxed) {
+                            continue;
+                        }
                         latencies
                             .lock()
                             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -220,7 +246,6 @@ async fn throughput(args: &Args) {
             }
         });
     }
-    let n = sims.len();
     let interval = Duration::from_secs_f64(n as f64 / args.rate);
     let errors = Arc::new(AtomicU64::new(0));
     let sent = Arc::new(AtomicU64::new(0));
@@ -252,12 +277,19 @@ async fn throughput(args: &Args) {
         });
     }
     tokio::time::sleep(Duration::from_secs_f64(args.seconds * 0.25)).await;
+    window_start
+        .store(u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
     measuring.store(1, Ordering::Relaxed);
     let window = Instant::now();
     let before = Metrics::fetch(&args.url).await;
+    let cpu_before = args.server_pid.map(cpu_ticks);
     tokio::time::sleep(Duration::from_secs_f64(args.seconds)).await;
     measuring.store(2, Ordering::Relaxed);
     let elapsed = window.elapsed().as_secs_f64();
+    let relay_cpu = match (args.server_pid, cpu_before) {
+        (Some(pid), Some(t)) => format!(" relay_cpu={:.0}%", (cpu_ticks(pid) - t) as f64 / elapsed),
+        _ => String::new(),
+    };
     let after = Metrics::fetch(&args.url).await;
     let delta = |key: &str| after.get(key).saturating_sub(before.get(key));
     let commits = delta("/writes/commits").max(1);
@@ -267,7 +299,7 @@ async fn throughput(args: &Args) {
     lat.sort_unstable();
     tokio::time::sleep(Duration::from_secs(2)).await;
     println!(
-        "throughput devices={n} offered={:.0}/s delivered={:.0}/s p50={:.2}ms p99={:.2}ms p999={:.2}ms max={:.2}ms sends_ok={} send_errors={} commits/s={:.0} rows/commit={:.1}",
+        "throughput devices={n} offered={:.0}/s delivered={:.0}/s p50={:.2}ms p99={:.2}ms p999={:.2}ms max={:.2}ms sends_ok={} send_errors={} commits/s={:.0} rows/commit={:.1}{relay_cpu}",
         args.rate,
         count as f64 / elapsed,
         percentile(&lat, 0.50),

@@ -11,13 +11,13 @@ use prost::Message;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Connection, QueryBuilder, Row, Sqlite, SqlitePool};
+use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use tandem_core::AccountId;
 use tandem_core::wire::relay::Envelope;
 use tokio::sync::oneshot;
 use tracing::instrument;
 
-use super::writer::{WriteOp, Writer};
+use super::writer::{QueueCounters, WriteOp, Writer};
 use super::{
     AccountRow, BundleRow, CommitListener, DeviceRow, ExpiredRow, MemberRow, NewDeviceRow,
     PreKeyCountsRow, PreKeyRow, PreKeyUpload, QueueInsert, Storage, StorageError, WriteStats,
@@ -55,8 +55,8 @@ fn hash32(bytes: &[u8]) -> [u8; 32] {
 pub struct SqliteStorage {
     pool: SqlitePool,
     writer: Writer,
-    writer_task: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
-    counters: Arc<Mutex<HashMap<(AccountId, u32), u64>>>,
+    writer_task: Arc<Mutex<Option<super::writer::Stopped>>>,
+    counters: QueueCounters,
     listener: Arc<std::sync::OnceLock<CommitListener>>,
 }
 
@@ -92,15 +92,14 @@ impl SqliteStorage {
                 sqlx::query_scalar("SELECT max(id) FROM queue").fetch_one(&pool).await?;
             u(seq.unwrap_or(0).max(max.unwrap_or(0))) + 1
         };
-        let conn = sqlx::sqlite::SqliteConnection::connect_with(&options).await?;
-        let checkpointer = sqlx::sqlite::SqliteConnection::connect_with(&options).await?;
         let listener = Arc::new(std::sync::OnceLock::new());
-        let (writer, task) = Writer::spawn(conn, checkpointer, next_id, listener.clone());
+        let counters: QueueCounters = Arc::default();
+        let (writer, task) = Writer::spawn(path, next_id, listener.clone(), counters.clone())?;
         let storage = Self {
             pool,
             writer,
             writer_task: Arc::new(Mutex::new(Some(task))),
-            counters: Arc::new(Mutex::new(HashMap::new())),
+            counters,
             listener,
         };
         storage.ensure_instance_id().await?;
@@ -118,7 +117,7 @@ impl SqliteStorage {
     }
 
     fn counters(&self) -> std::sync::MutexGuard<'_, HashMap<(AccountId, u32), u64>> {
-        self.counters.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        super::writer::lock(&self.counters)
     }
 
     fn adjust_counter(&self, account: AccountId, device: u32, delta: i64) {
@@ -210,7 +209,7 @@ impl Storage for SqliteStorage {
 
     async fn close(&self) {
         // The writer commits what was submitted before the close, then shuts its connection.
-        self.writer.close().await;
+        self.writer.close();
         let task =
             self.writer_task.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
         if let Some(task) = task {
@@ -395,7 +394,9 @@ impl Storage for SqliteStorage {
                 .await?;
         }
         tx.commit().await?;
-        self.counters().remove(&(account, device));
+        let (reply, rx) = oneshot::channel();
+        self.writer.submit(WriteOp::Forget { account, device, reply })?;
+        rx.await.map_err(|_| StorageError::Backend("queue writer stopped".into()))??;
         Ok(removed == 1)
     }
 
@@ -592,19 +593,10 @@ impl Storage for SqliteStorage {
         rows: Vec<QueueInsert>,
         expires_at: u64,
     ) -> Result<Vec<u64>, StorageError> {
-        let keys: Vec<(AccountId, u32)> =
-            rows.iter().map(|r| (r.account_id, r.device_id)).collect();
         let (reply, rx) = oneshot::channel();
-        self.writer.submit(WriteOp::Enqueue { rows, expires_at, reply }).await?;
+        self.writer.submit(WriteOp::Enqueue { rows, expires_at, reply })?;
         let ids = rx.await.map_err(|_| StorageError::Backend("queue writer stopped".into()))??;
-        let mut stored = Vec::with_capacity(ids.len());
-        for ((account, device), id) in keys.into_iter().zip(ids) {
-            if let Some(id) = id {
-                self.adjust_counter(account, device, 1);
-                stored.push(id);
-            }
-        }
-        Ok(stored)
+        Ok(ids.into_iter().flatten().collect())
     }
 
     async fn fetch_queue(
@@ -633,11 +625,18 @@ impl Storage for SqliteStorage {
         ids: Vec<u64>,
     ) -> Result<(), StorageError> {
         let (reply, rx) = oneshot::channel();
-        self.writer.submit(WriteOp::Ack { account, device, ids, reply }).await?;
-        let deleted =
-            rx.await.map_err(|_| StorageError::Backend("queue writer stopped".into()))??;
-        self.adjust_counter(account, device, -i64::try_from(deleted).unwrap_or(i64::MAX));
+        self.writer.submit(WriteOp::Ack { account, device, ids, reply: Some(reply) })?;
+        rx.await.map_err(|_| StorageError::Backend("queue writer stopped".into()))??;
         Ok(())
+    }
+
+    fn ack_later(
+        &self,
+        account: AccountId,
+        device: u32,
+        ids: Vec<u64>,
+    ) -> Result<(), StorageError> {
+        self.writer.submit(WriteOp::Ack { account, device, ids, reply: None })
     }
 
     async fn queue_len(&self, account: AccountId, device: u32) -> Result<u64, StorageError> {
