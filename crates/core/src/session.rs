@@ -20,7 +20,7 @@ mod state;
 
 use rand_core::CryptoRng;
 
-pub use record::{ARCHIVED_STATES_MAX_LENGTH, SessionRecord};
+pub use record::{ARCHIVED_STATES_MAX_LENGTH, DETACHED_KYBER_FIELD, DetachedKyber, SessionRecord};
 pub use state::{
     MAX_FORWARD_JUMPS, MAX_MESSAGE_KEYS, MAX_RECEIVER_CHAINS, MAX_UNACKNOWLEDGED_SESSION_AGE,
     SessionState,

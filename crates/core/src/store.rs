@@ -14,11 +14,13 @@
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;
 mod memory;
+mod session_log;
 mod traits;
 
 use std::collections::HashMap;
 
 pub use memory::MemoryStore;
+pub use session_log::{MAX_LOG_ENTRY_LEN, SessionLogEntry};
 pub use traits::{
     ClientStore, IdentityKeyStore, KyberPreKeyStore, PreKeyStore, ProtocolStore, SenderKeyStore,
     SessionStore, SignedPreKeyStore,

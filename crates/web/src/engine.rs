@@ -412,6 +412,17 @@ impl Engine {
             self.notify(Notice::Changed);
         }
         self.flushing.set(false);
+        self.tidy().await;
+    }
+
+    /// Background upkeep of the store once a burst of work is done: folds a grown session
+    /// log back into per-session records.
+    async fn tidy(&self) {
+        if self.store().wants_compaction()
+            && let Err(e) = self.store().compact_sessions().await
+        {
+            web_sys::console::warn_1(&format!("session log compaction failed: {e}").into());
+        }
     }
 
     /// Finds an account by handle and remembers it as a contact.
@@ -623,5 +634,6 @@ async fn receive_loop(engine: std::rc::Weak<Engine>, mut rx: mpsc::UnboundedRece
             e.notify(Notice::Changed);
         }
         let _ = e.client.flush_receipts(&e.relay, now(), &mut system_rng()).await;
+        e.tidy().await;
     }
 }

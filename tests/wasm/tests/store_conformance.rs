@@ -37,3 +37,96 @@ async fn test_identity_and_account_survive_reopen() {
     assert_eq!(store.load_local_registration_id().await.unwrap(), 4242);
     assert!(store.load_account().await.unwrap().is_none());
 }
+
+/// Sessions saved through the session log survive a reopen before compaction (the log is
+/// replayed), during it (a save between compaction chunks stays newest) and after it (the
+/// per-address records hold them); a removal replays as a removal.
+#[wasm_bindgen_test]
+async fn test_session_log_replays_and_compacts() {
+    use tandem_core::session::process_prekey_bundle;
+    use tandem_core::store::{Changes, MemoryStore, ProtocolStore, SessionStore};
+    use tandem_core::testing::{SeededRng, publish_bundle};
+    use tandem_core::{DeviceId, ProtocolAddress, Timestamp};
+
+    const NOW: Timestamp = Timestamp::from_millis(1_800_000_000_000);
+    let tag: String =
+        tandem_web::rng::random_bytes::<6>().iter().map(|b| format!("{b:02x}")).collect();
+    let name = format!("tandem-session-log-{tag}");
+    let mut rng = SeededRng::new(11);
+    let identity = IdentityKeyPair::generate(&mut rng);
+    let store = IdbStore::create(&name, identity.clone(), 7).await.unwrap();
+    let memory = MemoryStore::new(identity, 7);
+
+    // 70 saves of one fresh session each, then one removal: more than a compaction's worth.
+    let mut addresses = Vec::new();
+    for i in 0..70u32 {
+        let peer = MemoryStore::new(IdentityKeyPair::generate(&mut rng), i + 1);
+        let device = DeviceId::new(1).unwrap();
+        let address = ProtocolAddress::new(format!("peer{i}"), device);
+        let bundle = publish_bundle(&peer, device, i + 1, (true, false), NOW, &mut rng).await;
+        let c = process_prekey_bundle(&memory, &address, &bundle, NOW, &mut rng).await.unwrap();
+        store.save_changes(c).await.unwrap();
+        addresses.push(address);
+    }
+    let mut removal = Changes::default();
+    removal.removed_sessions.push(addresses[0].clone());
+    store.save_changes(removal).await.unwrap();
+    let expected: Vec<Option<Vec<u8>>> = {
+        let mut v = Vec::new();
+        for a in &addresses {
+            v.push(store.load_session(a).await.unwrap().map(|r| r.to_bytes().to_vec()));
+        }
+        v
+    };
+    assert!(expected[0].is_none() && expected[1..].iter().all(Option::is_some));
+    assert!(store.wants_compaction(), "70 log entries call for compaction");
+
+    let check = |store: IdbStore, when: &'static str| {
+        let expected = expected.clone();
+        let addresses = addresses.clone();
+        async move {
+            for (a, want) in addresses.iter().zip(&expected) {
+                let got = store.load_session(a).await.unwrap().map(|r| r.to_bytes().to_vec());
+                assert_eq!(&got, want, "{a} {when}");
+            }
+            store
+        }
+    };
+    // Replayed from the log after a reopen.
+    store.close();
+    let store = IdbStore::open(&name).await.unwrap().unwrap();
+    let store = check(store, "replayed from the log").await;
+
+    // Compacted while a newer state of one session is saved: the newer one stays logged.
+    let (_, newer) =
+        tandem_core::session::message_encrypt(&store, &addresses[1], b"hi", NOW).await.unwrap();
+    let newer_bytes = newer.sessions[&addresses[1]].to_bytes().to_vec();
+    assert_ne!(Some(&newer_bytes), expected[1].as_ref());
+    let (folded, saved) =
+        futures_util::future::join(store.compact_sessions(), store.save_changes(newer)).await;
+    assert_eq!(folded.unwrap(), 70);
+    saved.unwrap();
+    let mut expected = expected;
+    expected[1] = Some(newer_bytes);
+    let check = |store: IdbStore, when: &'static str| {
+        let expected = expected.clone();
+        let addresses = addresses.clone();
+        async move {
+            for (a, want) in addresses.iter().zip(&expected) {
+                let got = store.load_session(a).await.unwrap().map(|r| r.to_bytes().to_vec());
+                assert_eq!(&got, want, "{a} {when}");
+            }
+            store
+        }
+    };
+    assert!(!store.wants_compaction());
+    let store = check(store, "after compaction").await;
+    store.close();
+    let store = IdbStore::open(&name).await.unwrap().unwrap();
+    let store = check(store, "compacted and reopened").await;
+    assert_eq!(store.compact_sessions().await.unwrap(), 1, "the later save is folded next");
+    store.close();
+    let store = IdbStore::open(&name).await.unwrap().unwrap();
+    let store = check(store, "folded twice and reopened").await;
+    store.close();
+}

@@ -79,9 +79,63 @@ impl SessionRecord {
         zeroize::Zeroizing::new(pickle.encode_to_vec())
     }
 
+    /// Serializes like [`to_bytes`](Self::to_bytes) but leaves the current state's pending
+    /// Kyber ciphertext out, returning it apart. That ciphertext never changes during the
+    /// state's life and is most of a fresh session (1 569 of about 1 700 bytes), so a store
+    /// that rewrites a session on every message can keep it aside and write it once. Parse
+    /// with [`from_detached_bytes`](Self::from_detached_bytes).
+    pub fn to_detached_bytes(&self) -> (zeroize::Zeroizing<Vec<u8>>, Option<DetachedKyber>) {
+        let mut pickle = SessionRecordPickle {
+            current: self.current.as_ref().map(StatePickle::from_state),
+            previous: self.previous.iter().map(StatePickle::from_state).collect(),
+        };
+        let detached = pickle.current.as_mut().and_then(|c| c.pending_pre_key.as_mut()).map(|p| {
+            DetachedKyber {
+                base_key: p.base_key.clone(),
+                ciphertext: std::mem::take(&mut p.kyber_ciphertext),
+            }
+        });
+        (zeroize::Zeroizing::new(pickle.encode_to_vec()), detached)
+    }
+
+    /// Parses [`to_detached_bytes`](Self::to_detached_bytes)' bytes, given the ciphertext it
+    /// detached (or `None` if it detached none; bytes from [`to_bytes`](Self::to_bytes) parse
+    /// too). A ciphertext for another state is refused.
+    ///
+    /// # Errors
+    /// [`WireError::MissingField`] with field `"pending Kyber ciphertext"` when the bytes need
+    /// the ciphertext and `kyber` is `None`; the errors of [`from_bytes`](Self::from_bytes).
+    pub fn from_detached_bytes(
+        bytes: &[u8],
+        kyber: Option<&DetachedKyber>,
+    ) -> Result<Self, WireError> {
+        let mut pickle: SessionRecordPickle =
+            decode_bounded("SessionRecord", bytes, 4 * 1024 * 1024)?;
+        if let Some(p) = pickle.current.as_mut().and_then(|c| c.pending_pre_key.as_mut())
+            && p.kyber_ciphertext.is_empty()
+        {
+            let kyber = kyber.ok_or(WireError::MissingField {
+                what: "SessionRecord",
+                field: DETACHED_KYBER_FIELD,
+            })?;
+            if kyber.base_key != p.base_key {
+                return Err(WireError::Malformed {
+                    what: "SessionRecord",
+                    reason: "the detached Kyber ciphertext belongs to another state".into(),
+                });
+            }
+            p.kyber_ciphertext.clone_from(&kyber.ciphertext);
+        }
+        Self::from_pickle(&pickle)
+    }
+
     /// Parses [`to_bytes`](Self::to_bytes)' output.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, WireError> {
         let pickle: SessionRecordPickle = decode_bounded("SessionRecord", bytes, 4 * 1024 * 1024)?;
+        Self::from_pickle(&pickle)
+    }
+
+    fn from_pickle(pickle: &SessionRecordPickle) -> Result<Self, WireError> {
         Ok(Self {
             current: pickle.current.as_ref().map(StatePickle::to_state).transpose()?,
             previous: pickle
@@ -90,6 +144,46 @@ impl SessionRecord {
                 .map(StatePickle::to_state)
                 .collect::<Result<_, _>>()?,
         })
+    }
+}
+
+/// The field [`SessionRecord::from_detached_bytes`] reports missing when it needs the
+/// detached ciphertext.
+pub const DETACHED_KYBER_FIELD: &str = "pending Kyber ciphertext";
+
+/// The current state's pending Kyber ciphertext, kept apart by
+/// [`SessionRecord::to_detached_bytes`]. Not secret: it is sent in every PreKey message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DetachedKyber {
+    /// Which state it belongs to: that state's base key (33 bytes).
+    pub base_key: Vec<u8>,
+    /// The ciphertext, `0x08 ‖ 1568 bytes`.
+    pub ciphertext: Vec<u8>,
+}
+
+impl DetachedKyber {
+    /// `base key length (1 byte) ‖ base key ‖ ciphertext`.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(1 + self.base_key.len() + self.ciphertext.len());
+        out.push(u8::try_from(self.base_key.len()).unwrap_or(u8::MAX));
+        out.extend_from_slice(&self.base_key);
+        out.extend_from_slice(&self.ciphertext);
+        out
+    }
+
+    /// Parses [`to_bytes`](Self::to_bytes)' output.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, WireError> {
+        let bad = |reason: &str| WireError::Malformed {
+            what: "detached Kyber ciphertext",
+            reason: reason.to_owned(),
+        };
+        let (&n, rest) = bytes.split_first().ok_or_else(|| bad("empty"))?;
+        let n = usize::from(n);
+        if rest.len() < n {
+            return Err(bad("shorter than its base key"));
+        }
+        let (base_key, ciphertext) = rest.split_at(n);
+        Ok(Self { base_key: base_key.to_vec(), ciphertext: ciphertext.to_vec() })
     }
 }
 

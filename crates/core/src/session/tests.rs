@@ -475,3 +475,40 @@ fn test_debug_output_has_no_secrets() {
     assert!(!dbg.contains(&root[..16]));
     assert!(dbg.contains("[redacted]"));
 }
+
+#[test]
+fn test_detached_kyber_ciphertext_round_trips_and_is_checked() {
+    let mut rng = SeededRng::new(77);
+    let alice = Party::new("alice", 1, &mut rng);
+    let mut bob = Party::new("bob", 1, &mut rng);
+    let bundle = bob.bundle(true, false, &mut rng);
+    alice.start(&bob.address, &bundle, &mut rng);
+    let record = block_on(alice.store.load_session(&bob.address)).unwrap().unwrap();
+    let (bytes, detached) = record.to_detached_bytes();
+    let detached = detached.expect("a fresh session has a pending Kyber ciphertext");
+    assert_eq!(detached.ciphertext.len(), 1569);
+    assert!(bytes.len() + 1500 < record.to_bytes().len(), "the bulk is detached");
+    // With the ciphertext: the same record.
+    let back = SessionRecord::from_detached_bytes(&bytes, Some(&detached)).unwrap();
+    assert_eq!(back.to_bytes(), record.to_bytes());
+    assert_eq!(DetachedKyber::from_bytes(&detached.to_bytes()).unwrap(), detached);
+    // Without it, or with another state's: clear errors; full bytes parse either way.
+    assert_eq!(
+        SessionRecord::from_detached_bytes(&bytes, None).unwrap_err(),
+        crate::wire::WireError::MissingField { what: "SessionRecord", field: DETACHED_KYBER_FIELD }
+    );
+    let other = DetachedKyber { base_key: vec![5; 33], ..detached.clone() };
+    assert!(SessionRecord::from_detached_bytes(&bytes, Some(&other)).is_err());
+    assert!(SessionRecord::from_bytes(&bytes).is_err(), "plain parsing needs the ciphertext");
+    let full = SessionRecord::from_detached_bytes(&record.to_bytes(), None).unwrap();
+    assert_eq!(full.to_bytes(), record.to_bytes());
+    assert!(DetachedKyber::from_bytes(&[40, 1, 2]).is_err());
+    assert!(DetachedKyber::from_bytes(&[]).is_err());
+    // Once the peer answers, nothing is detached.
+    let first = alice.encrypt(&bob.address, b"hi");
+    bob.decrypt(&alice.address, &first, &mut rng).unwrap();
+    let reply = bob.encrypt(&alice.address, b"hello");
+    alice.decrypt(&bob.address, &reply, &mut rng).unwrap();
+    let answered = block_on(alice.store.load_session(&bob.address)).unwrap().unwrap();
+    assert!(answered.to_detached_bytes().1.is_none());
+}

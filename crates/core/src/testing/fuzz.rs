@@ -141,6 +141,17 @@ pub fn parse_records(data: &[u8]) {
     if let Ok(r) = crate::client::OutboxEntry::from_bytes(data) {
         assert_eq!(crate::client::OutboxEntry::from_bytes(&r.to_bytes()).unwrap(), r);
     }
+    if let Ok(r) = SessionRecord::from_detached_bytes(data, None) {
+        let (bytes, detached) = r.to_detached_bytes();
+        let back = SessionRecord::from_detached_bytes(&bytes, detached.as_ref()).unwrap();
+        assert_eq!(back.to_bytes(), r.to_bytes());
+    }
+    if let Ok(d) = session::DetachedKyber::from_bytes(data) {
+        assert_eq!(session::DetachedKyber::from_bytes(&d.to_bytes()).unwrap(), d);
+    }
+    if let Ok(e) = crate::store::SessionLogEntry::from_bytes(data) {
+        assert_eq!(crate::store::SessionLogEntry::from_bytes(&e.to_bytes()).unwrap(), e);
+    }
     if let Ok(id) = crate::client::MessageId::from_sort_key(data) {
         assert_eq!(id.sort_key().as_slice(), data);
     }

@@ -9,9 +9,16 @@
 //! Keys: addresses as `name.device` strings, prekey ids as numbers, messages by
 //! [`MessageId::sort_key`] (binary keys sort byte-wise, so by time) with an index on
 //! conversation ‖ sort key for "the newest N of a conversation".
+//!
+//! Sessions go to a log first: each batch writes all its changed sessions as one
+//! [`SessionLogEntry`] record, because IndexedDB's cost is per record (a 1 000-device fan-out
+//! would otherwise write 1 000 records in its transaction). Loads replay the log over the
+//! per-address `sessions` records; [`IdbStore::compact_sessions`] folds the log back into
+//! them in the background, a few hundred records per transaction.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 
 use async_trait::async_trait;
 use js_sys::{Object, Reflect, Uint8Array};
@@ -25,17 +32,18 @@ use tandem_core::prekeys::{
     KyberPreKeyId, KyberPreKeyRecord, PreKeyId, PreKeyRecord, SignedPreKeyId, SignedPreKeyRecord,
 };
 use tandem_core::sender_keys::SenderKeyRecord;
-use tandem_core::session::SessionRecord;
+use tandem_core::session::{DETACHED_KYBER_FIELD, DetachedKyber, SessionRecord};
 use tandem_core::store::{
     Changes, ClientStore, IdentityKeyStore, KyberPreKeyStore, PreKeyStore, ProtocolStore,
-    SenderKeyName, SenderKeyStore, SessionStore, SignedPreKeyStore, StoreError,
+    SenderKeyName, SenderKeyStore, SessionLogEntry, SessionStore, SignedPreKeyStore, StoreError,
 };
 use tandem_core::{AccountId, IdentityKey, IdentityKeyPair, ProtocolAddress};
 use wasm_bindgen::{JsCast, JsValue};
 
 use super::migrations::{
     CONTACTS, CONVERSATIONS, DEVICE_LISTS, IDENTITIES, KYBER_PRE_KEYS, KYBER_USES, LOCAL, MESSAGES,
-    MESSAGES_BY_CONVERSATION, OUTBOX, PRE_KEYS, SENDER_KEYS, SESSIONS, SIGNED_PRE_KEYS,
+    MESSAGES_BY_CONVERSATION, OUTBOX, PRE_KEYS, SENDER_KEYS, SESSION_KYBER, SESSION_LOG, SESSIONS,
+    SIGNED_PRE_KEYS,
 };
 
 const IDENTITY_KEY: &str = "identity";
@@ -167,12 +175,58 @@ impl Cache {
     }
 }
 
+/// Log entries that make compaction worth it.
+const COMPACT_ENTRIES: usize = 64;
+/// Logged bytes that make compaction worth it.
+const COMPACT_BYTES: usize = 4 * 1024 * 1024;
+/// Session records written per compaction transaction.
+const COMPACT_CHUNK: usize = 250;
+
+/// Stored session bytes (secret: ratchet state), shared between the log and compaction.
+type SessionBytes = Rc<zeroize::Zeroizing<Vec<u8>>>;
+
+/// Sessions saved in the log and not yet folded back into per-address records.
+#[derive(Default)]
+struct SessionLog {
+    /// Whether the log was read (it is read on the first session load or save).
+    loaded: bool,
+    /// Per address, the newest logged record bytes (`None`: removed) and the entry that
+    /// logged them.
+    overlay: HashMap<ProtocolAddress, (Option<SessionBytes>, u64)>,
+    /// The entries in the store, oldest first: key and size.
+    entries: Vec<(u64, usize)>,
+    /// The key of the next entry.
+    next_key: u64,
+    /// Per address, the base key of the state whose detached Kyber ciphertext is stored.
+    kyber: HashMap<ProtocolAddress, Vec<u8>>,
+}
+
+impl SessionLog {
+    fn apply(&mut self, key: u64, entry: SessionLogEntry, size: usize) {
+        // Entries may be applied out of order (two batches finishing together): the newer
+        // entry's record wins.
+        for (address, record) in entry.items {
+            match self.overlay.get(&address) {
+                Some((_, newer)) if *newer > key => {}
+                _ => {
+                    self.overlay.insert(address, (record.map(Rc::new), key));
+                }
+            }
+        }
+        let at = self.entries.partition_point(|(k, _)| *k < key);
+        self.entries.insert(at, (key, size));
+        self.next_key = self.next_key.max(key + 1);
+    }
+}
+
 /// `tandem-core`'s stores over one IndexedDB database.
 pub struct IdbStore {
     db: Rexie,
     identity: IdentityKeyPair,
     registration_id: u32,
     cache: RefCell<Cache>,
+    log: RefCell<SessionLog>,
+    compacting: std::cell::Cell<bool>,
 }
 
 impl std::fmt::Debug for IdbStore {
@@ -202,7 +256,7 @@ impl IdbStore {
         let registration_id = u32::from_be_bytes(
             registration.as_slice().try_into().map_err(|_| corrupt("registration id", "length"))?,
         );
-        Ok(Some(Self { db, identity, registration_id, cache: RefCell::default() }))
+        Ok(Some(Self::with(db, identity, registration_id)))
     }
 
     /// Opens the database `name` and gives it this identity, replacing any state it held
@@ -232,7 +286,157 @@ impl IdbStore {
             .await
             .map_err(rexie_err)?;
         tx.done().await.map_err(rexie_err)?;
-        Ok(Self { db, identity, registration_id, cache: RefCell::default() })
+        let store = Self::with(db, identity, registration_id);
+        store.log.borrow_mut().loaded = true;
+        Ok(store)
+    }
+
+    fn with(db: Rexie, identity: IdentityKeyPair, registration_id: u32) -> Self {
+        Self {
+            db,
+            identity,
+            registration_id,
+            cache: RefCell::default(),
+            log: RefCell::default(),
+            compacting: std::cell::Cell::new(false),
+        }
+    }
+
+    /// Reads the session log, once.
+    async fn load_log(&self) -> Result<(), StoreError> {
+        if self.log.borrow().loaded {
+            return Ok(());
+        }
+        let tx =
+            self.db.transaction(&[SESSION_LOG], TransactionMode::ReadOnly).map_err(rexie_err)?;
+        let rows = tx
+            .store(SESSION_LOG)
+            .map_err(rexie_err)?
+            .scan(None, None, None, None)
+            .await
+            .map_err(rexie_err)?;
+        tx.done().await.map_err(rexie_err)?;
+        let mut parsed = Vec::with_capacity(rows.len());
+        for (k, v) in &rows {
+            let key = k.as_f64().ok_or_else(|| corrupt("session log", "key is not a number"))?;
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "our keys")]
+            let key = key.max(0.0) as u64;
+            let bytes = zeroize::Zeroizing::new(value_bytes("session log", v)?);
+            let entry =
+                SessionLogEntry::from_bytes(&bytes).map_err(|e| corrupt("session log", e))?;
+            parsed.push((key, entry, bytes.len()));
+        }
+        let mut log = self.log.borrow_mut();
+        // Another load finished first: it read the same entries, and saves since are in it.
+        if !log.loaded {
+            for (key, entry, size) in parsed {
+                log.apply(key, entry, size);
+            }
+            log.loaded = true;
+        }
+        Ok(())
+    }
+
+    /// Parses stored session bytes, fetching the detached Kyber ciphertext when they need it.
+    async fn parse_session(
+        &self,
+        address: &ProtocolAddress,
+        bytes: &[u8],
+    ) -> Result<SessionRecord, StoreError> {
+        match SessionRecord::from_detached_bytes(bytes, None) {
+            Err(tandem_core::wire::WireError::MissingField { field, .. })
+                if field == DETACHED_KYBER_FIELD =>
+            {
+                let detached = self
+                    .load("session", SESSION_KYBER, address_key(address), DetachedKyber::from_bytes)
+                    .await?
+                    .ok_or_else(|| corrupt("session", "its Kyber ciphertext is missing"))?;
+                let record = SessionRecord::from_detached_bytes(bytes, Some(&detached))
+                    .map_err(|e| corrupt("session", e))?;
+                self.log.borrow_mut().kyber.insert(address.clone(), detached.base_key);
+                Ok(record)
+            }
+            other => other.map_err(|e| corrupt("session", e)),
+        }
+    }
+
+    /// Whether the session log has grown enough that [`compact_sessions`](Self::compact_sessions)
+    /// should run.
+    pub fn wants_compaction(&self) -> bool {
+        let log = self.log.borrow();
+        !self.compacting.get()
+            && (log.entries.len() >= COMPACT_ENTRIES
+                || log.entries.iter().map(|(_, n)| n).sum::<usize>() >= COMPACT_BYTES)
+    }
+
+    /// Folds the session log back into per-address records, [`COMPACT_CHUNK`] per
+    /// transaction, then deletes the entries it folded (in the last transaction). Saves may
+    /// run meanwhile: what they log stays in the log. A crash part way leaves the log whole,
+    /// and replaying it gives the same sessions. Returns how many sessions were written.
+    pub async fn compact_sessions(&self) -> Result<usize, StoreError> {
+        self.load_log().await?;
+        if self.compacting.replace(true) {
+            return Ok(0);
+        }
+        let result = self.compact_inner().await;
+        self.compacting.set(false);
+        result
+    }
+
+    async fn compact_inner(&self) -> Result<usize, StoreError> {
+        let (upto, items) = {
+            let log = self.log.borrow();
+            let Some(&(upto, _)) = log.entries.last() else { return Ok(0) };
+            let items: Vec<(ProtocolAddress, Option<SessionBytes>)> = log
+                .overlay
+                .iter()
+                .filter(|(_, (_, key))| *key <= upto)
+                .map(|(a, (r, _))| (a.clone(), r.clone()))
+                .collect();
+            (upto, items)
+        };
+        let chunks: Vec<_> = items.chunks(COMPACT_CHUNK).collect();
+        let last = chunks.len().saturating_sub(1);
+        for i in 0..chunks.len().max(1) {
+            let chunk = chunks.get(i).copied().unwrap_or(&[]);
+            let (mut puts, mut deletes) = (Vec::new(), Vec::new());
+            for (address, record) in chunk {
+                match record {
+                    Some(bytes) => puts.push((address_key(address), bytes_value(bytes))),
+                    None => deletes.push(address_key(address)),
+                }
+            }
+            let folded = KeyRange::upper_bound(&JsValue::from(upto as f64), Some(false))
+                .map_err(|e| backend(format!("key range: {e}")))?;
+            let tx = self
+                .db
+                .transaction(&[SESSIONS, SESSION_LOG], TransactionMode::ReadWrite)
+                .map_err(rexie_err)?;
+            let result = async {
+                delete_all(&tx, SESSIONS, deletes).await?;
+                put_all(&tx, SESSIONS, puts).await?;
+                if i == last {
+                    tx.store(SESSION_LOG)
+                        .map_err(rexie_err)?
+                        .delete(folded.into())
+                        .await
+                        .map_err(rexie_err)?;
+                }
+                Ok::<_, StoreError>(())
+            }
+            .await;
+            match result {
+                Ok(()) => tx.done().await.map_err(rexie_err)?,
+                Err(e) => {
+                    let _ = tx.abort().await;
+                    return Err(e);
+                }
+            };
+        }
+        let mut log = self.log.borrow_mut();
+        log.overlay.retain(|_, (_, key)| *key > upto);
+        log.entries.retain(|(key, _)| *key > upto);
+        Ok(items.len())
     }
 
     /// Closes the database (tests delete it afterwards).
@@ -397,8 +601,20 @@ impl SessionStore for IdbStore {
         if let Some(known) = self.cache.borrow().sessions.get(address) {
             return Ok(known.clone());
         }
-        let loaded =
-            self.load("session", SESSIONS, address_key(address), SessionRecord::from_bytes).await?;
+        self.load_log().await?;
+        let logged = self.log.borrow().overlay.get(address).map(|(r, _)| r.clone());
+        let bytes = match logged {
+            Some(Some(bytes)) => Some(bytes),
+            Some(None) => None,
+            None => match self.get(SESSIONS, address_key(address)).await? {
+                Some(v) => Some(Rc::new(zeroize::Zeroizing::new(value_bytes("session", &v)?))),
+                None => None,
+            },
+        };
+        let loaded = match bytes {
+            Some(bytes) => Some(self.parse_session(address, &bytes).await?),
+            None => None,
+        };
         // A save that committed meanwhile has put the newer record: keep it.
         let mut cache = self.cache.borrow_mut();
         cache.make_room();
@@ -454,6 +670,9 @@ impl ProtocolStore for IdbStore {
         if changes.is_empty() {
             return Ok(());
         }
+        if !changes.sessions.is_empty() || !changes.removed_sessions.is_empty() {
+            self.load_log().await?;
+        }
         let Changes {
             identities,
             sessions,
@@ -475,9 +694,37 @@ impl ProtocolStore for IdbStore {
         // as soon as no request is pending, so no other work may run inside it.
         let identity_values: Vec<_> =
             identities.iter().map(|(a, k)| (address_key(a), bytes_value(&k.serialize()))).collect();
-        let session_values: Vec<_> =
-            sessions.iter().map(|(a, r)| (address_key(a), bytes_value(&r.to_bytes()))).collect();
-        let removed_session_keys: Vec<_> = removed_sessions.iter().map(address_key).collect();
+        // Every changed session in one log entry: removals first, as the batch applies them.
+        let (mut kyber_values, mut kyber_written) = (Vec::new(), Vec::new());
+        let log_entry = (!sessions.is_empty() || !removed_sessions.is_empty()).then(|| {
+            let mut items: Vec<(ProtocolAddress, Option<zeroize::Zeroizing<Vec<u8>>>)> =
+                removed_sessions.iter().map(|a| (a.clone(), None)).collect();
+            let log = self.log.borrow();
+            for (a, r) in &sessions {
+                // A state's Kyber ciphertext is written once, the first time the state is.
+                let (bytes, detached) = r.to_detached_bytes();
+                if let Some(d) = detached
+                    && log.kyber.get(a) != Some(&d.base_key)
+                {
+                    kyber_values.push((address_key(a), bytes_value(&d.to_bytes())));
+                    kyber_written.push((a.clone(), d.base_key));
+                }
+                items.push((a.clone(), Some(bytes)));
+            }
+            drop(log);
+            let entry = SessionLogEntry { items };
+            let bytes = entry.to_bytes();
+            // Reserved now: batches saved concurrently get increasing keys in the order
+            // their transactions open, which is the order they commit.
+            let mut log = self.log.borrow_mut();
+            let key = log.next_key;
+            log.next_key += 1;
+            (key, entry, bytes)
+        });
+        let log_values: Vec<_> = log_entry
+            .iter()
+            .map(|(key, _, bytes)| (JsValue::from(*key as f64), bytes_value(bytes)))
+            .collect();
         let pre_keys: Vec<_> =
             pre_keys.iter().map(|k| (JsValue::from(k.id.0), bytes_value(&k.to_bytes()))).collect();
         let removed_pre_keys: Vec<_> =
@@ -529,8 +776,8 @@ impl ProtocolStore for IdbStore {
         let result = async {
             put_all(&tx, LOCAL, local).await?;
             put_all(&tx, IDENTITIES, identity_values).await?;
-            delete_all(&tx, SESSIONS, removed_session_keys).await?;
-            put_all(&tx, SESSIONS, session_values).await?;
+            put_all(&tx, SESSION_LOG, log_values).await?;
+            put_all(&tx, SESSION_KYBER, kyber_values).await?;
             put_all(&tx, PRE_KEYS, pre_keys).await?;
             delete_all(&tx, PRE_KEYS, removed_pre_keys).await?;
             put_all(&tx, SIGNED_PRE_KEYS, signed_pre_keys).await?;
@@ -601,7 +848,12 @@ impl ProtocolStore for IdbStore {
         match result {
             Ok(()) => {
                 tx.done().await.map_err(rexie_err)?;
-                // Committed: the cache follows.
+                // Committed: the log and the cache follow.
+                if let Some((key, entry, bytes)) = log_entry {
+                    let mut log = self.log.borrow_mut();
+                    log.apply(key, entry, bytes.len());
+                    log.kyber.extend(kyber_written);
+                }
                 let mut cache = self.cache.borrow_mut();
                 cache.make_room();
                 for a in removed_sessions {

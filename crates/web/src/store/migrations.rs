@@ -4,6 +4,7 @@
 //! | --- | --- |
 //! | 1 | object store `device` (key path `key`): this browser's device record |
 //! | 2 | the engine's stores, out-of-line keys, values are `tandem-core` record bytes: `local`, `identities`, `pre_keys`, `signed_pre_keys`, `kyber_pre_keys`, `kyber_uses`, `sessions`, `sender_keys`, `device_lists`, `messages` (objects `{c, v}`, unique index `by_conversation` on `c`), `outbox`, `conversations` (per conversation: newest message, unread count), `contacts` (account → handle) |
+//! | 3 | object store `session_log` (numeric keys): each entry all the session records one batch saved (`tandem_core::store::SessionLogEntry`), replayed over `sessions` and folded back into it by compaction; `session_kyber` (by address): the current state's pending Kyber ciphertext (`DetachedKyber`), which session records written from now on leave out |
 //!
 //! Policy: every version only adds object stores or indexes; a released version is never
 //! edited. A browser that finds a database newer than [`SCHEMA_VERSION`] (a rollback of the
@@ -14,7 +15,7 @@ use rexie::{Index, ObjectStore, Rexie, RexieBuilder};
 use super::StoreError;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 /// Object store holding the device record.
 pub const DEVICE_STORE: &str = "device";
 /// This device's identity, registration id and account record.
@@ -31,6 +32,10 @@ pub const KYBER_PRE_KEYS: &str = "kyber_pre_keys";
 pub const KYBER_USES: &str = "kyber_uses";
 /// Session records by address.
 pub const SESSIONS: &str = "sessions";
+/// Session log entries by number (see `IdbStore`'s session log).
+pub const SESSION_LOG: &str = "session_log";
+/// Per address, the pending Kyber ciphertext detached from its session record.
+pub const SESSION_KYBER: &str = "session_kyber";
 /// Sender-key records by sender and distribution.
 pub const SENDER_KEYS: &str = "sender_keys";
 /// Verified device lists by account.
@@ -54,6 +59,8 @@ pub const ENGINE_STORES: &[&str] = &[
     KYBER_PRE_KEYS,
     KYBER_USES,
     SESSIONS,
+    SESSION_LOG,
+    SESSION_KYBER,
     SENDER_KEYS,
     DEVICE_LISTS,
     MESSAGES,
