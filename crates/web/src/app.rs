@@ -9,8 +9,8 @@ use leptos::task::spawn_local;
 use send_wrapper::SendWrapper;
 
 use crate::components::{
-    ConnectionBadge, CreateAccount, DeviceCard, LinkThisBrowser, Logo, Messenger, OfflineBanner,
-    ServerCard, ThemeToggle,
+    ChatRow, ConnectionBadge, CreateAccount, DeviceCard, LinkThisBrowser, Logo, Messenger,
+    MessengerPreview, OfflineBanner, ServerCard, ThemeToggle, chat_rows,
 };
 use crate::config;
 use crate::engine::{ENGINE_DB, Engine, Notice, describe, tab_names};
@@ -24,6 +24,8 @@ use crate::tabs::claim;
 enum Phase {
     /// Opening local storage.
     Loading,
+    /// Signed in: the chat list as read at start, while the engine opens.
+    Preview(String, Vec<ChatRow>),
     /// No account on this browser yet.
     Welcome,
     /// Linking this browser to an existing account.
@@ -42,7 +44,6 @@ pub fn App() -> impl IntoView {
     let theme = use_theme();
     let server_url = RwSignal::new(config::server_url());
     let relay = use_relay(UseRelayOptions { url: server_url.get_untracked() });
-    let device = use_device(BrowserDb::NAME);
     let now = use_clock(Duration::from_secs(1));
     let phase = RwSignal::new(Phase::Loading);
     let (revision, set_revision) = signal(0u64);
@@ -51,6 +52,9 @@ pub fn App() -> impl IntoView {
     let (create_error, set_create_error) = signal(String::new());
 
     let info = RwSignal::new(String::new());
+    // The open conversation, kept here so a chat opened from the start preview stays open.
+    let selected = RwSignal::new(None::<(tandem_core::client::Conversation, String)>);
+    let start_rows = StoredValue::new(Vec::<ChatRow>::new());
     let (link_view, set_link_view) = signal(LinkView::Preparing);
     let (link_problem, set_link_problem) = signal(String::new());
 
@@ -79,8 +83,21 @@ pub fn App() -> impl IntoView {
                     }
                 });
             };
-            let (opened, claimed) =
-                futures_util::future::join(Engine::open(ENGINE_DB), claim(&lock, take_over)).await;
+            // The page's script read the chat list while the app loaded: show it at once.
+            let preview = async {
+                if let Some(boot) = crate::boot::take().await {
+                    let rows = chat_rows(&boot.conversations, &boot.names);
+                    start_rows.set_value(rows.clone());
+                    if matches!(phase.get_untracked(), Phase::Loading) {
+                        phase.set(Phase::Preview(boot.handle, rows));
+                    }
+                }
+            };
+            let ((opened, claimed), ()) = futures_util::future::join(
+                futures_util::future::join(Engine::open(ENGINE_DB), claim(&lock, take_over)),
+                preview,
+            )
+            .await;
             match opened {
                 Ok(Some(client)) => {
                     let engine = if claimed {
@@ -226,7 +243,22 @@ pub fn App() -> impl IntoView {
                         </p>
                     </Show>
                     <main id="main" class="chat-main-area" tabindex="-1">
-                        <Messenger engine=engine revision=revision/>
+                        <Messenger
+                            engine=engine
+                            revision=revision
+                            initial=start_rows.get_value()
+                            selected=selected
+                        />
+                    </main>
+                }.into_any(),
+                Phase::Preview(handle, rows) => view! {
+                    <main id="main" class="chat-main-area" tabindex="-1">
+                        <MessengerPreview handle=handle chats=rows selected=selected/>
+                    </main>
+                }.into_any(),
+                Phase::Loading => view! {
+                    <main id="main" class="welcome" tabindex="-1" aria-busy="true">
+                        <p class="muted opening" role="status">"Opening Tandem…"</p>
                     </main>
                 }.into_any(),
                 Phase::Removed => view! {
@@ -238,8 +270,10 @@ pub fn App() -> impl IntoView {
                     </main>
                 }.into_any(),
                 other => {
+                    // This browser's device record is shown only here: read it only here, so
+                    // a signed-in start has one IndexedDB connection to wait for.
+                    let device = use_device(BrowserDb::NAME);
                     let failed = match other { Phase::Failed(e) => e, _ => String::new() };
-                    let loading = matches!(phase.get_untracked(), Phase::Loading);
                     view! {
                         <main id="main" class="welcome" tabindex="-1">
                             <section class="hero">
@@ -251,7 +285,6 @@ pub fn App() -> impl IntoView {
                             </section>
                             <p class="error" role="alert">{failed}</p>
                             <div class="cards">
-                                <Show when=move || !loading>
                                     <CreateAccount on_create=on_create busy=creating error=create_error/>
                                     <section class="card onboarding" aria-labelledby="link-start-heading">
                                         <h2 id="link-start-heading">"Already on Tandem?"</h2>
@@ -264,7 +297,6 @@ pub fn App() -> impl IntoView {
                                             </button>
                                         </div>
                                     </section>
-                                </Show>
                                 <DeviceCard status=device/>
                                 <ServerCard state=relay.state client=relay.client.clone() server_url=server_url/>
                             </div>

@@ -10,7 +10,7 @@ mod onboarding;
 mod server_card;
 mod theme_toggle;
 
-pub(crate) use chat::Messenger;
+pub(crate) use chat::{ChatRow, Messenger, MessengerPreview, chat_rows};
 pub(crate) use connection::{ConnectionBadge, OfflineBanner};
 pub(crate) use device_card::DeviceCard;
 pub(crate) use icons::Logo;

@@ -11,6 +11,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::time::Duration;
 
 use futures_channel::{mpsc, oneshot};
 use futures_util::StreamExt;
@@ -80,6 +81,10 @@ pub struct Engine {
     flushing: Cell<bool>,
     flush_again: Cell<bool>,
     incoming: RefCell<Option<mpsc::UnboundedSender<Push>>>,
+    /// Pushes that met a busy relay, waiting for their next try (see `retry_later`).
+    retrying: RefCell<Vec<Push>>,
+    retry_scheduled: Cell<bool>,
+    retry_delay: Cell<Duration>,
     /// Texts to queue, in the order they were typed (one task queues them, so the account
     /// lock never reorders them).
     typed: RefCell<Option<mpsc::UnboundedSender<Typed>>>,
@@ -148,6 +153,9 @@ impl Engine {
             flushing: Cell::new(false),
             flush_again: Cell::new(false),
             incoming: RefCell::new(Some(tx)),
+            retrying: RefCell::new(Vec::new()),
+            retry_scheduled: Cell::new(false),
+            retry_delay: Cell::new(RETRY_FIRST),
             typed: RefCell::new(Some(typed_tx)),
             viewer: false,
             channel: RefCell::new(None),
@@ -213,6 +221,9 @@ impl Engine {
             flushing: Cell::new(false),
             flush_again: Cell::new(false),
             incoming: RefCell::new(None),
+            retrying: RefCell::new(Vec::new()),
+            retry_scheduled: Cell::new(false),
+            retry_delay: Cell::new(RETRY_FIRST),
             typed: RefCell::new(None),
             viewer: true,
             channel: RefCell::new(None),
@@ -546,9 +557,12 @@ impl Engine {
         self.typed.borrow_mut().take();
     }
 
-    /// Handles one push; `true` when it stored something the UI shows. Receipts and the
-    /// UI notice wait for the end of the burst (see [`receive_loop`]).
-    async fn handle_push(&self, p: Push) -> bool {
+    /// Handles one push; `Ok(true)` when it stored something the UI shows, `Err(push)` when
+    /// it must be tried again later (the relay was busy or unreachable: rate limits, a
+    /// dropped socket). Receipts and the UI notice wait for the end of the burst (see
+    /// [`receive_loop`]).
+    async fn handle_push(&self, p: Push) -> Result<bool, Push> {
+        let retry = p.clone();
         match p.body {
             Some(push::Body::Envelope(envelope)) => {
                 let mut rng = system_rng();
@@ -563,8 +577,10 @@ impl Engine {
                                 let _ = self.name_of(peer).await;
                             }
                         }
-                        return !events.is_empty();
+                        return Ok(!events.is_empty());
                     }
+                    // Not acknowledged: the relay keeps it; this device tries again soon.
+                    Err(e) if e.is_transient() => return Err(retry),
                     Err(e) => self.notify(Notice::Error(format!(
                         "A message could not be read: {}",
                         describe(&e)
@@ -573,7 +589,7 @@ impl Engine {
             }
             Some(push::Body::DeviceRemoved(_)) => self.notify(Notice::Removed),
             // Receipts that a burst's end sends may be owed after the queue drained.
-            Some(push::Body::QueueDrained(_)) => return true,
+            Some(push::Body::QueueDrained(_)) => return Ok(true),
             Some(push::Body::DeviceLinked(_)) => {
                 // The primary vouches for the new device in a fresh signed list; every
                 // device's cached list of its own account is stale now.
@@ -596,7 +612,7 @@ impl Engine {
             }
             _ => {}
         }
-        false
+        Ok(false)
     }
 }
 
@@ -614,6 +630,37 @@ async fn typed_loop(engine: std::rc::Weak<Engine>, mut rx: mpsc::UnboundedReceiv
     }
 }
 
+/// The first wait before a push that met a busy relay is tried again; it doubles up to
+/// [`RETRY_MAX`] while the relay stays busy.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+/// The longest wait between tries of a push.
+const RETRY_MAX: Duration = Duration::from_secs(30);
+
+impl Engine {
+    /// Keeps a push that met a busy relay and feeds it (with any others kept meanwhile) back
+    /// to the receive loop after the current back-off.
+    fn retry_later(self: &Rc<Self>, p: Push) {
+        self.retrying.borrow_mut().push(p);
+        if self.retry_scheduled.replace(true) {
+            return;
+        }
+        let delay = self.retry_delay.get();
+        self.retry_delay.set((delay * 2).min(RETRY_MAX));
+        let weak = Rc::downgrade(self);
+        wasm_bindgen_futures::spawn_local(async move {
+            crate::transport::sleep(delay).await;
+            let Some(e) = weak.upgrade() else { return };
+            e.retry_scheduled.set(false);
+            let pushes = std::mem::take(&mut *e.retrying.borrow_mut());
+            if let Some(tx) = e.incoming.borrow().as_ref() {
+                for p in pushes {
+                    let _ = tx.unbounded_send(p);
+                }
+            }
+        });
+    }
+}
+
 /// Most pushes handled before the UI hears and receipts go out.
 const BURST: usize = 100;
 
@@ -623,11 +670,16 @@ const BURST: usize = 100;
 async fn receive_loop(engine: std::rc::Weak<Engine>, mut rx: mpsc::UnboundedReceiver<Push>) {
     while let Some(first) = rx.next().await {
         let Some(e) = engine.upgrade() else { return };
-        let mut changed = e.handle_push(first).await;
-        for _ in 1..BURST {
-            match rx.try_recv() {
-                Ok(p) => changed |= e.handle_push(p).await,
-                Err(_) => break,
+        let mut changed = false;
+        let mut next = Some(first);
+        for _ in 0..BURST {
+            let Some(p) = next.take().or_else(|| rx.try_recv().ok()) else { break };
+            match e.handle_push(p).await {
+                Ok(c) => {
+                    changed |= c;
+                    e.retry_delay.set(RETRY_FIRST);
+                }
+                Err(p) => e.retry_later(p),
             }
         }
         if changed {

@@ -11,6 +11,8 @@
 #[cfg(target_family = "wasm")]
 mod app;
 #[cfg(target_family = "wasm")]
+pub mod boot;
+#[cfg(target_family = "wasm")]
 mod components;
 pub mod config;
 #[cfg(target_family = "wasm")]

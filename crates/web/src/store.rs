@@ -12,7 +12,7 @@ use std::error::Error as _;
 
 pub use device::{BrowserDb, DeviceRecord};
 #[cfg(target_family = "wasm")]
-pub use engine::{ConversationSummary, IdbStore};
+pub use engine::{ConversationSummary, IdbStore, contacts_from_stored};
 
 /// A failure of the browser store. JS errors are turned into owned strings at once.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -24,11 +24,12 @@ export function tempDir(prefix) {
  * Starts tandem-server on `port` (0 = any free port) with `dataDir`; resolves once it prints
  * its URL. Returns { url, port, stop() }; stop sends SIGTERM and waits for the exit.
  */
-export async function startServer({ dataDir, port = 0, apiOnly = false } = {}) {
+export async function startServer({ dataDir, port = 0, apiOnly = false, extraArgs = [] } = {}) {
   if (!existsSync(serverBin)) throw new Error(`tandem-server binary not found at ${serverBin}; build it first`);
   if (!apiOnly && !existsSync(join(distDir, 'index.html'))) throw new Error(`built app not found in ${distDir}; run trunk build --release`);
   const args = ['--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--dist', distDir];
   if (apiOnly) args.push('--api-only');
+  args.push(...extraArgs);
   const child = spawn(serverBin, args, { env: { ...process.env, TANDEM_LOG: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => { stderr += d; });

@@ -68,6 +68,10 @@ struct Args {
     /// The handle to write to (converse).
     #[arg(long)]
     peer: Option<String>,
+    /// Writers (converse): the messages are split evenly between this many accounts, each a
+    /// conversation (and a session) of its own at the peer.
+    #[arg(long, default_value_t = 1)]
+    writers: usize,
     /// A prefix for handles, so several runs can share one relay (default: unique per run).
     #[arg(long)]
     prefix: Option<String>,
@@ -490,14 +494,46 @@ async fn fanout(args: &Args) {
 
 /// A real device writes `queued` texts to `--peer`.
 async fn converse(args: &Args) {
-    use tandem_core::wire::relay::LookupAccount;
     let peer = args.peer.clone().expect("--peer HANDLE");
-    let handle = args.prefix.clone().unwrap_or_else(|| format!("writer{}", std::process::id()));
-    let me = tandem_cli::Device::register(&args.url, &handle).await.expect("register the writer");
+    let prefix = args.prefix.clone().unwrap_or_else(|| format!("writer{}", std::process::id()));
+    let writers = args.writers.max(1);
+    let started = Instant::now();
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    // At most 32 writers at work at once; each registers, finds the peer and writes its share.
+    for _ in 0..writers.min(32) {
+        let (next, url, peer, prefix) =
+            (next.clone(), args.url.clone(), peer.clone(), prefix.clone());
+        let (queued, per) = (args.queued, args.queued.div_ceil(writers));
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let w = next.fetch_add(1, Ordering::Relaxed);
+                if w >= writers {
+                    return;
+                }
+                let handle = if writers == 1 { prefix.clone() } else { format!("{prefix}_{w}") };
+                write_share(&url, &handle, &peer, w * per..((w + 1) * per).min(queued)).await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("writer task");
+    }
+    println!(
+        "converse: {writers} writers wrote {} messages to {peer} in {:.1} s",
+        args.queued,
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// One writer: registers `handle` and writes messages `range` to `peer`.
+async fn write_share(url: &str, handle: &str, peer: &str, range: std::ops::Range<usize>) {
+    use tandem_core::wire::relay::LookupAccount;
+    let me = tandem_cli::Device::register(url, handle).await.expect("register the writer");
     let resp = me
         .connection()
         .request(request::Body::LookupAccount(LookupAccount {
-            handle: peer.clone(),
+            handle: peer.to_owned(),
             account_id: Vec::new(),
         }))
         .await
@@ -506,17 +542,10 @@ async fn converse(args: &Args) {
         panic!("no account {peer}: {}", resp.message)
     };
     let to = AccountId::from_bytes(&info.account_id).expect("account id");
-    let started = Instant::now();
-    for i in 0..args.queued {
-        me.send_text(to, &format!("message {i} of {} from {handle}", args.queued))
-            .await
-            .expect("send");
+    let total = range.end;
+    for i in range {
+        me.send_text(to, &format!("message {i} of {total} from {handle}")).await.expect("send");
     }
-    println!(
-        "converse: {handle} wrote {} messages to {peer} in {:.1} s",
-        args.queued,
-        started.elapsed().as_secs_f64()
-    );
 }
 
 #[tokio::main]

@@ -440,6 +440,7 @@ impl<S: ClientStore> Client<S> {
         }
         if want_one_time {
             for _ in 0..PREKEY_BATCH {
+                self.store.pause().await;
                 let k = PreKeyRecord::generate(PreKeyId(account.next_pre_key_id), rng);
                 account.next_pre_key_id += 1;
                 upload.one_time.push(OneTimePreKeyMessage {
@@ -451,6 +452,7 @@ impl<S: ClientStore> Client<S> {
         }
         if want_kyber {
             for i in 0..=PREKEY_BATCH {
+                self.store.pause().await;
                 let last_resort = i == PREKEY_BATCH;
                 let k = KyberPreKeyRecord::generate(
                     KyberPreKeyId(account.next_kyber_pre_key_id),

@@ -262,6 +262,7 @@ impl<S: ClientStore> Client<S> {
                 }
             }
             for t in wanted {
+                self.store.pause().await;
                 let device = t.device.device_id;
                 let Some(bundle) = by_device.remove(&device.get()) else {
                     return Err(ClientError::SendFailed {
@@ -368,6 +369,7 @@ impl<S: ClientStore> Client<S> {
                 let mut changes = Changes::default();
                 let mut copies = Vec::with_capacity(targets.len());
                 for t in &targets {
+                    self.store.pause().await;
                     let addr = t.account.address(t.device.device_id);
                     let (msg, c) = message_encrypt(
                         &self.store,

@@ -149,6 +149,8 @@ impl SenderKeyStore for MemoryStore {
 #[cfg_attr(target_family = "wasm", async_trait(?Send))]
 #[cfg_attr(not(target_family = "wasm"), async_trait)]
 impl ProtocolStore for MemoryStore {
+    async fn pause(&self) {}
+
     async fn save_changes(&self, changes: Changes) -> Result<(), StoreError> {
         let mut inner = self.lock();
         let Changes {

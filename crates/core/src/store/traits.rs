@@ -105,6 +105,13 @@ pub trait ProtocolStore:
     /// Applies every change in `changes` atomically: after an error, the store is as before.
     /// Used one-time Kyber prekeys are deleted; last-resort ones remember the use.
     async fn save_changes(&self, changes: Changes) -> Result<(), StoreError>;
+
+    /// A point inside long work (generating a batch of prekeys, encrypting for many
+    /// devices) where the caller's event loop may run. A store on a single-threaded runtime
+    /// (the browser's UI thread) yields there once the work has held the thread for a few
+    /// milliseconds, so input is never blocked for long; other stores return at once. It
+    /// must not change what the store holds.
+    async fn pause(&self);
 }
 
 /// What the messaging engine keeps besides protocol state.

@@ -6,17 +6,24 @@ use leptos::ev::KeyboardEvent;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use send_wrapper::SendWrapper;
+use tandem_core::AccountId;
 use tandem_core::client::{Conversation, MessageRecord, OutgoingState, conversation_to_bytes};
+use wasm_bindgen::JsCast;
 
 use super::devices::Devices;
 use crate::engine::{Engine, describe};
+use crate::store::ConversationSummary;
 
 /// How many of a conversation's newest messages are rendered; older ones load on request.
 pub const PAGE: usize = 200;
 
 /// At most this many messages are in the document at once, however long the history: the
 /// conversation is a window that moves over what is loaded.
-pub const WINDOW: usize = 2 * PAGE;
+pub const WINDOW: usize = 250;
+
+/// How far the window moves at a time: few enough rows that adding and removing them fits
+/// well inside a frame budget (a 200-row move took up to 117 ms).
+pub const STEP: usize = 50;
 
 /// The part of `len` loaded messages in view when `hidden_newer` of the newest are below it.
 fn window(len: usize, hidden_newer: usize) -> std::ops::Range<usize> {
@@ -26,7 +33,7 @@ fn window(len: usize, hidden_newer: usize) -> std::ops::Range<usize> {
 
 /// A row of the chat list.
 #[derive(Clone, Debug, PartialEq)]
-struct ChatRow {
+pub(crate) struct ChatRow {
     conversation: Conversation,
     name: String,
     preview: String,
@@ -34,25 +41,75 @@ struct ChatRow {
     unread: u32,
 }
 
+/// Most chat rows in the document until the person asks for more.
+const CHAT_ROWS: usize = 50;
+
+/// The chat list's rows for these conversations (newest first), named from `names`; an
+/// account missing from `names` is shown by the start of its id until its handle is known.
+pub(crate) fn chat_rows(
+    list: &[ConversationSummary],
+    names: &std::collections::HashMap<AccountId, String>,
+) -> Vec<ChatRow> {
+    list.iter()
+        .map(|s| {
+            let name = match s.conversation {
+                Conversation::Direct(a) => {
+                    names.get(&a).cloned().unwrap_or_else(|| format!("{}…", &a.to_string()[..8]))
+                }
+                Conversation::Group(_) => "Group".into(),
+            };
+            let prefix = if s.last.outgoing { "You: " } else { "" };
+            ChatRow {
+                conversation: s.conversation,
+                name,
+                preview: format!("{prefix}{}", s.last.body),
+                time: short_time(s.last.id.timestamp),
+                unread: s.unread,
+            }
+        })
+        .collect()
+}
+
 fn key_of(c: &Conversation) -> String {
     hex::encode(conversation_to_bytes(c))
 }
 
+/// The local calendar day of `ms` (days since the epoch in local time).
+fn local_day(ms: f64) -> i64 {
+    let offset_min = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms)).get_timezone_offset();
+    #[allow(clippy::cast_possible_truncation, reason = "days since the epoch fit easily")]
+    let day = ((ms - offset_min * 60_000.0) / 86_400_000.0).floor() as i64;
+    day
+}
+
+thread_local! {
+    /// Formatters for [`short_time`], made once: an `Intl.DateTimeFormat` costs far more to
+    /// make than to use, and the chat list formats a time per row.
+    static FORMATS: [js_sys::Function; 2] = {
+        let make = |pairs: &[(&str, &str)]| {
+            let options = js_sys::Object::new();
+            for (k, v) in pairs {
+                let _ = js_sys::Reflect::set(&options, &(*k).into(), &(*v).into());
+            }
+            js_sys::Intl::DateTimeFormat::new(&js_sys::Array::new(), &options).format()
+        };
+        [make(&[("hour", "2-digit"), ("minute", "2-digit")]), make(&[("day", "numeric"), ("month", "short")])]
+    };
+}
+
+/// A message time as the lists show it: the time today, the date before.
 fn short_time(ms: u64) -> String {
     #[allow(clippy::cast_precision_loss, reason = "epoch ms fit an f64 exactly")]
-    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));
-    let now = js_sys::Date::new_0();
-    let options = js_sys::Object::new();
-    let same_day = date.to_date_string() == now.to_date_string();
-    let pairs: &[(&str, &str)] = if same_day {
-        &[("hour", "2-digit"), ("minute", "2-digit")]
-    } else {
-        &[("day", "numeric"), ("month", "short")]
-    };
-    for (k, v) in pairs {
-        let _ = js_sys::Reflect::set(&options, &(*k).into(), &(*v).into());
-    }
-    String::from(date.to_locale_string("default", &options))
+    let ms = ms as f64;
+    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms));
+    let today = local_day(js_sys::Date::now()) == local_day(ms);
+    FORMATS.with(|[time, day]| {
+        let f = if today { time } else { day };
+        f.call1(&wasm_bindgen::JsValue::NULL, &date)
+            .ok()
+            .and_then(|s| s.as_string())
+            .unwrap_or_default()
+    })
 }
 
 /// Ticks of an outgoing message, and their spoken label.
@@ -73,10 +130,13 @@ pub(crate) fn Messenger(
     engine: SendWrapper<Rc<Engine>>,
     /// Bumped whenever the engine stored something.
     revision: ReadSignal<u64>,
+    /// The chat list as it was read at start (shown until the engine's first read).
+    initial: Vec<ChatRow>,
+    /// The open conversation (kept by the app, so a chat opened at start stays open).
+    selected: RwSignal<Option<(Conversation, String)>>,
 ) -> impl IntoView {
     let engine = StoredValue::new(engine);
-    let chats = RwSignal::new(Vec::<ChatRow>::new());
-    let selected = RwSignal::new(None::<(Conversation, String)>);
+    let chats = RwSignal::new(initial);
     let messages = RwSignal::new(Vec::<MessageRecord>::new());
     // Which conversation `messages` holds (its loaded history survives store changes).
     let loaded_for = StoredValue::new(None::<Conversation>);
@@ -92,22 +152,17 @@ pub(crate) fn Messenger(
         let e = engine.get_value();
         spawn_local(async move {
             let Ok(list) = e.conversations().await else { return };
-            let mut rows = Vec::with_capacity(list.len());
-            for s in list {
-                let name = match s.conversation {
-                    Conversation::Direct(a) => e.name_of(a).await,
-                    Conversation::Group(_) => "Group".into(),
-                };
-                let prefix = if s.last.outgoing { "You: " } else { "" };
-                rows.push(ChatRow {
-                    conversation: s.conversation,
-                    name,
-                    preview: format!("{prefix}{}", s.last.body),
-                    time: short_time(s.last.id.timestamp),
-                    unread: s.unread,
-                });
+            // Every known name in one read; unknown ones are asked for once each.
+            let mut names = e.store().contacts().await.unwrap_or_default();
+            for s in &list {
+                if let Conversation::Direct(a) = s.conversation
+                    && !names.contains_key(&a)
+                {
+                    let name = e.name_of(a).await;
+                    names.insert(a, name);
+                }
             }
-            chats.set(rows);
+            chats.set(chat_rows(&list, &names));
         });
     });
 
@@ -152,9 +207,11 @@ pub(crate) fn Messenger(
         show_devices.set(false);
         selected.set(Some((conversation, name)));
     };
+    if selected.get_untracked().is_some() {
+        show_devices.set(false);
+    }
 
-    let start_chat = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
+    let start_chat = move |()| {
         let handle = new_chat.get_untracked().trim().to_owned();
         if handle.is_empty() {
             new_chat_error.set("Type the name of the person to write to.".into());
@@ -177,91 +234,16 @@ pub(crate) fn Messenger(
 
     view! {
         <div class="messenger" class:has-selection=move || show_devices.get() || selected.with(Option::is_some)>
-            <nav class="chat-list" aria-label="Chats">
-                <div class="chat-list-head">
-                    <h2>"Chats"</h2>
-                    <span class="muted small" data-testid="my-handle">
-                        {move || format!("@{}", engine.with_value(|e| e.handle().to_owned()))}
-                    </span>
-                    <button
-                        class="button button-small button-quiet devices-button"
-                        data-testid="open-devices"
-                        aria-pressed=move || if show_devices.get() { "true" } else { "false" }
-                        on:click=move |_| { selected.set(None); show_devices.set(true); }
-                    >
-                        "Devices"
-                    </button>
-                </div>
-                <form class="new-chat" on:submit=start_chat>
-                    <label for="new-chat-input" class="visually-hidden">"Start a chat with"</label>
-                    <input
-                        id="new-chat-input"
-                        data-testid="new-chat-input"
-                        placeholder="Start a chat: name"
-                        autocomplete="off"
-                        spellcheck="false"
-                        prop:value=move || new_chat.get()
-                        on:input=move |ev| new_chat.set(event_target_value(&ev))
-                    />
-                    <button class="button button-primary button-small" type="submit" disabled=move || busy.get()>
-                        "Start"
-                    </button>
-                </form>
-                <p class="error small new-chat-error" role="alert">{move || new_chat_error.get()}</p>
-                <ul class="chats" data-testid="chat-list">
-                    <For
-                        each=move || chats.get()
-                        key=|r| (key_of(&r.conversation), r.preview.clone(), r.unread, r.time.clone())
-                        let:row
-                    >
-                        {
-                            let conversation = row.conversation;
-                            let name = row.name.clone();
-                            let is_selected = move || {
-                                selected.with(|s| s.as_ref().is_some_and(|(c, _)| *c == conversation))
-                            };
-                            let label = if row.unread > 0 {
-                                format!("{}, {} unread", row.name, row.unread)
-                            } else {
-                                row.name.clone()
-                            };
-                            view! {
-                                <li>
-                                    <button
-                                        class="chat-row"
-                                        class:selected=is_selected
-                                        aria-current=move || if is_selected() { "true" } else { "false" }
-                                        aria-label=label
-                                        data-testid="chat-row"
-                                        on:click=move |_| open_chat(conversation, name.clone())
-                                    >
-                                        <span class="avatar" aria-hidden="true">
-                                            {row.name.chars().next().unwrap_or('?').to_uppercase().to_string()}
-                                        </span>
-                                        <span class="chat-main">
-                                            <span class="chat-top">
-                                                <span class="chat-name">{row.name.clone()}</span>
-                                                <span class="chat-time muted small">{row.time.clone()}</span>
-                                            </span>
-                                            <span class="chat-bottom">
-                                                <span class="chat-preview muted">{row.preview.clone()}</span>
-                                                <Show when=move || { row.unread > 0 }>
-                                                    <span class="unread" data-testid="unread">{row.unread}</span>
-                                                </Show>
-                                            </span>
-                                        </span>
-                                    </button>
-                                </li>
-                            }
-                        }
-                    </For>
-                </ul>
-                <Show when=move || chats.with(Vec::is_empty)>
-                    <p class="muted small empty-chats">
-                        "No chats yet. Start one with the name someone chose for their Tandem account."
-                    </p>
-                </Show>
-            </nav>
+            <ChatList
+                handle=engine.with_value(|e| e.handle().to_owned())
+                chats=chats.into()
+                selected=selected
+                show_devices=show_devices
+                new_chat=new_chat
+                new_chat_error=new_chat_error
+                busy=busy.into()
+                on_start=Callback::new(start_chat)
+            />
             <section class="conversation" aria-label="Conversation">
                 {move || match selected.get() {
                     None if show_devices.get() => view! {
@@ -285,6 +267,165 @@ pub(crate) fn Messenger(
                 }}
             </section>
         </div>
+    }
+}
+
+/// The messenger as read at start, while the engine opens: the chat list from the start
+/// snapshot (see `boot`); a chat opened now shows once the engine is up.
+#[component]
+pub(crate) fn MessengerPreview(
+    /// This device's account handle.
+    handle: String,
+    /// The chat list as read at start.
+    chats: Vec<ChatRow>,
+    /// The open conversation (the messenger takes it over).
+    selected: RwSignal<Option<(Conversation, String)>>,
+) -> impl IntoView {
+    let chats = RwSignal::new(chats);
+    let show_devices = RwSignal::new(false);
+    view! {
+        <div class="messenger" class:has-selection=move || selected.with(Option::is_some)>
+            <ChatList
+                handle=handle
+                chats=chats.into()
+                selected=selected
+                show_devices=show_devices
+                new_chat=RwSignal::new(String::new())
+                new_chat_error=RwSignal::new(String::new())
+                busy=Signal::derive(|| true)
+                on_start=Callback::new(|()| {})
+            />
+            <section class="conversation" aria-label="Conversation" aria-busy="true">
+                <div class="conversation-empty">
+                    <p class="muted">
+                        {move || if selected.with(Option::is_some) { "Opening the chat…" } else { "Choose a chat, or start a new one." }}
+                    </p>
+                </div>
+            </section>
+        </div>
+    }
+}
+
+/// The chat list pane: this account's handle, the new-chat form and the chats, newest
+/// first ([`CHAT_ROWS`] at a time).
+#[component]
+pub(crate) fn ChatList(
+    /// This device's account handle.
+    handle: String,
+    /// The rows, newest first.
+    chats: Signal<Vec<ChatRow>>,
+    /// The open conversation.
+    selected: RwSignal<Option<(Conversation, String)>>,
+    /// Whether the device list is open instead of a conversation.
+    show_devices: RwSignal<bool>,
+    /// The name typed into the new-chat form.
+    new_chat: RwSignal<String>,
+    /// Why the last new chat could not start.
+    new_chat_error: RwSignal<String>,
+    /// Whether a new chat is being looked up (or the messenger is still opening).
+    busy: Signal<bool>,
+    /// Starts a chat with the typed name.
+    on_start: Callback<()>,
+) -> impl IntoView {
+    let shown = RwSignal::new(CHAT_ROWS);
+    view! {
+        <nav class="chat-list" aria-label="Chats">
+            <div class="chat-list-head">
+                <h2>"Chats"</h2>
+                <span class="muted small" data-testid="my-handle">
+                    {format!("@{handle}")}
+                </span>
+                <button
+                    class="button button-small button-quiet devices-button"
+                    data-testid="open-devices"
+                    aria-pressed=move || if show_devices.get() { "true" } else { "false" }
+                    on:click=move |_| { selected.set(None); show_devices.set(true); }
+                >
+                    "Devices"
+                </button>
+            </div>
+            <form class="new-chat" on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); on_start.run(()); }>
+                <label for="new-chat-input" class="visually-hidden">"Start a chat with"</label>
+                <input
+                    id="new-chat-input"
+                    data-testid="new-chat-input"
+                    placeholder="Start a chat: name"
+                    autocomplete="off"
+                    spellcheck="false"
+                    prop:value=move || new_chat.get()
+                    on:input=move |ev| new_chat.set(event_target_value(&ev))
+                />
+                <button class="button button-primary button-small" type="submit" disabled=move || busy.get()>
+                    "Start"
+                </button>
+            </form>
+            <p class="error small new-chat-error" role="alert">{move || new_chat_error.get()}</p>
+            <ul class="chats" data-testid="chat-list">
+                <For
+                    each=move || chats.with(|c| c.iter().take(shown.get()).cloned().collect::<Vec<_>>())
+                    key=|r| (key_of(&r.conversation), r.preview.clone(), r.unread, r.time.clone())
+                    let:row
+                >
+                    {
+                        let conversation = row.conversation;
+                        let name = row.name.clone();
+                        let is_selected = move || {
+                            selected.with(|s| s.as_ref().is_some_and(|(c, _)| *c == conversation))
+                        };
+                        let label = if row.unread > 0 {
+                            format!("{}, {} unread", row.name, row.unread)
+                        } else {
+                            row.name.clone()
+                        };
+                        view! {
+                            <li>
+                                <button
+                                    class="chat-row"
+                                    class:selected=is_selected
+                                    aria-current=move || if is_selected() { "true" } else { "false" }
+                                    aria-label=label
+                                    data-testid="chat-row"
+                                    on:click=move |_| {
+                                        show_devices.set(false);
+                                        selected.set(Some((conversation, name.clone())));
+                                    }
+                                >
+                                    <span class="avatar" aria-hidden="true">
+                                        {row.name.chars().next().unwrap_or('?').to_uppercase().to_string()}
+                                    </span>
+                                    <span class="chat-main">
+                                        <span class="chat-top">
+                                            <span class="chat-name">{row.name.clone()}</span>
+                                            <span class="chat-time muted small">{row.time.clone()}</span>
+                                        </span>
+                                        <span class="chat-bottom">
+                                            <span class="chat-preview muted">{row.preview.clone()}</span>
+                                            <Show when=move || { row.unread > 0 }>
+                                                <span class="unread" data-testid="unread">{row.unread}</span>
+                                            </Show>
+                                        </span>
+                                    </span>
+                                </button>
+                            </li>
+                        }
+                    }
+                </For>
+            </ul>
+            <Show when=move || { chats.with(Vec::len) > shown.get() }>
+                <button
+                    class="button button-small button-quiet more-chats"
+                    data-testid="more-chats"
+                    on:click=move |_| shown.update(|n| *n += CHAT_ROWS)
+                >
+                    {move || format!("Show more chats ({} more)", chats.with(Vec::len) - shown.get())}
+                </button>
+            </Show>
+            <Show when=move || chats.with(Vec::is_empty)>
+                <p class="muted small empty-chats">
+                    "No chats yet. Start one with the name someone chose for their Tandem account."
+                </p>
+            </Show>
+        </nav>
     }
 }
 
@@ -324,10 +465,12 @@ fn Conversation(
         })
     });
 
-    // Keep the newest message in view when messages arrive; when older ones were loaded
-    // above, keep what was on screen where it was.
+    // Keep the newest message in view when messages arrive; when the window moved, keep the
+    // row that was at the top of the view where it was.
     let newest = StoredValue::new(None::<tandem_core::client::MessageId>);
-    let anchor = StoredValue::new(None::<(i32, i32)>);
+    let anchor = StoredValue::new(None::<(String, i32)>);
+    // A window move in progress: scrolling asks for no other until it is drawn.
+    let moving = StoredValue::new(false);
     Effect::new(move |_| {
         let last = messages.with(|m| m.last().map(|x| x.id));
         hidden_newer.track();
@@ -335,35 +478,64 @@ fn Conversation(
         let at_end = last != newest.get_value() && hidden_newer.get_untracked() == 0;
         newest.set_value(last);
         match anchor.get_value() {
-            Some((height, top)) if !at_end => {
+            Some((key, offset)) if !at_end => {
                 anchor.set_value(None);
                 request_animation_frame(move || {
-                    el.set_scroll_top(top + el.scroll_height() - height);
+                    let row = el
+                        .query_selector(&format!("[data-key=\"{key}\"]"))
+                        .ok()
+                        .flatten()
+                        .and_then(|r| r.dyn_into::<web_sys::HtmlElement>().ok());
+                    if let Some(row) = row {
+                        el.set_scroll_top(row.offset_top() - offset);
+                    }
+                    moving.set_value(false);
                 });
             }
-            _ => request_animation_frame(move || el.set_scroll_top(el.scroll_height())),
+            _ => request_animation_frame(move || {
+                el.set_scroll_top(el.scroll_height());
+                moving.set_value(false);
+            }),
         }
     });
-    let load_older = move |_| {
-        if let Some(el) = log.get_untracked() {
-            anchor.set_value(Some((el.scroll_height(), el.scroll_top())));
+    // Remembers the first row in view and how far below the top of the view it is.
+    let hold_position = move || {
+        let Some(el) = log.get_untracked() else { return };
+        let top = el.scroll_top();
+        let rows = el.children();
+        for i in 0..rows.length() {
+            let Some(row) = rows.item(i).and_then(|r| r.dyn_into::<web_sys::HtmlElement>().ok())
+            else {
+                continue;
+            };
+            if let Some(key) = row.get_attribute("data-key")
+                && row.offset_top() + row.offset_height() > top
+            {
+                anchor.set_value(Some((key, row.offset_top() - top)));
+                return;
+            }
         }
+    };
+    let load_older = move || {
+        moving.set_value(true);
+        hold_position();
         let (len, hidden) = (messages.with_untracked(Vec::len), hidden_newer.get_untracked());
         let start = window(len, hidden).start;
-        if start < PAGE && has_older.get_untracked() {
+        if start < STEP && has_older.get_untracked() {
             // Read the page before the oldest loaded message; only that page.
             let oldest = messages.with_untracked(|m| m.first().map(|m| m.id));
             let e = engine.get_value();
             spawn_local(async move {
                 let Some(oldest) = oldest else { return };
                 let Ok(mut page) = e.messages_before(&conversation, &oldest, PAGE + 1).await else {
+                    moving.set_value(false);
                     return;
                 };
                 let more = page.len() > PAGE;
                 if more {
                     page.remove(0);
                 }
-                let step = page.len().min(PAGE);
+                let step = page.len().min(STEP);
                 has_older.set(more);
                 messages.update(|loaded| {
                     page.append(loaded);
@@ -374,10 +546,16 @@ fn Conversation(
             });
             return;
         }
-        hidden_newer.update(|h| *h += start.min(PAGE));
+        hidden_newer.update(|h| *h += start.min(STEP));
     };
-    let load_newer = move |_| {
-        hidden_newer.update(|h| *h = h.saturating_sub(PAGE));
+    let load_newer = move || {
+        moving.set_value(true);
+        hold_position();
+        hidden_newer.update(|h| *h = h.saturating_sub(STEP));
+    };
+    let older_exists_now = move || {
+        let start = window(messages.with_untracked(Vec::len), hidden_newer.get_untracked()).start;
+        start > 0 || has_older.get_untracked()
     };
     let older_exists = move || {
         let start = window(messages.with(Vec::len), hidden_newer.get()).start;
@@ -414,10 +592,31 @@ fn Conversation(
             <span class="avatar" aria-hidden="true">{name.chars().next().unwrap_or('?').to_uppercase().to_string()}</span>
             <h2 data-testid="conversation-name">{name.clone()}</h2>
         </header>
-        <ol class="messages" node_ref=log role="log" aria-live="polite" aria-label=format!("Messages with {name}") data-testid="messages">
+        <ol
+            class="messages"
+            node_ref=log
+            role="log"
+            aria-live="polite"
+            aria-label=format!("Messages with {name}")
+            data-testid="messages"
+            on:scroll=move |_| {
+                // Near either end of the window, it moves on by itself.
+                let Some(el) = log.get_untracked() else { return };
+                if moving.get_value() {
+                    return;
+                }
+                if el.scroll_top() < 150 && older_exists_now() {
+                    load_older();
+                } else if el.scroll_height() - el.scroll_top() - el.client_height() < 150
+                    && hidden_newer.get_untracked() > 0
+                {
+                    load_newer();
+                }
+            }
+        >
             <Show when=older_exists>
                 <li class="load-older">
-                    <button class="button button-small button-quiet" on:click=load_older>
+                    <button class="button button-small button-quiet" on:click=move |_| load_older()>
                         "Show older messages"
                     </button>
                 </li>
@@ -438,7 +637,7 @@ fn Conversation(
                     let class = move || format!("tick {}", current().map(|c| c.2).unwrap_or_default());
                     let failed = move || current().and_then(|c| c.3);
                     view! {
-                        <li class="message" class:out=outgoing class:in=!outgoing data-testid="message">
+                        <li class="message" class:out=outgoing class:in=!outgoing data-testid="message" data-key=hex::encode(id.sort_key())>
                             <div class="bubble">
                                 <p class="body" data-testid="message-body">{m.body.clone()}</p>
                                 <span class="meta small">
@@ -455,7 +654,7 @@ fn Conversation(
             </For>
             <Show when=move || { hidden_newer.get() > 0 }>
                 <li class="load-older">
-                    <button class="button button-small button-quiet" on:click=load_newer>
+                    <button class="button button-small button-quiet" on:click=move |_| load_newer()>
                         "Show newer messages"
                     </button>
                 </li>

@@ -142,6 +142,26 @@ fn summary_value(last: &MessageRecord, unread: u32) -> Result<JsValue, StoreErro
     Ok(o.into())
 }
 
+impl ConversationSummary {
+    /// Parses a stored `conversations` value (as the page's start script reads them).
+    pub fn from_stored(v: &JsValue) -> Result<Self, StoreError> {
+        let (last, unread) = summary_from_value(v)?;
+        Ok(Self { conversation: last.conversation, last, unread })
+    }
+}
+
+/// Parses the stored `contacts` keys and values (account id text → handle).
+pub fn contacts_from_stored(keys: &[JsValue], values: &[JsValue]) -> HashMap<AccountId, String> {
+    keys.iter()
+        .zip(values)
+        .filter_map(|(k, v)| {
+            let id = k.as_string()?;
+            let bytes = hex::decode(id).ok()?;
+            Some((AccountId::from_bytes(&bytes).ok()?, v.as_string()?))
+        })
+        .collect()
+}
+
 fn summary_from_value(v: &JsValue) -> Result<(MessageRecord, u32), StoreError> {
     let m = Reflect::get(v, &"m".into()).map_err(|_| corrupt("conversation", "no message"))?;
     let last = MessageRecord::from_bytes(&value_bytes("conversation", &m)?)
@@ -227,7 +247,12 @@ pub struct IdbStore {
     cache: RefCell<Cache>,
     log: RefCell<SessionLog>,
     compacting: std::cell::Cell<bool>,
+    /// When work last let the UI thread go (see [`ProtocolStore::pause`]).
+    last_yield: std::cell::Cell<f64>,
 }
+
+/// Longest stretch long work holds the UI thread before [`ProtocolStore::pause`] yields.
+const WORK_SLICE_MS: f64 = 8.0;
 
 impl std::fmt::Debug for IdbStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -299,6 +324,7 @@ impl IdbStore {
             cache: RefCell::default(),
             log: RefCell::default(),
             compacting: std::cell::Cell::new(false),
+            last_yield: std::cell::Cell::new(js_sys::Date::now()),
         }
     }
 
@@ -485,10 +511,7 @@ impl IdbStore {
         tx.done().await.map_err(rexie_err)?;
         let mut out = rows
             .iter()
-            .map(|(_, v)| {
-                let (last, unread) = summary_from_value(v)?;
-                Ok(ConversationSummary { conversation: last.conversation, last, unread })
-            })
+            .map(|(_, v)| ConversationSummary::from_stored(v))
             .collect::<Result<Vec<_>, StoreError>>()?;
         out.sort_by_key(|s| std::cmp::Reverse(s.last.id.timestamp));
         Ok(out)
@@ -497,6 +520,16 @@ impl IdbStore {
     /// The handle of an account, if known.
     pub async fn contact(&self, account: &AccountId) -> Result<Option<String>, StoreError> {
         Ok(self.get(CONTACTS, account_key(account)).await?.and_then(|v| v.as_string()))
+    }
+
+    /// Every known handle, by account.
+    pub async fn contacts(&self) -> Result<HashMap<AccountId, String>, StoreError> {
+        let tx = self.db.transaction(&[CONTACTS], TransactionMode::ReadOnly).map_err(rexie_err)?;
+        let store = tx.store(CONTACTS).map_err(rexie_err)?;
+        let rows = store.scan(None, None, None, None).await.map_err(rexie_err)?;
+        tx.done().await.map_err(rexie_err)?;
+        let (keys, values): (Vec<_>, Vec<_>) = rows.into_iter().unzip();
+        Ok(contacts_from_stored(&keys, &values))
     }
 
     /// Remembers the handle of an account.
@@ -666,6 +699,16 @@ async fn delete_all(
 
 #[async_trait(?Send)]
 impl ProtocolStore for IdbStore {
+    async fn pause(&self) {
+        let now = js_sys::Date::now();
+        if now - self.last_yield.get() >= WORK_SLICE_MS {
+            crate::transport::yield_now().await;
+            self.last_yield.set(js_sys::Date::now());
+        } else if now < self.last_yield.get() {
+            self.last_yield.set(now);
+        }
+    }
+
     async fn save_changes(&self, changes: Changes) -> Result<(), StoreError> {
         if changes.is_empty() {
             return Ok(());

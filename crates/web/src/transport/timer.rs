@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use js_sys::Promise;
+use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
 /// Resolves after `d` (clamped to about 24 days, `setTimeout`'s limit).
@@ -14,6 +15,27 @@ pub async fn sleep(d: Duration) {
         }
     });
     let _ = JsFuture::from(promise).await;
+}
+
+/// Lets the browser run what waits (input, rendering) and resumes soon after: with
+/// `scheduler.yield()` where the browser has it (the task resumes ahead of other queued
+/// work), otherwise a zero-delay timeout.
+pub async fn yield_now() {
+    let global = js_sys::global();
+    let scheduled = js_sys::Reflect::get(&global, &"scheduler".into())
+        .ok()
+        .filter(|s| s.is_object())
+        .and_then(|s| {
+            let f = js_sys::Reflect::get(&s, &"yield".into()).ok()?;
+            let f: &js_sys::Function = JsCast::dyn_ref(&f)?;
+            f.call0(&s).ok()?.dyn_into::<Promise>().ok()
+        });
+    match scheduled {
+        Some(p) => {
+            let _ = JsFuture::from(p).await;
+        }
+        None => sleep(Duration::ZERO).await,
+    }
 }
 
 /// Milliseconds since the epoch, from the browser clock.
