@@ -289,7 +289,10 @@ async fn pump(
             // This tool links companions itself (`Device::link` publishes the list), and
             // never waits on a provisioning address.
             Some(
-                push::Body::Welcome(_) | push::Body::DeviceLinked(_) | push::Body::Provisioning(_),
+                push::Body::Welcome(_)
+                | push::Body::DeviceLinked(_)
+                | push::Body::DeviceUnlinked(_)
+                | push::Body::Provisioning(_),
             )
             | None => {}
         }

@@ -22,6 +22,7 @@ mod receive;
 mod records;
 mod register;
 mod send;
+mod trust;
 
 use std::time::Duration;
 
@@ -34,6 +35,7 @@ pub use records::{
 };
 pub use register::{LinkOffer, random_password};
 pub use send::{MAX_TEXT_LEN, SendReport};
+pub use trust::ContactCode;
 
 use crate::address::{AccountId, DeviceId, ProtocolAddress};
 use crate::devices::AdvError;
@@ -105,6 +107,10 @@ pub enum ClientError {
     /// Linking a companion failed.
     #[error(transparent)]
     Link(#[from] crate::link::LinkError),
+    /// A verified contact's account key changed: nothing goes to them until the person
+    /// reviews and accepts the new security code.
+    #[error("the security code of this contact changed; review it before sending")]
+    AccountKeyChanged(AccountId),
 }
 
 impl ClientError {

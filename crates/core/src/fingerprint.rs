@@ -315,5 +315,29 @@ impl SecurityCode {
     }
 }
 
+/// The prefix of a security code's text form.
+pub const SECURITY_CODE_PREFIX: &str = "tandem-code:";
+
+/// The text form of a QR payload, for copying instead of scanning: the prefix and the
+/// payload in unpadded base64url.
+pub fn code_text(payload: &[u8]) -> String {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    format!("{SECURITY_CODE_PREFIX}{}", Base64UrlUnpadded::encode_string(payload))
+}
+
+/// Parses [`code_text`] (surrounding white space allowed) back into the QR payload. Only
+/// the form is checked here; [`SecurityCode::compare`] checks the contents.
+pub fn parse_code_text(text: &str) -> Result<Vec<u8>, FingerprintError> {
+    use base64ct::{Base64UrlUnpadded, Encoding};
+    let bad = |what: &'static str| {
+        FingerprintError::Malformed(WireError::MissingField { what: "security code", field: what })
+    };
+    let body = text.trim().strip_prefix(SECURITY_CODE_PREFIX).ok_or(bad("prefix"))?;
+    if body.len() > 1024 {
+        return Err(bad("length"));
+    }
+    Base64UrlUnpadded::decode_vec(body).map_err(|_| bad("base64url text"))
+}
+
 #[cfg(test)]
 mod tests;

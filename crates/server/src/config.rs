@@ -21,6 +21,35 @@ pub struct RelayConfig {
     pub limits: RateLimits,
     /// How often expired messages are swept.
     pub expiry_interval: Duration,
+    /// Test only: ways this relay attacks its clients.
+    pub misbehave: Vec<Misbehaviour>,
+}
+
+/// A way a test relay attacks its clients, so end-to-end tests can show that clients defend
+/// themselves against a malicious server. Never set in production; the relay logs a warning
+/// at start when any is set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Misbehaviour {
+    /// Flip one bit of every link (provisioning) message a primary sends.
+    TamperProvisioning,
+    /// Add a device the account never signed to every device list served for this handle.
+    InjectDevice(String),
+}
+
+impl std::str::FromStr for Misbehaviour {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.split_once(':') {
+            None if s == "tamper-provisioning" => Ok(Self::TamperProvisioning),
+            Some(("inject-device", handle)) if !handle.is_empty() => {
+                Ok(Self::InjectDevice(handle.to_owned()))
+            }
+            _ => Err(format!(
+                "unknown misbehaviour {s:?}: use tamper-provisioning or inject-device:HANDLE"
+            )),
+        }
+    }
 }
 
 /// How to run the relay. Every flag also reads a `TANDEM_*` environment variable.
@@ -70,6 +99,16 @@ pub struct Settings {
     /// Registrations and failed logins per minute per network address (bursts of 10).
     #[arg(long, env = "TANDEM_AUTH_RATE", default_value_t = 30.0)]
     pub auth_per_minute: f64,
+
+    /// Test only: attack the clients (`tamper-provisioning`, `inject-device:HANDLE`), to test
+    /// that they defend themselves. Comma-separated.
+    #[arg(
+        long = "test-misbehave",
+        env = "TANDEM_TEST_MISBEHAVE",
+        hide = true,
+        value_delimiter = ','
+    )]
+    pub misbehave: Vec<Misbehaviour>,
 }
 
 impl Settings {
@@ -87,6 +126,7 @@ impl Settings {
             send_rate: 1000.0,
             prekey_fetch_per_minute: 120.0,
             auth_per_minute: 30.0,
+            misbehave: Vec::new(),
         }
     }
 
@@ -114,6 +154,7 @@ impl Settings {
             push_window: 256,
             limits,
             expiry_interval: Duration::from_secs(60),
+            misbehave: self.misbehave.clone(),
         }
     }
 

@@ -21,6 +21,8 @@ pub enum Notify {
     Replaced,
     /// A companion joined the device's account.
     DeviceLinked(u32),
+    /// A companion of the device's account was logged out.
+    DeviceUnlinked(u32),
 }
 
 /// How many notifications may wait for a session before it must catch up from the database.
@@ -141,8 +143,18 @@ impl Hub {
 
     /// Tells every connected device of `account`.
     pub fn notify_account(&self, account: AccountId, what: impl Fn() -> Notify) {
-        for ((a, _), e) in self.lock().iter() {
-            if *a == account {
+        self.notify_account_except(account, 0, what);
+    }
+
+    /// Like [`Hub::notify_account`], but not device `except` (the one that caused it).
+    pub fn notify_account_except(
+        &self,
+        account: AccountId,
+        except: u32,
+        what: impl Fn() -> Notify,
+    ) {
+        for ((a, d), e) in self.lock().iter() {
+            if *a == account && *d != except {
                 let _ = e.tx.try_send(what());
             }
         }

@@ -178,6 +178,9 @@ impl Server {
         let storage = SqliteStorage::open(&db_path)
             .await
             .map_err(|e| StartupError::Database { path: db_path, source: Box::new(e) })?;
+        if !settings.misbehave.is_empty() {
+            tracing::warn!(misbehave = ?settings.misbehave, "TEST MODE: this relay attacks its clients");
+        }
         Ok(Self {
             state: AppState::new(storage, dist, settings.idle_timeout(), settings.relay_config()),
         })

@@ -29,9 +29,9 @@ use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use prost::Message as _;
 use tandem_core::AccountId;
 use tandem_core::wire::relay::{
-    ClientFrame, DeviceLinked, DeviceRemoved, ExpiredEntry, ExpiredMessages, MAX_PING_PAYLOAD,
-    Pong, ProvisioningAddress, ProvisioningMessage, QueueDrained, Request, ServerFrame, Status,
-    Welcome, client_frame, envelope_push_frame, push, request, response,
+    ClientFrame, DeviceLinked, DeviceRemoved, DeviceUnlinked, ExpiredEntry, ExpiredMessages,
+    MAX_PING_PAYLOAD, Pong, ProvisioningAddress, ProvisioningMessage, QueueDrained, Request,
+    ServerFrame, Status, Welcome, client_frame, envelope_push_frame, push, request, response,
 };
 use tokio::time::Instant;
 
@@ -262,6 +262,13 @@ impl<D: Storage> Session<D> {
                     self.frame(ServerFrame::push(
                         0,
                         push::Body::DeviceLinked(DeviceLinked { device_id }),
+                    ));
+                    Ok(())
+                }
+                Event::Notify(Some(Notify::DeviceUnlinked(device_id))) => {
+                    self.frame(ServerFrame::push(
+                        0,
+                        push::Body::DeviceUnlinked(DeviceUnlinked { device_id }),
                     ));
                     Ok(())
                 }

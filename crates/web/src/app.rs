@@ -58,10 +58,43 @@ pub fn App() -> impl IntoView {
     let (link_view, set_link_view) = signal(LinkView::Preparing);
     let (link_problem, set_link_problem) = signal(String::new());
 
+    // Set when this browser was logged out, for the welcome screen to explain.
+    let logged_out = RwSignal::new(String::new());
+    let relay_for_notice = StoredValue::new(relay.client.clone());
     let on_notice = move |n: Notice| match n {
         Notice::Changed | Notice::DevicesChanged => set_revision.update(|r| *r += 1),
         Notice::Error(e) => notice.set(e),
-        Notice::Removed => phase.set(Phase::Removed),
+        Notice::Removed => {
+            if matches!(phase.get_untracked(), Phase::Removed) {
+                return;
+            }
+            let handle = match phase.get_untracked() {
+                Phase::Ready(engine) => {
+                    engine.shut_down();
+                    format!("@{}", engine.handle())
+                }
+                Phase::Preview(handle, _) => format!("@{handle}"),
+                _ => "your account".to_owned(),
+            };
+            selected.set(None);
+            info.set(String::new());
+            notice.set(String::new());
+            phase.set(Phase::Removed);
+            spawn_local(async move {
+                let outcome = crate::engine::wipe().await;
+                logged_out.set(match outcome {
+                    Ok(()) => format!(
+                        "This browser was logged out of {handle}, and the messages and keys it kept were deleted. To use it again, create an account or link it anew."
+                    ),
+                    Err(e) => format!(
+                        "This browser was logged out of {handle}, but its data is not deleted yet: {e}."
+                    ),
+                });
+                phase.set(Phase::Welcome);
+                // The relay closed this device's socket: connect again for a new start.
+                relay_for_notice.with_value(|r| r.retry_now());
+            });
+        }
     };
 
     {
@@ -262,11 +295,11 @@ pub fn App() -> impl IntoView {
                     </main>
                 }.into_any(),
                 Phase::Removed => view! {
-                    <main id="main" class="welcome" tabindex="-1">
-                        <section class="card" role="alert">
-                            <h2>"Logged out"</h2>
-                            <p>"This browser was removed from your account on another device. Its messages stay here until you clear the site's data; to use it again, link it anew."</p>
-                        </section>
+                    <main id="main" class="welcome" tabindex="-1" aria-busy="true">
+                        <p class="muted opening" role="status" data-testid="logging-out">
+                            <span class="spinner" aria-hidden="true"></span>
+                            " Logged out: deleting this browser's messages and keys…"
+                        </p>
                     </main>
                 }.into_any(),
                 other => {
@@ -283,6 +316,12 @@ pub fn App() -> impl IntoView {
                                     "this browser keeps working when your phone is off."
                                 </p>
                             </section>
+                            <Show when=move || !logged_out.with(String::is_empty)>
+                                <section class="card logged-out" role="alert" data-testid="logged-out">
+                                    <h2>"Logged out"</h2>
+                                    <p>{move || logged_out.get()}</p>
+                                </section>
+                            </Show>
                             <p class="error" role="alert">{failed}</p>
                             <div class="cards">
                                     <CreateAccount on_create=on_create busy=creating error=create_error/>

@@ -9,6 +9,7 @@ mod link;
 mod onboarding;
 mod server_card;
 mod theme_toggle;
+mod trust;
 
 pub(crate) use chat::{ChatRow, Messenger, MessengerPreview, chat_rows};
 pub(crate) use connection::{ConnectionBadge, OfflineBanner};

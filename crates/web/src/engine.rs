@@ -15,8 +15,11 @@ use std::time::Duration;
 
 use futures_channel::{mpsc, oneshot};
 use futures_util::StreamExt;
-use tandem_core::client::{Client, ClientError, Conversation, Event, MessageRecord};
+use tandem_core::client::{
+    Client, ClientError, Conversation, DeviceListRecord, Event, MessageRecord,
+};
 use tandem_core::client::{call, conversation_from_bytes, conversation_to_bytes};
+use tandem_core::fingerprint::ScanOutcome;
 use tandem_core::link::LinkCode;
 use tandem_core::prekeys::generate_registration_id;
 use tandem_core::wire::relay::{
@@ -50,6 +53,56 @@ pub enum Notice {
     /// The account's devices changed (a companion joined).
     DevicesChanged,
 }
+
+/// Deletes everything this browser stored for its device (after [`Engine::shut_down`] in
+/// every tab). Waits at most 10 s for other tabs to let go of the database.
+pub async fn wipe() -> Result<(), String> {
+    let delete = async {
+        rexie::Rexie::delete(ENGINE_DB)
+            .await
+            .map_err(|e| crate::store::StoreError::from(e).to_string())?;
+        crate::store::BrowserDb::delete(crate::store::BrowserDb::NAME)
+            .await
+            .map_err(|e| e.to_string())
+    };
+    let timeout = crate::transport::sleep(Duration::from_secs(10));
+    futures_util::pin_mut!(delete, timeout);
+    match futures_util::future::select(delete, timeout).await {
+        futures_util::future::Either::Left((done, _)) => done,
+        futures_util::future::Either::Right(_) => {
+            Err("another Tandem tab is still using this browser's data; close it to finish".into())
+        }
+    }
+}
+
+/// What the security-code screen shows.
+#[derive(Clone, Debug)]
+pub struct CodeView {
+    /// 60 digits.
+    pub digits: String,
+    /// The QR payload as text (`tandem-code:…`), for copying instead of scanning.
+    pub text: String,
+    /// The contact's devices and trust flags.
+    pub list: DeviceListRecord,
+}
+
+/// What checking a contact's code showed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Scan {
+    /// Same keys, same device lists: the contact is verified now.
+    Verified,
+    /// Different account keys: someone else's code, or their key changed.
+    KeysDiffer,
+    /// Same keys, but one of you sees a different set of devices.
+    ListsDiffer {
+        /// The contact's own list differs from the one this browser sees.
+        their_list: bool,
+        /// The contact sees a different list for this account.
+        our_list: bool,
+    },
+}
+
+const NOT_A_CODE: &str = "That is not a Tandem security code. Copy the whole text under the other person's QR code (it starts with tandem-code:).";
 
 /// A sentence for people about an engine failure.
 pub fn describe(e: &ClientError) -> String {
@@ -164,6 +217,11 @@ impl Engine {
         // Other tabs of this device hand their actions to this one.
         let serving = weak.clone();
         let channel = TabChannel::open(&tab_names(ENGINE_DB).1, move |msg| {
+            if let (Some(e), TabMessage::LoggedOut) = (serving.upgrade(), &msg) {
+                // A view logged this device out (its engine tab is this one).
+                e.notify(Notice::Removed);
+                return;
+            }
             if let (Some(e), TabMessage::Request { id, op }) = (serving.upgrade(), msg) {
                 wasm_bindgen_futures::spawn_local(async move {
                     let result = e.execute(op).await;
@@ -230,8 +288,11 @@ impl Engine {
         });
         let weak = Rc::downgrade(&engine);
         let channel = TabChannel::open(&tab_names(ENGINE_DB).1, move |msg| {
-            if let (Some(e), TabMessage::Changed) = (weak.upgrade(), msg) {
-                (e.on_notice)(Notice::Changed);
+            let Some(e) = weak.upgrade() else { return };
+            match msg {
+                TabMessage::Changed => (e.on_notice)(Notice::Changed),
+                TabMessage::LoggedOut => (e.on_notice)(Notice::Removed),
+                _ => {}
             }
         });
         *engine.channel.borrow_mut() = channel.ok().map(Rc::new);
@@ -292,6 +353,33 @@ impl Engine {
             Op::Remove(device) => {
                 self.remove_device(device).await.map(|()| Reply::Done).map_err(fail)
             }
+            Op::Code(account) => {
+                let a =
+                    AccountId::from_bytes(&account).map_err(|_| "no such account".to_owned())?;
+                self.security_code(a)
+                    .await
+                    .map(|c| Reply::Code {
+                        digits: c.digits,
+                        text: c.text,
+                        list: c.list.to_bytes(),
+                    })
+                    .map_err(fail)
+            }
+            Op::Verify(account, text) => {
+                let a =
+                    AccountId::from_bytes(&account).map_err(|_| "no such account".to_owned())?;
+                self.verify_code(a, &text).await.map(Reply::Scan).map_err(fail)
+            }
+            Op::SetVerified(account, verified) => {
+                let a =
+                    AccountId::from_bytes(&account).map_err(|_| "no such account".to_owned())?;
+                self.set_verified(a, verified).await.map(|()| Reply::Done).map_err(fail)
+            }
+            Op::AckKeyChange(account) => {
+                let a =
+                    AccountId::from_bytes(&account).map_err(|_| "no such account".to_owned())?;
+                self.acknowledge_key_change(a).await.map(|()| Reply::Done).map_err(fail)
+            }
         }
     }
 
@@ -338,9 +426,100 @@ impl Engine {
         }
         let device = tandem_core::DeviceId::new(device_id)
             .map_err(|_| ClientError::InvalidInput("no such device".into()))?;
+        let me = self.client.whoami().await.1;
         self.client.remove_device(&self.relay, device, now(), &mut system_rng()).await?;
-        self.notify(Notice::DevicesChanged);
+        if device == me {
+            self.notify(Notice::Removed);
+        } else {
+            self.notify(Notice::DevicesChanged);
+        }
         Ok(())
+    }
+
+    /// The security code with `contact`: its 60 digits, its QR text, and the contact's
+    /// devices as verified (fresh from the relay).
+    pub async fn security_code(&self, contact: AccountId) -> Result<CodeView, ClientError> {
+        if self.viewer {
+            return match self.forward(Op::Code(contact.0.to_vec())).await? {
+                Reply::Code { digits, text, list } => {
+                    Ok(CodeView { digits, text, list: DeviceListRecord::from_bytes(&list)? })
+                }
+                _ => Err(ClientError::UnexpectedResponse("security code")),
+            };
+        }
+        let c = self.client.security_code(&self.relay, contact, now()).await?;
+        Ok(CodeView {
+            digits: c.code.digits(),
+            text: tandem_core::fingerprint::code_text(&c.code.scannable()),
+            list: c.list,
+        })
+    }
+
+    /// Checks the contact's code text (pasted or scanned); marks them verified if it matches.
+    pub async fn verify_code(&self, contact: AccountId, text: &str) -> Result<Scan, ClientError> {
+        if self.viewer {
+            return match self.forward(Op::Verify(contact.0.to_vec(), text.to_owned())).await? {
+                Reply::Scan(s) => Ok(s),
+                _ => Err(ClientError::UnexpectedResponse("verify")),
+            };
+        }
+        let payload = tandem_core::fingerprint::parse_code_text(text)
+            .map_err(|_| ClientError::InvalidInput(NOT_A_CODE.into()))?;
+        let outcome = self.client.verify_scanned(&self.relay, contact, &payload, now()).await?;
+        self.notify(Notice::Changed);
+        Ok(match outcome {
+            ScanOutcome::Verified => Scan::Verified,
+            ScanOutcome::KeysDiffer => Scan::KeysDiffer,
+            ScanOutcome::DeviceListsDiffer { their_list, our_list } => {
+                Scan::ListsDiffer { their_list, our_list }
+            }
+        })
+    }
+
+    /// Marks `contact` verified (digits compared by eye) or not.
+    pub async fn set_verified(
+        &self,
+        contact: AccountId,
+        verified: bool,
+    ) -> Result<(), ClientError> {
+        if self.viewer {
+            return self.forward(Op::SetVerified(contact.0.to_vec(), verified)).await.map(|_| ());
+        }
+        self.client.set_verified(contact, verified).await?;
+        self.notify(Notice::Changed);
+        Ok(())
+    }
+
+    /// The person saw that `contact`'s security code changed: the notice goes, a held new key
+    /// is accepted, and held messages are sent.
+    pub async fn acknowledge_key_change(&self, contact: AccountId) -> Result<(), ClientError> {
+        if self.viewer {
+            return self.forward(Op::AckKeyChange(contact.0.to_vec())).await.map(|_| ());
+        }
+        self.client.acknowledge_key_change(contact).await?;
+        self.notify(Notice::Changed);
+        self.flush().await;
+        self.retry_now();
+        Ok(())
+    }
+
+    /// What this browser knows about trusting `contact` (for the chat's notices).
+    pub async fn trust(&self, contact: AccountId) -> Option<DeviceListRecord> {
+        use tandem_core::store::ClientStore;
+        self.client.store().load_device_list(&contact).await.ok().flatten()
+    }
+
+    /// This device was logged out: stops handling pushes and typed texts, tells the other
+    /// tabs, and closes the database so [`wipe`] can delete it.
+    pub fn shut_down(&self) {
+        self.incoming.borrow_mut().take();
+        self.typed.borrow_mut().take();
+        self.retrying.borrow_mut().clear();
+        self.authenticated.set(false);
+        if let Some(c) = self.channel.borrow().as_ref() {
+            c.post(&TabMessage::LoggedOut);
+        }
+        self.client.store().close_now();
     }
 
     /// The account's devices as the server lists them, primary first.
@@ -410,8 +589,10 @@ impl Engine {
             match self.client.flush_outbox(&self.relay, now(), &mut rng).await {
                 Ok(results) => {
                     for (_, r) in results {
+                        // A held send is shown in its chat, not as an error.
                         if let Err(e) = r
                             && !e.is_transient()
+                            && !matches!(e, ClientError::AccountKeyChanged(_))
                         {
                             self.notify(Notice::Error(describe(&e)));
                         }
@@ -579,8 +760,13 @@ impl Engine {
                         }
                         return Ok(!events.is_empty());
                     }
-                    // Not acknowledged: the relay keeps it; this device tries again soon.
+                    // Not acknowledged: the relay keeps it; this device tries again soon (for a
+                    // verified sender whose key changed: once the person accepted it).
                     Err(e) if e.is_transient() => return Err(retry),
+                    Err(ClientError::AccountKeyChanged(_)) => {
+                        self.notify(Notice::Changed);
+                        return Err(retry);
+                    }
                     Err(e) => self.notify(Notice::Error(format!(
                         "A message could not be read: {}",
                         describe(&e)
@@ -599,6 +785,20 @@ impl Engine {
                 {
                     self.notify(Notice::Error(format!(
                         "The new device could not be added to your signed device list: {}",
+                        describe(&e)
+                    )));
+                }
+                self.notify(Notice::DevicesChanged);
+            }
+            Some(push::Body::DeviceUnlinked(_)) => {
+                // A companion was logged out (perhaps by itself): the primary signs a list
+                // without it.
+                if self.is_primary().await
+                    && let Err(e) =
+                        self.client.publish_device_list(&self.relay, now(), &mut system_rng()).await
+                {
+                    self.notify(Notice::Error(format!(
+                        "The logged-out device could not be taken off your signed device list: {}",
                         describe(&e)
                     )));
                 }
@@ -658,6 +858,19 @@ impl Engine {
                 }
             }
         });
+    }
+}
+
+impl Engine {
+    /// Feeds the kept pushes back at once (a held sender was just accepted).
+    fn retry_now(&self) {
+        self.retry_delay.set(RETRY_FIRST);
+        let pushes = std::mem::take(&mut *self.retrying.borrow_mut());
+        if let Some(tx) = self.incoming.borrow().as_ref() {
+            for p in pushes {
+                let _ = tx.unbounded_send(p);
+            }
+        }
     }
 }
 

@@ -255,9 +255,10 @@ impl Linker {
             }
             Some(Err(e)) => {
                 self.busy.set(false);
+                // The address was used up: show a fresh code, then say what happened (a
+                // new code clears older problems).
+                self.clone().new_code().await;
                 self.tell(LinkOutcome::Problem(problem(&ClientError::Link(e))));
-                // The address was used up: show a fresh code.
-                self.new_code().await;
                 return;
             }
             Some(Ok(ok)) => ok,
@@ -316,9 +317,9 @@ impl Linker {
             return;
         }
         self.pending.borrow_mut().take();
-        self.tell(LinkOutcome::Problem(problem(&error)));
         self.busy.set(false);
         self.clone().new_code().await;
+        self.tell(LinkOutcome::Problem(problem(&error)));
     }
 
     /// A new socket: finish a pending registration, or show a fresh code.

@@ -43,6 +43,14 @@ pub enum Op {
     Link(String),
     /// Log a device out.
     Remove(u32),
+    /// The security code with an account.
+    Code(Vec<u8>),
+    /// Check an account's code text.
+    Verify(Vec<u8>, String),
+    /// Mark an account verified or not.
+    SetVerified(Vec<u8>, bool),
+    /// Accept an account's changed security code.
+    AckKeyChange(Vec<u8>),
 }
 
 /// The engine tab's answer.
@@ -58,6 +66,17 @@ pub enum Reply {
     Devices(Vec<Vec<u8>>),
     /// The matching code of a link.
     Matching(String),
+    /// A security code: digits, text, and the contact's `DeviceListRecord` bytes.
+    Code {
+        /// 60 digits.
+        digits: String,
+        /// The QR text.
+        text: String,
+        /// The contact's devices.
+        list: Vec<u8>,
+    },
+    /// What checking a code showed.
+    Scan(crate::engine::Scan),
 }
 
 /// A message between tabs.
@@ -65,6 +84,8 @@ pub enum Reply {
 pub enum TabMessage {
     /// The engine stored something: views reload.
     Changed,
+    /// This device was logged out: every tab closes the database so it can be deleted.
+    LoggedOut,
     /// A view's request.
     Request {
         /// Random, so views never collide.

@@ -96,6 +96,12 @@ struct DeviceListProto {
     fetched_at: u64,
     #[prost(bool, tag = "9")]
     stale: bool,
+    #[prost(bool, tag = "10")]
+    verified: bool,
+    #[prost(bool, tag = "11")]
+    key_changed: bool,
+    #[prost(bytes = "vec", optional, tag = "12")]
+    pending_key: Option<Vec<u8>>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -311,6 +317,9 @@ impl DeviceListRecord {
                 .collect(),
             fetched_at: self.fetched_at.as_millis(),
             stale: self.stale,
+            verified: self.verified,
+            key_changed: self.key_changed,
+            pending_key: self.pending_key.map(|k| k.serialize().to_vec()),
         }
         .encode_to_vec()
     }
@@ -351,6 +360,9 @@ impl DeviceListRecord {
                 .collect(),
             fetched_at: Timestamp::from_millis(p.fetched_at),
             stale: p.stale,
+            verified: p.verified,
+            key_changed: p.key_changed,
+            pending_key: p.pending_key.as_deref().map(|k| identity_key(WHAT, k)).transpose()?,
         })
     }
 }
@@ -507,6 +519,9 @@ mod tests {
             }],
             fetched_at: Timestamp::from_millis(100),
             stale: true,
+            verified: true,
+            key_changed: true,
+            pending_key: Some(key(2)),
         };
         assert_eq!(DeviceListRecord::from_bytes(&list.to_bytes()).unwrap(), list);
 

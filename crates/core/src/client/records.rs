@@ -98,6 +98,16 @@ pub struct DeviceListRecord {
     pub fetched_at: Timestamp,
     /// Set when the server said the list changed: fetch before the next use.
     pub stale: bool,
+    /// The person compared security codes and marked this account key verified.
+    pub verified: bool,
+    /// The account key changed after this client first trusted it (the contact
+    /// re-registered, or someone pretends to be them): chats show a notice until the person
+    /// has seen it ([`Client::acknowledge_key_change`](super::Client::acknowledge_key_change)).
+    pub key_changed: bool,
+    /// A new account key the server shows for a *verified* contact. It is not trusted, and
+    /// nothing is sent to the account, until the person accepts it
+    /// ([`Client::acknowledge_key_change`](super::Client::acknowledge_key_change)).
+    pub pending_key: Option<IdentityKey>,
 }
 
 impl DeviceListRecord {

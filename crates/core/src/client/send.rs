@@ -206,6 +206,8 @@ impl<S: ClientStore> Client<S> {
             Err(e) if e.is_transient() => {
                 changes.outbox.insert(id, OutboxEntry { attempts: entry.attempts + 1, ..entry });
             }
+            // Held until the person accepts the contact's new security code.
+            Err(ClientError::AccountKeyChanged(_)) => {}
             Err(e) => {
                 changes.removed_outbox.push(id);
                 if let Some(r) = record.as_mut() {

@@ -333,6 +333,9 @@ where
             rejected: Vec::new(),
             fetched_at: NOW,
             stale: false,
+            verified: true,
+            key_changed: false,
+            pending_key: Some(*identity.identity_key()),
         },
     );
     store.save_changes(changes).await.unwrap();

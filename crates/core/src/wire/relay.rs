@@ -283,7 +283,7 @@ pub struct Push {
     #[prost(uint64, tag = "1")]
     pub id: u64,
     /// What is pushed.
-    #[prost(oneof = "push::Body", tags = "10, 11, 12, 13, 14, 15, 16")]
+    #[prost(oneof = "push::Body", tags = "10, 11, 12, 13, 14, 15, 16, 17")]
     pub body: Option<push::Body>,
 }
 
@@ -315,6 +315,9 @@ pub mod push {
         /// A companion joined this account.
         #[prost(message, tag = "16")]
         DeviceLinked(super::devices::DeviceLinked),
+        /// A companion of this account was logged out.
+        #[prost(message, tag = "17")]
+        DeviceUnlinked(super::devices::DeviceUnlinked),
     }
 }
 

@@ -2,16 +2,17 @@
 
 use std::time::Duration;
 
-use tandem_core::devices::{SignedDeviceIdentity, SignedDeviceList};
+use tandem_core::devices::{DeviceIdentityDetails, SignedDeviceIdentity, SignedDeviceList};
 use tandem_core::wire::relay::{
     DeviceInfo, DeviceRegistered, Devices, GetDevices, LinkToken, MAX_COMPANIONS,
     MAX_PROVISIONING_MESSAGE, RegisterDevice, RemoveDevice, SendProvisioning, SetDeviceList,
     Status, UpdateDevice, response,
 };
-use tandem_core::{IdentityKey, Timestamp};
+use tandem_core::{IdentityKey, IdentityKeyPair, Timestamp};
 
 use super::{ApiError, ApiResult, Authed, account_id, limit, secret_hash};
 use crate::AppState;
+use crate::config::Misbehaviour;
 use crate::limits::Limited;
 use crate::storage::Storage;
 
@@ -111,7 +112,13 @@ pub async fn send_provisioning<D: Storage>(
     }
     let address = <[u8; 16]>::try_from(r.address.as_slice())
         .map_err(|_| ApiError::bad("a provisioning address is 16 bytes"))?;
-    if !state.hub.send_provisioning(&address, r.message.into()) {
+    let mut message = r.message;
+    if state.relay.misbehave.contains(&Misbehaviour::TamperProvisioning)
+        && let Some(last) = message.last_mut()
+    {
+        *last ^= 1;
+    }
+    if !state.hub.send_provisioning(&address, message.into()) {
         return Err(ApiError::new(
             Status::NotFound,
             "that link code has expired or was already used",
@@ -133,6 +140,9 @@ pub async fn remove<D: Storage>(state: &AppState<D>, who: Authed, r: RemoveDevic
     }
     state.invalidate_devices(who.account);
     state.hub.remove(who.account, r.device_id);
+    state.hub.notify_account_except(who.account, who.device, || {
+        crate::hub::Notify::DeviceUnlinked(r.device_id)
+    });
     Ok(None)
 }
 
@@ -146,7 +156,7 @@ pub async fn get<D: Storage>(state: &AppState<D>, who: Authed, r: GetDevices) ->
         .await?
         .ok_or_else(|| ApiError::new(Status::NotFound, "no such account"))?;
     let own = account == who.account;
-    let devices = state
+    let mut devices: Vec<DeviceInfo> = state
         .storage
         .devices(account)
         .await?
@@ -162,6 +172,9 @@ pub async fn get<D: Storage>(state: &AppState<D>, who: Authed, r: GetDevices) ->
             last_seen_ms: if own { d.last_seen } else { 0 },
         })
         .collect();
+    if state.relay.misbehave.contains(&Misbehaviour::InjectDevice(row.handle.clone())) {
+        devices.push(injected_device(account));
+    }
     Ok(Some(response::Body::Devices(Devices {
         account_id: account.0.to_vec(),
         account_identity_key: row.identity_key,
@@ -169,6 +182,35 @@ pub async fn get<D: Storage>(state: &AppState<D>, who: Authed, r: GetDevices) ->
         devices,
     })))
 }
+
+/// Test mode only: a device the server made up for `account`, with its own identity key and
+/// an ADV identity signed by a key that is not the account's (the server has no other).
+fn injected_device(account: tandem_core::AccountId) -> DeviceInfo {
+    let mut rng = rand::rng();
+    let key = IdentityKeyPair::generate(&mut rng);
+    let forger = IdentityKeyPair::generate(&mut rng);
+    let details = DeviceIdentityDetails {
+        account_id: account,
+        key_index: 99,
+        identity_key: *key.identity_key(),
+        timestamp: Timestamp::from_millis(crate::now_ms()),
+    };
+    let adv = SignedDeviceIdentity::sign_by_account(&forger, details, &mut rng)
+        .countersign(&key, forger.identity_key(), &mut rng)
+        .map(|s| s.to_bytes())
+        .unwrap_or_default();
+    DeviceInfo {
+        device_id: INJECTED_DEVICE,
+        registration_id: 4242,
+        identity_key: key.identity_key().serialize().to_vec(),
+        adv_identity: adv,
+        created_at_ms: crate::now_ms(),
+        ..Default::default()
+    }
+}
+
+/// The device id a test relay injects.
+pub const INJECTED_DEVICE: u32 = 99;
 
 /// Primary: publishes a signed device list (checked like any client would).
 pub async fn set_list<D: Storage>(state: &AppState<D>, who: Authed, r: SetDeviceList) -> ApiResult {

@@ -1027,3 +1027,31 @@ async fn test_connected_devices_hear_when_a_companion_joins() {
         assert_eq!(linked, second.device);
     }
 }
+
+#[tokio::test]
+async fn test_remaining_devices_hear_when_a_companion_leaves() {
+    let (state, _dir) = state().await;
+    let mut rng = SeededRng::new(24);
+    let mut alice = register(&state, "alice", &mut rng).await;
+    let mut first = link(&state, &mut alice, 1, 1, &mut rng).await;
+    let mut second = link(&state, &mut alice, 2, 2, &mut rng).await;
+    alice.client.pushes.clear();
+    first.client.pushes.clear();
+    // The second companion logs itself out: the primary and the first companion hear it.
+    second.client.ok(request::Body::RemoveDevice(RemoveDevice { device_id: second.device })).await;
+    for client in [&mut alice.client, &mut first.client] {
+        let gone = loop {
+            if let Some(push::Body::DeviceUnlinked(d)) = client.next_push().await.body {
+                break d.device_id;
+            }
+        };
+        assert_eq!(gone, second.device);
+    }
+    // The primary logs the first out: the primary (who acted) hears nothing of it.
+    alice.client.ok(request::Body::RemoveDevice(RemoveDevice { device_id: first.device })).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        !alice.client.pushes.iter().any(|p| matches!(p.body, Some(push::Body::DeviceUnlinked(_)))),
+        "the acting device is not told"
+    );
+}

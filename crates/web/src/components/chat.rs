@@ -11,6 +11,7 @@ use tandem_core::client::{Conversation, MessageRecord, OutgoingState, conversati
 use wasm_bindgen::JsCast;
 
 use super::devices::Devices;
+use super::trust::{SecurityCode, TrustNotices};
 use crate::engine::{Engine, describe};
 use crate::store::ConversationSummary;
 
@@ -257,6 +258,7 @@ pub(crate) fn Messenger(
                     Some((conversation, name)) => view! {
                         <Conversation
                             engine=engine
+                            revision=revision
                             conversation=conversation
                             name=name
                             messages=messages
@@ -432,6 +434,7 @@ pub(crate) fn ChatList(
 #[component]
 fn Conversation(
     engine: StoredValue<SendWrapper<Rc<Engine>>>,
+    revision: ReadSignal<u64>,
     conversation: Conversation,
     name: String,
     messages: RwSignal<Vec<MessageRecord>>,
@@ -441,6 +444,20 @@ fn Conversation(
     let draft = RwSignal::new(String::new());
     let error = RwSignal::new(String::new());
     let log = NodeRef::<leptos::html::Ol>::new();
+    let peer = match conversation {
+        Conversation::Direct(a) => Some(a),
+        Conversation::Group(_) => None,
+    };
+    // Trust in the peer: reloaded on every store change.
+    let trust = RwSignal::new(None::<tandem_core::client::DeviceListRecord>);
+    let show_code = RwSignal::new(false);
+    Effect::new(move |_| {
+        revision.track();
+        let Some(peer) = peer else { return };
+        let e = engine.get_value();
+        spawn_local(async move { trust.set(e.trust(peer).await) });
+    });
+    let verified = move || trust.with(|t| t.as_ref().is_some_and(|t| t.verified));
     // How many of the newest loaded messages are below the window (0: the latest in view).
     let hidden_newer = RwSignal::new(0usize);
     let visible = move || {
@@ -591,8 +608,29 @@ fn Conversation(
             <button class="icon-button back" aria-label="Back to chats" on:click=move |_| on_back()>"←"</button>
             <span class="avatar" aria-hidden="true">{name.chars().next().unwrap_or('?').to_uppercase().to_string()}</span>
             <h2 data-testid="conversation-name">{name.clone()}</h2>
+            <Show when=verified>
+                <span class="pill pill-verified" data-testid="verified-badge" title="You compared security codes">"✓ Verified"</span>
+            </Show>
+            {peer.map(|_| view! {
+                <button
+                    class="button button-small button-quiet head-action"
+                    data-testid="open-security-code"
+                    aria-pressed=move || show_code.get().to_string()
+                    on:click=move |_| show_code.update(|s| *s = !*s)
+                >"Security code"</button>
+            })}
         </header>
+        {peer.map(|p| {
+            let (notice_name, code_name) = (name.clone(), name.clone());
+            view! {
+                <TrustNotices engine=engine peer=p name=notice_name trust=trust on_review=Callback::new(move |()| show_code.set(true))/>
+                <Show when=move || show_code.get()>
+                    <SecurityCode engine=engine peer=p name=code_name.clone() revision=revision on_close=Callback::new(move |()| show_code.set(false))/>
+                </Show>
+            }
+        })}
         <ol
+            class:hidden=move || show_code.get()
             class="messages"
             node_ref=log
             role="log"
@@ -660,7 +698,7 @@ fn Conversation(
                 </li>
             </Show>
         </ol>
-        <form class="composer" on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); send(); }>
+        <form class="composer" class:hidden=move || show_code.get() on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); send(); }>
             <label for="composer-input" class="visually-hidden">"Message"</label>
             <textarea
                 id="composer-input"

@@ -61,7 +61,11 @@ pub(crate) fn Devices(
                         let this = move || me.get().0 == d.device_id;
                         let role = if d.device_id == 1 { "Main device" } else { "Linked device" };
                         let id = d.device_id;
-                        let can_remove = move || me.get().1 && id != 1;
+                        // The primary logs out any companion; a companion only itself.
+                        let can_remove = move || {
+                            let (mine, primary) = me.get();
+                            id != 1 && (primary || mine == id)
+                        };
                         let confirming = RwSignal::new(false);
                         let remove = move |_| {
                             if !confirming.get_untracked() {
@@ -76,7 +80,8 @@ pub(crate) fn Devices(
                                 confirming.set(false);
                             });
                         };
-                        let label = format!("Log out {}", d.name);
+                        let name = d.name.clone();
+                        let label = move || if this() { "Log out this browser".to_owned() } else { format!("Log out {name}") };
                         view! {
                             <li class="device-row" data-testid="device-row">
                                 <span class="avatar device-avatar" aria-hidden="true">{if d.device_id == 1 { "★" } else { "▣" }}</span>

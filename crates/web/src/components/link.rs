@@ -12,7 +12,7 @@ use crate::linking::{LinkView, problem};
 use crate::transport::now_ms;
 
 /// Copies `text` to the clipboard (best effort; the text stays selectable anyway).
-fn copy_to_clipboard(text: &str) {
+pub(crate) fn copy_to_clipboard(text: &str) {
     if let Some(w) = web_sys::window() {
         let _ = w.navigator().clipboard().write_text(text);
     }
@@ -117,13 +117,13 @@ enum Step {
 }
 
 /// Reads a QR code from the camera with the browser's `BarcodeDetector`, where it exists.
-mod camera {
+pub(crate) mod camera {
     use js_sys::{Array, Function, Promise, Reflect};
     use wasm_bindgen::{JsCast, JsValue};
     use wasm_bindgen_futures::JsFuture;
 
     /// Whether this browser can scan QR codes.
-    pub(super) fn available() -> bool {
+    pub(crate) fn available() -> bool {
         web_sys::window().is_some_and(|w| {
             Reflect::has(&w, &JsValue::from_str("BarcodeDetector")).unwrap_or(false)
                 && w.navigator().media_devices().is_ok()
@@ -132,7 +132,7 @@ mod camera {
 
     /// Opens the camera into `video`, and resolves with the first QR code's text (or an
     /// error sentence). Stops the camera either way.
-    pub(super) async fn scan(video: web_sys::HtmlVideoElement) -> Result<String, String> {
+    pub(crate) async fn scan(video: web_sys::HtmlVideoElement) -> Result<String, String> {
         let window = web_sys::window().ok_or("no window")?;
         let devices = window.navigator().media_devices().map_err(|_| "no camera access")?;
         let constraints = web_sys::MediaStreamConstraints::new();
@@ -296,7 +296,7 @@ pub(crate) fn LinkDevice(
                         <p>"Check that the new device shows the same code:"</p>
                         <p class="match-code" data-testid="primary-match-code">{matching}</p>
                         <p class="muted small">"If the digits differ, log that device out in the list above."</p>
-                        <button class="button button-small" on:click=restart>"Link another device"</button>
+                        <button class="button button-small" data-testid="link-another" on:click=restart>"Link another device"</button>
                     </div>
                 }.into_any(),
             }}

@@ -241,7 +241,8 @@ impl SessionLog {
 
 /// `tandem-core`'s stores over one IndexedDB database.
 pub struct IdbStore {
-    db: Rexie,
+    /// `None` once closed (this device was logged out and its data is being deleted).
+    db: RefCell<Option<Rexie>>,
     identity: IdentityKeyPair,
     registration_id: u32,
     cache: RefCell<Cache>,
@@ -254,9 +255,15 @@ pub struct IdbStore {
 /// Longest stretch long work holds the UI thread before [`ProtocolStore::pause`] yields.
 const WORK_SLICE_MS: f64 = 8.0;
 
+impl Drop for IdbStore {
+    fn drop(&mut self) {
+        self.close_now();
+    }
+}
+
 impl std::fmt::Debug for IdbStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IdbStore").field("db", &self.db.name()).finish_non_exhaustive()
+        f.debug_struct("IdbStore").finish_non_exhaustive()
     }
 }
 
@@ -271,6 +278,9 @@ impl IdbStore {
             store.get(JsValue::from_str(REGISTRATION_KEY)).await.map_err(rexie_err)?;
         tx.done().await.map_err(rexie_err)?;
         let (Some(identity), Some(registration)) = (identity, registration) else {
+            // Nothing here: let go of the connection at once (a connection left to the
+            // garbage collector blocks deleting the database).
+            db.close();
             return Ok(None);
         };
         let identity = IdentityKeyPair::from_bytes(&zeroize::Zeroizing::new(value_bytes(
@@ -318,7 +328,7 @@ impl IdbStore {
 
     fn with(db: Rexie, identity: IdentityKeyPair, registration_id: u32) -> Self {
         Self {
-            db,
+            db: RefCell::new(Some(db)),
             identity,
             registration_id,
             cache: RefCell::default(),
@@ -333,8 +343,7 @@ impl IdbStore {
         if self.log.borrow().loaded {
             return Ok(());
         }
-        let tx =
-            self.db.transaction(&[SESSION_LOG], TransactionMode::ReadOnly).map_err(rexie_err)?;
+        let tx = self.transaction(&[SESSION_LOG], TransactionMode::ReadOnly)?;
         let rows = tx
             .store(SESSION_LOG)
             .map_err(rexie_err)?
@@ -434,10 +443,7 @@ impl IdbStore {
             }
             let folded = KeyRange::upper_bound(&JsValue::from(upto as f64), Some(false))
                 .map_err(|e| backend(format!("key range: {e}")))?;
-            let tx = self
-                .db
-                .transaction(&[SESSIONS, SESSION_LOG], TransactionMode::ReadWrite)
-                .map_err(rexie_err)?;
+            let tx = self.transaction(&[SESSIONS, SESSION_LOG], TransactionMode::ReadWrite)?;
             let result = async {
                 delete_all(&tx, SESSIONS, deletes).await?;
                 put_all(&tx, SESSIONS, puts).await?;
@@ -467,11 +473,28 @@ impl IdbStore {
 
     /// Closes the database (tests delete it afterwards).
     pub fn close(self) {
-        self.db.close();
+        self.close_now();
+    }
+
+    /// Closes the connection at once, so the database can be deleted; every later use fails.
+    pub fn close_now(&self) {
+        if let Some(db) = self.db.borrow_mut().take() {
+            db.close();
+        }
+    }
+
+    fn transaction(
+        &self,
+        stores: &[&str],
+        mode: TransactionMode,
+    ) -> Result<rexie::Transaction, StoreError> {
+        let db = self.db.borrow();
+        let db = db.as_ref().ok_or_else(|| backend("this browser's data was deleted"))?;
+        db.transaction(stores, mode).map_err(rexie_err)
     }
 
     async fn get(&self, store: &str, key: JsValue) -> Result<Option<JsValue>, StoreError> {
-        let tx = self.db.transaction(&[store], TransactionMode::ReadOnly).map_err(rexie_err)?;
+        let tx = self.transaction(&[store], TransactionMode::ReadOnly)?;
         let v = tx.store(store).map_err(rexie_err)?.get(key).await.map_err(rexie_err)?;
         tx.done().await.map_err(rexie_err)?;
         Ok(v)
@@ -492,7 +515,7 @@ impl IdbStore {
     }
 
     async fn count(&self, store: &str) -> Result<u32, StoreError> {
-        let tx = self.db.transaction(&[store], TransactionMode::ReadOnly).map_err(rexie_err)?;
+        let tx = self.transaction(&[store], TransactionMode::ReadOnly)?;
         let n = tx.store(store).map_err(rexie_err)?.count(None).await.map_err(rexie_err)?;
         tx.done().await.map_err(rexie_err)?;
         Ok(n)
@@ -500,8 +523,7 @@ impl IdbStore {
 
     /// Every conversation with its newest message and unread count, newest first.
     pub async fn conversations(&self) -> Result<Vec<ConversationSummary>, StoreError> {
-        let tx =
-            self.db.transaction(&[CONVERSATIONS], TransactionMode::ReadOnly).map_err(rexie_err)?;
+        let tx = self.transaction(&[CONVERSATIONS], TransactionMode::ReadOnly)?;
         let rows = tx
             .store(CONVERSATIONS)
             .map_err(rexie_err)?
@@ -524,7 +546,7 @@ impl IdbStore {
 
     /// Every known handle, by account.
     pub async fn contacts(&self) -> Result<HashMap<AccountId, String>, StoreError> {
-        let tx = self.db.transaction(&[CONTACTS], TransactionMode::ReadOnly).map_err(rexie_err)?;
+        let tx = self.transaction(&[CONTACTS], TransactionMode::ReadOnly)?;
         let store = tx.store(CONTACTS).map_err(rexie_err)?;
         let rows = store.scan(None, None, None, None).await.map_err(rexie_err)?;
         tx.done().await.map_err(rexie_err)?;
@@ -534,7 +556,7 @@ impl IdbStore {
 
     /// Remembers the handle of an account.
     pub async fn save_contact(&self, account: &AccountId, handle: &str) -> Result<(), StoreError> {
-        let tx = self.db.transaction(&[CONTACTS], TransactionMode::ReadWrite).map_err(rexie_err)?;
+        let tx = self.transaction(&[CONTACTS], TransactionMode::ReadWrite)?;
         tx.store(CONTACTS)
             .map_err(rexie_err)?
             .put(&JsValue::from_str(handle), Some(&account_key(account)))
@@ -812,10 +834,7 @@ impl ProtocolStore for IdbStore {
         let outbox: Vec<_> =
             outbox.values().map(|e| (message_key(&e.id), bytes_value(&e.to_bytes()))).collect();
 
-        let tx = self
-            .db
-            .transaction(super::migrations::ENGINE_STORES, TransactionMode::ReadWrite)
-            .map_err(rexie_err)?;
+        let tx = self.transaction(super::migrations::ENGINE_STORES, TransactionMode::ReadWrite)?;
         let result = async {
             put_all(&tx, LOCAL, local).await?;
             put_all(&tx, IDENTITIES, identity_values).await?;
@@ -937,7 +956,7 @@ impl ClientStore for IdbStore {
     }
 
     async fn load_outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
-        let tx = self.db.transaction(&[OUTBOX], TransactionMode::ReadOnly).map_err(rexie_err)?;
+        let tx = self.transaction(&[OUTBOX], TransactionMode::ReadOnly)?;
         let values =
             tx.store(OUTBOX).map_err(rexie_err)?.get_all(None, None).await.map_err(rexie_err)?;
         tx.done().await.map_err(rexie_err)?;
@@ -988,7 +1007,7 @@ impl IdbStore {
             Some(open),
         )
         .map_err(|e| backend(format!("key range: {e}")))?;
-        let tx = self.db.transaction(&[MESSAGES], TransactionMode::ReadOnly).map_err(rexie_err)?;
+        let tx = self.transaction(&[MESSAGES], TransactionMode::ReadOnly)?;
         let index = tx
             .store(MESSAGES)
             .map_err(rexie_err)?

@@ -172,6 +172,15 @@ pub struct ProvisioningMessage {
     pub message: Vec<u8>,
 }
 
+/// Pushed to an account's remaining connected devices when a companion was logged out: the
+/// primary signs a new device list without it, the others refresh theirs.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct DeviceUnlinked {
+    /// The removed device.
+    #[prost(uint32, tag = "1")]
+    pub device_id: u32,
+}
+
 /// Pushed to an account's connected devices when a companion registered: the primary signs
 /// a new device list, the others refresh theirs.
 #[derive(Clone, PartialEq, prost::Message)]

@@ -1,0 +1,85 @@
+// Links that must fail cleanly: a relay that tampers with the link message, and an account
+// that already has its 4 companions. Each says what happened in the UI and links nothing.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { startServer, launchBrowser, screenshot, tempDir } from './support/harness.mjs';
+import { until, createAccount } from './support/chat.mjs';
+import { linkError, deviceRows, pasteCode, showCode, startLink, confirmLink } from './support/link.mjs';
+
+const problem = (page) => page.getByTestId('link-problem').textContent();
+
+test('a link message tampered with by the relay is refused and links nothing', async () => {
+  const dataDir = tempDir('data');
+  const server = await startServer({ dataDir, extraArgs: ['--test-misbehave', 'tamper-provisioning'] });
+  const browserA = await launchBrowser();
+  const browserB = await launchBrowser();
+  try {
+    const a = await browserA.context.newPage();
+    const b = await browserB.context.newPage();
+    await createAccount(a, server.url, 'alice');
+    await a.getByTestId('open-devices').click();
+    await startLink(b, server.url);
+    const code = await showCode(b);
+    await pasteCode(a, code);
+    await a.getByTestId('link-confirm').click();
+    await until('B refuses the damaged link message', async () => /damaged or forged/.test(await problem(b)));
+    await screenshot(b, 'link-tampered');
+    // B offers a fresh code and stays unlinked; A still has one device.
+    await until('a new code on B', async () => (await showCode(b)) !== code);
+    assert.equal(await b.getByTestId('my-handle').count(), 0, 'B is not signed in');
+    await a.reload();
+    await a.getByTestId('open-devices').click();
+    await until('A lists its own device', async () => (await deviceRows(a)) === 1);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(await deviceRows(a), 1, 'no half-linked device');
+    assert.deepEqual(browserB.errors, []);
+  } finally {
+    await browserA.close();
+    await browserB.close();
+    await server.stop().catch(() => {});
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('a fifth companion is refused with a clear message', async () => {
+  const dataDir = tempDir('data');
+  const server = await startServer({ dataDir });
+  const browserA = await launchBrowser();
+  try {
+    const a = await browserA.context.newPage();
+    await createAccount(a, server.url, 'carol');
+    await a.getByTestId('open-devices').click();
+    for (let i = 1; i <= 4; i++) {
+      const companion = await launchBrowser();
+      try {
+        const page = await companion.context.newPage();
+        await startLink(page, server.url);
+        await confirmLink(a, page);
+        await page.getByTestId('my-handle').filter({ hasText: '@carol' }).waitFor({ timeout: 30_000 });
+        await until(`${i + 1} devices listed on A`, async () => (await deviceRows(a)) === i + 1);
+        await a.getByTestId('link-another').click();
+      } finally {
+        await companion.close();
+      }
+    }
+    const fifth = await launchBrowser();
+    try {
+      const page = await fifth.context.newPage();
+      await startLink(page, server.url);
+      await pasteCode(a, await showCode(page));
+      await a.getByTestId('link-confirm').click();
+      await until('the limit explained', async () => /already has 4 linked devices/.test(await linkError(a)));
+      await screenshot(a, 'link-limit');
+      assert.equal(await deviceRows(a), 5, 'still the primary and 4 companions');
+      assert.equal(await page.getByTestId('my-handle').count(), 0, 'the fifth browser is not signed in');
+    } finally {
+      await fifth.close();
+    }
+  } finally {
+    await browserA.close();
+    await server.stop().catch(() => {});
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
