@@ -50,6 +50,14 @@ test('logging devices out wipes them and later messages skip them', async () => 
     await a.getByTestId('link-another').click();
     await link(a, d, server.url, 'alice');
     await until('three devices on A', async () => (await deviceRows(a)) === 3);
+    assert.equal(await a.getByTestId('companion-count').textContent(), '2 of 4 linked devices');
+    // A names itself; the name shows on every device of the account.
+    await a.getByTestId('device-rename').click();
+    await a.getByTestId('device-name-input').fill('Home desktop');
+    await a.getByTestId('device-name-input').press('Enter');
+    await until('the new name on A', async () => (await a.getByTestId('device-row').filter({ hasText: 'This device' }).textContent()).includes('Home desktop'));
+    await d.getByTestId('open-devices').click();
+    await until('the new name on D', async () => (await d.getByTestId('device-row').first().textContent()).includes('Home desktop'));
     await createAccount(c, server.url, 'bob');
     await openChat(c, 'alice');
     await send(c, 'before the logout');

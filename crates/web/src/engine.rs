@@ -23,7 +23,7 @@ use tandem_core::fingerprint::ScanOutcome;
 use tandem_core::link::LinkCode;
 use tandem_core::prekeys::generate_registration_id;
 use tandem_core::wire::relay::{
-    DeviceInfo, GetDevices, LookupAccount, Push, Status, push, request, response,
+    DeviceInfo, GetDevices, LookupAccount, Push, Status, UpdateDevice, push, request, response,
 };
 use tandem_core::{AccountId, IdentityKeyPair, Timestamp};
 
@@ -375,6 +375,7 @@ impl Engine {
                     AccountId::from_bytes(&account).map_err(|_| "no such account".to_owned())?;
                 self.set_verified(a, verified).await.map(|()| Reply::Done).map_err(fail)
             }
+            Op::Rename(name) => self.rename_device(&name).await.map(|()| Reply::Done).map_err(fail),
             Op::AckKeyChange(account) => {
                 let a =
                     AccountId::from_bytes(&account).map_err(|_| "no such account".to_owned())?;
@@ -520,6 +521,21 @@ impl Engine {
             c.post(&TabMessage::LoggedOut);
         }
         self.client.store().close_now();
+    }
+
+    /// Renames this device (1 to 64 characters) as the account's devices list it.
+    pub async fn rename_device(&self, name: &str) -> Result<(), ClientError> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 64 {
+            return Err(ClientError::InvalidInput("A device name is 1 to 64 characters.".into()));
+        }
+        if self.viewer {
+            return self.forward(Op::Rename(name.to_owned())).await.map(|_| ());
+        }
+        let body = request::Body::UpdateDevice(UpdateDevice { name: name.to_owned() });
+        call(&self.relay, body).await?;
+        self.notify(Notice::DevicesChanged);
+        Ok(())
     }
 
     /// The account's devices as the server lists them, primary first.

@@ -51,6 +51,8 @@ pub enum Op {
     SetVerified(Vec<u8>, bool),
     /// Accept an account's changed security code.
     AckKeyChange(Vec<u8>),
+    /// Rename this device.
+    Rename(String),
 }
 
 /// The engine tab's answer.

@@ -5,7 +5,7 @@ use std::rc::Rc;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use send_wrapper::SendWrapper;
-use tandem_core::wire::relay::DeviceInfo;
+use tandem_core::wire::relay::{DeviceInfo, MAX_COMPANIONS};
 
 use super::link::{LinkDevice, ago};
 use crate::engine::{Engine, describe};
@@ -24,6 +24,24 @@ pub(crate) fn Devices(
     let error = RwSignal::new(String::new());
     let loading = RwSignal::new(true);
     let me = RwSignal::new((0u32, false));
+    let companions =
+        Memo::new(move |_| devices.with(|d| d.iter().filter(|d| d.device_id != 1).count()));
+    let at_cap = move || companions.get() >= MAX_COMPANIONS as usize;
+    let renaming = RwSignal::new(false);
+    let new_name = RwSignal::new(String::new());
+    let save_name = move || {
+        let name = new_name.get_untracked();
+        let e = engine.get_value();
+        spawn_local(async move {
+            match e.rename_device(&name).await {
+                Ok(()) => {
+                    renaming.set(false);
+                    error.set(String::new());
+                }
+                Err(err) => error.set(format!("The name was not changed: {}", describe(&err))),
+            }
+        });
+    };
 
     Effect::new(move |_| {
         revision.track();
@@ -52,6 +70,11 @@ pub(crate) fn Devices(
             <p class="muted small">
                 "Every device has its own keys, and your main device signs the list of them, so nobody else can add one. Up to four devices can be linked besides the main one."
             </p>
+            <Show when=move || !loading.get()>
+                <p class="companion-count" data-testid="companion-count">
+                    {move || format!("{} of {MAX_COMPANIONS} linked devices", companions.get())}
+                </p>
+            </Show>
             <Show when=move || loading.get()>
                 <p class="muted" role="status" aria-busy="true">"Loading devices…"</p>
             </Show>
@@ -86,12 +109,40 @@ pub(crate) fn Devices(
                             <li class="device-row" data-testid="device-row">
                                 <span class="avatar device-avatar" aria-hidden="true">{if d.device_id == 1 { "★" } else { "▣" }}</span>
                                 <span class="device-main">
-                                    <span class="device-name">
-                                        {d.name.clone()}
-                                        <Show when=this>
-                                            <span class="pill">"This device"</span>
-                                        </Show>
-                                    </span>
+                                    <Show
+                                        when=move || this() && renaming.get()
+                                        fallback={
+                                            let name = StoredValue::new(d.name.clone());
+                                            move || view! {
+                                                <span class="device-name">
+                                                    {name.get_value()}
+                                                    <Show when=this>
+                                                        <span class="pill">"This device"</span>
+                                                        <button
+                                                            class="button button-small button-quiet"
+                                                            data-testid="device-rename"
+                                                            aria-label="Rename this device"
+                                                            on:click=move |_| { new_name.set(name.get_value()); renaming.set(true); }
+                                                        >"Rename"</button>
+                                                    </Show>
+                                                </span>
+                                            }
+                                        }
+                                    >
+                                        <form class="rename-form" on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); save_name(); }>
+                                            <label for="device-name-input" class="visually-hidden">"This device's name"</label>
+                                            <input
+                                                id="device-name-input"
+                                                data-testid="device-name-input"
+                                                maxlength="64"
+                                                prop:value=move || new_name.get()
+                                                on:input=move |ev| new_name.set(event_target_value(&ev))
+                                                on:keydown=move |ev: leptos::ev::KeyboardEvent| if ev.key() == "Escape" { renaming.set(false); }
+                                            />
+                                            <button class="button button-small button-primary" type="submit" data-testid="device-name-save">"Save"</button>
+                                            <button class="button button-small button-quiet" type="button" on:click=move |_| renaming.set(false)>"Cancel"</button>
+                                        </form>
+                                    </Show>
                                     <span class="muted small">
                                         {format!("{role} · {} · linked {} · active {}", d.platform, ago(d.created_at_ms), ago(d.last_seen_ms))}
                                     </span>
@@ -114,7 +165,7 @@ pub(crate) fn Devices(
             </ul>
             <p class="error" role="alert">{move || error.get()}</p>
             <Show when=move || me.get().1>
-                <LinkDevice engine=engine/>
+                <LinkDevice engine=engine at_cap=Signal::derive(at_cap)/>
             </Show>
             <Show when=move || !me.get().1 && !loading.get()>
                 <p class="muted small">"To link another device, use your main device."</p>

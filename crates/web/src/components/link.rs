@@ -191,6 +191,8 @@ pub(crate) mod camera {
 pub(crate) fn LinkDevice(
     /// The engine.
     engine: StoredValue<SendWrapper<Rc<Engine>>>,
+    /// The account has all the companions it may have: no new link starts.
+    at_cap: Signal<bool>,
 ) -> impl IntoView {
     let text = RwSignal::new(String::new());
     let step = RwSignal::new(Step::Enter);
@@ -253,6 +255,11 @@ pub(crate) fn LinkDevice(
         <section class="link-device" aria-labelledby="link-device-heading" data-testid="link-device">
             <h3 id="link-device-heading">"Link a device"</h3>
             {move || match step.get() {
+                Step::Enter if at_cap.get() => view! {
+                    <p class="note" data-testid="companion-cap">
+                        "This account has 4 linked devices, the most it can have. Log one out to link another."
+                    </p>
+                }.into_any(),
                 Step::Enter => view! {
                     <form class="server-form" on:submit=submit>
                         <p class="muted small">"On the new device, open Tandem and choose “Link to an account”. Then scan its QR code or paste its text here."</p>
