@@ -7,6 +7,6 @@ mod relay;
 mod theme;
 
 pub use clock::use_clock;
-pub use device::{DeviceStatus, use_device};
+pub use device::{DeviceStatus, fresh_device, use_device};
 pub use relay::{UseRelayOptions, UseRelayReturn, use_relay};
 pub use theme::{Theme, UseThemeReturn, use_theme};

@@ -20,6 +20,7 @@ pub mod engine;
 pub mod hooks;
 #[cfg(target_family = "wasm")]
 pub mod linking;
+pub mod passkey;
 pub mod platform;
 pub mod rng;
 pub mod store;

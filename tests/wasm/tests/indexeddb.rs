@@ -20,6 +20,7 @@ fn record(id: &str) -> DeviceRecord {
         id: id.into(),
         created_at_ms: 1_700_000_000_000.0,
         name: "Test".into(),
+        passkey: None,
     }
 }
 

@@ -165,11 +165,83 @@ pub(crate) fn Devices(
             </ul>
             <p class="error" role="alert">{move || error.get()}</p>
             <Show when=move || me.get().1>
+                <PasskeySection engine=engine/>
                 <LinkDevice engine=engine at_cap=Signal::derive(at_cap)/>
             </Show>
             <Show when=move || !me.get().1 && !loading.get()>
                 <p class="muted small">"To link another device, use your main device."</p>
             </Show>
         </div>
+    }
+}
+
+/// The primary's passkey: enrol one so that linking asks for the person's fingerprint, face
+/// or screen lock, or remove it.
+#[component]
+fn PasskeySection(engine: StoredValue<SendWrapper<Rc<Engine>>>) -> impl IntoView {
+    let enrolled = RwSignal::new(None::<bool>);
+    let available = RwSignal::new(true);
+    let busy = RwSignal::new(false);
+    let error = RwSignal::new(String::new());
+    spawn_local(async move {
+        available.set(crate::passkey::available().await);
+        match crate::passkey::enrolled().await {
+            Ok(p) => enrolled.set(Some(p.is_some())),
+            Err(e) => error.set(format!("Your passkey setting could not be read: {e}.")),
+        }
+    });
+    let enrol = move |_| {
+        busy.set(true);
+        error.set(String::new());
+        let e = engine.get_value();
+        spawn_local(async move {
+            let account = e.account_id().await;
+            let outcome = match crate::passkey::enrol(&account.0, e.handle()).await {
+                Ok(passkey) => crate::passkey::keep(Some(passkey)).await,
+                Err(why) => Err(format!("{why} No passkey was set up.")),
+            };
+            match outcome {
+                Ok(()) => enrolled.set(Some(true)),
+                Err(why) => error.set(why),
+            }
+            busy.set(false);
+        });
+    };
+    let remove = move |_| {
+        spawn_local(async move {
+            match crate::passkey::keep(None).await {
+                Ok(()) => enrolled.set(Some(false)),
+                Err(why) => error.set(format!("The passkey could not be removed: {why}.")),
+            }
+        });
+    };
+    view! {
+        <section class="passkey" aria-labelledby="passkey-heading" data-testid="passkey">
+            <h3 id="passkey-heading">"Confirm links with a passkey"</h3>
+            {move || match enrolled.get() {
+                None => view! { <p class="muted small" role="status">"Checking…"</p> }.into_any(),
+                Some(true) => view! {
+                    <p data-testid="passkey-state" data-enrolled="true">"✓ Linking a device asks for your fingerprint, face or screen lock."</p>
+                    <div class="actions">
+                        <button class="button button-small" data-testid="passkey-remove" on:click=remove>"Remove passkey"</button>
+                    </div>
+                }.into_any(),
+                Some(false) => view! {
+                    <p data-testid="passkey-state" data-enrolled="false" class="muted small">
+                        {move || if available.get() {
+                            "Without a passkey, linking asks only for a click here. With one, it also asks for your fingerprint, face or screen lock, so someone using this browser cannot quietly add a device."
+                        } else {
+                            "This browser has no fingerprint, face or screen-lock check Tandem can use, so linking asks only for a click here."
+                        }}
+                    </p>
+                    <div class="actions">
+                        <button class="button button-small button-primary" data-testid="passkey-enrol" disabled=move || busy.get() || !available.get() on:click=enrol>
+                            {move || if busy.get() { "Waiting for the passkey…" } else { "Set up a passkey" }}
+                        </button>
+                    </div>
+                }.into_any(),
+            }}
+            <p class="error small" role="alert" data-testid="passkey-error">{move || error.get()}</p>
+        </section>
     }
 }

@@ -110,6 +110,8 @@ enum Step {
     Enter,
     /// Confirm the device.
     Confirm(String),
+    /// Waiting for the passkey check.
+    Approving,
     /// Sending the link message.
     Sending,
     /// Sent: the code to compare.
@@ -233,9 +235,31 @@ pub(crate) fn LinkDevice(
     };
     let confirm = move |_| {
         let Some(c) = code.get_value() else { return };
-        step.set(Step::Sending);
+        let Step::Confirm(name) = step.get_untracked() else { return };
+        error.set(String::new());
         let e = engine.get_value();
         spawn_local(async move {
+            // With a passkey enrolled, a link needs the person's fingerprint, face or screen
+            // lock; nothing is signed or sent before that succeeded.
+            match crate::passkey::enrolled().await {
+                Ok(Some(passkey)) => {
+                    step.set(Step::Approving);
+                    if let Err(why) = crate::passkey::approve(&passkey).await {
+                        error.set(format!("{why} The device was not linked."));
+                        step.set(Step::Confirm(name));
+                        return;
+                    }
+                }
+                Ok(None) => {}
+                Err(why) => {
+                    error.set(format!(
+                        "Your passkey setting could not be read ({why}); nothing was linked."
+                    ));
+                    step.set(Step::Confirm(name));
+                    return;
+                }
+            }
+            step.set(Step::Sending);
             match e.link_device(&c).await {
                 Ok(matching) => step.set(Step::Sent(matching)),
                 Err(err) => {
@@ -294,6 +318,9 @@ pub(crate) fn LinkDevice(
                             <button class="button button-quiet" on:click=restart>"Cancel"</button>
                         </div>
                     </div>
+                }.into_any(),
+                Step::Approving => view! {
+                    <p class="muted" role="status" aria-busy="true" data-testid="link-approving"><span class="spinner" aria-hidden="true"></span>" Confirm with your fingerprint, face or screen lock…"</p>
                 }.into_any(),
                 Step::Sending => view! {
                     <p class="muted" role="status" aria-busy="true"><span class="spinner" aria-hidden="true"></span>" Signing and sending the link…"</p>

@@ -45,12 +45,13 @@ pub fn use_device(db_name: &'static str) -> ReadSignal<DeviceStatus> {
     status
 }
 
-fn fresh_device() -> DeviceRecord {
+pub fn fresh_device() -> DeviceRecord {
     DeviceRecord {
         key: String::new(),
         id: hex::encode(crate::rng::random_bytes::<16>()),
         created_at_ms: crate::transport::now_ms(),
         name: crate::platform::this_browser(),
+        passkey: None,
     }
 }
 

@@ -20,6 +20,9 @@ pub struct DeviceRecord {
     pub created_at_ms: f64,
     /// A human name, e.g. "Chromium on Linux".
     pub name: String,
+    /// The passkey that approves links on this (primary) browser, if one was enrolled.
+    #[serde(default)]
+    pub passkey: Option<crate::passkey::Passkey>,
 }
 
 impl DeviceRecord {
