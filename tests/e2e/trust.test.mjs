@@ -127,3 +127,55 @@ test('a device the relay injects into Bob’s list gets nothing, and Alice is wa
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+test('Bob starts over with new keys: Alice is told, and her send waits until she accepts', async () => {
+  const dataDir = tempDir('data');
+  const server = await startServer({ dataDir });
+  const browsers = await Promise.all([launchBrowser(), launchBrowser()]);
+  try {
+    const [a, b] = await Promise.all(browsers.map((x) => x.context.newPage()));
+    await createAccount(a, server.url, 'alice');
+    await createAccount(b, server.url, 'bob');
+    await openChat(a, 'bob');
+    await send(a, 'hello');
+    await b.getByTestId('chat-row').filter({ hasText: 'alice' }).click({ timeout: 30_000 });
+    await until('Bob has it', async () => (await bodies(b)).includes('hello'));
+    await openCode(a);
+    await openCode(b);
+    const before = await digits(a);
+    await checkCode(a, await codeText(b));
+    assert.match(await result(a), /codes match/);
+    await a.getByTestId('close-security-code').click();
+    await b.getByTestId('close-security-code').click();
+
+    // Bob resets his keys from his device list.
+    await b.getByTestId('open-devices').click();
+    await b.getByTestId('reset-keys').click();
+    await b.getByTestId('reset-keys').filter({ hasText: 'Confirm' }).click();
+    await until('Bob has new keys', async () => /New security keys/.test(await b.getByTestId('info').textContent()), 30_000);
+    await b.getByTestId('my-handle').filter({ hasText: '@bob' }).waitFor();
+
+    // Alice writes: her client learns of the new key, holds the message and says why.
+    await send(a, 'are you still you?');
+    await a.getByTestId('key-held-notice').waitFor({ timeout: 30_000 });
+    await screenshot(a, 'key-change-held');
+    assert.equal((await a.getByTestId('message-state').last().getAttribute('data-state')), 'Waiting to send');
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(await b.getByTestId('chat-row').count(), 0, 'nothing reached Bob');
+
+    // She accepts the new code: the held message goes out, once.
+    await a.getByTestId('accept-key-change').click();
+    await a.getByTestId('key-held-notice').waitFor({ state: 'detached', timeout: 20_000 });
+    await b.getByTestId('chat-row').filter({ hasText: 'alice' }).click({ timeout: 30_000 });
+    await until('Bob gets the held message', async () => (await bodies(b)).includes('are you still you?'));
+    assert.equal((await bodies(b)).filter((t) => t === 'are you still you?').length, 1);
+    await openCode(a);
+    assert.notEqual(await digits(a), before, 'a new account key, a new code');
+    assert.equal(await a.getByTestId('verified-state').textContent(), 'Not verified');
+    for (const x of browsers) assert.deepEqual(x.errors, []);
+  } finally {
+    for (const x of browsers) await x.close();
+    await server.stop().catch(() => {});
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});

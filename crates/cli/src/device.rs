@@ -122,6 +122,29 @@ impl Device {
         Ok(Self::start(Arc::new(client), conn, pushes, url, true))
     }
 
+    /// Primary: re-registers the account under a new account key on a new connection
+    /// ([`Client::reset_account_key`]); this device's old state is dropped.
+    pub async fn reset_account(self) -> Result<Self, DeviceError> {
+        let url = self.url.clone();
+        let (conn, pushes) = Connection::connect(&url).await?;
+        self.client.authenticate(&conn).await?;
+        let (account_id, _) = self.client.whoami().await;
+        let handle = self.client.account().await.handle.clone();
+        drop(self);
+        let client = Client::reset_account_key(
+            fresh_store(),
+            &conn,
+            account_id,
+            &handle,
+            "Native device",
+            "cli",
+            now(),
+            &mut system_rng(),
+        )
+        .await?;
+        Ok(Self::start(Arc::new(client), conn, pushes, &url, true))
+    }
+
     /// Links a new companion to `primary`'s account (the primary signs it and publishes the
     /// new device list).
     pub async fn link(primary: &Device, name: &str) -> Result<Self, DeviceError> {

@@ -141,6 +141,7 @@ pub async fn dispatch<D: Storage>(
         }
         B::SendProvisioning(r) => devices::send_provisioning(state, authed(who)?, r).await,
         B::LookupAccount(r) => account::lookup(state, authed(who)?, r).await,
+        B::ResetAccount(r) => account::reset(state, authed(who)?, r).await,
         B::CreateLinkToken(_) => devices::create_link_token(state, authed(who)?).await,
         B::RemoveDevice(r) => devices::remove(state, authed(who)?, r).await,
         B::GetDevices(r) => devices::get(state, authed(who)?, r).await,

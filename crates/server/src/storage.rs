@@ -225,6 +225,15 @@ pub trait Storage: Clone + Send + Sync + 'static {
         primary: NewDeviceRow,
         now: u64,
     ) -> impl Future<Output = Result<(), StorageError>> + Send;
+    /// Re-registers `account` under the primary's new identity: the account key becomes it,
+    /// the primary's row takes its identity, registration id and secret, companions are
+    /// deleted, every device's prekeys and queued messages and the signed device list are
+    /// dropped. Returns the removed companions.
+    fn reset_account(
+        &self,
+        account: AccountId,
+        primary: NewDeviceRow,
+    ) -> impl Future<Output = Result<Vec<u32>, StorageError>> + Send;
     /// An account by id.
     fn account(
         &self,

@@ -39,6 +39,10 @@ enum Phase {
 }
 
 /// The whole app.
+/// Starts this account over with a new account key (see `Engine::reset_account`).
+#[derive(Clone, Copy)]
+pub(crate) struct ResetKeys(pub Callback<()>);
+
 #[component]
 pub fn App() -> impl IntoView {
     let theme = use_theme();
@@ -176,6 +180,39 @@ pub fn App() -> impl IntoView {
             });
         })
     };
+
+    // Primary: start over with a new account key (from the device list).
+    let reset_keys = Callback::new(move |()| {
+        let Phase::Ready(engine) = phase.get_untracked() else { return };
+        selected.set(None);
+        phase.set(Phase::Loading);
+        spawn_local(async move {
+            let relay = relay_for_notice.get_value();
+            let started = match engine.reset_account().await {
+                Ok(client) => {
+                    info.set(
+                        "New security keys are in use. Your linked devices were logged out, and your contacts will see that your security code changed.".into(),
+                    );
+                    Ok(client)
+                }
+                Err(e) => {
+                    notice.set(format!("The keys were not reset: {}", describe(&e)));
+                    Engine::open(ENGINE_DB)
+                        .await
+                        .and_then(|c| c.ok_or(tandem_core::client::ClientError::NotRegistered))
+                }
+            };
+            drop(engine);
+            match started {
+                Ok(client) => {
+                    let engine = Engine::start(client, (*relay).clone(), true, on_notice).await;
+                    phase.set(Phase::Ready(SendWrapper::new(engine)));
+                }
+                Err(e) => phase.set(Phase::Failed(describe(&e))),
+            }
+        });
+    });
+    provide_context(ResetKeys(reset_keys));
 
     let start_link = {
         let relay = relay.client.clone();

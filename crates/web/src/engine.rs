@@ -292,6 +292,12 @@ impl Engine {
             match msg {
                 TabMessage::Changed => (e.on_notice)(Notice::Changed),
                 TabMessage::LoggedOut => (e.on_notice)(Notice::Removed),
+                TabMessage::Reload => {
+                    e.client.store().close_now();
+                    if let Some(w) = web_sys::window() {
+                        let _ = w.location().reload();
+                    }
+                }
                 _ => {}
             }
         });
@@ -513,14 +519,55 @@ impl Engine {
     /// This device was logged out: stops handling pushes and typed texts, tells the other
     /// tabs, and closes the database so [`wipe`] can delete it.
     pub fn shut_down(&self) {
+        self.halt(&TabMessage::LoggedOut);
+    }
+
+    /// Stops this engine, tells the other tabs `what`, closes the database.
+    fn halt(&self, what: &TabMessage) {
         self.incoming.borrow_mut().take();
         self.typed.borrow_mut().take();
         self.retrying.borrow_mut().clear();
         self.authenticated.set(false);
+        self.relay
+            .set_handlers(Handlers { on_push: Box::new(|_| {}), on_connected: Box::new(|| {}) });
         if let Some(c) = self.channel.borrow().as_ref() {
-            c.post(&TabMessage::LoggedOut);
+            c.post(what);
         }
         self.client.store().close_now();
+    }
+
+    /// Primary, engine tab: re-registers this account under a new account key. This engine
+    /// stops first; the relay logs every companion out and drops prekeys, queues and the
+    /// signed list; only then is this browser's store replaced (its chats are gone), and the
+    /// new device's client is returned to start a new engine with. If the relay refused,
+    /// `Err` and the old store is untouched (reopen it with [`Engine::open`]).
+    pub async fn reset_account(&self) -> Result<Client<IdbStore>, ClientError> {
+        if self.viewer {
+            return Err(ClientError::InvalidInput(
+                "Reset the keys in the tab where Tandem runs.".into(),
+            ));
+        }
+        if !self.is_primary().await {
+            return Err(ClientError::PrimaryOnly("reset the account's keys"));
+        }
+        let account = self.account_id().await;
+        let handle = self.handle.clone();
+        self.halt(&TabMessage::Reload);
+        let mut rng = system_rng();
+        let identity = IdentityKeyPair::generate(&mut rng);
+        let registration_id = generate_registration_id(&mut rng);
+        let name = crate::platform::this_browser();
+        let password = Client::<IdbStore>::send_reset(
+            &self.relay,
+            identity.identity_key(),
+            registration_id,
+            &name,
+            "Web",
+            &mut rng,
+        )
+        .await?;
+        let store = IdbStore::create(ENGINE_DB, identity, registration_id).await?;
+        Client::start_primary(store, &self.relay, account, &handle, password, now(), &mut rng).await
     }
 
     /// Renames this device (1 to 64 characters) as the account's devices list it.

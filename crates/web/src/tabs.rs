@@ -88,6 +88,8 @@ pub enum TabMessage {
     Changed,
     /// This device was logged out: every tab closes the database so it can be deleted.
     LoggedOut,
+    /// The device started over (new account key): views reload.
+    Reload,
     /// A view's request.
     Request {
         /// Random, so views never collide.

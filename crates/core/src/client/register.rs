@@ -22,8 +22,8 @@ use crate::time::Timestamp;
 use crate::transport::RelayTransport;
 use crate::wire::relay::{
     GetDevices, GetPreKeyCounts, KyberPreKeyMessage, MAX_PREKEYS_PER_UPLOAD, NewDevice,
-    OneTimePreKeyMessage, RegisterAccount, RegisterDevice, RemoveDevice, SendProvisioning,
-    SetDeviceList, SignedPreKeyMessage, Status, UploadPreKeys, request, response,
+    OneTimePreKeyMessage, RegisterAccount, RegisterDevice, RemoveDevice, ResetAccount,
+    SendProvisioning, SetDeviceList, SignedPreKeyMessage, Status, UploadPreKeys, request, response,
 };
 
 /// What a primary gives a companion so it can join the account: the companion's identity
@@ -91,9 +91,84 @@ impl<S: ClientStore> Client<S> {
         let Some(response::Body::Registered(r)) = call(transport, body).await? else {
             return Err(ClientError::UnexpectedResponse("register account"));
         };
+        let account_id = AccountId::from_bytes(&r.account_id)
+            .map_err(|_| ClientError::UnexpectedResponse("account id"))?;
+        Self::start_primary(store, transport, account_id, handle, password, now, rng).await
+    }
+
+    /// Re-registers this primary's account (`account_id`, `handle`) under a new account key:
+    /// `store` is a fresh store holding the new identity, which becomes the account key.
+    /// `transport` is the primary's authenticated connection. The relay logs every companion
+    /// out and drops the old prekeys, queues and device list; this uploads new prekeys and
+    /// publishes a device list of this device alone. Contacts see the key change (verified
+    /// ones hold their sends until they accept it).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn reset_account_key<T: RelayTransport + ?Sized>(
+        store: S,
+        transport: &T,
+        account_id: AccountId,
+        handle: &str,
+        device_name: &str,
+        platform: &str,
+        now: Timestamp,
+        rng: &mut impl CryptoRng,
+    ) -> Result<Self, ClientError> {
+        let identity = store.load_identity_key_pair().await?;
+        let registration_id = store.load_local_registration_id().await?;
+        let password = Self::send_reset(
+            transport,
+            identity.identity_key(),
+            registration_id,
+            device_name,
+            platform,
+            rng,
+        )
+        .await?;
+        Self::start_primary(store, transport, account_id, handle, password, now, rng).await
+    }
+
+    /// The relay half of [`Client::reset_account_key`]: asks the relay to re-register the
+    /// account under `identity` and returns the device's new secret. A store that must not
+    /// lose its state before the relay agreed (the browser's) is replaced only after this,
+    /// then handed to [`Client::start_primary`].
+    pub async fn send_reset<T: RelayTransport + ?Sized>(
+        transport: &T,
+        identity: &IdentityKey,
+        registration_id: u32,
+        device_name: &str,
+        platform: &str,
+        rng: &mut impl CryptoRng,
+    ) -> Result<[u8; 32], ClientError> {
+        let password = random_password(rng);
+        let body = request::Body::ResetAccount(ResetAccount {
+            device: Some(NewDevice {
+                registration_id,
+                identity_key: identity.serialize().to_vec(),
+                password: password.to_vec(),
+                name: device_name.to_owned(),
+                platform: platform.to_owned(),
+                adv_identity: Vec::new(),
+            }),
+        });
+        call(transport, body).await?;
+        Ok(password)
+    }
+
+    /// A primary that just registered (or re-registered, with the secret from
+    /// [`Client::send_reset`]): its record, prekeys and first device list. `store` holds the
+    /// device's identity.
+    pub async fn start_primary<T: RelayTransport + ?Sized>(
+        store: S,
+        transport: &T,
+        account_id: AccountId,
+        handle: &str,
+        password: [u8; 32],
+        now: Timestamp,
+        rng: &mut impl CryptoRng,
+    ) -> Result<Self, ClientError> {
+        let identity = store.load_identity_key_pair().await?;
         let account = AccountRecord {
-            account_id: AccountId::from_bytes(&r.account_id)
-                .map_err(|_| ClientError::UnexpectedResponse("account id"))?,
+            account_id,
             device_id: DeviceId::PRIMARY,
             handle: handle.trim().to_lowercase(),
             password,

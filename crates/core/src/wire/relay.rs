@@ -55,7 +55,7 @@ pub struct Request {
     /// What is asked.
     #[prost(
         oneof = "request::Body",
-        tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29"
+        tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 31"
     )]
     pub body: Option<request::Body>,
 }
@@ -129,6 +129,9 @@ pub mod request {
         /// Primary only: a link message to a provisioning address.
         #[prost(message, tag = "29")]
         SendProvisioning(devices::SendProvisioning),
+        /// Primary only: start the account over with a new account key (re-registration).
+        #[prost(message, tag = "31")]
+        ResetAccount(account::ResetAccount),
     }
 }
 

@@ -74,6 +74,30 @@ pub async fn register<D: Storage>(
     }
 }
 
+/// Primary: re-registers the account under a new account key (see `ResetAccount`). The
+/// companions' sockets close at once; contacts fetch the new key with the next device list.
+pub async fn reset<D: Storage>(
+    state: &AppState<D>,
+    who: Authed,
+    r: tandem_core::wire::relay::ResetAccount,
+) -> ApiResult {
+    if !who.is_primary() {
+        return Err(ApiError::new(
+            Status::Unauthorized,
+            "only the main device can reset the account",
+        ));
+    }
+    limit(state, who, Limited::Auth, 1.0)?;
+    let mut device = new_device_row(r.device)?;
+    device.adv_identity.clear();
+    let removed = state.storage.reset_account(who.account, device).await?;
+    state.invalidate_devices(who.account);
+    for d in removed {
+        state.hub.remove(who.account, d);
+    }
+    Ok(None)
+}
+
 /// Authenticates the socket as a device.
 pub async fn authenticate<D: Storage>(
     state: &AppState<D>,

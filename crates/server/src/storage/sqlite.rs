@@ -375,6 +375,67 @@ impl Storage for SqliteStorage {
     }
 
     #[instrument(skip_all)]
+    async fn reset_account(
+        &self,
+        account: AccountId,
+        primary: NewDeviceRow,
+    ) -> Result<Vec<u32>, StorageError> {
+        let id = account.0.as_slice();
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let updated = sqlx::query(
+            "UPDATE accounts SET identity_key = ?, signed_device_list = NULL, device_list_version = 0 WHERE id = ?",
+        )
+        .bind(&primary.identity_key)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if updated != 1 {
+            return Err(StorageError::NotFound);
+        }
+        let companions: Vec<u32> = sqlx::query_scalar(
+            "SELECT device_id FROM devices WHERE account_id = ? AND device_id <> 1",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|d: i64| u32::try_from(d).unwrap_or(0))
+        .collect();
+        for sql in [
+            "DELETE FROM devices WHERE account_id = ? AND device_id <> 1",
+            "DELETE FROM signed_prekeys WHERE account_id = ?",
+            "DELETE FROM one_time_prekeys WHERE account_id = ?",
+            "DELETE FROM kyber_prekeys WHERE account_id = ?",
+            "DELETE FROM queue WHERE account_id = ?",
+            "DELETE FROM expired WHERE account_id = ?",
+            "DELETE FROM link_tokens WHERE account_id = ?",
+        ] {
+            sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+        }
+        sqlx::query(
+            "UPDATE devices SET registration_id = ?, identity_key = ?, adv_identity = ?, password_hash = ?, \
+             name = ?, platform = ? WHERE account_id = ? AND device_id = 1",
+        )
+        .bind(i64::from(primary.registration_id))
+        .bind(&primary.identity_key)
+        .bind(&primary.adv_identity)
+        .bind(primary.password_hash.as_slice())
+        .bind(&primary.name)
+        .bind(&primary.platform)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        for (device, removed) in companions.iter().map(|d| (*d, true)).chain([(1, false)]) {
+            let (reply, rx) = oneshot::channel();
+            self.writer.submit(WriteOp::Forget { account, device, removed, reply })?;
+            rx.await.map_err(|_| StorageError::Backend("queue writer stopped".into()))??;
+        }
+        Ok(companions)
+    }
+
+    #[instrument(skip_all)]
     async fn remove_device(&self, account: AccountId, device: u32) -> Result<bool, StorageError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let removed = sqlx::query("DELETE FROM devices WHERE account_id = ? AND device_id = ?")
@@ -395,7 +456,7 @@ impl Storage for SqliteStorage {
         }
         tx.commit().await?;
         let (reply, rx) = oneshot::channel();
-        self.writer.submit(WriteOp::Forget { account, device, reply })?;
+        self.writer.submit(WriteOp::Forget { account, device, removed: true, reply })?;
         rx.await.map_err(|_| StorageError::Backend("queue writer stopped".into()))??;
         Ok(removed == 1)
     }

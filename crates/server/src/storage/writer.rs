@@ -83,8 +83,14 @@ pub(super) enum WriteOp {
     /// A device was removed (its row is already gone): empty its queue again, in case a
     /// send checked before the removal committed after it, and refuse copies for it from now
     /// on. A send and a removal race only here, in the writer's order, so no copy is ever left
-    /// behind for a removed device.
-    Forget { account: AccountId, device: u32, reply: oneshot::Sender<Result<u64, StorageError>> },
+    /// behind for a removed device. With `removed` false (a primary that re-registered and
+    /// stays) the queue is emptied but new copies are taken.
+    Forget {
+        account: AccountId,
+        device: u32,
+        removed: bool,
+        reply: oneshot::Sender<Result<u64, StorageError>>,
+    },
 }
 
 /// Messages to the writer thread: work, or the request to stop.
@@ -241,7 +247,7 @@ fn run(
         }
         let now = Instant::now();
         for op in &batch {
-            if let WriteOp::Forget { account, device, .. } = op {
+            if let WriteOp::Forget { account, device, removed: true, .. } = op {
                 state.removed.retain(|_, at| now.duration_since(*at) < FORGET_REMOVED_AFTER);
                 state.removed.insert((*account, *device), now);
             }

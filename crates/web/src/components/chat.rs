@@ -116,7 +116,7 @@ fn short_time(ms: u64) -> String {
 /// Ticks of an outgoing message, and their spoken label.
 fn ticks(m: &MessageRecord) -> (&'static str, &'static str, &'static str) {
     match &m.state {
-        OutgoingState::Queued => ("🕓", "Waiting to send", "tick-wait"),
+        OutgoingState::Queued => ("◷", "Waiting to send", "tick-wait"),
         OutgoingState::Failed(_) => ("!", "Not sent", "tick-failed"),
         OutgoingState::Sent if !m.read_by.is_empty() => ("✓✓", "Read", "tick-read"),
         OutgoingState::Sent if m.is_delivered() => ("✓✓", "Delivered", "tick-delivered"),

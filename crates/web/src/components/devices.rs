@@ -27,6 +27,25 @@ pub(crate) fn Devices(
     let companions =
         Memo::new(move |_| devices.with(|d| d.iter().filter(|d| d.device_id != 1).count()));
     let at_cap = move || companions.get() >= MAX_COMPANIONS as usize;
+    let confirm_all = RwSignal::new(false);
+    let remove_all = move |_| {
+        if !confirm_all.get_untracked() {
+            confirm_all.set(true);
+            return;
+        }
+        confirm_all.set(false);
+        let ids: Vec<u32> = devices
+            .with_untracked(|d| d.iter().map(|d| d.device_id).filter(|&id| id != 1).collect());
+        let e = engine.get_value();
+        spawn_local(async move {
+            for id in ids {
+                if let Err(err) = e.remove_device(id).await {
+                    error.set(format!("Not every device could be logged out: {}", describe(&err)));
+                    return;
+                }
+            }
+        });
+    };
     let renaming = RwSignal::new(false);
     let new_name = RwSignal::new(String::new());
     let save_name = move || {
@@ -163,10 +182,23 @@ pub(crate) fn Devices(
                     }
                 </For>
             </ul>
+            <Show when=move || me.get().1 && companions.get() != 0>
+                <div class="actions">
+                    <button
+                        class="button button-small"
+                        class:danger=move || confirm_all.get()
+                        data-testid="remove-all"
+                        on:click=remove_all
+                    >
+                        {move || if confirm_all.get() { "Confirm: log out every linked device" } else { "Log out all linked devices" }}
+                    </button>
+                </div>
+            </Show>
             <p class="error" role="alert">{move || error.get()}</p>
             <Show when=move || me.get().1>
                 <PasskeySection engine=engine/>
                 <LinkDevice engine=engine at_cap=Signal::derive(at_cap)/>
+                <ResetSection/>
             </Show>
             <Show when=move || !me.get().1 && !loading.get()>
                 <p class="muted small">"To link another device, use your main device."</p>
@@ -242,6 +274,39 @@ fn PasskeySection(engine: StoredValue<SendWrapper<Rc<Engine>>>) -> impl IntoView
                 }.into_any(),
             }}
             <p class="error small" role="alert" data-testid="passkey-error">{move || error.get()}</p>
+        </section>
+    }
+}
+
+/// The primary's "start over with new keys": re-registers the account under a new account
+/// key, after a second click.
+#[component]
+fn ResetSection() -> impl IntoView {
+    let confirming = RwSignal::new(false);
+    let reset = use_context::<crate::app::ResetKeys>();
+    let click = move |_| {
+        if !confirming.get_untracked() {
+            confirming.set(true);
+            return;
+        }
+        if let Some(r) = reset {
+            r.0.run(());
+        }
+    };
+    view! {
+        <section class="reset-keys" aria-labelledby="reset-heading">
+            <h3 id="reset-heading">"Start over with new keys"</h3>
+            <p class="muted small">
+                "If you think someone got hold of this device's keys, give your account new ones. Every linked device is logged out, the chats on this browser are deleted, and your contacts see that your security code changed; those who verified you must accept the new code before their messages reach you."
+            </p>
+            <div class="actions">
+                <button class="button button-small" class:danger=move || confirming.get() data-testid="reset-keys" on:click=click>
+                    {move || if confirming.get() { "Confirm: new keys, log out all devices" } else { "Reset security keys" }}
+                </button>
+                <Show when=move || confirming.get()>
+                    <button class="button button-small button-quiet" on:click=move |_| confirming.set(false)>"Cancel"</button>
+                </Show>
+            </div>
         </section>
     }
 }

@@ -17,6 +17,17 @@ pub struct RegisterAccount {
     pub device: Option<NewDevice>,
 }
 
+/// Primary only: re-registers the account under a new account key. The primary's device gets
+/// the new identity (which is the new account key), registration id and secret; every
+/// companion is logged out; prekeys, queued messages and the signed device list are dropped.
+/// Contacts see the account key change.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ResetAccount {
+    /// The primary device with its new identity.
+    #[prost(message, optional, tag = "1")]
+    pub device: Option<NewDevice>,
+}
+
 /// A device being registered.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct NewDevice {
