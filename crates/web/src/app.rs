@@ -123,6 +123,7 @@ pub fn App() -> impl IntoView {
             // The page's script read the chat list while the app loaded: show it at once.
             let preview = async {
                 if let Some(boot) = crate::boot::take().await {
+                    crate::platform::mark("tandem-boot-parsed");
                     let rows = chat_rows(&boot.conversations, &boot.names);
                     start_rows.set_value(rows.clone());
                     if matches!(phase.get_untracked(), Phase::Loading) {
@@ -135,6 +136,7 @@ pub fn App() -> impl IntoView {
                 preview,
             )
             .await;
+            crate::platform::mark("tandem-engine-open");
             match opened {
                 Ok(Some(client)) => {
                     let engine = if claimed {

@@ -234,6 +234,7 @@ impl Engine {
         *engine.channel.borrow_mut() = channel.ok().map(Rc::new);
         wasm_bindgen_futures::spawn_local(receive_loop(weak.clone(), rx));
         wasm_bindgen_futures::spawn_local(typed_loop(weak.clone(), typed_rx));
+        wasm_bindgen_futures::spawn_local(maintain_loop(weak.clone()));
         let (on_push, on_connected) = (weak.clone(), weak);
         relay.set_handlers(Handlers {
             on_push: Box::new(move |p| {
@@ -933,6 +934,23 @@ impl Engine {
             for p in pushes {
                 let _ = tx.unbounded_send(p);
             }
+        }
+    }
+}
+
+/// How often a long-open engine tab refills prekeys, rotates its signed prekey and (on the
+/// primary) renews the signed device list before it expires, besides on every connection.
+const MAINTAIN_EVERY: Duration = Duration::from_secs(3600);
+
+async fn maintain_loop(engine: std::rc::Weak<Engine>) {
+    loop {
+        crate::transport::sleep(MAINTAIN_EVERY).await;
+        let Some(e) = engine.upgrade() else { return };
+        if e.incoming.borrow().is_none() {
+            return;
+        }
+        if e.authenticated.get() {
+            let _ = e.client.maintain(&e.relay, now(), &mut system_rng()).await;
         }
     }
 }

@@ -85,3 +85,14 @@ mod tests {
         }
     }
 }
+
+/// A `performance.mark` (benchmarks read them; see `tests/e2e/bench-tti.mjs`).
+pub fn mark(name: &str) {
+    let performance = js_sys::Reflect::get(&js_sys::global(), &"performance".into());
+    if let Ok(p) = performance
+        && let Ok(f) = js_sys::Reflect::get(&p, &"mark".into())
+        && let Ok(f) = wasm_bindgen::JsCast::dyn_into::<js_sys::Function>(f)
+    {
+        let _ = f.call1(&p, &name.into());
+    }
+}

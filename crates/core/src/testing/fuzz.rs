@@ -100,6 +100,13 @@ pub fn parse_messages(data: &[u8]) {
     };
     let code = SecurityCode::new(view, view).unwrap();
     let _ = code.compare(data);
+    // The text form: whatever parses compares without panicking, and re-encodes the same.
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Ok(payload) = crate::fingerprint::parse_code_text(text)
+    {
+        let _ = code.compare(&payload);
+        assert_eq!(crate::fingerprint::parse_code_text(&crate::fingerprint::code_text(&payload)).unwrap(), payload);
+    }
 }
 
 /// Every stored-record parser; whatever parses re-serializes stably.
