@@ -51,6 +51,17 @@ pub fn format_datetime(ms: f64) -> String {
     String::from(date.to_locale_string("default", &options))
 }
 
+/// A `performance.mark` (benchmarks read them; see `tests/e2e/bench-tti.mjs`).
+pub fn mark(name: &str) {
+    let performance = js_sys::Reflect::get(&js_sys::global(), &"performance".into());
+    if let Ok(p) = performance
+        && let Ok(f) = js_sys::Reflect::get(&p, &"mark".into())
+        && let Ok(f) = wasm_bindgen::JsCast::dyn_into::<js_sys::Function>(f)
+    {
+        let _ = f.call1(&p, &name.into());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,16 +94,5 @@ mod tests {
         for (ua, name) in cases {
             assert_eq!(device_name(ua), name, "{ua}");
         }
-    }
-}
-
-/// A `performance.mark` (benchmarks read them; see `tests/e2e/bench-tti.mjs`).
-pub fn mark(name: &str) {
-    let performance = js_sys::Reflect::get(&js_sys::global(), &"performance".into());
-    if let Ok(p) = performance
-        && let Ok(f) = js_sys::Reflect::get(&p, &"mark".into())
-        && let Ok(f) = wasm_bindgen::JsCast::dyn_into::<js_sys::Function>(f)
-    {
-        let _ = f.call1(&p, &name.into());
     }
 }

@@ -105,7 +105,10 @@ pub fn parse_messages(data: &[u8]) {
         && let Ok(payload) = crate::fingerprint::parse_code_text(text)
     {
         let _ = code.compare(&payload);
-        assert_eq!(crate::fingerprint::parse_code_text(&crate::fingerprint::code_text(&payload)).unwrap(), payload);
+        assert_eq!(
+            crate::fingerprint::parse_code_text(&crate::fingerprint::code_text(&payload)).unwrap(),
+            payload
+        );
     }
 }
 
