@@ -4,7 +4,8 @@
 //!
 //! The script leaves a promise in `window.__tandemBoot` resolving to `null` (no database,
 //! an old schema, any failure) or `{ account, conversations, contactKeys, contactNames }`:
-//! the stored account record and the stored `conversations` and `contacts` values. The app
+//! the stored account record, the newest chats (the `local` record `recent`, or every
+//! `conversations` value when it is missing) and the `contacts`. The app
 //! takes it once; the account record's bytes, which hold this device's relay password,
 //! are wiped and the promise removed.
 

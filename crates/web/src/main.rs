@@ -3,7 +3,9 @@
 #[cfg(target_family = "wasm")]
 fn main() {
     console_error_panic_hook::set_once();
+    tandem_web::platform::mark("tandem-main");
     leptos::mount::mount_to_body(tandem_web::App);
+    tandem_web::platform::mark("tandem-mounted");
 }
 
 /// The app runs only in a browser; a native build exists for `cargo test --workspace`.

@@ -130,3 +130,68 @@ async fn test_session_log_replays_and_compacts() {
     let store = check(store, "folded twice and reopened").await;
     store.close();
 }
+
+/// The start snapshot's record of the newest chats follows every save: at most 50, newest
+/// first, and an old chat with a new message comes back to the top.
+#[wasm_bindgen_test]
+async fn test_recent_chats_follow_saves() {
+    use tandem_core::client::{Conversation, MessageId, MessageRecord, OutgoingState};
+    use tandem_core::store::{Changes, ProtocolStore};
+    use tandem_core::{AccountId, DeviceId, Timestamp};
+    let store =
+        make_idb_store(IdentityKeyPair::generate(&mut tandem_web::rng::system_rng()), 7).await;
+    let message = |peer: u8, timestamp: u64| {
+        let sender = AccountId([peer; 16]);
+        MessageRecord {
+            id: MessageId { sender, device: DeviceId::PRIMARY, timestamp },
+            conversation: Conversation::Direct(sender),
+            body: format!("from {peer} at {timestamp}"),
+            outgoing: false,
+            state: OutgoingState::Sent,
+            stored_at: Timestamp::from_millis(timestamp),
+            delivered_to: Default::default(),
+            read_by: Default::default(),
+        }
+    };
+    // 60 chats, in two saves.
+    for range in [1u8..=30, 31..=60] {
+        let mut changes = Changes::default();
+        for peer in range {
+            let m = message(peer, u64::from(peer));
+            changes.messages.insert(m.id, m);
+        }
+        store.save_changes(changes).await.unwrap();
+    }
+    let recent: Vec<_> = store.recent().await.unwrap().into_iter().map(|(s, _)| s).collect();
+    assert_eq!(recent.len(), 50);
+    let times: Vec<u64> = recent.iter().map(|s| s.last.id.timestamp).collect();
+    assert_eq!(times, (11..=60).rev().collect::<Vec<_>>(), "the newest 50, newest first");
+    assert!(recent.iter().all(|s| s.unread == 1));
+    // Chat 1 (dropped off the list) gets a new message: first again, chat 11 drops off.
+    let mut changes = Changes::default();
+    let m = message(1, 100);
+    changes.messages.insert(m.id, m);
+    store.save_changes(changes).await.unwrap();
+    let recent: Vec<_> = store.recent().await.unwrap().into_iter().map(|(s, _)| s).collect();
+    assert_eq!(recent.len(), 50);
+    assert_eq!(recent[0].conversation, Conversation::Direct(AccountId([1; 16])));
+    assert_eq!(recent[0].last.body, "from 1 at 100");
+    assert!(!recent.iter().any(|s| s.last.id.timestamp == 11));
+    // A name saved later reaches the snapshot's entry.
+    assert_eq!(store.recent().await.unwrap()[0].1, None);
+    store.save_contact(&AccountId([1; 16]), "one").await.unwrap();
+    assert_eq!(store.recent().await.unwrap()[0].1.as_deref(), Some("one"));
+    // And a new message of a named chat carries the name from the start.
+    let mut changes = Changes::default();
+    let m = message(1, 101);
+    changes.messages.insert(m.id, m);
+    store.save_changes(changes).await.unwrap();
+    assert_eq!(store.recent().await.unwrap()[0].1.as_deref(), Some("one"));
+    // The full list agrees with the snapshot's order.
+    let all = store.conversations().await.unwrap();
+    assert_eq!(all.len(), 60);
+    assert_eq!(
+        all[..50].iter().map(|s| s.conversation).collect::<Vec<_>>(),
+        recent.iter().map(|s| s.conversation).collect::<Vec<_>>()
+    );
+}

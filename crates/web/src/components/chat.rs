@@ -272,17 +272,21 @@ pub(crate) fn Messenger(
     }
 }
 
-/// The messenger as read at start, while the engine opens: the chat list from the start
-/// snapshot (see `boot`); a chat opened now shows once the engine is up.
+/// Rows the start preview draws: a tall window's worth; the rest come with the engine.
+const PREVIEW_ROWS: usize = 20;
+
+/// The messenger as read at start, while the engine opens: the first screen of the chat list
+/// from the start snapshot (see `boot`); a chat opened now shows once the engine is up.
 #[component]
 pub(crate) fn MessengerPreview(
     /// This device's account handle.
     handle: String,
     /// The chat list as read at start.
-    chats: Vec<ChatRow>,
+    mut chats: Vec<ChatRow>,
     /// The open conversation (the messenger takes it over).
     selected: RwSignal<Option<(Conversation, String)>>,
 ) -> impl IntoView {
+    chats.truncate(PREVIEW_ROWS);
     let chats = RwSignal::new(chats);
     let show_devices = RwSignal::new(false);
     view! {

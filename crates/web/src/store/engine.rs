@@ -49,6 +49,69 @@ use super::migrations::{
 const IDENTITY_KEY: &str = "identity";
 const REGISTRATION_KEY: &str = "registration";
 const ACCOUNT_KEY: &str = "account";
+/// Key in `local` of the newest chats, for the page's start script: an array of up to
+/// [`RECENT_LEN`] conversation summaries `{k, m, u, a}`, newest first (`k` the conversation
+/// key, `a` a direct chat's peer as its `contacts` key, `n` its handle when known).
+const RECENT_KEY: &str = "recent";
+/// How many chats the start snapshot holds (the chat list's first screen).
+pub const RECENT_LEN: usize = 50;
+
+/// A summary just written, for [`merge_recent`].
+struct Fresh {
+    /// The conversation key.
+    key: Vec<u8>,
+    /// The stored summary value.
+    value: JsValue,
+    /// Its newest message's timestamp.
+    at: u64,
+    /// A direct chat's peer's handle, when known.
+    name: Option<String>,
+}
+
+/// Merges freshly written summaries `(key, summary value, newest timestamp)` into the stored
+/// recent list; newest first, at most [`RECENT_LEN`]. Ordering changes only with new
+/// messages, and every new message rewrites its summary here, so a chat that fell off the
+/// list returns as soon as it is among the newest again.
+fn merge_recent(stored: Option<JsValue>, fresh: &[Fresh]) -> JsValue {
+    let mut entries: Vec<(Vec<u8>, u64, JsValue)> = stored
+        .and_then(|v| v.dyn_into::<js_sys::Array>().ok())
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| {
+                    let key = value_bytes("recent", &Reflect::get(&e, &"k".into()).ok()?).ok()?;
+                    let (last, _) = summary_from_value(&e).ok()?;
+                    Some((key, last.id.timestamp, e))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    for Fresh { key, value, at, name } in fresh {
+        entries.retain(|(k, _, _)| k != key);
+        let e = Object::new();
+        let _ = Reflect::set(&e, &"k".into(), &bytes_value(key));
+        // A direct chat's peer, as the `contacts` key, so the start script reads only the
+        // names it shows.
+        if let Ok((last, _)) = summary_from_value(value)
+            && let Conversation::Direct(peer) = last.conversation
+        {
+            let _ = Reflect::set(&e, &"a".into(), &account_key(&peer));
+        }
+        if let Some(n) = name {
+            let _ = Reflect::set(&e, &"n".into(), &JsValue::from_str(n));
+        }
+        for field in ["m", "u"] {
+            let _ = Reflect::set(
+                &e,
+                &field.into(),
+                &Reflect::get(value, &field.into()).unwrap_or_default(),
+            );
+        }
+        entries.push((key.clone(), *at, e.into()));
+    }
+    entries.sort_by_key(|e| std::cmp::Reverse(e.1));
+    entries.truncate(RECENT_LEN);
+    entries.into_iter().map(|(_, _, e)| e).collect::<js_sys::Array>().into()
+}
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::backend(e.to_string())
@@ -250,6 +313,8 @@ pub struct IdbStore {
     compacting: std::cell::Cell<bool>,
     /// When work last let the UI thread go (see [`ProtocolStore::pause`]).
     last_yield: std::cell::Cell<f64>,
+    /// Whether this start rebuilt the recent-chats record (see `conversations`).
+    recent_written: std::cell::Cell<bool>,
 }
 
 /// Longest stretch long work holds the UI thread before [`ProtocolStore::pause`] yields.
@@ -335,6 +400,7 @@ impl IdbStore {
             log: RefCell::default(),
             compacting: std::cell::Cell::new(false),
             last_yield: std::cell::Cell::new(js_sys::Date::now()),
+            recent_written: std::cell::Cell::new(false),
         }
     }
 
@@ -536,7 +602,45 @@ impl IdbStore {
             .map(|(_, v)| ConversationSummary::from_stored(v))
             .collect::<Result<Vec<_>, StoreError>>()?;
         out.sort_by_key(|s| std::cmp::Reverse(s.last.id.timestamp));
+        if !self.recent_written.replace(true) {
+            // A database from before the recent list, or one a crash left behind: rebuild it
+            // from the whole list once per start.
+            let names = self.contacts().await?;
+            let fresh: Vec<Fresh> = rows
+                .iter()
+                .filter_map(|(k, v)| {
+                    let key = value_bytes("conversation key", k).ok()?;
+                    let (last, _) = summary_from_value(v).ok()?;
+                    let name = match last.conversation {
+                        Conversation::Direct(peer) => names.get(&peer).cloned(),
+                        Conversation::Group(_) => None,
+                    };
+                    Some(Fresh { key, value: v.clone(), at: last.id.timestamp, name })
+                })
+                .collect();
+            let tx = self.transaction(&[LOCAL], TransactionMode::ReadWrite)?;
+            put_all(&tx, LOCAL, vec![(JsValue::from_str(RECENT_KEY), merge_recent(None, &fresh))])
+                .await?;
+            tx.done().await.map_err(rexie_err)?;
+        }
         Ok(out)
+    }
+
+    /// The newest chats as the start snapshot holds them (newest first, at most
+    /// [`RECENT_LEN`]) with the peer's handle where known; empty before the first save or
+    /// rebuild.
+    pub async fn recent(&self) -> Result<Vec<(ConversationSummary, Option<String>)>, StoreError> {
+        let Some(v) = self.get(LOCAL, JsValue::from_str(RECENT_KEY)).await? else {
+            return Ok(Vec::new());
+        };
+        let list =
+            v.dyn_into::<js_sys::Array>().map_err(|_| corrupt("recent chats", "not a list"))?;
+        list.iter()
+            .map(|e| {
+                let name = Reflect::get(&e, &"n".into()).ok().and_then(|n| n.as_string());
+                Ok((ConversationSummary::from_stored(&e)?, name))
+            })
+            .collect()
     }
 
     /// The handle of an account, if known.
@@ -556,12 +660,29 @@ impl IdbStore {
 
     /// Remembers the handle of an account.
     pub async fn save_contact(&self, account: &AccountId, handle: &str) -> Result<(), StoreError> {
-        let tx = self.transaction(&[CONTACTS], TransactionMode::ReadWrite)?;
+        let tx = self.transaction(&[CONTACTS, LOCAL], TransactionMode::ReadWrite)?;
         tx.store(CONTACTS)
             .map_err(rexie_err)?
             .put(&JsValue::from_str(handle), Some(&account_key(account)))
             .await
             .map_err(rexie_err)?;
+        // The start snapshot's entry for this chat, if it has one, gets the name too.
+        let locals = tx.store(LOCAL).map_err(rexie_err)?;
+        if let Some(recent) = locals.get(JsValue::from_str(RECENT_KEY)).await.map_err(rexie_err)?
+            && let Ok(list) = recent.dyn_into::<js_sys::Array>()
+        {
+            let peer = account_key(account);
+            let mut changed = false;
+            for e in list.iter() {
+                if Reflect::get(&e, &"a".into()).ok().as_ref() == Some(&peer) {
+                    let _ = Reflect::set(&e, &"n".into(), &JsValue::from_str(handle));
+                    changed = true;
+                }
+            }
+            if changed {
+                put_all(&tx, LOCAL, vec![(JsValue::from_str(RECENT_KEY), list.into())]).await?;
+            }
+        }
         tx.done().await.map_err(rexie_err)?;
         Ok(())
     }
@@ -870,8 +991,10 @@ impl ProtocolStore for IdbStore {
             // Conversation summaries: compare with the stored copies before replacing them.
             let stored = tx.store(MESSAGES).map_err(rexie_err)?;
             let summaries = tx.store(CONVERSATIONS).map_err(rexie_err)?;
-            for (key, list) in &touched {
-                let key = bytes_value(key);
+            let mut fresh: Vec<Fresh> = Vec::new();
+            let names = tx.store(CONTACTS).map_err(rexie_err)?;
+            for (key_bytes, list) in &touched {
+                let key = bytes_value(key_bytes);
                 let (mut last, mut unread) =
                     match summaries.get(key.clone()).await.map_err(rexie_err)? {
                         Some(v) => {
@@ -898,8 +1021,33 @@ impl ProtocolStore for IdbStore {
                 }
                 if let Some(last) = &last {
                     let unread = u32::try_from(unread.max(0)).unwrap_or(u32::MAX);
-                    put_all(&tx, CONVERSATIONS, vec![(key, summary_value(last, unread)?)]).await?;
+                    let value = summary_value(last, unread)?;
+                    let name = match last.conversation {
+                        Conversation::Direct(peer) => names
+                            .get(account_key(&peer))
+                            .await
+                            .map_err(rexie_err)?
+                            .and_then(|v| v.as_string()),
+                        Conversation::Group(_) => None,
+                    };
+                    fresh.push(Fresh {
+                        key: key_bytes.clone(),
+                        value: value.clone(),
+                        at: last.id.timestamp,
+                        name,
+                    });
+                    put_all(&tx, CONVERSATIONS, vec![(key, value)]).await?;
                 }
+            }
+            if !fresh.is_empty() {
+                let locals = tx.store(LOCAL).map_err(rexie_err)?;
+                let stored = locals.get(JsValue::from_str(RECENT_KEY)).await.map_err(rexie_err)?;
+                put_all(
+                    &tx,
+                    LOCAL,
+                    vec![(JsValue::from_str(RECENT_KEY), merge_recent(stored, &fresh))],
+                )
+                .await?;
             }
             put_all(&tx, MESSAGES, messages).await?;
             delete_all(&tx, OUTBOX, removed_outbox).await?;
