@@ -26,6 +26,12 @@ pub const WINDOW: usize = 250;
 /// well inside a frame budget (a 200-row move took up to 117 ms).
 pub const STEP: usize = 50;
 
+/// How many older messages are read from IndexedDB at a time when the window reaches the
+/// oldest loaded one: reading and decoding them shares a frame with the window's move, so
+/// a smaller read keeps that frame short (200 at a time gave 50–67 ms frames, 100 gives
+/// 33–50 ms; it must stay above [`STEP`]).
+pub const OLDER_PAGE: usize = 100;
+
 /// The part of `len` loaded messages in view when `hidden_newer` of the newest are below it.
 fn window(len: usize, hidden_newer: usize) -> std::ops::Range<usize> {
     let end = len.saturating_sub(hidden_newer);
@@ -548,11 +554,12 @@ fn Conversation(
             let e = engine.get_value();
             spawn_local(async move {
                 let Some(oldest) = oldest else { return };
-                let Ok(mut page) = e.messages_before(&conversation, &oldest, PAGE + 1).await else {
+                let Ok(mut page) = e.messages_before(&conversation, &oldest, OLDER_PAGE + 1).await
+                else {
                     moving.set_value(false);
                     return;
                 };
-                let more = page.len() > PAGE;
+                let more = page.len() > OLDER_PAGE;
                 if more {
                     page.remove(0);
                 }
