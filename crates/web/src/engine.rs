@@ -525,8 +525,7 @@ impl Engine {
 
     /// Stops this engine, tells the other tabs `what`, closes the database.
     fn halt(&self, what: &TabMessage) {
-        self.incoming.borrow_mut().take();
-        self.typed.borrow_mut().take();
+        self.stop();
         self.retrying.borrow_mut().clear();
         self.authenticated.set(false);
         self.relay
@@ -915,20 +914,18 @@ impl Engine {
             crate::transport::sleep(delay).await;
             let Some(e) = weak.upgrade() else { return };
             e.retry_scheduled.set(false);
-            let pushes = std::mem::take(&mut *e.retrying.borrow_mut());
-            if let Some(tx) = e.incoming.borrow().as_ref() {
-                for p in pushes {
-                    let _ = tx.unbounded_send(p);
-                }
-            }
+            e.feed_back();
         });
     }
-}
 
-impl Engine {
     /// Feeds the kept pushes back at once (a held sender was just accepted).
     fn retry_now(&self) {
         self.retry_delay.set(RETRY_FIRST);
+        self.feed_back();
+    }
+
+    /// Hands the kept pushes back to the receive loop.
+    fn feed_back(&self) {
         let pushes = std::mem::take(&mut *self.retrying.borrow_mut());
         if let Some(tx) = self.incoming.borrow().as_ref() {
             for p in pushes {

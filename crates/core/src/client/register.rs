@@ -60,6 +60,25 @@ pub fn random_password(rng: &mut impl CryptoRng) -> [u8; 32] {
     p
 }
 
+/// A device as the relay registers it (account, re-registration or companion).
+fn new_device(
+    identity: &IdentityKey,
+    registration_id: u32,
+    password: &[u8; 32],
+    name: &str,
+    platform: &str,
+    adv_identity: Vec<u8>,
+) -> NewDevice {
+    NewDevice {
+        registration_id,
+        identity_key: identity.serialize().to_vec(),
+        password: password.to_vec(),
+        name: name.to_owned(),
+        platform: platform.to_owned(),
+        adv_identity,
+    }
+}
+
 impl<S: ClientStore> Client<S> {
     /// Registers a new account with `handle`; this device becomes its primary and its
     /// identity key the account key. Uploads prekeys and publishes the first device list.
@@ -79,14 +98,14 @@ impl<S: ClientStore> Client<S> {
         let password = random_password(rng);
         let body = request::Body::RegisterAccount(RegisterAccount {
             handle: handle.to_owned(),
-            device: Some(NewDevice {
+            device: Some(new_device(
+                identity.identity_key(),
                 registration_id,
-                identity_key: identity.identity_key().serialize().to_vec(),
-                password: password.to_vec(),
-                name: device_name.to_owned(),
-                platform: platform.to_owned(),
-                adv_identity: Vec::new(),
-            }),
+                &password,
+                device_name,
+                platform,
+                Vec::new(),
+            )),
         });
         let Some(response::Body::Registered(r)) = call(transport, body).await? else {
             return Err(ClientError::UnexpectedResponse("register account"));
@@ -141,14 +160,14 @@ impl<S: ClientStore> Client<S> {
     ) -> Result<[u8; 32], ClientError> {
         let password = random_password(rng);
         let body = request::Body::ResetAccount(ResetAccount {
-            device: Some(NewDevice {
+            device: Some(new_device(
+                identity,
                 registration_id,
-                identity_key: identity.serialize().to_vec(),
-                password: password.to_vec(),
-                name: device_name.to_owned(),
-                platform: platform.to_owned(),
-                adv_identity: Vec::new(),
-            }),
+                &password,
+                device_name,
+                platform,
+                Vec::new(),
+            )),
         });
         call(transport, body).await?;
         Ok(password)
@@ -323,14 +342,14 @@ impl<S: ClientStore> Client<S> {
         let body = request::Body::RegisterDevice(RegisterDevice {
             account_id: offer.account_id.0.to_vec(),
             link_token: offer.link_token.clone(),
-            device: Some(NewDevice {
+            device: Some(new_device(
+                identity.identity_key(),
                 registration_id,
-                identity_key: identity.identity_key().serialize().to_vec(),
-                password: password.to_vec(),
-                name: device_name.to_owned(),
-                platform: platform.to_owned(),
-                adv_identity: adv.to_bytes(),
-            }),
+                &password,
+                device_name,
+                platform,
+                adv.to_bytes(),
+            )),
         });
         let Some(response::Body::DeviceRegistered(r)) = call(transport, body).await? else {
             return Err(ClientError::UnexpectedResponse("register device"));

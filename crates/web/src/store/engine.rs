@@ -51,7 +51,8 @@ const REGISTRATION_KEY: &str = "registration";
 const ACCOUNT_KEY: &str = "account";
 /// Key in `local` of the newest chats, for the page's start script: an array of up to
 /// [`RECENT_LEN`] conversation summaries `{k, m, u, a}`, newest first (`k` the conversation
-/// key, `a` a direct chat's peer as its `contacts` key, `n` its handle when known).
+/// key, `t` its newest message's timestamp, `a` a direct chat's peer as its `contacts` key,
+/// `n` its handle when known).
 const RECENT_KEY: &str = "recent";
 /// How many chats the start snapshot holds (the chat list's first screen).
 pub const RECENT_LEN: usize = 50;
@@ -64,8 +65,20 @@ struct Fresh {
     value: JsValue,
     /// Its newest message's timestamp.
     at: u64,
-    /// A direct chat's peer's handle, when known.
+    /// A direct chat's peer.
+    peer: Option<AccountId>,
+    /// The peer's handle, when known.
     name: Option<String>,
+}
+
+impl Fresh {
+    fn new(key: Vec<u8>, value: JsValue, last: &MessageRecord, name: Option<String>) -> Self {
+        let peer = match last.conversation {
+            Conversation::Direct(peer) => Some(peer),
+            Conversation::Group(_) => None,
+        };
+        Self { key, value, at: last.id.timestamp, peer, name }
+    }
 }
 
 /// Merges freshly written summaries `(key, summary value, newest timestamp)` into the stored
@@ -79,22 +92,27 @@ fn merge_recent(stored: Option<JsValue>, fresh: &[Fresh]) -> JsValue {
             a.iter()
                 .filter_map(|e| {
                     let key = value_bytes("recent", &Reflect::get(&e, &"k".into()).ok()?).ok()?;
-                    let (last, _) = summary_from_value(&e).ok()?;
-                    Some((key, last.id.timestamp, e))
+                    #[allow(
+                        clippy::cast_possible_truncation,
+                        clippy::cast_sign_loss,
+                        reason = "a stored timestamp"
+                    )]
+                    let at = Reflect::get(&e, &"t".into()).ok()?.as_f64()? as u64;
+                    Some((key, at, e))
                 })
                 .collect()
         })
         .unwrap_or_default();
-    for Fresh { key, value, at, name } in fresh {
+    for Fresh { key, value, at, peer, name } in fresh {
         entries.retain(|(k, _, _)| k != key);
         let e = Object::new();
         let _ = Reflect::set(&e, &"k".into(), &bytes_value(key));
+        #[allow(clippy::cast_precision_loss, reason = "millisecond timestamps fit an f64 exactly")]
+        let _ = Reflect::set(&e, &"t".into(), &JsValue::from(*at as f64));
         // A direct chat's peer, as the `contacts` key, so the start script reads only the
         // names it shows.
-        if let Ok((last, _)) = summary_from_value(value)
-            && let Conversation::Direct(peer) = last.conversation
-        {
-            let _ = Reflect::set(&e, &"a".into(), &account_key(&peer));
+        if let Some(peer) = peer {
+            let _ = Reflect::set(&e, &"a".into(), &account_key(peer));
         }
         if let Some(n) = name {
             let _ = Reflect::set(&e, &"n".into(), &JsValue::from_str(n));
@@ -601,21 +619,20 @@ impl IdbStore {
             .iter()
             .map(|(_, v)| ConversationSummary::from_stored(v))
             .collect::<Result<Vec<_>, StoreError>>()?;
-        out.sort_by_key(|s| std::cmp::Reverse(s.last.id.timestamp));
         if !self.recent_written.replace(true) {
             // A database from before the recent list, or one a crash left behind: rebuild it
             // from the whole list once per start.
             let names = self.contacts().await?;
             let fresh: Vec<Fresh> = rows
                 .iter()
-                .filter_map(|(k, v)| {
+                .zip(&out)
+                .filter_map(|((k, v), s)| {
                     let key = value_bytes("conversation key", k).ok()?;
-                    let (last, _) = summary_from_value(v).ok()?;
-                    let name = match last.conversation {
+                    let name = match s.conversation {
                         Conversation::Direct(peer) => names.get(&peer).cloned(),
                         Conversation::Group(_) => None,
                     };
-                    Some(Fresh { key, value: v.clone(), at: last.id.timestamp, name })
+                    Some(Fresh::new(key, v.clone(), &s.last, name))
                 })
                 .collect();
             let tx = self.transaction(&[LOCAL], TransactionMode::ReadWrite)?;
@@ -623,6 +640,7 @@ impl IdbStore {
                 .await?;
             tx.done().await.map_err(rexie_err)?;
         }
+        out.sort_by_key(|s| std::cmp::Reverse(s.last.id.timestamp));
         Ok(out)
     }
 
@@ -1030,12 +1048,7 @@ impl ProtocolStore for IdbStore {
                             .and_then(|v| v.as_string()),
                         Conversation::Group(_) => None,
                     };
-                    fresh.push(Fresh {
-                        key: key_bytes.clone(),
-                        value: value.clone(),
-                        at: last.id.timestamp,
-                        name,
-                    });
+                    fresh.push(Fresh::new(key_bytes.clone(), value.clone(), last, name));
                     put_all(&tx, CONVERSATIONS, vec![(key, value)]).await?;
                 }
             }
