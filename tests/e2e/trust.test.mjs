@@ -60,6 +60,8 @@ test('two people verify each other; a new companion changes nothing; bad codes a
     const bobText = await codeText(b);
     await checkCode(a, bobText.slice(0, 30));
     assert.match(await result(a), /not a Tandem security code|does not match/);
+    await checkCode(a, 'tandem-code:AAAA');
+    assert.match(await result(a), /not a Tandem security code/, 'well-formed text, not a code');
     await openChat(carol, 'alice');
     await openCode(carol);
     await checkCode(a, await codeText(carol));

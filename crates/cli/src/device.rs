@@ -122,18 +122,20 @@ impl Device {
         Ok(Self::start(Arc::new(client), conn, pushes, url, true))
     }
 
-    /// Primary: re-registers the account under a new account key on a new connection
-    /// ([`Client::reset_account_key`]); this device's old state is dropped.
+    /// Primary: re-registers the account under a new account key ([`Client::reset_account_key`]);
+    /// this device's old state is dropped. The reset runs on a connection authenticated with
+    /// the old credentials, whose pushes (copies for the old identity) are never handled; the
+    /// new device then connects afresh, so it only ever sees its own queue.
     pub async fn reset_account(self) -> Result<Self, DeviceError> {
         let url = self.url.clone();
-        let (conn, pushes) = Connection::connect(&url).await?;
-        self.client.authenticate(&conn).await?;
+        let (old, _old_pushes) = Connection::connect(&url).await?;
+        self.client.authenticate(&old).await?;
         let (account_id, _) = self.client.whoami().await;
         let handle = self.client.account().await.handle.clone();
         drop(self);
         let client = Client::reset_account_key(
             fresh_store(),
-            &conn,
+            &old,
             account_id,
             &handle,
             "Native device",
@@ -142,6 +144,9 @@ impl Device {
             &mut system_rng(),
         )
         .await?;
+        drop(old);
+        let (conn, pushes) = Connection::connect(&url).await?;
+        client.authenticate(&conn).await?;
         Ok(Self::start(Arc::new(client), conn, pushes, &url, true))
     }
 

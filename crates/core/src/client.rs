@@ -107,6 +107,9 @@ pub enum ClientError {
     /// Linking a companion failed.
     #[error(transparent)]
     Link(#[from] crate::link::LinkError),
+    /// A scanned or pasted security code did not parse or is of another version.
+    #[error(transparent)]
+    SecurityCode(#[from] crate::fingerprint::FingerprintError),
     /// A verified contact's account key changed: nothing goes to them until the person
     /// reviews and accepts the new security code.
     #[error("the security code of this contact changed; review it before sending")]

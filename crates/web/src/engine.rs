@@ -19,7 +19,7 @@ use tandem_core::client::{
     Client, ClientError, Conversation, DeviceListRecord, Event, MessageRecord,
 };
 use tandem_core::client::{call, conversation_from_bytes, conversation_to_bytes};
-use tandem_core::fingerprint::ScanOutcome;
+use tandem_core::fingerprint::{FingerprintError, ScanOutcome};
 use tandem_core::link::LinkCode;
 use tandem_core::prekeys::generate_registration_id;
 use tandem_core::wire::relay::{
@@ -101,6 +101,8 @@ pub enum Scan {
         our_list: bool,
     },
 }
+
+const OTHER_VERSION: &str = "That security code comes from a different version of Tandem. Ask the other person to update, then compare again.";
 
 const NOT_A_CODE: &str = "That is not a Tandem security code. Copy the whole text under the other person's QR code (it starts with tandem-code:).";
 
@@ -473,7 +475,16 @@ impl Engine {
         }
         let payload = tandem_core::fingerprint::parse_code_text(text)
             .map_err(|_| ClientError::InvalidInput(NOT_A_CODE.into()))?;
-        let outcome = self.client.verify_scanned(&self.relay, contact, &payload, now()).await?;
+        let outcome = match self.client.verify_scanned(&self.relay, contact, &payload, now()).await
+        {
+            Err(ClientError::SecurityCode(FingerprintError::VersionMismatch { .. })) => {
+                return Err(ClientError::InvalidInput(OTHER_VERSION.into()));
+            }
+            Err(ClientError::SecurityCode(_)) => {
+                return Err(ClientError::InvalidInput(NOT_A_CODE.into()));
+            }
+            other => other?,
+        };
         self.notify(Notice::Changed);
         Ok(match outcome {
             ScanOutcome::Verified => Scan::Verified,

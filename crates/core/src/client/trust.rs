@@ -85,8 +85,7 @@ impl<S: ClientStore> Client<S> {
         if current.list.pending_key.is_some() {
             return Err(ClientError::AccountKeyChanged(contact));
         }
-        let outcome =
-            current.code.compare(scanned).map_err(|e| ClientError::InvalidInput(e.to_string()))?;
+        let outcome = current.code.compare(scanned)?;
         if outcome == ScanOutcome::Verified {
             self.set_verified(contact, true).await?;
         }
