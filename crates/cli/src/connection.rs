@@ -46,6 +46,8 @@ pub struct Connection {
     closed: Arc<AtomicBool>,
     next_id: Arc<AtomicU64>,
     welcome: Welcome,
+    /// The host the socket was dialled at (what login proofs name).
+    host: String,
 }
 
 /// Pushes from the relay, in arrival order; ends when the socket closes.
@@ -136,13 +138,21 @@ impl Connection {
             Some(Push { body: Some(push::Body::Welcome(w)), .. }) => w,
             _ => return Err(ConnectError::NoWelcome),
         };
-        let conn = Self { out, pending, closed, next_id: Arc::new(AtomicU64::new(1)), welcome };
+        let host = tandem_core::auth::host_of_url(url).unwrap_or_default();
+        let conn =
+            Self { out, pending, closed, next_id: Arc::new(AtomicU64::new(1)), welcome, host };
         Ok((conn, Pushes { rx: push_rx, close }))
     }
 
     /// The relay's welcome.
     pub fn welcome(&self) -> &Welcome {
         &self.welcome
+    }
+
+    /// How far the relay's clock is ahead of this machine's, in ms (from the welcome).
+    pub fn clock_offset_ms(&self) -> i64 {
+        let local = i64::try_from(crate::now().as_millis()).unwrap_or(i64::MAX);
+        i64::try_from(self.welcome.server_time_ms).unwrap_or(i64::MAX).saturating_sub(local)
     }
 
     /// Acknowledges a push.
@@ -187,5 +197,9 @@ impl RelayTransport for Connection {
                 Err(TransportError::Timeout)
             }
         }
+    }
+
+    fn challenge(&self) -> Result<tandem_core::auth::Challenge, tandem_core::auth::ChallengeError> {
+        tandem_core::auth::Challenge::new(&self.welcome.challenge, &self.host)
     }
 }

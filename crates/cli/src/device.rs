@@ -45,10 +45,14 @@ pub enum DeviceEvent {
     Engine(Event),
     /// The queue held at connection time was delivered.
     Drained,
-    /// Messages expired in the queue before this device fetched them.
+    /// Messages expired in the queue before this device fetched them (their gaps are
+    /// recorded; the notice was acknowledged).
     Expired(Vec<ExpiredEntry>),
-    /// The device was removed from its account.
-    Removed,
+    /// The device was removed from its account; `proven` when the account key signed it.
+    Removed {
+        /// The relay showed a signed list revoking this device.
+        proven: bool,
+    },
     /// Handling an envelope failed; it was left unacknowledged.
     Failed(String),
     /// The socket closed (code and reason, if the relay gave them).
@@ -119,6 +123,7 @@ impl Device {
             &mut system_rng(),
         )
         .await?;
+        client.set_clock_offset(conn.clock_offset_ms()).await;
         Ok(Self::start(Arc::new(client), conn, pushes, url, true))
     }
 
@@ -129,24 +134,22 @@ impl Device {
     pub async fn reset_account(self) -> Result<Self, DeviceError> {
         let url = self.url.clone();
         let (old, _old_pushes) = Connection::connect(&url).await?;
-        self.client.authenticate(&old).await?;
-        let (account_id, _) = self.client.whoami().await;
-        let handle = self.client.account().await.handle.clone();
+        self.client.authenticate(&old, &mut system_rng()).await?;
+        let previous = self.client.clone();
         drop(self);
-        let client = Client::reset_account_key(
-            fresh_store(),
-            &old,
-            account_id,
-            &handle,
-            "Native device",
-            "cli",
-            now(),
-            &mut system_rng(),
-        )
-        .await?;
+        let client = previous
+            .reset_account_key(
+                fresh_store(),
+                &old,
+                "Native device",
+                "cli",
+                now(),
+                &mut system_rng(),
+            )
+            .await?;
         drop(old);
         let (conn, pushes) = Connection::connect(&url).await?;
-        client.authenticate(&conn).await?;
+        client.authenticate(&conn, &mut system_rng()).await?;
         Ok(Self::start(Arc::new(client), conn, pushes, &url, true))
     }
 
@@ -172,7 +175,7 @@ impl Device {
         let expires = Timestamp::from_millis(now().as_millis() + 60_000);
         let request = LinkRequest::new(address, *identity.identity_key(), expires, name, &mut rng);
         let code = LinkCode::parse(&request.code().to_text()).map_err(ClientError::from)?;
-        let primary_code = primary
+        let (primary_code, key_index) = primary
             .client
             .link_companion(&primary.conn, &code, "cli primary", now(), &mut rng)
             .await?;
@@ -184,14 +187,15 @@ impl Device {
             }
         };
         let (link, companion_code) = request.open(&sealed).map_err(ClientError::from)?;
+        // Both "screens" compare the matching code before the companion registers and
+        // before the primary signs it into the list.
         if companion_code != primary_code {
             return Err(ClientError::UnexpectedResponse("matching code").into());
         }
-        let password = tandem_core::client::random_password(&mut rng);
         let client =
-            Client::register_linked(store, &conn, link, password, name, "cli", now(), &mut rng)
-                .await?;
-        primary.client.publish_device_list(&primary.conn, now(), &mut rng).await?;
+            Client::register_linked(store, &conn, link, name, "cli", now(), &mut rng).await?;
+        client.set_clock_offset(conn.clock_offset_ms()).await;
+        primary.client.confirm_link(&primary.conn, key_index, now(), &mut rng).await?;
         Ok(Self::start(Arc::new(client), conn, pushes, &primary.url, true))
     }
 
@@ -223,7 +227,8 @@ impl Device {
     pub async fn reconnect(&mut self) -> Result<(), DeviceError> {
         self.disconnect().await;
         let (conn, pushes) = Connection::connect(&self.url).await?;
-        self.client.authenticate(&conn).await?;
+        self.client.authenticate(&conn, &mut system_rng()).await?;
+        self.client.set_clock_offset(conn.clock_offset_ms()).await;
         self.conn = conn.clone();
         self.pump = Some(tokio::spawn(pump(
             self.client.clone(),
@@ -269,7 +274,7 @@ impl Device {
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             match self.next_event(left).await? {
-                DeviceEvent::Engine(Event::Message(m)) => return Some(m),
+                DeviceEvent::Engine(Event::Message(m)) => return Some(*m),
                 _ => continue,
             }
         }
@@ -309,20 +314,34 @@ async fn pump(
                 let _ = events.send(DeviceEvent::Drained);
             }
             Some(push::Body::Expired(x)) => {
-                let _ = events.send(DeviceEvent::Expired(x.entries));
+                // The gaps are recorded before the relay may forget them.
+                match client.record_expired(&x.entries, now()).await {
+                    Ok(list) => {
+                        conn.ack(p.id);
+                        for e in list {
+                            let _ = events.send(DeviceEvent::Engine(e));
+                        }
+                        let _ = events.send(DeviceEvent::Expired(x.entries));
+                    }
+                    Err(e) => {
+                        let _ = events.send(DeviceEvent::Failed(e.to_string()));
+                    }
+                }
             }
-            Some(push::Body::DeviceRemoved(_)) => {
-                let _ = events.send(DeviceEvent::Removed);
+            Some(push::Body::DeviceRemoved(r)) => {
+                let proven = client.removal_proven(&r.signed_device_list).await;
+                let _ = events.send(DeviceEvent::Removed { proven });
             }
-            // This tool links companions itself (`Device::link` publishes the list), and
-            // never waits on a provisioning address.
-            Some(
-                push::Body::Welcome(_)
-                | push::Body::DeviceLinked(_)
-                | push::Body::DeviceUnlinked(_)
-                | push::Body::Provisioning(_),
-            )
-            | None => {}
+            // The primary signs a new list when the account's devices changed (the same
+            // check runs at every connection, so a missed notice is re-derived).
+            Some(push::Body::DeviceLinked(_) | push::Body::DeviceUnlinked(_)) => {
+                if client.whoami().await.1.is_primary()
+                    && let Err(e) = client.maintain(&conn, now(), &mut rng).await
+                {
+                    tracing::debug!(error = %e, "device list not renewed");
+                }
+            }
+            Some(push::Body::Welcome(_) | push::Body::Provisioning(_)) | None => {}
         }
     }
     let _ = events.send(DeviceEvent::Closed(pushes.close_reason()));

@@ -31,7 +31,10 @@ async fn test_an_unverified_contacts_new_key_is_trusted_with_a_notice() {
     // The reset logged the companion out.
     assert!(
         bob2.client
-            .authenticate(&tandem_cli::Connection::connect(&server.url).await.unwrap().0)
+            .authenticate(
+                &tandem_cli::Connection::connect(&server.url).await.unwrap().0,
+                &mut system_rng()
+            )
             .await
             .is_err()
     );

@@ -118,7 +118,7 @@ async fn test_sigkill_under_traffic_loses_and_duplicates_nothing() {
     let mut duplicates_dropped = 0;
     while let Some(e) = bob.next_event(Duration::from_secs(3)).await {
         match e {
-            DeviceEvent::Engine(Event::Message(m)) => *seen.entry(m.body).or_default() += 1,
+            DeviceEvent::Engine(Event::Message(m)) => *seen.entry(m.body.clone()).or_default() += 1,
             DeviceEvent::Engine(Event::Duplicate) => duplicates_dropped += 1,
             DeviceEvent::Engine(e @ (Event::Undecryptable { .. } | Event::Rejected { .. })) => {
                 panic!("{e:?}")

@@ -1,18 +1,31 @@
-//! Groups through the engine: one sender-key ciphertext per message, fanned out by the relay
-//! to every member device; removing a member replaces the sender key.
+//! Groups through the engine on signed group state: one sender-key ciphertext per message,
+//! fanned out by the relay to every accepted member device; membership is what the admins
+//! signed, never the relay's word.
 
 mod support;
 
 use std::time::Duration;
 
-use support::{TestServer, expect_message, messages};
-use tandem_cli::Device;
-use tandem_core::client::Conversation;
-use tandem_core::sender_keys::DistributionId;
-use tandem_core::store::{SenderKeyName, SenderKeyStore};
+use support::{TestServer, events, expect_message, messages, relay_db};
+use tandem_cli::{Device, now, system_rng};
+use tandem_core::client::{Conversation, Event, GroupEdit, Notice, RejectReason};
+use tandem_core::sender_keys::{
+    DistributionId, create_sender_key_distribution_message, group_encrypt,
+};
+use tandem_core::store::{ProtocolStore, SenderKeyName, SenderKeyStore};
+use tandem_core::transport::RelayTransport;
+use tandem_core::wire::content::{Content, DataMessage, content};
+use tandem_core::wire::relay::{SendGroupMessage, Status, request};
+
+async fn sender_key_chain(device: &Device, group: [u8; 16]) -> u32 {
+    let me = device.client.address().await;
+    let key = SenderKeyName { sender: me, distribution_id: DistributionId(group) };
+    let record = device.client.store().load_sender_key(&key).await.unwrap().unwrap();
+    record.current().unwrap().chain_id()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn test_group_messages_reach_every_member_device_and_removal_rotates() {
+async fn test_group_messages_reach_every_accepted_member_device_and_removal_rotates() {
     let server = TestServer::start().await;
     let mut alice = Device::register(&server.url, "alice").await.unwrap();
     let mut alice2 = Device::link(&alice, "alice laptop").await.unwrap();
@@ -20,53 +33,196 @@ async fn test_group_messages_reach_every_member_device_and_removal_rotates() {
     let mut bob2 = Device::link(&bob, "bob laptop").await.unwrap();
     let mut carol = Device::register(&server.url, "carol").await.unwrap();
     let (b, c) = (bob.account_id().await, carol.account_id().await);
-    let group = alice.client.create_group(alice.connection(), &[b, c]).await.unwrap();
+    let group = alice
+        .client
+        .create_group(alice.connection(), "climbing", &[b, c], now(), &mut system_rng())
+        .await
+        .unwrap();
+    // Bob and Carol hear of it end to end, as an invitation: Alice is a stranger to them.
+    for d in [&mut bob, &mut bob2, &mut carol] {
+        let e = events(d, Duration::from_millis(500)).await;
+        assert!(e.contains(&Event::GroupUpdated { group, invited: true }), "{e:?}");
+        assert!(e.iter().any(|e| matches!(e, Event::Message(m)
+            if matches!(m.notice, Some(Notice::Group { created: true, .. })))));
+    }
+    // Until they accept, the relay routes them nothing.
+    let report = alice.send_group_text(group, "before anyone accepted").await.unwrap();
+    expect_message(&mut alice2, "before anyone accepted").await;
+    let _ = report;
+    assert!(messages(&mut bob, Duration::from_millis(300)).await.is_empty());
+    bob.client.accept_group(bob.connection(), group, true).await.unwrap();
+    carol.client.accept_group(carol.connection(), group, true).await.unwrap();
 
     let report = alice.send_group_text(group, "hello group").await.unwrap();
-    assert_eq!(
-        report.devices.len(),
-        4,
-        "alice's laptop, bob's two devices, carol: {:?}",
-        report.devices
-    );
+    assert_eq!(report.devices.len(), 4, "alice's laptop, bob's two, carol: {:?}", report.devices);
     for d in [&mut alice2, &mut bob, &mut bob2, &mut carol] {
         let m = expect_message(d, "hello group").await;
         assert_eq!(m.conversation, Conversation::Group(group));
     }
+    // Bob's laptop learns from the relay that Bob accepted on his phone.
     bob2.send_group_text(group, "hi from bob's laptop").await.unwrap();
     for d in [&mut alice, &mut alice2, &mut bob, &mut carol] {
         expect_message(d, "hi from bob's laptop").await;
     }
 
-    let me = alice.client.address().await;
-    let key = SenderKeyName { sender: me, distribution_id: DistributionId(group) };
-    let before = alice
+    let before = sender_key_chain(&alice, group).await;
+    let edit = GroupEdit { remove: vec![c], ..GroupEdit::default() };
+    alice
         .client
-        .store()
-        .load_sender_key(&key)
+        .update_group(alice.connection(), group, &edit, now(), &mut system_rng())
         .await
-        .unwrap()
-        .unwrap()
-        .current()
-        .unwrap()
-        .chain_id();
-    alice.client.modify_group(alice.connection(), group, &[], &[c]).await.unwrap();
+        .unwrap();
     alice.send_group_text(group, "carol is gone").await.unwrap();
-    let after = alice
-        .client
-        .store()
-        .load_sender_key(&key)
-        .await
-        .unwrap()
-        .unwrap()
-        .current()
-        .unwrap()
-        .chain_id();
+    let after = sender_key_chain(&alice, group).await;
     assert_ne!(before, after, "the sender key was replaced after a member left");
     for d in [&mut alice2, &mut bob, &mut bob2] {
         expect_message(d, "carol is gone").await;
     }
-    let to_carol = messages(&mut carol, Duration::from_secs(1)).await;
-    assert!(to_carol.iter().all(|m| m.body != "carol is gone"), "a removed member gets nothing");
+    let to_carol = events(&mut carol, Duration::from_secs(1)).await;
+    assert!(
+        !to_carol.iter().any(|e| matches!(e, Event::Message(m) if m.body == "carol is gone")),
+        "a removed member gets nothing"
+    );
+    // Carol saw her removal in the chat.
+    assert!(to_carol.iter().any(|e| matches!(e, Event::Message(m)
+        if matches!(&m.notice, Some(Notice::Group { change, .. }) if change.removed == [c]))));
+    let state = carol.client.group(group).await.unwrap().unwrap();
+    assert!(!state.state.state().is_member(&c));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn test_a_ghost_member_the_relay_adds_gets_no_sender_key_and_no_readable_message() {
+    let server = TestServer::start().await;
+    let alice = Device::register(&server.url, "alice").await.unwrap();
+    let mut bob = Device::register(&server.url, "bob").await.unwrap();
+    let mut mallory = Device::register(&server.url, "mallory").await.unwrap();
+    let (b, m) = (bob.account_id().await, mallory.account_id().await);
+    let group = alice
+        .client
+        .create_group(alice.connection(), "secret plans", &[b], now(), &mut system_rng())
+        .await
+        .unwrap();
+    bob.client.accept_group(bob.connection(), group, true).await.unwrap();
+    // The relay adds Mallory's account to the group's members by editing its database.
+    relay_db(&server)
+        .execute(
+            "INSERT INTO group_members (group_id, account_id, accepted) VALUES (?1, ?2, 1)",
+            rusqlite::params![group.as_slice(), m.0.as_slice()],
+        )
+        .unwrap();
+    let report = alice.send_group_text(group, "meet at noon").await.unwrap();
+    assert!(report.devices.iter().all(|(a, _)| *a != m), "no sender key for the ghost");
+    expect_message(&mut bob, "meet at noon").await;
+    // Mallory's device gets the relay's copy, and cannot read it.
+    let seen = events(&mut mallory, Duration::from_secs(1)).await;
+    assert!(!seen.iter().any(|e| matches!(e, Event::Message(m) if m.body == "meet at noon")));
+    assert!(
+        seen.iter().any(|e| matches!(e, Event::Undecryptable { .. } | Event::Rejected { .. })),
+        "{seen:?}"
+    );
+    // The members' verified state is unchanged.
+    for d in [&alice, &bob] {
+        let g = d.client.group(group).await.unwrap().unwrap();
+        assert_eq!(g.state.state().accounts().collect::<Vec<_>>().len(), 2);
+        assert!(!g.state.state().is_member(&m));
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn test_a_non_member_cannot_post_into_a_group() {
+    let server = TestServer::start().await;
+    let alice = Device::register(&server.url, "alice").await.unwrap();
+    let mut bob = Device::register(&server.url, "bob").await.unwrap();
+    let mallory = Device::register(&server.url, "mallory").await.unwrap();
+    let (b, m) = (bob.account_id().await, mallory.account_id().await);
+    let group = alice
+        .client
+        .create_group(alice.connection(), "family", &[b], now(), &mut system_rng())
+        .await
+        .unwrap();
+    bob.client.accept_group(bob.connection(), group, true).await.unwrap();
+    events(&mut bob, Duration::from_millis(300)).await;
+    // 1. A pairwise message that names the group.
+    let forged = Content {
+        body: Some(content::Body::Data(DataMessage {
+            body: "pay this invoice".into(),
+            timestamp: now().as_millis(),
+            group_id: group.to_vec(),
+        })),
+    };
+    mallory
+        .client
+        .hazmat_send_content(mallory.connection(), b, &forged, now(), &mut system_rng())
+        .await
+        .unwrap();
+    let seen = events(&mut bob, Duration::from_millis(500)).await;
+    assert!(
+        seen.iter().any(|e| matches!(e, Event::Rejected { sender, reason: RejectReason::NotGroupMessage, .. } if *sender == m)),
+        "{seen:?}"
+    );
+    // 2. Mallory's own sender key for the group, handed to Bob, then a sender-key message
+    // the relay delivers (it lists Mallory as a member by an edit of its database).
+    relay_db(&server)
+        .execute(
+            "INSERT INTO group_members (group_id, account_id, accepted) VALUES (?1, ?2, 1)",
+            rusqlite::params![group.as_slice(), m.0.as_slice()],
+        )
+        .unwrap();
+    let me = mallory.client.address().await;
+    let (skdm, changes) = create_sender_key_distribution_message(
+        mallory.client.store(),
+        &me,
+        DistributionId(group),
+        &mut system_rng(),
+    )
+    .await
+    .unwrap();
+    mallory.client.store().save_changes(changes).await.unwrap();
+    let key =
+        Content { body: Some(content::Body::SenderKeyDistribution(skdm.serialized().to_vec())) };
+    mallory
+        .client
+        .hazmat_send_content(mallory.connection(), b, &key, now(), &mut system_rng())
+        .await
+        .unwrap();
+    let plain = Content {
+        body: Some(content::Body::Data(DataMessage {
+            body: "pay this invoice".into(),
+            timestamp: now().as_millis() + 1,
+            group_id: group.to_vec(),
+        })),
+    }
+    .to_padded_bytes();
+    let (message, changes) = group_encrypt(
+        mallory.client.store(),
+        &me,
+        DistributionId(group),
+        &plain,
+        &mut system_rng(),
+    )
+    .await
+    .unwrap();
+    mallory.client.store().save_changes(changes).await.unwrap();
+    let r = mallory
+        .connection()
+        .request(request::Body::SendGroupMessage(SendGroupMessage {
+            group_id: group.to_vec(),
+            timestamp: now().as_millis(),
+            content: message.serialized().to_vec(),
+            version: 1,
+        }))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), Status::Ok, "{}", r.message);
+    let seen = events(&mut bob, Duration::from_secs(1)).await;
+    assert!(!seen.iter().any(|e| matches!(e, Event::Message(m) if m.body == "pay this invoice")));
+    assert!(!seen.iter().any(|e| matches!(e, Event::SenderKey { .. })), "{seen:?}");
+    let refused = seen
+        .iter()
+        .filter(|e| matches!(e, Event::Rejected { reason: RejectReason::NotGroupMember, .. }))
+        .count();
+    assert_eq!(refused, 2, "the key and the message: {seen:?}");
     server.stop().await;
 }

@@ -6,7 +6,7 @@ mod support;
 
 use support::TestServer;
 use tandem_cli::{Connection, Device, Pushes, now, system_rng};
-use tandem_core::client::{Client, ClientError, random_password};
+use tandem_core::client::{Client, ClientError};
 use tandem_core::link::{LinkCode, LinkError, LinkRequest};
 use tandem_core::prekeys::generate_registration_id;
 use tandem_core::store::MemoryStore;
@@ -55,16 +55,14 @@ async fn test_a_repeated_registration_after_a_lost_answer_gets_the_same_device()
     let code = LinkCode::parse(&request.code().to_text()).unwrap();
     alice.client.link_companion(alice.connection(), &code, "phone", now(), &mut rng).await.unwrap();
     let (link, _) = request.open(&link_message(&mut pushes).await).unwrap();
-    let password = random_password(&mut rng);
-    // This browser's identity registering with `link`, on `conn`, with `password`.
-    let register = |conn: Connection, password: [u8; 32]| {
-        let (link, store) = (link.clone(), MemoryStore::new(identity.clone(), registration_id));
+    // An identity registering with `link` on `conn`: its proof is its signature.
+    let register = |conn: Connection, identity: IdentityKeyPair| {
+        let (link, store) = (link.clone(), MemoryStore::new(identity, registration_id));
         async move {
             let client = Client::register_linked(
                 store,
                 &conn,
                 link,
-                password,
                 "laptop",
                 "cli",
                 now(),
@@ -74,24 +72,15 @@ async fn test_a_repeated_registration_after_a_lost_answer_gets_the_same_device()
             Ok::<_, ClientError>(client.whoami().await)
         }
     };
-    let first = register(conn, password).await.unwrap();
+    let first = register(conn, identity.clone()).await.unwrap();
     // The answer "was lost": the companion repeats the registration on a new socket.
     let (again, _pushes) = Connection::connect(&server.url).await.unwrap();
-    let second = register(again, password).await.unwrap();
+    let second = register(again, identity.clone()).await.unwrap();
     assert_eq!(first, second, "the same device");
-    // Someone else holding the link message but not the password gets nothing.
+    // Someone else holding the link message but not the identity key gets nothing.
     let (other, _pushes) = Connection::connect(&server.url).await.unwrap();
-    let stolen = register(other, random_password(&mut rng)).await;
-    assert!(
-        matches!(
-            stolen,
-            Err(ClientError::Server {
-                status: Status::BadRequest | Status::Unauthorized | Status::NotFound,
-                ..
-            })
-        ),
-        "{stolen:?}"
-    );
+    let stolen = register(other, IdentityKeyPair::generate(&mut rng)).await;
+    assert!(stolen.is_err(), "{stolen:?}");
     assert_eq!(server.state.storage.devices(account).await.unwrap().len(), 2);
     server.stop().await;
 }

@@ -67,6 +67,10 @@ impl RelayTransport for Injecting {
         }
         Ok(resp)
     }
+
+    fn challenge(&self) -> Result<tandem_core::auth::Challenge, tandem_core::auth::ChallengeError> {
+        self.inner.challenge()
+    }
 }
 
 /// A device the server made up: its own key, and an ADV identity signed by a key that is

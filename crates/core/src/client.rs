@@ -27,18 +27,22 @@ mod trust;
 use std::time::Duration;
 
 pub use codec::{MAX_RECORD_LEN, conversation_from_bytes, conversation_to_bytes};
+pub use devices::KEY_CHANGE_HOLD;
 use futures_util::lock::{Mutex, MutexGuard};
-pub use receive::Event;
+pub use groups::GroupEdit;
+pub use receive::{Event, RejectReason};
 pub use records::{
-    AccountRecord, Conversation, DeviceListRecord, MessageId, MessageRecord, OutboxEntry,
-    OutgoingState,
+    AccountRecord, Conversation, DeviceListRecord, GroupRecord, MessageId, MessageRecord, Notice,
+    OutboxEntry, OutgoingState,
 };
-pub use register::{LinkOffer, random_password};
-pub use send::{MAX_TEXT_LEN, SendReport};
+pub use register::LinkOffer;
+pub use register::PublishReport;
+pub use send::{MAX_TEXT_LEN, RECENT_LOCAL_IDS, SendReport};
 pub use trust::ContactCode;
 
 use crate::address::{AccountId, DeviceId, ProtocolAddress};
-use crate::devices::AdvError;
+use crate::auth::{self, Proof};
+use crate::devices::{AdvError, SignedDeviceList};
 use crate::error::ProtocolError;
 use crate::store::{Changes, ClientStore, StoreError};
 use crate::time::Timestamp;
@@ -56,6 +60,16 @@ pub const PREKEY_REFILL_BELOW: u32 = 20;
 pub const SIGNED_PREKEY_ROTATION: Duration = Duration::from_secs(7 * 24 * 3600);
 /// A cached device list is used for this long before it is fetched again.
 pub const DEVICE_LIST_CACHE_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Something received from an account's device that its cached list does not explain
+/// fetches the list afresh at most this often per account; until then the cached answer
+/// stands (so a stranger's stream of junk costs at most one lookup a minute).
+pub const INCOMING_REFETCH_INTERVAL: Duration = Duration::from_secs(60);
+/// The relay's clock is followed for message timestamps only while it is within this of the
+/// device's own clock.
+pub const MAX_CLOCK_OFFSET: Duration = Duration::from_secs(30 * 24 * 3600);
+/// A last timestamp further than this ahead of the (corrected) clock came from a clock that
+/// was wrong: timestamps restart from the clock instead of growing from it.
+pub const TIMESTAMP_RESYNC: Duration = Duration::from_secs(60);
 
 /// What went wrong in the engine. `Display` is for people and never holds secrets.
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +128,20 @@ pub enum ClientError {
     /// reviews and accepts the new security code.
     #[error("the security code of this contact changed; review it before sending")]
     AccountKeyChanged(AccountId),
+    /// The relay no longer accepts this device. `proven` says whether it showed a device
+    /// list signed by the account key that revokes this device; only then may the device
+    /// delete its data.
+    #[error("the server no longer accepts this device")]
+    Removed {
+        /// The removal is signed by the account key.
+        proven: bool,
+    },
+    /// A group operation was refused by this device's own checks.
+    #[error("{0}")]
+    Group(#[from] crate::group_state::GroupStateError),
+    /// The connection has no login challenge (the relay is too old, or the URL has no host).
+    #[error(transparent)]
+    Challenge(#[from] auth::ChallengeError),
 }
 
 impl ClientError {
@@ -122,7 +150,13 @@ impl ClientError {
         matches!(self, ClientError::Transport(_))
             || matches!(
                 self,
-                ClientError::Server { status: Status::Internal | Status::RateLimited, .. }
+                ClientError::Server {
+                    status: Status::Internal
+                        | Status::RateLimited
+                        | Status::Unlisted
+                        | Status::StaleChallenge,
+                    ..
+                }
             )
     }
 }
@@ -147,12 +181,21 @@ fn ok_body(resp: Response) -> Result<Option<response::Body>, ClientError> {
 /// The engine of one device.
 pub struct Client<S> {
     store: S,
+    /// Who this device is: fixed for the client's life (a new account key is a new client),
+    /// so reading it never waits for the lock.
+    me: (AccountId, DeviceId, crate::identity::IdentityKey),
     /// The account record, and the lock every protocol-state change holds.
     state: Mutex<AccountRecord>,
     /// Receipts to send after received messages were stored.
     pending_receipts: Mutex<Vec<receive::PendingReceipt>>,
     /// Who holds this device's sender key, per group (in memory: rotated after a restart).
     group_shares: Mutex<std::collections::HashMap<[u8; 16], groups::GroupShare>>,
+    /// The relay's clock minus the caller's, in ms (see [`Client::set_clock_offset`]).
+    clock_offset: Mutex<i64>,
+    /// When an account's list was last fetched afresh because of something received.
+    refetched: Mutex<std::collections::HashMap<AccountId, Timestamp>>,
+    /// When a group was last fetched from the relay.
+    group_synced: Mutex<std::collections::HashMap<[u8; 16], Timestamp>>,
 }
 
 impl<S> std::fmt::Debug for Client<S> {
@@ -171,9 +214,13 @@ impl<S: ClientStore> Client<S> {
     fn with_account(store: S, account: AccountRecord) -> Self {
         Self {
             store,
+            me: (account.account_id, account.device_id, account.account_key),
             state: Mutex::new(account),
             pending_receipts: Mutex::new(Vec::new()),
             group_shares: Mutex::new(std::collections::HashMap::new()),
+            clock_offset: Mutex::new(0),
+            refetched: Mutex::new(std::collections::HashMap::new()),
+            group_synced: Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -184,8 +231,12 @@ impl<S: ClientStore> Client<S> {
 
     /// This device's account and device id.
     pub async fn whoami(&self) -> (AccountId, DeviceId) {
-        let a = self.state.lock().await;
-        (a.account_id, a.device_id)
+        (self.me.0, self.me.1)
+    }
+
+    /// The account key this device belongs to.
+    pub fn account_key(&self) -> crate::identity::IdentityKey {
+        self.me.2
     }
 
     /// A copy of the account record.
@@ -195,8 +246,7 @@ impl<S: ClientStore> Client<S> {
 
     /// This device's protocol address.
     pub async fn address(&self) -> ProtocolAddress {
-        let a = self.state.lock().await;
-        a.account_id.address(a.device_id)
+        self.me.0.address(self.me.1)
     }
 
     async fn lock(&self) -> MutexGuard<'_, AccountRecord> {
@@ -210,21 +260,99 @@ impl<S: ClientStore> Client<S> {
         Ok(())
     }
 
-    /// Authenticates a fresh connection as this device.
+    /// Authenticates a fresh connection as this device: signs the connection's challenge
+    /// with the identity key. A relay that refuses the device gets
+    /// [`ClientError::Removed`], `proven` only if it showed a signed list revoking it.
     pub async fn authenticate<T: RelayTransport + ?Sized>(
         &self,
         transport: &T,
+        rng: &mut impl rand_core::CryptoRng,
     ) -> Result<(), ClientError> {
-        let a = self.account().await;
+        let challenge = transport.challenge()?;
+        let (account, device) = self.whoami().await;
+        let identity = self.store.load_identity_key_pair().await?;
+        let proof = Proof::Authenticate { account: &account, device: device.get() };
         let body = request::Body::Authenticate(crate::wire::relay::Authenticate {
-            account_id: a.account_id.0.to_vec(),
-            device_id: a.device_id.get(),
-            password: a.password.to_vec(),
+            account_id: account.0.to_vec(),
+            device_id: device.get(),
+            signature: auth::sign(&identity, &challenge, &proof, rng).to_vec(),
+            challenge: challenge.nonce.to_vec(),
         });
-        match call(transport, body).await? {
-            Some(response::Body::Authenticated(_)) => Ok(()),
-            _ => Err(ClientError::UnexpectedResponse("authenticate")),
+        let resp = transport.request(body).await?;
+        match (resp.status(), resp.body) {
+            (Status::Ok, Some(response::Body::Authenticated(_))) => Ok(()),
+            (Status::Unauthorized, body) => {
+                let proof = match body {
+                    Some(response::Body::Removed(r)) => r.signed_device_list,
+                    _ => Vec::new(),
+                };
+                Err(ClientError::Removed { proven: self.removal_proven(&proof).await })
+            }
+            (Status::Ok, _) => Err(ClientError::UnexpectedResponse("authenticate")),
+            (status, _) => Err(ClientError::Server { status, message: resp.message }),
         }
+    }
+
+    /// Whether `signed_list` (from a `DeviceRemoved` push or refused login) proves that this
+    /// device was logged out: a device list signed by the account key that revokes this
+    /// companion's key index. Never true for the primary, which no one can remove.
+    pub async fn removal_proven(&self, signed_list: &[u8]) -> bool {
+        let a = self.account().await;
+        if a.device_id.is_primary() || signed_list.is_empty() {
+            return false;
+        }
+        let Ok(list) = SignedDeviceList::from_bytes(signed_list) else { return false };
+        list.verify(&a.account_key).is_ok_and(|l| {
+            l.account_id == a.account_id && l.revoked.binary_search(&a.key_index).is_ok()
+        })
+    }
+
+    /// Tells the engine how far the relay's clock is ahead of the caller's (`server − local`,
+    /// in ms, e.g. from the relay's welcome). Message timestamps follow the relay's clock,
+    /// so a device whose clock is wrong still stamps plausible times; offsets beyond
+    /// [`MAX_CLOCK_OFFSET`] are ignored. Expiry checks keep using the caller's clock, so a
+    /// relay cannot make an expired list look valid by lying about the time.
+    pub async fn set_clock_offset(&self, offset_ms: i64) {
+        let max = i64::try_from(MAX_CLOCK_OFFSET.as_millis()).unwrap_or(i64::MAX);
+        *self.clock_offset.lock().await = if offset_ms.abs() <= max { offset_ms } else { 0 };
+    }
+
+    /// The caller's clock corrected by the relay's (see [`Client::set_clock_offset`]).
+    pub async fn message_clock(&self, now: Timestamp) -> Timestamp {
+        let offset = *self.clock_offset.lock().await;
+        Timestamp::from_millis(now.as_millis().saturating_add_signed(offset))
+    }
+
+    /// A fresh timestamp for something this device sends (it identifies messages): the
+    /// relay-corrected clock, strictly after the last one used, unless that one lies more
+    /// than [`TIMESTAMP_RESYNC`] ahead of the clock (it came from a clock that was wrong):
+    /// then the clock itself, skipping times this device already used for a message.
+    async fn next_timestamp(
+        &self,
+        account: &mut AccountRecord,
+        now: Timestamp,
+    ) -> Result<u64, ClientError> {
+        let clock = self.message_clock(now).await.as_millis();
+        let resync = u64::try_from(TIMESTAMP_RESYNC.as_millis()).unwrap_or(u64::MAX);
+        let mut t = if account.last_timestamp > clock.saturating_add(resync) {
+            clock
+        } else {
+            clock.max(account.last_timestamp.saturating_add(1))
+        };
+        while self
+            .store
+            .load_message(&MessageId {
+                sender: account.account_id,
+                device: account.device_id,
+                timestamp: t,
+            })
+            .await?
+            .is_some()
+        {
+            t = t.saturating_add(1);
+        }
+        account.last_timestamp = t;
+        Ok(t)
     }
 
     /// The messages of a conversation as stored (newest `limit`, oldest first).
@@ -240,13 +368,6 @@ impl<S: ClientStore> Client<S> {
     pub async fn message(&self, id: &MessageId) -> Result<Option<MessageRecord>, ClientError> {
         Ok(self.store.load_message(id).await?)
     }
-}
-
-/// A fresh unique timestamp for a message from this device.
-fn next_timestamp(account: &mut AccountRecord, now: Timestamp) -> u64 {
-    let t = now.as_millis().max(account.last_timestamp + 1);
-    account.last_timestamp = t;
-    t
 }
 
 #[cfg(test)]

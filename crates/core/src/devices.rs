@@ -80,6 +80,15 @@ pub enum AdvError {
     /// The primary's identity key is not the account key.
     #[error("the primary device's identity key is not the account key")]
     PrimaryMismatch,
+    /// The device's key index was revoked (the device was logged out); it never comes back.
+    #[error("the device was logged out of its account")]
+    Revoked,
+    /// The server served no signed list for an account that had one (a rollback).
+    #[error("the server withheld the device list (version {seen} was seen before)")]
+    ListWithdrawn {
+        /// The newest version seen before.
+        seen: u64,
+    },
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -124,6 +133,8 @@ struct ListProto {
     expires_at: u64,
     #[prost(message, repeated, tag = "5")]
     entries: Vec<ListEntryProto>,
+    #[prost(uint32, repeated, tag = "6")]
+    revoked: Vec<u32>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -293,6 +304,9 @@ pub struct DeviceList {
     pub expires_at: Timestamp,
     /// The devices, primary included.
     pub entries: Vec<DeviceListEntry>,
+    /// Key indexes of devices that were logged out, sorted: never valid again, whatever a
+    /// later list or the server says.
+    pub revoked: Vec<u32>,
 }
 
 impl DeviceList {
@@ -333,6 +347,7 @@ impl SignedDeviceList {
                 .iter()
                 .map(|e| ListEntryProto { device_id: e.device_id.get(), key_index: e.key_index })
                 .collect(),
+            revoked: list.revoked.clone(),
         }
         .encode_to_vec();
         let signature =
@@ -383,6 +398,16 @@ impl SignedDeviceList {
                 })
             })
             .collect::<Result<Vec<_>, AdvError>>()?;
+        if l.revoked.windows(2).any(|w| w[0] >= w[1])
+            || entries.iter().any(|e| l.revoked.binary_search(&e.key_index).is_ok())
+            || entries
+                .iter()
+                .enumerate()
+                .any(|(i, e)| entries[..i].iter().any(|o| o.device_id == e.device_id))
+        {
+            // Revocations unsorted or repeated, a revoked index listed as live, a device twice.
+            return Err(AdvError::Malformed(what));
+        }
         let list = DeviceList {
             account_id: AccountId::from_bytes(&l.account_id)
                 .map_err(|_| AdvError::Malformed(what))?,
@@ -390,6 +415,7 @@ impl SignedDeviceList {
             timestamp: Timestamp::from_millis(l.timestamp),
             expires_at: Timestamp::from_millis(l.expires_at),
             entries,
+            revoked: l.revoked,
         };
         Ok(Self {
             list,
@@ -436,6 +462,9 @@ pub struct VerifiedDevices {
     pub devices: Vec<VerifiedDevice>,
     /// Devices the server listed that must not be used.
     pub rejected: Vec<RejectedDevice>,
+    /// Every revoked key index known for the account: those the verified list revokes and
+    /// those known before (`known_revoked`), sorted.
+    pub revoked: Vec<u32>,
 }
 
 impl VerifiedDevices {
@@ -445,18 +474,29 @@ impl VerifiedDevices {
     }
 }
 
-/// Checks a server's answer about `account_id` against the account key this client trusts
-/// (`None` on first contact: trust on first use) and the newest list version it has seen.
+/// What a client already knows about an account's lists, to check a new answer against.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KnownList<'a> {
+    /// The account key trusted (`None` on first contact: trust on first use).
+    pub account_key: Option<&'a IdentityKey>,
+    /// The newest signed list version seen.
+    pub version: Option<u64>,
+    /// Key indexes known to be revoked (sorted).
+    pub revoked: &'a [u32],
+}
+
+/// Checks a server's answer about `account_id` against what this client knows.
 ///
-/// Errors only for problems with the account as a whole (changed key, rollback, wrong
-/// account); single bad devices are listed in [`VerifiedDevices::rejected`].
+/// Errors only for problems with the account as a whole (changed key, rollback, a withheld
+/// list, wrong account); single bad devices are listed in [`VerifiedDevices::rejected`]. A
+/// device whose key index was ever seen revoked is rejected for good.
 pub fn verify_devices(
     account_id: AccountId,
     response: &Devices,
-    trusted_account_key: Option<&IdentityKey>,
-    seen_version: Option<u64>,
+    known: KnownList<'_>,
     now: Timestamp,
 ) -> Result<VerifiedDevices, AdvError> {
+    let KnownList { account_key: trusted_account_key, version: seen_version, revoked } = known;
     if response.account_id != account_id.0 {
         return Err(AdvError::WrongAccount);
     }
@@ -473,8 +513,12 @@ pub fn verify_devices(
         list_expired: false,
         devices: Vec::new(),
         rejected: Vec::new(),
+        revoked: revoked.to_vec(),
     };
     let list = if response.signed_device_list.is_empty() {
+        if let Some(seen) = seen_version {
+            return Err(AdvError::ListWithdrawn { seen });
+        }
         None
     } else {
         let signed = SignedDeviceList::from_bytes(&response.signed_device_list)?;
@@ -488,6 +532,9 @@ pub fn verify_devices(
             return Err(AdvError::ListRollback { seen, found: list.version });
         }
         out.list_digest = Some(signed.digest());
+        out.revoked.extend(&list.revoked);
+        out.revoked.sort_unstable();
+        out.revoked.dedup();
         if list.is_expired(now) {
             out.list_expired = true;
             None
@@ -497,7 +544,7 @@ pub fn verify_devices(
         }
     };
     for d in &response.devices {
-        match verify_one(account_id, &account_key, list.as_ref(), d) {
+        match verify_one(account_id, &account_key, list.as_ref(), &out.revoked, d) {
             Ok(v) => out.devices.push(v),
             Err(reason) => {
                 let reason = if out.list_expired && reason == AdvError::NotInList {
@@ -516,6 +563,7 @@ fn verify_one(
     account_id: AccountId,
     account_key: &IdentityKey,
     list: Option<&DeviceList>,
+    revoked: &[u32],
     d: &crate::wire::relay::DeviceInfo,
 ) -> Result<VerifiedDevice, AdvError> {
     let device_id = DeviceId::new(d.device_id).map_err(|_| AdvError::Malformed("device id"))?;
@@ -538,6 +586,9 @@ fn verify_one(
     }
     if details.key_index != entry.key_index {
         return Err(AdvError::KeyIndexMismatch);
+    }
+    if revoked.binary_search(&details.key_index).is_ok() {
+        return Err(AdvError::Revoked);
     }
     Ok(VerifiedDevice { device_id, registration_id: d.registration_id, identity_key })
 }

@@ -16,6 +16,9 @@
 //!   ignored on input and never sent);
 //! - [`store`]: async store traits, atomic [`store::Changes`] batches, [`store::MemoryStore`]
 //!   and (feature `testing`) a conformance suite for other backends;
+//! - [`devices`] (ADV: account-signed device identities and device lists with revocations),
+//!   [`group_state`] (admin-signed group membership), [`auth`] (challenge–response proofs to
+//!   the relay), [`link`] (QR linking), [`client`] (the messaging engine);
 //! - [`wire::relay`]: the frames of the client–relay WebSocket;
 //! - [`transport`]: reconnect backoff and keepalive policy for client transports.
 //!
@@ -34,11 +37,13 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod address;
+pub mod auth;
 pub mod client;
 pub mod crypto;
 pub mod devices;
 mod error;
 pub mod fingerprint;
+pub mod group_state;
 mod identity;
 pub mod link;
 pub mod prekeys;

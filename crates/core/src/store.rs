@@ -27,7 +27,9 @@ pub use traits::{
 };
 
 use crate::address::{AccountId, ProtocolAddress};
-use crate::client::{AccountRecord, DeviceListRecord, MessageId, MessageRecord, OutboxEntry};
+use crate::client::{
+    AccountRecord, DeviceListRecord, GroupRecord, MessageId, MessageRecord, OutboxEntry,
+};
 use crate::crypto::PublicKey;
 use crate::identity::IdentityKey;
 use crate::prekeys::{
@@ -114,6 +116,10 @@ pub struct Changes {
     pub device_lists: HashMap<AccountId, DeviceListRecord>,
     /// Messages to store (replacing one with the same id).
     pub messages: HashMap<MessageId, MessageRecord>,
+    /// Messages to delete (an unsent message stamped afresh under a new id).
+    pub removed_messages: Vec<MessageId>,
+    /// Groups to store (replacing the record with the same id).
+    pub groups: HashMap<[u8; 16], GroupRecord>,
     /// Outbox entries to add or replace.
     pub outbox: HashMap<MessageId, OutboxEntry>,
     /// Outbox entries to remove (sent or given up).
@@ -136,6 +142,8 @@ impl Changes {
             && self.account.is_none()
             && self.device_lists.is_empty()
             && self.messages.is_empty()
+            && self.removed_messages.is_empty()
+            && self.groups.is_empty()
             && self.outbox.is_empty()
             && self.removed_outbox.is_empty()
     }
@@ -156,6 +164,8 @@ impl Changes {
             account,
             device_lists,
             messages,
+            removed_messages,
+            groups,
             outbox,
             removed_outbox,
         } = later;
@@ -179,7 +189,15 @@ impl Changes {
             self.account = account;
         }
         self.device_lists.extend(device_lists);
+        for id in &removed_messages {
+            self.messages.remove(id);
+        }
+        for id in messages.keys() {
+            self.removed_messages.retain(|r| r != id);
+        }
         self.messages.extend(messages);
+        self.removed_messages.extend(removed_messages);
+        self.groups.extend(groups);
         for id in &removed_outbox {
             self.outbox.remove(id);
         }

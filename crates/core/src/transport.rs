@@ -31,6 +31,10 @@ pub enum TransportError {
 pub trait RelayTransport {
     /// One request, one response.
     async fn request(&self, body: request::Body) -> Result<Response, TransportError>;
+
+    /// The current connection's login challenge (from the relay's welcome) and the host
+    /// it was dialled at, for proofs ([`crate::auth`]).
+    fn challenge(&self) -> Result<crate::auth::Challenge, crate::auth::ChallengeError>;
 }
 
 /// Exponential reconnect backoff with full jitter in the upper half.

@@ -74,6 +74,14 @@ impl From<StorageError> for ApiError {
                 Self::new(Status::Unauthorized, "the link code is invalid or has expired")
             }
             StorageError::LimitReached => Self::new(Status::LimitReached, "limit reached"),
+            StorageError::QueueFull { sender_over: true } => Self::new(
+                Status::LimitReached,
+                "a recipient device has too many undelivered messages from you; wait until it catches up",
+            ),
+            StorageError::QueueFull { sender_over: false } => Self::new(
+                Status::LimitReached,
+                "a recipient device has too many undelivered messages",
+            ),
             StorageError::StaleVersion => {
                 Self::new(Status::Conflict, "a newer device list is already stored")
             }
@@ -113,16 +121,29 @@ pub fn account_id(bytes: &[u8]) -> Result<AccountId, ApiError> {
     AccountId::from_bytes(bytes).map_err(|e| ApiError::bad(e.to_string()))
 }
 
-/// SHA-256 of a secret (device passwords and link tokens are 256-bit random values, so a
-/// fast hash is enough; comparisons are constant-time).
+/// SHA-256 of a secret (link tokens are 256-bit random values, so a fast hash is enough).
 pub fn secret_hash(secret: &[u8]) -> [u8; 32] {
     use sha2::Digest;
     sha2::Sha256::digest(secret).into()
 }
 
-/// Constant-time comparison of two hashes.
-pub fn hashes_equal(a: &[u8; 32], b: &[u8; 32]) -> bool {
+/// Constant-time comparison of two byte strings (tokens, hashes).
+pub fn secrets_equal(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
+}
+
+/// Requires that the device is one its account's signed list names (or the primary):
+/// a device the relay registered but the account never signed may not send.
+pub async fn listed<D: Storage>(state: &AppState<D>, who: Authed) -> Result<(), ApiError> {
+    let current = state.current_devices(who.account).await?.unwrap_or_default();
+    if current.iter().any(|(d, _)| *d == who.device) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            Status::Unlisted,
+            "this device is not in its account's signed device list (yet); try again once the main device has signed it",
+        ))
+    }
 }
 
 /// Handles a request that needs no change of the socket's identity.
@@ -141,7 +162,7 @@ pub async fn dispatch<D: Storage>(
         }
         B::SendProvisioning(r) => devices::send_provisioning(state, authed(who)?, r).await,
         B::LookupAccount(r) => account::lookup(state, authed(who)?, r).await,
-        B::ResetAccount(r) => account::reset(state, authed(who)?, r).await,
+        B::ResetAccount(_) => Err(ApiError::bad("handled by the session")),
         B::CreateLinkToken(_) => devices::create_link_token(state, authed(who)?).await,
         B::RemoveDevice(r) => devices::remove(state, authed(who)?, r).await,
         B::GetDevices(r) => devices::get(state, authed(who)?, r).await,
@@ -152,8 +173,9 @@ pub async fn dispatch<D: Storage>(
         B::GetPreKeyCounts(_) => prekeys::counts(state, authed(who)?).await,
         B::SendMessages(r) => messages::send(state, authed(who)?, r).await,
         B::CreateGroup(r) => groups::create(state, authed(who)?, r).await,
-        B::ModifyGroup(r) => groups::modify(state, authed(who)?, r).await,
+        B::UpdateGroup(r) => groups::update(state, authed(who)?, r).await,
         B::GetGroup(r) => groups::get(state, authed(who)?, r).await,
+        B::AcceptGroup(r) => groups::accept(state, authed(who)?, r).await,
         B::SendGroupMessage(r) => groups::send(state, authed(who)?, r).await,
     }
 }

@@ -1,28 +1,89 @@
-//! Settings from flags and environment.
+//! Settings from flags and environment, checked at start: a value out of range stops the
+//! relay with one line instead of running with a nonsense limit.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
 
 use crate::limits::{Rate, RateLimits};
+use crate::storage::QueueLimits;
 
 /// Limits and lifetimes of the relay, derived from [`Settings`].
 #[derive(Clone, Debug)]
 pub struct RelayConfig {
     /// How long undelivered messages wait.
     pub queue_ttl: Duration,
-    /// Most undelivered messages per device.
-    pub max_queue_len: u64,
+    /// What one device queue may hold, in all and per sending account.
+    pub queue: QueueLimits,
     /// Most unacknowledged pushes per socket.
     pub push_window: usize,
     /// Rate limits.
     pub limits: RateLimits,
     /// How often expired messages are swept.
     pub expiry_interval: Duration,
+    /// A send whose timestamp is further than this ahead of the relay's clock is refused
+    /// (`ClockSkew`): the sender's clock is wrong, and its stamp would date the message in
+    /// the future for everyone.
+    pub max_clock_ahead: Duration,
+    /// Most groups one account may have created (and not yet seen deleted).
+    pub max_groups_per_account: u64,
+    /// Hosts a login proof may name; empty: the `Host` the request came with.
+    pub public_hosts: Vec<String>,
+    /// Peers whose `X-Forwarded-For` is believed (reverse proxies in front of the relay).
+    pub trusted_proxies: Vec<IpNet>,
+    /// The bearer token `/metrics` needs; `None`: `/metrics` is off.
+    pub metrics_token: Option<String>,
     /// Test only: ways this relay attacks its clients.
     pub misbehave: Vec<Misbehaviour>,
+    /// Fuzzing only (never set from flags): every connection gets this challenge, so a fuzz
+    /// input can carry a valid login.
+    pub fixed_challenge: Option<[u8; 32]>,
+}
+
+/// An address range (`10.0.0.0/8`, `fd00::/8`, or one address).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    /// Whether `ip` is in the range.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = crate::limits::canonical(ip);
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::str::FromStr for IpNet {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("{s:?} is not an address or range like 10.0.0.0/8");
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr = crate::limits::canonical(addr.trim().parse::<IpAddr>().map_err(|_| bad())?);
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p.trim().parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(bad)?,
+            None => max,
+        };
+        Ok(Self { addr, prefix })
+    }
 }
 
 /// A way a test relay attacks its clients, so end-to-end tests can show that clients defend
@@ -52,6 +113,18 @@ impl std::str::FromStr for Misbehaviour {
     }
 }
 
+/// A number flag that is finite and within `min..=max`.
+fn ranged(min: f64, max: f64) -> impl Fn(&str) -> Result<f64, String> + Clone {
+    move |s: &str| {
+        let v: f64 = s.trim().parse().map_err(|_| format!("{s:?} is not a number"))?;
+        if v.is_finite() && (min..=max).contains(&v) {
+            Ok(v)
+        } else {
+            Err(format!("must be between {min} and {max}"))
+        }
+    }
+}
+
 /// How to run the relay. Every flag also reads a `TANDEM_*` environment variable.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "tandem-server", version, about = "Tandem relay and web app server")]
@@ -76,29 +149,79 @@ pub struct Settings {
     #[arg(long, env = "TANDEM_LOG", default_value = "info")]
     pub log: String,
 
-    /// Seconds a client may stay silent before its socket is closed.
-    #[arg(long, env = "TANDEM_IDLE_TIMEOUT_SECS", default_value_t = 90)]
+    /// Seconds a client may stay silent before its socket is closed (1 to 3600).
+    #[arg(long, env = "TANDEM_IDLE_TIMEOUT_SECS", default_value_t = 90,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub idle_timeout_secs: u64,
 
-    /// Days an undelivered message waits in a device queue before it expires.
-    #[arg(long, env = "TANDEM_QUEUE_TTL_DAYS", default_value_t = 30.0)]
+    /// Days an undelivered message waits in a device queue before it expires (0.001 to 3650).
+    #[arg(long, env = "TANDEM_QUEUE_TTL_DAYS", default_value_t = 30.0, value_parser = ranged(0.001, 3650.0))]
     pub queue_ttl_days: f64,
 
     /// Most undelivered messages per device queue.
-    #[arg(long, env = "TANDEM_MAX_QUEUE_LEN", default_value_t = 100_000)]
+    #[arg(long, env = "TANDEM_MAX_QUEUE_LEN", default_value_t = 100_000,
+          value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     pub max_queue_len: u64,
 
-    /// Sends per second per device (sustained; bursts of twice that are allowed).
-    #[arg(long, env = "TANDEM_SEND_RATE", default_value_t = 1000.0)]
+    /// Most bytes of undelivered messages per device queue, in MiB.
+    #[arg(long, env = "TANDEM_MAX_QUEUE_MIB", default_value_t = 512,
+          value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    pub max_queue_mib: u64,
+
+    /// Most undelivered messages one sending account may have in one device queue.
+    #[arg(long, env = "TANDEM_MAX_QUEUE_LEN_PER_SENDER", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub max_queue_len_per_sender: u64,
+
+    /// Most bytes one sending account may have in one device queue, in MiB.
+    #[arg(long, env = "TANDEM_MAX_QUEUE_MIB_PER_SENDER", default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    pub max_queue_mib_per_sender: u64,
+
+    /// Stored copies per second per sending device (a send to N devices costs N; bursts of
+    /// twice that are allowed).
+    #[arg(long, env = "TANDEM_SEND_RATE", default_value_t = 2000.0, value_parser = ranged(0.001, 1e7))]
     pub send_rate: f64,
 
+    /// Stored bytes per second per sending device, in KiB (a ciphertext to N devices costs N
+    /// times its size; bursts of twice that are allowed).
+    #[arg(long, env = "TANDEM_SEND_KIB_RATE", default_value_t = 4096.0, value_parser = ranged(1.0, 1e9))]
+    pub send_kib_rate: f64,
+
     /// Prekey bundle fetches per minute per device (sustained; bursts of 100).
-    #[arg(long, env = "TANDEM_PREKEY_FETCH_RATE", default_value_t = 120.0)]
+    #[arg(long, env = "TANDEM_PREKEY_FETCH_RATE", default_value_t = 120.0, value_parser = ranged(0.001, 1e7))]
     pub prekey_fetch_per_minute: f64,
 
-    /// Registrations and failed logins per minute per network address (bursts of 10).
-    #[arg(long, env = "TANDEM_AUTH_RATE", default_value_t = 30.0)]
+    /// Registrations and failed logins per minute per network (an IPv4 /24 or IPv6 /64;
+    /// bursts of 10).
+    #[arg(long, env = "TANDEM_AUTH_RATE", default_value_t = 30.0, value_parser = ranged(0.001, 1e7))]
     pub auth_per_minute: f64,
+
+    /// Seconds a send's timestamp may be ahead of the relay's clock (60 to 604800).
+    #[arg(long, env = "TANDEM_MAX_CLOCK_AHEAD_SECS", default_value_t = 900,
+          value_parser = clap::value_parser!(u64).range(60..=604_800))]
+    pub max_clock_ahead_secs: u64,
+
+    /// Most groups one account may create.
+    #[arg(long, env = "TANDEM_MAX_GROUPS_PER_ACCOUNT", default_value_t = 500,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_groups_per_account: u64,
+
+    /// The host names (`host[:port]`) clients dial this relay at, for checking their login
+    /// proofs. Unset: the `Host` header of each connection (right unless a proxy rewrites
+    /// it). Comma-separated.
+    #[arg(long = "public-host", env = "TANDEM_PUBLIC_HOST", value_delimiter = ',')]
+    pub public_hosts: Vec<String>,
+
+    /// Reverse proxies in front of the relay (addresses or ranges, comma-separated): for
+    /// connections from them, limits apply to the client address in `X-Forwarded-For`.
+    #[arg(long = "trusted-proxy", env = "TANDEM_TRUSTED_PROXY", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpNet>,
+
+    /// Serves `/metrics` to requests with `Authorization: Bearer TOKEN`; without it,
+    /// `/metrics` does not exist.
+    #[arg(long, env = "TANDEM_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 
     /// Test only: attack the clients (`tamper-provisioning`, `inject-device:HANDLE`), to test
     /// that they defend themselves. Comma-separated.
@@ -114,52 +237,100 @@ pub struct Settings {
 impl Settings {
     /// Settings for tests: port 0 on loopback, the given directories, API and app.
     pub fn for_tests(data_dir: PathBuf, dist: PathBuf) -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            data_dir,
-            dist,
-            api_only: false,
-            log: "warn".into(),
-            idle_timeout_secs: 90,
-            queue_ttl_days: 30.0,
-            max_queue_len: 100_000,
-            send_rate: 1000.0,
-            prekey_fetch_per_minute: 120.0,
-            auth_per_minute: 30.0,
-            misbehave: Vec::new(),
-        }
+        Self::parse_from(["tandem-server"]).with_dirs(data_dir, dist)
+    }
+
+    fn with_dirs(mut self, data_dir: PathBuf, dist: PathBuf) -> Self {
+        self.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        self.data_dir = data_dir;
+        self.dist = dist;
+        self.log = "warn".into();
+        self
     }
 
     /// The relay's limits and lifetimes from these settings.
     pub fn relay_config(&self) -> RelayConfig {
         let limits = RateLimits {
-            send: Rate {
-                burst: (self.send_rate * 2.0).max(1.0),
-                per_second: self.send_rate.max(0.001),
+            send: Rate { burst: (self.send_rate * 2.0).max(1.0), per_second: self.send_rate },
+            send_kib: Rate {
+                burst: (self.send_kib_rate * 2.0).max(64.0),
+                per_second: self.send_kib_rate,
             },
-            prekey_fetch: Rate {
-                burst: 100.0,
-                per_second: (self.prekey_fetch_per_minute / 60.0).max(0.001),
-            },
+            prekey_fetch: Rate { burst: 100.0, per_second: self.prekey_fetch_per_minute / 60.0 },
             auth: Rate {
                 burst: 10.0_f64.max(self.auth_per_minute / 6.0),
-                per_second: (self.auth_per_minute / 60.0).max(0.001),
+                per_second: self.auth_per_minute / 60.0,
             },
             ..RateLimits::default()
         };
+        const MIB: u64 = 1024 * 1024;
         RelayConfig {
-            queue_ttl: Duration::try_from_secs_f64(self.queue_ttl_days.max(0.0) * 86_400.0)
-                .unwrap_or(Duration::MAX),
-            max_queue_len: self.max_queue_len,
+            queue_ttl: Duration::from_secs_f64(self.queue_ttl_days * 86_400.0),
+            queue: QueueLimits {
+                max_len: self.max_queue_len,
+                max_bytes: self.max_queue_mib.saturating_mul(MIB),
+                max_len_per_sender: self.max_queue_len_per_sender.min(self.max_queue_len),
+                max_bytes_per_sender: self.max_queue_mib_per_sender.saturating_mul(MIB),
+            },
             push_window: 256,
             limits,
             expiry_interval: Duration::from_secs(60),
+            max_clock_ahead: Duration::from_secs(self.max_clock_ahead_secs),
+            max_groups_per_account: self.max_groups_per_account,
+            public_hosts: self
+                .public_hosts
+                .iter()
+                .filter_map(|h| tandem_core::auth::normalize_host(h))
+                .collect(),
+            trusted_proxies: self.trusted_proxies.clone(),
+            metrics_token: self.metrics_token.clone().filter(|t| !t.is_empty()),
             misbehave: self.misbehave.clone(),
+            fixed_challenge: None,
         }
     }
 
     /// The idle timeout as a duration.
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.idle_timeout_secs.max(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_out_of_range_flags_are_refused_at_start() {
+        for bad in [
+            &["--queue-ttl-days", "1e300"][..],
+            &["--queue-ttl-days", "-1"],
+            &["--queue-ttl-days", "NaN"],
+            &["--queue-ttl-days", "inf"],
+            &["--send-rate", "0"],
+            &["--send-rate", "-5"],
+            &["--auth-per-minute", "NaN"],
+            &["--idle-timeout-secs", "0"],
+            &["--max-queue-len", "0"],
+            &["--max-clock-ahead-secs", "1"],
+            &["--trusted-proxy", "not-an-ip"],
+            &["--trusted-proxy", "10.0.0.0/33"],
+        ] {
+            let args = std::iter::once("tandem-server").chain(bad.iter().copied());
+            assert!(Settings::try_parse_from(args).is_err(), "{bad:?} was accepted");
+        }
+        let ok = Settings::try_parse_from([
+            "tandem-server",
+            "--queue-ttl-days",
+            "0.5",
+            "--trusted-proxy",
+            "10.0.0.0/8,::1",
+        ])
+        .unwrap();
+        let c = ok.relay_config();
+        assert_eq!(c.queue_ttl, Duration::from_secs(43_200));
+        assert!(c.trusted_proxies[0].contains("10.1.2.3".parse().unwrap()));
+        assert!(!c.trusted_proxies[0].contains("11.1.2.3".parse().unwrap()));
+        assert!(c.trusted_proxies[1].contains("::1".parse().unwrap()));
+        assert!(c.metrics_token.is_none());
     }
 }

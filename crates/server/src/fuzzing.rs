@@ -10,8 +10,13 @@ use std::time::Duration;
 use axum::extract::ws::Message;
 use futures_util::{Sink, Stream};
 use prost::Message as _;
+use tandem_core::auth::{self, Challenge, Proof};
 use tandem_core::wire::relay::{Authenticate, ClientFrame, NewDevice, RegisterAccount, request};
 use tandem_core::{AccountId, IdentityKeyPair};
+
+/// The challenge every fuzzed connection gets, and the host it names.
+const CHALLENGE: [u8; 32] = [0x5a; 32];
+const HOST: &str = "fuzz.invalid";
 
 use crate::ws::{SocketConfig, serve_socket};
 use crate::{AppState, Settings, SqliteStorage};
@@ -59,24 +64,34 @@ fn fixture() -> &'static Fixture {
         let state = runtime.block_on(async {
             std::fs::create_dir_all(&dir).expect("fuzz data dir");
             let storage = SqliteStorage::open(&dir.join("fuzz.sqlite")).await.expect("storage");
-            let relay = Settings::for_tests(dir.clone(), dir.clone()).relay_config();
+            let mut relay = Settings::for_tests(dir.clone(), dir.clone()).relay_config();
+            relay.fixed_challenge = Some(CHALLENGE);
             AppState::new(storage, None, Duration::from_secs(5), relay)
         });
         // A registered device to log in as.
-        let identity = IdentityKeyPair::generate(&mut rand_core::UnwrapErr(getrandom_rng()));
-        let password = [7u8; 32];
+        let mut rng = rand_core::UnwrapErr(getrandom_rng());
+        let identity = IdentityKeyPair::generate(&mut rng);
+        let challenge = Challenge::new(&CHALLENGE, HOST).expect("fuzz challenge");
+        let handle = "fuzz_fixture";
         let register = ClientFrame::request(
             1,
             request::Body::RegisterAccount(RegisterAccount {
-                handle: "fuzz_fixture".into(),
+                handle: handle.into(),
                 device: Some(NewDevice {
                     registration_id: 1,
                     identity_key: identity.identity_key().serialize().to_vec(),
-                    password: password.to_vec(),
                     name: "fuzz".into(),
                     platform: "fuzz".into(),
                     adv_identity: vec![],
                 }),
+                signature: auth::sign(
+                    &identity,
+                    &challenge,
+                    &Proof::RegisterAccount { handle },
+                    &mut rng,
+                )
+                .to_vec(),
+                challenge: CHALLENGE.to_vec(),
             }),
         );
         let fixture = Fixture { runtime, state, login: Vec::new() };
@@ -92,7 +107,14 @@ fn fixture() -> &'static Fixture {
             request::Body::Authenticate(Authenticate {
                 account_id: account.0.to_vec(),
                 device_id: 1,
-                password: password.to_vec(),
+                signature: auth::sign(
+                    &identity,
+                    &challenge,
+                    &Proof::Authenticate { account: &account, device: 1 },
+                    &mut rng,
+                )
+                .to_vec(),
+                challenge: CHALLENGE.to_vec(),
             }),
         )
         .encode_to_vec();
@@ -109,6 +131,7 @@ fn run(fixture: &Fixture, frames: Vec<Message>) {
         idle_timeout: Duration::from_secs(5),
         server_version: "fuzz".into(),
         peer: None,
+        host: Some(HOST.into()),
     };
     let socket = Duplex { frames: frames.into_iter() };
     fixture.runtime.block_on(serve_socket(socket, config, fixture.state.clone()));

@@ -32,6 +32,7 @@ struct Entry {
     connection: u64,
     tx: mpsc::Sender<Notify>,
     lagged: Arc<AtomicBool>,
+    devices_changed: Arc<AtomicBool>,
 }
 
 /// A connected session's end of the hub.
@@ -41,6 +42,9 @@ pub struct Subscription {
     pub rx: mpsc::Receiver<Notify>,
     /// Set when a notification was dropped: the session must read the database.
     pub lagged: Arc<AtomicBool>,
+    /// Set when a notice that the account's devices changed could not be queued (the
+    /// session was slow): the session tells its device to compare its devices again.
+    pub devices_changed: Arc<AtomicBool>,
     /// This connection's id.
     pub connection: u64,
 }
@@ -48,14 +52,48 @@ pub struct Subscription {
 /// How long a provisioning address works.
 pub const PROVISIONING_TTL: std::time::Duration = std::time::Duration::from_secs(5 * 60);
 
-/// Most provisioning addresses open at once (each belongs to an open socket).
-pub const MAX_PROVISIONING: usize = 10_000;
+/// Most provisioning addresses open at once. Each belongs to an open socket and costs a few
+/// hundred bytes, so the bound is the sockets', not this one's.
+pub const MAX_PROVISIONING: usize = 1_000_000;
+
+/// Most provisioning addresses open at once per network (IPv4 /24, IPv6 /64): one network
+/// cannot take the relay's linking away from everyone else.
+pub const MAX_PROVISIONING_PER_NETWORK: usize = 64;
 
 /// One open provisioning address: whose it is, until when, and where its message goes.
 struct Mailbox {
     owner: u64,
+    network: AccountId,
     expires: std::time::Instant,
     tx: mpsc::Sender<Bytes>,
+}
+
+/// Open provisioning addresses, by address, by owning connection, and counted by network.
+#[derive(Default)]
+struct Mailboxes {
+    by_address: HashMap<[u8; 16], Mailbox>,
+    by_owner: HashMap<u64, [u8; 16]>,
+    per_network: HashMap<AccountId, usize>,
+}
+
+impl Mailboxes {
+    fn remove(&mut self, address: &[u8; 16]) -> Option<Mailbox> {
+        let m = self.by_address.remove(address)?;
+        self.by_owner.remove(&m.owner);
+        if let Some(n) = self.per_network.get_mut(&m.network) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_network.remove(&m.network);
+            }
+        }
+        Some(m)
+    }
+
+    fn close_owner(&mut self, owner: u64) {
+        if let Some(address) = self.by_owner.get(&owner).copied() {
+            self.remove(&address);
+        }
+    }
 }
 
 /// The registry of connected devices.
@@ -63,12 +101,17 @@ struct Mailbox {
 pub struct Hub {
     inner: Arc<Mutex<HashMap<(AccountId, u32), Entry>>>,
     next_connection: Arc<AtomicU64>,
-    provisioning: Arc<Mutex<HashMap<[u8; 16], Mailbox>>>,
+    provisioning: Arc<Mutex<Mailboxes>>,
 }
 
 /// Why a provisioning address could not be opened.
 #[derive(Debug, PartialEq, Eq)]
-pub struct ProvisioningFull;
+pub enum ProvisioningFull {
+    /// The requesting network holds its share already.
+    Network,
+    /// The relay holds its most.
+    Relay,
+}
 
 impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -86,12 +129,18 @@ impl Hub {
         let connection = self.next_connection.fetch_add(1, Ordering::Relaxed) + 1;
         let (tx, rx) = mpsc::channel(NOTIFY_BUFFER);
         let lagged = Arc::new(AtomicBool::new(false));
-        let old =
-            self.lock().insert((account, device), Entry { connection, tx, lagged: lagged.clone() });
+        let devices_changed = Arc::new(AtomicBool::new(false));
+        let entry = Entry {
+            connection,
+            tx,
+            lagged: lagged.clone(),
+            devices_changed: devices_changed.clone(),
+        };
+        let old = self.lock().insert((account, device), entry);
         if let Some(old) = old {
             let _ = old.tx.try_send(Notify::Replaced);
         }
-        Subscription { rx, lagged, connection }
+        Subscription { rx, lagged, devices_changed, connection }
     }
 
     /// Removes a session's registration (if it is still the current one).
@@ -154,8 +203,9 @@ impl Hub {
         what: impl Fn() -> Notify,
     ) {
         for ((a, d), e) in self.lock().iter() {
-            if *a == account && *d != except {
-                let _ = e.tx.try_send(what());
+            if *a == account && *d != except && e.tx.try_send(what()).is_err() {
+                // Never lost: the session tells its device at its next turn.
+                e.devices_changed.store(true, Ordering::Release);
             }
         }
     }
@@ -165,32 +215,39 @@ impl Hub {
         self.next_connection.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    fn mailboxes(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 16], Mailbox>> {
+    fn mailboxes(&self) -> std::sync::MutexGuard<'_, Mailboxes> {
         self.provisioning.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Opens a fresh random provisioning address for connection `owner`, closing the ones
-    /// it had: one link message for it goes to `tx`.
+    /// Opens a fresh random provisioning address for connection `owner` (from `network`),
+    /// closing the one it had: one link message for it goes to `tx`.
     pub fn open_provisioning(
         &self,
         owner: u64,
+        network: AccountId,
         tx: mpsc::Sender<Bytes>,
     ) -> Result<([u8; 16], std::time::SystemTime), ProvisioningFull> {
         let now = std::time::Instant::now();
-        let mut map = self.mailboxes();
-        map.retain(|_, m| m.owner != owner && m.expires > now && !m.tx.is_closed());
-        if map.len() >= MAX_PROVISIONING {
-            return Err(ProvisioningFull);
+        let mut m = self.mailboxes();
+        m.close_owner(owner);
+        if m.per_network.get(&network).copied().unwrap_or(0) >= MAX_PROVISIONING_PER_NETWORK {
+            return Err(ProvisioningFull::Network);
+        }
+        if m.by_address.len() >= MAX_PROVISIONING {
+            return Err(ProvisioningFull::Relay);
         }
         let mut address = [0u8; 16];
         rand::fill(&mut address);
-        map.insert(address, Mailbox { owner, expires: now + PROVISIONING_TTL, tx });
+        m.by_address
+            .insert(address, Mailbox { owner, network, expires: now + PROVISIONING_TTL, tx });
+        m.by_owner.insert(owner, address);
+        *m.per_network.entry(network).or_default() += 1;
         Ok((address, std::time::SystemTime::now() + PROVISIONING_TTL))
     }
 
-    /// Closes every provisioning address of connection `owner`.
+    /// Closes the provisioning address of connection `owner`.
     pub fn close_provisioning(&self, owner: u64) {
-        self.mailboxes().retain(|_, m| m.owner != owner);
+        self.mailboxes().close_owner(owner);
     }
 
     /// Delivers a link message to an open address, which then closes (single use).
@@ -198,5 +255,42 @@ impl Hub {
     pub fn send_provisioning(&self, address: &[u8; 16], message: Bytes) -> bool {
         let Some(m) = self.mailboxes().remove(address) else { return false };
         m.expires > std::time::Instant::now() && m.tx.try_send(message).is_ok()
+    }
+
+    /// Provisioning addresses open now.
+    pub fn provisioning_open(&self) -> usize {
+        self.mailboxes().by_address.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(n: u8) -> AccountId {
+        AccountId([n; 16])
+    }
+
+    #[test]
+    fn test_one_network_cannot_take_every_provisioning_address() {
+        let hub = Hub::default();
+        let mut keep = Vec::new();
+        for owner in 0..MAX_PROVISIONING_PER_NETWORK as u64 {
+            let (tx, rx) = mpsc::channel(1);
+            keep.push(rx);
+            hub.open_provisioning(owner, net(1), tx).unwrap();
+        }
+        let (tx, _rx) = mpsc::channel(1);
+        assert_eq!(hub.open_provisioning(1000, net(1), tx), Err(ProvisioningFull::Network));
+        // Another network still links.
+        let (tx, _rx2) = mpsc::channel(1);
+        assert!(hub.open_provisioning(1001, net(2), tx).is_ok());
+        // A connection replacing its address does not grow its network's count; closing frees.
+        let (tx, _rx3) = mpsc::channel(1);
+        assert!(hub.open_provisioning(0, net(1), tx).is_ok());
+        hub.close_provisioning(1);
+        let (tx, _rx4) = mpsc::channel(1);
+        assert!(hub.open_provisioning(2000, net(1), tx).is_ok());
+        assert_eq!(hub.provisioning_open(), MAX_PROVISIONING_PER_NETWORK + 1);
     }
 }

@@ -29,9 +29,9 @@ pub use config::{RelayConfig, Settings};
 pub use error::{AppError, StartupError};
 pub use router::router;
 pub use storage::{
-    AccountRow, BundleRow, CommitListener, Committed, DeviceRow, ExpiredRow, MemberRow,
-    NewDeviceRow, PreKeyCountsRow, PreKeyRow, PreKeyUpload, QueueInsert, SqliteStorage, Storage,
-    StorageError,
+    AccountRow, BundleRow, CommitListener, Committed, DeviceRow, ExpiredRow, GroupRow, MemberRow,
+    NewDeviceRow, PreKeyCountsRow, PreKeyRow, PreKeyUpload, QueueInsert, QueueLimits,
+    SqliteStorage, Storage, StorageError,
 };
 use tandem_core::devices::SignedDeviceList;
 use tandem_core::{AccountId, DeviceId};
@@ -58,6 +58,10 @@ struct DeviceSet {
     list_expires_at: u64,
 }
 
+/// Tests only: where a paused login tells it arrived, and what resumes it.
+#[cfg(test)]
+pub(crate) type LoginPause = (Arc<tokio::sync::Notify>, Arc<tokio::sync::Notify>);
+
 /// What every request handler can reach.
 #[derive(Clone, Debug)]
 pub struct AppState<D> {
@@ -76,6 +80,10 @@ pub struct AppState<D> {
     /// Rate limits.
     pub limiter: Limiter,
     device_sets: Arc<Mutex<HashMap<AccountId, Arc<DeviceSet>>>>,
+    /// Tests only: a login stops here after its proof was checked and before its session
+    /// subscribes (tells the first `Notify`, waits for the second), to play a removal racing it.
+    #[cfg(test)]
+    pub(crate) login_pause: Arc<Mutex<Option<LoginPause>>>,
 }
 
 impl<D: Storage> AppState<D> {
@@ -99,6 +107,8 @@ impl<D: Storage> AppState<D> {
             relay: Arc::new(relay),
             hub,
             device_sets: Arc::new(Mutex::new(HashMap::new())),
+            #[cfg(test)]
+            login_pause: Arc::default(),
         }
     }
 
@@ -222,15 +232,18 @@ impl Server {
     }
 }
 
-/// Moves expired queue entries to tombstones every `expiry_interval` until shutdown.
+/// Moves expired queue entries to tombstones every `expiry_interval` until shutdown, and
+/// drops tombstones a device never came back for within the queue lifetime.
 async fn sweep_expired<D: Storage>(state: AppState<D>) {
     let mut tick = tokio::time::interval(state.relay.expiry_interval);
+    let ttl = u64::try_from(state.relay.queue_ttl.as_millis()).unwrap_or(u64::MAX);
     loop {
         tokio::select! {
             () = state.shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        match state.storage.expire(now_ms()).await {
+        let now = now_ms();
+        match state.storage.expire(now, now.saturating_sub(ttl)).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(expired = n, "expired undelivered messages"),
             Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),

@@ -1,6 +1,17 @@
-//! Rate limits: token buckets per device and kind of request.
+//! Rate limits: token buckets per device (or, before login, per network) and kind of request.
+//!
+//! Unauthenticated requests are limited per network, not per address: an IPv4 /24 or an IPv6
+//! /64 (what one customer of a provider usually holds), so one attacker cannot multiply its
+//! budget by rotating addresses inside its own range. Behind a trusted reverse proxy the
+//! client address comes from `X-Forwarded-For` (see [`client_address`]).
+//!
+//! The buckets live in two generations: the current map, and the one before. A bucket not
+//! touched for a whole generation is forgotten when the generations turn, which happens when
+//! the current map fills up or after [`GENERATION`]; there is never a scan of all buckets on
+//! a request, and memory stays bounded by twice [`MAX_BUCKETS`].
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -11,12 +22,22 @@ use tandem_core::AccountId;
 pub enum Limited {
     /// Prekey bundle fetches (each consumes one-time keys of someone else).
     PreKeyFetch,
-    /// 1:1 and group sends.
+    /// Stored copies of 1:1 and group sends (a send to N devices costs N).
     Send,
-    /// Device list and account lookups.
+    /// Stored bytes of sends, in KiB (a ciphertext to N devices costs N times its size).
+    SendKib,
+    /// Device list and account lookups a device makes for itself.
     Lookup,
-    /// Account registrations and failed authentications, per connection.
+    /// Device list lookups checking the sender of something received.
+    LookupIncoming,
+    /// Account registrations and failed logins, per network.
     Auth,
+    /// Provisioning addresses opened, per network.
+    Provisioning,
+    /// Link tokens made by a primary.
+    LinkToken,
+    /// Groups created, and group changes, by an account.
+    Group,
 }
 
 /// A rate: `burst` requests at once, refilled at `per_second`.
@@ -33,21 +54,36 @@ pub struct Rate {
 pub struct RateLimits {
     /// Bundle fetches per device.
     pub prekey_fetch: Rate,
-    /// Sends per device.
+    /// Stored copies per device.
     pub send: Rate,
-    /// Lookups per device.
+    /// Stored KiB per device.
+    pub send_kib: Rate,
+    /// Own lookups per device.
     pub lookup: Rate,
-    /// Registrations and failed authentications per connection.
+    /// Lookups for received traffic per device.
+    pub lookup_incoming: Rate,
+    /// Registrations and failed logins per network.
     pub auth: Rate,
+    /// Provisioning addresses per network.
+    pub provisioning: Rate,
+    /// Link tokens per primary.
+    pub link_token: Rate,
+    /// Group creations and changes per device.
+    pub group: Rate,
 }
 
 impl Default for RateLimits {
     fn default() -> Self {
         Self {
             prekey_fetch: Rate { burst: 100.0, per_second: 2.0 },
-            send: Rate { burst: 2000.0, per_second: 1000.0 },
+            send: Rate { burst: 4000.0, per_second: 2000.0 },
+            send_kib: Rate { burst: 8192.0, per_second: 4096.0 },
             lookup: Rate { burst: 200.0, per_second: 10.0 },
+            lookup_incoming: Rate { burst: 100.0, per_second: 5.0 },
             auth: Rate { burst: 10.0, per_second: 0.5 },
+            provisioning: Rate { burst: 64.0, per_second: 1.0 },
+            link_token: Rate { burst: 10.0, per_second: 1.0 / 30.0 },
+            group: Rate { burst: 30.0, per_second: 0.1 },
         }
     }
 }
@@ -57,8 +93,13 @@ impl RateLimits {
         match kind {
             Limited::PreKeyFetch => self.prekey_fetch,
             Limited::Send => self.send,
+            Limited::SendKib => self.send_kib,
             Limited::Lookup => self.lookup,
+            Limited::LookupIncoming => self.lookup_incoming,
             Limited::Auth => self.auth,
+            Limited::Provisioning => self.provisioning,
+            Limited::LinkToken => self.link_token,
+            Limited::Group => self.group,
         }
     }
 }
@@ -68,13 +109,25 @@ struct Bucket {
     at: Instant,
 }
 
-type Buckets = HashMap<(AccountId, u32, Limited), Bucket>;
+type Key = (AccountId, u32, Limited);
 
-/// Token buckets keyed by device (or peer address) and kind.
+/// Buckets are forgotten after at most two of these without use.
+pub const GENERATION: Duration = Duration::from_secs(600);
+/// The current generation turns over once it holds this many buckets.
+pub const MAX_BUCKETS: usize = 200_000;
+
+struct Generations {
+    current: HashMap<Key, Bucket>,
+    previous: HashMap<Key, Bucket>,
+    started: Instant,
+}
+
+/// Token buckets keyed by device (or network) and kind.
 #[derive(Clone)]
 pub struct Limiter {
     limits: RateLimits,
-    buckets: Arc<Mutex<Buckets>>,
+    buckets: Arc<Mutex<Generations>>,
+    max_buckets: usize,
 }
 
 impl std::fmt::Debug for Limiter {
@@ -86,7 +139,17 @@ impl std::fmt::Debug for Limiter {
 impl Limiter {
     /// A limiter enforcing `limits`.
     pub fn new(limits: RateLimits) -> Self {
-        Self { limits, buckets: Arc::new(Mutex::new(HashMap::new())) }
+        Self::with_capacity(limits, MAX_BUCKETS)
+    }
+
+    /// A limiter whose generations turn at `max_buckets` (tests).
+    pub fn with_capacity(limits: RateLimits, max_buckets: usize) -> Self {
+        let generations = Generations {
+            current: HashMap::new(),
+            previous: HashMap::new(),
+            started: Instant::now(),
+        };
+        Self { limits, buckets: Arc::new(Mutex::new(generations)), max_buckets }
     }
 
     /// Takes `cost` tokens for `(account, device, kind)`; `Err(retry_after)` when empty.
@@ -99,12 +162,17 @@ impl Limiter {
     ) -> Result<(), Duration> {
         let rate = self.limits.rate(kind);
         let now = Instant::now();
-        let mut map = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if map.len() > 200_000 {
-            map.retain(|_, b| now.duration_since(b.at) < Duration::from_secs(600));
+        let mut g = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if g.current.len() >= self.max_buckets || now.duration_since(g.started) >= GENERATION {
+            // The old generation goes whole; what is in use moves over as it is touched.
+            g.previous = std::mem::take(&mut g.current);
+            g.started = now;
         }
-        let bucket =
-            map.entry((account, device, kind)).or_insert(Bucket { tokens: rate.burst, at: now });
+        let key = (account, device, kind);
+        let bucket = match g.previous.remove(&key) {
+            Some(b) => g.current.entry(key).or_insert(b),
+            None => g.current.entry(key).or_insert(Bucket { tokens: rate.burst, at: now }),
+        };
         let elapsed = now.duration_since(bucket.at).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * rate.per_second).min(rate.burst);
         bucket.at = now;
@@ -114,6 +182,66 @@ impl Limiter {
         } else {
             let missing = cost - bucket.tokens;
             Err(Duration::from_secs_f64(missing / rate.per_second.max(f64::MIN_POSITIVE)))
+        }
+    }
+
+    /// Buckets held now (both generations).
+    pub fn len(&self) -> usize {
+        let g = self.buckets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        g.current.len() + g.previous.len()
+    }
+
+    /// Whether no bucket is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// An IPv4-mapped IPv6 address as IPv4; others unchanged.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// The network an address is limited as: its IPv4 /24 or IPv6 /64, as a key.
+pub fn network_key(ip: Option<IpAddr>) -> AccountId {
+    let mut key = [0u8; 16];
+    match ip.map(canonical) {
+        Some(IpAddr::V4(v4)) => {
+            key[0] = 4;
+            key[1..4].copy_from_slice(&v4.octets()[..3]);
+        }
+        Some(IpAddr::V6(v6)) => {
+            key[0] = 6;
+            key[1..9].copy_from_slice(&v6.octets()[..8]);
+        }
+        None => {}
+    }
+    AccountId(key)
+}
+
+/// The client's address: the peer, unless the peer is a trusted proxy, then the last
+/// address in `X-Forwarded-For` that is not itself a trusted proxy.
+pub fn client_address(
+    peer: Option<IpAddr>,
+    forwarded_for: Option<&str>,
+    trusted: &[crate::config::IpNet],
+) -> Option<IpAddr> {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|n| n.contains(ip));
+    let peer = peer?;
+    if !is_trusted(peer) {
+        return Some(peer);
+    }
+    let Some(list) = forwarded_for else { return Some(peer) };
+    let mut hops = list.split(',').rev().map(str::trim);
+    loop {
+        match hops.next().map(str::parse::<IpAddr>) {
+            Some(Ok(ip)) if is_trusted(ip) => continue,
+            Some(Ok(ip)) => return Some(ip),
+            // A hop that does not parse: the proxy's word stops there.
+            Some(Err(_)) | None => return Some(peer),
         }
     }
 }
@@ -137,5 +265,51 @@ mod tests {
         // Another device and another kind have their own buckets.
         l.check(a, 2, Limited::PreKeyFetch, 1.0).unwrap();
         l.check(a, 1, Limited::Send, 1.0).unwrap();
+    }
+
+    #[test]
+    fn test_the_limiter_stays_bounded_and_keeps_buckets_in_use() {
+        let limits =
+            RateLimits { auth: Rate { burst: 2.0, per_second: 0.0001 }, ..Default::default() };
+        let l = Limiter::with_capacity(limits, 100);
+        let hot = AccountId([9; 16]);
+        l.check(hot, 0, Limited::Auth, 2.0).unwrap();
+        for i in 0..10_000u32 {
+            let mut k = [0u8; 16];
+            k[..4].copy_from_slice(&i.to_be_bytes());
+            let _ = l.check(AccountId(k), 0, Limited::Auth, 1.0);
+            if i % 50 == 0 {
+                // The emptied bucket stays empty across turns of generation while in use.
+                assert!(l.check(hot, 0, Limited::Auth, 1.0).is_err(), "at {i}");
+            }
+        }
+        assert!(l.len() <= 200, "{} buckets", l.len());
+    }
+
+    #[test]
+    fn test_networks_are_keyed_by_prefix() {
+        let a = network_key(Some("203.0.113.7".parse().unwrap()));
+        assert_eq!(a, network_key(Some("203.0.113.250".parse().unwrap())));
+        assert_eq!(a, network_key(Some("::ffff:203.0.113.9".parse().unwrap())));
+        assert_ne!(a, network_key(Some("203.0.114.7".parse().unwrap())));
+        let b = network_key(Some("2001:db8:1:2:aaaa::1".parse().unwrap()));
+        assert_eq!(b, network_key(Some("2001:db8:1:2:ffff::9".parse().unwrap())));
+        assert_ne!(b, network_key(Some("2001:db8:1:3::1".parse().unwrap())));
+    }
+
+    #[test]
+    fn test_forwarded_addresses_count_only_behind_trusted_proxies() {
+        let trusted: Vec<crate::config::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let proxy: IpAddr = "10.1.1.1".parse().unwrap();
+        let stranger: IpAddr = "198.51.100.1".parse().unwrap();
+        // A stranger's header is ignored.
+        assert_eq!(client_address(Some(stranger), Some("1.2.3.4"), &trusted), Some(stranger));
+        // Behind the proxy: the last untrusted hop (earlier hops are the client's own word).
+        assert_eq!(
+            client_address(Some(proxy), Some("1.2.3.4, 5.6.7.8, 10.2.2.2"), &trusted),
+            Some("5.6.7.8".parse().unwrap())
+        );
+        assert_eq!(client_address(Some(proxy), None, &trusted), Some(proxy));
+        assert_eq!(client_address(Some(proxy), Some("junk"), &trusted), Some(proxy));
     }
 }

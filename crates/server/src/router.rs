@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use axum::Extension;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Json};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use tandem_core::wire::relay::MAX_FRAME_LEN;
 use tower_http::services::{ServeDir, ServeFile};
@@ -47,16 +47,29 @@ fn static_files(dist: &Path) -> Router {
     ))
 }
 
-/// Counters for operators and benchmarks (no per-user data).
-async fn metrics<D: Storage>(
-    State(state): State<AppState<D>>,
-) -> Result<impl IntoResponse, AppError> {
-    let queued = state.storage.queue_total().await?;
-    Ok(Json(serde_json::json!({
-        "queued": queued,
+/// Counters for operators and benchmarks (no per-user data), only with the configured
+/// bearer token (`--metrics-token`); without one, or with a wrong one, there is no such page.
+/// Every figure comes from counters in memory: a request costs no table scan.
+async fn metrics<D: Storage>(State(state): State<AppState<D>>, headers: HeaderMap) -> Response {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let allowed = match (&state.relay.metrics_token, given) {
+        (Some(token), Some(given)) => crate::api::secrets_equal(token.as_bytes(), given.as_bytes()),
+        _ => false,
+    };
+    if !allowed {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    Json(serde_json::json!({
+        "queued": state.storage.queue_total(),
         "connected_devices": state.hub.connected(),
+        "provisioning_open": state.hub.provisioning_open(),
+        "rate_limit_buckets": state.limiter.len(),
         "writes": state.storage.write_stats(),
-    })))
+    }))
+    .into_response()
 }
 
 async fn health<D: Storage>(
@@ -74,12 +87,20 @@ const READ_BUFFER: usize = 2 * 1024;
 async fn socket<D: Storage>(
     State(state): State<AppState<D>>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> impl IntoResponse {
+    let peer = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
+    let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .and_then(tandem_core::auth::normalize_host);
     let config = SocketConfig {
         idle_timeout: state.idle_timeout,
         server_version: env!("CARGO_PKG_VERSION").to_owned(),
-        peer: peer.map(|Extension(ConnectInfo(addr))| addr.ip()),
+        peer: crate::limits::client_address(peer, forwarded, &state.relay.trusted_proxies),
+        host,
     };
     upgrade
         .read_buffer_size(READ_BUFFER)

@@ -25,9 +25,16 @@ pub enum StorageError {
     /// A link token is unknown, used or expired.
     #[error("link token is invalid or expired")]
     InvalidToken,
-    /// A limit is reached (companions, queue length).
+    /// A limit is reached (companions, groups).
     #[error("limit reached")]
     LimitReached,
+    /// A recipient device's queue is full: `sender_over` when the sending account holds
+    /// more than its share of it (then only that sender is refused).
+    #[error("a recipient's queue is full")]
+    QueueFull {
+        /// The sender exceeded its own quota in that queue.
+        sender_over: bool,
+    },
     /// The device list version does not grow.
     #[error("device list version must grow")]
     StaleVersion,
@@ -57,8 +64,6 @@ pub struct DeviceRow {
     pub identity_key: Vec<u8>,
     /// ADV identity (empty for the primary).
     pub adv_identity: Vec<u8>,
-    /// SHA-256 of the device secret.
-    pub password_hash: [u8; 32],
     /// Name.
     pub name: String,
     /// Platform.
@@ -145,28 +150,56 @@ pub struct QueueInsert {
     pub account_id: AccountId,
     /// The device.
     pub device_id: u32,
+    /// The sending account (its share of the queue is counted).
+    pub sender: AccountId,
     /// `Envelope` protobuf without its id.
     pub envelope: bytes::Bytes,
+}
+
+/// How much one device queue may hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueLimits {
+    /// Copies in the queue.
+    pub max_len: u64,
+    /// Bytes in the queue.
+    pub max_bytes: u64,
+    /// Copies one sending account may have in the queue.
+    pub max_len_per_sender: u64,
+    /// Bytes one sending account may have in the queue.
+    pub max_bytes_per_sender: u64,
 }
 
 /// An expired message a device must be told about.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExpiredRow {
+    /// The tombstone's id (to acknowledge it by).
+    pub id: u64,
     /// Sender account.
     pub source_account: Vec<u8>,
     /// Sender device.
     pub source_device: u32,
     /// Sender timestamp.
     pub client_timestamp: u64,
+    /// The group, for a group message (else empty).
+    pub group_id: Vec<u8>,
 }
 
-/// A group member.
+/// A group member as the relay routes to it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemberRow {
     /// Account.
     pub account_id: AccountId,
-    /// Admin flag.
-    pub admin: bool,
+    /// Whether it accepted the group (only then is it routed to).
+    pub accepted: bool,
+}
+
+/// A group's newest state as the relay holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupRow {
+    /// Its version.
+    pub version: u64,
+    /// The `SignedGroupState` bytes.
+    pub state: Vec<u8>,
 }
 
 /// What a new device row holds.
@@ -178,8 +211,6 @@ pub struct NewDeviceRow {
     pub identity_key: Vec<u8>,
     /// ADV identity.
     pub adv_identity: Vec<u8>,
-    /// SHA-256 of the secret.
-    pub password_hash: [u8; 32],
     /// Name.
     pub name: String,
     /// Platform.
@@ -256,12 +287,15 @@ pub trait Storage: Clone + Send + Sync + 'static {
         &self,
         account: AccountId,
     ) -> impl Future<Output = Result<Vec<DeviceRow>, StorageError>> + Send;
-    /// Stores a link token hash valid until `expires_at`.
+    /// Stores a link token hash valid until `expires_at`, unless the account holds
+    /// `max_open` unexpired tokens already ([`StorageError::LimitReached`]).
     fn create_link_token(
         &self,
         account: AccountId,
         token_hash: [u8; 32],
+        now: u64,
         expires_at: u64,
+        max_open: u64,
     ) -> impl Future<Output = Result<(), StorageError>> + Send;
     /// Consumes a link token and registers a companion (at most `max_companions`).
     fn register_device(
@@ -322,11 +356,15 @@ pub trait Storage: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<PreKeyCountsRow, StorageError>> + Send;
 
     /// Durably appends copies to device queues (group-committed); returns the ids of the
-    /// copies stored, in order. A copy for a device that no longer exists is dropped.
+    /// copies stored, in order. A copy for a device that no longer exists is dropped. If a
+    /// copy would take a queue over `limits`, nothing is stored and the answer is
+    /// [`StorageError::QueueFull`]; the check and the insert are one step of the writer,
+    /// so concurrent sends cannot overfill a queue.
     fn enqueue(
         &self,
         rows: Vec<QueueInsert>,
         expires_at: u64,
+        limits: QueueLimits,
     ) -> impl Future<Output = Result<Vec<u64>, StorageError>> + Send;
     /// Up to `limit` queued envelopes after `after`, oldest first.
     fn fetch_queue(
@@ -348,42 +386,79 @@ pub trait Storage: Clone + Send + Sync + 'static {
     /// clients absorb by de-duplication.
     fn ack_later(&self, account: AccountId, device: u32, ids: Vec<u64>)
     -> Result<(), StorageError>;
-    /// Queue length of a device.
-    fn queue_len(
-        &self,
-        account: AccountId,
-        device: u32,
-    ) -> impl Future<Output = Result<u64, StorageError>> + Send;
-    /// Total queued copies (for metrics and tests).
-    fn queue_total(&self) -> impl Future<Output = Result<u64, StorageError>> + Send;
+    /// Total queued copies, from the writer's counters (no table scan).
+    fn queue_total(&self) -> u64;
     /// Group-commit counters since the storage was opened.
     fn write_stats(&self) -> WriteStats;
-    /// Moves envelopes past their expiry into tombstones; returns how many.
-    fn expire(&self, now: u64) -> impl Future<Output = Result<u64, StorageError>> + Send;
-    /// Takes the tombstones of a device.
-    fn take_expired(
+    /// Moves envelopes past their expiry into tombstones, and drops tombstones older than
+    /// `tombstone_before` (of devices that never came back); returns how many envelopes
+    /// expired.
+    fn expire(
+        &self,
+        now: u64,
+        tombstone_before: u64,
+    ) -> impl Future<Output = Result<u64, StorageError>> + Send;
+    /// Up to `limit` tombstones of a device, oldest first (they stay until acknowledged).
+    fn expired(
         &self,
         account: AccountId,
         device: u32,
+        limit: u32,
     ) -> impl Future<Output = Result<Vec<ExpiredRow>, StorageError>> + Send;
+    /// Deletes acknowledged tombstones of this device.
+    fn ack_expired(
+        &self,
+        account: AccountId,
+        device: u32,
+        ids: &[u64],
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
 
-    /// Creates a group.
+    /// Creates a group from its first state: `creator` accepted, the other `members` are
+    /// invited. [`StorageError::LimitReached`] when `creator` already created `max_created`
+    /// groups; [`StorageError::Conflict`] when the id is taken.
+    #[allow(clippy::too_many_arguments)]
     fn create_group(
         &self,
         id: [u8; 16],
-        members: &[MemberRow],
+        creator: AccountId,
+        members: &[AccountId],
+        state: &[u8],
         now: u64,
+        max_created: u64,
     ) -> impl Future<Output = Result<(), StorageError>> + Send;
-    /// A group's members and version.
+    /// A group's newest state.
     fn group(
         &self,
         id: [u8; 16],
-    ) -> impl Future<Output = Result<Option<(u64, Vec<MemberRow>)>, StorageError>> + Send;
-    /// Applies membership changes; returns the new version.
-    fn modify_group(
+    ) -> impl Future<Output = Result<Option<GroupRow>, StorageError>> + Send;
+    /// A group's states with versions above `after`, oldest first, at most `limit`.
+    fn group_states(
         &self,
         id: [u8; 16],
-        upsert: &[MemberRow],
-        remove: &[AccountId],
-    ) -> impl Future<Output = Result<u64, StorageError>> + Send;
+        after: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Vec<u8>>, StorageError>> + Send;
+    /// A group's members as routed to.
+    fn group_members(
+        &self,
+        id: [u8; 16],
+    ) -> impl Future<Output = Result<Vec<MemberRow>, StorageError>> + Send;
+    /// Stores the state after `version` (which must still be the newest, else
+    /// [`StorageError::Conflict`]) and makes `members` the routed members: members that stay
+    /// keep their acceptance, new ones are invited.
+    fn update_group(
+        &self,
+        id: [u8; 16],
+        version: u64,
+        state: &[u8],
+        members: &[AccountId],
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
+    /// Records that `account` accepted (or declined) a group it is a member of; `false` if it
+    /// is not a member.
+    fn accept_group(
+        &self,
+        id: [u8; 16],
+        account: AccountId,
+        accept: bool,
+    ) -> impl Future<Output = Result<bool, StorageError>> + Send;
 }

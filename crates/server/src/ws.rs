@@ -27,7 +27,7 @@ use bytes::Bytes;
 use futures_util::stream::FuturesUnordered;
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use prost::Message as _;
-use tandem_core::AccountId;
+use tandem_core::auth::Challenge;
 use tandem_core::wire::relay::{
     ClientFrame, DeviceLinked, DeviceRemoved, DeviceUnlinked, ExpiredEntry, ExpiredMessages,
     MAX_PING_PAYLOAD, Pong, ProvisioningAddress, ProvisioningMessage, QueueDrained, Request,
@@ -62,6 +62,12 @@ pub const MAX_CONCURRENT_REQUESTS: usize = 32;
 /// How long a closing session waits for its requests in flight.
 const FINISH_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Expiry tombstones per `Expired` push (well under the frame limit).
+const EXPIRED_PER_PUSH: u32 = 1000;
+
+/// Push ids of `Expired` notices have this bit set; queue ids never reach it.
+const EXPIRED_PUSH: u64 = 1 << 63;
+
 /// Limits and identity of one socket session.
 #[derive(Clone, Debug)]
 pub struct SocketConfig {
@@ -69,8 +75,12 @@ pub struct SocketConfig {
     pub idle_timeout: Duration,
     /// The version string sent in the welcome.
     pub server_version: String,
-    /// The peer's address, for rate limiting unauthenticated requests.
+    /// The client's address (behind a trusted proxy, the forwarded one), for limiting
+    /// unauthenticated requests per network.
     pub peer: Option<IpAddr>,
+    /// The host the client dialled (the request's `Host`), which its proofs must name
+    /// (unless the relay was configured with its public hosts).
+    pub host: Option<String>,
 }
 
 /// Work a session runs beside reading: a request (answered with its id) or the storing of
@@ -108,6 +118,7 @@ where
         push::Body::Welcome(Welcome {
             server_version: config.server_version.clone(),
             server_time_ms: crate::now_ms(),
+            challenge: session.nonce.to_vec(),
         }),
     ));
     let end = session.run(&mut socket, &config).await;
@@ -122,6 +133,8 @@ struct Delivery {
     caught_up: bool,
     drained_sent: bool,
     pushed: u64,
+    /// The `Expired` notice out now: its push id and the tombstones it carries.
+    expired_in_flight: Option<(u64, Vec<u64>)>,
 }
 
 struct Session<D> {
@@ -137,15 +150,17 @@ struct Session<D> {
     connection: u64,
     /// Where a link message for this socket's provisioning address arrives.
     provisioning: Option<tokio::sync::mpsc::Receiver<Bytes>>,
+    /// This connection's login challenge.
+    nonce: [u8; 32],
+    /// The challenge under every host a proof on this connection may name.
+    challenges: Vec<Challenge>,
+    /// Counter for `Expired` push ids.
+    expired_pushes: u64,
 }
 
+/// The rate-limit key of an unauthenticated connection: its network.
 fn anonymous_key(peer: Option<IpAddr>) -> Authed {
-    let bytes = match peer {
-        Some(IpAddr::V4(v4)) => v4.to_ipv6_mapped().octets(),
-        Some(IpAddr::V6(v6)) => v6.octets(),
-        None => [0; 16],
-    };
-    Authed { account: AccountId(bytes), device: 0 }
+    Authed { account: crate::limits::network_key(peer), device: 0 }
 }
 
 fn respond(id: u64, result: ApiResult) -> ServerFrame {
@@ -173,6 +188,17 @@ async fn write_all<S: Sink<Message> + Unpin>(socket: &mut S, outbox: &mut Vec<Me
 impl<D: Storage> Session<D> {
     fn new(state: AppState<D>, config: &SocketConfig) -> Self {
         let connection = state.hub.connection_id();
+        let mut nonce = [0u8; 32];
+        rand::fill(&mut nonce);
+        if let Some(fixed) = state.relay.fixed_challenge {
+            nonce = fixed;
+        }
+        let hosts = if state.relay.public_hosts.is_empty() {
+            config.host.iter().cloned().collect()
+        } else {
+            state.relay.public_hosts.clone()
+        };
+        let challenges = hosts.iter().filter_map(|h| Challenge::new(&nonce, h).ok()).collect();
         Self {
             state,
             who: None,
@@ -182,6 +208,21 @@ impl<D: Storage> Session<D> {
             outbox: Vec::new(),
             connection,
             provisioning: None,
+            nonce,
+            challenges,
+            expired_pushes: 0,
+        }
+    }
+
+    /// Refuses a proof made for another connection's challenge.
+    fn fresh(&self, challenge: &[u8]) -> Result<(), ApiError> {
+        if api::secrets_equal(challenge, &self.nonce) {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                Status::StaleChallenge,
+                "signed for another connection; sign this one's challenge",
+            ))
         }
     }
 
@@ -252,7 +293,22 @@ impl<D: Storage> Session<D> {
                 Event::Finished(None) => Ok(()),
                 Event::Notify(Some(Notify::Envelopes(list))) => self.on_envelopes(list).await,
                 Event::Notify(Some(Notify::Removed)) => {
-                    self.frame(ServerFrame::push(0, push::Body::DeviceRemoved(DeviceRemoved {})));
+                    let signed_device_list = match self.who {
+                        Some(who) => self
+                            .state
+                            .storage
+                            .account(who.account)
+                            .await
+                            .ok()
+                            .flatten()
+                            .map(|a| a.signed_device_list)
+                            .unwrap_or_default(),
+                        None => Vec::new(),
+                    };
+                    self.frame(ServerFrame::push(
+                        0,
+                        push::Body::DeviceRemoved(DeviceRemoved { signed_device_list }),
+                    ));
                     Err(End::Close(
                         close_code::DEVICE_REMOVED,
                         "this device was removed from its account",
@@ -296,6 +352,21 @@ impl<D: Storage> Session<D> {
             if let Err(end) = outcome {
                 return end;
             }
+            self.devices_changed();
+        }
+    }
+
+    /// A notice that the account's devices changed that could not be queued earlier.
+    fn devices_changed(&mut self) {
+        let changed = self
+            .delivery
+            .as_ref()
+            .is_some_and(|d| d.subscription.devices_changed.swap(false, Ordering::AcqRel));
+        if changed {
+            self.frame(ServerFrame::push(
+                0,
+                push::Body::DeviceLinked(DeviceLinked { device_id: 0 }),
+            ));
         }
     }
 
@@ -304,6 +375,10 @@ impl<D: Storage> Session<D> {
             Message::Binary(bytes) => match ClientFrame::from_bytes(&bytes) {
                 Ok(frame) => match frame.kind {
                     None => Ok(()),
+                    Some(client_frame::Kind::Ack(ack)) if ack.push_id & EXPIRED_PUSH != 0 => {
+                        self.on_expired_ack(ack.push_id).await;
+                        Ok(())
+                    }
                     Some(client_frame::Kind::Ack(ack)) => self.on_acks(vec![ack.push_id]).await,
                     Some(client_frame::Kind::Request(req)) => self.on_request(req).await,
                 },
@@ -341,7 +416,13 @@ impl<D: Storage> Session<D> {
                 Ok(())
             }
             request::Body::RegisterAccount(r) if self.who.is_none() => {
-                let result = api::account::register(&self.state, self.anonymous, r).await;
+                let result = match self.fresh(&r.challenge) {
+                    Ok(()) => {
+                        api::account::register(&self.state, self.anonymous, &self.challenges, r)
+                            .await
+                    }
+                    Err(e) => Err(e),
+                };
                 self.become_device(
                     id,
                     result.map(|(who, body)| (who, response::Body::Registered(body))),
@@ -349,7 +430,13 @@ impl<D: Storage> Session<D> {
                 .await
             }
             request::Body::Authenticate(r) if self.who.is_none() => {
-                let result = api::account::authenticate(&self.state, self.anonymous, r).await;
+                let result = match self.fresh(&r.challenge) {
+                    Ok(()) => {
+                        api::account::authenticate(&self.state, self.anonymous, &self.challenges, r)
+                            .await
+                    }
+                    Err(e) => Err(e),
+                };
                 self.become_device(
                     id,
                     result.map(|(who, body)| (who, response::Body::Authenticated(body))),
@@ -357,12 +444,29 @@ impl<D: Storage> Session<D> {
                 .await
             }
             request::Body::RegisterDevice(r) if self.who.is_none() => {
-                let result = api::devices::register(&self.state, r).await;
+                let result = match self.fresh(&r.challenge) {
+                    Ok(()) => {
+                        api::devices::register(&self.state, self.anonymous, &self.challenges, r)
+                            .await
+                    }
+                    Err(e) => Err(e),
+                };
                 self.become_device(
                     id,
                     result.map(|(who, body)| (who, response::Body::DeviceRegistered(body))),
                 )
                 .await
+            }
+            request::Body::ResetAccount(r) if self.who.is_some() => {
+                let result = match (self.fresh(&r.challenge), self.who) {
+                    (Ok(()), Some(who)) => {
+                        api::account::reset(&self.state, who, &self.challenges, r).await
+                    }
+                    (Err(e), _) => Err(e),
+                    (_, None) => Err(ApiError::new(Status::Unauthenticated, "authenticate first")),
+                };
+                self.answer(id, result);
+                Ok(())
             }
             request::Body::OpenProvisioning(_) if self.who.is_none() => {
                 let result = self.open_provisioning();
@@ -392,15 +496,17 @@ impl<D: Storage> Session<D> {
 
     /// A fresh provisioning address for this (unauthenticated) socket, replacing its last.
     fn open_provisioning(&mut self) -> ApiResult {
-        api::limit(&self.state, self.anonymous, crate::limits::Limited::Lookup, 1.0)?;
+        api::limit(&self.state, self.anonymous, crate::limits::Limited::Provisioning, 1.0)?;
         let (tx, rx) = tokio::sync::mpsc::channel(1);
         let (address, expires) =
-            self.state.hub.open_provisioning(self.connection, tx).map_err(|_| {
-                ApiError::new(
-                    Status::RateLimited,
-                    "too many devices are linking; retry in a minute",
-                )
-            })?;
+            self.state.hub.open_provisioning(self.connection, self.anonymous.account, tx).map_err(
+                |_| {
+                    ApiError::new(
+                        Status::RateLimited,
+                        "too many devices are linking from this network; retry in a minute",
+                    )
+                },
+            )?;
         self.provisioning = Some(rx);
         let expires_at_ms = expires
             .duration_since(std::time::UNIX_EPOCH)
@@ -424,12 +530,37 @@ impl<D: Storage> Session<D> {
             }
             Ok(ok) => ok,
         };
+        #[cfg(test)]
+        {
+            let pause = self.state.login_pause.lock().ok().and_then(|mut p| p.take());
+            if let Some((reached, resume)) = pause {
+                reached.notify_one();
+                resume.notified().await;
+            }
+        }
+        // Subscribe first, then check the device is still there: a removal that ran while
+        // this login was checked either found the subscription (and closes it) or is seen
+        // here. Either way a removed device never stays logged in.
+        let subscription = self.state.hub.subscribe(who.account, who.device);
+        match self.state.storage.device(who.account, who.device).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                self.state.hub.unsubscribe(who.account, who.device, subscription.connection);
+                let refusal = api::account::removed(&self.state, who.account).await;
+                self.answer(id, Err(refusal));
+                return Ok(());
+            }
+            Err(e) => {
+                self.state.hub.unsubscribe(who.account, who.device, subscription.connection);
+                self.answer(id, Err(e.into()));
+                return Ok(());
+            }
+        }
         self.answer(id, Ok(Some(body)));
         self.who = Some(who);
         self.state.hub.close_provisioning(self.connection);
         self.provisioning = None;
         let _ = self.state.storage.touch_device(who.account, who.device, crate::now_ms()).await;
-        let subscription = self.state.hub.subscribe(who.account, who.device);
         self.delivery = Some(Delivery {
             subscription,
             in_flight: HashSet::new(),
@@ -437,27 +568,61 @@ impl<D: Storage> Session<D> {
             caught_up: false,
             drained_sent: false,
             pushed: 0,
+            expired_in_flight: None,
         });
         self.push_expired(who).await;
         self.fill().await
     }
 
+    /// Tells the device about messages that expired before it came (a page at a time); the
+    /// tombstones go only once it acknowledged, so the gap is always shown.
     async fn push_expired(&mut self, who: Authed) {
-        match self.state.storage.take_expired(who.account, who.device).await {
+        if self.delivery.as_ref().is_none_or(|d| d.expired_in_flight.is_some()) {
+            return;
+        }
+        match self.state.storage.expired(who.account, who.device, EXPIRED_PER_PUSH).await {
             Ok(rows) if rows.is_empty() => {}
             Ok(rows) => {
+                self.expired_pushes += 1;
+                let push_id = EXPIRED_PUSH | self.expired_pushes;
+                let ids = rows.iter().map(|r| r.id).collect();
                 let entries = rows
                     .into_iter()
                     .map(|r| ExpiredEntry {
                         source_account: r.source_account,
                         source_device: r.source_device,
                         client_timestamp: r.client_timestamp,
+                        group_id: r.group_id,
                     })
                     .collect();
-                self.frame(ServerFrame::push(0, push::Body::Expired(ExpiredMessages { entries })));
+                if let Some(d) = self.delivery.as_mut() {
+                    d.expired_in_flight = Some((push_id, ids));
+                }
+                self.frame(ServerFrame::push(
+                    push_id,
+                    push::Body::Expired(ExpiredMessages { entries }),
+                ));
             }
             Err(e) => tracing::warn!(error = %e, "could not read expired messages"),
         }
+    }
+
+    /// The device recorded an `Expired` notice: its tombstones go, and the next page follows.
+    async fn on_expired_ack(&mut self, push_id: u64) {
+        let Some(who) = self.who else { return };
+        let Some(d) = self.delivery.as_mut() else { return };
+        let ids = match d.expired_in_flight.take() {
+            Some((id, ids)) if id == push_id => ids,
+            other => {
+                d.expired_in_flight = other;
+                return;
+            }
+        };
+        if let Err(e) = self.state.storage.ack_expired(who.account, who.device, &ids).await {
+            tracing::warn!(error = %e, "expiry notice acknowledgement not stored; it comes again");
+            return;
+        }
+        self.push_expired(who).await;
     }
 
     fn push(&mut self, id: u64, envelope: &Bytes) {

@@ -34,11 +34,23 @@ enum Phase {
     Ready(SendWrapper<Rc<Engine>>),
     /// This device was logged out from another device.
     Removed,
+    /// The relay refuses this device without a removal the account key signed: the keys
+    /// stay; the person decides.
+    Refused(String),
     /// Local storage failed.
     Failed(String),
 }
 
-/// The whole app.
+/// Takes `?server=` out of the address bar (it was answered).
+fn forget_server_param() {
+    let Some(w) = web_sys::window() else { return };
+    let Ok(url) = web_sys::Url::new(&w.location().href().unwrap_or_default()) else { return };
+    url.search_params().delete("server");
+    if let Ok(history) = w.history() {
+        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url.href()));
+    }
+}
+
 /// Starts this account over with a new account key (see `Engine::reset_account`).
 #[derive(Clone, Copy)]
 pub(crate) struct ResetKeys(pub Callback<()>);
@@ -46,8 +58,21 @@ pub(crate) struct ResetKeys(pub Callback<()>);
 #[component]
 pub fn App() -> impl IntoView {
     let theme = use_theme();
-    let server_url = RwSignal::new(config::server_url());
+    // A browser with an account stays with its relay; a link naming another one is asked
+    // about (`switch_to`), never followed by itself.
+    let (start_url, other) = config::start_server();
+    let server_url = RwSignal::new(start_url);
+    let switch_to = RwSignal::new(other);
     let relay = use_relay(UseRelayOptions { url: server_url.get_untracked() });
+    // Leaving while a sent text is not in a store yet asks first (the journal keeps it
+    // anyway, and the next start sends it).
+    let unload = window_event_listener(leptos::ev::beforeunload, |ev| {
+        if crate::journal::unsaved_here() {
+            ev.prevent_default();
+            ev.set_return_value("Your last message is still being saved.");
+        }
+    });
+    on_cleanup(move || unload.remove());
     let now = use_clock(Duration::from_secs(1));
     let phase = RwSignal::new(Phase::Loading);
     let (revision, set_revision) = signal(0u64);
@@ -65,9 +90,22 @@ pub fn App() -> impl IntoView {
     // Set when this browser was logged out, for the welcome screen to explain.
     let logged_out = RwSignal::new(String::new());
     let relay_for_notice = StoredValue::new(relay.client.clone());
-    let on_notice = move |n: Notice| match n {
+    let on_notice = move |n: Notice| {
+        match n {
         Notice::Changed | Notice::DevicesChanged => set_revision.update(|r| *r += 1),
         Notice::Error(e) => notice.set(e),
+        Notice::DevicesRefused(ids) => notice.set(format!(
+            "The server listed {} that you did not link or that you logged out ({}). They were not added to your account, and nobody sends them messages. If this keeps happening, the server may be compromised.",
+            if ids.len() == 1 { "a device" } else { "devices" },
+            ids.iter().map(|d| format!("device {d}")).collect::<Vec<_>>().join(", ")
+        )),
+        Notice::RemovalUnproven => {
+            if let Phase::Ready(engine) = phase.get_untracked() {
+                engine.stop();
+                let handle = engine.handle().to_owned();
+                phase.set(Phase::Refused(handle));
+            }
+        }
         Notice::Removed => {
             if matches!(phase.get_untracked(), Phase::Removed) {
                 return;
@@ -85,6 +123,8 @@ pub fn App() -> impl IntoView {
             notice.set(String::new());
             phase.set(Phase::Removed);
             spawn_local(async move {
+                crate::journal::clear();
+                config::unbind_server();
                 let outcome = crate::engine::wipe().await;
                 logged_out.set(match outcome {
                     Ok(()) => format!(
@@ -99,6 +139,7 @@ pub fn App() -> impl IntoView {
                 relay_for_notice.with_value(|r| r.retry_now());
             });
         }
+    }
     };
 
     {
@@ -139,6 +180,10 @@ pub fn App() -> impl IntoView {
             crate::platform::mark("tandem-engine-open");
             match opened {
                 Ok(Some(client)) => {
+                    // A device from before bindings existed is bound where it runs now.
+                    if config::bound_server().is_none() {
+                        config::bind_server(&server_url.get_untracked());
+                    }
                     let engine = if claimed {
                         Engine::start(client, (*relay).clone(), false, on_notice).await
                     } else {
@@ -172,6 +217,7 @@ pub fn App() -> impl IntoView {
                 let name = crate::platform::this_browser();
                 match Engine::create_account(ENGINE_DB, &relay, &handle, &name).await {
                     Ok(client) => {
+                        config::bind_server(&server_url.get_untracked());
                         claim(&tab_names(ENGINE_DB).0, || {}).await;
                         let engine = Engine::start(client, (*relay).clone(), true, on_notice).await;
                         phase.set(Phase::Ready(SendWrapper::new(engine)));
@@ -235,6 +281,7 @@ pub fn App() -> impl IntoView {
                     LinkOutcome::Problem(p) => set_link_problem.set(p),
                     LinkOutcome::Linked(client, matching) => {
                         let relay = engine_relay.clone();
+                        config::bind_server(&server_url.get_untracked());
                         spawn_local(async move {
                             let handle = client.account().await.handle.clone();
                             claim(&tab_names(ENGINE_DB).0, || {}).await;
@@ -264,6 +311,37 @@ pub fn App() -> impl IntoView {
         }
         phase.set(Phase::Welcome);
     });
+    let confirm_link = Callback::new(move |()| {
+        if let Phase::Linking(l) = phase.get_untracked() {
+            l.confirm();
+        }
+    });
+    let reject_link = Callback::new(move |()| {
+        if let Phase::Linking(l) = phase.get_untracked() {
+            l.reject();
+        }
+    });
+    // The person chose what to do about a link that named another relay.
+    let keep_relay = move |_| {
+        switch_to.set(None);
+        forget_server_param();
+    };
+    let use_other_relay = move |_| {
+        if let Some(other) = switch_to.get_untracked() {
+            config::bind_server(&other);
+            forget_server_param();
+            if let Some(w) = web_sys::window() {
+                let _ = w.location().reload();
+            }
+        }
+    };
+    // After a refusal the relay did not prove: try again, or delete this browser's data.
+    let retry_login = move |_| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.location().reload();
+        }
+    };
+    let delete_data = move |_| on_notice(Notice::Removed);
 
     view! {
         <div class="app">
@@ -290,6 +368,22 @@ pub fn App() -> impl IntoView {
                     <button class="button button-small button-quiet" on:click=move |_| notice.set(String::new())>"Dismiss"</button>
                 </div>
             </Show>
+            {move || switch_to.get().map(|other| view! {
+                <section class="toast toast-warning" role="alertdialog" aria-labelledby="switch-heading" data-testid="relay-switch">
+                    <div>
+                        <h2 id="switch-heading" class="small">"A link asks to change your server"</h2>
+                        <p>
+                            "This browser's account is on " <strong data-testid="relay-bound">{server_url.get_untracked()}</strong>
+                            ". The link you opened asks Tandem to use " <strong data-testid="relay-requested">{other}</strong>
+                            " instead. Only switch if you set that server up yourself: another server cannot reach your account and could watch who you talk to."
+                        </p>
+                    </div>
+                    <div class="actions">
+                        <button class="button button-primary" data-testid="relay-keep" on:click=keep_relay>"Keep my server"</button>
+                        <button class="button button-quiet" data-testid="relay-use-other" on:click=use_other_relay>"Switch server"</button>
+                    </div>
+                </section>
+            })}
             <Show when=move || !info.with(String::is_empty)>
                 <div class="toast toast-info" role="status" data-testid="info">
                     <span>{move || info.get()}</span>
@@ -305,6 +399,8 @@ pub fn App() -> impl IntoView {
                             now=now
                             on_restart=restart_link
                             on_cancel=cancel_link
+                            on_confirm=confirm_link
+                            on_reject=reject_link
                         />
                     </main>
                 }.into_any(),
@@ -331,6 +427,19 @@ pub fn App() -> impl IntoView {
                 Phase::Loading => view! {
                     <main id="main" class="welcome" tabindex="-1" aria-busy="true">
                         <p class="muted opening" role="status">"Opening Tandem…"</p>
+                    </main>
+                }.into_any(),
+                Phase::Refused(handle) => view! {
+                    <main id="main" class="welcome" tabindex="-1">
+                        <section class="card logged-out" role="alert" data-testid="refused">
+                            <h2>"The server no longer accepts this browser"</h2>
+                            <p>{format!("The server says this browser is not a device of @{handle} any more, but it showed no proof from your account that it was logged out. Your messages and keys stay on this browser.")}</p>
+                            <p class="muted small">"If you logged it out, or reset your account on your main device, delete this browser's data. Otherwise the server may be misbehaving: try again later."</p>
+                            <div class="actions">
+                                <button class="button button-primary" data-testid="refused-retry" on:click=retry_login>"Try again"</button>
+                                <button class="button button-quiet" data-testid="refused-delete" on:click=delete_data>"Delete this browser's data"</button>
+                            </div>
+                        </section>
                     </main>
                 }.into_any(),
                 Phase::Removed => view! {

@@ -6,8 +6,8 @@
 //! an old schema, any failure) or `{ account, conversations, contactKeys, contactNames }`:
 //! the stored account record, the newest chats (the `local` record `recent`, or every
 //! `conversations` value when it is missing) and the `contacts`. The app
-//! takes it once; the account record's bytes, which hold this device's relay password,
-//! are wiped and the promise removed.
+//! takes it once and removes the promise; the account record holds no credential (the
+//! device proves itself to the relay by signing), and its bytes are wiped all the same.
 
 use std::collections::HashMap;
 

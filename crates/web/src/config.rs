@@ -4,11 +4,17 @@
 //! served by `tandem-server` needs no configuration. When the app is hosted elsewhere as a
 //! static site, the relay is chosen by a `?server=` query parameter or in the app's settings,
 //! and remembered in `localStorage` under [`STORAGE_KEY`].
+//!
+//! A browser with an account is *bound* to the relay it registered at ([`BOUND_KEY`]): a link
+//! with `?server=` never moves it elsewhere by itself. The app names both relays and asks
+//! ([`start_server`]); only the person's explicit choice rebinds it.
 
 use web_sys::Url;
 
-/// `localStorage` key holding a configured relay URL.
+/// `localStorage` key holding a configured relay URL (before an account exists).
 pub const STORAGE_KEY: &str = "tandem.server";
+/// `localStorage` key holding the relay this browser's device is registered at.
+pub const BOUND_KEY: &str = "tandem.bound_server";
 /// The relay's WebSocket path.
 pub const SOCKET_PATH: &str = "/v1/socket";
 
@@ -61,14 +67,52 @@ fn local_storage() -> Option<web_sys::Storage> {
     web_sys::window().and_then(|w| w.local_storage().ok().flatten())
 }
 
-/// The configured relay URL: `?server=` (which is then remembered), else the remembered
-/// one, else the page's own origin.
-pub fn server_url() -> String {
-    let from_query = web_sys::window()
+/// The relay a `?server=` parameter of this page's address asks for, if any.
+pub fn requested_server() -> Option<String> {
+    web_sys::window()
         .and_then(|w| w.location().search().ok())
         .and_then(|search| web_sys::UrlSearchParams::new_with_str(&search).ok())
-        .and_then(|params| params.get("server"));
-    if let Some(url) = from_query.and_then(|q| normalize_server_url(&q).ok()) {
+        .and_then(|params| params.get("server"))
+        .and_then(|q| normalize_server_url(&q).ok())
+}
+
+/// The relay this browser's device is registered at, if it has one.
+pub fn bound_server() -> Option<String> {
+    local_storage()
+        .and_then(|s| s.get_item(BOUND_KEY).ok().flatten())
+        .and_then(|saved| normalize_server_url(&saved).ok())
+}
+
+/// Binds this browser's device to `url` (it registered there, or the person chose it).
+pub fn bind_server(url: &str) {
+    if let Some(s) = local_storage() {
+        let _ = s.set_item(BOUND_KEY, url);
+    }
+}
+
+/// Forgets the binding (the device is gone).
+pub fn unbind_server() {
+    if let Some(s) = local_storage() {
+        let _ = s.remove_item(BOUND_KEY);
+    }
+}
+
+/// The relay to connect to at start, and, when a link asks for another relay than the one
+/// this browser's device is bound to, that relay: the person is asked, nothing moves by
+/// itself. Without a binding, `?server=` is taken (and remembered) as before.
+pub fn start_server() -> (String, Option<String>) {
+    let requested = requested_server();
+    if let Some(bound) = bound_server() {
+        let other = requested.filter(|r| *r != bound);
+        return (bound, other);
+    }
+    (server_url(), None)
+}
+
+/// The configured relay URL for a browser without a device: `?server=` (which is then
+/// remembered), else the remembered one, else the page's own origin.
+pub fn server_url() -> String {
+    if let Some(url) = requested_server() {
         if let Some(storage) = local_storage() {
             let _ = storage.set_item(STORAGE_KEY, &url);
         }

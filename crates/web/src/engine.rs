@@ -5,20 +5,24 @@
 //!   and prekeys maintained.
 //! - Pushed envelopes are handled one at a time, in order: decrypted and stored in one
 //!   IndexedDB transaction, and acknowledged only after it committed.
-//! - Outgoing messages enter the durable outbox first and are sent from there, so a message
-//!   typed while offline, or in a tab that was closed mid-send, is sent once the device is
-//!   back (the recipient de-duplicates by message id).
+//! - A sent text is written to the send journal synchronously (see [`crate::journal`]),
+//!   then queued in the durable outbox and sent from there, so a message typed while
+//!   offline, or in a tab that was closed a moment after Enter, is sent once the device is
+//!   back, exactly once (the outbox de-duplicates journal entries, recipients message ids).
+//! - The relay is not trusted to end this device: a removal counts only with a device list
+//!   signed by the account key that revokes it, and a primary never deletes its keys on the
+//!   relay's word (see [`Notice::RemovalUnproven`]).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
-use futures_channel::{mpsc, oneshot};
+use futures_channel::mpsc;
 use futures_util::StreamExt;
+use tandem_core::client::call;
 use tandem_core::client::{
     Client, ClientError, Conversation, DeviceListRecord, Event, MessageRecord,
 };
-use tandem_core::client::{call, conversation_from_bytes, conversation_to_bytes};
 use tandem_core::fingerprint::{FingerprintError, ScanOutcome};
 use tandem_core::link::LinkCode;
 use tandem_core::prekeys::generate_registration_id;
@@ -48,10 +52,18 @@ pub enum Notice {
     Changed,
     /// Something failed that people should know about.
     Error(String),
-    /// This device was removed from its account.
+    /// This device was removed from its account, as the account key signed it (or it logged
+    /// itself out): its data may go.
     Removed,
+    /// The relay refuses this device but showed no removal the account key signed (a relay
+    /// that misbehaves, or a reset done on another device): the keys stay until the person
+    /// decides.
+    RemovalUnproven,
     /// The account's devices changed (a companion joined).
     DevicesChanged,
+    /// The relay listed devices that were not signed into the account (a logged-out device
+    /// brought back, an identity the account never issued): a warning for people.
+    DevicesRefused(Vec<u32>),
 }
 
 /// Deletes everything this browser stored for its device (after [`Engine::shut_down`] in
@@ -140,16 +152,15 @@ pub struct Engine {
     retrying: RefCell<Vec<Push>>,
     retry_scheduled: Cell<bool>,
     retry_delay: Cell<Duration>,
-    /// Texts to queue, in the order they were typed (one task queues them, so the account
-    /// lock never reorders them).
-    typed: RefCell<Option<mpsc::UnboundedSender<Typed>>>,
+    /// Wakes the task that moves send-journal entries into the outbox (one task, so they
+    /// are queued in the order typed).
+    typed: RefCell<Option<mpsc::UnboundedSender<()>>>,
     /// A view of the engine running in another tab: actions go there.
     viewer: bool,
     channel: RefCell<Option<Rc<TabChannel>>>,
+    /// The `storage` listener that hears other tabs' journal entries.
+    journal_listener: RefCell<Option<leptos::prelude::WindowListenerHandle>>,
 }
-
-/// A text to queue, and where to say whether it was queued.
-type Typed = (Conversation, String, oneshot::Sender<Result<(), ClientError>>);
 
 /// The Web Lock and channel names of the device stored in `db`.
 pub fn tab_names(db: &str) -> (String, String) {
@@ -214,6 +225,7 @@ impl Engine {
             typed: RefCell::new(Some(typed_tx)),
             viewer: false,
             channel: RefCell::new(None),
+            journal_listener: RefCell::new(None),
         });
         let weak = Rc::downgrade(&engine);
         // Other tabs of this device hand their actions to this one.
@@ -236,6 +248,17 @@ impl Engine {
         *engine.channel.borrow_mut() = channel.ok().map(Rc::new);
         wasm_bindgen_futures::spawn_local(receive_loop(weak.clone(), rx));
         wasm_bindgen_futures::spawn_local(typed_loop(weak.clone(), typed_rx));
+        // Entries left by a tab that died, and those other tabs write from now on.
+        engine.kick_journal();
+        let on_storage = weak.clone();
+        let listener = leptos::prelude::window_event_listener(leptos::ev::storage, move |ev| {
+            if ev.key().as_deref() == Some(crate::journal::KEY)
+                && let Some(e) = on_storage.upgrade()
+            {
+                e.kick_journal();
+            }
+        });
+        *engine.journal_listener.borrow_mut() = Some(listener);
         wasm_bindgen_futures::spawn_local(maintain_loop(weak.clone()));
         let (on_push, on_connected) = (weak.clone(), weak);
         relay.set_handlers(Handlers {
@@ -288,6 +311,7 @@ impl Engine {
             typed: RefCell::new(None),
             viewer: true,
             channel: RefCell::new(None),
+            journal_listener: RefCell::new(None),
         });
         let weak = Rc::downgrade(&engine);
         let channel = TabChannel::open(&tab_names(ENGINE_DB).1, move |msg| {
@@ -327,11 +351,6 @@ impl Engine {
     async fn execute(self: &Rc<Self>, op: Op) -> Result<Reply, String> {
         let fail = |e: ClientError| describe(&e);
         match op {
-            Op::Send { conversation, text } => {
-                let c = conversation_from_bytes(&conversation)
-                    .map_err(|_| "that conversation does not exist".to_owned())?;
-                self.send(c, &text).await.map(|()| Reply::Done).map_err(fail)
-            }
             Op::Find(handle) => self
                 .find(&handle)
                 .await
@@ -356,8 +375,14 @@ impl Engine {
                 let code = LinkCode::parse(&text).map_err(|e| fail(e.into()))?;
                 self.link_device(&code)
                     .await
-                    .map(|m| Reply::Matching(m.to_string()))
+                    .map(|(matching, key_index)| Reply::Matching(matching, key_index))
                     .map_err(|e| crate::linking::problem(&e))
+            }
+            Op::ConfirmLink(key_index) => {
+                self.confirm_link(key_index).await.map(|()| Reply::Done).map_err(fail)
+            }
+            Op::RejectLink(key_index) => {
+                self.reject_link(key_index).await.map(|()| Reply::Done).map_err(fail)
             }
             Op::Remove(device) => {
                 self.remove_device(device).await.map(|()| Reply::Done).map_err(fail)
@@ -414,18 +439,49 @@ impl Engine {
     }
 
     /// Primary: links the companion whose link code is `text`. Returns the matching code
-    /// both screens show.
-    pub async fn link_device(&self, code: &LinkCode) -> Result<String, ClientError> {
+    /// both screens show, and the link's key index: the companion enters the account's
+    /// signed list only once the person confirmed the codes match ([`Engine::confirm_link`]).
+    pub async fn link_device(&self, code: &LinkCode) -> Result<(String, u32), ClientError> {
         if self.viewer {
             return match self.forward(Op::Link(code.to_text().to_string())).await? {
-                Reply::Matching(m) => Ok(m),
+                Reply::Matching(m, k) => Ok((m, k)),
                 _ => Err(ClientError::UnexpectedResponse("link")),
             };
         }
         let name = crate::platform::this_browser();
-        let matching =
+        let (matching, key_index) =
             self.client.link_companion(&self.relay, code, &name, now(), &mut system_rng()).await?;
-        Ok(matching.to_string())
+        Ok((matching.to_string(), key_index))
+    }
+
+    /// Primary: both screens showed the same code: the companion may be signed into the list.
+    pub async fn confirm_link(&self, key_index: u32) -> Result<(), ClientError> {
+        if self.viewer {
+            return self.forward(Op::ConfirmLink(key_index)).await.map(|_| ());
+        }
+        let report =
+            self.client.confirm_link(&self.relay, key_index, now(), &mut system_rng()).await?;
+        self.report_refused(&report);
+        self.notify(Notice::DevicesChanged);
+        Ok(())
+    }
+
+    /// Primary: the codes differed (or the person cancelled): the link is revoked, and a
+    /// device the relay registered with it is logged out.
+    pub async fn reject_link(&self, key_index: u32) -> Result<(), ClientError> {
+        if self.viewer {
+            return self.forward(Op::RejectLink(key_index)).await.map(|_| ());
+        }
+        self.client.reject_link(&self.relay, key_index, now(), &mut system_rng()).await?;
+        self.notify(Notice::DevicesChanged);
+        Ok(())
+    }
+
+    /// Warns people of devices the relay listed that were not signed into the account.
+    fn report_refused(&self, report: &tandem_core::client::PublishReport) {
+        if !report.refused.is_empty() {
+            self.notify(Notice::DevicesRefused(report.refused.iter().map(|(d, _)| *d).collect()));
+        }
     }
 
     /// Logs a device out: the primary any companion (then signs a list without it), a
@@ -563,14 +619,21 @@ impl Engine {
         }
         let account = self.account_id().await;
         let handle = self.handle.clone();
+        // The current account key signs the reset; the store closes right after.
+        let old = {
+            use tandem_core::store::IdentityKeyStore;
+            self.client.store().load_identity_key_pair().await?
+        };
         self.halt(&TabMessage::Reload);
         let mut rng = system_rng();
         let identity = IdentityKeyPair::generate(&mut rng);
         let registration_id = generate_registration_id(&mut rng);
         let name = crate::platform::this_browser();
-        let password = Client::<IdbStore>::send_reset(
+        Client::<IdbStore>::send_reset(
             &self.relay,
-            identity.identity_key(),
+            account,
+            &old,
+            &identity,
             registration_id,
             &name,
             "Web",
@@ -578,7 +641,7 @@ impl Engine {
         )
         .await?;
         let store = IdbStore::create(ENGINE_DB, identity, registration_id).await?;
-        Client::start_primary(store, &self.relay, account, &handle, password, now(), &mut rng).await
+        Client::start_primary(store, &self.relay, account, &handle, now(), &mut rng).await
     }
 
     /// Renames this device (1 to 64 characters) as the account's devices list it.
@@ -611,7 +674,10 @@ impl Engine {
             };
         }
         let account = self.account_id().await;
-        let body = request::Body::GetDevices(GetDevices { account_id: account.0.to_vec() });
+        let body = request::Body::GetDevices(GetDevices {
+            account_id: account.0.to_vec(),
+            incoming: false,
+        });
         match call(&self.relay, body).await? {
             Some(response::Body::Devices(d)) => Ok(d.devices),
             _ => Err(ClientError::UnexpectedResponse("devices")),
@@ -633,19 +699,39 @@ impl Engine {
     }
 
     async fn connected(&self) {
-        match self.client.authenticate(&self.relay).await {
+        self.client.set_clock_offset(crate::transport::clock_offset_ms()).await;
+        match self.client.authenticate(&self.relay, &mut system_rng()).await {
             Ok(()) => self.authenticated.set(true),
-            Err(ClientError::Server { status: Status::Unauthorized, .. }) => {
+            Err(ClientError::Removed { proven: true }) => {
                 self.notify(Notice::Removed);
                 return;
             }
+            Err(ClientError::Removed { proven: false }) => {
+                self.notify(Notice::RemovalUnproven);
+                return;
+            }
+            // The socket was replaced while signing: the next one logs in.
+            Err(e) if e.is_transient() => return,
             Err(e) => {
                 self.notify(Notice::Error(describe(&e)));
                 return;
             }
         }
         self.flush().await;
-        let _ = self.client.maintain(&self.relay, now(), &mut system_rng()).await;
+        self.maintain().await;
+    }
+
+    /// Prekeys, signed prekey, and (primary) the device list when the relay's devices
+    /// changed unheard of or the list nears expiry.
+    async fn maintain(&self) {
+        match self.client.maintain(&self.relay, now(), &mut system_rng()).await {
+            Ok(Some(report)) => {
+                self.report_refused(&report);
+                self.notify(Notice::DevicesChanged);
+            }
+            Ok(None) => {}
+            Err(e) => web_sys::console::warn_1(&format!("upkeep failed: {e}").into()),
+        }
     }
 
     /// Sends what waits in the outbox and the receipts owed.
@@ -741,30 +827,31 @@ impl Engine {
         }
     }
 
-    /// Queues `text` for `conversation` in the outbox, then tries to send it.
-    pub async fn send(
-        self: &Rc<Self>,
-        conversation: Conversation,
-        text: &str,
-    ) -> Result<(), ClientError> {
-        if self.viewer {
-            let op = Op::Send {
-                conversation: conversation_to_bytes(&conversation),
-                text: text.to_owned(),
-            };
-            return self.forward(op).await.map(|_| ());
+    /// Sends `text` to `conversation`: writes it to the send journal at once (durable
+    /// before this returns, so the composer may clear), then the engine tab queues it in the
+    /// outbox and sends it. A view's entry reaches the engine tab through the journal too.
+    pub fn send(&self, conversation: Conversation, text: &str) -> Result<(), ClientError> {
+        if text.trim().is_empty() {
+            return Err(ClientError::InvalidInput("the message is empty".into()));
         }
-        let (done, queued) = oneshot::channel();
-        let sender = self.typed.borrow().clone();
-        let Some(sender) = sender else {
-            return Err(ClientError::InvalidInput("Tandem is shutting down in this tab.".into()));
-        };
-        sender.unbounded_send((conversation, text.to_owned(), done)).map_err(|_| {
-            ClientError::InvalidInput("Tandem is shutting down in this tab.".into())
-        })?;
-        queued.await.unwrap_or_else(|_| {
-            Err(ClientError::InvalidInput("Tandem is shutting down in this tab.".into()))
-        })
+        if text.len() > tandem_core::client::MAX_TEXT_LEN {
+            return Err(ClientError::InvalidInput(format!(
+                "a message is at most {} bytes",
+                tandem_core::client::MAX_TEXT_LEN
+            )));
+        }
+        crate::journal::add(&conversation, text).map_err(ClientError::InvalidInput)?;
+        if !self.viewer {
+            self.kick_journal();
+        }
+        Ok(())
+    }
+
+    /// Wakes the task that queues journal entries.
+    fn kick_journal(&self) {
+        if let Some(tx) = self.typed.borrow().as_ref() {
+            let _ = tx.unbounded_send(());
+        }
     }
 
     /// Marks a direct conversation read (read receipts to the peer, read sync to this
@@ -810,6 +897,9 @@ impl Engine {
     pub fn stop(&self) {
         self.incoming.borrow_mut().take();
         self.typed.borrow_mut().take();
+        if let Some(l) = self.journal_listener.borrow_mut().take() {
+            l.remove();
+        }
     }
 
     /// Handles one push; `Ok(true)` when it stored something the UI shows, `Err(push)` when
@@ -847,42 +937,38 @@ impl Engine {
                     ))),
                 }
             }
-            Some(push::Body::DeviceRemoved(_)) => self.notify(Notice::Removed),
+            Some(push::Body::DeviceRemoved(r)) => {
+                if self.client.removal_proven(&r.signed_device_list).await {
+                    self.notify(Notice::Removed);
+                } else {
+                    self.notify(Notice::RemovalUnproven);
+                }
+            }
             // Receipts that a burst's end sends may be owed after the queue drained.
             Some(push::Body::QueueDrained(_)) => return Ok(true),
-            Some(push::Body::DeviceLinked(_)) => {
-                // The primary vouches for the new device in a fresh signed list; every
-                // device's cached list of its own account is stale now.
-                if self.is_primary().await
-                    && let Err(e) =
-                        self.client.publish_device_list(&self.relay, now(), &mut system_rng()).await
-                {
-                    self.notify(Notice::Error(format!(
-                        "The new device could not be added to your signed device list: {}",
-                        describe(&e)
-                    )));
-                }
+            Some(push::Body::DeviceLinked(_) | push::Body::DeviceUnlinked(_)) => {
+                // The primary signs a list from its own record: a companion the person
+                // confirmed goes in, one that left goes out (revoked); anything else the
+                // relay lists is refused and people are warned.
+                self.maintain().await;
                 self.notify(Notice::DevicesChanged);
             }
-            Some(push::Body::DeviceUnlinked(_)) => {
-                // A companion was logged out (perhaps by itself): the primary signs a list
-                // without it.
-                if self.is_primary().await
-                    && let Err(e) =
-                        self.client.publish_device_list(&self.relay, now(), &mut system_rng()).await
-                {
-                    self.notify(Notice::Error(format!(
-                        "The logged-out device could not be taken off your signed device list: {}",
-                        describe(&e)
-                    )));
+            Some(push::Body::Expired(x)) => {
+                // Gaps are recorded before the relay may forget them.
+                match self.client.record_expired(&x.entries, now()).await {
+                    Ok(_) => {
+                        self.relay.ack(p.id);
+                        if !x.entries.is_empty() {
+                            self.notify(Notice::Error(format!(
+                                "{} message(s) expired on the server before this device came online; the chats show where.",
+                                x.entries.len()
+                            )));
+                        }
+                        return Ok(true);
+                    }
+                    Err(e) if e.is_transient() => return Err(retry),
+                    Err(e) => self.notify(Notice::Error(describe(&e))),
                 }
-                self.notify(Notice::DevicesChanged);
-            }
-            Some(push::Body::Expired(x)) if !x.entries.is_empty() => {
-                self.notify(Notice::Error(format!(
-                    "{} message(s) expired on the server before this device came online.",
-                    x.entries.len()
-                )));
             }
             _ => {}
         }
@@ -890,12 +976,38 @@ impl Engine {
     }
 }
 
-async fn typed_loop(engine: std::rc::Weak<Engine>, mut rx: mpsc::UnboundedReceiver<Typed>) {
-    while let Some((conversation, text, done)) = rx.next().await {
+/// Moves send-journal entries into the outbox, in order, whenever woken: each is queued
+/// once (by its local id) and leaves the journal only after its transaction committed.
+async fn typed_loop(engine: std::rc::Weak<Engine>, mut rx: mpsc::UnboundedReceiver<()>) {
+    while rx.next().await.is_some() {
+        // One pass serves every wake-up that came meanwhile.
+        while rx.try_recv().is_ok() {}
         let Some(e) = engine.upgrade() else { return };
-        let result = e.client.queue_text(conversation, &text, now()).await.map(|_| ());
-        let queued = result.is_ok();
-        let _ = done.send(result);
+        let mut queued = false;
+        for entry in crate::journal::entries() {
+            let (Some(conversation), Some(local_id)) = (entry.conversation(), entry.local_id())
+            else {
+                crate::journal::remove(&entry.id);
+                continue;
+            };
+            let result =
+                e.client.queue_text_once(conversation, &entry.text, Some(local_id), now()).await;
+            match result {
+                Ok(_) => {
+                    crate::journal::remove(&entry.id);
+                    queued = true;
+                }
+                Err(ClientError::InvalidInput(why)) => {
+                    crate::journal::remove(&entry.id);
+                    e.notify(Notice::Error(format!("A message was not sent: {why}")));
+                }
+                // The store failed: the entry stays for the next pass.
+                Err(err) => {
+                    e.notify(Notice::Error(describe(&err)));
+                    break;
+                }
+            }
+        }
         if queued {
             e.notify(Notice::Changed);
             let me = e.clone();
@@ -958,7 +1070,7 @@ async fn maintain_loop(engine: std::rc::Weak<Engine>) {
             return;
         }
         if e.authenticated.get() {
-            let _ = e.client.maintain(&e.relay, now(), &mut system_rng()).await;
+            e.maintain().await;
         }
     }
 }

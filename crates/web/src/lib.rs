@@ -19,6 +19,8 @@ pub mod config;
 pub mod engine;
 pub mod hooks;
 #[cfg(target_family = "wasm")]
+pub mod journal;
+#[cfg(target_family = "wasm")]
 pub mod linking;
 pub mod passkey;
 pub mod platform;

@@ -5,19 +5,20 @@
 //!   attempt expires after [`LINK_WINDOW`]: each rotation is a new provisioning address, a
 //!   new ephemeral key and a new linking secret, so an old photo of the code is useless.
 //! - A dropped socket invalidates the address: the next socket gets a fresh code.
-//! - The device exists on the server only once `RegisterDevice` succeeded; until then the
-//!   browser holds an identity and nothing else, which reopens as "not set up".
+//! - The device exists on the server only once `RegisterDevice` succeeded, and it registers
+//!   only after the person confirmed that this screen and the primary's show the same
+//!   matching code; until then the browser holds an identity and nothing else, which
+//!   reopens as "not set up".
 
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
-use tandem_core::client::{Client, ClientError, call, random_password};
+use tandem_core::client::{Client, ClientError, call};
 use tandem_core::link::{LinkError, LinkRequest, MatchCode, VerifiedLink};
 use tandem_core::prekeys::generate_registration_id;
 use tandem_core::wire::relay::{OpenProvisioning, Status, push, request, response};
 use tandem_core::{IdentityKeyPair, Timestamp};
-use zeroize::Zeroizing;
 
 use crate::engine::{describe, now};
 use crate::rng::system_rng;
@@ -45,7 +46,17 @@ pub enum LinkView {
         /// When it will be replaced (epoch ms).
         rotates_at_ms: f64,
     },
-    /// The link message arrived and verified; registering.
+    /// The link message arrived and verified: the person compares the codes before this
+    /// browser joins the account.
+    Confirm {
+        /// The code both screens show.
+        matching: String,
+        /// The account's handle.
+        handle: String,
+        /// The primary's name.
+        primary: String,
+    },
+    /// The codes matched; registering.
     Linking {
         /// The code both screens show.
         matching: String,
@@ -263,19 +274,49 @@ impl Linker {
             }
             Some(Ok(ok)) => ok,
         };
-        // No more rotations: this code is being used.
+        // No more rotations: this code is being used. Nothing is registered before the
+        // person said the codes match.
         self.generation.set(self.generation.get() + 1);
-        let password = Zeroizing::new(random_password(&mut system_rng()));
-        *self.pending.borrow_mut() = Some(Pending { link, matching, password });
-        self.register().await;
+        self.tell(LinkOutcome::View(LinkView::Confirm {
+            matching: matching.to_string(),
+            handle: link.handle.clone(),
+            primary: link.primary_name.clone(),
+        }));
+        *self.pending.borrow_mut() = Some(Pending { link, matching, confirmed: false });
+    }
+
+    /// The person saw the same code on both screens: join the account.
+    pub fn confirm(self: &Rc<Self>) {
+        if let Some(p) = self.pending.borrow_mut().as_mut() {
+            p.confirmed = true;
+        }
+        let me = self.clone();
+        wasm_bindgen_futures::spawn_local(async move { me.register().await });
+    }
+
+    /// The codes differ: this link is dropped, and a new code is shown.
+    pub fn reject(self: &Rc<Self>) {
+        self.pending.borrow_mut().take();
+        self.busy.set(false);
+        let me = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            me.clone().new_code().await;
+            me.tell(LinkOutcome::Problem(
+                "The codes did not match, so this browser was not linked. Scan the new code, and make sure you are linking your own device.".into(),
+            ));
+        });
     }
 
     /// Registers with the pending link. A dropped connection keeps it pending: the next
-    /// socket repeats the same registration (same token and password), which the relay
+    /// socket repeats the same registration (same token, the same identity proving itself), which the relay
     /// answers with the same device, so a lost answer never leaves a device nobody holds.
     async fn register(self: &Rc<Self>) {
-        let Some((link, matching, password)) =
-            self.pending.borrow().as_ref().map(|p| (p.link.clone(), p.matching, *p.password))
+        let Some((link, matching)) = self
+            .pending
+            .borrow()
+            .as_ref()
+            .filter(|p| p.confirmed)
+            .map(|p| (p.link.clone(), p.matching))
         else {
             return;
         };
@@ -289,7 +330,6 @@ impl Linker {
             store,
             &self.relay,
             link,
-            password,
             &self.name,
             "Web",
             now(),
@@ -322,21 +362,24 @@ impl Linker {
         self.tell(LinkOutcome::Problem(problem(&error)));
     }
 
-    /// A new socket: finish a pending registration, or show a fresh code.
+    /// A new socket: finish a confirmed registration; a link still being compared waits for
+    /// the person; otherwise a fresh code.
     async fn on_connected(self: Rc<Self>) {
-        if self.pending.borrow().is_some() {
-            self.register().await;
-        } else {
-            self.new_code().await;
+        let pending = self.pending.borrow().as_ref().map(|p| p.confirmed);
+        match pending {
+            Some(true) => self.register().await,
+            Some(false) => {}
+            None => self.new_code().await,
         }
     }
 }
 
-/// A link message that verified, waiting to be registered.
+/// A link message that verified, waiting for the person and then to be registered.
 struct Pending {
     link: VerifiedLink,
     matching: MatchCode,
-    password: Zeroizing<[u8; 32]>,
+    /// The person saw the same code on both screens.
+    confirmed: bool,
 }
 
 /// A sentence for people about a failed link.

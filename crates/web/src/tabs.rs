@@ -24,13 +24,6 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 /// What a view asks the engine tab to do.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Op {
-    /// Queue and send a text.
-    Send {
-        /// `conversation_to_bytes`.
-        conversation: Vec<u8>,
-        /// The text.
-        text: String,
-    },
     /// Find an account by handle.
     Find(String),
     /// The name of an account.
@@ -41,6 +34,10 @@ pub enum Op {
     Devices,
     /// Link the companion showing this code.
     Link(String),
+    /// The codes matched: sign the link's companion into the list.
+    ConfirmLink(u32),
+    /// The codes differed: revoke the link.
+    RejectLink(u32),
     /// Log a device out.
     Remove(u32),
     /// The security code with an account.
@@ -66,8 +63,8 @@ pub enum Reply {
     Name(String),
     /// Devices, each a `DeviceInfo` protobuf.
     Devices(Vec<Vec<u8>>),
-    /// The matching code of a link.
-    Matching(String),
+    /// The matching code of a link, and its key index.
+    Matching(String, u32),
     /// A security code: digits, text, and the contact's `DeviceListRecord` bytes.
     Code {
         /// 60 digits.

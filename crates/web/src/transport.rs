@@ -17,7 +17,8 @@ use futures_channel::oneshot;
 use futures_util::future::{Either, select};
 use tandem_core::transport::{Backoff, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT};
 use tandem_core::wire::relay::{
-    ClientFrame, Ping, Push, PushAck, Response, Status, client_frame, request, server_frame,
+    ClientFrame, Ping, Push, PushAck, Response, Status, client_frame, request, response,
+    server_frame,
 };
 
 pub use connection::{RelayConnection, RelayEvents, close_code};
@@ -88,6 +89,42 @@ pub struct Handlers {
     pub on_connected: Box<dyn Fn()>,
 }
 
+/// `localStorage` key of the last measured offset of the relay's clock (ms), so a start
+/// without a connection still stamps messages by it.
+const CLOCK_KEY: &str = "tandem.clock_offset";
+
+/// How far the relay's clock is ahead of this browser's (`server − local`, ms), as last
+/// measured (from the welcome, then from keepalives), or as remembered from before.
+pub fn clock_offset_ms() -> i64 {
+    CLOCK_OFFSET.with(|c| {
+        c.get().unwrap_or_else(|| {
+            let remembered = web_sys::window()
+                .and_then(|w| w.local_storage().ok().flatten())
+                .and_then(|s| s.get_item(CLOCK_KEY).ok().flatten())
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(0);
+            c.set(Some(remembered));
+            remembered
+        })
+    })
+}
+
+thread_local! {
+    static CLOCK_OFFSET: Cell<Option<i64>> = const { Cell::new(None) };
+}
+
+/// Records a measurement of the relay's clock: `server_ms` read at about `local_ms`.
+/// Differences under two seconds count as none (network delay, not a wrong clock).
+#[allow(clippy::cast_possible_truncation, reason = "epoch milliseconds fit an i64")]
+fn measured_clock(server_ms: u64, local_ms: f64) {
+    let raw = i64::try_from(server_ms).unwrap_or(i64::MAX).saturating_sub(local_ms as i64);
+    let offset = if raw.abs() < 2_000 { 0 } else { raw };
+    CLOCK_OFFSET.with(|c| c.set(Some(offset)));
+    if let Some(s) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) {
+        let _ = s.set_item(CLOCK_KEY, &offset.to_string());
+    }
+}
+
 struct Inner {
     url: RefCell<String>,
     on_state: Box<dyn Fn(ConnectionState)>,
@@ -98,6 +135,8 @@ struct Inner {
     wake: RefCell<Option<oneshot::Sender<()>>>,
     stopped: Cell<bool>,
     handlers: RefCell<Option<Rc<Handlers>>>,
+    /// The current socket's login challenge and the host it was dialled at.
+    challenge: RefCell<Option<tandem_core::auth::Challenge>>,
 }
 
 /// A self-healing connection to the relay. Cheap to clone; all clones share one socket.
@@ -120,6 +159,7 @@ impl RelayClient {
                 wake: RefCell::new(None),
                 stopped: Cell::new(false),
                 handlers: RefCell::new(None),
+                challenge: RefCell::new(None),
             }),
         };
         let runner = client.clone();
@@ -225,6 +265,10 @@ impl RelayClient {
             let reason = match RelayConnection::connect(&url).await {
                 Ok((conn, mut events, welcome)) => {
                     backoff.reset();
+                    measured_clock(welcome.server_time_ms, now_ms());
+                    let host = tandem_core::auth::host_of_url(&url).unwrap_or_default();
+                    *self.inner.challenge.borrow_mut() =
+                        tandem_core::auth::Challenge::new(&welcome.challenge, &host).ok();
                     let conn = Rc::new(conn);
                     *self.inner.current.borrow_mut() = Some(conn.clone());
                     self.set_state(ConnectionState::Connected {
@@ -236,6 +280,7 @@ impl RelayClient {
                     }
                     let reason = self.pump(&conn, &mut events).await;
                     *self.inner.current.borrow_mut() = None;
+                    self.inner.challenge.borrow_mut().take();
                     self.fail_pending(&reason);
                     reason
                 }
@@ -283,6 +328,9 @@ impl RelayClient {
             let ping = request::Body::Ping(Ping { payload: Vec::new() });
             match client.request_with_timeout(ping, KEEPALIVE_TIMEOUT).await {
                 Ok(resp) if resp.status() == Status::Ok => {
+                    if let Some(response::Body::Pong(p)) = &resp.body {
+                        measured_clock(p.server_time_ms, (started + now_ms()) / 2.0);
+                    }
                     if let ConnectionState::Connected { server_version, .. } = client.state() {
                         client.set_state(ConnectionState::Connected {
                             server_version,
@@ -337,6 +385,10 @@ impl tandem_core::transport::RelayTransport for RelayClient {
             TransportError::Timeout => Core::Timeout,
             other => Core::Closed(other.to_string()),
         })
+    }
+
+    fn challenge(&self) -> Result<tandem_core::auth::Challenge, tandem_core::auth::ChallengeError> {
+        self.inner.challenge.borrow().clone().ok_or(tandem_core::auth::ChallengeError::BadNonce)
     }
 }
 

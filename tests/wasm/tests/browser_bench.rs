@@ -144,6 +144,9 @@ async fn bench_fan_out_import_and_open() {
                     stored_at: NOW,
                     delivered_to: Default::default(),
                     read_by: Default::default(),
+                    server_time: None,
+                    notice: None,
+                    local_id: None,
                 },
             );
         }

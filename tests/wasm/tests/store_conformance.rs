@@ -151,6 +151,9 @@ async fn test_recent_chats_follow_saves() {
             stored_at: Timestamp::from_millis(timestamp),
             delivered_to: Default::default(),
             read_by: Default::default(),
+            server_time: None,
+            notice: None,
+            local_id: None,
         }
     };
     // 60 chats, in two saves.

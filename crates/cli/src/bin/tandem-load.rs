@@ -20,12 +20,14 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use tandem_cli::{Connection, Pushes, system_rng};
+use tandem_core::auth::{self, Proof};
+use tandem_core::group_state::{GroupMember, GroupState, SignedGroupState};
 use tandem_core::transport::RelayTransport;
 use tandem_core::wire::relay::{
-    CreateGroup, NewDevice, OutgoingMessage, RegisterAccount, SendGroupMessage, SendMessages,
-    Status, push, request, response,
+    AcceptGroup, Authenticate, CreateGroup, NewDevice, OutgoingMessage, RegisterAccount,
+    SendGroupMessage, SendMessages, Status, push, request, response,
 };
-use tandem_core::{AccountId, IdentityKeyPair};
+use tandem_core::{AccountId, DeviceId, IdentityKeyPair};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Mutex;
 
@@ -81,28 +83,46 @@ struct Sim {
     conn: Connection,
     pushes: Option<Pushes>,
     account: AccountId,
+    identity: IdentityKeyPair,
 }
 
 async fn register(url: &str, handle: String) -> Sim {
     let (conn, pushes) = Connection::connect(url).await.expect("connect");
-    let identity = IdentityKeyPair::generate(&mut system_rng());
-    let password = [1u8; 32];
+    let mut rng = system_rng();
+    let identity = IdentityKeyPair::generate(&mut rng);
+    let challenge = conn.challenge().expect("challenge");
+    let signature =
+        auth::sign(&identity, &challenge, &Proof::RegisterAccount { handle: &handle }, &mut rng);
     let body = request::Body::RegisterAccount(RegisterAccount {
         handle,
         device: Some(NewDevice {
             registration_id: 1,
             identity_key: identity.identity_key().serialize().to_vec(),
-            password: password.to_vec(),
             name: "load".into(),
             platform: "load".into(),
             adv_identity: vec![],
         }),
+        signature: signature.to_vec(),
+        challenge: challenge.nonce.to_vec(),
     });
     let resp = conn.request(body).await.expect("register");
     let Some(response::Body::Registered(r)) = resp.body else {
         panic!("registration refused: {}", resp.message)
     };
-    Sim { conn, pushes: Some(pushes), account: AccountId::from_bytes(&r.account_id).expect("id") }
+    let account = AccountId::from_bytes(&r.account_id).expect("id");
+    Sim { conn, pushes: Some(pushes), account, identity }
+}
+
+/// A login on `conn` as the primary of `account`.
+fn login(conn: &Connection, account: AccountId, identity: &IdentityKeyPair) -> request::Body {
+    let challenge = conn.challenge().expect("challenge");
+    let proof = Proof::Authenticate { account: &account, device: 1 };
+    request::Body::Authenticate(Authenticate {
+        account_id: account.0.to_vec(),
+        device_id: 1,
+        signature: auth::sign(identity, &challenge, &proof, &mut system_rng()).to_vec(),
+        challenge: challenge.nonce.to_vec(),
+    })
 }
 
 async fn register_all(args: &Args, n: usize, tag: &str) -> Vec<Sim> {
@@ -169,11 +189,13 @@ struct Metrics(serde_json::Value);
 
 impl Metrics {
     async fn fetch(url: &str) -> Self {
+        let token = std::env::var("TANDEM_METRICS_TOKEN").unwrap_or_default();
         let host = url.trim_start_matches("ws://").split('/').next().expect("host").to_owned();
         let mut s = tokio::net::TcpStream::connect(&host).await.expect("http connect");
-        s.write_all(format!("GET /metrics HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes())
-            .await
-            .expect("http write");
+        let request = format!(
+            "GET /metrics HTTP/1.0\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\r\n"
+        );
+        s.write_all(request.as_bytes()).await.expect("http write");
         let mut buf = String::new();
         s.read_to_string(&mut buf).await.expect("http read");
         let body = buf.split("\r\n\r\n").nth(1).unwrap_or("{}");
@@ -320,7 +342,8 @@ async fn throughput(args: &Args) {
 async fn idle(args: &Args) {
     let pid = args.server_pid.expect("--server-pid is needed to read the relay's memory");
     let sims = register_all(args, args.devices, "idle").await;
-    let accounts: Vec<AccountId> = sims.iter().map(|s| s.account).collect();
+    let accounts: Vec<(AccountId, IdentityKeyPair)> =
+        sims.iter().map(|s| (s.account, s.identity.clone())).collect();
     for s in &sims {
         s.conn.close();
     }
@@ -331,17 +354,12 @@ async fn idle(args: &Args) {
     let mut conns = Vec::with_capacity(accounts.len());
     for chunk in accounts.chunks(64) {
         let mut batch = Vec::new();
-        for a in chunk {
+        for (a, identity) in chunk {
             let url = args.url.clone();
-            let a = *a;
+            let (a, identity) = (*a, identity.clone());
             batch.push(tokio::spawn(async move {
                 let (conn, pushes) = Connection::connect(&url).await.expect("connect");
-                let body = request::Body::Authenticate(tandem_core::wire::relay::Authenticate {
-                    account_id: a.0.to_vec(),
-                    device_id: 1,
-                    password: vec![1; 32],
-                });
-                let r = conn.request(body).await.expect("authenticate");
+                let r = conn.request(login(&conn, a, &identity)).await.expect("authenticate");
                 assert_eq!(r.status(), Status::Ok, "{}", r.message);
                 (conn, pushes)
             }));
@@ -370,6 +388,7 @@ async fn drain(args: &Args) {
     let receiver = sims.pop().expect("receiver");
     let sender = sims.pop().expect("sender");
     let receiver_account = receiver.account;
+    let receiver_identity = receiver.identity.clone();
     receiver.conn.close();
     drop(receiver);
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -396,12 +415,7 @@ async fn drain(args: &Args) {
     let queued = Metrics::fetch(&args.url).await.get("/queued");
     let (conn, mut pushes) = Connection::connect(&args.url).await.expect("connect");
     let started = Instant::now();
-    let body = request::Body::Authenticate(tandem_core::wire::relay::Authenticate {
-        account_id: receiver_account.0.to_vec(),
-        device_id: 1,
-        password: vec![1; 32],
-    });
-    conn.request(body).await.expect("authenticate");
+    conn.request(login(&conn, receiver_account, &receiver_identity)).await.expect("authenticate");
     let mut got = 0;
     while got < ok {
         match tokio::time::timeout(Duration::from_secs(30), pushes.recv()).await {
@@ -454,23 +468,47 @@ async fn fanout(args: &Args) {
             }
         });
     }
-    let members = sims.iter().map(|s| s.account.0.to_vec()).collect();
+    let mut members: Vec<GroupMember> =
+        sims.iter().map(|s| GroupMember { account_id: s.account, admin: false }).collect();
+    members.push(GroupMember { account_id: sender.account, admin: true });
+    members.sort();
+    let mut group_id = [0u8; 16];
+    rand_core::Rng::fill_bytes(&mut system_rng(), &mut group_id);
+    let state = GroupState {
+        group_id,
+        version: 1,
+        previous: [0; 32],
+        title: "load".into(),
+        members,
+        signer: sender.account,
+        signer_device: DeviceId::PRIMARY,
+        timestamp: 1,
+    };
+    let signed = SignedGroupState::sign(state, &sender.identity, None, &mut system_rng())
+        .expect("group state");
     let resp = sender
         .conn
-        .request(request::Body::CreateGroup(CreateGroup { members }))
+        .request(request::Body::CreateGroup(CreateGroup {
+            signed_state: signed.as_bytes().to_vec(),
+        }))
         .await
         .expect("create group");
-    let Some(response::Body::Group(g)) = resp.body else {
-        panic!("group refused: {}", resp.message)
-    };
+    assert_eq!(resp.status(), Status::Ok, "group refused: {}", resp.message);
+    // Every member accepts the invitation (a stranger's group reaches nobody before).
+    for sim in &sims {
+        let accept = AcceptGroup { group_id: group_id.to_vec(), accept: true };
+        let r = sim.conn.request(request::Body::AcceptGroup(accept)).await.expect("accept");
+        assert_eq!(r.status(), Status::Ok, "{}", r.message);
+    }
     let before = Metrics::fetch(&args.url).await.get("/queued");
     let start = u64::try_from(t0.elapsed().as_micros()).unwrap_or(0);
     let resp = sender
         .conn
         .request(request::Body::SendGroupMessage(SendGroupMessage {
-            group_id: g.group_id,
+            group_id: group_id.to_vec(),
             timestamp: 1,
             content: vec![7; args.size],
+            version: 1,
         }))
         .await
         .expect("group send");

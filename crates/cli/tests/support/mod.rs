@@ -83,7 +83,7 @@ pub async fn expect_message_tolerating(
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         match device.next_event(left).await {
-            Some(DeviceEvent::Engine(Event::Message(m))) if m.body == body => return m,
+            Some(DeviceEvent::Engine(Event::Message(m))) if m.body == body => return *m,
             Some(DeviceEvent::Failed(e)) => panic!("a device failed to handle an envelope: {e}"),
             Some(DeviceEvent::Engine(
                 e @ (Event::Undecryptable { .. } | Event::Rejected { .. }),
@@ -103,7 +103,28 @@ pub async fn messages(device: &mut Device, quiet: Duration) -> Vec<MessageRecord
         .await
         .into_iter()
         .filter_map(|e| match e {
-            DeviceEvent::Engine(Event::Message(m)) => Some(m),
+            DeviceEvent::Engine(Event::Message(m)) => Some(*m),
+            DeviceEvent::Failed(e) => panic!("a device failed to handle an envelope: {e}"),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The relay's own database, for tests in which the relay is the attacker and edits it.
+pub fn relay_db(server: &TestServer) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(server.dir.path().join("tandem.sqlite")).unwrap();
+    conn.busy_timeout(Duration::from_secs(10)).unwrap();
+    conn
+}
+
+/// Events until `quiet` passes with none; fails on a device that could not handle one.
+pub async fn events(device: &mut Device, quiet: Duration) -> Vec<Event> {
+    device
+        .drain_events(quiet)
+        .await
+        .into_iter()
+        .filter_map(|e| match e {
+            DeviceEvent::Engine(e) => Some(e),
             DeviceEvent::Failed(e) => panic!("a device failed to handle an envelope: {e}"),
             _ => None,
         })

@@ -2,17 +2,17 @@
 //! files). Protobuf, so fields can be added later; every decoder returns an error on bad
 //! input, never panics.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use prost::Message;
-use zeroize::Zeroizing;
 
 use super::records::{
-    AccountRecord, Conversation, DeviceListRecord, MessageId, MessageRecord, OutboxEntry,
-    OutgoingState,
+    AccountRecord, Conversation, DeviceListRecord, GroupRecord, MessageId, MessageRecord, Notice,
+    OutboxEntry, OutgoingState,
 };
 use crate::address::{AccountId, DeviceId};
 use crate::devices::{AdvError, RejectedDevice, VerifiedDevice};
+use crate::group_state::{GroupChange, SignedGroupState};
 use crate::identity::IdentityKey;
 use crate::time::Timestamp;
 use crate::wire::{WireError, decode_bounded};
@@ -28,8 +28,7 @@ struct AccountProto {
     device_id: u32,
     #[prost(string, tag = "3")]
     handle: String,
-    #[prost(bytes = "vec", tag = "4")]
-    password: Vec<u8>,
+    // Tag 4 held the relay password before logins became challenge–response.
     #[prost(bytes = "vec", tag = "5")]
     account_key: Vec<u8>,
     #[prost(uint32, tag = "6")]
@@ -46,12 +45,24 @@ struct AccountProto {
     device_list_version: u64,
     #[prost(uint64, tag = "12")]
     last_timestamp: u64,
+    #[prost(bytes = "vec", tag = "13")]
+    adv_identity: Vec<u8>,
+    #[prost(uint32, tag = "14")]
+    key_index: u32,
+    #[prost(message, repeated, tag = "15")]
+    linked: Vec<LinkedProto>,
+    #[prost(uint32, repeated, tag = "16")]
+    revoked: Vec<u32>,
+    #[prost(uint32, repeated, tag = "17")]
+    confirmed: Vec<u32>,
 }
 
-impl Drop for AccountProto {
-    fn drop(&mut self) {
-        zeroize::Zeroize::zeroize(&mut self.password);
-    }
+#[derive(Clone, PartialEq, prost::Message)]
+struct LinkedProto {
+    #[prost(uint32, tag = "1")]
+    device_id: u32,
+    #[prost(uint32, tag = "2")]
+    key_index: u32,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -102,6 +113,10 @@ struct DeviceListProto {
     key_changed: bool,
     #[prost(bytes = "vec", optional, tag = "12")]
     pending_key: Option<Vec<u8>>,
+    #[prost(uint32, repeated, tag = "13")]
+    revoked: Vec<u32>,
+    #[prost(uint64, optional, tag = "14")]
+    key_changed_at: Option<u64>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -144,6 +159,37 @@ struct MessageProto {
     delivered_to: Vec<DeliveredProto>,
     #[prost(bytes = "vec", repeated, tag = "9")]
     read_by: Vec<Vec<u8>>,
+    #[prost(uint64, optional, tag = "10")]
+    server_time: Option<u64>,
+    #[prost(message, optional, tag = "11")]
+    notice: Option<NoticeProto>,
+    #[prost(bytes = "vec", optional, tag = "12")]
+    local_id: Option<Vec<u8>>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct NoticeProto {
+    /// 1 expired, 2 group change, 3 group created.
+    #[prost(uint32, tag = "1")]
+    kind: u32,
+    #[prost(bytes = "vec", repeated, tag = "2")]
+    added: Vec<Vec<u8>>,
+    #[prost(bytes = "vec", repeated, tag = "3")]
+    removed: Vec<Vec<u8>>,
+    #[prost(bytes = "vec", repeated, tag = "4")]
+    promoted: Vec<Vec<u8>>,
+    #[prost(bytes = "vec", repeated, tag = "5")]
+    demoted: Vec<Vec<u8>>,
+    #[prost(string, optional, tag = "6")]
+    title: Option<String>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct GroupProto {
+    #[prost(bytes = "vec", tag = "1")]
+    state: Vec<u8>,
+    #[prost(bool, tag = "2")]
+    accepted: bool,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -226,6 +272,8 @@ fn adv_code(e: &AdvError) -> (u32, u64, u64) {
         AdvError::ListRollback { seen, found } => (9, *seen, *found),
         AdvError::AccountKeyChanged => (10, 0, 0),
         AdvError::PrimaryMismatch => (11, 0, 0),
+        AdvError::Revoked => (12, 0, 0),
+        AdvError::ListWithdrawn { seen } => (13, *seen, 0),
     }
 }
 
@@ -241,19 +289,59 @@ fn adv_from_code(code: u32, seen: u64, found: u64) -> AdvError {
         9 => AdvError::ListRollback { seen, found },
         10 => AdvError::AccountKeyChanged,
         11 => AdvError::PrimaryMismatch,
+        12 => AdvError::Revoked,
+        13 => AdvError::ListWithdrawn { seen },
         // The detail of a malformed blob is not kept.
         _ => AdvError::Malformed("device identity"),
     }
 }
 
+fn accounts_to_proto(list: &[AccountId]) -> Vec<Vec<u8>> {
+    list.iter().map(|a| a.0.to_vec()).collect()
+}
+
+fn accounts_from_proto(what: &'static str, list: &[Vec<u8>]) -> Result<Vec<AccountId>, WireError> {
+    list.iter().map(|a| account_id(what, a)).collect()
+}
+
+fn notice_to_proto(n: &Notice) -> NoticeProto {
+    match n {
+        Notice::Expired => NoticeProto { kind: 1, ..Default::default() },
+        Notice::Group { created, change } => NoticeProto {
+            kind: if *created { 3 } else { 2 },
+            added: accounts_to_proto(&change.added),
+            removed: accounts_to_proto(&change.removed),
+            promoted: accounts_to_proto(&change.promoted),
+            demoted: accounts_to_proto(&change.demoted),
+            title: change.title.clone(),
+        },
+    }
+}
+
+fn notice_from_proto(what: &'static str, p: NoticeProto) -> Result<Notice, WireError> {
+    Ok(match p.kind {
+        1 => Notice::Expired,
+        2 | 3 => Notice::Group {
+            created: p.kind == 3,
+            change: GroupChange {
+                added: accounts_from_proto(what, &p.added)?,
+                removed: accounts_from_proto(what, &p.removed)?,
+                promoted: accounts_from_proto(what, &p.promoted)?,
+                demoted: accounts_from_proto(what, &p.demoted)?,
+                title: p.title,
+            },
+        },
+        other => return Err(malformed(what, format!("unknown notice {other}"))),
+    })
+}
+
 impl AccountRecord {
-    /// Serializes the record (it holds the device's password: the bytes are wiped on drop).
-    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+    /// Serializes the record.
+    pub fn to_bytes(&self) -> Vec<u8> {
         let p = AccountProto {
             account_id: self.account_id.0.to_vec(),
             device_id: self.device_id.get(),
             handle: self.handle.clone(),
-            password: self.password.to_vec(),
             account_key: self.account_key.serialize().to_vec(),
             next_pre_key_id: self.next_pre_key_id,
             next_kyber_pre_key_id: self.next_kyber_pre_key_id,
@@ -262,21 +350,32 @@ impl AccountRecord {
             next_key_index: self.next_key_index,
             device_list_version: self.device_list_version,
             last_timestamp: self.last_timestamp,
+            adv_identity: self.adv_identity.clone(),
+            key_index: self.key_index,
+            linked: self
+                .linked
+                .iter()
+                .map(|(d, k)| LinkedProto { device_id: d.get(), key_index: *k })
+                .collect(),
+            revoked: self.revoked.iter().copied().collect(),
+            confirmed: self.confirmed.iter().copied().collect(),
         };
-        Zeroizing::new(p.encode_to_vec())
+        p.encode_to_vec()
     }
 
     /// Parses [`AccountRecord::to_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, WireError> {
         const WHAT: &str = "AccountRecord";
         let p: AccountProto = decode_bounded(WHAT, bytes, MAX_RECORD_LEN)?;
-        let password: [u8; 32] =
-            p.password.as_slice().try_into().map_err(|_| malformed(WHAT, "password length"))?;
+        let linked = p
+            .linked
+            .iter()
+            .map(|l| Ok((device_id(WHAT, l.device_id)?, l.key_index)))
+            .collect::<Result<BTreeMap<_, _>, WireError>>()?;
         Ok(Self {
             account_id: account_id(WHAT, &p.account_id)?,
             device_id: device_id(WHAT, p.device_id)?,
             handle: p.handle.clone(),
-            password,
             account_key: identity_key(WHAT, &p.account_key)?,
             next_pre_key_id: p.next_pre_key_id,
             next_kyber_pre_key_id: p.next_kyber_pre_key_id,
@@ -285,6 +384,11 @@ impl AccountRecord {
             next_key_index: p.next_key_index,
             device_list_version: p.device_list_version,
             last_timestamp: p.last_timestamp,
+            adv_identity: p.adv_identity,
+            key_index: p.key_index,
+            linked,
+            revoked: p.revoked.into_iter().collect(),
+            confirmed: p.confirmed.into_iter().collect(),
         })
     }
 }
@@ -320,6 +424,8 @@ impl DeviceListRecord {
             verified: self.verified,
             key_changed: self.key_changed,
             pending_key: self.pending_key.map(|k| k.serialize().to_vec()),
+            revoked: self.revoked.clone(),
+            key_changed_at: self.key_changed_at.map(Timestamp::as_millis),
         }
         .encode_to_vec()
     }
@@ -363,6 +469,13 @@ impl DeviceListRecord {
             verified: p.verified,
             key_changed: p.key_changed,
             pending_key: p.pending_key.as_deref().map(|k| identity_key(WHAT, k)).transpose()?,
+            revoked: {
+                let mut r = p.revoked;
+                r.sort_unstable();
+                r.dedup();
+                r
+            },
+            key_changed_at: p.key_changed_at.map(Timestamp::from_millis),
         })
     }
 }
@@ -389,6 +502,9 @@ impl MessageRecord {
                 .map(|(a, d)| DeliveredProto { account: a.0.to_vec(), device: d.get() })
                 .collect(),
             read_by: self.read_by.iter().map(|a| a.0.to_vec()).collect(),
+            server_time: self.server_time.map(Timestamp::as_millis),
+            notice: self.notice.as_ref().map(notice_to_proto),
+            local_id: self.local_id.map(|l| l.to_vec()),
         }
         .encode_to_vec()
     }
@@ -419,7 +535,32 @@ impl MessageRecord {
             stored_at: Timestamp::from_millis(p.stored_at),
             delivered_to,
             read_by,
+            server_time: p.server_time.map(Timestamp::from_millis),
+            notice: p.notice.map(|n| notice_from_proto(WHAT, n)).transpose()?,
+            local_id: p
+                .local_id
+                .map(|l| <[u8; 16]>::try_from(l.as_slice()))
+                .transpose()
+                .map_err(|_| malformed(WHAT, "local id length"))?,
         })
+    }
+}
+
+impl GroupRecord {
+    /// Serializes the record.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        GroupProto { state: self.state.as_bytes().to_vec(), accepted: self.accepted }
+            .encode_to_vec()
+    }
+
+    /// Parses [`GroupRecord::to_bytes`] (the signed state is parsed, not re-verified: it was
+    /// verified before it was stored).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, WireError> {
+        const WHAT: &str = "GroupRecord";
+        let p: GroupProto = decode_bounded(WHAT, bytes, MAX_RECORD_LEN)?;
+        let state =
+            SignedGroupState::from_bytes(&p.state).map_err(|e| malformed(WHAT, e.to_string()))?;
+        Ok(Self { state, accepted: p.accepted })
     }
 }
 
@@ -490,7 +631,6 @@ mod tests {
             account_id: a,
             device_id: DeviceId::new(2).unwrap(),
             handle: "alice".into(),
-            password: [7; 32],
             account_key: key(1),
             next_pre_key_id: 5,
             next_kyber_pre_key_id: 6,
@@ -499,6 +639,11 @@ mod tests {
             next_key_index: 9,
             device_list_version: 10,
             last_timestamp: 11,
+            adv_identity: vec![1, 2, 3],
+            key_index: 4,
+            linked: [(DeviceId::new(3).unwrap(), 2)].into(),
+            revoked: [1, 5].into(),
+            confirmed: [6].into(),
         };
         assert_eq!(AccountRecord::from_bytes(&account.to_bytes()).unwrap(), account);
 
@@ -522,6 +667,8 @@ mod tests {
             verified: true,
             key_changed: true,
             pending_key: Some(key(2)),
+            revoked: vec![1, 4],
+            key_changed_at: Some(Timestamp::from_millis(5)),
         };
         assert_eq!(DeviceListRecord::from_bytes(&list.to_bytes()).unwrap(), list);
 
@@ -535,8 +682,28 @@ mod tests {
             stored_at: Timestamp::from_millis(99),
             delivered_to: [(AccountId([1; 16]), DeviceId::new(3).unwrap())].into(),
             read_by: [AccountId([1; 16])].into(),
+            server_time: Some(Timestamp::from_millis(1200)),
+            notice: None,
+            local_id: Some([7; 16]),
         };
         assert_eq!(MessageRecord::from_bytes(&message.to_bytes()).unwrap(), message);
+        for notice in [
+            Notice::Expired,
+            Notice::Group {
+                created: true,
+                change: GroupChange {
+                    added: vec![AccountId([1; 16]), AccountId([2; 16])],
+                    removed: vec![AccountId([3; 16])],
+                    promoted: vec![AccountId([4; 16])],
+                    demoted: vec![AccountId([5; 16])],
+                    title: Some("t".into()),
+                },
+            },
+            Notice::Group { created: false, change: GroupChange::default() },
+        ] {
+            let m = MessageRecord { notice: Some(notice), body: String::new(), ..message.clone() };
+            assert_eq!(MessageRecord::from_bytes(&m.to_bytes()).unwrap(), m);
+        }
 
         let entry = OutboxEntry {
             id,

@@ -1,23 +1,38 @@
-//! Groups with Sender Keys: membership comes from the relay; this device's sender key is
-//! handed pairwise to every member device that lacks it, then each message is encrypted
-//! once. The key is replaced whenever a member or a device that held it is gone, and after
-//! every restart (this device does not remember who holds its key across restarts).
+//! Groups on signed state (see [`crate::group_state`]) with Sender Keys.
+//!
+//! - Membership is what the newest *verified* signed state says, never the relay's word: a
+//!   state is taken only from the device that signed it (pairwise, end to end) or from the
+//!   relay's chain, and only if it follows the state held (next version, naming its digest,
+//!   signed by a current device of an admin of the state before it).
+//! - This device's sender key goes only to devices of members of that state, and group
+//!   messages and sender keys are accepted only from them.
+//! - The key is replaced whenever a member or a device that held it is gone, and after every
+//!   restart (this device does not remember who holds its key across restarts).
+//! - Invitations from strangers wait for the person ([`Client::accept_group`]); the relay
+//!   routes a group's messages only to members who accepted.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use rand_core::CryptoRng;
 
-use super::{Client, ClientError, OutboxEntry, SendReport, call, next_timestamp};
+use super::receive::{Origin, RejectReason};
+use super::{
+    Client, ClientError, Conversation, Event, GroupRecord, MessageId, MessageRecord, Notice,
+    OutboxEntry, OutgoingState, SendReport, call,
+};
 use crate::address::{AccountId, DeviceId};
+use crate::devices::{AdvError, SignedDeviceIdentity};
+use crate::group_state::{GroupChange, GroupMember, GroupState, GroupStateError, SignedGroupState};
 use crate::sender_keys::{
     DistributionId, create_sender_key_distribution_message, group_encrypt, rotate_sender_key,
 };
 use crate::store::{Changes, ClientStore};
 use crate::time::Timestamp;
 use crate::transport::RelayTransport;
-use crate::wire::content::{Content, DataMessage, content};
+use crate::wire::content::{Content, DataMessage, SyncMessage, content};
 use crate::wire::relay::{
-    CreateGroup, GetGroup, Group, ModifyGroup, SendGroupMessage, request, response,
+    AcceptGroup, CreateGroup, GetGroup, MAX_GROUP_MEMBERS, SendGroupMessage, Status, UpdateGroup,
+    request, response,
 };
 
 /// Who holds this device's current sender key for one group.
@@ -27,45 +42,554 @@ pub(crate) struct GroupShare {
     pub(crate) holders: BTreeSet<(AccountId, DeviceId)>,
 }
 
-fn group_members(g: &Group) -> BTreeSet<AccountId> {
-    g.members.iter().filter_map(|m| AccountId::from_bytes(&m.account_id).ok()).collect()
+/// A change to a group, made by an admin (or, for leaving, by the member itself).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GroupEdit {
+    /// Accounts to add (as members who are not admins).
+    pub add: Vec<AccountId>,
+    /// Accounts to remove.
+    pub remove: Vec<AccountId>,
+    /// Members to make admins.
+    pub promote: Vec<AccountId>,
+    /// Admins to make plain members.
+    pub demote: Vec<AccountId>,
+    /// A new title.
+    pub title: Option<String>,
 }
 
+/// Most pages of states fetched in one catch-up (64 states each).
+const MAX_SYNC_PAGES: usize = 64;
+/// A group is fetched afresh from the relay, because of something received that its held
+/// state does not explain, at most this often.
+const GROUP_SYNC_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl<S: ClientStore> Client<S> {
-    /// Creates a group with `members` (this account is its admin).
+    /// The group as this device last verified it.
+    pub async fn group(&self, group: [u8; 16]) -> Result<Option<GroupRecord>, ClientError> {
+        Ok(self.store.load_group(&group).await?)
+    }
+
+    /// Creates a group titled `title` with `members` (this account is its admin); the
+    /// signed first state goes to the relay and, end to end, to every member (who accept
+    /// it, or are asked to). Returns the group id.
     pub async fn create_group<T: RelayTransport + ?Sized>(
         &self,
         transport: &T,
+        title: &str,
         members: &[AccountId],
+        now: Timestamp,
+        rng: &mut impl CryptoRng,
     ) -> Result<[u8; 16], ClientError> {
-        let body = request::Body::CreateGroup(CreateGroup {
-            members: members.iter().map(|m| m.0.to_vec()).collect(),
-        });
-        let Some(response::Body::Group(g)) = call(transport, body).await? else {
-            return Err(ClientError::UnexpectedResponse("group"));
+        let (me, my_device) = self.whoami().await;
+        let mut list: BTreeMap<AccountId, bool> = members.iter().map(|m| (*m, false)).collect();
+        list.insert(me, true);
+        if list.len() > MAX_GROUP_MEMBERS {
+            return Err(ClientError::InvalidInput(format!(
+                "a group has at most {MAX_GROUP_MEMBERS} members"
+            )));
+        }
+        let mut group_id = [0u8; 16];
+        rng.fill_bytes(&mut group_id);
+        let timestamp = self.stamp(now).await?;
+        let state = GroupState {
+            group_id,
+            version: 1,
+            previous: [0; 32],
+            title: title.trim().to_owned(),
+            members: list
+                .into_iter()
+                .map(|(account_id, admin)| GroupMember { account_id, admin })
+                .collect(),
+            signer: me,
+            signer_device: my_device,
+            timestamp,
         };
-        g.group_id.as_slice().try_into().map_err(|_| ClientError::UnexpectedResponse("group id"))
+        let signed = self.sign_group_state(state, rng).await?;
+        call(
+            transport,
+            request::Body::CreateGroup(CreateGroup { signed_state: signed.as_bytes().to_vec() }),
+        )
+        .await?;
+        let mut changes = Changes::default();
+        self.record_state(None, &signed, true, now, &mut changes);
+        self.store.save_changes(changes).await?;
+        self.announce(transport, None, &signed, now, rng).await;
+        Ok(group_id)
     }
 
-    /// Adds and removes members (admins). Removing anyone replaces this device's sender key.
-    pub async fn modify_group<T: RelayTransport + ?Sized>(
+    /// Changes a group (this account must be an admin of it, or be leaving): signs the next
+    /// state, publishes it (catching up and retrying when another change came first), and
+    /// announces it end to end to every member, old and new. Removing anyone replaces this
+    /// device's sender key before its next message.
+    pub async fn update_group<T: RelayTransport + ?Sized>(
         &self,
         transport: &T,
         group: [u8; 16],
-        add: &[AccountId],
-        remove: &[AccountId],
+        edit: &GroupEdit,
+        now: Timestamp,
+        rng: &mut impl CryptoRng,
     ) -> Result<(), ClientError> {
-        let body = request::Body::ModifyGroup(ModifyGroup {
-            group_id: group.to_vec(),
-            add: add.iter().map(|a| a.0.to_vec()).collect(),
-            remove: remove.iter().map(|a| a.0.to_vec()).collect(),
-            make_admin: Vec::new(),
-        });
-        call(transport, body).await?;
-        if !remove.is_empty() {
-            self.group_shares.lock().await.remove(&group);
+        let (me, my_device) = self.whoami().await;
+        for _ in 0..super::MAX_SEND_ATTEMPTS {
+            self.sync_group_now(transport, group, now).await?;
+            let record = self.store.load_group(&group).await?.ok_or_else(|| {
+                ClientError::InvalidInput("this device does not know that group".into())
+            })?;
+            let current = record.state.state();
+            let mut members: BTreeMap<AccountId, bool> =
+                current.members.iter().map(|m| (m.account_id, m.admin)).collect();
+            for a in &edit.add {
+                members.entry(*a).or_insert(false);
+            }
+            for a in &edit.remove {
+                members.remove(a);
+            }
+            for a in &edit.promote {
+                if let Some(admin) = members.get_mut(a) {
+                    *admin = true;
+                }
+            }
+            for a in &edit.demote {
+                if let Some(admin) = members.get_mut(a) {
+                    *admin = false;
+                }
+            }
+            let timestamp = self.stamp(now).await?;
+            let next = GroupState {
+                version: current.version + 1,
+                previous: record.state.digest(),
+                title: edit
+                    .title
+                    .as_deref()
+                    .map_or_else(|| current.title.clone(), |t| t.trim().to_owned()),
+                members: members
+                    .into_iter()
+                    .map(|(account_id, admin)| GroupMember { account_id, admin })
+                    .collect(),
+                signer: me,
+                signer_device: my_device,
+                timestamp,
+                ..current.clone()
+            };
+            // The same rule every member applies: refuse here what they would refuse.
+            current.check_successor(&record.state.digest(), &next)?;
+            let signed = self.sign_group_state(next, rng).await?;
+            let body = request::Body::UpdateGroup(UpdateGroup {
+                signed_state: signed.as_bytes().to_vec(),
+            });
+            match call(transport, body).await {
+                Ok(_) => {}
+                // Another change came first: catch up and make this one on top of it.
+                Err(ClientError::Server { status: Status::Conflict, .. }) => continue,
+                Err(e) => return Err(e),
+            }
+            let mut changes = Changes::default();
+            let previous = record.state.state().clone();
+            self.record_state(Some(&previous), &signed, record.accepted, now, &mut changes);
+            self.store.save_changes(changes).await?;
+            if previous.accounts().any(|a| !signed.state().is_member(&a)) {
+                self.group_shares.lock().await.remove(&group);
+            }
+            self.announce(transport, Some(&previous), &signed, now, rng).await;
+            return Ok(());
+        }
+        Err(ClientError::SendFailed {
+            reason: format!("the group kept changing ({} attempts)", super::MAX_SEND_ATTEMPTS),
+            unverified: Vec::new(),
+        })
+    }
+
+    /// Leaves a group: signs the version without this account.
+    pub async fn leave_group<T: RelayTransport + ?Sized>(
+        &self,
+        transport: &T,
+        group: [u8; 16],
+        now: Timestamp,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(), ClientError> {
+        let (me, _) = self.whoami().await;
+        let edit = GroupEdit { remove: vec![me], ..GroupEdit::default() };
+        self.update_group(transport, group, &edit, now, rng).await
+    }
+
+    /// Accepts (or declines) a group this account was invited to: the relay routes its
+    /// messages to this account only after an accept.
+    pub async fn accept_group<T: RelayTransport + ?Sized>(
+        &self,
+        transport: &T,
+        group: [u8; 16],
+        accept: bool,
+    ) -> Result<(), ClientError> {
+        call(
+            transport,
+            request::Body::AcceptGroup(AcceptGroup { group_id: group.to_vec(), accept }),
+        )
+        .await?;
+        if let Some(mut record) = self.store.load_group(&group).await? {
+            record.accepted = accept;
+            let mut changes = Changes::default();
+            changes.groups.insert(group, record);
+            self.store.save_changes(changes).await?;
         }
         Ok(())
+    }
+
+    /// Brings the group's verified state up to the relay's newest, checking every step.
+    /// Returns the notices of the changes taken. Steps that do not verify are refused and
+    /// the state stays where it was.
+    pub async fn sync_group<T: RelayTransport + ?Sized>(
+        &self,
+        transport: &T,
+        group: [u8; 16],
+        now: Timestamp,
+    ) -> Result<Vec<Event>, ClientError> {
+        self.group_synced.lock().await.insert(group, now);
+        let held = self.store.load_group(&group).await?;
+        let after = held.as_ref().map_or(0, |r| r.state.state().version);
+        let mut states = Vec::new();
+        let mut accepted_on_relay = false;
+        let mut next = after;
+        for _ in 0..MAX_SYNC_PAGES {
+            let body =
+                request::Body::GetGroup(GetGroup { group_id: group.to_vec(), after_version: next });
+            let answer = match call(transport, body).await {
+                Ok(Some(response::Body::GroupStates(s))) => s,
+                Ok(_) => return Err(ClientError::UnexpectedResponse("group states")),
+                // Not a member (any more), or no such group: nothing to take.
+                Err(ClientError::Server { status: Status::NotFound, .. }) => break,
+                Err(e) => return Err(e),
+            };
+            accepted_on_relay = answer.accepted;
+            let got = answer.states.len();
+            for bytes in &answer.states {
+                let Ok(s) = SignedGroupState::from_bytes(bytes) else { break };
+                next = next.max(s.state().version);
+                states.push(s);
+            }
+            if got == 0 || next >= answer.latest_version {
+                break;
+            }
+        }
+        let mut current = held.as_ref().map(|r| r.state.clone());
+        let mut changes = Changes::default();
+        let mut events = Vec::new();
+        for s in states {
+            let follows = match &current {
+                None => s.check_genesis(),
+                Some(c) => c.state().check_successor(&c.digest(), s.state()),
+            };
+            if follows.is_err() || self.check_signer(transport, &s, now).await?.is_err() {
+                break;
+            }
+            let accepted = held.as_ref().is_some_and(|h| h.accepted) || accepted_on_relay;
+            if let Some(e) = self.record_state(
+                current.as_ref().map(SignedGroupState::state),
+                &s,
+                accepted,
+                now,
+                &mut changes,
+            ) {
+                events.push(e);
+            }
+            current = Some(s);
+        }
+        // Accepted on another device of this account: the relay says so.
+        if accepted_on_relay
+            && let Some(h) = held.as_ref().filter(|h| !h.accepted)
+            && !changes.groups.contains_key(&group)
+        {
+            changes.groups.insert(group, GroupRecord { accepted: true, ..h.clone() });
+        }
+        if !changes.is_empty() {
+            self.store.save_changes(changes).await?;
+            if let (Some(before), Some(after)) = (&held, &current)
+                && before.state.state().accounts().any(|a| !after.state().is_member(&a))
+            {
+                self.group_shares.lock().await.remove(&group);
+            }
+        }
+        Ok(events)
+    }
+
+    /// [`Client::sync_group`] without its events.
+    async fn sync_group_now<T: RelayTransport + ?Sized>(
+        &self,
+        transport: &T,
+        group: [u8; 16],
+        now: Timestamp,
+    ) -> Result<(), ClientError> {
+        self.sync_group(transport, group, now).await.map(|_| ())
+    }
+
+    /// Whether `account` is a member of the group's verified state. If the held state does
+    /// not say so (or the group is unknown), it is brought up to date from the relay first,
+    /// at most once per [`GROUP_SYNC_INTERVAL`].
+    pub(super) async fn is_group_member<T: RelayTransport + ?Sized>(
+        &self,
+        transport: &T,
+        group: [u8; 16],
+        account: AccountId,
+        now: Timestamp,
+    ) -> Result<bool, ClientError> {
+        let member = |r: &Option<GroupRecord>| {
+            r.as_ref().is_some_and(|r| r.state.state().is_member(&account))
+        };
+        if member(&self.store.load_group(&group).await?) {
+            return Ok(true);
+        }
+        let recently = self
+            .group_synced
+            .lock()
+            .await
+            .get(&group)
+            .is_some_and(|at| now.saturating_duration_since(*at) < GROUP_SYNC_INTERVAL);
+        if recently {
+            return Ok(false);
+        }
+        self.sync_group_now(transport, group, now).await?;
+        Ok(member(&self.store.load_group(&group).await?))
+    }
+
+    /// A signed group state received end to end from the device that signed it.
+    pub(super) async fn apply_group_update<T: RelayTransport + ?Sized>(
+        &self,
+        transport: &T,
+        origin: &Origin<'_>,
+        bytes: &[u8],
+        now: Timestamp,
+        changes: &mut Changes,
+        rotate: &mut Vec<[u8; 16]>,
+    ) -> Result<Result<Vec<Event>, RejectReason>, ClientError> {
+        let (me, _) = self.whoami().await;
+        let signed = match SignedGroupState::from_bytes(bytes) {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(RejectReason::GroupState(e))),
+        };
+        let state = signed.state();
+        // Only the signing device announces a state, over its own session.
+        if state.signer != origin.sender || state.signer_device != origin.device {
+            return Ok(Err(RejectReason::GroupState(GroupStateError::NotAllowed)));
+        }
+        let list = match self.device_list(transport, origin.sender, now, false).await {
+            Ok(l) => l,
+            Err(ClientError::AccountKeyChanged(_)) => {
+                return Ok(Err(RejectReason::Adv(AdvError::AccountKeyChanged)));
+            }
+            Err(e) => return Err(e),
+        };
+        match signed.verify(&list.account_key) {
+            Ok(v) if v.signer_key == origin.verified.identity_key => {}
+            Ok(_) => return Ok(Err(RejectReason::GroupState(GroupStateError::BadSignature))),
+            Err(e) => return Ok(Err(RejectReason::GroupState(e))),
+        }
+        let group = state.group_id;
+        let held = match changes.groups.get(&group) {
+            Some(r) => Some(r.clone()),
+            None => self.store.load_group(&group).await?,
+        };
+        let (previous, accepted) = match &held {
+            None if state.version == 1 => {
+                if let Err(e) = signed.check_genesis() {
+                    return Ok(Err(RejectReason::GroupState(e)));
+                }
+                (None, None)
+            }
+            // An invitation into a group that existed before: the inviter's own signed word,
+            // end to end, is the starting point.
+            None if state.is_member(&me) => (None, None),
+            None => return Ok(Ok(vec![Event::Duplicate])),
+            Some(h) => {
+                let current = h.state.state();
+                if state.version <= current.version {
+                    return Ok(
+                        if state.version == current.version && signed.digest() != h.state.digest() {
+                            Err(RejectReason::GroupState(GroupStateError::Fork))
+                        } else {
+                            Ok(vec![Event::Duplicate])
+                        },
+                    );
+                }
+                let base = if state.version > current.version + 1 {
+                    // Changes in between were not announced to this device: take them from
+                    // the relay's chain, each one checked, then this one must follow.
+                    self.sync_group_now(transport, group, now).await?;
+                    match self.store.load_group(&group).await? {
+                        Some(r) if r.state.state().version >= state.version => {
+                            return Ok(Ok(vec![Event::GroupUpdated {
+                                group,
+                                invited: !r.accepted,
+                            }]));
+                        }
+                        Some(r) => r,
+                        None => h.clone(),
+                    }
+                } else {
+                    h.clone()
+                };
+                if let Err(e) = base.state.state().check_successor(&base.state.digest(), state) {
+                    return Ok(Err(RejectReason::GroupState(e)));
+                }
+                (Some(base.state.state().clone()), Some(base.accepted))
+            }
+        };
+        let accepted = match accepted {
+            Some(a) => a,
+            // New to this device: its own account made it, or an inviter this account
+            // already talks to (then the relay hears the accept now); otherwise the person
+            // decides.
+            None if origin.sender == me => true,
+            None => {
+                let known = !self
+                    .store
+                    .load_messages(&Conversation::Direct(origin.sender), 1)
+                    .await?
+                    .is_empty();
+                if known {
+                    self.accept_group(transport, group, true).await?;
+                }
+                known
+            }
+        };
+        let mut events = Vec::new();
+        if let Some(e) = self.record_state(previous.as_ref(), &signed, accepted, now, changes) {
+            events.push(e);
+        }
+        if previous.as_ref().is_some_and(|p| p.accounts().any(|a| !state.is_member(&a))) {
+            rotate.push(group);
+        }
+        events.push(Event::GroupUpdated { group, invited: !accepted && state.is_member(&me) });
+        Ok(Ok(events))
+    }
+
+    /// Checks that a state from the relay's chain was signed by a device its account lists
+    /// now, under that device's key.
+    async fn check_signer<T: RelayTransport + ?Sized>(
+        &self,
+        transport: &T,
+        signed: &SignedGroupState,
+        now: Timestamp,
+    ) -> Result<Result<(), GroupStateError>, ClientError> {
+        let state = signed.state();
+        let list = match self.device_list(transport, state.signer, now, false).await {
+            Ok(l) => l,
+            Err(ClientError::AccountKeyChanged(_)) => {
+                return Ok(Err(GroupStateError::Adv(AdvError::AccountKeyChanged)));
+            }
+            Err(e) => return Err(e),
+        };
+        let verified = match signed.verify(&list.account_key) {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(e)),
+        };
+        let listed = |l: &super::DeviceListRecord| {
+            l.device(state.signer_device).is_some_and(|d| d.identity_key == verified.signer_key)
+        };
+        if listed(&list) {
+            return Ok(Ok(()));
+        }
+        let fresh = self.device_list(transport, state.signer, now, true).await?;
+        Ok(if listed(&fresh) { Ok(()) } else { Err(GroupStateError::Adv(AdvError::NotInList)) })
+    }
+
+    /// Puts a verified state in `changes`, with the line its chat shows. Returns the notice's
+    /// event, unless the line was there already.
+    fn record_state(
+        &self,
+        previous: Option<&GroupState>,
+        signed: &SignedGroupState,
+        accepted: bool,
+        now: Timestamp,
+        changes: &mut Changes,
+    ) -> Option<Event> {
+        let state = signed.state();
+        changes.groups.insert(state.group_id, GroupRecord { state: signed.clone(), accepted });
+        let id = MessageId {
+            sender: state.signer,
+            device: state.signer_device,
+            timestamp: state.timestamp,
+        };
+        if changes.messages.contains_key(&id) {
+            return None;
+        }
+        let record = MessageRecord {
+            id,
+            conversation: Conversation::Group(state.group_id),
+            body: String::new(),
+            outgoing: state.signer == self.me.0,
+            state: OutgoingState::Sent,
+            stored_at: now,
+            delivered_to: Default::default(),
+            // A notice is never unread.
+            read_by: std::iter::once(self.me.0).collect(),
+            server_time: None,
+            notice: Some(Notice::Group {
+                created: previous.is_none() && state.version == 1,
+                change: GroupChange::between(previous, state),
+            }),
+            local_id: None,
+        };
+        changes.messages.insert(id, record.clone());
+        Some(Event::Message(Box::new(record)))
+    }
+
+    /// Signs a state with this device: the primary with the account key, a companion with
+    /// its identity key and its ADV identity.
+    async fn sign_group_state(
+        &self,
+        state: GroupState,
+        rng: &mut impl CryptoRng,
+    ) -> Result<SignedGroupState, ClientError> {
+        let identity = self.store.load_identity_key_pair().await?;
+        let account = self.account().await;
+        let adv = if account.device_id.is_primary() {
+            None
+        } else {
+            Some(SignedDeviceIdentity::from_bytes(&account.adv_identity)?)
+        };
+        Ok(SignedGroupState::sign(state, &identity, adv, rng)?)
+    }
+
+    /// A fresh timestamp, saved.
+    async fn stamp(&self, now: Timestamp) -> Result<u64, ClientError> {
+        let mut account = self.lock().await;
+        let t = self.next_timestamp(&mut account, now).await?;
+        self.save(&account, Changes::default()).await?;
+        Ok(t)
+    }
+
+    /// Sends the new state end to end to every member of it and of the state before (so
+    /// removed members learn it too), and to this account's other devices. Failures are
+    /// not fatal: members who missed it catch up from the relay's chain.
+    async fn announce<T: RelayTransport + ?Sized>(
+        &self,
+        transport: &T,
+        previous: Option<&GroupState>,
+        signed: &SignedGroupState,
+        now: Timestamp,
+        rng: &mut impl CryptoRng,
+    ) {
+        let (me, _) = self.whoami().await;
+        let mut recipients: BTreeSet<AccountId> = signed.state().accounts().collect();
+        if let Some(p) = previous {
+            recipients.extend(p.accounts());
+        }
+        recipients.remove(&me);
+        let update = Content { body: Some(content::Body::GroupUpdate(signed.as_bytes().to_vec())) }
+            .to_padded_bytes();
+        let nothing = Content { body: Some(content::Body::Sync(SyncMessage { kind: None })) }
+            .to_padded_bytes();
+        let mut own_told = false;
+        for account in recipients.iter().copied().chain(std::iter::once(me)) {
+            if account == me && own_told {
+                break;
+            }
+            let Ok(timestamp) = self.stamp(now).await else { continue };
+            let to_own = if own_told { &nothing } else { &update };
+            if self.fan_out(transport, account, &update, to_own, timestamp, now, rng).await.is_ok()
+            {
+                own_told = true;
+            }
+        }
     }
 
     /// Queues and sends a text to a group.
@@ -77,7 +601,7 @@ impl<S: ClientStore> Client<S> {
         now: Timestamp,
         rng: &mut impl CryptoRng,
     ) -> Result<SendReport, ClientError> {
-        let id = self.queue_text(super::Conversation::Group(group), text, now).await?;
+        let id = self.queue_text(Conversation::Group(group), text, now).await?;
         self.send_queued(transport, id, now, rng).await
     }
 
@@ -89,21 +613,52 @@ impl<S: ClientStore> Client<S> {
         now: Timestamp,
         rng: &mut impl CryptoRng,
     ) -> Result<SendReport, ClientError> {
+        for _ in 0..super::MAX_SEND_ATTEMPTS {
+            match self.send_group_once(transport, group, entry, now, rng).await {
+                // The relay holds a newer state: learn it (removals rotate the key), resend.
+                Err(ClientError::Server { status: Status::Conflict, .. }) => {
+                    self.sync_group_now(transport, group, now).await?;
+                }
+                other => return other,
+            }
+        }
+        Err(ClientError::SendFailed {
+            reason: format!("the group kept changing ({} attempts)", super::MAX_SEND_ATTEMPTS),
+            unverified: Vec::new(),
+        })
+    }
+
+    async fn send_group_once<T: RelayTransport + ?Sized>(
+        &self,
+        transport: &T,
+        group: [u8; 16],
+        entry: &OutboxEntry,
+        now: Timestamp,
+        rng: &mut impl CryptoRng,
+    ) -> Result<SendReport, ClientError> {
         let (me, my_device) = self.whoami().await;
         let own_address = me.address(my_device);
         let distribution = DistributionId(group);
-        let Some(response::Body::Group(g)) =
-            call(transport, request::Body::GetGroup(GetGroup { group_id: group.to_vec() })).await?
-        else {
-            return Err(ClientError::UnexpectedResponse("group"));
-        };
-        let members = group_members(&g);
-        if !members.contains(&me) {
+        let mut record = self.store.load_group(&group).await?;
+        if record.as_ref().is_none_or(|r| !r.accepted) {
+            // Another device of this account may have accepted it: the relay knows.
+            self.sync_group_now(transport, group, now).await?;
+            record = self.store.load_group(&group).await?;
+        }
+        let record = record.ok_or_else(|| {
+            ClientError::InvalidInput("this device does not know that group".into())
+        })?;
+        let state = record.state.state();
+        if !state.is_member(&me) {
             return Err(ClientError::InvalidInput(
                 "this account is not a member of the group".into(),
             ));
         }
-        // Every verified device of every member, except this one.
+        if !record.accepted {
+            return Err(ClientError::InvalidInput("accept the group's invitation first".into()));
+        }
+        // Every verified device of every member of the verified state, except this one.
+        let members: BTreeSet<AccountId> = state.accounts().collect();
         let mut devices: BTreeMap<AccountId, Vec<DeviceId>> = BTreeMap::new();
         for m in &members {
             let list = self.device_list(transport, *m, now, false).await?;
@@ -125,15 +680,10 @@ impl<S: ClientStore> Client<S> {
             Some(s) => !s.members.is_subset(&members) || !s.holders.is_subset(&current),
         };
         let mut share = share.unwrap_or_default();
-        {
+        if rotate {
             let account = self.lock().await;
-            let mut changes = Changes::default();
-            if rotate {
-                changes.merge(rotate_sender_key(&own_address, distribution, rng));
-                self.save(&account, std::mem::take(&mut changes)).await?;
-                share = GroupShare { members: members.clone(), holders: BTreeSet::new() };
-            }
-            drop(account);
+            self.save(&account, rotate_sender_key(&own_address, distribution, rng)).await?;
+            share = GroupShare { members: members.clone(), holders: BTreeSet::new() };
         }
         let (skdm, c) =
             create_sender_key_distribution_message(&self.store, &own_address, distribution, rng)
@@ -150,12 +700,7 @@ impl<S: ClientStore> Client<S> {
             if member_devices.iter().all(|d| share.holders.contains(&(*member, *d))) {
                 continue;
             }
-            let timestamp = {
-                let mut account = self.lock().await;
-                let t = next_timestamp(&mut account, now);
-                self.save(&account, Changes::default()).await?;
-                t
-            };
+            let timestamp = self.stamp(now).await?;
             let report = self
                 .fan_out(transport, *member, &skdm_content, &skdm_content, timestamp, now, rng)
                 .await?;
@@ -182,6 +727,7 @@ impl<S: ClientStore> Client<S> {
             group_id: group.to_vec(),
             timestamp: entry.id.timestamp,
             content: message.serialized().to_vec(),
+            version: state.version,
         });
         let Some(response::Body::Sent(sent)) = call(transport, body).await? else {
             return Err(ClientError::UnexpectedResponse("group send"));

@@ -1,15 +1,17 @@
 //! What the engine persists besides protocol state: this device's account, verified device
 //! lists of contacts, messages and the outbox.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::address::{AccountId, DeviceId};
 use crate::devices::{RejectedDevice, VerifiedDevice};
+use crate::group_state::GroupChange;
 use crate::identity::IdentityKey;
 use crate::time::Timestamp;
 
-/// This device's registration with the relay and its counters.
+/// This device's registration with the relay and its counters. It holds no secret: the
+/// device proves itself to the relay by signing with its identity key (see [`crate::auth`]).
 #[derive(Clone, PartialEq, Eq)]
 pub struct AccountRecord {
     /// The account.
@@ -18,8 +20,6 @@ pub struct AccountRecord {
     pub device_id: DeviceId,
     /// The account's handle.
     pub handle: String,
-    /// This device's secret for the relay (wiped on drop).
-    pub password: [u8; 32],
     /// The account identity key (the primary's identity key).
     pub account_key: IdentityKey,
     /// Next one-time prekey id.
@@ -34,8 +34,52 @@ pub struct AccountRecord {
     pub next_key_index: u32,
     /// Primary only: the version of the last published device list.
     pub device_list_version: u64,
-    /// The last timestamp this device used for a message (timestamps only grow).
+    /// The last timestamp this device used for a message (see `next_timestamp`).
     pub last_timestamp: u64,
+    /// Companion: its ADV identity as the account signed and it countersigned it (it signs
+    /// group states with it). Empty for the primary.
+    pub adv_identity: Vec<u8>,
+    /// Companion: the key index the account gave it (0 for the primary).
+    pub key_index: u32,
+    /// Primary: the companions of the last published device list, device id → key index.
+    /// The primary signs lists from this record, never from the relay's word alone.
+    pub linked: BTreeMap<DeviceId, u32>,
+    /// Primary: key indexes of logged-out companions. They are never listed again, and every
+    /// signed list carries them so contacts refuse them too.
+    pub revoked: BTreeSet<u32>,
+    /// Primary: key indexes of links the person confirmed (both screens showed the same
+    /// code) whose companion is not in a published list yet. Only these are ever added.
+    pub confirmed: BTreeSet<u32>,
+}
+
+impl AccountRecord {
+    /// A fresh record for a device that just registered.
+    pub fn new(
+        account_id: AccountId,
+        device_id: DeviceId,
+        handle: &str,
+        account_key: IdentityKey,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            account_id,
+            device_id,
+            handle: handle.trim().to_lowercase(),
+            account_key,
+            next_pre_key_id: 1,
+            next_kyber_pre_key_id: 1,
+            signed_pre_key_id: 0,
+            signed_pre_key_at: now,
+            next_key_index: 1,
+            device_list_version: 0,
+            last_timestamp: 0,
+            adv_identity: Vec::new(),
+            key_index: 0,
+            linked: BTreeMap::new(),
+            revoked: BTreeSet::new(),
+            confirmed: BTreeSet::new(),
+        }
+    }
 }
 
 impl fmt::Debug for AccountRecord {
@@ -44,7 +88,6 @@ impl fmt::Debug for AccountRecord {
             account_id,
             device_id,
             handle: _,
-            password: _,
             account_key,
             next_pre_key_id,
             next_kyber_pre_key_id,
@@ -53,12 +96,16 @@ impl fmt::Debug for AccountRecord {
             next_key_index,
             device_list_version,
             last_timestamp,
+            adv_identity,
+            key_index,
+            linked,
+            revoked,
+            confirmed,
         } = self;
         f.debug_struct("AccountRecord")
             .field("account_id", account_id)
             .field("device_id", device_id)
             .field("handle", &"[redacted]")
-            .field("password", &"[redacted]")
             .field("account_key", account_key)
             .field("next_pre_key_id", next_pre_key_id)
             .field("next_kyber_pre_key_id", next_kyber_pre_key_id)
@@ -67,13 +114,12 @@ impl fmt::Debug for AccountRecord {
             .field("next_key_index", next_key_index)
             .field("device_list_version", device_list_version)
             .field("last_timestamp", last_timestamp)
+            .field("adv_identity", &adv_identity.len())
+            .field("key_index", key_index)
+            .field("linked", linked)
+            .field("revoked", revoked)
+            .field("confirmed", confirmed)
             .finish()
-    }
-}
-
-impl Drop for AccountRecord {
-    fn drop(&mut self) {
-        zeroize::Zeroize::zeroize(&mut self.password);
     }
 }
 
@@ -104,10 +150,17 @@ pub struct DeviceListRecord {
     /// re-registered, or someone pretends to be them): chats show a notice until the person
     /// has seen it ([`Client::acknowledge_key_change`](super::Client::acknowledge_key_change)).
     pub key_changed: bool,
-    /// A new account key the server shows for a *verified* contact. It is not trusted, and
-    /// nothing is sent to the account, until the person accepts it
+    /// A new account key the server shows for a *verified* contact, or a second change
+    /// within a day for any contact. It is not trusted, and nothing is sent to the account,
+    /// until the person accepts it
     /// ([`Client::acknowledge_key_change`](super::Client::acknowledge_key_change)).
     pub pending_key: Option<IdentityKey>,
+    /// Key indexes of the account's devices that were logged out, from every signed list
+    /// seen (sorted): refused for good.
+    pub revoked: Vec<u32>,
+    /// When this client last trusted a new account key for the contact without the
+    /// person's say (changes are taken at most once a day that way).
+    pub key_changed_at: Option<Timestamp>,
 }
 
 impl DeviceListRecord {
@@ -148,6 +201,21 @@ pub enum OutgoingState {
     Failed(String),
 }
 
+/// A line in a conversation that no person wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// The message with this record's id expired on the relay before this device fetched
+    /// it: a gap in the conversation.
+    Expired,
+    /// The group changed (the record's sender made the change).
+    Group {
+        /// The group was created by this change.
+        created: bool,
+        /// What changed.
+        change: GroupChange,
+    },
+}
+
 /// A message in a conversation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessageRecord {
@@ -168,12 +236,52 @@ pub struct MessageRecord {
     /// For outgoing messages: the accounts that read it. For incoming: whether this account
     /// read it (on any device), as `{own account}`.
     pub read_by: BTreeSet<AccountId>,
+    /// When the relay accepted it (its clock; `None` until known). Times shown to people
+    /// are never later than this, whatever the sender's clock said.
+    pub server_time: Option<Timestamp>,
+    /// For a line no person wrote (an expiry gap, a group change): what it says. `body` is
+    /// empty then.
+    pub notice: Option<Notice>,
+    /// For a message this device queued: the id its composer gave it before it was durable,
+    /// so a send replayed after a crash is recognised instead of queued twice. Never sent.
+    pub local_id: Option<[u8; 16]>,
 }
 
 impl MessageRecord {
     /// Whether at least one recipient device confirmed delivery.
     pub fn is_delivered(&self) -> bool {
         !self.delivered_to.is_empty()
+    }
+
+    /// Whether it is an incoming message nobody on this account has read (notices never
+    /// count).
+    pub fn is_unread(&self) -> bool {
+        !self.outgoing && self.notice.is_none() && self.read_by.is_empty()
+    }
+
+    /// The time to show: the sender's, but never later than the relay's receipt of it.
+    pub fn shown_time(&self) -> u64 {
+        match self.server_time {
+            Some(t) if !self.outgoing => self.id.timestamp.min(t.as_millis()),
+            _ => self.id.timestamp,
+        }
+    }
+}
+
+/// A group as this device knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupRecord {
+    /// The newest signed state this device verified. Only its successors are accepted.
+    pub state: crate::group_state::SignedGroupState,
+    /// Whether this account takes part: it created or accepted the group. An invitation
+    /// from a stranger waits for the person; the relay routes nothing to it before.
+    pub accepted: bool,
+}
+
+impl GroupRecord {
+    /// The group's id.
+    pub fn group_id(&self) -> [u8; 16] {
+        self.state.state().group_id
     }
 }
 

@@ -8,7 +8,7 @@ use rand_core::CryptoRng;
 use super::receive::PendingReceipt;
 use super::{
     Client, ClientError, Conversation, MAX_SEND_ATTEMPTS, MessageId, MessageRecord, OutboxEntry,
-    OutgoingState, next_timestamp,
+    OutgoingState,
 };
 use crate::address::{AccountId, DeviceId};
 use crate::crypto::{KyberPublicKey, PublicKey};
@@ -77,6 +77,10 @@ fn pad(c: &Content) -> Vec<u8> {
     c.to_padded_bytes()
 }
 
+/// How many of a conversation's newest messages [`Client::queue_text_once`] searches for a
+/// composer's id.
+pub const RECENT_LOCAL_IDS: usize = 200;
+
 /// Messages marked read per page (and referenced per read receipt).
 const MARK_READ_PAGE: usize = 500;
 
@@ -88,6 +92,20 @@ impl<S: ClientStore> Client<S> {
         text: &str,
         now: Timestamp,
     ) -> Result<MessageId, ClientError> {
+        self.queue_text_once(conversation, text, None, now).await
+    }
+
+    /// Like [`Client::queue_text`], for a text its composer gave `local_id` before it was
+    /// durable: if a message of the conversation's newest [`RECENT_LOCAL_IDS`] already has
+    /// that id (the text was queued before a crash), its id is returned and nothing is
+    /// queued twice.
+    pub async fn queue_text_once(
+        &self,
+        conversation: Conversation,
+        text: &str,
+        local_id: Option<[u8; 16]>,
+        now: Timestamp,
+    ) -> Result<MessageId, ClientError> {
         if text.trim().is_empty() {
             return Err(ClientError::InvalidInput("the message is empty".into()));
         }
@@ -97,10 +115,16 @@ impl<S: ClientStore> Client<S> {
             )));
         }
         let mut account = self.lock().await;
+        if let Some(local) = local_id {
+            let recent = self.store.load_messages(&conversation, RECENT_LOCAL_IDS).await?;
+            if let Some(m) = recent.iter().find(|m| m.local_id == Some(local)) {
+                return Ok(m.id);
+            }
+        }
         let id = MessageId {
             sender: account.account_id,
             device: account.device_id,
-            timestamp: next_timestamp(&mut account, now),
+            timestamp: self.next_timestamp(&mut account, now).await?,
         };
         let mut changes = Changes::default();
         changes.messages.insert(
@@ -114,6 +138,9 @@ impl<S: ClientStore> Client<S> {
                 stored_at: now,
                 delivered_to: Default::default(),
                 read_by: Default::default(),
+                server_time: None,
+                notice: None,
+                local_id,
             },
         );
         changes
@@ -157,8 +184,31 @@ impl<S: ClientStore> Client<S> {
     }
 
     /// Sends one outbox entry. Success or a permanent failure removes it from the outbox and
-    /// records the outcome on the message; a transient failure keeps it queued.
+    /// records the outcome on the message; a transient failure keeps it queued. A message the
+    /// relay refuses as stamped by a wrong clock (nobody has it yet) is stamped afresh with
+    /// the corrected clock, under a new id, and sent once more.
     pub async fn send_queued<T: RelayTransport + ?Sized>(
+        &self,
+        transport: &T,
+        id: MessageId,
+        now: Timestamp,
+        rng: &mut impl CryptoRng,
+    ) -> Result<SendReport, ClientError> {
+        let mut id = id;
+        let mut restamped = false;
+        loop {
+            let result = self.send_queued_once(transport, id, now, rng).await;
+            match result {
+                Err(ClientError::Server { status: Status::ClockSkew, .. }) if !restamped => {
+                    restamped = true;
+                    id = self.restamp(id, now).await?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn send_queued_once<T: RelayTransport + ?Sized>(
         &self,
         transport: &T,
         id: MessageId,
@@ -197,17 +247,21 @@ impl<S: ClientStore> Client<S> {
         let mut changes = Changes::default();
         let mut record = self.store.load_message(&id).await?;
         match &result {
-            Ok(_) => {
+            Ok(report) => {
                 changes.removed_outbox.push(id);
                 if let Some(r) = record.as_mut() {
                     r.state = OutgoingState::Sent;
+                    r.server_time = Some(Timestamp::from_millis(report.server_timestamp));
                 }
             }
             Err(e) if e.is_transient() => {
                 changes.outbox.insert(id, OutboxEntry { attempts: entry.attempts + 1, ..entry });
             }
-            // Held until the person accepts the contact's new security code.
-            Err(ClientError::AccountKeyChanged(_)) => {}
+            // Held until the person accepts the contact's new security code; stamped afresh.
+            Err(
+                ClientError::AccountKeyChanged(_)
+                | ClientError::Server { status: Status::ClockSkew, .. },
+            ) => {}
             Err(e) => {
                 changes.removed_outbox.push(id);
                 if let Some(r) = record.as_mut() {
@@ -221,6 +275,28 @@ impl<S: ClientStore> Client<S> {
         self.save(&account, changes).await?;
         drop(account);
         result.map(|r| SendReport { id: Some(id), ..r })
+    }
+
+    /// Gives a queued, never-delivered message a fresh timestamp (and so a new id): the old
+    /// message record and outbox entry go, new ones come, in one batch. Returns the new id.
+    async fn restamp(&self, id: MessageId, now: Timestamp) -> Result<MessageId, ClientError> {
+        let mut account = self.lock().await;
+        let entry =
+            self.store.load_outbox().await?.into_iter().find(|e| e.id == id).ok_or_else(|| {
+                ClientError::InvalidInput("that message is not in the outbox".into())
+            })?;
+        let new = MessageId { timestamp: self.next_timestamp(&mut account, now).await?, ..id };
+        let mut changes = Changes::default();
+        if let Some(mut record) = self.store.load_message(&id).await? {
+            record.id = new;
+            record.stored_at = now;
+            changes.messages.insert(new, record);
+        }
+        changes.removed_messages.push(id);
+        changes.removed_outbox.push(id);
+        changes.outbox.insert(new, OutboxEntry { id: new, ..entry });
+        self.save(&account, changes).await?;
+        Ok(new)
     }
 
     /// Makes sure there is a usable session with every target whose identity is the
@@ -420,6 +496,28 @@ impl<S: ClientStore> Client<S> {
         })
     }
 
+    /// Tests only (feature `testing`): sends an arbitrary content to every device of `to`
+    /// (and this account's other devices), the way a misbehaving client could, to check
+    /// what receivers accept.
+    #[cfg(any(test, feature = "testing"))]
+    pub async fn hazmat_send_content<T: RelayTransport + ?Sized>(
+        &self,
+        transport: &T,
+        to: AccountId,
+        content: &Content,
+        now: Timestamp,
+        rng: &mut impl CryptoRng,
+    ) -> Result<SendReport, ClientError> {
+        let timestamp = {
+            let mut account = self.lock().await;
+            let t = self.next_timestamp(&mut account, now).await?;
+            self.save(&account, Changes::default()).await?;
+            t
+        };
+        let bytes = pad(content);
+        self.fan_out(transport, to, &bytes, &bytes, timestamp, now, rng).await
+    }
+
     /// After a mismatch: lists go stale, sessions with stale registration ids are archived.
     async fn repair(&self, m: &MismatchedDevices) -> Result<(), ClientError> {
         for a in &m.accounts {
@@ -453,7 +551,7 @@ impl<S: ClientStore> Client<S> {
     ) -> Result<SendReport, ClientError> {
         let timestamp = {
             let mut account = self.lock().await;
-            let t = next_timestamp(&mut account, now);
+            let t = self.next_timestamp(&mut account, now).await?;
             self.save(&account, Changes::default()).await?;
             t
         };
@@ -531,8 +629,10 @@ impl<S: ClientStore> Client<S> {
         let mut page = self.store.load_messages(&conversation, MARK_READ_PAGE).await?;
         loop {
             let oldest = page.first().map(|m| m.id);
-            let found: Vec<MessageRecord> =
-                page.into_iter().filter(|m| !m.outgoing && !m.read_by.contains(&me)).collect();
+            let found: Vec<MessageRecord> = page
+                .into_iter()
+                .filter(|m| !m.outgoing && m.notice.is_none() && !m.read_by.contains(&me))
+                .collect();
             if found.is_empty() {
                 break;
             }

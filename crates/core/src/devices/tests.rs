@@ -39,7 +39,14 @@ fn list(a: &Account, version: u64, expires_at: Timestamp, rng: &mut SeededRng) -
     }));
     SignedDeviceList::sign(
         &a.key,
-        DeviceList { account_id: a.id, version, timestamp: NOW, expires_at, entries },
+        DeviceList {
+            account_id: a.id,
+            version,
+            timestamp: NOW,
+            expires_at,
+            entries,
+            revoked: vec![],
+        },
         rng,
     )
 }
@@ -75,7 +82,7 @@ fn test_honest_account_verifies_every_device() {
     let mut rng = SeededRng::new(1);
     let a = account(&mut rng, 2);
     let signed = list(&a, 3, later(), &mut rng);
-    let v = verify_devices(a.id, &response(&a, Some(&signed)), None, None, NOW).unwrap();
+    let v = verify_devices(a.id, &response(&a, Some(&signed)), KnownList::default(), NOW).unwrap();
     assert_eq!(v.devices.iter().map(|d| d.device_id.get()).collect::<Vec<_>>(), [1, 2, 3]);
     assert!(v.rejected.is_empty());
     assert_eq!(v.list_version, Some(3));
@@ -109,7 +116,7 @@ fn test_injected_devices_are_rejected_with_reasons() {
     });
     // 3. A listed device whose identity key the server swapped.
     r.devices[1].identity_key = fake.identity_key().serialize().to_vec();
-    let v = verify_devices(a.id, &r, None, None, NOW).unwrap();
+    let v = verify_devices(a.id, &r, KnownList::default(), NOW).unwrap();
     assert_eq!(v.devices.iter().map(|d| d.device_id.get()).collect::<Vec<_>>(), [1]);
     let reasons: Vec<_> = v.rejected.iter().map(|r| (r.device_id, r.reason.clone())).collect();
     assert_eq!(
@@ -126,27 +133,34 @@ fn test_account_level_failures() {
     let r = response(&a, Some(&signed));
     let other_key = IdentityKeyPair::generate(&mut rng);
     assert_eq!(
-        verify_devices(a.id, &r, Some(other_key.identity_key()), None, NOW).unwrap_err(),
+        verify_devices(
+            a.id,
+            &r,
+            KnownList { account_key: Some(other_key.identity_key()), ..KnownList::default() },
+            NOW
+        )
+        .unwrap_err(),
         AdvError::AccountKeyChanged
     );
     assert_eq!(
-        verify_devices(a.id, &r, None, Some(6), NOW).unwrap_err(),
+        verify_devices(a.id, &r, KnownList { version: Some(6), ..KnownList::default() }, NOW)
+            .unwrap_err(),
         AdvError::ListRollback { seen: 6, found: 5 }
     );
     assert_eq!(
-        verify_devices(AccountId([1; 16]), &r, None, None, NOW).unwrap_err(),
+        verify_devices(AccountId([1; 16]), &r, KnownList::default(), NOW).unwrap_err(),
         AdvError::WrongAccount
     );
     // A list signed by someone else.
     let forged = SignedDeviceList::sign(&other_key, signed.list().clone(), &mut rng);
     assert_eq!(
-        verify_devices(a.id, &response(&a, Some(&forged)), None, None, NOW).unwrap_err(),
+        verify_devices(a.id, &response(&a, Some(&forged)), KnownList::default(), NOW).unwrap_err(),
         AdvError::BadAccountSignature
     );
     // A primary whose key is not the account key.
     let mut bad_primary = r.clone();
     bad_primary.devices[0].identity_key = other_key.identity_key().serialize().to_vec();
-    let v = verify_devices(a.id, &bad_primary, None, None, NOW).unwrap();
+    let v = verify_devices(a.id, &bad_primary, KnownList::default(), NOW).unwrap();
     assert_eq!(v.rejected[0], RejectedDevice { device_id: 1, reason: AdvError::PrimaryMismatch });
 }
 
@@ -158,8 +172,7 @@ fn test_expired_list_leaves_only_the_primary() {
     let v = verify_devices(
         a.id,
         &response(&a, Some(&signed)),
-        None,
-        None,
+        KnownList::default(),
         NOW.saturating_add(Duration::from_secs(1)),
     )
     .unwrap();
@@ -168,7 +181,7 @@ fn test_expired_list_leaves_only_the_primary() {
     assert!(v.rejected.iter().all(|r| r.reason == AdvError::ListExpired));
     assert!(signed.list().needs_renewal(NOW));
     // No list at all: also only the primary.
-    let v = verify_devices(a.id, &response(&a, None), None, None, NOW).unwrap();
+    let v = verify_devices(a.id, &response(&a, None), KnownList::default(), NOW).unwrap();
     assert_eq!(v.devices.len(), 1);
     assert!(v.rejected.iter().all(|r| r.reason == AdvError::NotInList));
 }
@@ -204,8 +217,62 @@ fn test_signature_chain_breaks() {
     let mut wrong_index = list(&a, 1, later(), &mut rng).list().clone();
     wrong_index.entries[1].key_index = 42;
     let signed = SignedDeviceList::sign(&a.key, wrong_index, &mut rng);
-    let v = verify_devices(a.id, &response(&a, Some(&signed)), None, None, NOW).unwrap();
+    let v = verify_devices(a.id, &response(&a, Some(&signed)), KnownList::default(), NOW).unwrap();
     assert_eq!(v.rejected[0].reason, AdvError::KeyIndexMismatch);
     assert!(SignedDeviceIdentity::from_bytes(&[1, 2, 3]).is_err());
     assert!(SignedDeviceList::from_bytes(&vec![0; MAX_ADV_LEN + 1]).is_err());
+}
+
+#[test]
+fn test_revoked_key_indexes_are_refused_for_good() {
+    let mut rng = SeededRng::new(6);
+    let a = account(&mut rng, 2);
+    // The primary revoked device 3's key index (2) and lists device 2 only.
+    let mut l = list(&a, 4, later(), &mut rng).list().clone();
+    l.entries.retain(|e| e.device_id.get() != 3);
+    l.revoked = vec![2];
+    let signed = SignedDeviceList::sign(&a.key, l.clone(), &mut rng);
+    let v = verify_devices(a.id, &response(&a, Some(&signed)), KnownList::default(), NOW).unwrap();
+    assert_eq!(v.devices.iter().map(|d| d.device_id.get()).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(v.revoked, [2]);
+    assert_eq!(v.rejected, [RejectedDevice { device_id: 3, reason: AdvError::NotInList }]);
+    // A later list that lists it again (a primary fooled, or a bug): a client that saw the
+    // revocation refuses it still.
+    let mut again = list(&a, 5, later(), &mut rng).list().clone();
+    again.revoked.clear();
+    let again = SignedDeviceList::sign(&a.key, again, &mut rng);
+    let known = KnownList { version: Some(4), revoked: &[2], ..KnownList::default() };
+    let v = verify_devices(a.id, &response(&a, Some(&again)), known, NOW).unwrap();
+    assert_eq!(v.rejected, [RejectedDevice { device_id: 3, reason: AdvError::Revoked }]);
+    // A list that lists a key index it also revokes is malformed.
+    let mut both = list(&a, 6, later(), &mut rng).list().clone();
+    both.revoked = vec![2];
+    let both = SignedDeviceList::sign(&a.key, both, &mut rng);
+    assert!(SignedDeviceList::from_bytes(&both.to_bytes()).is_err());
+    // So are unsorted revocations and a device listed twice.
+    let mut unsorted = l.clone();
+    unsorted.revoked = vec![9, 8];
+    assert!(
+        SignedDeviceList::from_bytes(
+            &SignedDeviceList::sign(&a.key, unsorted, &mut rng).to_bytes()
+        )
+        .is_err()
+    );
+    let mut twice = l;
+    twice.entries.push(twice.entries[1]);
+    assert!(
+        SignedDeviceList::from_bytes(&SignedDeviceList::sign(&a.key, twice, &mut rng).to_bytes())
+            .is_err()
+    );
+}
+
+#[test]
+fn test_a_withheld_list_after_one_was_seen_is_a_rollback() {
+    let mut rng = SeededRng::new(7);
+    let a = account(&mut rng, 1);
+    let known = KnownList { version: Some(3), ..KnownList::default() };
+    assert_eq!(
+        verify_devices(a.id, &response(&a, None), known, NOW).unwrap_err(),
+        AdvError::ListWithdrawn { seen: 3 }
+    );
 }

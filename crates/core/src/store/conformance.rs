@@ -13,9 +13,10 @@ use super::{Changes, ClientStore, KyberPreKeyUse, ProtocolStore, SenderKeyName};
 use crate::address::AccountId;
 use crate::address::{DeviceId, ProtocolAddress};
 use crate::client::{
-    AccountRecord, Conversation, DeviceListRecord, MessageId, MessageRecord, OutboxEntry,
-    OutgoingState,
+    AccountRecord, Conversation, DeviceListRecord, GroupRecord, MessageId, MessageRecord, Notice,
+    OutboxEntry, OutgoingState,
 };
+use crate::group_state::{GroupMember, GroupState, SignedGroupState};
 use crate::identity::IdentityKeyPair;
 use crate::prekeys::{
     KyberPreKeyId, KyberPreKeyRecord, PreKeyBundle, PreKeyId, PreKeyRecord, SignedPreKeyId,
@@ -278,20 +279,19 @@ where
 }
 
 fn account_record(identity: &IdentityKeyPair) -> AccountRecord {
-    AccountRecord {
-        account_id: AccountId([4; 16]),
-        device_id: DeviceId::new(2).unwrap(),
-        handle: "alice".into(),
-        password: [9; 32],
-        account_key: *identity.identity_key(),
-        next_pre_key_id: 1,
-        next_kyber_pre_key_id: 1,
-        signed_pre_key_id: 1,
-        signed_pre_key_at: NOW,
-        next_key_index: 1,
-        device_list_version: 0,
-        last_timestamp: 0,
-    }
+    let mut a = AccountRecord::new(
+        AccountId([4; 16]),
+        DeviceId::new(2).unwrap(),
+        "alice",
+        *identity.identity_key(),
+        NOW,
+    );
+    a.signed_pre_key_id = 1;
+    a.adv_identity = vec![1, 2, 3];
+    a.key_index = 3;
+    a.linked.insert(DeviceId::new(3).unwrap(), 2);
+    a.revoked.insert(1);
+    a
 }
 
 fn message(sender: AccountId, timestamp: u64, conversation: Conversation) -> MessageRecord {
@@ -304,6 +304,9 @@ fn message(sender: AccountId, timestamp: u64, conversation: Conversation) -> Mes
         stored_at: NOW,
         delivered_to: Default::default(),
         read_by: Default::default(),
+        server_time: Some(NOW),
+        notice: None,
+        local_id: None,
     }
 }
 
@@ -336,11 +339,16 @@ where
             verified: true,
             key_changed: false,
             pending_key: Some(*identity.identity_key()),
+            revoked: vec![2, 5],
+            key_changed_at: Some(NOW),
         },
     );
     store.save_changes(changes).await.unwrap();
     assert_eq!(store.load_account().await.unwrap(), Some(account.clone()));
-    assert_eq!(store.load_device_list(&bob).await.unwrap().unwrap().list_version, Some(3));
+    let list = store.load_device_list(&bob).await.unwrap().unwrap();
+    assert_eq!(list.list_version, Some(3));
+    assert_eq!(list.revoked, [2, 5]);
+    assert_eq!(list.key_changed_at, Some(NOW));
     assert!(store.load_device_list(&carol).await.unwrap().is_none());
     account.last_timestamp = 77;
     store
@@ -387,6 +395,43 @@ where
         .unwrap();
     assert_eq!(store.load_message(&read.id).await.unwrap(), Some(read.clone()));
     assert_eq!(store.load_messages(&with_bob, 100).await.unwrap().len(), 6);
+    // A notice (no body), and a message removed (an unsent message stamped afresh).
+    let mut gap = message(bob, 11, with_bob);
+    gap.body.clear();
+    gap.notice = Some(Notice::Expired);
+    let gone = message(bob, 2, with_bob).id;
+    let changes = Changes {
+        messages: [(gap.id, gap.clone())].into(),
+        removed_messages: vec![gone],
+        ..Changes::default()
+    };
+    store.save_changes(changes).await.unwrap();
+    assert_eq!(store.load_message(&gap.id).await.unwrap(), Some(gap));
+    assert!(store.load_message(&gone).await.unwrap().is_none());
+    assert_eq!(page(store.load_messages(&with_bob, 100).await.unwrap()), [1, 3, 5, 7, 9, 11]);
+
+    // Groups: stored whole, replaced by id.
+    let state = |version: u64| {
+        let s = GroupState {
+            group_id: [8; 16],
+            version,
+            previous: [u8::try_from(version).unwrap(); 32],
+            title: format!("group {version}"),
+            members: vec![GroupMember { account_id: account.account_id, admin: true }],
+            signer: account.account_id,
+            signer_device: DeviceId::PRIMARY,
+            timestamp: version,
+        };
+        SignedGroupState::sign(s, &identity, None, &mut SeededRng::new(version)).unwrap()
+    };
+    assert!(store.load_group(&[8; 16]).await.unwrap().is_none());
+    for (version, accepted) in [(1, false), (2, true)] {
+        let record = GroupRecord { state: state(version), accepted };
+        let changes = Changes { groups: [([8; 16], record.clone())].into(), ..Changes::default() };
+        store.save_changes(changes).await.unwrap();
+        assert_eq!(store.load_group(&[8; 16]).await.unwrap(), Some(record));
+    }
+    assert!(store.load_group(&[9; 16]).await.unwrap().is_none());
 
     // Outbox.
     let entry = |t: u64| OutboxEntry {

@@ -12,7 +12,8 @@ use super::{
 };
 use crate::address::{AccountId, ProtocolAddress};
 use crate::client::{
-    AccountRecord, Conversation, DeviceListRecord, MessageId, MessageRecord, OutboxEntry,
+    AccountRecord, Conversation, DeviceListRecord, GroupRecord, MessageId, MessageRecord,
+    OutboxEntry,
 };
 use crate::crypto::PublicKey;
 use crate::identity::{IdentityKey, IdentityKeyPair};
@@ -34,6 +35,7 @@ struct Inner {
     account: Option<AccountRecord>,
     device_lists: HashMap<AccountId, DeviceListRecord>,
     messages: HashMap<MessageId, MessageRecord>,
+    groups: HashMap<[u8; 16], GroupRecord>,
     outbox: Vec<OutboxEntry>,
 }
 
@@ -167,6 +169,8 @@ impl ProtocolStore for MemoryStore {
             account,
             device_lists,
             messages,
+            removed_messages,
+            groups,
             outbox,
             removed_outbox,
         } = changes;
@@ -200,7 +204,11 @@ impl ProtocolStore for MemoryStore {
             inner.account = account;
         }
         inner.device_lists.extend(device_lists);
+        for id in &removed_messages {
+            inner.messages.remove(id);
+        }
         inner.messages.extend(messages);
+        inner.groups.extend(groups);
         inner.outbox.retain(|e| !removed_outbox.contains(&e.id) && !outbox.contains_key(&e.id));
         inner.outbox.extend(outbox.into_values());
         inner.outbox.sort_by_key(|e| (e.id.timestamp, e.id.sender, e.id.device));
@@ -254,5 +262,8 @@ impl ClientStore for MemoryStore {
         list.sort_by_key(|m| m.id.sort_key());
         let skip = list.len().saturating_sub(limit);
         Ok(list.split_off(skip))
+    }
+    async fn load_group(&self, group_id: &[u8; 16]) -> Result<Option<GroupRecord>, StoreError> {
+        Ok(self.lock().groups.get(group_id).cloned())
     }
 }

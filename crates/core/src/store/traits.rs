@@ -5,7 +5,8 @@ use async_trait::async_trait;
 use super::{Changes, SenderKeyName, StoreError};
 use crate::address::{AccountId, ProtocolAddress};
 use crate::client::{
-    AccountRecord, Conversation, DeviceListRecord, MessageId, MessageRecord, OutboxEntry,
+    AccountRecord, Conversation, DeviceListRecord, GroupRecord, MessageId, MessageRecord,
+    OutboxEntry,
 };
 use crate::crypto::PublicKey;
 use crate::identity::{IdentityKey, IdentityKeyPair};
@@ -143,4 +144,6 @@ pub trait ClientStore: ProtocolStore {
         before: &MessageId,
         limit: usize,
     ) -> Result<Vec<MessageRecord>, StoreError>;
+    /// A group as this device last verified it.
+    async fn load_group(&self, group_id: &[u8; 16]) -> Result<Option<GroupRecord>, StoreError>;
 }

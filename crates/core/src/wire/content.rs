@@ -16,7 +16,7 @@ pub const MAX_CONTENT_LEN: usize = 64 * 1024;
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Content {
     /// What it is.
-    #[prost(oneof = "content::Body", tags = "1, 2, 3, 4")]
+    #[prost(oneof = "content::Body", tags = "1, 2, 3, 4, 5")]
     pub body: Option<content::Body>,
 }
 
@@ -38,6 +38,10 @@ pub mod content {
         /// A sender key for a group (`SenderKeyDistributionMessage` bytes).
         #[prost(bytes, tag = "4")]
         SenderKeyDistribution(Vec<u8>),
+        /// A group's new signed state (`SignedGroupState` bytes), sent by the device that
+        /// signed it to every member (old and new) and to its own account's devices.
+        #[prost(bytes, tag = "5")]
+        GroupUpdate(Vec<u8>),
     }
 }
 

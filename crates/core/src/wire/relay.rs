@@ -55,7 +55,7 @@ pub struct Request {
     /// What is asked.
     #[prost(
         oneof = "request::Body",
-        tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 31"
+        tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 25, 26, 27, 28, 29, 31, 33, 34, 35, 36"
     )]
     pub body: Option<request::Body>,
 }
@@ -105,15 +105,6 @@ pub mod request {
         /// One ciphertext per device of the recipient and of the sender's other devices.
         #[prost(message, tag = "21")]
         SendMessages(messages::SendMessages),
-        /// Create a group with this account as admin.
-        #[prost(message, tag = "22")]
-        CreateGroup(groups::CreateGroup),
-        /// Admins: add or remove members, grant or revoke admin.
-        #[prost(message, tag = "23")]
-        ModifyGroup(groups::ModifyGroup),
-        /// Members: the group's members.
-        #[prost(message, tag = "24")]
-        GetGroup(groups::GetGroup),
         /// Members: one sender-key ciphertext, fanned out by the server.
         #[prost(message, tag = "25")]
         SendGroupMessage(groups::SendGroupMessage),
@@ -132,6 +123,19 @@ pub mod request {
         /// Primary only: start the account over with a new account key (re-registration).
         #[prost(message, tag = "31")]
         ResetAccount(account::ResetAccount),
+        /// Create a group from its first signed state. (Tags 22–24 carried the relay-kept
+        /// membership of earlier builds and are not reused.)
+        #[prost(message, tag = "33")]
+        CreateGroup(groups::CreateGroup),
+        /// Publish a group's next signed state.
+        #[prost(message, tag = "34")]
+        UpdateGroup(groups::UpdateGroup),
+        /// Members: a group's signed states.
+        #[prost(message, tag = "35")]
+        GetGroup(groups::GetGroup),
+        /// Invited members: accept or decline a group.
+        #[prost(message, tag = "36")]
+        AcceptGroup(groups::AcceptGroup),
     }
 }
 
@@ -199,6 +203,15 @@ pub enum Status {
     Unauthenticated = 9,
     /// A limit was reached (e.g. four companions).
     LimitReached = 10,
+    /// The request's timestamp is too far from the relay's clock (the device's clock is
+    /// wrong); `message` says by how much. Queued messages are stamped afresh and retried.
+    ClockSkew = 11,
+    /// The sending device is not (yet) in its account's signed device list; retry once the
+    /// primary has published it.
+    Unlisted = 12,
+    /// A proof was signed for another connection's challenge (the socket was replaced
+    /// meanwhile): sign the current one.
+    StaleChallenge = 13,
 }
 
 /// The answer to a [`Request`].
@@ -215,7 +228,10 @@ pub struct Response {
     #[prost(string, tag = "3")]
     pub message: String,
     /// The result, when there is one.
-    #[prost(oneof = "response::Body", tags = "10, 11, 12, 13, 14, 16, 19, 20, 21, 22, 26, 28, 30")]
+    #[prost(
+        oneof = "response::Body",
+        tags = "10, 11, 12, 13, 14, 16, 19, 20, 21, 26, 28, 30, 31, 32"
+    )]
     pub body: Option<response::Body>,
 }
 
@@ -253,9 +269,6 @@ pub mod response {
         /// An accepted send.
         #[prost(message, tag = "21")]
         Sent(messages::Sent),
-        /// A group.
-        #[prost(message, tag = "22")]
-        Group(groups::Group),
         /// An account found by handle.
         #[prost(message, tag = "26")]
         Account(account::AccountInfo),
@@ -265,6 +278,13 @@ pub mod response {
         /// A send refused because its device set is not the current one (status `Conflict`).
         #[prost(message, tag = "30")]
         MismatchedDevices(messages::MismatchedDevices),
+        /// Why a login was refused when the device is gone (status `Unauthorized`): the
+        /// account's signed device list, for the device to check.
+        #[prost(message, tag = "31")]
+        Removed(devices::DeviceRemoved),
+        /// A group's signed states (answer to `GetGroup`, `CreateGroup`, `UpdateGroup`).
+        #[prost(message, tag = "32")]
+        GroupStates(groups::GroupStates),
     }
 }
 
@@ -306,7 +326,9 @@ pub mod push {
         /// Every message queued when the socket authenticated has been pushed.
         #[prost(message, tag = "12")]
         QueueDrained(messages::QueueDrained),
-        /// Messages that expired in the queue before this device fetched them.
+        /// Messages that expired in the queue before this device fetched them. It has a
+        /// push id: the relay forgets these only once the device acknowledged it (after
+        /// recording the gap).
         #[prost(message, tag = "13")]
         Expired(messages::ExpiredMessages),
         /// This device was removed from its account; the socket closes next.
@@ -333,6 +355,10 @@ pub struct Welcome {
     /// The server's clock, milliseconds since the epoch.
     #[prost(uint64, tag = "2")]
     pub server_time_ms: u64,
+    /// 32 random bytes, fresh for this connection: what logins and registrations on it sign
+    /// (see `tandem_core::auth`).
+    #[prost(bytes = "vec", tag = "3")]
+    pub challenge: Vec<u8>,
 }
 
 /// The bytes of a `ServerFrame` pushing a queued envelope, built without decoding it:

@@ -1,12 +1,16 @@
 //! Registering accounts, authenticating sockets, finding accounts by handle.
+//!
+//! Every login and registration is a proof by the device's identity key over the
+//! connection's challenge and host (`tandem_core::auth`); the relay stores public keys only.
 
+use tandem_core::auth::{self, Challenge, Proof};
 use tandem_core::wire::relay::{
-    AccountInfo, Authenticate, Authenticated, DEVICE_PASSWORD_LEN, LookupAccount, NewDevice,
-    RegisterAccount, Registered, Status, response,
+    AccountInfo, Authenticate, Authenticated, DeviceRemoved, LookupAccount, NewDevice,
+    RegisterAccount, Registered, ResetAccount, Status, response,
 };
 use tandem_core::{AccountId, IdentityKey};
 
-use super::{ApiError, ApiResult, Authed, account_id, hashes_equal, limit, secret_hash};
+use super::{ApiError, ApiResult, Authed, account_id, limit};
 use crate::AppState;
 use crate::limits::Limited;
 use crate::storage::{NewDeviceRow, Storage, StorageError};
@@ -24,16 +28,13 @@ pub fn normalize_handle(handle: &str) -> Result<String, ApiError> {
     Ok(h)
 }
 
-/// Checks a new device's fields and hashes its secret.
-pub fn new_device_row(d: Option<NewDevice>) -> Result<NewDeviceRow, ApiError> {
+/// Checks a new device's fields; returns its row and identity key.
+pub fn new_device_row(d: Option<NewDevice>) -> Result<(NewDeviceRow, IdentityKey), ApiError> {
     let d = d.ok_or_else(|| ApiError::bad("missing device"))?;
-    IdentityKey::from_bytes(&d.identity_key)
+    let key = IdentityKey::from_bytes(&d.identity_key)
         .map_err(|e| ApiError::bad(format!("identity key: {e}")))?;
     if !(1..=tandem_core::prekeys::MAX_REGISTRATION_ID).contains(&d.registration_id) {
         return Err(ApiError::bad("registration id must be in 1..=16380"));
-    }
-    if d.password.len() != DEVICE_PASSWORD_LEN {
-        return Err(ApiError::bad("a device secret is 32 bytes"));
     }
     if d.name.chars().count() > 64 || d.platform.chars().count() > 32 {
         return Err(ApiError::bad("device name (64) or platform (32) too long"));
@@ -41,25 +42,54 @@ pub fn new_device_row(d: Option<NewDevice>) -> Result<NewDeviceRow, ApiError> {
     if d.adv_identity.len() > tandem_core::devices::MAX_ADV_LEN {
         return Err(ApiError::bad("ADV identity too large"));
     }
-    Ok(NewDeviceRow {
+    let row = NewDeviceRow {
         registration_id: d.registration_id,
         identity_key: d.identity_key,
         adv_identity: d.adv_identity,
-        password_hash: secret_hash(&d.password),
         name: d.name,
         platform: d.platform,
-    })
+    };
+    Ok((row, key))
+}
+
+/// Checks a proof by `key` for this connection (under any host the relay answers to);
+/// refusals count against the network's login budget.
+pub fn check_proof<D: Storage>(
+    state: &AppState<D>,
+    connection: Authed,
+    challenges: &[Challenge],
+    key: &IdentityKey,
+    proof: &Proof<'_>,
+    signature: &[u8],
+) -> Result<(), ApiError> {
+    if challenges.iter().any(|c| auth::verify(key, c, proof, signature)) {
+        return Ok(());
+    }
+    limit(state, connection, Limited::Auth, 1.0)?;
+    Err(ApiError::new(
+        Status::Unauthorized,
+        "the proof does not verify for this connection (wrong key, or signed for another server)",
+    ))
 }
 
 /// Creates an account; the caller's socket becomes its primary.
 pub async fn register<D: Storage>(
     state: &AppState<D>,
     connection: Authed,
+    challenges: &[Challenge],
     r: RegisterAccount,
 ) -> Result<(Authed, Registered), ApiError> {
     limit(state, connection, Limited::Auth, 1.0)?;
+    let (mut device, key) = new_device_row(r.device)?;
+    check_proof(
+        state,
+        connection,
+        challenges,
+        &key,
+        &Proof::RegisterAccount { handle: &r.handle },
+        &r.signature,
+    )?;
     let handle = normalize_handle(&r.handle)?;
-    let mut device = new_device_row(r.device)?;
     device.adv_identity.clear();
     let mut id = [0u8; 16];
     rand::fill(&mut id);
@@ -74,12 +104,14 @@ pub async fn register<D: Storage>(
     }
 }
 
-/// Primary: re-registers the account under a new account key (see `ResetAccount`). The
+/// Primary: re-registers the account under a new account key (see `ResetAccount`), proved by
+/// the current account key and by the new one over this connection's challenge. The
 /// companions' sockets close at once; contacts fetch the new key with the next device list.
 pub async fn reset<D: Storage>(
     state: &AppState<D>,
     who: Authed,
-    r: tandem_core::wire::relay::ResetAccount,
+    challenges: &[Challenge],
+    r: ResetAccount,
 ) -> ApiResult {
     if !who.is_primary() {
         return Err(ApiError::new(
@@ -88,7 +120,17 @@ pub async fn reset<D: Storage>(
         ));
     }
     limit(state, who, Limited::Auth, 1.0)?;
-    let mut device = new_device_row(r.device)?;
+    let (mut device, new_key) = new_device_row(r.device)?;
+    let row = state
+        .storage
+        .account(who.account)
+        .await?
+        .ok_or_else(|| ApiError::new(Status::NotFound, "no such account"))?;
+    let old_key = IdentityKey::from_bytes(&row.identity_key)
+        .map_err(|_| ApiError::new(Status::Internal, "bad account key"))?;
+    let proof = Proof::ResetAccount { account: &who.account, new_key: &new_key };
+    check_proof(state, who, challenges, &old_key, &proof, &r.account_signature)?;
+    check_proof(state, who, challenges, &new_key, &proof, &r.device_signature)?;
     device.adv_identity.clear();
     let removed = state.storage.reset_account(who.account, device).await?;
     state.invalidate_devices(who.account);
@@ -98,22 +140,29 @@ pub async fn reset<D: Storage>(
     Ok(None)
 }
 
-/// Authenticates the socket as a device.
+/// Authenticates the socket as a device: the device's identity key signed this connection's
+/// challenge. A device that is gone gets `Unauthorized` with the account's signed device
+/// list, for it to check whether it was really logged out.
 pub async fn authenticate<D: Storage>(
     state: &AppState<D>,
     connection: Authed,
+    challenges: &[Challenge],
     r: Authenticate,
 ) -> Result<(Authed, Authenticated), ApiError> {
-    let wrong = || ApiError::new(Status::Unauthorized, "wrong account, device or secret");
     let account = account_id(&r.account_id)?;
-    let device = state.storage.device(account, r.device_id).await?;
-    let ok =
-        device.as_ref().is_some_and(|d| hashes_equal(&d.password_hash, &secret_hash(&r.password)));
-    if !ok {
+    let Some(device) = state.storage.device(account, r.device_id).await? else {
         limit(state, connection, Limited::Auth, 1.0)?;
-        return Err(wrong());
-    }
-    let row = state.storage.account(account).await?.ok_or_else(wrong)?;
+        return Err(removed(state, account).await);
+    };
+    let key = IdentityKey::from_bytes(&device.identity_key)
+        .map_err(|_| ApiError::new(Status::Internal, "bad identity key"))?;
+    let proof = Proof::Authenticate { account: &account, device: r.device_id };
+    check_proof(state, connection, challenges, &key, &proof, &r.signature)?;
+    let row = state
+        .storage
+        .account(account)
+        .await?
+        .ok_or_else(|| ApiError::new(Status::Unauthorized, "no such account"))?;
     Ok((
         Authed { account, device: r.device_id },
         Authenticated {
@@ -122,6 +171,23 @@ pub async fn authenticate<D: Storage>(
             handle: row.handle,
         },
     ))
+}
+
+/// `Unauthorized` for a device that is gone, with the account's signed device list.
+pub async fn removed<D: Storage>(state: &AppState<D>, account: AccountId) -> ApiError {
+    let signed_device_list = state
+        .storage
+        .account(account)
+        .await
+        .ok()
+        .flatten()
+        .map(|a| a.signed_device_list)
+        .unwrap_or_default();
+    ApiError {
+        status: Status::Unauthorized,
+        message: "this device is not registered (any more)".into(),
+        body: Some(Box::new(response::Body::Removed(DeviceRemoved { signed_device_list }))),
+    }
 }
 
 /// Finds an account by handle.

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use tandem_core::auth::{Challenge, Proof};
 use tandem_core::devices::{DeviceIdentityDetails, SignedDeviceIdentity, SignedDeviceList};
 use tandem_core::wire::relay::{
     DeviceInfo, DeviceRegistered, Devices, GetDevices, LinkToken, MAX_COMPANIONS,
@@ -18,6 +19,8 @@ use crate::storage::Storage;
 
 /// How long a link token works.
 pub const LINK_TOKEN_TTL: Duration = Duration::from_secs(10 * 60);
+/// Most unexpired link tokens one account may hold.
+pub const MAX_LINK_TOKENS: u64 = 20;
 
 fn primary_only(who: Authed, what: &str) -> Result<(), ApiError> {
     if who.is_primary() {
@@ -32,9 +35,11 @@ async fn companions<D: Storage>(state: &AppState<D>, who: Authed) -> Result<u32,
     Ok(u32::try_from(devices.iter().filter(|d| d.device_id > 1).count()).unwrap_or(u32::MAX))
 }
 
-/// Primary: a single-use token for one companion.
+/// Primary: a single-use token for one companion (rate limited, and at most
+/// [`MAX_LINK_TOKENS`] unexpired at once).
 pub async fn create_link_token<D: Storage>(state: &AppState<D>, who: Authed) -> ApiResult {
     primary_only(who, "link devices")?;
+    limit(state, who, Limited::LinkToken, 1.0)?;
     let count = companions(state, who).await?;
     if count >= MAX_COMPANIONS {
         return Err(ApiError::new(
@@ -46,7 +51,23 @@ pub async fn create_link_token<D: Storage>(state: &AppState<D>, who: Authed) -> 
     rand::fill(&mut token);
     let expires_at =
         crate::now_ms() + u64::try_from(LINK_TOKEN_TTL.as_millis()).unwrap_or(u64::MAX);
-    state.storage.create_link_token(who.account, secret_hash(&token), expires_at).await?;
+    state
+        .storage
+        .create_link_token(
+            who.account,
+            secret_hash(&token),
+            crate::now_ms(),
+            expires_at,
+            MAX_LINK_TOKENS,
+        )
+        .await
+        .map_err(|e| match e {
+            crate::storage::StorageError::LimitReached => ApiError::new(
+                Status::LimitReached,
+                "too many link codes are open; wait until they expire",
+            ),
+            other => other.into(),
+        })?;
     Ok(Some(response::Body::LinkToken(LinkToken {
         token: token.to_vec(),
         expires_at_ms: expires_at,
@@ -55,13 +76,18 @@ pub async fn create_link_token<D: Storage>(state: &AppState<D>, who: Authed) -> 
     })))
 }
 
-/// Registers a companion; its ADV identity must verify under the account key.
+/// Registers a companion; its ADV identity must verify under the account key, and it must
+/// prove it holds its identity key (a proof over this connection's challenge).
 pub async fn register<D: Storage>(
     state: &AppState<D>,
+    connection: Authed,
+    challenges: &[Challenge],
     r: RegisterDevice,
 ) -> Result<(Authed, DeviceRegistered), ApiError> {
     let account = account_id(&r.account_id)?;
-    let device = super::account::new_device_row(r.device)?;
+    let (device, key) = super::account::new_device_row(r.device)?;
+    let proof = Proof::RegisterDevice { account: &account };
+    super::account::check_proof(state, connection, challenges, &key, &proof, &r.signature)?;
     let row = state
         .storage
         .account(account)
@@ -139,6 +165,8 @@ pub async fn remove<D: Storage>(state: &AppState<D>, who: Authed, r: RemoveDevic
         return Err(ApiError::new(Status::NotFound, "no such device"));
     }
     state.invalidate_devices(who.account);
+    // The removed socket hears why with the signed list as it is now; the primary's new
+    // list (revoking the device) follows, and the device checks that one at its next login.
     state.hub.remove(who.account, r.device_id);
     state.hub.notify_account_except(who.account, who.device, || {
         crate::hub::Notify::DeviceUnlinked(r.device_id)
@@ -146,9 +174,11 @@ pub async fn remove<D: Storage>(state: &AppState<D>, who: Authed, r: RemoveDevic
     Ok(None)
 }
 
-/// An account's devices; names and activity only for the account's own devices.
+/// An account's devices; names and activity only for the account's own devices. Lookups
+/// that check the sender of received traffic draw on their own budget.
 pub async fn get<D: Storage>(state: &AppState<D>, who: Authed, r: GetDevices) -> ApiResult {
-    limit(state, who, Limited::Lookup, 1.0)?;
+    let kind = if r.incoming { Limited::LookupIncoming } else { Limited::Lookup };
+    limit(state, who, kind, 1.0)?;
     let account = account_id(&r.account_id)?;
     let row = state
         .storage

@@ -1,153 +1,183 @@
-//! Groups: membership kept by the server and changed by admins; one sender-key ciphertext
-//! per message, fanned out to every member device.
-
-use std::collections::BTreeSet;
+//! Groups: the relay keeps each group's chain of signed states and routes one sender-key
+//! ciphertext per message to the devices of the newest state's members who accepted it.
+//!
+//! The relay checks each state as a client would (signature by a current device of an admin
+//! of the state before), so a buggy client cannot corrupt a chain; clients still trust only
+//! what they verify themselves. A stranger's group reaches a member only after the member
+//! accepted it; sends are charged per stored copy and byte; creations are capped per account.
 
 use prost::Message;
-use tandem_core::AccountId;
+use tandem_core::group_state::{GroupStateError, SignedGroupState};
 use tandem_core::wire::relay::{
-    CreateGroup, Envelope, GROUP_ID_LEN, GetGroup, Group, GroupMember, MAX_CONTENT_LEN,
-    MAX_GROUP_MEMBERS, ModifyGroup, SendGroupMessage, Sent, Status, response,
+    AcceptGroup, CreateGroup, Envelope, GROUP_ID_LEN, GetGroup, GroupStates, MAX_CONTENT_LEN,
+    MAX_STATES_PER_ANSWER, SendGroupMessage, Sent, Status, UpdateGroup, response,
 };
+use tandem_core::{AccountId, IdentityKey};
 
-use super::messages::{check_queues, store};
-use super::{ApiError, ApiResult, Authed, account_id, limit};
+use super::messages::{charge, check_timestamp, store};
+use super::{ApiError, ApiResult, Authed, limit};
 use crate::AppState;
 use crate::limits::Limited;
-use crate::storage::{MemberRow, QueueInsert, Storage};
+use crate::storage::{QueueInsert, Storage, StorageError};
 
 fn group_id(bytes: &[u8]) -> Result<[u8; GROUP_ID_LEN], ApiError> {
     bytes.try_into().map_err(|_| ApiError::bad("a group id is 16 bytes"))
 }
 
-fn accounts(list: &[Vec<u8>]) -> Result<BTreeSet<AccountId>, ApiError> {
-    list.iter().map(|b| account_id(b)).collect()
+fn refused(e: GroupStateError) -> ApiError {
+    ApiError::bad(format!("group state refused: {e}"))
 }
 
-async fn ensure_accounts_exist<D: Storage>(
+/// Parses a state and checks it was signed by the requesting device, whose identity the
+/// relay knows, and that its member accounts exist.
+async fn signed_by<D: Storage>(
     state: &AppState<D>,
-    list: &BTreeSet<AccountId>,
-) -> Result<(), ApiError> {
-    for a in list {
-        if state.storage.account(*a).await?.is_none() {
+    who: Authed,
+    bytes: &[u8],
+) -> Result<SignedGroupState, ApiError> {
+    let signed = SignedGroupState::from_bytes(bytes).map_err(refused)?;
+    let s = signed.state();
+    if s.signer != who.account || s.signer_device.get() != who.device {
+        return Err(ApiError::new(
+            Status::Unauthorized,
+            "a group state is published by the device that signed it",
+        ));
+    }
+    let account = state
+        .storage
+        .account(who.account)
+        .await?
+        .ok_or_else(|| ApiError::new(Status::NotFound, "no such account"))?;
+    let account_key = IdentityKey::from_bytes(&account.identity_key)
+        .map_err(|_| ApiError::new(Status::Internal, "bad account key"))?;
+    let device = state
+        .storage
+        .device(who.account, who.device)
+        .await?
+        .ok_or_else(|| ApiError::new(Status::Unauthorized, "no such device"))?;
+    let verified = signed.verify(&account_key).map_err(refused)?;
+    if verified.signer_key.serialize()[..] != device.identity_key[..] {
+        return Err(refused(GroupStateError::BadSignature));
+    }
+    for m in &s.members {
+        if state.storage.account(m.account_id).await?.is_none() {
             return Err(ApiError::new(Status::NotFound, "a member account does not exist"));
         }
     }
-    Ok(())
+    Ok(signed)
 }
 
-fn group_body(id: [u8; 16], version: u64, members: Vec<MemberRow>) -> response::Body {
-    response::Body::Group(Group {
-        group_id: id.to_vec(),
-        version,
-        members: members
-            .into_iter()
-            .map(|m| GroupMember { account_id: m.account_id.0.to_vec(), admin: m.admin })
-            .collect(),
-    })
-}
-
-async fn load<D: Storage>(
+/// The routed members of a group, if `who`'s account is one of them (else `NotFound`, as if
+/// the group did not exist).
+async fn membership<D: Storage>(
     state: &AppState<D>,
     who: Authed,
     id: [u8; 16],
-) -> Result<(u64, Vec<MemberRow>), ApiError> {
-    let (version, members) = state
-        .storage
-        .group(id)
-        .await?
-        .ok_or_else(|| ApiError::new(Status::NotFound, "no such group"))?;
+) -> Result<Vec<crate::storage::MemberRow>, ApiError> {
+    let members = state.storage.group_members(id).await?;
     if !members.iter().any(|m| m.account_id == who.account) {
-        // Not a member: answer as if the group did not exist.
         return Err(ApiError::new(Status::NotFound, "no such group"));
     }
-    Ok((version, members))
+    Ok(members)
 }
 
-/// Creates a group with the caller as admin.
+/// Creates a group from its first signed state (the creator is its first admin and has
+/// accepted; the others are invited). Rate limited and capped per account.
 pub async fn create<D: Storage>(state: &AppState<D>, who: Authed, r: CreateGroup) -> ApiResult {
-    let mut members = accounts(&r.members)?;
-    members.remove(&who.account);
-    if members.len() + 1 > MAX_GROUP_MEMBERS {
-        return Err(ApiError::new(
-            Status::TooLarge,
-            format!("a group has at most {MAX_GROUP_MEMBERS} members"),
-        ));
-    }
-    ensure_accounts_exist(state, &members).await?;
-    let mut id = [0u8; GROUP_ID_LEN];
-    rand::fill(&mut id);
-    let mut rows = vec![MemberRow { account_id: who.account, admin: true }];
-    rows.extend(members.into_iter().map(|account_id| MemberRow { account_id, admin: false }));
-    state.storage.create_group(id, &rows, crate::now_ms()).await?;
-    rows.sort_by_key(|m| m.account_id);
-    Ok(Some(group_body(id, 1, rows)))
+    limit(state, who, Limited::Group, 1.0)?;
+    let signed = signed_by(state, who, &r.signed_state).await?;
+    signed.check_genesis().map_err(refused)?;
+    let s = signed.state();
+    let members: Vec<AccountId> = s.accounts().collect();
+    state
+        .storage
+        .create_group(
+            s.group_id,
+            who.account,
+            &members,
+            signed.as_bytes(),
+            crate::now_ms(),
+            state.relay.max_groups_per_account,
+        )
+        .await
+        .map_err(|e| match e {
+            StorageError::LimitReached => ApiError::new(
+                Status::LimitReached,
+                format!(
+                    "this account created {} groups already",
+                    state.relay.max_groups_per_account
+                ),
+            ),
+            StorageError::Conflict => ApiError::new(Status::Conflict, "that group id is taken"),
+            other => other.into(),
+        })?;
+    Ok(None)
 }
 
-/// Admins add and remove members and grant admin; any member may remove itself.
-pub async fn modify<D: Storage>(state: &AppState<D>, who: Authed, r: ModifyGroup) -> ApiResult {
-    let id = group_id(&r.group_id)?;
-    let (_, members) = load(state, who, id).await?;
-    let add = accounts(&r.add)?;
-    let remove = accounts(&r.remove)?;
-    let make_admin = accounts(&r.make_admin)?;
-    let is_admin = members.iter().any(|m| m.account_id == who.account && m.admin);
-    let only_leaving = add.is_empty()
-        && make_admin.is_empty()
-        && remove.len() == 1
-        && remove.contains(&who.account);
-    if !is_admin && !only_leaving {
-        return Err(ApiError::new(Status::Unauthorized, "only group admins can change membership"));
-    }
-    ensure_accounts_exist(state, &add).await?;
-    let current: BTreeSet<AccountId> = members.iter().map(|m| m.account_id).collect();
-    if current.union(&add).count() - remove.len().min(current.len()) > MAX_GROUP_MEMBERS {
-        return Err(ApiError::new(
-            Status::TooLarge,
-            format!("a group has at most {MAX_GROUP_MEMBERS} members"),
-        ));
-    }
-    let admins_left = members
-        .iter()
-        .filter(|m| {
-            (m.admin || make_admin.contains(&m.account_id)) && !remove.contains(&m.account_id)
-        })
-        .count();
-    if admins_left == 0 {
-        return Err(ApiError::bad("a group needs an admin: make another member admin first"));
-    }
-    let mut upsert: Vec<MemberRow> = add
-        .iter()
-        .filter(|a| !current.contains(a))
-        .map(|a| MemberRow { account_id: *a, admin: make_admin.contains(a) })
-        .collect();
-    upsert.extend(
-        make_admin
-            .iter()
-            .filter(|a| current.contains(a))
-            .map(|a| MemberRow { account_id: *a, admin: true }),
-    );
-    let removed: Vec<AccountId> = remove.into_iter().collect();
-    let version = state.storage.modify_group(id, &upsert, &removed).await?;
-    let (_, members) = state
+/// Publishes a group's next signed state: the successor of the newest one, signed by a
+/// device of an admin of it (or of a member leaving). `Conflict` if another came first.
+pub async fn update<D: Storage>(state: &AppState<D>, who: Authed, r: UpdateGroup) -> ApiResult {
+    limit(state, who, Limited::Group, 1.0)?;
+    let signed = signed_by(state, who, &r.signed_state).await?;
+    let s = signed.state();
+    let current = state
         .storage
-        .group(id)
+        .group(s.group_id)
         .await?
         .ok_or_else(|| ApiError::new(Status::NotFound, "no such group"))?;
-    Ok(Some(group_body(id, version, members)))
+    let held = SignedGroupState::from_bytes(&current.state)
+        .map_err(|_| ApiError::new(Status::Internal, "a stored group state does not parse"))?;
+    if s.version <= current.version {
+        return Err(ApiError::new(
+            Status::Conflict,
+            "the group changed meanwhile; catch up and retry",
+        ));
+    }
+    held.state().check_successor(&held.digest(), s).map_err(refused)?;
+    let members: Vec<AccountId> = s.accounts().collect();
+    state
+        .storage
+        .update_group(s.group_id, current.version, signed.as_bytes(), &members)
+        .await
+        .map_err(|e| match e {
+            StorageError::Conflict => {
+                ApiError::new(Status::Conflict, "the group changed meanwhile; catch up and retry")
+            }
+            other => other.into(),
+        })?;
+    Ok(None)
 }
 
-/// A group's membership, for members.
+/// A group's signed states after a version, for members (invited ones included).
 pub async fn get<D: Storage>(state: &AppState<D>, who: Authed, r: GetGroup) -> ApiResult {
+    limit(state, who, Limited::Lookup, 1.0)?;
     let id = group_id(&r.group_id)?;
-    let (version, members) = load(state, who, id).await?;
-    Ok(Some(group_body(id, version, members)))
+    let members = membership(state, who, id).await?;
+    let latest = state.storage.group(id).await?.map_or(0, |g| g.version);
+    let limit = u32::try_from(MAX_STATES_PER_ANSWER).unwrap_or(u32::MAX);
+    let states = state.storage.group_states(id, r.after_version, limit).await?;
+    let accepted = members.iter().any(|m| m.account_id == who.account && m.accepted);
+    Ok(Some(response::Body::GroupStates(GroupStates {
+        group_id: id.to_vec(),
+        states,
+        latest_version: latest,
+        accepted,
+    })))
 }
 
-/// One sender-key ciphertext, queued for every current device of every member except the
-/// sending device.
+/// An invited member accepts (or declines) a group.
+pub async fn accept<D: Storage>(state: &AppState<D>, who: Authed, r: AcceptGroup) -> ApiResult {
+    let id = group_id(&r.group_id)?;
+    if !state.storage.accept_group(id, who.account, r.accept).await? {
+        return Err(ApiError::new(Status::NotFound, "no such group"));
+    }
+    Ok(None)
+}
+
+/// One sender-key ciphertext, queued for every current device of every accepted member
+/// except the sending device. Refused (`Conflict`) when the sender encrypted for an older
+/// state than the newest, so it learns of changes (removals, which rotate its key) first.
 pub async fn send<D: Storage>(state: &AppState<D>, who: Authed, r: SendGroupMessage) -> ApiResult {
-    limit(state, who, Limited::Send, 1.0)?;
     let id = group_id(&r.group_id)?;
     if r.content.is_empty() || r.content.len() > MAX_CONTENT_LEN {
         return Err(ApiError::new(
@@ -155,9 +185,18 @@ pub async fn send<D: Storage>(state: &AppState<D>, who: Authed, r: SendGroupMess
             format!("a ciphertext is 1 to {MAX_CONTENT_LEN} bytes"),
         ));
     }
-    let (_, members) = load(state, who, id).await?;
+    super::listed(state, who).await?;
+    check_timestamp(state, r.timestamp)?;
+    let members = membership(state, who, id).await?;
+    if !members.iter().any(|m| m.account_id == who.account && m.accepted) {
+        return Err(ApiError::new(Status::Unauthorized, "accept the group before sending to it"));
+    }
+    let latest = state.storage.group(id).await?.map_or(0, |g| g.version);
+    if r.version != latest {
+        return Err(ApiError::new(Status::Conflict, "the group changed; catch up and retry"));
+    }
     let mut targets = Vec::new();
-    for m in &members {
+    for m in members.iter().filter(|m| m.accepted) {
         if let Some(devices) = state.current_devices(m.account_id).await? {
             targets.extend(
                 devices
@@ -167,7 +206,7 @@ pub async fn send<D: Storage>(state: &AppState<D>, who: Authed, r: SendGroupMess
             );
         }
     }
-    check_queues(state, &targets).await?;
+    charge(state, who, targets.len(), r.content.len())?;
     let server_timestamp = crate::now_ms();
     let envelope: bytes::Bytes = Envelope {
         id: 0,
@@ -186,6 +225,7 @@ pub async fn send<D: Storage>(state: &AppState<D>, who: Authed, r: SendGroupMess
         .map(|(account_id, device_id)| QueueInsert {
             account_id,
             device_id,
+            sender: who.account,
             envelope: envelope.clone(),
         })
         .collect();

@@ -38,37 +38,55 @@ fn mismatch(
     })
 }
 
-/// Checks every target queue has room.
-pub async fn check_queues<D: Storage>(
+/// Charges a send to the sending device: one token per stored copy, and its bytes times
+/// its copies (so a large group cannot multiply one request into hundreds of megabytes).
+pub fn charge<D: Storage>(
     state: &AppState<D>,
-    targets: &[(AccountId, u32)],
+    who: Authed,
+    copies: usize,
+    bytes_per_copy: usize,
 ) -> Result<(), ApiError> {
-    for (account, device) in targets {
-        if state.storage.queue_len(*account, *device).await? >= state.relay.max_queue_len {
-            return Err(ApiError::new(
-                Status::LimitReached,
-                "a recipient device has too many undelivered messages",
-            ));
-        }
+    let copies = copies.max(1) as f64;
+    limit(state, who, Limited::Send, copies)?;
+    limit(state, who, Limited::SendKib, copies * bytes_per_copy as f64 / 1024.0)
+}
+
+/// Refuses a timestamp too far ahead of the relay's clock: the sender's clock is wrong, and
+/// the message would be dated in the future for everyone.
+pub fn check_timestamp<D: Storage>(state: &AppState<D>, timestamp: u64) -> Result<(), ApiError> {
+    let now = crate::now_ms();
+    let ahead = u64::try_from(state.relay.max_clock_ahead.as_millis()).unwrap_or(u64::MAX);
+    if timestamp > now.saturating_add(ahead) {
+        let minutes = (timestamp - now) / 60_000;
+        return Err(ApiError::new(
+            Status::ClockSkew,
+            format!(
+                "the message is dated {minutes} minutes ahead of the server's clock; the device's clock is wrong"
+            ),
+        ));
     }
     Ok(())
 }
 
-/// Stores the copies; once committed, the storage's commit listener hands them to the
-/// connected devices (in commit order).
+/// Stores the copies (all or none: a queue over its limits refuses the whole send); once
+/// committed, the storage's commit listener hands them to the connected devices.
 pub async fn store<D: Storage>(
     state: &AppState<D>,
     rows: Vec<QueueInsert>,
 ) -> Result<u32, ApiError> {
     let expires_at =
         crate::now_ms() + u64::try_from(state.relay.queue_ttl.as_millis()).unwrap_or(u64::MAX);
-    let ids = state.storage.enqueue(rows, expires_at).await?;
+    let ids = state.storage.enqueue(rows, expires_at, state.relay.queue).await?;
     Ok(u32::try_from(ids.len()).unwrap_or(u32::MAX))
 }
 
-/// A 1:1 send.
+/// A 1:1 send, from a device its account lists, stamped no later than the relay's clock
+/// allows, charged per stored copy and byte.
 pub async fn send<D: Storage>(state: &AppState<D>, who: Authed, r: SendMessages) -> ApiResult {
-    limit(state, who, Limited::Send, 1.0)?;
+    let largest = r.messages.iter().map(|m| m.content.len()).max().unwrap_or(0);
+    charge(state, who, r.messages.len(), largest)?;
+    super::listed(state, who).await?;
+    check_timestamp(state, r.timestamp)?;
     let recipient = account_id(&r.recipient)?;
     if r.messages.len() > MAX_MESSAGES_PER_SEND {
         return Err(ApiError::new(
@@ -122,7 +140,6 @@ pub async fn send<D: Storage>(state: &AppState<D>, who: Authed, r: SendMessages)
         .iter()
         .map(|m| (AccountId::from_bytes(&m.account_id).unwrap_or(recipient), m.device_id))
         .collect();
-    check_queues(state, &targets).await?;
     let server_timestamp = crate::now_ms();
     let rows = r
         .messages
@@ -131,6 +148,7 @@ pub async fn send<D: Storage>(state: &AppState<D>, who: Authed, r: SendMessages)
         .map(|(m, (account, device))| QueueInsert {
             account_id: account,
             device_id: device,
+            sender: who.account,
             envelope: Envelope {
                 id: 0,
                 source_account: who.account.0.to_vec(),

@@ -1,26 +1,25 @@
 //! The embedded SQLite backend: WAL, `synchronous = FULL`, migrations from
-//! `migrations/sqlite`, a group-committing queue writer, and in-memory queue counters.
+//! `migrations/sqlite`, and a group-committing queue writer that also keeps the queues'
+//! counts.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use prost::Message;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 use tandem_core::AccountId;
-use tandem_core::wire::relay::Envelope;
 use tokio::sync::oneshot;
 use tracing::instrument;
 
-use super::writer::{QueueCounters, WriteOp, Writer};
+use super::writer::{WriteOp, Writer};
 use super::{
-    AccountRow, BundleRow, CommitListener, DeviceRow, ExpiredRow, MemberRow, NewDeviceRow,
-    PreKeyCountsRow, PreKeyRow, PreKeyUpload, QueueInsert, Storage, StorageError, WriteStats,
+    AccountRow, BundleRow, CommitListener, DeviceRow, ExpiredRow, GroupRow, MemberRow,
+    NewDeviceRow, PreKeyCountsRow, PreKeyRow, PreKeyUpload, QueueInsert, QueueLimits, Storage,
+    StorageError, WriteStats,
 };
 
 /// The migrations compiled into the binary.
@@ -42,21 +41,12 @@ fn account_id(bytes: &[u8]) -> Result<AccountId, StorageError> {
     AccountId::from_bytes(bytes).map_err(|e| StorageError::Backend(Box::new(e)))
 }
 
-fn hash32(bytes: &[u8]) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    if bytes.len() == 32 {
-        out.copy_from_slice(bytes);
-    }
-    out
-}
-
 /// SQLite storage in one file.
 #[derive(Clone)]
 pub struct SqliteStorage {
     pool: SqlitePool,
     writer: Writer,
     writer_task: Arc<Mutex<Option<super::writer::Stopped>>>,
-    counters: QueueCounters,
     listener: Arc<std::sync::OnceLock<CommitListener>>,
 }
 
@@ -93,15 +83,9 @@ impl SqliteStorage {
             u(seq.unwrap_or(0).max(max.unwrap_or(0))) + 1
         };
         let listener = Arc::new(std::sync::OnceLock::new());
-        let counters: QueueCounters = Arc::default();
-        let (writer, task) = Writer::spawn(path, next_id, listener.clone(), counters.clone())?;
-        let storage = Self {
-            pool,
-            writer,
-            writer_task: Arc::new(Mutex::new(Some(task))),
-            counters,
-            listener,
-        };
+        let (writer, task) = Writer::spawn(path, next_id, listener.clone())?;
+        let storage =
+            Self { pool, writer, writer_task: Arc::new(Mutex::new(Some(task))), listener };
         storage.ensure_instance_id().await?;
         Ok(storage)
     }
@@ -116,24 +100,12 @@ impl SqliteStorage {
         Ok(())
     }
 
-    fn counters(&self) -> std::sync::MutexGuard<'_, HashMap<(AccountId, u32), u64>> {
-        super::writer::lock(&self.counters)
-    }
-
-    fn adjust_counter(&self, account: AccountId, device: u32, delta: i64) {
-        let mut c = self.counters();
-        if let Some(n) = c.get_mut(&(account, device)) {
-            *n = n.saturating_add_signed(delta);
-        }
-    }
-
     fn device_row(r: &SqliteRow) -> Result<DeviceRow, StorageError> {
         Ok(DeviceRow {
             device_id: u32_of(r.try_get("device_id")?),
             registration_id: u32_of(r.try_get("registration_id")?),
             identity_key: r.try_get("identity_key")?,
             adv_identity: r.try_get("adv_identity")?,
-            password_hash: hash32(&r.try_get::<Vec<u8>, _>("password_hash")?),
             name: r.try_get("name")?,
             platform: r.try_get("platform")?,
             created_at: u(r.try_get("created_at")?),
@@ -162,15 +134,14 @@ async fn insert_device(
     now: u64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO devices (account_id, device_id, registration_id, identity_key, adv_identity, password_hash, \
-         name, platform, created_at, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO devices (account_id, device_id, registration_id, identity_key, adv_identity, \
+         name, platform, created_at, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(account.0.as_slice())
     .bind(i64::from(device_id))
     .bind(i64::from(d.registration_id))
     .bind(&d.identity_key)
     .bind(&d.adv_identity)
-    .bind(d.password_hash.as_slice())
     .bind(&d.name)
     .bind(&d.platform)
     .bind(i(now))
@@ -287,16 +258,32 @@ impl Storage for SqliteStorage {
         &self,
         account: AccountId,
         token_hash: [u8; 32],
+        now: u64,
         expires_at: u64,
+        max_open: u64,
     ) -> Result<(), StorageError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("DELETE FROM link_tokens WHERE account_id = ? AND expires_at <= ?")
+            .bind(account.0.as_slice())
+            .bind(i(now))
+            .execute(&mut *tx)
+            .await?;
+        let open: i64 = sqlx::query_scalar("SELECT count(*) FROM link_tokens WHERE account_id = ?")
+            .bind(account.0.as_slice())
+            .fetch_one(&mut *tx)
+            .await?;
+        if u(open) >= max_open {
+            return Err(StorageError::LimitReached);
+        }
         sqlx::query(
             "INSERT INTO link_tokens (token_hash, account_id, expires_at) VALUES (?, ?, ?)",
         )
         .bind(token_hash.as_slice())
         .bind(account.0.as_slice())
         .bind(i(expires_at))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -311,7 +298,7 @@ impl Storage for SqliteStorage {
     ) -> Result<u32, StorageError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let token = sqlx::query(
-            "SELECT used_by, used_password FROM link_tokens \
+            "SELECT used_by FROM link_tokens \
              WHERE token_hash = ? AND account_id = ? AND expires_at > ?",
         )
         .bind(token_hash.as_slice())
@@ -321,10 +308,9 @@ impl Storage for SqliteStorage {
         .await?
         .ok_or(StorageError::InvalidToken)?;
         if let Some(used_by) = token.try_get::<Option<i64>, _>("used_by")? {
-            // Used already: only the same device repeating its registration (same password,
-            // same identity, still registered) hears its id again.
-            let used_password: Vec<u8> =
-                token.try_get::<Option<Vec<u8>>, _>("used_password")?.unwrap_or_default();
+            // Used already: only the same device repeating its registration (the same
+            // identity, which proved itself by signing this connection's challenge, still
+            // registered) hears its id again.
             let existing: Option<Vec<u8>> = sqlx::query_scalar(
                 "SELECT identity_key FROM devices WHERE account_id = ? AND device_id = ?",
             )
@@ -332,11 +318,7 @@ impl Storage for SqliteStorage {
             .bind(used_by)
             .fetch_optional(&mut *tx)
             .await?;
-            let same = existing.is_some_and(|k| k == device.identity_key)
-                && bool::from(subtle::ConstantTimeEq::ct_eq(
-                    used_password.as_slice(),
-                    device.password_hash.as_slice(),
-                ));
+            let same = existing.is_some_and(|k| k == device.identity_key);
             return if same { Ok(u32_of(used_by)) } else { Err(StorageError::InvalidToken) };
         }
         let companions: i64 = sqlx::query_scalar(
@@ -354,9 +336,8 @@ impl Storage for SqliteStorage {
         }
         let device_id = u32_of(next);
         insert_device(&mut tx, account, device_id, &device, now).await?;
-        sqlx::query("UPDATE link_tokens SET used_by = ?, used_password = ? WHERE token_hash = ?")
+        sqlx::query("UPDATE link_tokens SET used_by = ? WHERE token_hash = ?")
             .bind(next)
-            .bind(device.password_hash.as_slice())
             .bind(token_hash.as_slice())
             .execute(&mut *tx)
             .await?;
@@ -402,25 +383,24 @@ impl Storage for SqliteStorage {
         .into_iter()
         .map(|d: i64| u32::try_from(d).unwrap_or(0))
         .collect();
+        // Queued copies go through the writer below (which keeps the queue counts).
         for sql in [
             "DELETE FROM devices WHERE account_id = ? AND device_id <> 1",
             "DELETE FROM signed_prekeys WHERE account_id = ?",
             "DELETE FROM one_time_prekeys WHERE account_id = ?",
             "DELETE FROM kyber_prekeys WHERE account_id = ?",
-            "DELETE FROM queue WHERE account_id = ?",
             "DELETE FROM expired WHERE account_id = ?",
             "DELETE FROM link_tokens WHERE account_id = ?",
         ] {
             sqlx::query(sql).bind(id).execute(&mut *tx).await?;
         }
         sqlx::query(
-            "UPDATE devices SET registration_id = ?, identity_key = ?, adv_identity = ?, password_hash = ?, \
+            "UPDATE devices SET registration_id = ?, identity_key = ?, adv_identity = ?, \
              name = ?, platform = ? WHERE account_id = ? AND device_id = 1",
         )
         .bind(i64::from(primary.registration_id))
         .bind(&primary.identity_key)
         .bind(&primary.adv_identity)
-        .bind(primary.password_hash.as_slice())
         .bind(&primary.name)
         .bind(&primary.platform)
         .bind(id)
@@ -444,17 +424,14 @@ impl Storage for SqliteStorage {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        for sql in [
-            "DELETE FROM queue WHERE account_id = ? AND device_id = ?",
-            "DELETE FROM expired WHERE account_id = ? AND device_id = ?",
-        ] {
-            sqlx::query(sql)
-                .bind(account.0.as_slice())
-                .bind(i64::from(device))
-                .execute(&mut *tx)
-                .await?;
-        }
+        sqlx::query("DELETE FROM expired WHERE account_id = ? AND device_id = ?")
+            .bind(account.0.as_slice())
+            .bind(i64::from(device))
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
+        // The queue is emptied in the writer's order (it keeps the queue counts), after which
+        // the writer refuses copies for the device.
         let (reply, rx) = oneshot::channel();
         self.writer.submit(WriteOp::Forget { account, device, removed: true, reply })?;
         rx.await.map_err(|_| StorageError::Backend("queue writer stopped".into()))??;
@@ -653,9 +630,10 @@ impl Storage for SqliteStorage {
         &self,
         rows: Vec<QueueInsert>,
         expires_at: u64,
+        limits: QueueLimits,
     ) -> Result<Vec<u64>, StorageError> {
         let (reply, rx) = oneshot::channel();
-        self.writer.submit(WriteOp::Enqueue { rows, expires_at, reply })?;
+        self.writer.submit(WriteOp::Enqueue { rows, expires_at, limits, reply })?;
         let ids = rx.await.map_err(|_| StorageError::Backend("queue writer stopped".into()))??;
         Ok(ids.into_iter().flatten().collect())
     }
@@ -700,177 +678,244 @@ impl Storage for SqliteStorage {
         self.writer.submit(WriteOp::Ack { account, device, ids, reply: None })
     }
 
-    async fn queue_len(&self, account: AccountId, device: u32) -> Result<u64, StorageError> {
-        if let Some(n) = self.counters().get(&(account, device)) {
-            return Ok(*n);
-        }
-        let n: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM queue WHERE account_id = ? AND device_id = ?")
-                .bind(account.0.as_slice())
-                .bind(i64::from(device))
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(*self.counters().entry((account, device)).or_insert(u(n)))
-    }
-
     fn write_stats(&self) -> WriteStats {
         self.writer.stats()
     }
 
-    async fn queue_total(&self) -> Result<u64, StorageError> {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM queue").fetch_one(&self.pool).await?;
-        Ok(u(n))
+    fn queue_total(&self) -> u64 {
+        self.writer.queued()
     }
 
     #[instrument(skip_all)]
-    async fn expire(&self, now: u64) -> Result<u64, StorageError> {
+    async fn expire(&self, now: u64, tombstone_before: u64) -> Result<u64, StorageError> {
         let mut total = 0;
         loop {
-            // Ids grow with time and the lifetime is constant, so the oldest rows expire first.
-            let rows = sqlx::query("SELECT id, account_id, device_id, envelope, expires_at FROM queue ORDER BY id LIMIT 500")
-                .fetch_all(&self.pool)
-                .await?;
-            let expired: Vec<&SqliteRow> = rows
-                .iter()
-                .take_while(|r| r.try_get::<i64, _>("expires_at").map(u).unwrap_or(u64::MAX) <= now)
-                .collect();
-            if expired.is_empty() {
-                return Ok(total);
-            }
-            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-            let mut touched = Vec::new();
-            for r in &expired {
-                let env = Envelope::decode(r.try_get::<Vec<u8>, _>("envelope")?.as_slice())
-                    .unwrap_or_default();
-                let acct: Vec<u8> = r.try_get("account_id")?;
-                let dev: i64 = r.try_get("device_id")?;
-                sqlx::query("INSERT INTO expired (account_id, device_id, source_account, source_device, client_timestamp) VALUES (?, ?, ?, ?, ?)")
-                    .bind(&acct).bind(dev).bind(&env.source_account).bind(i64::from(env.source_device)).bind(i(env.client_timestamp))
-                    .execute(&mut *tx).await?;
-                sqlx::query("DELETE FROM queue WHERE id = ?")
-                    .bind(r.try_get::<i64, _>("id")?)
-                    .execute(&mut *tx)
-                    .await?;
-                touched.push((account_id(&acct)?, u32_of(dev)));
-            }
-            tx.commit().await?;
-            for (a, d) in touched {
-                self.adjust_counter(a, d, -1);
-            }
-            total += expired.len() as u64;
-            if expired.len() < rows.len() {
+            let (reply, rx) = oneshot::channel();
+            self.writer.submit(WriteOp::Expire { now, tombstone_before, reply })?;
+            let n =
+                rx.await.map_err(|_| StorageError::Backend("queue writer stopped".into()))??;
+            total += n;
+            if n < 500 {
                 return Ok(total);
             }
         }
     }
 
     #[instrument(skip_all)]
-    async fn take_expired(
+    async fn expired(
         &self,
         account: AccountId,
         device: u32,
+        limit: u32,
     ) -> Result<Vec<ExpiredRow>, StorageError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let rows = sqlx::query("DELETE FROM expired WHERE account_id = ? AND device_id = ? RETURNING source_account, source_device, client_timestamp")
+        let rows = sqlx::query("SELECT rowid, source_account, source_device, client_timestamp, group_id FROM expired WHERE account_id = ? AND device_id = ? ORDER BY rowid LIMIT ?")
             .bind(account.0.as_slice())
             .bind(i64::from(device))
-            .fetch_all(&mut *tx)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
             .await?;
-        tx.commit().await?;
         rows.iter()
             .map(|r| {
                 Ok(ExpiredRow {
+                    id: u(r.try_get("rowid")?),
                     source_account: r.try_get("source_account")?,
                     source_device: u32_of(r.try_get("source_device")?),
                     client_timestamp: u(r.try_get("client_timestamp")?),
+                    group_id: r.try_get("group_id")?,
                 })
             })
             .collect()
     }
 
     #[instrument(skip_all)]
-    async fn create_group(
+    async fn ack_expired(
         &self,
-        id: [u8; 16],
-        members: &[MemberRow],
-        now: u64,
+        account: AccountId,
+        device: u32,
+        ids: &[u64],
     ) -> Result<(), StorageError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("INSERT INTO groups (id, version, created_at) VALUES (?, 1, ?)")
-            .bind(id.as_slice())
-            .bind(i(now))
-            .execute(&mut *tx)
-            .await?;
-        for chunk in members.chunks(300) {
-            let mut qb: QueryBuilder<Sqlite> =
-                QueryBuilder::new("INSERT INTO group_members (group_id, account_id, admin) ");
-            qb.push_values(chunk, |mut b, m| {
-                b.push_bind(id.as_slice())
-                    .push_bind(m.account_id.0.as_slice())
-                    .push_bind(i64::from(m.admin));
-            });
-            qb.build().execute(&mut *tx).await?;
+        for id in ids {
+            sqlx::query("DELETE FROM expired WHERE rowid = ? AND account_id = ? AND device_id = ?")
+                .bind(i(*id))
+                .bind(account.0.as_slice())
+                .bind(i64::from(device))
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())
     }
 
     #[instrument(skip_all)]
-    async fn group(&self, id: [u8; 16]) -> Result<Option<(u64, Vec<MemberRow>)>, StorageError> {
-        let Some(version) = sqlx::query_scalar::<_, i64>("SELECT version FROM groups WHERE id = ?")
+    async fn create_group(
+        &self,
+        id: [u8; 16],
+        creator: AccountId,
+        members: &[AccountId],
+        state: &[u8],
+        now: u64,
+        max_created: u64,
+    ) -> Result<(), StorageError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let created: i64 = sqlx::query_scalar("SELECT count(*) FROM groups WHERE created_by = ?")
+            .bind(creator.0.as_slice())
+            .fetch_one(&mut *tx)
+            .await?;
+        if u(created) >= max_created {
+            return Err(StorageError::LimitReached);
+        }
+        sqlx::query("INSERT INTO groups (id, version, created_by, created_at) VALUES (?, 1, ?, ?)")
             .bind(id.as_slice())
-            .fetch_optional(&self.pool)
-            .await?
-        else {
-            return Ok(None);
-        };
+            .bind(creator.0.as_slice())
+            .bind(i(now))
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO group_states (group_id, version, state) VALUES (?, 1, ?)")
+            .bind(id.as_slice())
+            .bind(state)
+            .execute(&mut *tx)
+            .await?;
+        insert_members(&mut tx, id, members, creator).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    #[instrument(skip_all)]
+    async fn group(&self, id: [u8; 16]) -> Result<Option<GroupRow>, StorageError> {
+        let row = sqlx::query(
+            "SELECT s.version, s.state FROM groups g JOIN group_states s ON s.group_id = g.id AND s.version = g.version WHERE g.id = ?",
+        )
+        .bind(id.as_slice())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok(GroupRow { version: u(r.try_get("version")?), state: r.try_get("state")? }))
+            .transpose()
+    }
+
+    #[instrument(skip_all)]
+    async fn group_states(
+        &self,
+        id: [u8; 16],
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<Vec<u8>>, StorageError> {
+        let rows = sqlx::query_scalar(
+            "SELECT state FROM group_states WHERE group_id = ? AND version > ? ORDER BY version LIMIT ?",
+        )
+        .bind(id.as_slice())
+        .bind(i(after))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+
+    #[instrument(skip_all)]
+    async fn group_members(&self, id: [u8; 16]) -> Result<Vec<MemberRow>, StorageError> {
         let rows = sqlx::query(
-            "SELECT account_id, admin FROM group_members WHERE group_id = ? ORDER BY account_id",
+            "SELECT account_id, accepted FROM group_members WHERE group_id = ? ORDER BY account_id",
         )
         .bind(id.as_slice())
         .fetch_all(&self.pool)
         .await?;
-        let members = rows
-            .iter()
+        rows.iter()
             .map(|r| {
                 Ok(MemberRow {
                     account_id: account_id(&r.try_get::<Vec<u8>, _>("account_id")?)?,
-                    admin: r.try_get::<i64, _>("admin")? != 0,
+                    accepted: r.try_get::<i64, _>("accepted")? != 0,
                 })
             })
-            .collect::<Result<_, StorageError>>()?;
-        Ok(Some((u(version), members)))
+            .collect()
     }
 
     #[instrument(skip_all)]
-    async fn modify_group(
+    async fn update_group(
         &self,
         id: [u8; 16],
-        upsert: &[MemberRow],
-        remove: &[AccountId],
-    ) -> Result<u64, StorageError> {
+        version: u64,
+        state: &[u8],
+        members: &[AccountId],
+    ) -> Result<(), StorageError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        for m in upsert {
-            sqlx::query("INSERT OR REPLACE INTO group_members (group_id, account_id, admin) VALUES (?, ?, ?)")
-                .bind(id.as_slice()).bind(m.account_id.0.as_slice()).bind(i64::from(m.admin))
-                .execute(&mut *tx).await?;
+        let moved =
+            sqlx::query("UPDATE groups SET version = version + 1 WHERE id = ? AND version = ?")
+                .bind(id.as_slice())
+                .bind(i(version))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        if moved != 1 {
+            return Err(StorageError::Conflict);
         }
-        for a in remove {
+        sqlx::query("INSERT INTO group_states (group_id, version, state) VALUES (?, ?, ?)")
+            .bind(id.as_slice())
+            .bind(i(version + 1))
+            .bind(state)
+            .execute(&mut *tx)
+            .await?;
+        // Members who stay keep their acceptance; the others go; new ones are invited.
+        let mut stay: Vec<Vec<u8>> = Vec::new();
+        for m in members {
+            stay.push(m.0.to_vec());
+        }
+        let current: Vec<Vec<u8>> =
+            sqlx::query_scalar("SELECT account_id FROM group_members WHERE group_id = ?")
+                .bind(id.as_slice())
+                .fetch_all(&mut *tx)
+                .await?;
+        for gone in current.iter().filter(|c| !stay.contains(c)) {
             sqlx::query("DELETE FROM group_members WHERE group_id = ? AND account_id = ?")
                 .bind(id.as_slice())
-                .bind(a.0.as_slice())
+                .bind(gone)
                 .execute(&mut *tx)
                 .await?;
         }
-        let version: i64 = sqlx::query_scalar(
-            "UPDATE groups SET version = version + 1 WHERE id = ? RETURNING version",
-        )
-        .bind(id.as_slice())
-        .fetch_one(&mut *tx)
-        .await?;
+        let new: Vec<AccountId> =
+            members.iter().filter(|m| !current.contains(&m.0.to_vec())).copied().collect();
+        insert_members(&mut tx, id, &new, AccountId([0; 16])).await?;
         tx.commit().await?;
-        Ok(u(version))
+        Ok(())
     }
+
+    #[instrument(skip_all)]
+    async fn accept_group(
+        &self,
+        id: [u8; 16],
+        account: AccountId,
+        accept: bool,
+    ) -> Result<bool, StorageError> {
+        let n = sqlx::query(
+            "UPDATE group_members SET accepted = ? WHERE group_id = ? AND account_id = ?",
+        )
+        .bind(i64::from(accept))
+        .bind(id.as_slice())
+        .bind(account.0.as_slice())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+}
+
+/// Adds members to a group, `accepted` only for `creator`.
+async fn insert_members(
+    tx: &mut sqlx::SqliteConnection,
+    id: [u8; 16],
+    members: &[AccountId],
+    creator: AccountId,
+) -> Result<(), StorageError> {
+    for chunk in members.chunks(300) {
+        let mut qb: QueryBuilder<Sqlite> =
+            QueryBuilder::new("INSERT INTO group_members (group_id, account_id, accepted) ");
+        qb.push_values(chunk, |mut b, m| {
+            b.push_bind(id.as_slice())
+                .push_bind(m.0.as_slice())
+                .push_bind(i64::from(*m == creator));
+        });
+        qb.build().execute(&mut *tx).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

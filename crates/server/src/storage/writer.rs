@@ -9,6 +9,13 @@
 //! thread crossing per statement and nothing to encode for the database. Each row costs
 //! SQLite one b-tree insert or delete and nothing more.
 //!
+//! The writer also keeps every loaded queue's use: copies and bytes, in all and per sending
+//! account. An enqueue that would take a queue over its limits is refused in the same step
+//! that would have inserted it (nothing of that send is stored), so concurrent sends cannot
+//! overfill a queue, and a sender over its own share is refused while others still get
+//! through. A queue's use is read from the database the first time the writer touches it.
+//! Expiry runs here too, so the counts never drift.
+//!
 //! Checkpoints (copying the WAL back into the database) run on a second connection and
 //! thread beside the writer, at most every [`CHECKPOINT_INTERVAL`], rather than inside
 //! whichever commit crosses SQLite's threshold: a commit never stalls behind one, and since
@@ -17,14 +24,16 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, params};
+use prost::Message as _;
+use rusqlite::{Connection, OptionalExtension, params};
 use tandem_core::AccountId;
+use tandem_core::wire::relay::Envelope;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{CommitListener, QueueInsert, StorageError, WriteStats};
+use super::{CommitListener, QueueInsert, QueueLimits, StorageError, WriteStats};
 
 /// Least time between two checkpoints.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
@@ -41,7 +50,16 @@ const MAX_BATCH: usize = 4096;
 const COMMIT_INTERVAL: Duration = Duration::from_millis(3);
 
 /// Inserts one copy.
-pub(super) const INSERT_ROW: &str = "INSERT INTO queue (id, account_id, device_id, envelope, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)";
+pub(super) const INSERT_ROW: &str = "INSERT INTO queue (id, account_id, device_id, envelope, expires_at, sender) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
+/// A queue's use per sending account, to load it the first time the writer touches it.
+const LOAD_USE: &str = "SELECT sender, count(*), coalesce(sum(length(envelope)), 0) FROM queue WHERE account_id = ?1 AND device_id = ?2 GROUP BY sender";
+
+/// Expired copies, oldest first, one page at a time.
+const EXPIRED_PAGE: &str = "SELECT id, account_id, device_id, envelope, sender FROM queue WHERE expires_at <= ?1 ORDER BY id LIMIT 500";
+
+/// A tombstone for an expired copy.
+const INSERT_TOMBSTONE: &str = "INSERT INTO expired (account_id, device_id, source_account, source_device, client_timestamp, created_at, group_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 
 /// Empties a removed device's queue.
 const PURGE_DEVICE: &str = "DELETE FROM queue WHERE account_id = ?1 AND device_id = ?2";
@@ -51,28 +69,80 @@ const PURGE_DEVICE: &str = "DELETE FROM queue WHERE account_id = ?1 AND device_i
 /// time out after 30 s); device ids are never reused.
 const FORGET_REMOVED_AFTER: Duration = Duration::from_secs(600);
 
-/// Queue length per device, kept by the writer as it commits (see `SqliteStorage`).
-pub(super) type QueueCounters = Arc<Mutex<HashMap<(AccountId, u32), u64>>>;
+/// Deletes one acknowledged copy, found by rowid, only if it belongs to the device that
+/// acknowledged it; tells whose it was and how large, for the queue's counts.
+pub(super) const DELETE_ACKED: &str = "DELETE FROM queue WHERE id = ?1 AND account_id = ?2 AND device_id = ?3 RETURNING sender, length(envelope)";
 
-/// Locks the counters, whatever a panicking holder left.
-pub(super) fn lock(
-    counters: &QueueCounters,
-) -> std::sync::MutexGuard<'_, HashMap<(AccountId, u32), u64>> {
-    counters.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+/// One queue's use: copies and bytes, in all and per sending account.
+#[derive(Debug, Default)]
+struct QueueUse {
+    len: u64,
+    bytes: u64,
+    senders: HashMap<AccountId, (u64, u64)>,
 }
 
-/// Deletes one acknowledged copy, found by rowid, only if it belongs to the device that
-/// acknowledged it.
-pub(super) const DELETE_ACKED: &str =
-    "DELETE FROM queue WHERE id = ?1 AND account_id = ?2 AND device_id = ?3";
+impl QueueUse {
+    fn add(&mut self, sender: AccountId, bytes: u64) {
+        self.len += 1;
+        self.bytes += bytes;
+        let s = self.senders.entry(sender).or_default();
+        s.0 += 1;
+        s.1 += bytes;
+    }
+
+    fn remove(&mut self, sender: AccountId, bytes: u64) {
+        self.len = self.len.saturating_sub(1);
+        self.bytes = self.bytes.saturating_sub(bytes);
+        if let Some(s) = self.senders.get_mut(&sender) {
+            s.0 = s.0.saturating_sub(1);
+            s.1 = s.1.saturating_sub(bytes);
+            if s.0 == 0 {
+                self.senders.remove(&sender);
+            }
+        }
+    }
+
+    fn of(&self, sender: AccountId) -> (u64, u64) {
+        self.senders.get(&sender).copied().unwrap_or_default()
+    }
+}
+
+/// Whether one more copy of `bytes` from `sender` fits a queue that holds `held` and will
+/// also take `planned` (earlier copies of the same send); `Err(sender_over)` if not.
+fn admits(
+    held: &QueueUse,
+    planned: &QueueUse,
+    sender: AccountId,
+    bytes: u64,
+    limits: &QueueLimits,
+) -> Result<(), bool> {
+    let ((n1, b1), (n2, b2)) = (held.of(sender), planned.of(sender));
+    if n1 + n2 + 1 > limits.max_len_per_sender || b1 + b2 + bytes > limits.max_bytes_per_sender {
+        return Err(true);
+    }
+    if held.len + planned.len + 1 > limits.max_len
+        || held.bytes + planned.bytes + bytes > limits.max_bytes
+    {
+        return Err(false);
+    }
+    Ok(())
+}
+
+fn sender_of(bytes: &[u8]) -> AccountId {
+    AccountId::from_bytes(bytes).unwrap_or(AccountId([0; 16]))
+}
 
 pub(super) enum WriteOp {
     Enqueue {
         rows: Vec<QueueInsert>,
         expires_at: u64,
+        limits: QueueLimits,
         /// Per row, its id, or `None` when the device no longer exists.
         reply: oneshot::Sender<Result<Vec<Option<u64>>, StorageError>>,
     },
+    /// Moves up to a page of expired copies to tombstones and drops tombstones older than
+    /// `tombstone_before`; learns how many copies expired.
+    Expire { now: u64, tombstone_before: u64, reply: oneshot::Sender<Result<u64, StorageError>> },
     /// Deletes acknowledged copies; `reply`, if any, learns how many went.
     Ack {
         account: AccountId,
@@ -80,9 +150,9 @@ pub(super) enum WriteOp {
         ids: Vec<u64>,
         reply: Option<oneshot::Sender<Result<u64, StorageError>>>,
     },
-    /// A device was removed (its row is already gone): empty its queue again, in case a
-    /// send checked before the removal committed after it, and refuse copies for it from now
-    /// on. A send and a removal race only here, in the writer's order, so no copy is ever left
+    /// A device was removed (its row is already gone): empty its queue, including copies of
+    /// a send checked before the removal that committed after it, and refuse copies for it
+    /// from now on. A send and a removal race only here, in the writer's order, so no copy is ever left
     /// behind for a removed device. With `removed` false (a primary that re-registered and
     /// stays) the queue is emptied but new copies are taken.
     Forget {
@@ -106,6 +176,8 @@ struct Counters {
     operations: AtomicU64,
     inserted: AtomicU64,
     deleted: AtomicU64,
+    /// Copies queued now (counted once at start, then kept).
+    queued: AtomicU64,
 }
 
 /// Handle to the writer thread.
@@ -146,14 +218,16 @@ impl Writer {
         path: &Path,
         next_id: u64,
         listener: Arc<OnceLock<CommitListener>>,
-        queue_counters: QueueCounters,
     ) -> Result<(Self, Stopped), StorageError> {
         let conn = open(path)?;
         let checkpointer = open(path)?;
+        let queued: i64 =
+            conn.query_row("SELECT count(*) FROM queue", [], |r| r.get(0)).map_err(backend)?;
         let (tx, rx) = mpsc::unbounded_channel();
         let (committed_tx, committed_rx) = std::sync::mpsc::sync_channel(1);
         let (stopped_tx, stopped) = oneshot::channel();
         let counters = Arc::new(Counters::default());
+        counters.queued.store(u64::try_from(queued).unwrap_or(0), Ordering::Relaxed);
         let thread_counters = counters.clone();
         let checkpoints = std::thread::Builder::new()
             .name("queue-checkpoints".into())
@@ -167,7 +241,7 @@ impl Writer {
                     removed: HashMap::new(),
                     listener,
                     counters: thread_counters,
-                    queue_counters,
+                    queues: HashMap::new(),
                 };
                 run(conn, rx, state, committed_tx);
                 let _ = checkpoints.join();
@@ -185,6 +259,11 @@ impl Writer {
             inserted: c.inserted.load(Ordering::Relaxed),
             deleted: c.deleted.load(Ordering::Relaxed),
         }
+    }
+
+    /// Copies queued now.
+    pub(super) fn queued(&self) -> u64 {
+        self.counters.queued.load(Ordering::Relaxed)
     }
 
     /// Hands an operation to the writer; it is answered on its `reply` after its commit.
@@ -211,7 +290,8 @@ struct State {
     removed: HashMap<(AccountId, u32), Instant>,
     listener: Arc<OnceLock<CommitListener>>,
     counters: Arc<Counters>,
-    queue_counters: QueueCounters,
+    /// The use of every queue the writer touched since it started, while not empty.
+    queues: HashMap<(AccountId, u32), QueueUse>,
 }
 
 fn run(
@@ -252,7 +332,7 @@ fn run(
                 state.removed.insert((*account, *device), now);
             }
         }
-        match commit(&mut conn, &batch, &mut state.next_id, &state.removed) {
+        match commit(&mut conn, &batch, &mut state.next_id, &state.removed, &mut state.queues) {
             Ok(outcomes) => {
                 let _ = committed.try_send(());
                 state.after_commit(&mut batch, outcomes);
@@ -271,11 +351,13 @@ fn run(
                                 let _ = reply.send(Err(err()));
                             }
                         }
-                        WriteOp::Forget { reply, .. } => {
+                        WriteOp::Forget { reply, .. } | WriteOp::Expire { reply, .. } => {
                             let _ = reply.send(Err(err()));
                         }
                     }
                 }
+                // The counts may hold changes of the rolled-back batch: read them afresh.
+                state.queues.clear();
             }
         }
     }
@@ -283,38 +365,25 @@ fn run(
 }
 
 impl State {
-    /// Counts, keeps the queue lengths, hands committed copies to the listener, answers.
+    /// Counts, hands committed copies to the listener, answers.
     fn after_commit(&self, batch: &mut Vec<WriteOp>, outcomes: Vec<Outcome>) {
         let c = &self.counters;
         c.commits.fetch_add(1, Ordering::Relaxed);
         c.operations.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        {
-            let mut lengths = lock(&self.queue_counters);
-            for (op, outcome) in batch.iter().zip(&outcomes) {
-                match (op, outcome) {
-                    (WriteOp::Enqueue { rows, .. }, Outcome::Ids(ids)) => {
-                        let mut stored = 0;
-                        for (r, id) in rows.iter().zip(ids) {
-                            if id.is_some() {
-                                stored += 1;
-                                if let Some(n) = lengths.get_mut(&(r.account_id, r.device_id)) {
-                                    *n += 1;
-                                }
-                            }
-                        }
-                        c.inserted.fetch_add(stored, Ordering::Relaxed);
-                    }
-                    (WriteOp::Ack { account, device, .. }, Outcome::Deleted(n)) => {
-                        c.deleted.fetch_add(*n, Ordering::Relaxed);
-                        if let Some(len) = lengths.get_mut(&(*account, *device)) {
-                            *len = len.saturating_sub(*n);
-                        }
-                    }
-                    (WriteOp::Forget { account, device, .. }, _) => {
-                        lengths.remove(&(*account, *device));
-                    }
-                    _ => {}
+        for outcome in &outcomes {
+            match outcome {
+                Outcome::Ids(ids) => {
+                    let stored = ids.iter().flatten().count() as u64;
+                    c.inserted.fetch_add(stored, Ordering::Relaxed);
+                    c.queued.fetch_add(stored, Ordering::Relaxed);
                 }
+                Outcome::Deleted(n) | Outcome::Expired(n) => {
+                    c.deleted.fetch_add(*n, Ordering::Relaxed);
+                    let _ = c.queued.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |q| {
+                        Some(q.saturating_sub(*n))
+                    });
+                }
+                Outcome::Full(_) => {}
             }
         }
         // Tell the listener before answering: committed copies reach connected devices in
@@ -337,10 +406,14 @@ impl State {
                 (WriteOp::Enqueue { reply, .. }, Outcome::Ids(ids)) => {
                     let _ = reply.send(Ok(ids));
                 }
+                (WriteOp::Enqueue { reply, .. }, Outcome::Full(sender_over)) => {
+                    let _ = reply.send(Err(StorageError::QueueFull { sender_over }));
+                }
                 (
                     WriteOp::Ack { reply: Some(reply), .. } | WriteOp::Forget { reply, .. },
                     Outcome::Deleted(n),
-                ) => {
+                )
+                | (WriteOp::Expire { reply, .. }, Outcome::Expired(n)) => {
                     let _ = reply.send(Ok(n));
                 }
                 (WriteOp::Ack { reply: None, .. }, _) => {}
@@ -348,7 +421,12 @@ impl State {
                     let _ =
                         reply.send(Err(StorageError::Backend("writer outcome mismatch".into())));
                 }
-                (WriteOp::Ack { reply: Some(reply), .. } | WriteOp::Forget { reply, .. }, _) => {
+                (
+                    WriteOp::Ack { reply: Some(reply), .. }
+                    | WriteOp::Forget { reply, .. }
+                    | WriteOp::Expire { reply, .. },
+                    _,
+                ) => {
                     let _ =
                         reply.send(Err(StorageError::Backend("writer outcome mismatch".into())));
                 }
@@ -375,63 +453,171 @@ fn checkpoints(conn: &Connection, committed: &std::sync::mpsc::Receiver<()>) {
 enum Outcome {
     /// Per row of an enqueue, its id if it was stored.
     Ids(Vec<Option<u64>>),
+    /// An enqueue refused as a whole: a queue is full (`true`: the sender's share of it).
+    Full(bool),
     Deleted(u64),
+    Expired(u64),
+}
+
+/// The use of a queue, loaded from the database the first time.
+fn queue_use<'a>(
+    tx: &rusqlite::Transaction<'_>,
+    queues: &'a mut HashMap<(AccountId, u32), QueueUse>,
+    account: AccountId,
+    device: u32,
+) -> Result<&'a mut QueueUse, rusqlite::Error> {
+    match queues.entry((account, device)) {
+        std::collections::hash_map::Entry::Occupied(e) => Ok(e.into_mut()),
+        std::collections::hash_map::Entry::Vacant(e) => {
+            let mut q = QueueUse::default();
+            let mut stmt = tx.prepare_cached(LOAD_USE)?;
+            let mut rows = stmt.query(params![account.0.as_slice(), device])?;
+            while let Some(row) = rows.next()? {
+                let sender = sender_of(&row.get::<_, Vec<u8>>(0)?);
+                let n = u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0);
+                let b = u64::try_from(row.get::<_, i64>(2)?).unwrap_or(0);
+                q.len += n;
+                q.bytes += b;
+                q.senders.insert(sender, (n, b));
+            }
+            Ok(e.insert(q))
+        }
+    }
 }
 
 /// Runs a whole batch in one transaction: ids are assigned in operation order, so each
-/// device's queue order is commit order. Copies for `removed` devices are not stored.
+/// device's queue order is commit order. Copies for `removed` devices are not stored; an
+/// enqueue that would overfill a queue stores nothing.
 fn commit(
     conn: &mut Connection,
     batch: &[WriteOp],
     next_id: &mut u64,
     removed: &HashMap<(AccountId, u32), Instant>,
+    queues: &mut HashMap<(AccountId, u32), QueueUse>,
 ) -> Result<Vec<Outcome>, rusqlite::Error> {
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut id = *next_id;
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    {
-        let mut insert = tx.prepare_cached(INSERT_ROW)?;
-        let mut delete = tx.prepare_cached(DELETE_ACKED)?;
-        for op in batch {
-            match op {
-                WriteOp::Enqueue { rows, expires_at, .. } => {
-                    let mut ids = Vec::with_capacity(rows.len());
-                    for r in rows {
-                        if removed.contains_key(&(r.account_id, r.device_id)) {
-                            ids.push(None);
-                            continue;
+    for op in batch {
+        match op {
+            WriteOp::Enqueue { rows, expires_at, limits, .. } => {
+                // Check every target first (several copies may go to one queue), then insert.
+                let mut planned: HashMap<(AccountId, u32), QueueUse> = HashMap::new();
+                let mut full = None;
+                for r in rows.iter().filter(|r| !removed.contains_key(&(r.account_id, r.device_id)))
+                {
+                    let key = (r.account_id, r.device_id);
+                    let bytes = r.envelope.len() as u64;
+                    let held = queue_use(&tx, queues, r.account_id, r.device_id)?;
+                    let extra = planned.entry(key).or_default();
+                    if let Err(sender_over) = admits(held, extra, r.sender, bytes, limits) {
+                        full = Some(sender_over);
+                        break;
+                    }
+                    extra.add(r.sender, bytes);
+                }
+                if let Some(sender_over) = full {
+                    outcomes.push(Outcome::Full(sender_over));
+                    continue;
+                }
+                let mut insert = tx.prepare_cached(INSERT_ROW)?;
+                let mut ids = Vec::with_capacity(rows.len());
+                for r in rows {
+                    if removed.contains_key(&(r.account_id, r.device_id)) {
+                        ids.push(None);
+                        continue;
+                    }
+                    insert.execute(params![
+                        to_i64(id),
+                        r.account_id.0.as_slice(),
+                        r.device_id,
+                        r.envelope.as_ref(),
+                        to_i64(*expires_at),
+                        r.sender.0.as_slice(),
+                    ])?;
+                    if let Some(q) = queues.get_mut(&(r.account_id, r.device_id)) {
+                        q.add(r.sender, r.envelope.len() as u64);
+                    }
+                    ids.push(Some(id));
+                    id += 1;
+                }
+                outcomes.push(Outcome::Ids(ids));
+            }
+            WriteOp::Ack { account, device, ids, .. } => {
+                let mut delete = tx.prepare_cached(DELETE_ACKED)?;
+                let mut deleted = 0;
+                for acked in ids {
+                    let gone: Option<(Vec<u8>, i64)> = delete
+                        .query_row(params![to_i64(*acked), account.0.as_slice(), device], |r| {
+                            Ok((r.get(0)?, r.get(1)?))
+                        })
+                        .optional()?;
+                    if let Some((sender, bytes)) = gone {
+                        deleted += 1;
+                        if let Some(q) = queues.get_mut(&(*account, *device)) {
+                            q.remove(sender_of(&sender), u64::try_from(bytes).unwrap_or(0));
                         }
-                        insert.execute(params![
-                            to_i64(id),
-                            r.account_id.0.as_slice(),
-                            r.device_id,
-                            r.envelope.as_ref(),
-                            to_i64(*expires_at),
-                        ])?;
-                        ids.push(Some(id));
-                        id += 1;
                     }
-                    outcomes.push(Outcome::Ids(ids));
                 }
-                WriteOp::Ack { account, device, ids, .. } => {
-                    let mut deleted = 0;
-                    for acked in ids {
-                        deleted +=
-                            delete.execute(params![to_i64(*acked), account.0.as_slice(), device])?
-                                as u64;
-                    }
-                    outcomes.push(Outcome::Deleted(deleted));
+                if queues.get(&(*account, *device)).is_some_and(|q| q.len == 0) {
+                    queues.remove(&(*account, *device));
                 }
-                WriteOp::Forget { account, device, .. } => {
-                    let n = tx
-                        .prepare_cached(PURGE_DEVICE)?
-                        .execute(params![account.0.as_slice(), device])?;
-                    outcomes.push(Outcome::Deleted(n as u64));
-                }
+                outcomes.push(Outcome::Deleted(deleted));
+            }
+            WriteOp::Forget { account, device, .. } => {
+                let n = tx
+                    .prepare_cached(PURGE_DEVICE)?
+                    .execute(params![account.0.as_slice(), device])?;
+                queues.remove(&(*account, *device));
+                outcomes.push(Outcome::Deleted(n as u64));
+            }
+            WriteOp::Expire { now, tombstone_before, .. } => {
+                outcomes.push(Outcome::Expired(expire_page(&tx, queues, *now, *tombstone_before)?));
             }
         }
     }
     tx.commit()?;
     *next_id = id;
     Ok(outcomes)
+}
+
+/// An expired copy: rowid, account, device, envelope, sender.
+type ExpiredCopy = (i64, Vec<u8>, i64, Vec<u8>, Vec<u8>);
+
+/// One page of expiry: copies past their time become tombstones (what the device is told:
+/// sender, device, timestamp, group; never the content), and old tombstones go.
+fn expire_page(
+    tx: &rusqlite::Transaction<'_>,
+    queues: &mut HashMap<(AccountId, u32), QueueUse>,
+    now: u64,
+    tombstone_before: u64,
+) -> Result<u64, rusqlite::Error> {
+    tx.prepare_cached("DELETE FROM expired WHERE created_at < ?1")?
+        .execute(params![to_i64(tombstone_before)])?;
+    let rows: Vec<ExpiredCopy> = tx
+        .prepare_cached(EXPIRED_PAGE)?
+        .query_map(params![to_i64(now)], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut tombstone = tx.prepare_cached(INSERT_TOMBSTONE)?;
+    let mut delete = tx.prepare_cached("DELETE FROM queue WHERE id = ?1")?;
+    for (id, account, device, envelope, sender) in &rows {
+        let env = Envelope::decode(envelope.as_slice()).unwrap_or_default();
+        tombstone.execute(params![
+            account,
+            device,
+            env.source_account,
+            env.source_device,
+            to_i64(env.client_timestamp),
+            to_i64(now),
+            env.group_id,
+        ])?;
+        delete.execute(params![id])?;
+        let key = (sender_of(account), u32::try_from(*device).unwrap_or(0));
+        if let Some(q) = queues.get_mut(&key) {
+            q.remove(sender_of(sender), envelope.len() as u64);
+        }
+    }
+    Ok(rows.len() as u64)
 }

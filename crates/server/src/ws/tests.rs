@@ -4,16 +4,23 @@ use std::time::Duration;
 
 use futures_channel::mpsc as fmpsc;
 use futures_util::{SinkExt, StreamExt};
+use tandem_core::auth::{self, Proof};
 use tandem_core::crypto::{KeyPair, KyberKeyPair};
 use tandem_core::devices::{
     DeviceIdentityDetails, DeviceList, DeviceListEntry, SignedDeviceIdentity, SignedDeviceList,
 };
+use tandem_core::group_state::{GroupMember, GroupState, SignedGroupState};
 use tandem_core::testing::SeededRng;
 use tandem_core::wire::relay::*;
-use tandem_core::{DeviceId, IdentityKeyPair, Timestamp};
+use tandem_core::{AccountId, DeviceId, IdentityKeyPair, Timestamp};
 
 use super::*;
 use crate::{RelayConfig, Settings, SqliteStorage};
+
+mod attacks;
+
+/// The host test clients dial.
+const HOST: &str = "relay.test";
 
 /// A socket made of two channels.
 struct Client {
@@ -22,6 +29,8 @@ struct Client {
     next_id: u64,
     pushes: Vec<Push>,
     task: tokio::task::JoinHandle<()>,
+    /// This connection's login challenge.
+    nonce: Vec<u8>,
 }
 
 struct Joined<St, Si> {
@@ -80,18 +89,51 @@ impl Client {
     }
 
     async fn connect_with(state: &AppState<SqliteStorage>, idle: Duration) -> Self {
+        Self::connect_from(state, idle, None).await
+    }
+
+    async fn connect_from(
+        state: &AppState<SqliteStorage>,
+        idle: Duration,
+        peer: Option<IpAddr>,
+    ) -> Self {
         let (to_server, server_in) = fmpsc::unbounded::<Result<Message, String>>();
         let (server_out, from_server) = fmpsc::unbounded::<Message>();
         let socket = Joined { stream: server_in, sink: server_out.sink_map_err(|e| e.to_string()) };
-        let config = SocketConfig { idle_timeout: idle, server_version: "test".into(), peer: None };
+        let config = SocketConfig {
+            idle_timeout: idle,
+            server_version: "test".into(),
+            peer,
+            host: Some(HOST.into()),
+        };
         let task = tokio::spawn(serve_socket(socket, config, state.clone()));
-        let mut c = Self { to_server, from_server, next_id: 1, pushes: Vec::new(), task };
+        let mut c = Self {
+            to_server,
+            from_server,
+            next_id: 1,
+            pushes: Vec::new(),
+            task,
+            nonce: Vec::new(),
+        };
         let welcome = c.next_frame().await;
-        assert!(matches!(
-            welcome.kind,
-            Some(server_frame::Kind::Push(Push { body: Some(push::Body::Welcome(_)), .. }))
-        ));
+        let Some(server_frame::Kind::Push(Push { body: Some(push::Body::Welcome(w)), .. })) =
+            welcome.kind
+        else {
+            panic!("expected a welcome, got {welcome:?}")
+        };
+        assert_eq!(w.challenge.len(), 32);
+        c.nonce = w.challenge;
         c
+    }
+
+    /// This connection's challenge, under the host the client dialled.
+    fn challenge(&self) -> Challenge {
+        Challenge::new(&self.nonce, HOST).unwrap()
+    }
+
+    /// A login request for `device` on this connection.
+    fn login(&self, device: &Device, rng: &mut SeededRng) -> request::Body {
+        login_as(self, device.account, device.device, &device.identity, rng)
     }
 
     fn send_raw(&self, msg: Message) {
@@ -191,43 +233,62 @@ impl Client {
     }
 }
 
-/// A registered device: its keys and credentials.
+/// A registered device: its keys, and its connection.
 struct Device {
     client: Client,
     account: AccountId,
     device: u32,
     identity: IdentityKeyPair,
-    password: [u8; 32],
     registration_id: u32,
 }
 
-fn new_device(
+fn login_as(
+    c: &Client,
+    account: AccountId,
+    device: u32,
     identity: &IdentityKeyPair,
-    password: [u8; 32],
-    registration_id: u32,
-    adv: Vec<u8>,
-) -> NewDevice {
+    rng: &mut SeededRng,
+) -> request::Body {
+    let proof = Proof::Authenticate { account: &account, device };
+    request::Body::Authenticate(Authenticate {
+        account_id: account.0.to_vec(),
+        device_id: device,
+        signature: auth::sign(identity, &c.challenge(), &proof, rng).to_vec(),
+        challenge: c.nonce.clone(),
+    })
+}
+
+fn new_device(identity: &IdentityKeyPair, registration_id: u32, adv: Vec<u8>) -> NewDevice {
     NewDevice {
         registration_id,
         identity_key: identity.identity_key().serialize().to_vec(),
-        password: password.to_vec(),
         name: "test device".into(),
         platform: "test".into(),
         adv_identity: adv,
     }
 }
 
+/// A `RegisterAccount` proved for `c`'s challenge.
+fn register_request(
+    c: &Client,
+    handle: &str,
+    identity: &IdentityKeyPair,
+    rng: &mut SeededRng,
+) -> request::Body {
+    request::Body::RegisterAccount(RegisterAccount {
+        handle: handle.into(),
+        device: Some(new_device(identity, 1, vec![])),
+        signature: auth::sign(identity, &c.challenge(), &Proof::RegisterAccount { handle }, rng)
+            .to_vec(),
+        challenge: c.nonce.clone(),
+    })
+}
+
 async fn register(state: &AppState<SqliteStorage>, handle: &str, rng: &mut SeededRng) -> Device {
     let mut client = Client::connect(state).await;
     let identity = IdentityKeyPair::generate(rng);
-    let mut password = [0u8; 32];
-    rand_core::Rng::fill_bytes(rng, &mut password);
-    let Some(response::Body::Registered(r)) = client
-        .ok(request::Body::RegisterAccount(RegisterAccount {
-            handle: handle.into(),
-            device: Some(new_device(&identity, password, 1, vec![])),
-        }))
-        .await
+    let Some(response::Body::Registered(r)) =
+        client.ok(register_request(&client, handle, &identity, rng)).await
     else {
         panic!("registered")
     };
@@ -237,7 +298,6 @@ async fn register(state: &AppState<SqliteStorage>, handle: &str, rng: &mut Seede
         account: AccountId::from_bytes(&r.account_id).unwrap(),
         device: 1,
         identity,
-        password,
         registration_id: 1,
     }
 }
@@ -266,13 +326,15 @@ async fn link(
         .countersign(&identity, primary.identity.identity_key(), rng)
         .unwrap();
     let mut client = Client::connect(state).await;
-    let mut password = [0u8; 32];
-    rand_core::Rng::fill_bytes(rng, &mut password);
+    let proof = Proof::RegisterDevice { account: &primary.account };
+    let signature = auth::sign(&identity, &client.challenge(), &proof, rng).to_vec();
     let Some(response::Body::DeviceRegistered(r)) = client
         .ok(request::Body::RegisterDevice(RegisterDevice {
             account_id: primary.account.0.to_vec(),
             link_token: token.token,
-            device: Some(new_device(&identity, password, 100 + key_index, adv.to_bytes())),
+            device: Some(new_device(&identity, 100 + key_index, adv.to_bytes())),
+            signature,
+            challenge: client.nonce.clone(),
         }))
         .await
     else {
@@ -285,7 +347,6 @@ async fn link(
         account: primary.account,
         device: r.device_id,
         identity,
-        password,
         registration_id: 100 + key_index,
     }
 }
@@ -294,7 +355,10 @@ async fn link(
 async fn publish_list(primary: &mut Device, version: u64, rng: &mut SeededRng) {
     let Some(response::Body::Devices(devices)) = primary
         .client
-        .ok(request::Body::GetDevices(GetDevices { account_id: primary.account.0.to_vec() }))
+        .ok(request::Body::GetDevices(GetDevices {
+            account_id: primary.account.0.to_vec(),
+            incoming: false,
+        }))
         .await
     else {
         panic!("devices")
@@ -318,6 +382,7 @@ async fn publish_list(primary: &mut Device, version: u64, rng: &mut SeededRng) {
         timestamp: now,
         expires_at: now.saturating_add(Duration::from_secs(86_400)),
         entries,
+        revoked: vec![],
     };
     let signed = SignedDeviceList::sign(&primary.identity, list, rng);
     primary
@@ -352,50 +417,29 @@ async fn test_register_authenticate_and_wrong_credentials() {
     // The handle is taken, in any case.
     let mut c = Client::connect(&state).await;
     let other = IdentityKeyPair::generate(&mut rng);
-    let r = c
-        .request(request::Body::RegisterAccount(RegisterAccount {
-            handle: "alice".into(),
-            device: Some(new_device(&other, [1; 32], 1, vec![])),
-        }))
-        .await;
+    let r = c.request(register_request(&c, "alice", &other, &mut rng)).await;
     assert_eq!((r.status(), r.message.as_str()), (Status::Conflict, "that handle is taken"));
     // Requests before authentication are refused.
     let r = c.request(request::Body::GetPreKeyCounts(GetPreKeyCounts {})).await;
     assert_eq!(r.status(), Status::Unauthenticated);
-    // Wrong secret.
-    let r = c
-        .request(request::Body::Authenticate(Authenticate {
-            account_id: alice.account.0.to_vec(),
-            device_id: 1,
-            password: vec![0; 32],
-        }))
-        .await;
+    // Signed by another key.
+    let r = c.request(login_as(&c, alice.account, 1, &other, &mut rng)).await;
     assert_eq!(r.status(), Status::Unauthorized);
-    // Right secret.
-    let Some(response::Body::Authenticated(a)) = c
-        .ok(request::Body::Authenticate(Authenticate {
-            account_id: alice.account.0.to_vec(),
-            device_id: 1,
-            password: alice.password.to_vec(),
-        }))
-        .await
-    else {
+    // By the device's own key.
+    let Some(response::Body::Authenticated(a)) = c.ok(c.login(&alice, &mut rng)).await else {
         panic!()
     };
     assert_eq!(a.handle, "alice");
     // Bad input is a clear error.
     let mut c = Client::connect(&state).await;
-    let r = c
-        .request(request::Body::RegisterAccount(RegisterAccount {
-            handle: "x".into(),
-            device: Some(new_device(&other, [1; 32], 1, vec![])),
-        }))
-        .await;
+    let r = c.request(register_request(&c, "x", &other, &mut rng)).await;
     assert_eq!(r.status(), Status::BadRequest);
     let r = c
         .request(request::Body::RegisterAccount(RegisterAccount {
             handle: "valid_name".into(),
             device: None,
+            signature: vec![],
+            challenge: c.nonce.clone(),
         }))
         .await;
     assert_eq!((r.status(), r.message.as_str()), (Status::BadRequest, "missing device"));
@@ -405,15 +449,11 @@ async fn test_register_authenticate_and_wrong_credentials() {
 async fn test_auth_failures_are_rate_limited() {
     let (state, _dir) = state().await;
     let mut c = Client::connect(&state).await;
+    let mut rng = SeededRng::new(30);
+    let nobody = IdentityKeyPair::generate(&mut rng);
     let mut statuses = Vec::new();
     for _ in 0..15 {
-        let r = c
-            .request(request::Body::Authenticate(Authenticate {
-                account_id: vec![9; 16],
-                device_id: 1,
-                password: vec![0; 32],
-            }))
-            .await;
+        let r = c.request(login_as(&c, AccountId([9; 16]), 1, &nobody, &mut rng)).await;
         statuses.push(r.status());
     }
     assert_eq!(statuses.iter().filter(|s| **s == Status::Unauthorized).count(), 10);
@@ -436,7 +476,7 @@ async fn test_send_requires_exact_device_set_and_delivers_once() {
         (m.accounts[0].missing.clone(), m.accounts[0].extra.clone()),
         (vec![bob2.device], vec![])
     );
-    assert_eq!(state.storage.queue_total().await.unwrap(), 0);
+    assert_eq!(state.storage.queue_total(), 0);
     // An extra device and a stale registration id are named too.
     let mut stale = copy(&bob2, b"x");
     stale.registration_id = 9999;
@@ -468,12 +508,12 @@ async fn test_send_requires_exact_device_set_and_delivers_once() {
     bob.client.ack(e.id);
     bob2.client.ack(e2.id);
     for _ in 0..50 {
-        if state.storage.queue_total().await.unwrap() == 0 {
+        if state.storage.queue_total() == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(state.storage.queue_total().await.unwrap(), 0, "acknowledged copies are deleted");
+    assert_eq!(state.storage.queue_total(), 0, "acknowledged copies are deleted");
     // The sender's own companions must be included too.
     let mut alice2 = link(&state, &mut alice, 1, 1, &mut rng).await;
     let r = alice.client.request(send(&bob, 12, vec![copy(&bob, b"a"), copy(&bob2, b"b")])).await;
@@ -500,21 +540,16 @@ async fn test_queued_messages_arrive_in_order_after_reconnect() {
     let mut rng = SeededRng::new(3);
     let mut alice = register(&state, "alice", &mut rng).await;
     let mut bob = register(&state, "bob", &mut rng).await;
-    let (bob_account, bob_password) = (bob.account, bob.password);
+    let bob_account = bob.account;
     // Bob goes offline.
     bob.client.to_server.close_channel();
     tokio::time::timeout(Duration::from_secs(5), &mut bob.client.task).await.unwrap().unwrap();
     for i in 0..600u64 {
         alice.client.ok(send(&bob, 1000 + i, vec![copy(&bob, &i.to_le_bytes())])).await;
     }
-    assert_eq!(state.storage.queue_len(bob_account, 1).await.unwrap(), 600);
+    assert_eq!(queued(&state, bob_account, 1).await, 600);
     let mut c = Client::connect(&state).await;
-    c.ok(request::Body::Authenticate(Authenticate {
-        account_id: bob_account.0.to_vec(),
-        device_id: 1,
-        password: bob_password.to_vec(),
-    }))
-    .await;
+    c.ok(login_as(&c, bob_account, 1, &bob.identity, &mut rng)).await;
     // More than one push window: acknowledge as they come, in order.
     let mut seen = Vec::new();
     while seen.len() < 600 {
@@ -562,17 +597,14 @@ async fn test_removed_device_is_closed_and_loses_access() {
     assert!(
         bob2.client.pushes.iter().any(|p| matches!(p.body, Some(push::Body::DeviceRemoved(_))))
     );
-    // Its credentials are dead.
+    // Its key no longer logs in; the refusal carries the account's signed list.
     let mut c = Client::connect(&state).await;
-    let r = c
-        .request(request::Body::Authenticate(Authenticate {
-            account_id: bob.account.0.to_vec(),
-            device_id: bob2.device,
-            password: bob2.password.to_vec(),
-        }))
-        .await;
+    let r = c.request(c.login(&bob2, &mut rng)).await;
     assert_eq!(r.status(), Status::Unauthorized);
-    let _ = (bob2.identity, bob3);
+    assert!(
+        matches!(r.body, Some(response::Body::Removed(ref d)) if !d.signed_device_list.is_empty())
+    );
+    let _ = bob3;
 }
 
 #[tokio::test]
@@ -718,7 +750,7 @@ async fn test_bad_sends_are_refused_with_reasons() {
         alice.client.request(send(&bob, 1, vec![foreign])).await.status(),
         Status::BadRequest
     );
-    assert_eq!(state.storage.queue_total().await.unwrap(), 0);
+    assert_eq!(state.storage.queue_total(), 0);
 }
 
 #[tokio::test]
@@ -736,37 +768,87 @@ async fn test_acks_only_delete_this_devices_messages() {
         bob.client.ack(id);
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(state.storage.queue_len(carol.account, 1).await.unwrap(), 1, "carol's copy stays");
-    assert_eq!(state.storage.queue_len(bob.account, 1).await.unwrap(), 0);
+    assert_eq!(queued(&state, carol.account, 1).await, 1, "carol's copy stays");
+    assert_eq!(queued(&state, bob.account, 1).await, 0);
+}
+
+/// A signed group state by `by`'s primary.
+fn group_state(
+    by: &Device,
+    id: [u8; 16],
+    version: u64,
+    previous: [u8; 32],
+    members: &[(&Device, bool)],
+    rng: &mut SeededRng,
+) -> SignedGroupState {
+    let mut list: Vec<GroupMember> = members
+        .iter()
+        .map(|(d, admin)| GroupMember { account_id: d.account, admin: *admin })
+        .collect();
+    list.sort();
+    let state = GroupState {
+        group_id: id,
+        version,
+        previous,
+        title: "climbing".into(),
+        members: list,
+        signer: by.account,
+        signer_device: DeviceId::new(by.device).unwrap(),
+        timestamp: version,
+    };
+    SignedGroupState::sign(state, &by.identity, None, rng).unwrap()
+}
+
+fn group_send(id: [u8; 16], version: u64, timestamp: u64, content: &[u8]) -> request::Body {
+    request::Body::SendGroupMessage(SendGroupMessage {
+        group_id: id.to_vec(),
+        timestamp,
+        content: content.to_vec(),
+        version,
+    })
+}
+
+fn accept(id: [u8; 16]) -> request::Body {
+    request::Body::AcceptGroup(AcceptGroup { group_id: id.to_vec(), accept: true })
 }
 
 #[tokio::test]
-async fn test_groups_fan_out_once_per_device_and_admin_rules() {
+async fn test_groups_fan_out_to_accepted_members_and_follow_the_signed_chain() {
     let (state, _dir) = state().await;
     let mut rng = SeededRng::new(10);
     let mut alice = register(&state, "alice", &mut rng).await;
     let mut alice2 = link(&state, &mut alice, 1, 1, &mut rng).await;
     let mut bob = register(&state, "bob", &mut rng).await;
     let mut carol = register(&state, "carol", &mut rng).await;
-    let Some(response::Body::Group(g)) = alice
+    let id = [7; 16];
+    let v1 = group_state(
+        &alice,
+        id,
+        1,
+        [0; 32],
+        &[(&alice, true), (&bob, false), (&carol, false)],
+        &mut rng,
+    );
+    // Only the device that signed a state publishes it.
+    let r = bob
         .client
-        .ok(request::Body::CreateGroup(CreateGroup {
-            members: vec![bob.account.0.to_vec(), carol.account.0.to_vec()],
-        }))
-        .await
+        .request(request::Body::CreateGroup(CreateGroup { signed_state: v1.as_bytes().to_vec() }))
+        .await;
+    assert_eq!(r.status(), Status::Unauthorized);
+    alice
+        .client
+        .ok(request::Body::CreateGroup(CreateGroup { signed_state: v1.as_bytes().to_vec() }))
+        .await;
+    // Invited members get nothing until they accept.
+    let Some(response::Body::Sent(s)) = alice.client.ok(group_send(id, 1, 5, b"hi all")).await
     else {
         panic!()
     };
-    assert_eq!(g.members.len(), 3);
-    let gid = g.group_id.clone();
-    let Some(response::Body::Sent(s)) = alice
-        .client
-        .ok(request::Body::SendGroupMessage(SendGroupMessage {
-            group_id: gid.clone(),
-            timestamp: 5,
-            content: b"hi all".to_vec(),
-        }))
-        .await
+    assert_eq!(s.copies, 1, "only alice's companion: bob and carol have not accepted");
+    alice2.client.next_envelope().await;
+    bob.client.ok(accept(id)).await;
+    carol.client.ok(accept(id)).await;
+    let Some(response::Body::Sent(s)) = alice.client.ok(group_send(id, 1, 6, b"hi all")).await
     else {
         panic!()
     };
@@ -775,56 +857,60 @@ async fn test_groups_fan_out_once_per_device_and_admin_rules() {
         let e = c.next_envelope().await;
         assert_eq!(
             (e.r#type, e.group_id.clone(), e.content.clone()),
-            (7, gid.clone(), b"hi all".to_vec())
+            (7, id.to_vec(), b"hi all".to_vec())
         );
     }
-    // Non-admins cannot change membership but can leave.
+    // A send for an older state is refused: the sender must learn the change first.
+    let v2 = group_state(&alice, id, 2, v1.digest(), &[(&alice, true), (&bob, false)], &mut rng);
+    alice
+        .client
+        .ok(request::Body::UpdateGroup(UpdateGroup { signed_state: v2.as_bytes().to_vec() }))
+        .await;
+    let r = alice.client.request(group_send(id, 1, 7, b"old")).await;
+    assert_eq!(r.status(), Status::Conflict);
+    // Carol is out: she can neither send nor read the chain any more.
+    let r = carol.client.request(group_send(id, 2, 8, b"x")).await;
+    assert_eq!(r.status(), Status::NotFound, "a former member cannot send");
+    // A non-admin cannot change the group; replays and forks are refused.
+    let by_bob = group_state(&bob, id, 3, v2.digest(), &[(&alice, true), (&bob, true)], &mut rng);
     let r = bob
         .client
-        .request(request::Body::ModifyGroup(ModifyGroup {
-            group_id: gid.clone(),
-            remove: vec![carol.account.0.to_vec()],
-            ..Default::default()
+        .request(request::Body::UpdateGroup(UpdateGroup {
+            signed_state: by_bob.as_bytes().to_vec(),
         }))
         .await;
-    assert_eq!(r.status(), Status::Unauthorized);
-    carol
+    assert_eq!(r.status(), Status::BadRequest, "{}", r.message);
+    let r = alice
         .client
-        .ok(request::Body::ModifyGroup(ModifyGroup {
-            group_id: gid.clone(),
-            remove: vec![carol.account.0.to_vec()],
-            ..Default::default()
-        }))
+        .request(request::Body::UpdateGroup(UpdateGroup { signed_state: v2.as_bytes().to_vec() }))
         .await;
-    let r = carol
+    assert_eq!(r.status(), Status::Conflict, "a replayed version");
+    let fork = group_state(&alice, id, 3, [9; 32], &[(&alice, true)], &mut rng);
+    let r = alice
         .client
-        .request(request::Body::SendGroupMessage(SendGroupMessage {
-            group_id: gid.clone(),
-            timestamp: 6,
-            content: b"x".to_vec(),
-        }))
+        .request(request::Body::UpdateGroup(UpdateGroup { signed_state: fork.as_bytes().to_vec() }))
         .await;
-    assert_eq!(r.status(), Status::NotFound, "a former member cannot send");
-    // The last admin cannot leave without a successor.
-    let leave = ModifyGroup {
-        group_id: gid.clone(),
-        remove: vec![alice.account.0.to_vec()],
-        ..Default::default()
-    };
-    let r = alice.client.request(request::Body::ModifyGroup(leave.clone())).await;
-    assert_eq!(
-        (r.status(), r.message.as_str()),
-        (Status::BadRequest, "a group needs an admin: make another member admin first")
-    );
-    // With a successor named, the admin can leave.
-    let handover = ModifyGroup { make_admin: vec![bob.account.0.to_vec()], ..leave };
-    let Some(response::Body::Group(g)) =
-        alice.client.ok(request::Body::ModifyGroup(handover)).await
+    assert_eq!(r.status(), Status::BadRequest, "{}", r.message);
+    // Bob may leave on his own.
+    let leave = group_state(&bob, id, 3, v2.digest(), &[(&alice, true)], &mut rng);
+    bob.client
+        .ok(request::Body::UpdateGroup(UpdateGroup { signed_state: leave.as_bytes().to_vec() }))
+        .await;
+    // The chain, for members only.
+    let Some(response::Body::GroupStates(chain)) = alice
+        .client
+        .ok(request::Body::GetGroup(GetGroup { group_id: id.to_vec(), after_version: 1 }))
+        .await
     else {
         panic!()
     };
-    assert_eq!(g.members.len(), 1);
-    assert!(g.members[0].admin);
+    assert_eq!(chain.states, vec![v2.as_bytes().to_vec(), leave.as_bytes().to_vec()]);
+    assert_eq!(chain.latest_version, 3);
+    let r = bob
+        .client
+        .request(request::Body::GetGroup(GetGroup { group_id: id.to_vec(), after_version: 0 }))
+        .await;
+    assert_eq!(r.status(), Status::NotFound);
 }
 
 #[tokio::test]
@@ -868,12 +954,7 @@ async fn test_a_second_connection_replaces_the_first() {
     let mut rng = SeededRng::new(11);
     let mut bob = register(&state, "bob", &mut rng).await;
     let mut c = Client::connect(&state).await;
-    c.ok(request::Body::Authenticate(Authenticate {
-        account_id: bob.account.0.to_vec(),
-        device_id: 1,
-        password: bob.password.to_vec(),
-    }))
-    .await;
+    c.ok(c.login(&bob, &mut rng)).await;
     bob.client.expect_close(close_code::REPLACED).await;
 }
 
@@ -898,6 +979,7 @@ async fn test_device_lists_are_checked_and_only_grow() {
         timestamp: now,
         expires_at: now.saturating_add(Duration::from_secs(60)),
         entries: vec![],
+        revoked: vec![],
     };
     let signed = SignedDeviceList::sign(&bob.identity, old, &mut rng);
     let r = bob
@@ -919,7 +1001,10 @@ async fn test_device_lists_are_checked_and_only_grow() {
     // Others see no names or activity.
     let Some(response::Body::Devices(d)) = alice
         .client
-        .ok(request::Body::GetDevices(GetDevices { account_id: bob.account.0.to_vec() }))
+        .ok(request::Body::GetDevices(GetDevices {
+            account_id: bob.account.0.to_vec(),
+            incoming: false,
+        }))
         .await
     else {
         panic!()
@@ -928,7 +1013,10 @@ async fn test_device_lists_are_checked_and_only_grow() {
     assert!(d.devices.iter().all(|d| d.name.is_empty() && d.last_seen_ms == 0));
     let Some(response::Body::Devices(own)) = bob
         .client
-        .ok(request::Body::GetDevices(GetDevices { account_id: bob.account.0.to_vec() }))
+        .ok(request::Body::GetDevices(GetDevices {
+            account_id: bob.account.0.to_vec(),
+            incoming: false,
+        }))
         .await
     else {
         panic!()
@@ -1054,4 +1142,9 @@ async fn test_remaining_devices_hear_when_a_companion_leaves() {
         !alice.client.pushes.iter().any(|p| matches!(p.body, Some(push::Body::DeviceUnlinked(_)))),
         "the acting device is not told"
     );
+}
+
+/// How many copies wait in a device's queue.
+async fn queued(state: &AppState<SqliteStorage>, account: AccountId, device: u32) -> usize {
+    state.storage.fetch_queue(account, device, 0, 1_000_000).await.unwrap().len()
 }

@@ -7,7 +7,9 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use send_wrapper::SendWrapper;
 use tandem_core::AccountId;
-use tandem_core::client::{Conversation, MessageRecord, OutgoingState, conversation_to_bytes};
+use tandem_core::client::{
+    Conversation, MessageRecord, Notice, OutgoingState, conversation_to_bytes,
+};
 use wasm_bindgen::JsCast;
 
 use super::devices::Devices;
@@ -65,16 +67,60 @@ pub(crate) fn chat_rows(
                 }
                 Conversation::Group(_) => "Group".into(),
             };
-            let prefix = if s.last.outgoing { "You: " } else { "" };
+            let preview = match &s.last.notice {
+                Some(n) => notice_text(n),
+                None if s.last.outgoing => format!("You: {}", s.last.body),
+                None => s.last.body.clone(),
+            };
             ChatRow {
                 conversation: s.conversation,
                 name,
-                preview: format!("{prefix}{}", s.last.body),
-                time: short_time(s.last.id.timestamp),
+                preview,
+                time: short_time(s.last.shown_time()),
                 unread: s.unread,
             }
         })
         .collect()
+}
+
+/// What a line no person wrote says.
+pub(crate) fn notice_text(n: &Notice) -> String {
+    match n {
+        Notice::Expired => {
+            "A message expired on the server before this device could fetch it.".into()
+        }
+        Notice::Group { created: true, .. } => "The group was created.".into(),
+        Notice::Group { change, .. } => {
+            let mut parts = Vec::new();
+            let people =
+                |n: usize| if n == 1 { "1 person".to_owned() } else { format!("{n} people") };
+            if !change.added.is_empty() {
+                parts.push(format!("{} added", people(change.added.len())));
+            }
+            if !change.removed.is_empty() {
+                parts.push(format!("{} left or removed", people(change.removed.len())));
+            }
+            if !change.promoted.is_empty() || !change.demoted.is_empty() {
+                parts.push("admins changed".into());
+            }
+            if let Some(t) = &change.title {
+                parts.push(format!("renamed to “{t}”"));
+            }
+            if parts.is_empty() {
+                "The group changed.".into()
+            } else {
+                format!("Group: {}.", parts.join(", "))
+            }
+        }
+    }
+}
+
+/// Whether the person is looking at this page: visible and focused. Read receipts go only
+/// then.
+pub(crate) fn page_seen() -> bool {
+    web_sys::window().and_then(|w| w.document()).is_some_and(|d| {
+        d.visibility_state() == web_sys::VisibilityState::Visible && d.has_focus().unwrap_or(false)
+    })
 }
 
 fn key_of(c: &Conversation) -> String {
@@ -152,6 +198,18 @@ pub(crate) fn Messenger(
     let new_chat_error = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
     let show_devices = RwSignal::new(false);
+    // Bumped when the page is shown or focused again: unread messages in the open chat are
+    // read only then.
+    let seen = RwSignal::new(0u32);
+    // (`visibilitychange` bubbles from the document to the window.)
+    for event in ["visibilitychange", "focus"] {
+        let listener = window_event_listener_untyped(event, move |_| {
+            if page_seen() {
+                seen.update(|n| *n += 1);
+            }
+        });
+        on_cleanup(move || listener.remove());
+    }
 
     // The chat list follows the store.
     Effect::new(move |_| {
@@ -178,6 +236,7 @@ pub(crate) fn Messenger(
     // it is open.
     Effect::new(move |_| {
         revision.track();
+        seen.track();
         let Some((conversation, _)) = selected.get() else {
             loaded_for.set_value(None);
             messages.set(Vec::new());
@@ -191,7 +250,7 @@ pub(crate) fn Messenger(
             if more {
                 tail.remove(0);
             }
-            let unread = tail.iter().any(|m| !m.outgoing && m.read_by.is_empty());
+            let unread = tail.iter().any(MessageRecord::is_unread);
             if loaded_for.get_value() == Some(conversation) {
                 messages.update(|loaded| {
                     let from = tail.first().map(|m| m.id.sort_key());
@@ -204,7 +263,12 @@ pub(crate) fn Messenger(
                 has_older.set(more);
                 messages.set(tail);
             }
-            if unread && let Conversation::Direct(peer) = conversation {
+            // Read only while someone looks: a hidden tab, or another window in front,
+            // sends no read receipt.
+            if unread
+                && page_seen()
+                && let Conversation::Direct(peer) = conversation
+            {
                 e.mark_read(peer).await;
             }
         });
@@ -595,17 +659,16 @@ fn Conversation(
         if text.trim().is_empty() {
             return;
         }
-        let e = engine.get_value();
-        draft.set(String::new());
-        error.set(String::new());
-        // Sending jumps to the latest messages.
-        hidden_newer.set(0);
-        spawn_local(async move {
-            if let Err(err) = e.send(conversation, &text).await {
-                draft.set(text);
-                error.set(describe(&err));
+        // The text is durable (the send journal) before the composer clears.
+        match engine.get_value().send(conversation, &text) {
+            Ok(()) => {
+                draft.set(String::new());
+                error.set(String::new());
+                // Sending jumps to the latest messages.
+                hidden_newer.set(0);
             }
-        });
+            Err(err) => error.set(describe(&err)),
+        }
     };
     let on_key = move |ev: KeyboardEvent| {
         if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
@@ -680,6 +743,15 @@ fn Conversation(
                 {
                     let id = m.id;
                     let outgoing = m.outgoing;
+                    if let Some(n) = &m.notice {
+                        return view! {
+                            <li class="notice-line" role="note" data-testid="notice-line" data-key=hex::encode(id.sort_key())>
+                                <span>{notice_text(n)}</span>
+                                <time class="small">{short_time(m.shown_time())}</time>
+                            </li>
+                        }
+                        .into_any();
+                    }
                     let current = move || states.with(|s| s.get(&id).cloned());
                     let tick = move || current().map(|c| c.0).unwrap_or_default();
                     let label = move || current().map(|c| c.1).unwrap_or_default();
@@ -690,7 +762,7 @@ fn Conversation(
                             <div class="bubble">
                                 <p class="body" data-testid="message-body">{m.body.clone()}</p>
                                 <span class="meta small">
-                                    <time>{short_time(m.id.timestamp)}</time>
+                                    <time>{short_time(m.shown_time())}</time>
                                     <Show when=move || outgoing>
                                         <span class=class role="img" aria-label=label title=label data-testid="message-state" data-state=label>{tick}</span>
                                     </Show>
@@ -699,6 +771,7 @@ fn Conversation(
                             </div>
                         </li>
                     }
+                    .into_any()
                 }
             </For>
             <Show when=move || { hidden_newer.get() > 0 }>

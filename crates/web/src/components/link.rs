@@ -7,7 +7,7 @@ use leptos::task::spawn_local;
 use send_wrapper::SendWrapper;
 use tandem_core::link::LinkCode;
 
-use crate::engine::{Engine, now};
+use crate::engine::{Engine, describe, now};
 use crate::linking::{LinkView, problem};
 use crate::transport::now_ms;
 
@@ -31,6 +31,10 @@ pub(crate) fn LinkThisBrowser(
     on_restart: Callback<()>,
     /// Go back to the welcome screen.
     on_cancel: Callback<()>,
+    /// The person saw the same code on both screens: join the account.
+    on_confirm: Callback<()>,
+    /// The codes differ: drop this link.
+    on_reject: Callback<()>,
 ) -> impl IntoView {
     let body = move || {
         match view.get() {
@@ -53,6 +57,18 @@ pub(crate) fn LinkThisBrowser(
                 <button class="button button-primary" data-testid="link-restart" on:click=move |_| on_restart.run(())>
                     "Show a new code"
                 </button>
+            </div>
+        }
+        .into_any(),
+        LinkView::Confirm { matching, handle, primary } => view! {
+            <div class="link-wait" role="group" aria-labelledby="companion-compare" data-testid="link-compare">
+                <p id="companion-compare">{format!("Does {primary} show this code?")}</p>
+                <p class="match-code" data-testid="companion-match-code">{matching}</p>
+                <p class="muted small">{format!("Only if it does, this browser joins @{handle}. If the codes differ, someone else may be trying to link their device.")}</p>
+                <div class="actions">
+                    <button class="button button-primary" data-testid="link-match-yes" on:click=move |_| on_confirm.run(())>"Yes, it's the same"</button>
+                    <button class="button button-quiet" data-testid="link-match-no" on:click=move |_| on_reject.run(())>"No, it's different"</button>
+                </div>
             </div>
         }
         .into_any(),
@@ -114,8 +130,10 @@ enum Step {
     Approving,
     /// Sending the link message.
     Sending,
-    /// Sent: the code to compare.
-    Sent(String),
+    /// Sent: the code to compare, and the link's key index.
+    Compare(String, u32),
+    /// Confirmed (or refused) and done: what to tell.
+    Done(String),
 }
 
 /// Reads a QR code from the camera with the browser's `BarcodeDetector`, where it exists.
@@ -261,10 +279,35 @@ pub(crate) fn LinkDevice(
             }
             step.set(Step::Sending);
             match e.link_device(&c).await {
-                Ok(matching) => step.set(Step::Sent(matching)),
+                Ok((matching, key_index)) => step.set(Step::Compare(matching, key_index)),
                 Err(err) => {
                     error.set(problem(&err));
                     step.set(Step::Enter);
+                }
+            }
+        });
+    };
+    // Only a link whose codes matched on both screens is signed into the account.
+    let answer = move |same: bool| {
+        let Step::Compare(matching, key_index) = step.get_untracked() else { return };
+        error.set(String::new());
+        let e = engine.get_value();
+        step.set(Step::Sending);
+        spawn_local(async move {
+            let result =
+                if same { e.confirm_link(key_index).await } else { e.reject_link(key_index).await };
+            match result {
+                Ok(()) if same => step.set(Step::Done(
+                    "Linked. The new device appears in the list above as soon as it has finished."
+                        .into(),
+                )),
+                Ok(()) => step.set(Step::Done(
+                    "Not linked: that link is cancelled, and a device that used it was logged out."
+                        .into(),
+                )),
+                Err(err) => {
+                    error.set(describe(&err));
+                    step.set(Step::Compare(matching, key_index));
                 }
             }
         });
@@ -325,11 +368,20 @@ pub(crate) fn LinkDevice(
                 Step::Sending => view! {
                     <p class="muted" role="status" aria-busy="true"><span class="spinner" aria-hidden="true"></span>" Signing and sending the link…"</p>
                 }.into_any(),
-                Step::Sent(matching) => view! {
-                    <div role="status">
-                        <p>"Check that the new device shows the same code:"</p>
+                Step::Compare(matching, _) => view! {
+                    <div role="group" aria-labelledby="primary-compare">
+                        <p id="primary-compare">"Does the new device show the same code?"</p>
                         <p class="match-code" data-testid="primary-match-code">{matching}</p>
-                        <p class="muted small">"If the digits differ, log that device out in the list above."</p>
+                        <p class="muted small">"It joins your account only if you say yes here."</p>
+                        <div class="actions">
+                            <button class="button button-primary" data-testid="primary-match-yes" on:click=move |_| answer(true)>"Yes, it's the same"</button>
+                            <button class="button button-quiet" data-testid="primary-match-no" on:click=move |_| answer(false)>"No, cancel the link"</button>
+                        </div>
+                    </div>
+                }.into_any(),
+                Step::Done(what) => view! {
+                    <div role="status" data-testid="link-done">
+                        <p>{what}</p>
                         <button class="button button-small" data-testid="link-another" on:click=restart>"Link another device"</button>
                     </div>
                 }.into_any(),

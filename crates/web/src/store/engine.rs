@@ -24,8 +24,8 @@ use async_trait::async_trait;
 use js_sys::{Object, Reflect, Uint8Array};
 use rexie::{Direction, KeyRange, Rexie, TransactionMode};
 use tandem_core::client::{
-    AccountRecord, Conversation, DeviceListRecord, MessageId, MessageRecord, OutboxEntry,
-    conversation_to_bytes,
+    AccountRecord, Conversation, DeviceListRecord, GroupRecord, MessageId, MessageRecord,
+    OutboxEntry, conversation_to_bytes,
 };
 use tandem_core::crypto::PublicKey;
 use tandem_core::prekeys::{
@@ -41,9 +41,9 @@ use tandem_core::{AccountId, IdentityKey, IdentityKeyPair, ProtocolAddress};
 use wasm_bindgen::{JsCast, JsValue};
 
 use super::migrations::{
-    CONTACTS, CONVERSATIONS, DEVICE_LISTS, IDENTITIES, KYBER_PRE_KEYS, KYBER_USES, LOCAL, MESSAGES,
-    MESSAGES_BY_CONVERSATION, OUTBOX, PRE_KEYS, SENDER_KEYS, SESSION_KYBER, SESSION_LOG, SESSIONS,
-    SIGNED_PRE_KEYS,
+    CONTACTS, CONVERSATIONS, DEVICE_LISTS, GROUPS, IDENTITIES, KYBER_PRE_KEYS, KYBER_USES, LOCAL,
+    MESSAGES, MESSAGES_BY_CONVERSATION, OUTBOX, PRE_KEYS, SENDER_KEYS, SESSION_KYBER, SESSION_LOG,
+    SESSIONS, SIGNED_PRE_KEYS,
 };
 
 const IDENTITY_KEY: &str = "identity";
@@ -199,7 +199,7 @@ fn message_from_value(v: &JsValue) -> Result<MessageRecord, StoreError> {
 }
 
 fn is_unread(m: &MessageRecord) -> bool {
-    !m.outgoing && m.read_by.is_empty()
+    m.is_unread()
 }
 
 /// A conversation as the chat list shows it.
@@ -891,6 +891,8 @@ impl ProtocolStore for IdbStore {
             account,
             device_lists,
             messages,
+            removed_messages,
+            groups,
             outbox,
             removed_outbox,
         } = changes;
@@ -968,6 +970,11 @@ impl ProtocolStore for IdbStore {
             .values()
             .map(|m| Ok((message_key(&m.id), message_value(m)?)))
             .collect::<Result<Vec<_>, StoreError>>()?;
+        let removed: Vec<_> = removed_messages.iter().map(message_key).collect();
+        let groups: Vec<_> = groups
+            .iter()
+            .map(|(id, g)| (JsValue::from_str(&hex::encode(id)), bytes_value(&g.to_bytes())))
+            .collect();
         let removed_outbox: Vec<_> =
             removed_outbox.iter().filter(|id| !outbox.contains_key(id)).map(message_key).collect();
         let outbox: Vec<_> =
@@ -1017,7 +1024,9 @@ impl ProtocolStore for IdbStore {
                     match summaries.get(key.clone()).await.map_err(rexie_err)? {
                         Some(v) => {
                             let (m, u) = summary_from_value(&v)?;
-                            (Some(m), i64::from(u))
+                            // A removed newest message (stamped afresh) gives way to the rest.
+                            let gone = removed_messages.contains(&m.id);
+                            ((!gone).then_some(m), i64::from(u))
                         }
                         None => (None, 0),
                     };
@@ -1062,7 +1071,9 @@ impl ProtocolStore for IdbStore {
                 )
                 .await?;
             }
+            delete_all(&tx, MESSAGES, removed).await?;
             put_all(&tx, MESSAGES, messages).await?;
+            put_all(&tx, GROUPS, groups).await?;
             delete_all(&tx, OUTBOX, removed_outbox).await?;
             put_all(&tx, OUTBOX, outbox).await?;
             Ok::<_, StoreError>(())
@@ -1114,6 +1125,16 @@ impl ClientStore for IdbStore {
 
     async fn load_message(&self, id: &MessageId) -> Result<Option<MessageRecord>, StoreError> {
         self.get(MESSAGES, message_key(id)).await?.map(|v| message_from_value(&v)).transpose()
+    }
+
+    async fn load_group(&self, group_id: &[u8; 16]) -> Result<Option<GroupRecord>, StoreError> {
+        self.load(
+            "group",
+            GROUPS,
+            JsValue::from_str(&hex::encode(group_id)),
+            GroupRecord::from_bytes,
+        )
+        .await
     }
 
     async fn load_outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {

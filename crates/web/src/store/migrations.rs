@@ -5,6 +5,7 @@
 //! | 1 | object store `device` (key path `key`): this browser's device record |
 //! | 2 | the engine's stores, out-of-line keys, values are `tandem-core` record bytes: `local`, `identities`, `pre_keys`, `signed_pre_keys`, `kyber_pre_keys`, `kyber_uses`, `sessions`, `sender_keys`, `device_lists`, `messages` (objects `{c, v}`, unique index `by_conversation` on `c`), `outbox`, `conversations` (per conversation: newest message, unread count), `contacts` (account → handle) |
 //! | 3 | object store `session_log` (numeric keys): each entry all the session records one batch saved (`tandem_core::store::SessionLogEntry`), replayed over `sessions` and folded back into it by compaction; `session_kyber` (by address): the current state's pending Kyber ciphertext (`DetachedKyber`), which session records written from now on leave out |
+//! | 4 | object store `groups` (by group id, hex): each group's newest verified signed state and whether this account accepted it (`tandem_core::client::GroupRecord`) |
 //!
 //! Policy: every version only adds object stores or indexes; a released version is never
 //! edited. A browser that finds a database newer than [`SCHEMA_VERSION`] (a rollback of the
@@ -15,7 +16,7 @@ use rexie::{Index, ObjectStore, Rexie, RexieBuilder};
 use super::StoreError;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 /// Object store holding the device record.
 pub const DEVICE_STORE: &str = "device";
 /// This device's identity, registration id and account record.
@@ -50,6 +51,8 @@ pub const OUTBOX: &str = "outbox";
 pub const CONVERSATIONS: &str = "conversations";
 /// Handles of accounts, by account id.
 pub const CONTACTS: &str = "contacts";
+/// Groups as last verified, by group id.
+pub const GROUPS: &str = "groups";
 /// Every store the engine writes.
 pub const ENGINE_STORES: &[&str] = &[
     LOCAL,
@@ -67,6 +70,7 @@ pub const ENGINE_STORES: &[&str] = &[
     OUTBOX,
     CONVERSATIONS,
     CONTACTS,
+    GROUPS,
 ];
 
 /// Opens `name` at [`SCHEMA_VERSION`], creating or upgrading it.

@@ -38,6 +38,13 @@ pub struct RegisterDevice {
     /// The companion.
     #[prost(message, optional, tag = "3")]
     pub device: Option<NewDevice>,
+    /// The companion's proof (`tandem_core::auth::Proof::RegisterDevice`) for this
+    /// connection's challenge, by the identity key it registers.
+    #[prost(bytes = "vec", tag = "4")]
+    pub signature: Vec<u8>,
+    /// The challenge the proof signs (`StaleChallenge` if it is another connection's).
+    #[prost(bytes = "vec", tag = "5")]
+    pub challenge: Vec<u8>,
 }
 
 /// The companion's assigned device id.
@@ -71,6 +78,11 @@ pub struct GetDevices {
     /// The account.
     #[prost(bytes = "vec", tag = "1")]
     pub account_id: Vec<u8>,
+    /// Set when the fetch checks the sender of something received: such fetches draw on a
+    /// budget of their own, so traffic from strangers never uses up the lookups this device
+    /// needs to send.
+    #[prost(bool, tag = "2")]
+    pub incoming: bool,
 }
 
 /// An account's devices as the server has them. Clients trust nothing here that the
@@ -129,9 +141,17 @@ pub struct SetDeviceList {
     pub signed_device_list: Vec<u8>,
 }
 
-/// Told to a device just before its socket closes because it was removed.
+/// Told to a device just before its socket closes because it was removed, and in the body
+/// of the `Unauthorized` answer when a removed device tries to log in. The account's current
+/// signed device list comes with it: a companion deletes its data only when that list,
+/// signed by the account key, revokes its key index.
 #[derive(Clone, PartialEq, prost::Message)]
-pub struct DeviceRemoved {}
+pub struct DeviceRemoved {
+    /// The account's signed device list as the relay has it (may be empty or stale: the
+    /// device checks it).
+    #[prost(bytes = "vec", tag = "1")]
+    pub signed_device_list: Vec<u8>,
+}
 
 /// Before authentication: asks for a provisioning address, where a primary can deliver one
 /// link message to this socket. Asking again replaces the previous address.
@@ -173,19 +193,21 @@ pub struct ProvisioningMessage {
 }
 
 /// Pushed to an account's remaining connected devices when a companion was logged out: the
-/// primary signs a new device list without it, the others refresh theirs.
+/// primary signs a new device list without it, the others refresh theirs. Device id 0 means
+/// "the account's devices changed; compare them again" (sent when a notice could not be
+/// queued for a slow socket).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct DeviceUnlinked {
-    /// The removed device.
+    /// The removed device, or 0.
     #[prost(uint32, tag = "1")]
     pub device_id: u32,
 }
 
 /// Pushed to an account's connected devices when a companion registered: the primary signs
-/// a new device list, the others refresh theirs.
+/// a new device list, the others refresh theirs. Device id 0: see [`DeviceUnlinked`].
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct DeviceLinked {
-    /// The new device.
+    /// The new device, or 0.
     #[prost(uint32, tag = "1")]
     pub device_id: u32,
 }

@@ -1,70 +1,82 @@
-//! Groups: membership on the server, one sender-key ciphertext per message.
+//! Groups: the relay stores each group's chain of signed states (see
+//! `tandem_core::group_state`) and routes one sender-key ciphertext per message to the
+//! devices of the members of the newest state who accepted the group.
+//!
+//! The relay checks the chain as any client would, but clients trust only what they verify
+//! themselves: a member row the relay adds by editing its database gets ciphertexts nobody
+//! gave it the key for.
 
 /// Most members in a group.
 pub const MAX_GROUP_MEMBERS: usize = 1024;
 /// Length of a group id.
 pub const GROUP_ID_LEN: usize = 16;
+/// Most signed states in one [`GroupStates`] answer.
+pub const MAX_STATES_PER_ANSWER: usize = 64;
 
-/// Creates a group; the creator is its first admin.
+/// Creates a group from its first signed state (version 1, signed by an admin in it). The
+/// creator has accepted it; the other members are invited and get its messages only after
+/// they accept ([`AcceptGroup`]).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct CreateGroup {
-    /// Other members' account ids.
-    #[prost(bytes = "vec", repeated, tag = "1")]
-    pub members: Vec<Vec<u8>>,
-}
-
-/// Changes membership (admins only).
-#[derive(Clone, PartialEq, prost::Message)]
-pub struct ModifyGroup {
-    /// The group.
+    /// The `SignedGroupState` bytes.
     #[prost(bytes = "vec", tag = "1")]
-    pub group_id: Vec<u8>,
-    /// Accounts to add.
-    #[prost(bytes = "vec", repeated, tag = "2")]
-    pub add: Vec<Vec<u8>>,
-    /// Accounts to remove.
-    #[prost(bytes = "vec", repeated, tag = "3")]
-    pub remove: Vec<Vec<u8>>,
-    /// Members to make admins.
-    #[prost(bytes = "vec", repeated, tag = "4")]
-    pub make_admin: Vec<Vec<u8>>,
+    pub signed_state: Vec<u8>,
 }
 
-/// Asks for a group's membership (members only).
+/// Publishes the next signed state of a group (version one more than the relay's newest,
+/// naming its digest). `Conflict` when another change came first: fetch and retry.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct UpdateGroup {
+    /// The `SignedGroupState` bytes.
+    #[prost(bytes = "vec", tag = "1")]
+    pub signed_state: Vec<u8>,
+}
+
+/// Asks for a group's signed states newer than `after_version` (members only, including
+/// members who have not accepted yet).
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct GetGroup {
     /// The group.
     #[prost(bytes = "vec", tag = "1")]
     pub group_id: Vec<u8>,
+    /// The newest version the client has (0 for none).
+    #[prost(uint64, tag = "2")]
+    pub after_version: u64,
 }
 
-/// A group's membership.
+/// An invited member accepts a group (its messages are routed to it from now on), or
+/// declines it (`accept` false: it leaves the relay's routing; the admins' signed state
+/// still names it until an admin or the member itself signs it out).
 #[derive(Clone, PartialEq, prost::Message)]
-pub struct Group {
-    /// The group id.
+pub struct AcceptGroup {
+    /// The group.
     #[prost(bytes = "vec", tag = "1")]
     pub group_id: Vec<u8>,
-    /// Its members.
-    #[prost(message, repeated, tag = "2")]
-    pub members: Vec<GroupMember>,
-    /// Grows with every membership change.
-    #[prost(uint64, tag = "3")]
-    pub version: u64,
+    /// Accept (true) or decline (false).
+    #[prost(bool, tag = "2")]
+    pub accept: bool,
 }
 
-/// One member.
+/// Signed states of a group, oldest first.
 #[derive(Clone, PartialEq, prost::Message)]
-pub struct GroupMember {
-    /// The account.
+pub struct GroupStates {
+    /// The group.
     #[prost(bytes = "vec", tag = "1")]
-    pub account_id: Vec<u8>,
-    /// Whether it may change membership.
-    #[prost(bool, tag = "2")]
-    pub admin: bool,
+    pub group_id: Vec<u8>,
+    /// `SignedGroupState` bytes, versions `after_version + 1` onwards, at most
+    /// [`MAX_STATES_PER_ANSWER`].
+    #[prost(bytes = "vec", repeated, tag = "2")]
+    pub states: Vec<Vec<u8>>,
+    /// The newest version the relay holds (more to fetch while it exceeds the last sent).
+    #[prost(uint64, tag = "3")]
+    pub latest_version: u64,
+    /// Whether the asking account accepted the group.
+    #[prost(bool, tag = "4")]
+    pub accepted: bool,
 }
 
 /// One sender-key ciphertext for the whole group; the server queues it for every device of
-/// every member except the sending device.
+/// every accepted member except the sending device.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct SendGroupMessage {
     /// The group.
@@ -76,4 +88,8 @@ pub struct SendGroupMessage {
     /// The `SenderKeyMessage`.
     #[prost(bytes = "vec", tag = "3")]
     pub content: Vec<u8>,
+    /// The version of the group state the sender encrypted for: refused (`Conflict`) when
+    /// the relay holds a newer one, so the sender learns of changes before it sends.
+    #[prost(uint64, tag = "4")]
+    pub version: u64,
 }

@@ -134,4 +134,7 @@ pub struct ExpiredEntry {
     /// The sender's timestamp.
     #[prost(uint64, tag = "3")]
     pub client_timestamp: u64,
+    /// For a group message: the group.
+    #[prost(bytes = "vec", tag = "4")]
+    pub group_id: Vec<u8>,
 }
