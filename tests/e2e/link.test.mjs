@@ -8,23 +8,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { startServer, startStaticHost, launchBrowser, screenshot, tempDir, distDir } from './support/harness.mjs';
 import { until, createAccount, openChat, send, bodies, states } from './support/chat.mjs';
-
-const codeText = (page) => page.getByTestId('link-code-text').inputValue();
-
-async function showCode(page) {
-  await page.getByTestId('link-code-text').waitFor({ timeout: 20_000 });
-  const text = await codeText(page);
-  assert.match(text, /^tandem-link:[A-Za-z0-9_-]+$/);
-  return text;
-}
-
-async function pasteCode(primary, text) {
-  await primary.getByTestId('link-input').fill(text);
-  await primary.getByTestId('link-continue').click();
-}
-
-const linkError = (page) => page.getByTestId('link-error').textContent();
-const deviceRows = (page) => page.getByTestId('device-row').count();
+import { codeText, compareCodes, deviceRows, linkError, pasteCode, showCode } from './support/link.mjs';
 
 test('a browser links as a companion by the code text and chats on its own', async () => {
   const dataDir = tempDir('data');
@@ -98,7 +82,10 @@ test('a browser links as a companion by the code text and chats on its own', asy
         if (/expired/.test(await linkError(a))) return 'replaced';
         return false;
       });
-      if (outcome === 'sent') primaryDigits = await a.getByTestId('primary-match-code').textContent();
+      if (outcome === 'sent') {
+        await screenshot(b, 'link-compare');
+        primaryDigits = await compareCodes(a, b);
+      }
     }
     assert.match(primaryDigits, /^\d{3} \d{3}$/);
     await b.getByTestId('my-handle').filter({ hasText: '@alice' }).waitFor({ timeout: 30_000 });

@@ -187,6 +187,9 @@ impl GroupState {
         if self.version == 0 {
             return Err(GroupStateError::Malformed("version 0"));
         }
+        if self.version == 1 && self.previous != [0; 32] {
+            return Err(GroupStateError::Malformed("a first version names a predecessor"));
+        }
         if self.title.chars().count() > MAX_GROUP_TITLE_CHARS
             || self.title.chars().any(char::is_control)
         {

@@ -44,7 +44,22 @@ export async function confirmLink(primary, companion, { onConfirm } = {}) {
       if (/expired/.test(await linkError(primary))) return 'replaced';
       return false;
     });
-    if (outcome === 'sent') return primary.getByTestId('primary-match-code').textContent();
+    if (outcome === 'sent') return compareCodes(primary, companion);
   }
   assert.fail('three link codes in a row were replaced before they were used');
+}
+
+/**
+ * Both screens show a six-digit code: like a person, compare them and say yes on both.
+ * Nothing is linked before: the companion registers only after its yes, and the primary
+ * signs it into the account only after its own. Returns the digits.
+ */
+export async function compareCodes(primary, companion) {
+  const digits = await primary.getByTestId('primary-match-code').textContent();
+  await companion.getByTestId('companion-match-code').waitFor({ timeout: 20_000 });
+  assert.equal(await companion.getByTestId('companion-match-code').textContent(), digits);
+  await companion.getByTestId('link-match-yes').click();
+  await primary.getByTestId('primary-match-yes').click();
+  await primary.getByTestId('link-done').waitFor({ timeout: 20_000 });
+  return digits;
 }

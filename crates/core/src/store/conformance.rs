@@ -415,7 +415,7 @@ where
         let s = GroupState {
             group_id: [8; 16],
             version,
-            previous: [u8::try_from(version).unwrap(); 32],
+            previous: if version == 1 { [0; 32] } else { [u8::try_from(version).unwrap(); 32] },
             title: format!("group {version}"),
             members: vec![GroupMember { account_id: account.account_id, admin: true }],
             signer: account.account_id,

@@ -108,7 +108,7 @@ pub(crate) fn LinkThisBrowser(
             <ol class="steps">
                 <li>"On the device that has your Tandem account, open " <strong>"Devices"</strong> " and choose " <strong>"Link a device"</strong> "."</li>
                 <li>"Scan this code, or paste the text below."</li>
-                <li>"Confirm there, and check that both screens show the same six digits."</li>
+                <li>"Confirm there. Both screens then show six digits: if they are the same, say yes on both."</li>
             </ol>
             {body}
             <p class="error" role="alert" data-testid="link-problem">{move || problem.get()}</p>
