@@ -192,6 +192,12 @@ pub struct Settings {
     #[arg(long, env = "TANDEM_PREKEY_FETCH_RATE", default_value_t = 120.0, value_parser = ranged(0.001, 1e7))]
     pub prekey_fetch_per_minute: f64,
 
+    /// Device-list and account lookups per minute per device, for its own use; lookups that
+    /// check the sender of received traffic have a budget of the same size of their own
+    /// (bursts of a third of a minute's worth).
+    #[arg(long, env = "TANDEM_LOOKUP_RATE", default_value_t = 600.0, value_parser = ranged(1.0, 1e7))]
+    pub lookup_per_minute: f64,
+
     /// Registrations and failed logins per minute per network (an IPv4 /24 or IPv6 /64;
     /// bursts of 10).
     #[arg(long, env = "TANDEM_AUTH_RATE", default_value_t = 30.0, value_parser = ranged(0.001, 1e7))]
@@ -257,6 +263,14 @@ impl Settings {
                 per_second: self.send_kib_rate,
             },
             prekey_fetch: Rate { burst: 100.0, per_second: self.prekey_fetch_per_minute / 60.0 },
+            lookup: Rate {
+                burst: (self.lookup_per_minute / 3.0).max(5.0),
+                per_second: self.lookup_per_minute / 60.0,
+            },
+            lookup_incoming: Rate {
+                burst: (self.lookup_per_minute / 3.0).max(5.0),
+                per_second: self.lookup_per_minute / 60.0,
+            },
             auth: Rate {
                 burst: 10.0_f64.max(self.auth_per_minute / 6.0),
                 per_second: self.auth_per_minute / 60.0,

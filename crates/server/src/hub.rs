@@ -272,6 +272,20 @@ mod tests {
     }
 
     #[test]
+    fn test_a_device_notice_is_never_lost_for_a_slow_session() {
+        let hub = Hub::default();
+        let a = AccountId([1; 16]);
+        let sub = hub.subscribe(a, 2);
+        // The session is busy: its notices pile up until the buffer is full.
+        for _ in 0..NOTIFY_BUFFER {
+            hub.deliver(a, 2, Vec::new());
+        }
+        assert!(!sub.devices_changed.load(Ordering::Acquire));
+        hub.notify_account(a, || Notify::DeviceLinked(3));
+        assert!(sub.devices_changed.load(Ordering::Acquire), "kept for the session's next turn");
+    }
+
+    #[test]
     fn test_one_network_cannot_take_every_provisioning_address() {
         let hub = Hub::default();
         let mut keep = Vec::new();

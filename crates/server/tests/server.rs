@@ -64,6 +64,36 @@ async fn test_health_and_static_app_with_spa_fallback() {
 }
 
 #[tokio::test]
+async fn test_metrics_are_off_by_default_and_need_the_token() {
+    let data = tempfile::tempdir().unwrap();
+    let app = router(state(data.path(), None).await);
+    assert_eq!(get(app, "/metrics").await.0, StatusCode::NOT_FOUND, "off without a token");
+    let mut relay = Settings::for_tests(data.path().to_path_buf(), data.path().to_path_buf());
+    relay.metrics_token = Some("s3cret".into());
+    let state = AppState::new(
+        SqliteStorage::open(&data.path().join("m.sqlite")).await.unwrap(),
+        None,
+        Duration::from_secs(30),
+        relay.relay_config(),
+    );
+    let app = router(state);
+    assert_eq!(get(app.clone(), "/metrics").await.0, StatusCode::NOT_FOUND);
+    let with = |token: &str| {
+        Request::get("/metrics")
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let wrong = app.clone().oneshot(with("guess")).await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::NOT_FOUND);
+    let right = app.oneshot(with("s3cret")).await.unwrap();
+    assert_eq!(right.status(), StatusCode::OK);
+    let body = right.into_body().collect().await.unwrap().to_bytes();
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(json["queued"], 0);
+}
+
+#[tokio::test]
 async fn test_api_only_serves_no_app() {
     let data = tempfile::tempdir().unwrap();
     let app = router(state(data.path(), None).await);
