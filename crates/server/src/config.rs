@@ -95,6 +95,9 @@ pub enum Misbehaviour {
     TamperProvisioning,
     /// Add a device the account never signed to every device list served for this handle.
     InjectDevice(String),
+    /// Refuse every login of this handle's devices as if they had been removed (showing the
+    /// signed list it has, which revokes nothing).
+    RefuseLogin(String),
 }
 
 impl std::str::FromStr for Misbehaviour {
@@ -106,8 +109,11 @@ impl std::str::FromStr for Misbehaviour {
             Some(("inject-device", handle)) if !handle.is_empty() => {
                 Ok(Self::InjectDevice(handle.to_owned()))
             }
+            Some(("refuse-login", handle)) if !handle.is_empty() => {
+                Ok(Self::RefuseLogin(handle.to_owned()))
+            }
             _ => Err(format!(
-                "unknown misbehaviour {s:?}: use tamper-provisioning or inject-device:HANDLE"
+                "unknown misbehaviour {s:?}: use tamper-provisioning, inject-device:HANDLE or refuse-login:HANDLE"
             )),
         }
     }
@@ -229,8 +235,8 @@ pub struct Settings {
     #[arg(long, env = "TANDEM_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
 
-    /// Test only: attack the clients (`tamper-provisioning`, `inject-device:HANDLE`), to test
-    /// that they defend themselves. Comma-separated.
+    /// Test only: attack the clients (`tamper-provisioning`, `inject-device:HANDLE`,
+    /// `refuse-login:HANDLE`), to test that they defend themselves. Comma-separated.
     #[arg(
         long = "test-misbehave",
         env = "TANDEM_TEST_MISBEHAVE",
