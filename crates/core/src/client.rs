@@ -37,6 +37,8 @@ pub use records::{
 };
 pub use register::LinkOffer;
 pub use register::PublishReport;
+#[cfg(any(test, feature = "testing"))]
+pub use send::bundle_for_fuzzing;
 pub use send::{MAX_TEXT_LEN, RECENT_LOCAL_IDS, SendReport};
 pub use trust::ContactCode;
 

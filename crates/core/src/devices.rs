@@ -226,6 +226,16 @@ impl SignedDeviceIdentity {
             .map_err(|_| AdvError::BadAccountSignature)
     }
 
+    /// Checks the account's signature only (before the device countersigned); returns what
+    /// it vouches for.
+    pub fn verify_account_signature(
+        &self,
+        account_key: &IdentityKey,
+    ) -> Result<&DeviceIdentityDetails, AdvError> {
+        self.check_account_signature(account_key)?;
+        Ok(&self.details)
+    }
+
     /// Checks both signatures; returns what they vouch for.
     pub fn verify(&self, account_key: &IdentityKey) -> Result<&DeviceIdentityDetails, AdvError> {
         self.check_account_signature(account_key)?;

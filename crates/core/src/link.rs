@@ -303,13 +303,23 @@ pub fn seal(
     message: &LinkMessage,
     rng: &mut impl CryptoRng,
 ) -> Result<(Vec<u8>, MatchCode), LinkError> {
+    seal_bytes(code, account_key, &Zeroizing::new(message.encode_to_vec()), rng)
+}
+
+/// [`seal`] of already encoded bytes (the fuzz harness seals arbitrary plaintexts, so the
+/// parsing behind both MACs is reached).
+pub(crate) fn seal_bytes(
+    code: &LinkCode,
+    account_key: &IdentityKey,
+    plaintext: &[u8],
+    rng: &mut impl CryptoRng,
+) -> Result<(Vec<u8>, MatchCode), LinkError> {
     let ephemeral = KeyPair::generate(rng);
     let keys =
         message_keys(&ephemeral, &code.ephemeral_key, &code.ephemeral_key, &ephemeral.public_key)?;
     let mut iv = [0u8; 16];
     rng.fill_bytes(&mut iv);
-    let plaintext = Zeroizing::new(message.encode_to_vec());
-    let ciphertext = aes256_cbc_encrypt(&keys.cipher, &iv, &plaintext);
+    let ciphertext = aes256_cbc_encrypt(&keys.cipher, &iv, plaintext);
     let mut out = Vec::with_capacity(HEADER_LEN + ciphertext.len() + 2 * MAC_LEN);
     out.push(LINK_MESSAGE_VERSION);
     out.extend_from_slice(&ephemeral.public_key.serialize());
@@ -399,7 +409,9 @@ impl LinkRequest {
             IdentityKey::from_bytes(&m.account_key).map_err(|_| LinkError::Tampered)?;
         let adv_identity =
             SignedDeviceIdentity::from_bytes(&m.adv_identity).map_err(|_| LinkError::Tampered)?;
-        let details = adv_identity.details();
+        // The account key in the message signed this very device's identity.
+        let details =
+            adv_identity.verify_account_signature(&account_key).map_err(|_| LinkError::Tampered)?;
         if details.account_id != account_id
             || details.identity_key.serialize() != self.code.identity_key.serialize()
         {

@@ -402,6 +402,49 @@ impl<S: ClientStore> Client<S> {
         Ok(events)
     }
 
+    /// Fuzzing (feature `testing`): applies a decrypted content as if `device` of `sender`
+    /// (its verified identity `identity`) sent it, inside `group`'s sender-key message when
+    /// given, and saves the outcome: the receive path after decryption (and the membership
+    /// gate in front of group decryption), without the cryptography.
+    #[cfg(any(test, feature = "testing"))]
+    #[allow(clippy::too_many_arguments)]
+    pub async fn apply_for_fuzzing<T: RelayTransport + ?Sized>(
+        &self,
+        transport: &T,
+        content: &Content,
+        sender: AccountId,
+        device: DeviceId,
+        identity: crate::identity::IdentityKey,
+        group: Option<[u8; 16]>,
+        now: Timestamp,
+    ) -> Result<Vec<Event>, ClientError> {
+        let verified =
+            VerifiedDevice { device_id: device, registration_id: 1, identity_key: identity };
+        let envelope = Envelope {
+            source_account: sender.0.to_vec(),
+            source_device: device.get(),
+            server_timestamp: now.as_millis(),
+            group_id: group.map(|g| g.to_vec()).unwrap_or_default(),
+            ..Envelope::default()
+        };
+        // The gate in front of group decryption, as `receive` has it.
+        if let Some(g) = group
+            && !self.is_group_member(transport, g, sender, now).await?
+        {
+            let reason = RejectReason::NotGroupMember;
+            return Ok(vec![Event::Rejected { sender, device: device.get(), reason }]);
+        }
+        let origin = Origin { sender, device, verified: &verified, envelope: &envelope, group };
+        let account = self.lock().await;
+        let mut changes = Changes::default();
+        let (mut receipts, mut rotate) = (Vec::new(), Vec::new());
+        let events = self
+            .apply(transport, content, &origin, now, &mut changes, &mut receipts, &mut rotate)
+            .await?;
+        self.save(&account, changes).await?;
+        Ok(events)
+    }
+
     /// Delivery and read receipts: only for this account's messages that were sent to the
     /// receipt's sender (directly, or in a group it is in).
     async fn apply_receipt(

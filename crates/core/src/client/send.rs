@@ -28,6 +28,12 @@ use crate::wire::relay::{
     Status, request, response,
 };
 
+/// Fuzzing (feature `testing`): a relay's bundle message as the engine reads it.
+#[cfg(any(test, feature = "testing"))]
+pub fn bundle_for_fuzzing(b: PreKeyBundleMessage) -> Option<PreKeyBundle> {
+    bundle_from(b)
+}
+
 /// Longest message text accepted.
 pub const MAX_TEXT_LEN: usize = 16 * 1024;
 
@@ -52,8 +58,9 @@ struct Target {
     own: bool,
 }
 
-fn bundle_from(account: AccountId, b: PreKeyBundleMessage) -> Option<PreKeyBundle> {
-    let _ = account;
+/// A bundle as the relay sent it, if its fields parse (signatures are checked when a
+/// session is made from it).
+fn bundle_from(b: PreKeyBundleMessage) -> Option<PreKeyBundle> {
     let signed = b.signed_pre_key?;
     let kyber = b.kyber?;
     Some(PreKeyBundle {
@@ -335,7 +342,7 @@ impl<S: ClientStore> Client<S> {
             let mut by_device: BTreeMap<u32, PreKeyBundle> = BTreeMap::new();
             for b in bundles.bundles {
                 let id = b.device_id;
-                if let Some(bundle) = bundle_from(account, b) {
+                if let Some(bundle) = bundle_from(b) {
                     by_device.insert(id, bundle);
                 }
             }

@@ -127,6 +127,19 @@ fn test_a_message_that_signs_another_device_is_refused() {
 }
 
 #[test]
+fn test_open_checks_that_the_account_key_signed_this_device() {
+    let s = setup();
+    let mut rng = rng();
+    // The identity is this companion's, but signed by a key that is not the account key the
+    // message names (sealed correctly, by whoever holds the code).
+    let impostor = IdentityKeyPair::generate(&mut rng);
+    let mut message = message_for(&impostor, s.companion.identity_key(), &mut rng);
+    message.account_key = s.account.identity_key().serialize().to_vec();
+    let (sealed, _) = seal(s.request.code(), s.account.identity_key(), &message, &mut rng).unwrap();
+    assert_eq!(s.request.open(&sealed).unwrap_err(), LinkError::Tampered);
+}
+
+#[test]
 fn test_malformed_codes_are_refused_with_one_error() {
     let s = setup();
     let good = s.request.code().to_text();

@@ -3,6 +3,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use super::{SeededRng, now_or_never};
+
+mod adversary;
+mod engine;
+
 use crate::address::{DeviceId, ProtocolAddress};
 use crate::fingerprint::{AccountView, SecurityCode};
 use crate::identity::{IdentityKey, IdentityKeyPair};
@@ -16,6 +20,17 @@ use crate::wire::signal::{
     CiphertextMessage, PreKeySignalMessage, SenderKeyDistributionMessage, SenderKeyMessage,
     SignalMessage,
 };
+pub use adversary::{device_lists, group_state, link_message, prekey_bundles, relay_proofs};
+pub use engine::{client_receive, group_decrypt_schedule};
+
+/// Valid starting inputs for a target (empty for the targets whose corpus grew from bytes):
+/// written into `fuzz/corpus/<target>/` by `cargo test -p tandem-core --features testing
+/// --test fuzz_corpus -- --ignored write_seeds`, and replayed with the corpus.
+pub fn seeds(target: &str) -> Vec<Vec<u8>> {
+    let mut out = adversary::seeds(target);
+    out.extend(engine::seeds(target));
+    out
+}
 
 /// Every message parser; whatever parses re-serializes to the same bytes and parses again.
 pub fn parse_messages(data: &[u8]) {
@@ -91,14 +106,16 @@ pub fn parse_messages(data: &[u8]) {
         )
     });
     let _ = request.open(data);
-    let mut rng = SeededRng::new(1);
-    let k = IdentityKeyPair::generate(&mut rng);
-    let view = AccountView {
-        account_id: b"fuzz",
-        account_key: k.identity_key(),
-        device_list_digest: [0; 32],
-    };
-    let code = SecurityCode::new(view, view).unwrap();
+    static CODE: std::sync::OnceLock<SecurityCode> = std::sync::OnceLock::new();
+    let code = CODE.get_or_init(|| {
+        let k = IdentityKeyPair::generate(&mut SeededRng::new(1));
+        let view = AccountView {
+            account_id: b"fuzz",
+            account_key: k.identity_key(),
+            device_list_digest: [0; 32],
+        };
+        SecurityCode::new(view, view).unwrap()
+    });
     let _ = code.compare(data);
     // The text form: whatever parses compares without panicking, and re-encodes the same.
     if let Ok(text) = std::str::from_utf8(data)
@@ -171,54 +188,73 @@ pub fn parse_records(data: &[u8]) {
 struct Party {
     store: MemoryStore,
     address: ProtocolAddress,
+    /// The next prekey id this party publishes.
+    next_key: std::cell::Cell<u32>,
 }
 
 const NOW: Timestamp = Timestamp::from_millis(1_800_000_000_000);
+/// Most messages sent in one run: beyond the skipped keys a receiver keeps per chain
+/// (2 000), a genuine late message may rightly fail.
+const MAX_SENT: u32 = 1_500;
+/// Most session restarts (new bundles) per run: well inside the 40 archived states kept.
+const MAX_RESETS: u32 = 30;
 
-fn bundle_of(p: &Party, id: u32, rng: &mut SeededRng) -> PreKeyBundle {
+fn fresh_bundle(p: &Party, rng: &mut SeededRng) -> PreKeyBundle {
+    let id = p.next_key.get();
+    p.next_key.set(id + 1);
     now_or_never(super::publish_bundle(
         &p.store,
         p.address.device_id(),
         id,
-        (true, false),
+        (!id.is_multiple_of(3), id.is_multiple_of(5)),
         NOW,
         rng,
     ))
 }
 
-/// An arbitrary schedule between two parties, driven by `data` (see the fuzz target).
+fn start_session(from: &Party, to: &Party, rng: &mut SeededRng) {
+    let b = fresh_bundle(to, rng);
+    let changes =
+        now_or_never(session::process_prekey_bundle(&from.store, &to.address, &b, NOW, rng))
+            .unwrap();
+    now_or_never(from.store.save_changes(changes)).unwrap();
+}
+
+/// An arbitrary schedule between three parties, driven by `data` (see the fuzz target): two
+/// bytes per step, the first picking the operation and the direction (one of six between
+/// Alice, Bob and Carol), the second its argument. Operations: send (starting a session from
+/// a fresh bundle when there is none, so both sides may start at once), deliver a message in
+/// flight (in any order, again, or with one bit flipped), lose one, start over from a new
+/// bundle, and restart the receiver from its stored session bytes. Every genuine message
+/// decrypts exactly once where it is first delivered, to what was sent; nothing else does.
 pub fn session_interaction(data: &[u8]) {
+    use crate::store::SessionStore;
     let mut rng = SeededRng::new(data.len() as u64);
     let make = |name: &str, rng: &mut SeededRng| {
         let identity = IdentityKeyPair::generate(rng);
         Party {
             store: MemoryStore::new(identity, 7),
             address: ProtocolAddress::new(name, DeviceId::PRIMARY),
+            next_key: std::cell::Cell::new(1),
         }
     };
-    let (alice, bob) = (make("alice", &mut rng), make("bob", &mut rng));
-    let parties = [&alice, &bob];
-    let b = bundle_of(&bob, 1, &mut rng);
-    let changes =
-        now_or_never(session::process_prekey_bundle(&alice.store, &bob.address, &b, NOW, &mut rng))
-            .unwrap();
-    now_or_never(alice.store.save_changes(changes)).unwrap();
-    let mut bob_can_send = false;
+    let parties = [make("alice", &mut rng), make("bob", &mut rng), make("carol", &mut rng)];
+    const PAIRS: [(usize, usize); 6] = [(0, 1), (1, 0), (0, 2), (2, 0), (1, 2), (2, 1)];
     let mut resets = 0;
     // Per direction: (plaintext, message, delivered).
-    let mut flight: [Vec<(Vec<u8>, CiphertextMessage, bool)>; 2] = [Vec::new(), Vec::new()];
+    let mut flight: [Vec<(Vec<u8>, CiphertextMessage, bool)>; 6] = Default::default();
     let mut bytes = data.iter().copied();
     let mut sent = 0u32;
     while let Some(op) = bytes.next() {
-        let dir = usize::from(op & 1);
-        let (from, to) = (parties[dir], parties[dir ^ 1]);
+        let dir = usize::from(op % 6);
+        let (from, to) = (&parties[PAIRS[dir].0], &parties[PAIRS[dir].1]);
         let arg = usize::from(bytes.next().unwrap_or(0));
-        match (op >> 1) % 6 {
-            0 | 1 => {
-                if dir == 1 && !bob_can_send {
-                    continue;
-                }
+        match (op / 6) % 7 {
+            0 | 1 if sent < MAX_SENT => {
                 sent += 1;
+                if now_or_never(from.store.load_session(&to.address)).unwrap().is_none() {
+                    start_session(from, to, &mut rng);
+                }
                 let text = sent.to_le_bytes().to_vec();
                 let (m, changes) =
                     now_or_never(session::message_encrypt(&from.store, &to.address, &text, NOW))
@@ -229,7 +265,7 @@ pub fn session_interaction(data: &[u8]) {
             2 | 3 if !flight[dir].is_empty() => {
                 let n = flight[dir].len();
                 let (text, m, done) = &mut flight[dir][arg % n];
-                let tamper = (op >> 1) % 6 == 3;
+                let tamper = (op / 6) % 7 == 3;
                 let msg = if tamper {
                     let mut b = m.serialized().to_vec();
                     let i = arg % b.len();
@@ -253,9 +289,6 @@ pub fn session_interaction(data: &[u8]) {
                         assert_eq!(plain, *text, "decrypted to something else");
                         now_or_never(to.store.save_changes(changes)).unwrap();
                         *done = true;
-                        if dir == 0 {
-                            bob_can_send = true;
-                        }
                     }
                     Err(e) => assert!(tamper || *done, "a genuine first delivery failed: {e}"),
                 }
@@ -265,18 +298,22 @@ pub fn session_interaction(data: &[u8]) {
                     flight[dir].remove(pos);
                 }
             }
-            5 if resets < 10 => {
+            5 if resets < MAX_RESETS => {
                 resets += 1;
-                let b = bundle_of(&bob, 10 + resets, &mut rng);
-                let changes = now_or_never(session::process_prekey_bundle(
-                    &alice.store,
-                    &bob.address,
-                    &b,
-                    NOW,
-                    &mut rng,
-                ))
-                .unwrap();
-                now_or_never(alice.store.save_changes(changes)).unwrap();
+                start_session(from, to, &mut rng);
+            }
+            6 => {
+                // The receiver restarts: its session comes back from its stored bytes (in
+                // the detached form the browser keeps), and carries on.
+                if let Some(record) = now_or_never(to.store.load_session(&from.address)).unwrap() {
+                    let (bytes, detached) = record.to_detached_bytes();
+                    let back =
+                        SessionRecord::from_detached_bytes(&bytes, detached.as_ref()).unwrap();
+                    assert_eq!(back.to_bytes(), record.to_bytes());
+                    let mut changes = crate::store::Changes::default();
+                    changes.sessions.insert(from.address.clone(), back);
+                    now_or_never(to.store.save_changes(changes)).unwrap();
+                }
             }
             _ => {}
         }
