@@ -553,7 +553,20 @@ pub fn verify_devices(
             Some(list)
         }
     };
+    // A device the relay lists twice is taken in neither form: which one would be trusted
+    // must not depend on the order of the relay's answer.
+    let mut ids: Vec<u32> = response.devices.iter().map(|d| d.device_id).collect();
+    ids.sort_unstable();
+    let repeated = |id: u32| {
+        let at = ids.partition_point(|&x| x < id);
+        ids.get(at + 1) == Some(&id)
+    };
     for d in &response.devices {
+        if repeated(d.device_id) {
+            let reason = AdvError::Malformed("device listed twice");
+            out.rejected.push(RejectedDevice { device_id: d.device_id, reason });
+            continue;
+        }
         match verify_one(account_id, &account_key, list.as_ref(), &out.revoked, d) {
             Ok(v) => out.devices.push(v),
             Err(reason) => {

@@ -126,6 +126,32 @@ fn test_injected_devices_are_rejected_with_reasons() {
 }
 
 #[test]
+fn test_a_device_listed_twice_is_taken_in_neither_form() {
+    // Found by the device_lists fuzz target: the relay lists a companion twice, once as
+    // signed and once under another key; which one is trusted must not depend on the order.
+    let mut rng = SeededRng::new(12);
+    let a = account(&mut rng, 1);
+    let signed = list(&a, 1, later(), &mut rng);
+    let mut r = response(&a, Some(&signed));
+    let fake = IdentityKeyPair::generate(&mut rng);
+    let mut twin = r.devices[1].clone();
+    twin.identity_key = fake.identity_key().serialize().to_vec();
+    for order in [0, 1] {
+        let mut r = r.clone();
+        r.devices.insert(1 + order, twin.clone());
+        let v = verify_devices(a.id, &r, KnownList::default(), NOW).unwrap();
+        assert_eq!(v.devices.iter().map(|d| d.device_id.get()).collect::<Vec<_>>(), [1]);
+        assert!(v.rejected.iter().all(|d| d.device_id == 2
+            && d.reason == AdvError::Malformed("device listed twice")));
+        assert_eq!(v.rejected.len(), 2);
+    }
+    // The honest answer still verifies.
+    r.devices.truncate(2);
+    let v = verify_devices(a.id, &r, KnownList::default(), NOW).unwrap();
+    assert_eq!(v.devices.len(), 2);
+}
+
+#[test]
 fn test_account_level_failures() {
     let mut rng = SeededRng::new(3);
     let a = account(&mut rng, 1);
