@@ -10,6 +10,43 @@ import { deviceRows, pasteCode, showCode, startLink, confirmLink } from './suppo
 
 const problem = (page) => page.getByTestId('link-problem').textContent();
 
+test('a pasted code whose digits the person does not confirm links nothing', async () => {
+  // A stranger sends Alice a link code; she pastes it on her phone. The stranger's browser
+  // says yes, but Alice has no new device in front of her: she answers no.
+  const dataDir = tempDir('data');
+  const server = await startServer({ dataDir });
+  const browserA = await launchBrowser();
+  const browserB = await launchBrowser();
+  try {
+    const a = await browserA.context.newPage();
+    const b = await browserB.context.newPage();
+    await createAccount(a, server.url, 'alice');
+    await a.getByTestId('open-devices').click();
+    await startLink(b, server.url);
+    await pasteCode(a, await showCode(b));
+    await a.getByTestId('link-confirm').click();
+    await a.getByTestId('primary-match-code').waitFor({ timeout: 20_000 });
+    await b.getByTestId('link-match-yes').click();
+    await a.getByTestId('primary-match-no').click();
+    await a.getByTestId('link-done').filter({ hasText: 'Not linked' }).waitFor({ timeout: 20_000 });
+    await screenshot(a, 'link-refused-by-primary');
+    // The stranger's browser is logged out and keeps nothing; Alice lists only her phone.
+    await b.getByTestId('logged-out').waitFor({ timeout: 30_000 });
+    assert.equal(await b.getByTestId('my-handle').count(), 0, 'the stranger is not signed in');
+    await a.reload();
+    await a.getByTestId('open-devices').click();
+    await until('A lists its own device', async () => (await deviceRows(a)) === 1);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(await deviceRows(a), 1);
+    assert.deepEqual(browserA.errors, []);
+  } finally {
+    await browserA.close();
+    await browserB.close();
+    await server.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
 test('a link message tampered with by the relay is refused and links nothing', async () => {
   const dataDir = tempDir('data');
   const server = await startServer({ dataDir, extraArgs: ['--test-misbehave', 'tamper-provisioning'] });

@@ -310,3 +310,79 @@ async fn test_one_network_cannot_take_the_relays_linking() {
             .await;
     other.ok(request::Body::OpenProvisioning(OpenProvisioning {})).await;
 }
+
+#[tokio::test]
+async fn test_an_account_creates_a_bounded_number_of_groups_at_a_bounded_rate() {
+    let mut relay = Settings::for_tests(".".into(), ".".into()).relay_config();
+    relay.max_groups_per_account = 3;
+    let (state, _dir) = state_with(relay).await;
+    let mut rng = SeededRng::new(45);
+    let mut alice = register(&state, "alice", &mut rng).await;
+    let bob = register(&state, "bob", &mut rng).await;
+    let create = |id: u8, rng: &mut SeededRng, alice: &Device| {
+        let v1 = group_state(alice, [id; 16], 1, [0; 32], &[(alice, true), (&bob, false)], rng);
+        request::Body::CreateGroup(CreateGroup { signed_state: v1.as_bytes().to_vec() })
+    };
+    for id in 1..=3 {
+        let body = create(id, &mut rng, &alice);
+        alice.client.ok(body).await;
+    }
+    let body = create(4, &mut rng, &alice);
+    let r = alice.client.request(body).await;
+    assert_eq!(r.status(), Status::LimitReached);
+    assert!(r.message.contains("3 groups"), "{}", r.message);
+    // Under the cap, creations and changes are still rate limited per device.
+    let relay = Settings::for_tests(".".into(), ".".into()).relay_config();
+    let burst = relay.limits.group.burst as u8;
+    let (state, _dir) = state_with(relay).await;
+    let mut carol = register(&state, "carol", &mut rng).await;
+    let bob = register(&state, "bob", &mut rng).await;
+    let mut refused = None;
+    for id in 1..=burst + 1 {
+        let v1 =
+            group_state(&carol, [id; 16], 1, [0; 32], &[(&carol, true), (&bob, false)], &mut rng);
+        let body = request::Body::CreateGroup(CreateGroup { signed_state: v1.as_bytes().to_vec() });
+        let r = carol.client.request(body).await;
+        if r.status() == Status::RateLimited {
+            refused = Some(id);
+            break;
+        }
+        assert_eq!(r.status(), Status::Ok);
+    }
+    assert_eq!(refused, Some(burst + 1));
+}
+
+#[tokio::test]
+async fn test_a_group_send_is_charged_for_every_copy_the_relay_stores() {
+    let mut relay = Settings::for_tests(".".into(), ".".into()).relay_config();
+    relay.limits.send_kib = crate::limits::Rate { burst: 64.0, per_second: 0.001 };
+    let (state, _dir) = state_with(relay).await;
+    let mut rng = SeededRng::new(46);
+    let mut alice = register(&state, "alice", &mut rng).await;
+    let mut bob = register(&state, "bob", &mut rng).await;
+    let mut carol = register(&state, "carol", &mut rng).await;
+    let id = [9; 16];
+    let v1 = group_state(
+        &alice,
+        id,
+        1,
+        [0; 32],
+        &[(&alice, true), (&bob, false), (&carol, false)],
+        &mut rng,
+    );
+    alice
+        .client
+        .ok(request::Body::CreateGroup(CreateGroup { signed_state: v1.as_bytes().to_vec() }))
+        .await;
+    bob.client.ok(accept(id)).await;
+    carol.client.ok(accept(id)).await;
+    // One 30 KiB ciphertext, stored twice: 60 of the 64 KiB budget.
+    let big = vec![5u8; 30 * 1024];
+    alice.client.ok(group_send(id, 1, 10, &big)).await;
+    // The next is refused although its one ciphertext would fit the budget alone.
+    let r = alice.client.request(group_send(id, 1, 11, &big)).await;
+    assert_eq!(r.status(), Status::RateLimited, "{}", r.message);
+    for c in [&mut bob.client, &mut carol.client] {
+        assert_eq!(c.next_envelope().await.content.len(), big.len());
+    }
+}
