@@ -333,7 +333,13 @@ async fn test_an_account_creates_a_bounded_number_of_groups_at_a_bounded_rate() 
     assert!(r.message.contains("3 groups"), "{}", r.message);
     // Under the cap, creations and changes are still rate limited per device.
     let relay = Settings::for_tests(".".into(), ".".into()).relay_config();
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "a small whole default"
+    )]
     let burst = relay.limits.group.burst as u8;
+    assert!(burst >= 1 && f64::from(burst) == relay.limits.group.burst);
     let (state, _dir) = state_with(relay).await;
     let mut carol = register(&state, "carol", &mut rng).await;
     let bob = register(&state, "bob", &mut rng).await;
