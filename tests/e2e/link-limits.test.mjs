@@ -30,8 +30,13 @@ test('a pasted code whose digits the person does not confirm links nothing', asy
     await a.getByTestId('primary-match-no').click();
     await a.getByTestId('link-done').filter({ hasText: 'Not linked' }).waitFor({ timeout: 20_000 });
     await screenshot(a, 'link-refused-by-primary');
-    // The stranger's browser is logged out and keeps nothing; Alice lists only her phone.
-    await b.getByTestId('logged-out').waitFor({ timeout: 30_000 });
+    // The stranger's browser is not signed in and keeps nothing; Alice lists only her phone.
+    // Whichever reaches the relay first: the refusal cancels the link before the stranger's
+    // device registers (it is told the link was not accepted and offers a new code), or
+    // the device registered and the signed removal logs it out and wipes it.
+    const refused = b.getByTestId('link-problem').filter({ hasText: 'did not accept the link' });
+    await b.getByTestId('logged-out').or(refused).waitFor({ timeout: 30_000 });
+    await screenshot(b, 'link-refused-stranger');
     assert.equal(await b.getByTestId('my-handle').count(), 0, 'the stranger is not signed in');
     await a.reload();
     await a.getByTestId('open-devices').click();

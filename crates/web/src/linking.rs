@@ -401,7 +401,7 @@ pub fn problem(e: &ClientError) -> String {
             "This account already has 4 linked devices. Log one out on your main device, then try again.".into()
         }
         ClientError::Server { status: Status::BadRequest | Status::Unauthorized, .. } => {
-            "The server did not accept the link (the code may have been used already). Nothing was linked; try again with a new code.".into()
+            "The server did not accept the link: the other device said no, or the code was used already. Nothing was linked; try again with a new code.".into()
         }
         ClientError::Transport(_) => {
             "The connection dropped while linking. Nothing was linked; a new code appears when the connection is back.".into()
