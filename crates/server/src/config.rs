@@ -35,11 +35,27 @@ pub struct RelayConfig {
     pub trusted_proxies: Vec<IpNet>,
     /// The bearer token `/metrics` needs; `None`: `/metrics` is off.
     pub metrics_token: Option<String>,
-    /// Test only: ways this relay attacks its clients.
+    /// Test only: ways this relay attacks its clients. Read through [`Self::misbehaves`],
+    /// which is always `false` in a build without the `test-misbehave` feature.
     pub misbehave: Vec<Misbehaviour>,
     /// Fuzzing only (never set from flags): every connection gets this challenge, so a fuzz
-    /// input can carry a valid login.
+    /// input can carry a valid login. Read through [`Self::fixed_challenge`], which is
+    /// always `None` in a build without the `fuzzing` feature.
     pub fixed_challenge: Option<[u8; 32]>,
+}
+
+impl RelayConfig {
+    /// Whether this (test) relay attacks its clients this way. A build without the
+    /// `test-misbehave` feature (the production binary) compiles every attack away.
+    pub fn misbehaves(&self, m: &Misbehaviour) -> bool {
+        cfg!(feature = "test-misbehave") && self.misbehave.contains(m)
+    }
+
+    /// The challenge every connection gets in the fuzz harness; `None` unless built with the
+    /// `fuzzing` feature.
+    pub fn fixed_challenge(&self) -> Option<[u8; 32]> {
+        self.fixed_challenge.filter(|_| cfg!(feature = "fuzzing"))
+    }
 }
 
 /// An address range (`10.0.0.0/8`, `fd00::/8`, or one address).
@@ -236,7 +252,9 @@ pub struct Settings {
     pub metrics_token: Option<String>,
 
     /// Test only: attack the clients (`tamper-provisioning`, `inject-device:HANDLE`,
-    /// `refuse-login:HANDLE`), to test that they defend themselves. Comma-separated.
+    /// `refuse-login:HANDLE`), to test that they defend themselves. Comma-separated. Only in
+    /// a build with the `test-misbehave` feature; the production binary has no such flag.
+    #[cfg(feature = "test-misbehave")]
     #[arg(
         long = "test-misbehave",
         env = "TANDEM_TEST_MISBEHAVE",
@@ -304,7 +322,10 @@ impl Settings {
                 .collect(),
             trusted_proxies: self.trusted_proxies.clone(),
             metrics_token: self.metrics_token.clone().filter(|t| !t.is_empty()),
+            #[cfg(feature = "test-misbehave")]
             misbehave: self.misbehave.clone(),
+            #[cfg(not(feature = "test-misbehave"))]
+            misbehave: Vec::new(),
             fixed_challenge: None,
         }
     }

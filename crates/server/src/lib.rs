@@ -9,6 +9,7 @@
 pub mod api;
 mod config;
 mod error;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod hub;
 pub mod limits;
@@ -188,12 +189,11 @@ impl Server {
         let storage = SqliteStorage::open(&db_path)
             .await
             .map_err(|e| StartupError::Database { path: db_path, source: Box::new(e) })?;
-        if !settings.misbehave.is_empty() {
-            tracing::warn!(misbehave = ?settings.misbehave, "TEST MODE: this relay attacks its clients");
+        let relay = settings.relay_config();
+        if !relay.misbehave.is_empty() {
+            tracing::warn!(misbehave = ?relay.misbehave, "TEST MODE: this relay attacks its clients");
         }
-        Ok(Self {
-            state: AppState::new(storage, dist, settings.idle_timeout(), settings.relay_config()),
-        })
+        Ok(Self { state: AppState::new(storage, dist, settings.idle_timeout(), relay) })
     }
 
     /// The state the server will serve with (for tests that reach into it).

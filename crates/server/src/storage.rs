@@ -1,10 +1,15 @@
 //! Server storage behind one trait; SQLite (embedded, WAL, group commit) is the default
-//! backend, and the trait is shaped so a PostgreSQL backend can follow.
+//! backend, and the trait is shaped so a PostgreSQL backend can follow: it speaks only in
+//! rows and [`StorageError`] (no SQL, no backend error types), every method is atomic on its
+//! own, and `storage/conformance.rs` holds the checks any backend must pass (the SQLite backend runs
+//! them in its tests).
 //!
 //! Everything the relay persists is here: accounts, devices and their hashed secrets, link
 //! tokens, prekeys, per-device message queues with expiry, and groups. Message contents are
 //! opaque ciphertexts.
 
+#[cfg(test)]
+pub(crate) mod conformance;
 mod sqlite;
 mod writer;
 
@@ -41,16 +46,6 @@ pub enum StorageError {
     /// The backend failed.
     #[error("database: {0}")]
     Backend(Box<dyn std::error::Error + Send + Sync>),
-}
-
-impl From<sqlx::Error> for StorageError {
-    fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::RowNotFound => StorageError::NotFound,
-            sqlx::Error::Database(db) if db.is_unique_violation() => StorageError::Conflict,
-            other => StorageError::Backend(Box::new(other)),
-        }
-    }
 }
 
 /// A device as stored.

@@ -190,7 +190,7 @@ impl<D: Storage> Session<D> {
         let connection = state.hub.connection_id();
         let mut nonce = [0u8; 32];
         rand::fill(&mut nonce);
-        if let Some(fixed) = state.relay.fixed_challenge {
+        if let Some(fixed) = state.relay.fixed_challenge() {
             nonce = fixed;
         }
         let hosts = if state.relay.public_hosts.is_empty() {

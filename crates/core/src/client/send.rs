@@ -307,14 +307,15 @@ impl<S: ClientStore> Client<S> {
     }
 
     /// Makes sure there is a usable session with every target whose identity is the
-    /// ADV-verified one, fetching bundles for the others.
+    /// ADV-verified one, fetching bundles for the others. Returns a target the relay had no
+    /// prekeys for (the sessions made before it are kept).
     async fn ensure_sessions<T: RelayTransport + ?Sized>(
         &self,
         transport: &T,
         targets: &[Target],
         now: Timestamp,
         rng: &mut impl CryptoRng,
-    ) -> Result<(), ClientError> {
+    ) -> Result<Option<DeviceId>, ClientError> {
         let mut need: BTreeMap<AccountId, Vec<&Target>> = BTreeMap::new();
         for t in targets {
             let addr = t.account.address(t.device.device_id);
@@ -350,12 +351,7 @@ impl<S: ClientStore> Client<S> {
                 self.store.pause().await;
                 let device = t.device.device_id;
                 let Some(bundle) = by_device.remove(&device.get()) else {
-                    return Err(ClientError::SendFailed {
-                        reason: format!(
-                            "device {device} of a recipient has no prekeys on the server"
-                        ),
-                        unverified: Vec::new(),
-                    });
+                    return Ok(Some(device));
                 };
                 if bundle.identity_key != t.device.identity_key {
                     return Err(ClientError::SendFailed {
@@ -377,7 +373,7 @@ impl<S: ClientStore> Client<S> {
                 self.save(&guard, changes).await?;
             }
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Encrypts one content for every verified device of `recipient` (and `to_own` for this
@@ -448,7 +444,18 @@ impl<S: ClientStore> Client<S> {
                     });
                 }
             }
-            self.ensure_sessions(transport, &targets, now, rng).await?;
+            if let Some(device) = self.ensure_sessions(transport, &targets, now, rng).await? {
+                // A cached list may still hold a device that was removed since (its prekeys
+                // went with it): fetch the lists again once before giving up.
+                if !force {
+                    force = true;
+                    continue;
+                }
+                return Err(ClientError::SendFailed {
+                    reason: format!("device {device} of a recipient has no prekeys on the server"),
+                    unverified: Vec::new(),
+                });
+            }
             let copies = {
                 let account = self.lock().await;
                 let mut changes = Changes::default();

@@ -163,8 +163,7 @@ pub async fn authenticate<D: Storage>(
         .account(account)
         .await?
         .ok_or_else(|| ApiError::new(Status::Unauthorized, "no such account"))?;
-    if state.relay.misbehave.contains(&crate::config::Misbehaviour::RefuseLogin(row.handle.clone()))
-    {
+    if state.relay.misbehaves(&crate::config::Misbehaviour::RefuseLogin(row.handle.clone())) {
         return Err(removed(state, account).await);
     }
     Ok((

@@ -139,7 +139,7 @@ pub async fn send_provisioning<D: Storage>(
     let address = <[u8; 16]>::try_from(r.address.as_slice())
         .map_err(|_| ApiError::bad("a provisioning address is 16 bytes"))?;
     let mut message = r.message;
-    if state.relay.misbehave.contains(&Misbehaviour::TamperProvisioning)
+    if state.relay.misbehaves(&Misbehaviour::TamperProvisioning)
         && let Some(last) = message.last_mut()
     {
         *last ^= 1;
@@ -202,7 +202,7 @@ pub async fn get<D: Storage>(state: &AppState<D>, who: Authed, r: GetDevices) ->
             last_seen_ms: if own { d.last_seen } else { 0 },
         })
         .collect();
-    if state.relay.misbehave.contains(&Misbehaviour::InjectDevice(row.handle.clone())) {
+    if state.relay.misbehaves(&Misbehaviour::InjectDevice(row.handle.clone())) {
         devices.push(injected_device(account));
     }
     Ok(Some(response::Body::Devices(Devices {
