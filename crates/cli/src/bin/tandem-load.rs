@@ -312,14 +312,22 @@ async fn throughput(args: &Args) {
     tokio::time::sleep(Duration::from_secs_f64(args.seconds)).await;
     measuring.store(2, Ordering::Relaxed);
     let elapsed = window.elapsed().as_secs_f64();
+    let count = delivered.load(Ordering::Relaxed);
+    // Relay CPU over the window, and per message delivered in it (a tick is 10 ms).
     let relay_cpu = match (args.server_pid, cpu_before) {
-        (Some(pid), Some(t)) => format!(" relay_cpu={:.0}%", (cpu_ticks(pid) - t) as f64 / elapsed),
+        (Some(pid), Some(t)) => {
+            let ticks = cpu_ticks(pid).saturating_sub(t) as f64;
+            format!(
+                " relay_cpu={:.0}% relay_cpu_per_delivery={:.1}us",
+                ticks / elapsed,
+                ticks * 10_000.0 / count.max(1) as f64
+            )
+        }
         _ => String::new(),
     };
     let after = Metrics::fetch(&args.url).await;
     let delta = |key: &str| after.get(key).saturating_sub(before.get(key));
     let commits = delta("/writes/commits").max(1);
-    let count = delivered.load(Ordering::Relaxed);
     let mut lat =
         std::mem::take(&mut *latencies.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
     lat.sort_unstable();
