@@ -15,26 +15,24 @@
 //! All operations that touch protocol state hold the client's lock, so two tasks using one
 //! `Client` cannot interleave a load and a save of the same session.
 
-mod codec;
 mod devices;
 mod groups;
 mod receive;
-mod records;
 mod register;
 mod send;
 mod trust;
 
 use std::time::Duration;
 
-pub use codec::{MAX_RECORD_LEN, conversation_from_bytes, conversation_to_bytes};
+pub use crate::records::{
+    AccountRecord, Conversation, DeviceListRecord, GroupRecord, MAX_RECORD_LEN, MessageId,
+    MessageRecord, Notice, OutboxEntry, OutgoingState, conversation_from_bytes,
+    conversation_to_bytes,
+};
 pub use devices::KEY_CHANGE_HOLD;
 use futures_util::lock::{Mutex, MutexGuard};
 pub use groups::GroupEdit;
 pub use receive::{Event, RejectReason};
-pub use records::{
-    AccountRecord, Conversation, DeviceListRecord, GroupRecord, MessageId, MessageRecord, Notice,
-    OutboxEntry, OutgoingState,
-};
 pub use register::LinkOffer;
 pub use register::PublishReport;
 #[cfg(any(test, feature = "testing"))]

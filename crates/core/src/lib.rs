@@ -47,6 +47,7 @@ pub mod group_state;
 mod identity;
 pub mod link;
 pub mod prekeys;
+pub mod records;
 pub mod sender_keys;
 pub mod session;
 pub mod store;

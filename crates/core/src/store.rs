@@ -27,13 +27,13 @@ pub use traits::{
 };
 
 use crate::address::{AccountId, ProtocolAddress};
-use crate::client::{
-    AccountRecord, DeviceListRecord, GroupRecord, MessageId, MessageRecord, OutboxEntry,
-};
 use crate::crypto::PublicKey;
 use crate::identity::IdentityKey;
 use crate::prekeys::{
     KyberPreKeyId, KyberPreKeyRecord, PreKeyId, PreKeyRecord, SignedPreKeyId, SignedPreKeyRecord,
+};
+use crate::records::{
+    AccountRecord, DeviceListRecord, GroupRecord, MessageId, MessageRecord, OutboxEntry,
 };
 use crate::sender_keys::{DistributionId, SenderKeyRecord};
 use crate::session::SessionRecord;

@@ -12,15 +12,15 @@ use std::future::Future;
 use super::{Changes, ClientStore, KyberPreKeyUse, ProtocolStore, SenderKeyName};
 use crate::address::AccountId;
 use crate::address::{DeviceId, ProtocolAddress};
-use crate::client::{
-    AccountRecord, Conversation, DeviceListRecord, GroupRecord, MessageId, MessageRecord, Notice,
-    OutboxEntry, OutgoingState,
-};
 use crate::group_state::{GroupMember, GroupState, SignedGroupState};
 use crate::identity::IdentityKeyPair;
 use crate::prekeys::{
     KyberPreKeyId, KyberPreKeyRecord, PreKeyBundle, PreKeyId, PreKeyRecord, SignedPreKeyId,
     SignedPreKeyRecord,
+};
+use crate::records::{
+    AccountRecord, Conversation, DeviceListRecord, GroupRecord, MessageId, MessageRecord, Notice,
+    OutboxEntry, OutgoingState,
 };
 use crate::sender_keys::{self, DistributionId};
 use crate::session::{self, SessionRecord};

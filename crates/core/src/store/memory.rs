@@ -11,14 +11,14 @@ use super::{
     ProtocolStore, SenderKeyName, SenderKeyStore, SessionStore, SignedPreKeyStore, StoreError,
 };
 use crate::address::{AccountId, ProtocolAddress};
-use crate::client::{
-    AccountRecord, Conversation, DeviceListRecord, GroupRecord, MessageId, MessageRecord,
-    OutboxEntry,
-};
 use crate::crypto::PublicKey;
 use crate::identity::{IdentityKey, IdentityKeyPair};
 use crate::prekeys::{
     KyberPreKeyId, KyberPreKeyRecord, PreKeyId, PreKeyRecord, SignedPreKeyId, SignedPreKeyRecord,
+};
+use crate::records::{
+    AccountRecord, Conversation, DeviceListRecord, GroupRecord, MessageId, MessageRecord,
+    OutboxEntry,
 };
 use crate::sender_keys::SenderKeyRecord;
 use crate::session::SessionRecord;

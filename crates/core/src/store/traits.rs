@@ -4,14 +4,14 @@ use async_trait::async_trait;
 
 use super::{Changes, SenderKeyName, StoreError};
 use crate::address::{AccountId, ProtocolAddress};
-use crate::client::{
-    AccountRecord, Conversation, DeviceListRecord, GroupRecord, MessageId, MessageRecord,
-    OutboxEntry,
-};
 use crate::crypto::PublicKey;
 use crate::identity::{IdentityKey, IdentityKeyPair};
 use crate::prekeys::{
     KyberPreKeyId, KyberPreKeyRecord, PreKeyId, PreKeyRecord, SignedPreKeyId, SignedPreKeyRecord,
+};
+use crate::records::{
+    AccountRecord, Conversation, DeviceListRecord, GroupRecord, MessageId, MessageRecord,
+    OutboxEntry,
 };
 use crate::sender_keys::SenderKeyRecord;
 use crate::session::SessionRecord;

@@ -156,17 +156,17 @@ pub fn parse_records(data: &[u8]) {
     }
     let _ = IdentityKeyPair::from_bytes(data);
     // The engine's records.
-    if let Ok(r) = crate::client::AccountRecord::from_bytes(data) {
-        assert_eq!(crate::client::AccountRecord::from_bytes(&r.to_bytes()).unwrap(), r);
+    if let Ok(r) = crate::records::AccountRecord::from_bytes(data) {
+        assert_eq!(crate::records::AccountRecord::from_bytes(&r.to_bytes()).unwrap(), r);
     }
-    if let Ok(r) = crate::client::DeviceListRecord::from_bytes(data) {
-        assert_eq!(crate::client::DeviceListRecord::from_bytes(&r.to_bytes()).unwrap(), r);
+    if let Ok(r) = crate::records::DeviceListRecord::from_bytes(data) {
+        assert_eq!(crate::records::DeviceListRecord::from_bytes(&r.to_bytes()).unwrap(), r);
     }
-    if let Ok(r) = crate::client::MessageRecord::from_bytes(data) {
-        assert_eq!(crate::client::MessageRecord::from_bytes(&r.to_bytes()).unwrap(), r);
+    if let Ok(r) = crate::records::MessageRecord::from_bytes(data) {
+        assert_eq!(crate::records::MessageRecord::from_bytes(&r.to_bytes()).unwrap(), r);
     }
-    if let Ok(r) = crate::client::OutboxEntry::from_bytes(data) {
-        assert_eq!(crate::client::OutboxEntry::from_bytes(&r.to_bytes()).unwrap(), r);
+    if let Ok(r) = crate::records::OutboxEntry::from_bytes(data) {
+        assert_eq!(crate::records::OutboxEntry::from_bytes(&r.to_bytes()).unwrap(), r);
     }
     if let Ok(r) = SessionRecord::from_detached_bytes(data, None) {
         let (bytes, detached) = r.to_detached_bytes();
@@ -179,10 +179,10 @@ pub fn parse_records(data: &[u8]) {
     if let Ok(e) = crate::store::SessionLogEntry::from_bytes(data) {
         assert_eq!(crate::store::SessionLogEntry::from_bytes(&e.to_bytes()).unwrap(), e);
     }
-    if let Ok(id) = crate::client::MessageId::from_sort_key(data) {
+    if let Ok(id) = crate::records::MessageId::from_sort_key(data) {
         assert_eq!(id.sort_key().as_slice(), data);
     }
-    let _ = crate::client::conversation_from_bytes(data);
+    let _ = crate::records::conversation_from_bytes(data);
 }
 
 struct Party {

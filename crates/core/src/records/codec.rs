@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use prost::Message;
 
-use super::records::{
+use super::{
     AccountRecord, Conversation, DeviceListRecord, GroupRecord, MessageId, MessageRecord, Notice,
     OutboxEntry, OutgoingState,
 };

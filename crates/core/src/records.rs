@@ -1,5 +1,8 @@
 //! What the engine persists besides protocol state: this device's account, verified device
-//! lists of contacts, messages and the outbox.
+//! lists of contacts, messages, groups and the outbox, with their byte encodings. The store
+//! traits and the engine both build on this module; it depends on neither.
+
+mod codec;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -9,6 +12,8 @@ use crate::devices::{RejectedDevice, VerifiedDevice};
 use crate::group_state::GroupChange;
 use crate::identity::IdentityKey;
 use crate::time::Timestamp;
+
+pub use codec::{MAX_RECORD_LEN, conversation_from_bytes, conversation_to_bytes};
 
 /// This device's registration with the relay and its counters. It holds no secret: the
 /// device proves itself to the relay by signing with its identity key (see [`crate::auth`]).
