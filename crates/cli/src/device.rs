@@ -8,6 +8,7 @@ use getrandom::rand_core::UnwrapErr;
 use tandem_core::client::{Client, ClientError, Event, MessageRecord, SendReport};
 use tandem_core::link::{LinkCode, LinkRequest};
 use tandem_core::prekeys::generate_registration_id;
+use tandem_core::runtime::{PushOutcome, RetryPolicy, handle_push};
 use tandem_core::store::MemoryStore;
 use tandem_core::wire::relay::{ExpiredEntry, OpenProvisioning, Push, push, request, response};
 use tandem_core::{AccountId, DeviceId, IdentityKeyPair, Timestamp};
@@ -281,6 +282,9 @@ impl Device {
     }
 }
 
+/// The receive loop: each push goes through [`tandem_core::runtime::handle_push`]; this loop
+/// only acknowledges what it says, keeps what it says to keep (offered again after the
+/// runtime's retry delay, without holding up later pushes), and reports events.
 async fn pump(
     client: Arc<Client<MemoryStore>>,
     conn: Connection,
@@ -289,59 +293,64 @@ async fn pump(
     auto_receipts: bool,
 ) {
     let mut rng = system_rng();
-    while let Some(p) = pushes.recv().await {
-        match p.body {
-            Some(push::Body::Envelope(envelope)) => {
-                match client.receive(&conn, &envelope, now(), &mut rng).await {
-                    Ok(list) => {
-                        // Stored: only now is it safe to let the relay delete it.
-                        conn.ack(envelope.id);
-                        for e in list {
-                            let _ = events.send(DeviceEvent::Engine(e));
-                        }
-                        if auto_receipts
-                            && let Err(e) = client.flush_receipts(&conn, now(), &mut rng).await
-                        {
-                            tracing::debug!(error = %e, "receipts postponed");
-                        }
+    let mut retry = RetryPolicy::new();
+    let mut kept: Vec<Push> = Vec::new();
+    let mut retry_at: Option<tokio::time::Instant> = None;
+    loop {
+        let batch = match retry_at {
+            Some(at) => tokio::select! {
+                p = pushes.recv() => match p { Some(p) => vec![p], None => break },
+                () = tokio::time::sleep_until(at) => {
+                    retry_at = None;
+                    std::mem::take(&mut kept)
+                }
+            },
+            None => match pushes.recv().await {
+                Some(p) => vec![p],
+                None => break,
+            },
+        };
+        for p in batch {
+            match handle_push(&client, &conn, &p, now(), &mut rng).await {
+                PushOutcome::Stored { ack, events: list, expired: _ } => {
+                    // Stored: only now is it safe to let the relay delete it.
+                    conn.ack(ack);
+                    retry.succeeded();
+                    for e in list {
+                        let _ = events.send(DeviceEvent::Engine(e));
                     }
-                    Err(e) => {
-                        let _ = events.send(DeviceEvent::Failed(e.to_string()));
+                    match p.body {
+                        Some(push::Body::Expired(x)) => {
+                            let _ = events.send(DeviceEvent::Expired(x.entries));
+                        }
+                        Some(push::Body::Envelope(_)) if auto_receipts => {
+                            if let Err(e) = client.flush_receipts(&conn, now(), &mut rng).await {
+                                tracing::debug!(error = %e, "receipts postponed");
+                            }
+                        }
+                        _ => {}
                     }
                 }
-            }
-            Some(push::Body::QueueDrained(_)) => {
-                let _ = events.send(DeviceEvent::Drained);
-            }
-            Some(push::Body::Expired(x)) => {
-                // The gaps are recorded before the relay may forget them.
-                match client.record_expired(&x.entries, now()).await {
-                    Ok(list) => {
-                        conn.ack(p.id);
-                        for e in list {
-                            let _ = events.send(DeviceEvent::Engine(e));
-                        }
-                        let _ = events.send(DeviceEvent::Expired(x.entries));
-                    }
-                    Err(e) => {
-                        let _ = events.send(DeviceEvent::Failed(e.to_string()));
+                PushOutcome::Retry { .. } => {
+                    kept.push(p);
+                    if retry_at.is_none() {
+                        retry_at = Some(tokio::time::Instant::now() + retry.next_delay());
                     }
                 }
-            }
-            Some(push::Body::DeviceRemoved(r)) => {
-                let proven = client.removal_proven(&r.signed_device_list).await;
-                let _ = events.send(DeviceEvent::Removed { proven });
-            }
-            // The primary signs a new list when the account's devices changed (the same
-            // check runs at every connection, so a missed notice is re-derived).
-            Some(push::Body::DeviceLinked(_) | push::Body::DeviceUnlinked(_)) => {
-                if client.whoami().await.1.is_primary()
-                    && let Err(e) = client.maintain(&conn, now(), &mut rng).await
-                {
+                PushOutcome::Failed(e) => {
+                    let _ = events.send(DeviceEvent::Failed(e.to_string()));
+                }
+                PushOutcome::Removed { proven } => {
+                    let _ = events.send(DeviceEvent::Removed { proven });
+                }
+                PushOutcome::DevicesChanged { error: Some(e), .. } => {
                     tracing::debug!(error = %e, "device list not renewed");
                 }
+                PushOutcome::Drained => {
+                    let _ = events.send(DeviceEvent::Drained);
+                }
+                PushOutcome::DevicesChanged { error: None, .. } | PushOutcome::Ignored => {}
             }
-            Some(push::Body::Welcome(_) | push::Body::Provisioning(_)) | None => {}
         }
     }
     let _ = events.send(DeviceEvent::Closed(pushes.close_reason()));

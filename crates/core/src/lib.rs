@@ -48,6 +48,7 @@ mod identity;
 pub mod link;
 pub mod prekeys;
 pub mod records;
+pub mod runtime;
 pub mod sender_keys;
 pub mod session;
 pub mod store;

@@ -26,6 +26,7 @@ use tandem_core::client::{
 use tandem_core::fingerprint::{FingerprintError, ScanOutcome};
 use tandem_core::link::LinkCode;
 use tandem_core::prekeys::generate_registration_id;
+use tandem_core::runtime::{self, PushOutcome, RetryPolicy};
 use tandem_core::wire::relay::{
     DeviceInfo, GetDevices, LookupAccount, Push, Status, UpdateDevice, push, request, response,
 };
@@ -151,7 +152,8 @@ pub struct Engine {
     /// Pushes that met a busy relay, waiting for their next try (see `retry_later`).
     retrying: RefCell<Vec<Push>>,
     retry_scheduled: Cell<bool>,
-    retry_delay: Cell<Duration>,
+    /// When kept pushes are offered again (the runtime's policy).
+    retry: Cell<RetryPolicy>,
     /// Wakes the task that moves send-journal entries into the outbox (one task, so they
     /// are queued in the order typed).
     typed: RefCell<Option<mpsc::UnboundedSender<()>>>,
@@ -221,7 +223,7 @@ impl Engine {
             incoming: RefCell::new(Some(tx)),
             retrying: RefCell::new(Vec::new()),
             retry_scheduled: Cell::new(false),
-            retry_delay: Cell::new(RETRY_FIRST),
+            retry: Cell::new(RetryPolicy::new()),
             typed: RefCell::new(Some(typed_tx)),
             viewer: false,
             channel: RefCell::new(None),
@@ -307,7 +309,7 @@ impl Engine {
             incoming: RefCell::new(None),
             retrying: RefCell::new(Vec::new()),
             retry_scheduled: Cell::new(false),
-            retry_delay: Cell::new(RETRY_FIRST),
+            retry: Cell::new(RetryPolicy::new()),
             typed: RefCell::new(None),
             viewer: true,
             channel: RefCell::new(None),
@@ -902,77 +904,72 @@ impl Engine {
         }
     }
 
-    /// Handles one push; `Ok(true)` when it stored something the UI shows, `Err(push)` when
-    /// it must be tried again later (the relay was busy or unreachable: rate limits, a
-    /// dropped socket). Receipts and the UI notice wait for the end of the burst (see
+    /// Handles one push through [`tandem_core::runtime::handle_push`] and acts on what it
+    /// says; `Ok(true)` when it stored something the UI shows, `Err(push)` when it must be
+    /// tried again later (the relay was busy or unreachable, or a contact's new key waits
+    /// for the person). Receipts and the UI notice wait for the end of the burst (see
     /// [`receive_loop`]).
     async fn handle_push(&self, p: Push) -> Result<bool, Push> {
-        let retry = p.clone();
-        match p.body {
-            Some(push::Body::Envelope(envelope)) => {
-                let mut rng = system_rng();
-                match self.client.receive(&self.relay, &envelope, now(), &mut rng).await {
-                    Ok(events) => {
-                        // Stored: only now may the relay delete it.
-                        self.relay.ack(envelope.id);
-                        for e in &events {
-                            if let Event::Message(m) = e
-                                && let Conversation::Direct(peer) = m.conversation
-                            {
-                                let _ = self.name_of(peer).await;
-                            }
-                        }
-                        return Ok(!events.is_empty());
+        let outcome =
+            runtime::handle_push(&self.client, &self.relay, &p, now(), &mut system_rng()).await;
+        match outcome {
+            PushOutcome::Stored { ack, events, expired } => {
+                // Stored: only now may the relay delete it.
+                self.relay.ack(ack);
+                for e in &events {
+                    if let Event::Message(m) = e
+                        && let Conversation::Direct(peer) = m.conversation
+                    {
+                        let _ = self.name_of(peer).await;
                     }
-                    // Not acknowledged: the relay keeps it; this device tries again soon (for a
-                    // verified sender whose key changed: once the person accepted it).
-                    Err(e) if e.is_transient() => return Err(retry),
-                    Err(ClientError::AccountKeyChanged(_)) => {
-                        self.notify(Notice::Changed);
-                        return Err(retry);
-                    }
-                    Err(e) => self.notify(Notice::Error(format!(
-                        "A message could not be read: {}",
-                        describe(&e)
-                    ))),
                 }
+                if expired > 0 {
+                    self.notify(Notice::Error(format!(
+                        "{expired} message(s) expired on the server before this device came online; the chats show where."
+                    )));
+                }
+                Ok(!events.is_empty() || matches!(p.body, Some(push::Body::Expired(_))))
             }
-            Some(push::Body::DeviceRemoved(r)) => {
-                if self.client.removal_proven(&r.signed_device_list).await {
-                    self.notify(Notice::Removed);
-                } else {
-                    self.notify(Notice::RemovalUnproven);
+            PushOutcome::Retry { held } => {
+                if held {
+                    self.notify(Notice::Changed);
                 }
+                Err(p)
+            }
+            PushOutcome::Failed(e) => {
+                let what = if matches!(p.body, Some(push::Body::Envelope(_))) {
+                    format!("A message could not be read: {}", describe(&e))
+                } else {
+                    describe(&e)
+                };
+                self.notify(Notice::Error(what));
+                Ok(false)
+            }
+            PushOutcome::Removed { proven: true } => {
+                self.notify(Notice::Removed);
+                Ok(false)
+            }
+            PushOutcome::Removed { proven: false } => {
+                self.notify(Notice::RemovalUnproven);
+                Ok(false)
+            }
+            PushOutcome::DevicesChanged { report, error } => {
+                // The primary signed a list from its own record: a companion the person
+                // confirmed went in, one that left went out (revoked); anything else the
+                // relay listed was refused, and people are warned.
+                if let Some(report) = report {
+                    self.report_refused(&report);
+                }
+                if let Some(e) = error {
+                    web_sys::console::warn_1(&format!("upkeep failed: {e}").into());
+                }
+                self.notify(Notice::DevicesChanged);
+                Ok(false)
             }
             // Receipts that a burst's end sends may be owed after the queue drained.
-            Some(push::Body::QueueDrained(_)) => return Ok(true),
-            Some(push::Body::DeviceLinked(_) | push::Body::DeviceUnlinked(_)) => {
-                // The primary signs a list from its own record: a companion the person
-                // confirmed goes in, one that left goes out (revoked); anything else the
-                // relay lists is refused and people are warned.
-                self.maintain().await;
-                self.notify(Notice::DevicesChanged);
-            }
-            Some(push::Body::Expired(x)) => {
-                // Gaps are recorded before the relay may forget them.
-                match self.client.record_expired(&x.entries, now()).await {
-                    Ok(_) => {
-                        self.relay.ack(p.id);
-                        if !x.entries.is_empty() {
-                            self.notify(Notice::Error(format!(
-                                "{} message(s) expired on the server before this device came online; the chats show where.",
-                                x.entries.len()
-                            )));
-                        }
-                        return Ok(true);
-                    }
-                    Err(e) if e.is_transient() => return Err(retry),
-                    Err(e) => self.notify(Notice::Error(describe(&e))),
-                }
-            }
-            _ => {}
+            PushOutcome::Drained => Ok(true),
+            PushOutcome::Ignored => Ok(false),
         }
-        Ok(false)
     }
 }
 
@@ -1016,12 +1013,6 @@ async fn typed_loop(engine: std::rc::Weak<Engine>, mut rx: mpsc::UnboundedReceiv
     }
 }
 
-/// The first wait before a push that met a busy relay is tried again; it doubles up to
-/// [`RETRY_MAX`] while the relay stays busy.
-const RETRY_FIRST: Duration = Duration::from_secs(1);
-/// The longest wait between tries of a push.
-const RETRY_MAX: Duration = Duration::from_secs(30);
-
 impl Engine {
     /// Keeps a push that met a busy relay and feeds it (with any others kept meanwhile) back
     /// to the receive loop after the current back-off.
@@ -1030,8 +1021,9 @@ impl Engine {
         if self.retry_scheduled.replace(true) {
             return;
         }
-        let delay = self.retry_delay.get();
-        self.retry_delay.set((delay * 2).min(RETRY_MAX));
+        let mut policy = self.retry.get();
+        let delay = policy.next_delay();
+        self.retry.set(policy);
         let weak = Rc::downgrade(self);
         wasm_bindgen_futures::spawn_local(async move {
             crate::transport::sleep(delay).await;
@@ -1043,7 +1035,7 @@ impl Engine {
 
     /// Feeds the kept pushes back at once (a held sender was just accepted).
     fn retry_now(&self) {
-        self.retry_delay.set(RETRY_FIRST);
+        self.retry.set(RetryPolicy::new());
         self.feed_back();
     }
 
@@ -1091,7 +1083,7 @@ async fn receive_loop(engine: std::rc::Weak<Engine>, mut rx: mpsc::UnboundedRece
             match e.handle_push(p).await {
                 Ok(c) => {
                     changed |= c;
-                    e.retry_delay.set(RETRY_FIRST);
+                    e.retry.set(RetryPolicy::new());
                 }
                 Err(p) => e.retry_later(p),
             }
