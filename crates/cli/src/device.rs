@@ -6,11 +6,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use getrandom::SysRng;
 use getrandom::rand_core::UnwrapErr;
 use tandem_core::client::{Client, ClientError, Event, MessageRecord, SendReport};
-use tandem_core::link::{LinkCode, LinkRequest};
+use tandem_core::link::LinkCode;
 use tandem_core::prekeys::generate_registration_id;
-use tandem_core::runtime::{PushOutcome, RetryPolicy, handle_push};
+use tandem_core::runtime::{
+    FIRST_CODE_LIFETIME, OfferedLink, PushOutcome, RetryPolicy, handle_push, offer_link,
+};
 use tandem_core::store::MemoryStore;
-use tandem_core::wire::relay::{ExpiredEntry, OpenProvisioning, Push, push, request, response};
+use tandem_core::wire::relay::{ExpiredEntry, Push, push};
 use tandem_core::{AccountId, DeviceId, IdentityKeyPair, Timestamp};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -165,16 +167,9 @@ impl Device {
         let mut rng = system_rng();
         // The companion waits at a provisioning address and shows its link code (here, as
         // text handed straight to the primary).
-        let opened =
-            tandem_core::client::call(&conn, request::Body::OpenProvisioning(OpenProvisioning {}))
+        let OfferedLink { request, .. } =
+            offer_link(&conn, *identity.identity_key(), name, FIRST_CODE_LIFETIME, now(), &mut rng)
                 .await?;
-        let Some(response::Body::ProvisioningAddress(address)) = opened else {
-            return Err(ClientError::UnexpectedResponse("provisioning address").into());
-        };
-        let address = <[u8; 16]>::try_from(address.address.as_slice())
-            .map_err(|_| ClientError::UnexpectedResponse("provisioning address"))?;
-        let expires = Timestamp::from_millis(now().as_millis() + 60_000);
-        let request = LinkRequest::new(address, *identity.identity_key(), expires, name, &mut rng);
         let code = LinkCode::parse(&request.code().to_text()).map_err(ClientError::from)?;
         let (primary_code, key_index) = primary
             .client

@@ -12,11 +12,13 @@ use std::time::Duration;
 
 use rand_core::CryptoRng;
 
-use crate::client::{Client, ClientError, Event, PublishReport};
+use crate::client::{Client, ClientError, Event, PublishReport, call};
+use crate::identity::IdentityKey;
+use crate::link::LinkRequest;
 use crate::store::ClientStore;
 use crate::time::Timestamp;
 use crate::transport::RelayTransport;
-use crate::wire::relay::{Push, push};
+use crate::wire::relay::{OpenProvisioning, Push, push, request, response};
 
 /// What handling one push came to, for the driver to act on.
 #[derive(Debug)]
@@ -140,9 +142,108 @@ impl Default for RetryPolicy {
     }
 }
 
+/// How long a companion's first link code is shown before a new one replaces it.
+pub const FIRST_CODE_LIFETIME: Duration = Duration::from_secs(60);
+/// How long each later code is shown.
+pub const CODE_LIFETIME: Duration = Duration::from_secs(20);
+/// How long a companion offers codes before it stops and asks the person.
+pub const LINK_WINDOW: Duration = Duration::from_secs(5 * 60);
+
+/// A companion's link code, waiting at its provisioning address on the relay.
+#[derive(Debug)]
+pub struct OfferedLink {
+    /// The request (its code is shown; it opens the link message that arrives).
+    pub request: LinkRequest,
+    /// When the code expires and a new one should replace it.
+    pub rotates_at: Timestamp,
+}
+
+/// The companion's first linking step: a provisioning address from the relay and a link
+/// code for it, valid for `lifetime` ([`FIRST_CODE_LIFETIME`] for the first code of an
+/// attempt, [`CODE_LIFETIME`] after). The code names `identity` (the device's new identity
+/// key) and `name` (what the primary will list it as).
+pub async fn offer_link<T: RelayTransport + ?Sized>(
+    transport: &T,
+    identity: IdentityKey,
+    name: &str,
+    lifetime: Duration,
+    now: Timestamp,
+    rng: &mut impl CryptoRng,
+) -> Result<OfferedLink, ClientError> {
+    let body = request::Body::OpenProvisioning(OpenProvisioning {});
+    let Some(response::Body::ProvisioningAddress(a)) = call(transport, body).await? else {
+        return Err(ClientError::UnexpectedResponse("provisioning address"));
+    };
+    let address = <[u8; 16]>::try_from(a.address.as_slice())
+        .map_err(|_| ClientError::UnexpectedResponse("provisioning address"))?;
+    // By this device's clock: the relay keeps the address longer than any code lifetime, and
+    // its expiry is by its own clock, which may be off.
+    let rotates_at = now.saturating_add(lifetime);
+    let request = LinkRequest::new(address, identity, rotates_at, name, rng);
+    Ok(OfferedLink { request, rotates_at })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::relay::Status;
+
+    /// A relay that answers every request with `answer`.
+    struct Answers(Option<response::Body>, Status);
+
+    #[cfg_attr(target_family = "wasm", async_trait::async_trait(?Send))]
+    #[cfg_attr(not(target_family = "wasm"), async_trait::async_trait)]
+    impl RelayTransport for Answers {
+        async fn request(
+            &self,
+            _: request::Body,
+        ) -> Result<crate::wire::relay::Response, crate::transport::TransportError> {
+            Ok(crate::wire::relay::Response {
+                id: 1,
+                status: self.1 as i32,
+                message: "no".into(),
+                body: self.0.clone(),
+            })
+        }
+        fn challenge(&self) -> Result<crate::auth::Challenge, crate::auth::ChallengeError> {
+            Err(crate::auth::ChallengeError::BadNonce)
+        }
+    }
+
+    #[tokio::test]
+    async fn test_a_link_code_names_the_relays_address_and_rotates_after_its_lifetime() {
+        let mut rng = crate::testing::SeededRng::new(3);
+        let identity = *crate::identity::IdentityKeyPair::generate(&mut rng).identity_key();
+        let now = Timestamp::from_millis(1_000_000);
+        let address =
+            response::Body::ProvisioningAddress(crate::wire::relay::ProvisioningAddress {
+                address: vec![7; 16],
+                expires_at_ms: 1,
+            });
+        let relay = Answers(Some(address), Status::Ok);
+        let offered = offer_link(&relay, identity, "laptop", FIRST_CODE_LIFETIME, now, &mut rng)
+            .await
+            .unwrap();
+        let code = offered.request.code();
+        assert_eq!(
+            (code.address, code.identity_key, code.name.as_str()),
+            ([7; 16], identity, "laptop")
+        );
+        assert_eq!(offered.rotates_at, Timestamp::from_millis(1_060_000));
+        assert_eq!(code.expires_at, offered.rotates_at, "the code says when it stops working");
+        // A short address, another answer, a refusal: errors, never a code.
+        let short = response::Body::ProvisioningAddress(crate::wire::relay::ProvisioningAddress {
+            address: vec![7; 15],
+            expires_at_ms: 0,
+        });
+        for relay in [
+            Answers(Some(short), Status::Ok),
+            Answers(None, Status::Ok),
+            Answers(None, Status::RateLimited),
+        ] {
+            assert!(offer_link(&relay, identity, "x", CODE_LIFETIME, now, &mut rng).await.is_err());
+        }
+    }
 
     #[test]
     fn test_retry_delays_double_to_the_cap_and_reset_after_a_success() {

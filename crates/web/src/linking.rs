@@ -1,7 +1,7 @@
 //! Linking this browser as a companion: show a rotating link code, wait for the primary's
 //! sealed link message at a provisioning address, verify it, register.
 //!
-//! - A code rotates first after [`FIRST_ROTATION`], then every [`ROTATION`], and the whole
+//! - A code rotates first after [`FIRST_CODE_LIFETIME`], then every [`CODE_LIFETIME`], and the whole
 //!   attempt expires after [`LINK_WINDOW`]: each rotation is a new provisioning address, a
 //!   new ephemeral key and a new linking secret, so an old photo of the code is useless.
 //! - A dropped socket invalidates the address: the next socket gets a fresh code.
@@ -12,25 +12,20 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
-use std::time::Duration;
 
-use tandem_core::client::{Client, ClientError, call};
+use tandem_core::IdentityKeyPair;
+use tandem_core::client::{Client, ClientError};
 use tandem_core::link::{LinkError, LinkRequest, MatchCode, VerifiedLink};
 use tandem_core::prekeys::generate_registration_id;
-use tandem_core::wire::relay::{OpenProvisioning, Status, push, request, response};
-use tandem_core::{IdentityKeyPair, Timestamp};
+use tandem_core::runtime::{
+    CODE_LIFETIME, FIRST_CODE_LIFETIME, LINK_WINDOW, OfferedLink, offer_link,
+};
+use tandem_core::wire::relay::{Status, push};
 
 use crate::engine::{describe, now};
 use crate::rng::system_rng;
 use crate::store::IdbStore;
 use crate::transport::{Handlers, RelayClient, now_ms, sleep};
-
-/// The first code shows this long.
-pub const FIRST_ROTATION: Duration = Duration::from_secs(60);
-/// Later codes show this long.
-pub const ROTATION: Duration = Duration::from_secs(20);
-/// After this long without a link, stop and ask.
-pub const LINK_WINDOW: Duration = Duration::from_secs(5 * 60);
 
 /// What the link screen shows.
 #[derive(Clone, Debug, PartialEq)]
@@ -181,7 +176,7 @@ impl Linker {
     }
 
     /// Starts over after an expiry: a new window of [`LINK_WINDOW`], first code for
-    /// [`FIRST_ROTATION`].
+    /// [`FIRST_CODE_LIFETIME`].
     pub fn restart(self: &Rc<Self>) {
         self.started_ms.set(now_ms());
         self.rotations.set(0);
@@ -201,32 +196,26 @@ impl Linker {
             return;
         }
         self.tell(LinkOutcome::View(LinkView::Preparing));
-        let body = request::Body::OpenProvisioning(OpenProvisioning {});
-        let address = match call(&self.relay, body).await {
-            Ok(Some(response::Body::ProvisioningAddress(a))) => {
-                <[u8; 16]>::try_from(a.address.as_slice()).ok().map(|x| (x, a.expires_at_ms))
-            }
-            Ok(_) => None,
+        let lifetime = if self.rotations.get() == 0 { FIRST_CODE_LIFETIME } else { CODE_LIFETIME };
+        let offered =
+            offer_link(&self.relay, self.identity, &self.name, lifetime, now(), &mut system_rng())
+                .await;
+        let OfferedLink { request, rotates_at } = match offered {
+            Ok(o) => o,
             Err(ClientError::Server { message, .. }) => {
                 self.tell(LinkOutcome::Problem(format!("The server refused: {message}.")));
-                None
+                return;
             }
+            Err(ClientError::UnexpectedResponse(_)) => return,
             Err(_) => {
                 self.tell(LinkOutcome::View(LinkView::Offline));
                 return;
             }
         };
-        let Some((address, server_expiry)) = address else { return };
         if self.generation.get() != generation {
             return;
         }
-        let shown_for = if self.rotations.get() == 0 { FIRST_ROTATION } else { ROTATION };
         self.rotations.set(self.rotations.get() + 1);
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "epoch ms")]
-        let rotates_at = now_ms() as u64 + u64::try_from(shown_for.as_millis()).unwrap_or(0);
-        let expires = Timestamp::from_millis(rotates_at.min(server_expiry.max(rotates_at)));
-        let request =
-            LinkRequest::new(address, self.identity, expires, &self.name, &mut system_rng());
         let text = request.code().to_text();
         let svg = match qr_svg(&text) {
             Ok(svg) => svg,
@@ -240,11 +229,11 @@ impl Linker {
         self.tell(LinkOutcome::View(LinkView::Code {
             text: text.to_string(),
             svg,
-            rotates_at_ms: rotates_at as f64,
+            rotates_at_ms: rotates_at.as_millis() as f64,
         }));
         let weak: Weak<Self> = Rc::downgrade(&self);
         wasm_bindgen_futures::spawn_local(async move {
-            sleep(shown_for).await;
+            sleep(lifetime).await;
             if let Some(l) = weak.upgrade()
                 && l.generation.get() == generation
                 && !l.busy.get()
