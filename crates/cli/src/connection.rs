@@ -1,13 +1,13 @@
 //! A WebSocket connection to the relay.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::{SinkExt, StreamExt};
 use prost::Message as _;
+use tandem_core::runtime::Requests;
 use tandem_core::transport::{RelayTransport, TransportError};
 use tandem_core::wire::relay::{
     ClientFrame, Push, PushAck, Response, ServerFrame, Welcome, client_frame, push, request,
@@ -36,7 +36,7 @@ pub enum ConnectError {
     NoWelcome,
 }
 
-type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Response>>>>;
+type Pending = Arc<Mutex<Requests<oneshot::Sender<Response>>>>;
 
 /// A connection. Cheap to clone; all clones share the socket.
 #[derive(Clone, Debug)]
@@ -44,7 +44,6 @@ pub struct Connection {
     out: mpsc::UnboundedSender<Message>,
     pending: Pending,
     closed: Arc<AtomicBool>,
-    next_id: Arc<AtomicU64>,
     welcome: Welcome,
     /// The host the socket was dialled at (what login proofs name).
     host: String,
@@ -106,7 +105,7 @@ impl Connection {
                             let tx = reader_pending
                                 .lock()
                                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                                .remove(&r.id);
+                                .take(r.id);
                             if let Some(tx) = tx {
                                 let _ = tx.send(r);
                             }
@@ -132,15 +131,14 @@ impl Connection {
             }
             // Fail every request still waiting, and every later one (see `request`).
             reader_closed.store(true, Ordering::Release);
-            reader_pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+            reader_pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).drain();
         });
         let welcome = match push_rx.recv().await {
             Some(Push { body: Some(push::Body::Welcome(w)), .. }) => w,
             _ => return Err(ConnectError::NoWelcome),
         };
         let host = tandem_core::auth::host_of_url(url).unwrap_or_default();
-        let conn =
-            Self { out, pending, closed, next_id: Arc::new(AtomicU64::new(1)), welcome, host };
+        let conn = Self { out, pending, closed, welcome, host };
         Ok((conn, Pushes { rx: push_rx, close }))
     }
 
@@ -175,25 +173,24 @@ impl Connection {
 #[async_trait]
 impl RelayTransport for Connection {
     async fn request(&self, body: request::Body) -> Result<Response, TransportError> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id, tx);
+        let id = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).start(tx);
         // Checked after registering: the reader sets the flag before it clears the pending
         // map, so a request is either failed by that clear or sees the flag here.
         if self.closed.load(Ordering::Acquire) {
-            self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
+            self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take(id);
             return Err(TransportError::NotConnected);
         }
         let frame = ClientFrame::request(id, body);
         if self.out.send(Message::Binary(frame.encode_to_vec().into())).is_err() {
-            self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
+            self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take(id);
             return Err(TransportError::NotConnected);
         }
         match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(_)) => Err(TransportError::Closed("the connection closed".into())),
             Err(_) => {
-                self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
+                self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take(id);
                 Err(TransportError::Timeout)
             }
         }

@@ -142,6 +142,55 @@ impl Default for RetryPolicy {
     }
 }
 
+/// Requests waiting for their responses: the id each goes out with, and who waits for it.
+/// Both drivers match responses (and fail what a closed socket leaves) through this.
+#[derive(Debug)]
+pub struct Requests<W> {
+    next: u64,
+    waiting: std::collections::HashMap<u64, W>,
+}
+
+impl<W> Requests<W> {
+    /// No request waiting; ids start at 1.
+    pub fn new() -> Self {
+        Self { next: 1, waiting: std::collections::HashMap::new() }
+    }
+
+    /// Registers `waiter` and returns the id its request goes out with (never 0).
+    pub fn start(&mut self, waiter: W) -> u64 {
+        let id = self.next;
+        self.next = self.next.wrapping_add(1).max(1);
+        self.waiting.insert(id, waiter);
+        id
+    }
+
+    /// The waiter for request `id` (its response came, or it was given up), if still waiting.
+    pub fn take(&mut self, id: u64) -> Option<W> {
+        self.waiting.remove(&id)
+    }
+
+    /// Every waiter (the connection closed under them).
+    pub fn drain(&mut self) -> Vec<W> {
+        self.waiting.drain().map(|(_, w)| w).collect()
+    }
+
+    /// How many wait.
+    pub fn len(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// Whether none waits.
+    pub fn is_empty(&self) -> bool {
+        self.waiting.is_empty()
+    }
+}
+
+impl<W> Default for Requests<W> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// How long a companion's first link code is shown before a new one replaces it.
 pub const FIRST_CODE_LIFETIME: Duration = Duration::from_secs(60);
 /// How long each later code is shown.
@@ -243,6 +292,22 @@ mod tests {
         ] {
             assert!(offer_link(&relay, identity, "x", CODE_LIFETIME, now, &mut rng).await.is_err());
         }
+    }
+
+    #[test]
+    fn test_responses_find_their_request_once_and_a_close_fails_the_rest() {
+        let mut r = Requests::new();
+        let (a, b, c) = (r.start('a'), r.start('b'), r.start('c'));
+        assert_eq!((a, b, c), (1, 2, 3));
+        assert_eq!(r.take(b), Some('b'));
+        assert_eq!(r.take(b), None, "a response is matched once");
+        assert_eq!(r.take(99), None, "an unknown id matches nothing");
+        let mut rest = r.drain();
+        rest.sort_unstable();
+        assert_eq!(rest, ['a', 'c']);
+        assert!(r.is_empty());
+        r.next = u64::MAX;
+        assert_eq!((r.start('x'), r.start('y')), (u64::MAX, 1), "ids wrap, never 0");
     }
 
     #[test]

@@ -9,12 +9,12 @@ mod connection;
 mod timer;
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
 use futures_channel::oneshot;
 use futures_util::future::{Either, select};
+use tandem_core::runtime::Requests;
 use tandem_core::transport::{Backoff, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT};
 use tandem_core::wire::relay::{
     ClientFrame, Ping, Push, PushAck, Response, Status, client_frame, request, response,
@@ -79,7 +79,7 @@ pub enum ConnectionState {
     },
 }
 
-type Pending = HashMap<u64, oneshot::Sender<Result<Response, TransportError>>>;
+type Pending = Requests<oneshot::Sender<Result<Response, TransportError>>>;
 
 /// What the engine hears from the connection.
 pub struct Handlers {
@@ -131,7 +131,6 @@ struct Inner {
     state: RefCell<ConnectionState>,
     current: RefCell<Option<Rc<RelayConnection>>>,
     pending: RefCell<Pending>,
-    next_id: Cell<u64>,
     wake: RefCell<Option<oneshot::Sender<()>>>,
     stopped: Cell<bool>,
     handlers: RefCell<Option<Rc<Handlers>>>,
@@ -154,8 +153,7 @@ impl RelayClient {
                 on_state: Box::new(on_state),
                 state: RefCell::new(ConnectionState::Connecting { attempt: 1 }),
                 current: RefCell::new(None),
-                pending: RefCell::new(HashMap::new()),
-                next_id: Cell::new(1),
+                pending: RefCell::new(Requests::new()),
                 wake: RefCell::new(None),
                 stopped: Cell::new(false),
                 handlers: RefCell::new(None),
@@ -208,12 +206,10 @@ impl RelayClient {
         timeout: Duration,
     ) -> Result<Response, TransportError> {
         let conn = self.inner.current.borrow().clone().ok_or(TransportError::NotConnected)?;
-        let id = self.inner.next_id.get();
-        self.inner.next_id.set(id.wrapping_add(1).max(1));
         let (tx, rx) = oneshot::channel();
-        self.inner.pending.borrow_mut().insert(id, tx);
+        let id = self.inner.pending.borrow_mut().start(tx);
         if let Err(e) = conn.send(&ClientFrame::request(id, body)) {
-            self.inner.pending.borrow_mut().remove(&id);
+            self.inner.pending.borrow_mut().take(id);
             return Err(e);
         }
         let outcome = select(rx, Box::pin(sleep(timeout))).await;
@@ -221,7 +217,7 @@ impl RelayClient {
             Either::Left((Ok(result), _)) => result,
             Either::Left((Err(_), _)) => Err(TransportError::NotConnected),
             Either::Right(_) => {
-                self.inner.pending.borrow_mut().remove(&id);
+                self.inner.pending.borrow_mut().take(id);
                 Err(TransportError::Timeout)
             }
         }
@@ -352,7 +348,8 @@ impl RelayClient {
     fn dispatch(&self, frame: tandem_core::wire::relay::ServerFrame) {
         match frame.kind {
             Some(server_frame::Kind::Response(resp)) => {
-                if let Some(tx) = self.inner.pending.borrow_mut().remove(&resp.id) {
+                let waiter = self.inner.pending.borrow_mut().take(resp.id);
+                if let Some(tx) = waiter {
                     let _ = tx.send(Ok(resp));
                 }
             }
@@ -366,7 +363,8 @@ impl RelayClient {
     }
 
     fn fail_pending(&self, reason: &TransportError) {
-        for (_, tx) in self.inner.pending.borrow_mut().drain() {
+        let waiting = self.inner.pending.borrow_mut().drain();
+        for tx in waiting {
             let _ = tx.send(Err(reason.clone()));
         }
     }
