@@ -10,14 +10,15 @@ use send_wrapper::SendWrapper;
 
 use crate::components::{
     ChatRow, ConnectionBadge, CreateAccount, DeviceCard, LinkThisBrowser, Logo, Messenger,
-    MessengerPreview, OfflineBanner, ServerCard, ThemeToggle, chat_rows,
+    MessengerPreview, OfflineBanner, ResetKeys, ServerCard, ThemeToggle, chat_rows,
 };
 use crate::config;
-use crate::engine::{ENGINE_DB, Engine, Notice, describe, tab_names};
+use crate::engine::{ENGINE_DB, Engine, Notice, tab_names};
 use crate::hooks::{UseRelayOptions, use_clock, use_device, use_relay, use_theme};
 use crate::linking::{LinkOutcome, LinkView, Linker};
 use crate::store::BrowserDb;
 use crate::tabs::claim;
+use crate::text::describe;
 
 /// Where the app stands.
 #[derive(Clone)]
@@ -50,10 +51,6 @@ fn forget_server_param() {
         let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url.href()));
     }
 }
-
-/// Starts this account over with a new account key (see `Engine::reset_account`).
-#[derive(Clone, Copy)]
-pub(crate) struct ResetKeys(pub Callback<()>);
 
 #[component]
 pub fn App() -> impl IntoView {

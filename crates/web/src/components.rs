@@ -14,6 +14,7 @@ mod trust;
 pub(crate) use chat::{ChatRow, Messenger, MessengerPreview, chat_rows};
 pub(crate) use connection::{ConnectionBadge, OfflineBanner};
 pub(crate) use device_card::DeviceCard;
+pub(crate) use devices::ResetKeys;
 pub(crate) use icons::Logo;
 pub(crate) use link::LinkThisBrowser;
 pub(crate) use onboarding::CreateAccount;

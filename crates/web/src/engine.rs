@@ -28,23 +28,18 @@ use tandem_core::link::LinkCode;
 use tandem_core::prekeys::generate_registration_id;
 use tandem_core::runtime::{self, PushOutcome, RetryPolicy};
 use tandem_core::wire::relay::{
-    DeviceInfo, GetDevices, LookupAccount, Push, Status, UpdateDevice, push, request, response,
+    DeviceInfo, GetDevices, LookupAccount, Push, UpdateDevice, push, request, response,
 };
-use tandem_core::{AccountId, IdentityKeyPair, Timestamp};
+use tandem_core::{AccountId, IdentityKeyPair};
 
 use crate::rng::system_rng;
 use crate::store::{ConversationSummary, IdbStore};
 use crate::tabs::{Op, Reply, TabChannel, TabMessage};
-use crate::transport::{Handlers, RelayClient, now_ms};
+use crate::text::describe;
+use crate::transport::{Handlers, RelayClient, now};
 
 /// The database holding this browser's device.
 pub const ENGINE_DB: &str = "tandem-browser";
-
-/// The wall clock as a [`Timestamp`].
-pub fn now() -> Timestamp {
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "epoch ms")]
-    Timestamp::from_millis(now_ms().max(0.0) as u64)
-}
 
 /// What changed, for the UI to reload.
 #[derive(Clone, Debug, PartialEq)]
@@ -99,45 +94,11 @@ pub struct CodeView {
     pub list: DeviceListRecord,
 }
 
-/// What checking a contact's code showed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Scan {
-    /// Same keys, same device lists: the contact is verified now.
-    Verified,
-    /// Different account keys: someone else's code, or their key changed.
-    KeysDiffer,
-    /// Same keys, but one of you sees a different set of devices.
-    ListsDiffer {
-        /// The contact's own list differs from the one this browser sees.
-        their_list: bool,
-        /// The contact sees a different list for this account.
-        our_list: bool,
-    },
-}
+pub use crate::tabs::Scan;
 
 const OTHER_VERSION: &str = "That security code comes from a different version of Tandem. Ask the other person to update, then compare again.";
 
 const NOT_A_CODE: &str = "That is not a Tandem security code. Copy the whole text under the other person's QR code (it starts with tandem-code:).";
-
-/// A sentence for people about an engine failure.
-pub fn describe(e: &ClientError) -> String {
-    match e {
-        ClientError::Transport(_) => {
-            "You're offline. It will be sent when the connection is back.".into()
-        }
-        ClientError::Server { status: Status::Conflict, message } if message.contains("handle") => {
-            "That name is taken. Try another one.".into()
-        }
-        ClientError::Server { status: Status::NotFound, .. } => {
-            "No one has that name on this server.".into()
-        }
-        ClientError::Server { status: Status::RateLimited, .. } => {
-            "Too many attempts. Wait a minute and try again.".into()
-        }
-        ClientError::Server { message, .. } => format!("The server refused: {message}."),
-        other => other.to_string(),
-    }
-}
 
 /// The running engine of this browser's device.
 pub struct Engine {
@@ -378,7 +339,7 @@ impl Engine {
                 self.link_device(&code)
                     .await
                     .map(|(matching, key_index)| Reply::Matching(matching, key_index))
-                    .map_err(|e| crate::linking::problem(&e))
+                    .map_err(|e| crate::text::link_problem(&e))
             }
             Op::ConfirmLink(key_index) => {
                 self.confirm_link(key_index).await.map(|()| Reply::Done).map_err(fail)

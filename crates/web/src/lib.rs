@@ -28,6 +28,7 @@ pub mod rng;
 pub mod store;
 #[cfg(target_family = "wasm")]
 pub mod tabs;
+pub mod text;
 pub mod transport;
 
 #[cfg(target_family = "wasm")]

@@ -15,17 +15,17 @@ use std::rc::{Rc, Weak};
 
 use tandem_core::IdentityKeyPair;
 use tandem_core::client::{Client, ClientError};
-use tandem_core::link::{LinkError, LinkRequest, MatchCode, VerifiedLink};
+use tandem_core::link::{LinkRequest, MatchCode, VerifiedLink};
 use tandem_core::prekeys::generate_registration_id;
 use tandem_core::runtime::{
     CODE_LIFETIME, FIRST_CODE_LIFETIME, LINK_WINDOW, OfferedLink, offer_link,
 };
-use tandem_core::wire::relay::{Status, push};
+use tandem_core::wire::relay::push;
 
-use crate::engine::{describe, now};
 use crate::rng::system_rng;
 use crate::store::IdbStore;
-use crate::transport::{Handlers, RelayClient, now_ms, sleep};
+use crate::text::link_problem as problem;
+use crate::transport::{Handlers, RelayClient, now, now_ms, sleep};
 
 /// What the link screen shows.
 #[derive(Clone, Debug, PartialEq)]
@@ -369,32 +369,4 @@ struct Pending {
     matching: MatchCode,
     /// The person saw the same code on both screens.
     confirmed: bool,
-}
-
-/// A sentence for people about a failed link.
-pub fn problem(e: &ClientError) -> String {
-    match e {
-        ClientError::Link(LinkError::Tampered) => {
-            "The link message was damaged or forged, so nothing was linked. A new code is shown; try again.".into()
-        }
-        ClientError::Link(LinkError::WrongDevice) => {
-            "The other device answered for a different browser, so nothing was linked. Scan the code shown here.".into()
-        }
-        ClientError::Link(LinkError::Expired) => {
-            "That link code has expired. Use the new code shown on the other device.".into()
-        }
-        ClientError::Link(LinkError::Malformed) => {
-            "That is not a Tandem link code. Copy the whole text shown under the QR code on the other device.".into()
-        }
-        ClientError::Server { status: Status::LimitReached, .. } => {
-            "This account already has 4 linked devices. Log one out on your main device, then try again.".into()
-        }
-        ClientError::Server { status: Status::BadRequest | Status::Unauthorized, .. } => {
-            "The server did not accept the link: the other device said no, or the code was used already. Nothing was linked; try again with a new code.".into()
-        }
-        ClientError::Transport(_) => {
-            "The connection dropped while linking. Nothing was linked; a new code appears when the connection is back.".into()
-        }
-        other => describe(other),
-    }
 }

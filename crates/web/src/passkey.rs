@@ -10,12 +10,12 @@
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use p256::ecdsa::signature::Verifier;
 use p256::ecdsa::{Signature, VerifyingKey};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
+pub use crate::store::Passkey;
 use crate::store::{BrowserDb, DeviceRecord};
 
 /// COSE algorithm id of ES256.
@@ -30,15 +30,6 @@ const P256_SPKI_PREFIX: [u8; 26] = [
 /// authenticatorData flags.
 const USER_PRESENT: u8 = 0x01;
 const USER_VERIFIED: u8 = 0x04;
-
-/// An enrolled passkey, as this browser's device record keeps it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Passkey {
-    /// The credential id.
-    pub credential_id: Vec<u8>,
-    /// The SEC1 uncompressed P-256 public key.
-    pub public_key: Vec<u8>,
-}
 
 /// Why enrolling or approving with a passkey failed; `Display` is for people.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -10,7 +10,7 @@ pub mod migrations;
 
 use std::error::Error as _;
 
-pub use device::{BrowserDb, DeviceRecord};
+pub use device::{BrowserDb, DeviceRecord, Passkey};
 #[cfg(target_family = "wasm")]
 pub use engine::{ConversationSummary, IdbStore, contacts_from_stored};
 

@@ -75,7 +75,7 @@ pub enum Reply {
         list: Vec<u8>,
     },
     /// What checking a code showed.
-    Scan(crate::engine::Scan),
+    Scan(Scan),
 }
 
 /// A message between tabs.
@@ -220,4 +220,20 @@ pub async fn claim(name: &str, on_acquired: impl FnOnce() + 'static) -> bool {
     let _ = request.call2(&locks, &name.into(), later.as_ref().unchecked_ref());
     later.forget();
     false
+}
+
+/// What checking a contact's code showed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Scan {
+    /// Same keys, same device lists: the contact is verified now.
+    Verified,
+    /// Different account keys: someone else's code, or their key changed.
+    KeysDiffer,
+    /// Same keys, but one of you sees a different set of devices.
+    ListsDiffer {
+        /// The contact's own list differs from the one this browser sees.
+        their_list: bool,
+        /// The contact sees a different list for this account.
+        our_list: bool,
+    },
 }

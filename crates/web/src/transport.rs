@@ -22,7 +22,7 @@ use tandem_core::wire::relay::{
 };
 
 pub use connection::{RelayConnection, RelayEvents, close_code};
-pub use timer::{duration_between, now_ms, sleep, yield_now};
+pub use timer::{duration_between, now, now_ms, sleep, yield_now};
 
 /// How long a request waits for its response.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);

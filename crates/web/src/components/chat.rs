@@ -14,8 +14,9 @@ use wasm_bindgen::JsCast;
 
 use super::devices::Devices;
 use super::trust::{SecurityCode, TrustNotices};
-use crate::engine::{Engine, describe};
+use crate::engine::Engine;
 use crate::store::ConversationSummary;
+use crate::text::describe;
 
 /// How many of a conversation's newest messages are rendered; older ones load on request.
 pub const PAGE: usize = 200;

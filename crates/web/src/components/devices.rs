@@ -8,7 +8,13 @@ use send_wrapper::SendWrapper;
 use tandem_core::wire::relay::{DeviceInfo, MAX_COMPANIONS};
 
 use super::link::{LinkDevice, ago};
-use crate::engine::{Engine, describe};
+use crate::engine::Engine;
+use crate::text::describe;
+
+/// Starts this account over with a new account key (see `Engine::reset_account`); the app
+/// provides it as context.
+#[derive(Clone, Copy)]
+pub(crate) struct ResetKeys(pub Callback<()>);
 
 /// The devices view.
 #[component]
@@ -283,7 +289,7 @@ fn PasskeySection(engine: StoredValue<SendWrapper<Rc<Engine>>>) -> impl IntoView
 #[component]
 fn ResetSection() -> impl IntoView {
     let confirming = RwSignal::new(false);
-    let reset = use_context::<crate::app::ResetKeys>();
+    let reset = use_context::<ResetKeys>();
     let click = move |_| {
         if !confirming.get_untracked() {
             confirming.set(true);

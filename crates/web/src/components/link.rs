@@ -7,8 +7,10 @@ use leptos::task::spawn_local;
 use send_wrapper::SendWrapper;
 use tandem_core::link::LinkCode;
 
-use crate::engine::{Engine, describe, now};
-use crate::linking::{LinkView, problem};
+use crate::engine::Engine;
+use crate::linking::LinkView;
+use crate::text::{describe, link_problem as problem};
+use crate::transport::now;
 use crate::transport::now_ms;
 
 /// Copies `text` to the clipboard (best effort; the text stays selectable anyway).

@@ -12,7 +12,8 @@ use tandem_core::AccountId;
 use tandem_core::client::{ClientError, DeviceListRecord};
 
 use super::link::{camera, copy_to_clipboard};
-use crate::engine::{CodeView, Engine, Scan, describe};
+use crate::engine::{CodeView, Engine, Scan};
+use crate::text::describe;
 
 /// The 60 digits in twelve groups of five.
 fn groups(digits: &str) -> Vec<String> {

@@ -22,7 +22,7 @@ pub struct DeviceRecord {
     pub name: String,
     /// The passkey that approves links on this (primary) browser, if one was enrolled.
     #[serde(default)]
-    pub passkey: Option<crate::passkey::Passkey>,
+    pub passkey: Option<Passkey>,
 }
 
 impl DeviceRecord {
@@ -98,4 +98,13 @@ impl BrowserDb {
     pub async fn delete(name: &str) -> Result<(), StoreError> {
         Rexie::delete(name).await.map_err(Into::into)
     }
+}
+
+/// An enrolled passkey, as this browser's device record keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Passkey {
+    /// The credential id.
+    pub credential_id: Vec<u8>,
+    /// The SEC1 uncompressed P-256 public key.
+    pub public_key: Vec<u8>,
 }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use js_sys::Promise;
+use tandem_core::Timestamp;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
@@ -46,4 +47,10 @@ pub fn now_ms() -> f64 {
 /// The time from `from_ms` to `to_ms` (epoch milliseconds); zero if `to_ms` is not later.
 pub fn duration_between(from_ms: f64, to_ms: f64) -> Duration {
     Duration::try_from_secs_f64(((to_ms - from_ms) / 1000.0).max(0.0)).unwrap_or(Duration::ZERO)
+}
+
+/// The wall clock as a [`Timestamp`].
+pub fn now() -> Timestamp {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "epoch ms")]
+    Timestamp::from_millis(now_ms().max(0.0) as u64)
 }

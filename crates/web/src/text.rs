@@ -1,0 +1,53 @@
+//! Sentences for people about what went wrong, in one place.
+
+use tandem_core::client::ClientError;
+use tandem_core::link::LinkError;
+use tandem_core::wire::relay::Status;
+
+/// A sentence for people about an engine failure.
+pub fn describe(e: &ClientError) -> String {
+    match e {
+        ClientError::Transport(_) => {
+            "You're offline. It will be sent when the connection is back.".into()
+        }
+        ClientError::Server { status: Status::Conflict, message } if message.contains("handle") => {
+            "That name is taken. Try another one.".into()
+        }
+        ClientError::Server { status: Status::NotFound, .. } => {
+            "No one has that name on this server.".into()
+        }
+        ClientError::Server { status: Status::RateLimited, .. } => {
+            "Too many attempts. Wait a minute and try again.".into()
+        }
+        ClientError::Server { message, .. } => format!("The server refused: {message}."),
+        other => other.to_string(),
+    }
+}
+
+/// A sentence for people about a failed link.
+pub fn link_problem(e: &ClientError) -> String {
+    match e {
+        ClientError::Link(LinkError::Tampered) => {
+            "The link message was damaged or forged, so nothing was linked. A new code is shown; try again.".into()
+        }
+        ClientError::Link(LinkError::WrongDevice) => {
+            "The other device answered for a different browser, so nothing was linked. Scan the code shown here.".into()
+        }
+        ClientError::Link(LinkError::Expired) => {
+            "That link code has expired. Use the new code shown on the other device.".into()
+        }
+        ClientError::Link(LinkError::Malformed) => {
+            "That is not a Tandem link code. Copy the whole text shown under the QR code on the other device.".into()
+        }
+        ClientError::Server { status: Status::LimitReached, .. } => {
+            "This account already has 4 linked devices. Log one out on your main device, then try again.".into()
+        }
+        ClientError::Server { status: Status::BadRequest | Status::Unauthorized, .. } => {
+            "The server did not accept the link: the other device said no, or the code was used already. Nothing was linked; try again with a new code.".into()
+        }
+        ClientError::Transport(_) => {
+            "The connection dropped while linking. Nothing was linked; a new code appears when the connection is back.".into()
+        }
+        other => describe(other),
+    }
+}
