@@ -1,0 +1,200 @@
+//! What comes from the relay: pushes through the device runtime, kept pushes and their
+//! retries, the send journal's typed texts, and the hourly upkeep.
+
+use super::*;
+
+impl Engine {
+    /// Handles one push through [`tandem_core::runtime::handle_push`] and acts on what it
+    /// says; `Ok(true)` when it stored something the UI shows, `Err(push)` when it must be
+    /// tried again later (the relay was busy or unreachable, or a contact's new key waits
+    /// for the person). Receipts and the UI notice wait for the end of the burst (see
+    /// [`receive_loop`]).
+    pub(super) async fn handle_push(&self, p: Push) -> Result<bool, Push> {
+        let outcome =
+            runtime::handle_push(&self.client, &self.relay, &p, now(), &mut system_rng()).await;
+        match outcome {
+            PushOutcome::Stored { ack, events, expired } => {
+                // Stored: only now may the relay delete it.
+                self.relay.ack(ack);
+                for e in &events {
+                    if let Event::Message(m) = e
+                        && let Conversation::Direct(peer) = m.conversation
+                    {
+                        let _ = self.name_of(peer).await;
+                    }
+                }
+                if expired > 0 {
+                    self.notify(Notice::Error(format!(
+                        "{expired} message(s) expired on the server before this device came online; the chats show where."
+                    )));
+                }
+                Ok(!events.is_empty() || matches!(p.body, Some(push::Body::Expired(_))))
+            }
+            PushOutcome::Retry { held } => {
+                if held {
+                    self.notify(Notice::Changed);
+                }
+                Err(p)
+            }
+            PushOutcome::Failed(e) => {
+                let what = if matches!(p.body, Some(push::Body::Envelope(_))) {
+                    format!("A message could not be read: {}", describe(&e))
+                } else {
+                    describe(&e)
+                };
+                self.notify(Notice::Error(what));
+                Ok(false)
+            }
+            PushOutcome::Removed { proven: true } => {
+                self.notify(Notice::Removed);
+                Ok(false)
+            }
+            PushOutcome::Removed { proven: false } => {
+                self.notify(Notice::RemovalUnproven);
+                Ok(false)
+            }
+            PushOutcome::DevicesChanged { report, error } => {
+                // The primary signed a list from its own record: a companion the person
+                // confirmed went in, one that left went out (revoked); anything else the
+                // relay listed was refused, and people are warned.
+                if let Some(report) = report {
+                    self.report_refused(&report);
+                }
+                if let Some(e) = error {
+                    web_sys::console::warn_1(&format!("upkeep failed: {e}").into());
+                }
+                self.notify(Notice::DevicesChanged);
+                Ok(false)
+            }
+            // Receipts that a burst's end sends may be owed after the queue drained.
+            PushOutcome::Drained => Ok(true),
+            PushOutcome::Ignored => Ok(false),
+        }
+    }
+}
+
+/// Moves send-journal entries into the outbox, in order, whenever woken: each is queued
+/// once (by its local id) and leaves the journal only after its transaction committed.
+pub(super) async fn typed_loop(engine: std::rc::Weak<Engine>, mut rx: mpsc::UnboundedReceiver<()>) {
+    while rx.next().await.is_some() {
+        // One pass serves every wake-up that came meanwhile.
+        while rx.try_recv().is_ok() {}
+        let Some(e) = engine.upgrade() else { return };
+        let mut queued = false;
+        for entry in crate::journal::entries() {
+            let (Some(conversation), Some(local_id)) = (entry.conversation(), entry.local_id())
+            else {
+                crate::journal::remove(&entry.id);
+                continue;
+            };
+            let result =
+                e.client.queue_text_once(conversation, &entry.text, Some(local_id), now()).await;
+            match result {
+                Ok(_) => {
+                    crate::journal::remove(&entry.id);
+                    queued = true;
+                }
+                Err(ClientError::InvalidInput(why)) => {
+                    crate::journal::remove(&entry.id);
+                    e.notify(Notice::Error(format!("A message was not sent: {why}")));
+                }
+                // The store failed: the entry stays for the next pass.
+                Err(err) => {
+                    e.notify(Notice::Error(describe(&err)));
+                    break;
+                }
+            }
+        }
+        if queued {
+            e.notify(Notice::Changed);
+            let me = e.clone();
+            wasm_bindgen_futures::spawn_local(async move { me.flush().await });
+        }
+    }
+}
+
+impl Engine {
+    /// Keeps a push that met a busy relay and feeds it (with any others kept meanwhile) back
+    /// to the receive loop after the current back-off.
+    pub(super) fn retry_later(self: &Rc<Self>, p: Push) {
+        self.retrying.borrow_mut().push(p);
+        if self.retry_scheduled.replace(true) {
+            return;
+        }
+        let mut policy = self.retry.get();
+        let delay = policy.next_delay();
+        self.retry.set(policy);
+        let weak = Rc::downgrade(self);
+        wasm_bindgen_futures::spawn_local(async move {
+            crate::transport::sleep(delay).await;
+            let Some(e) = weak.upgrade() else { return };
+            e.retry_scheduled.set(false);
+            e.feed_back();
+        });
+    }
+
+    /// Feeds the kept pushes back at once (a held sender was just accepted).
+    pub(super) fn retry_now(&self) {
+        self.retry.set(RetryPolicy::new());
+        self.feed_back();
+    }
+
+    /// Hands the kept pushes back to the receive loop.
+    pub(super) fn feed_back(&self) {
+        let pushes = std::mem::take(&mut *self.retrying.borrow_mut());
+        if let Some(tx) = self.incoming.borrow().as_ref() {
+            for p in pushes {
+                let _ = tx.unbounded_send(p);
+            }
+        }
+    }
+}
+
+/// How often a long-open engine tab refills prekeys, rotates its signed prekey and (on the
+/// primary) renews the signed device list before it expires, besides on every connection.
+const MAINTAIN_EVERY: Duration = Duration::from_secs(3600);
+
+pub(super) async fn maintain_loop(engine: std::rc::Weak<Engine>) {
+    loop {
+        crate::transport::sleep(MAINTAIN_EVERY).await;
+        let Some(e) = engine.upgrade() else { return };
+        if e.incoming.borrow().is_none() {
+            return;
+        }
+        if e.authenticated.get() {
+            e.maintain().await;
+        }
+    }
+}
+
+/// Most pushes handled before the UI hears and receipts go out.
+const BURST: usize = 100;
+
+/// Handles pushes in order. A burst of pushes (a queue draining on reconnect) is handled
+/// back to back, then the UI is told once and the receipts owed go out together (one
+/// receipt per sender for many messages, instead of one send per message).
+pub(super) async fn receive_loop(
+    engine: std::rc::Weak<Engine>,
+    mut rx: mpsc::UnboundedReceiver<Push>,
+) {
+    while let Some(first) = rx.next().await {
+        let Some(e) = engine.upgrade() else { return };
+        let mut changed = false;
+        let mut next = Some(first);
+        for _ in 0..BURST {
+            let Some(p) = next.take().or_else(|| rx.try_recv().ok()) else { break };
+            match e.handle_push(p).await {
+                Ok(c) => {
+                    changed |= c;
+                    e.retry.set(RetryPolicy::new());
+                }
+                Err(p) => e.retry_later(p),
+            }
+        }
+        if changed {
+            e.notify(Notice::Changed);
+        }
+        let _ = e.client.flush_receipts(&e.relay, now(), &mut system_rng()).await;
+        e.tidy().await;
+    }
+}
