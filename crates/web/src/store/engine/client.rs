@@ -1,0 +1,106 @@
+//! The engine's records (account, device lists, messages, groups, outbox) as reads.
+
+use super::*;
+
+#[async_trait(?Send)]
+impl ClientStore for IdbStore {
+    async fn load_account(&self) -> Result<Option<AccountRecord>, StoreError> {
+        self.load("account", LOCAL, JsValue::from_str(ACCOUNT_KEY), AccountRecord::from_bytes).await
+    }
+
+    async fn load_device_list(
+        &self,
+        account: &AccountId,
+    ) -> Result<Option<DeviceListRecord>, StoreError> {
+        self.load("device list", DEVICE_LISTS, account_key(account), DeviceListRecord::from_bytes)
+            .await
+    }
+
+    async fn load_message(&self, id: &MessageId) -> Result<Option<MessageRecord>, StoreError> {
+        self.get(MESSAGES, message_key(id)).await?.map(|v| message_from_value(&v)).transpose()
+    }
+
+    async fn load_group(&self, group_id: &[u8; 16]) -> Result<Option<GroupRecord>, StoreError> {
+        self.load(
+            "group",
+            GROUPS,
+            JsValue::from_str(&hex::encode(group_id)),
+            GroupRecord::from_bytes,
+        )
+        .await
+    }
+
+    async fn load_outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        let tx = self.transaction(&[OUTBOX], TransactionMode::ReadOnly)?;
+        let values =
+            tx.store(OUTBOX).map_err(rexie_err)?.get_all(None, None).await.map_err(rexie_err)?;
+        tx.done().await.map_err(rexie_err)?;
+        values
+            .iter()
+            .map(|v| {
+                OutboxEntry::from_bytes(&value_bytes("outbox entry", v)?)
+                    .map_err(|e| corrupt("outbox entry", e))
+            })
+            .collect()
+    }
+
+    async fn load_messages(
+        &self,
+        conversation: &Conversation,
+        limit: usize,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        self.scan_messages(conversation, &[0xffu8; 25], false, limit).await
+    }
+
+    async fn load_messages_before(
+        &self,
+        conversation: &Conversation,
+        before: &MessageId,
+        limit: usize,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        self.scan_messages(conversation, &before.sort_key(), true, limit).await
+    }
+}
+
+impl IdbStore {
+    /// The newest `limit` messages of a conversation up to the sort key `upper` (excluded
+    /// when `open`), oldest first, read through the conversation index.
+    async fn scan_messages(
+        &self,
+        conversation: &Conversation,
+        upper: &[u8],
+        open: bool,
+        limit: usize,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let range = KeyRange::bound(
+            &conversation_key(conversation, &[0u8; 25]),
+            &conversation_key(conversation, upper),
+            Some(false),
+            Some(open),
+        )
+        .map_err(|e| backend(format!("key range: {e}")))?;
+        let tx = self.transaction(&[MESSAGES], TransactionMode::ReadOnly)?;
+        let index = tx
+            .store(MESSAGES)
+            .map_err(rexie_err)?
+            .index(MESSAGES_BY_CONVERSATION)
+            .map_err(rexie_err)?;
+        let rows = index
+            .scan(
+                Some(range),
+                Some(u32::try_from(limit).unwrap_or(u32::MAX)),
+                None,
+                Some(Direction::Prev),
+            )
+            .await
+            .map_err(rexie_err)?;
+        tx.done().await.map_err(rexie_err)?;
+        let mut out =
+            rows.iter().map(|(_, v)| message_from_value(v)).collect::<Result<Vec<_>, _>>()?;
+        out.reverse();
+        Ok(out)
+    }
+}
