@@ -168,86 +168,10 @@ impl ProtocolStore for IdbStore {
             put_all(&tx, SIGNED_PRE_KEYS, signed_pre_keys).await?;
             delete_all(&tx, SIGNED_PRE_KEYS, removed_signed).await?;
             put_all(&tx, KYBER_PRE_KEYS, kyber_pre_keys).await?;
-            // A one-time Kyber key goes on use; a last-resort one remembers each use.
-            let kyber = tx.store(KYBER_PRE_KEYS).map_err(rexie_err)?;
-            for used in &used_kyber_pre_keys {
-                let id = used.kyber_pre_key_id.0;
-                let Some(v) = kyber.get(JsValue::from(id)).await.map_err(rexie_err)? else {
-                    continue;
-                };
-                let record = KyberPreKeyRecord::from_bytes(&value_bytes("Kyber prekey", &v)?)
-                    .map_err(|e| corrupt("Kyber prekey", e))?;
-                if record.last_resort {
-                    let key = kyber_use_key(
-                        used.kyber_pre_key_id,
-                        used.signed_pre_key_id,
-                        &used.base_key,
-                    );
-                    put_all(&tx, KYBER_USES, vec![(key, JsValue::TRUE)]).await?;
-                } else if !new_kyber.contains(&id) {
-                    kyber.delete(JsValue::from(id)).await.map_err(rexie_err)?;
-                }
-            }
+            use_kyber_pre_keys(&tx, &used_kyber_pre_keys, &new_kyber).await?;
             put_all(&tx, SENDER_KEYS, sender_keys).await?;
             put_all(&tx, DEVICE_LISTS, device_lists).await?;
-            // Conversation summaries: compare with the stored copies before replacing them.
-            let stored = tx.store(MESSAGES).map_err(rexie_err)?;
-            let summaries = tx.store(CONVERSATIONS).map_err(rexie_err)?;
-            let mut fresh: Vec<Fresh> = Vec::new();
-            let names = tx.store(CONTACTS).map_err(rexie_err)?;
-            for (key_bytes, list) in &touched {
-                let key = bytes_value(key_bytes);
-                let (mut last, mut unread) =
-                    match summaries.get(key.clone()).await.map_err(rexie_err)? {
-                        Some(v) => {
-                            let (m, u) = summary_from_value(&v)?;
-                            // A removed newest message (stamped afresh) gives way to the rest.
-                            let gone = removed_messages.contains(&m.id);
-                            ((!gone).then_some(m), i64::from(u))
-                        }
-                        None => (None, 0),
-                    };
-                // All lookups at once: one round of IndexedDB events, not one per message.
-                let olds = futures_util::future::join_all(
-                    list.iter().map(|m| stored.get(message_key(&m.id))),
-                )
-                .await;
-                for (m, old) in list.iter().zip(olds) {
-                    let old = match old.map_err(rexie_err)? {
-                        Some(v) => Some(message_from_value(&v)?),
-                        None => None,
-                    };
-                    unread +=
-                        i64::from(is_unread(m)) - i64::from(old.as_ref().is_some_and(is_unread));
-                    if last.as_ref().is_none_or(|l| l.id.sort_key() <= m.id.sort_key()) {
-                        last = Some(m.clone());
-                    }
-                }
-                if let Some(last) = &last {
-                    let unread = u32::try_from(unread.max(0)).unwrap_or(u32::MAX);
-                    let value = summary_value(last, unread)?;
-                    let name = match last.conversation {
-                        Conversation::Direct(peer) => names
-                            .get(account_key(&peer))
-                            .await
-                            .map_err(rexie_err)?
-                            .and_then(|v| v.as_string()),
-                        Conversation::Group(_) => None,
-                    };
-                    fresh.push(Fresh::new(key_bytes.clone(), value.clone(), last, name));
-                    put_all(&tx, CONVERSATIONS, vec![(key, value)]).await?;
-                }
-            }
-            if !fresh.is_empty() {
-                let locals = tx.store(LOCAL).map_err(rexie_err)?;
-                let stored = locals.get(JsValue::from_str(RECENT_KEY)).await.map_err(rexie_err)?;
-                put_all(
-                    &tx,
-                    LOCAL,
-                    vec![(JsValue::from_str(RECENT_KEY), merge_recent(stored, &fresh))],
-                )
-                .await?;
-            }
+            write_read_model(&tx, &touched, &removed_messages).await?;
             delete_all(&tx, MESSAGES, removed).await?;
             put_all(&tx, MESSAGES, messages).await?;
             put_all(&tx, GROUPS, groups).await?;
@@ -284,4 +208,92 @@ impl ProtocolStore for IdbStore {
             }
         }
     }
+}
+
+/// Marks the Kyber prekeys a batch used: a one-time key goes, a last-resort key remembers
+/// each use (keys the same batch added are kept).
+async fn use_kyber_pre_keys(
+    tx: &rexie::Transaction,
+    used: &[tandem_core::store::KyberPreKeyUse],
+    new: &HashSet<u32>,
+) -> Result<(), StoreError> {
+    // A one-time Kyber key goes on use; a last-resort one remembers each use.
+    let kyber = tx.store(KYBER_PRE_KEYS).map_err(rexie_err)?;
+    for used in used {
+        let id = used.kyber_pre_key_id.0;
+        let Some(v) = kyber.get(JsValue::from(id)).await.map_err(rexie_err)? else {
+            continue;
+        };
+        let record = KyberPreKeyRecord::from_bytes(&value_bytes("Kyber prekey", &v)?)
+            .map_err(|e| corrupt("Kyber prekey", e))?;
+        if record.last_resort {
+            let key = kyber_use_key(used.kyber_pre_key_id, used.signed_pre_key_id, &used.base_key);
+            put_all(tx, KYBER_USES, vec![(key, JsValue::TRUE)]).await?;
+        } else if !new.contains(&id) {
+            kyber.delete(JsValue::from(id)).await.map_err(rexie_err)?;
+        }
+    }
+    Ok(())
+}
+
+/// The chat list's read model, written inside `save_changes`'s transaction: each touched
+/// conversation's summary (newest message, unread count compared with the stored copies)
+/// and the start snapshot's recent list.
+async fn write_read_model(
+    tx: &rexie::Transaction,
+    touched: &[(Vec<u8>, Vec<MessageRecord>)],
+    removed_messages: &[MessageId],
+) -> Result<(), StoreError> {
+    // Conversation summaries: compare with the stored copies before replacing them.
+    let stored = tx.store(MESSAGES).map_err(rexie_err)?;
+    let summaries = tx.store(CONVERSATIONS).map_err(rexie_err)?;
+    let mut fresh: Vec<Fresh> = Vec::new();
+    let names = tx.store(CONTACTS).map_err(rexie_err)?;
+    for (key_bytes, list) in touched {
+        let key = bytes_value(key_bytes);
+        let (mut last, mut unread) = match summaries.get(key.clone()).await.map_err(rexie_err)? {
+            Some(v) => {
+                let (m, u) = summary_from_value(&v)?;
+                // A removed newest message (stamped afresh) gives way to the rest.
+                let gone = removed_messages.contains(&m.id);
+                ((!gone).then_some(m), i64::from(u))
+            }
+            None => (None, 0),
+        };
+        // All lookups at once: one round of IndexedDB events, not one per message.
+        let olds =
+            futures_util::future::join_all(list.iter().map(|m| stored.get(message_key(&m.id))))
+                .await;
+        for (m, old) in list.iter().zip(olds) {
+            let old = match old.map_err(rexie_err)? {
+                Some(v) => Some(message_from_value(&v)?),
+                None => None,
+            };
+            unread += i64::from(is_unread(m)) - i64::from(old.as_ref().is_some_and(is_unread));
+            if last.as_ref().is_none_or(|l| l.id.sort_key() <= m.id.sort_key()) {
+                last = Some(m.clone());
+            }
+        }
+        if let Some(last) = &last {
+            let unread = u32::try_from(unread.max(0)).unwrap_or(u32::MAX);
+            let value = summary_value(last, unread)?;
+            let name = match last.conversation {
+                Conversation::Direct(peer) => names
+                    .get(account_key(&peer))
+                    .await
+                    .map_err(rexie_err)?
+                    .and_then(|v| v.as_string()),
+                Conversation::Group(_) => None,
+            };
+            fresh.push(Fresh::new(key_bytes.clone(), value.clone(), last, name));
+            put_all(tx, CONVERSATIONS, vec![(key, value)]).await?;
+        }
+    }
+    if !fresh.is_empty() {
+        let locals = tx.store(LOCAL).map_err(rexie_err)?;
+        let stored = locals.get(JsValue::from_str(RECENT_KEY)).await.map_err(rexie_err)?;
+        put_all(tx, LOCAL, vec![(JsValue::from_str(RECENT_KEY), merge_recent(stored, &fresh))])
+            .await?;
+    }
+    Ok(())
 }
