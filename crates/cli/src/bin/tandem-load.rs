@@ -349,6 +349,9 @@ async fn throughput(args: &Args) {
 
 async fn idle(args: &Args) {
     let pid = args.server_pid.expect("--server-pid is needed to read the relay's memory");
+    // A fresh relay's resident size: everything the sockets, the registrations and the
+    // allocator's growth add is counted against it (an upper bound per socket).
+    let fresh = rss_kib(pid);
     let sims = register_all(args, args.devices, "idle").await;
     let accounts: Vec<(AccountId, IdentityKeyPair)> =
         sims.iter().map(|s| (s.account, s.identity.clone())).collect();
@@ -381,13 +384,15 @@ async fn idle(args: &Args) {
     let after = rss_kib(pid);
     let metrics = Metrics::fetch(&args.url).await;
     println!(
-        "idle devices={} connected={} connect_time={:.1}s rss_before={}KiB rss_after={}KiB per_device={:.2}KiB",
+        "idle devices={} connected={} connect_time={:.1}s rss_fresh={}KiB rss_before={}KiB rss_after={}KiB per_device={:.2}KiB per_device_vs_fresh={:.2}KiB",
         conns.len(),
         metrics.get("/connected_devices"),
         connect_time.as_secs_f64(),
+        fresh,
         before,
         after,
-        after.saturating_sub(before) as f64 / conns.len() as f64
+        after.saturating_sub(before) as f64 / conns.len() as f64,
+        after.saturating_sub(fresh) as f64 / conns.len() as f64
     );
 }
 
