@@ -7,12 +7,14 @@ mod device;
 #[cfg(target_family = "wasm")]
 mod engine;
 pub mod migrations;
+#[cfg(target_family = "wasm")]
+pub mod seal;
 
 use std::error::Error as _;
 
 pub use device::{BrowserDb, DeviceRecord, Passkey};
 #[cfg(target_family = "wasm")]
-pub use engine::{ConversationSummary, IdbStore, contacts_from_stored};
+pub use engine::{ConversationSummary, IdbStore, LockState, open_snapshot};
 
 /// A failure of the browser store. JS errors are turned into owned strings at once.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -48,9 +48,11 @@ mod values;
 
 use save::{delete_all, put_all};
 
+pub use read_model::ConversationSummary;
 use read_model::*;
-pub use read_model::{ConversationSummary, contacts_from_stored};
 use values::*;
+
+use crate::store::seal::{DataKey, Ring, SealError};
 
 use super::migrations::{
     CONTACTS, CONVERSATIONS, DEVICE_LISTS, GROUPS, IDENTITIES, KYBER_PRE_KEYS, KYBER_USES, LOCAL,
@@ -123,6 +125,42 @@ impl SessionLog {
     }
 }
 
+/// Whether a store holds data, and whether its data key is locked.
+#[derive(Clone, Debug)]
+pub enum LockState {
+    /// No data key: nothing stored yet (or data from before encryption at rest).
+    Empty,
+    /// The data key is usable as stored.
+    Open,
+    /// The app lock is on; its `lock` description (see [`crate::lock`]).
+    Locked(JsValue),
+}
+
+/// Opens the start snapshot the page's script read (the `keys`, `account` and `recent`
+/// values of `local`): this account's record and the newest chats, with handles where known.
+/// Fails when the store is locked.
+pub async fn open_snapshot(
+    ring: &JsValue,
+    account: JsValue,
+    recent: Option<JsValue>,
+) -> Result<(AccountRecord, Vec<(ConversationSummary, Option<String>)>), StoreError> {
+    let key = match Ring::from_stored(ring).map_err(seal_err)? {
+        Ring::Open { key, .. } => key,
+        Ring::Locked { .. } => return Err(backend(SealError::Locked)),
+    };
+    let mut rows = vec![(JsValue::from_str(ACCOUNT_KEY), account)];
+    if let Some(r) = recent {
+        rows.push((JsValue::from_str(RECENT_KEY), r));
+    }
+    let opened = open_rows(&key, "start snapshot", LOCAL, &rows).await?;
+    let account = AccountRecord::from_bytes(&opened[0]).map_err(|e| corrupt("account", e))?;
+    let chats = match opened.get(1) {
+        Some(bytes) => StoredRecent::parse(bytes)?.summaries()?,
+        None => Vec::new(),
+    };
+    Ok((account, chats))
+}
+
 /// `tandem-core`'s stores over one IndexedDB database.
 pub struct IdbStore {
     /// `None` once closed (this device was logged out and its data is being deleted).
@@ -136,6 +174,11 @@ pub struct IdbStore {
     last_yield: std::cell::Cell<f64>,
     /// Whether this start rebuilt the recent-chats record (see `conversations`).
     recent_written: std::cell::Cell<bool>,
+    /// Seals and opens every value (see [`crate::store::seal`]).
+    key: DataKey,
+    /// Held by each write that reads before it writes (values are opened and sealed outside
+    /// the transaction), so two such writes never interleave.
+    writing: futures_util::lock::Mutex<()>,
 }
 
 /// Longest stretch long work holds the UI thread before [`ProtocolStore::pause`] yields.
@@ -154,11 +197,15 @@ impl std::fmt::Debug for IdbStore {
 }
 
 impl IdbStore {
-    /// Opens the database `name`; `None` when it holds no identity yet.
+    /// Opens the database `name`; `None` when it holds no identity yet. The data key is the
+    /// one this page unlocked, or the stored one when the app lock is off; a locked store
+    /// gives [`SealError::Locked`] as the backend error (callers ask
+    /// [`IdbStore::lock_state`] first).
     pub async fn open(name: &str) -> Result<Option<Self>, StoreError> {
         let db = super::migrations::open(name).await.map_err(backend)?;
         let tx = db.transaction(&[LOCAL], TransactionMode::ReadOnly).map_err(rexie_err)?;
         let store = tx.store(LOCAL).map_err(rexie_err)?;
+        let ring = store.get(JsValue::from_str(KEYS_KEY)).await.map_err(rexie_err)?;
         let identity = store.get(JsValue::from_str(IDENTITY_KEY)).await.map_err(rexie_err)?;
         let registration =
             store.get(JsValue::from_str(REGISTRATION_KEY)).await.map_err(rexie_err)?;
@@ -169,50 +216,74 @@ impl IdbStore {
             db.close();
             return Ok(None);
         };
-        let identity = IdentityKeyPair::from_bytes(&zeroize::Zeroizing::new(value_bytes(
-            "identity", &identity,
-        )?))
-        .map_err(|e| corrupt("identity", e))?;
-        let registration = value_bytes("registration id", &registration)?;
+        let key = match (crate::store::seal::remembered(), ring) {
+            (Some(key), Some(_)) => key,
+            (None, Some(ring)) => match Ring::from_stored(&ring).map_err(seal_err)? {
+                Ring::Open { key, .. } => key,
+                Ring::Locked { .. } => {
+                    db.close();
+                    return Err(backend(SealError::Locked));
+                }
+            },
+            (_, None) => {
+                db.close();
+                return Err(corrupt("keys", "this browser's data has no key; sign in again"));
+            }
+        };
+        let rows = [
+            (JsValue::from_str(IDENTITY_KEY), identity),
+            (JsValue::from_str(REGISTRATION_KEY), registration),
+        ];
+        let opened = match open_rows(&key, "identity", LOCAL, &rows).await {
+            Ok(o) => o,
+            Err(e) => {
+                db.close();
+                return Err(e);
+            }
+        };
+        let identity =
+            IdentityKeyPair::from_bytes(&opened[0]).map_err(|e| corrupt("identity", e))?;
         let registration_id = u32::from_be_bytes(
-            registration.as_slice().try_into().map_err(|_| corrupt("registration id", "length"))?,
+            opened[1].as_slice().try_into().map_err(|_| corrupt("registration id", "length"))?,
         );
-        Ok(Some(Self::with(db, identity, registration_id)))
+        Ok(Some(Self::with(db, identity, registration_id, key)))
     }
 
-    /// Opens the database `name` and gives it this identity, replacing any state it held
-    /// (a fresh device).
+    /// Opens the database `name` and gives it this identity and a fresh data key, replacing
+    /// any state it held (a fresh device).
     pub async fn create(
         name: &str,
         identity: IdentityKeyPair,
         registration_id: u32,
     ) -> Result<Self, StoreError> {
+        let (ring, stored_ring) = Ring::generate().await.map_err(seal_err)?;
+        let Ring::Open { key, .. } = ring else { return Err(backend("a fresh key is locked")) };
+        let mut sealing = Sealing::default();
+        sealing.put(LOCAL, JsValue::from_str(IDENTITY_KEY), identity.serialize().to_vec());
+        sealing.put(
+            LOCAL,
+            JsValue::from_str(REGISTRATION_KEY),
+            registration_id.to_be_bytes().to_vec(),
+        );
+        let mut sealed = sealing.seal(&key).await?;
         let db = super::migrations::open(name).await.map_err(backend)?;
         let all = super::migrations::ENGINE_STORES;
         let tx = db.transaction(all, TransactionMode::ReadWrite).map_err(rexie_err)?;
         for s in all {
             tx.store(s).map_err(rexie_err)?.clear().await.map_err(rexie_err)?;
         }
-        let local = tx.store(LOCAL).map_err(rexie_err)?;
-        let secret = identity.serialize();
-        local
-            .put(&bytes_value(&secret), Some(&JsValue::from_str(IDENTITY_KEY)))
-            .await
-            .map_err(rexie_err)?;
-        local
-            .put(
-                &bytes_value(&registration_id.to_be_bytes()),
-                Some(&JsValue::from_str(REGISTRATION_KEY)),
-            )
-            .await
-            .map_err(rexie_err)?;
+        let mut local = sealed.take(LOCAL);
+        local.push((JsValue::from_str(KEYS_KEY), stored_ring));
+        put_all(&tx, LOCAL, local).await?;
         tx.done().await.map_err(rexie_err)?;
-        let store = Self::with(db, identity, registration_id);
+        // A key this page unlocked belonged to the data just replaced.
+        crate::store::seal::forget();
+        let store = Self::with(db, identity, registration_id, key);
         store.log.borrow_mut().loaded = true;
         Ok(store)
     }
 
-    fn with(db: Rexie, identity: IdentityKeyPair, registration_id: u32) -> Self {
+    fn with(db: Rexie, identity: IdentityKeyPair, registration_id: u32, key: DataKey) -> Self {
         Self {
             db: RefCell::new(Some(db)),
             identity,
@@ -222,7 +293,51 @@ impl IdbStore {
             compacting: std::cell::Cell::new(false),
             last_yield: std::cell::Cell::new(js_sys::Date::now()),
             recent_written: std::cell::Cell::new(false),
+            key,
+            writing: futures_util::lock::Mutex::new(()),
         }
+    }
+
+    /// The data key ring of the store `name`, if it has one.
+    pub async fn read_ring(name: &str) -> Result<Option<Ring>, StoreError> {
+        let db = super::migrations::open(name).await.map_err(backend)?;
+        let result = async {
+            let tx = db.transaction(&[LOCAL], TransactionMode::ReadOnly).map_err(rexie_err)?;
+            let v = tx
+                .store(LOCAL)
+                .map_err(rexie_err)?
+                .get(JsValue::from_str(KEYS_KEY))
+                .await
+                .map_err(rexie_err)?;
+            tx.done().await.map_err(rexie_err)?;
+            Ok::<_, StoreError>(v)
+        }
+        .await;
+        db.close();
+        result?.map(|v| Ring::from_stored(&v).map_err(seal_err)).transpose()
+    }
+
+    /// Replaces the data key ring of the store `name` (locking or unlocking it; the data key
+    /// itself stays the same, so nothing is sealed again).
+    pub async fn write_ring(name: &str, ring: &Ring) -> Result<(), StoreError> {
+        let db = super::migrations::open(name).await.map_err(backend)?;
+        let result = async {
+            let tx = db.transaction(&[LOCAL], TransactionMode::ReadWrite).map_err(rexie_err)?;
+            put_all(&tx, LOCAL, vec![(JsValue::from_str(KEYS_KEY), ring.to_stored())]).await?;
+            tx.done().await.map_err(rexie_err).map(drop)
+        }
+        .await;
+        db.close();
+        result
+    }
+
+    /// Whether the store `name` holds data and whether it is locked.
+    pub async fn lock_state(name: &str) -> Result<LockState, StoreError> {
+        Ok(match Self::read_ring(name).await? {
+            None => LockState::Empty,
+            Some(Ring::Open { .. }) => LockState::Open,
+            Some(Ring::Locked { lock, .. }) => LockState::Locked(lock),
+        })
     }
 
     /// Reads the session log, once.
@@ -238,12 +353,12 @@ impl IdbStore {
             .await
             .map_err(rexie_err)?;
         tx.done().await.map_err(rexie_err)?;
+        let opened = open_rows(&self.key, "session log", SESSION_LOG, &rows).await?;
         let mut parsed = Vec::with_capacity(rows.len());
-        for (k, v) in &rows {
+        for ((k, _), bytes) in rows.iter().zip(opened) {
             let key = k.as_f64().ok_or_else(|| corrupt("session log", "key is not a number"))?;
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "our keys")]
             let key = key.max(0.0) as u64;
-            let bytes = zeroize::Zeroizing::new(value_bytes("session log", v)?);
             let entry =
                 SessionLogEntry::from_bytes(&bytes).map_err(|e| corrupt("session log", e))?;
             parsed.push((key, entry, bytes.len()));
@@ -321,13 +436,14 @@ impl IdbStore {
         let last = chunks.len().saturating_sub(1);
         for i in 0..chunks.len().max(1) {
             let chunk = chunks.get(i).copied().unwrap_or(&[]);
-            let (mut puts, mut deletes) = (Vec::new(), Vec::new());
+            let (mut sealing, mut deletes) = (Sealing::default(), Vec::new());
             for (address, record) in chunk {
                 match record {
-                    Some(bytes) => puts.push((address_key(address), bytes_value(bytes))),
+                    Some(bytes) => sealing.put(SESSIONS, address_key(address), bytes.to_vec()),
                     None => deletes.push(address_key(address)),
                 }
             }
+            let puts = sealing.seal(&self.key).await?.take(SESSIONS);
             let folded = KeyRange::upper_bound(&JsValue::from(upto as f64), Some(false))
                 .map_err(|e| backend(format!("key range: {e}")))?;
             let tx = self.transaction(&[SESSIONS, SESSION_LOG], TransactionMode::ReadWrite)?;
@@ -396,9 +512,20 @@ impl IdbStore {
         key: JsValue,
         parse: impl FnOnce(&[u8]) -> Result<T, E>,
     ) -> Result<Option<T>, StoreError> {
-        let Some(v) = self.get(store, key).await? else { return Ok(None) };
-        let bytes = zeroize::Zeroizing::new(value_bytes(what, &v)?);
+        let Some(bytes) = self.get_open(what, store, key).await? else { return Ok(None) };
         parse(&bytes).map(Some).map_err(|e| corrupt(what, e))
+    }
+
+    /// The opened value under `key`.
+    async fn get_open(
+        &self,
+        what: &'static str,
+        store: &str,
+        key: JsValue,
+    ) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, StoreError> {
+        let Some(v) = self.get(store, key.clone()).await? else { return Ok(None) };
+        let mut opened = open_rows(&self.key, what, store, &[(key, v)]).await?;
+        Ok(opened.pop())
     }
 
     async fn count(&self, store: &str) -> Result<u32, StoreError> {
@@ -418,55 +545,80 @@ impl IdbStore {
             .await
             .map_err(rexie_err)?;
         tx.done().await.map_err(rexie_err)?;
-        let mut out = rows
+        let opened = open_rows(&self.key, "conversation", CONVERSATIONS, &rows).await?;
+        let summaries =
+            opened.iter().map(|b| StoredSummary::parse(b)).collect::<Result<Vec<_>, _>>()?;
+        let mut out = summaries
             .iter()
-            .map(|(_, v)| ConversationSummary::from_stored(v))
+            .map(|s| {
+                let (last, unread) = s.read()?;
+                Ok(ConversationSummary { conversation: last.conversation, last, unread })
+            })
             .collect::<Result<Vec<_>, StoreError>>()?;
         if !self.recent_written.replace(true) {
-            // A database from before the recent list, or one a crash left behind: rebuild it
-            // from the whole list once per start.
+            // A crash may have left the recent list behind: rebuild it from the whole list
+            // once per start.
             let names = self.contacts().await?;
             let fresh: Vec<Fresh> = rows
                 .iter()
+                .zip(summaries)
                 .zip(&out)
-                .filter_map(|((k, v), s)| {
+                .filter_map(|(((k, _), summary), s)| {
                     let key = value_bytes("conversation key", k).ok()?;
                     let name = match s.conversation {
                         Conversation::Direct(peer) => names.get(&peer).cloned(),
                         Conversation::Group(_) => None,
                     };
-                    Some(Fresh::new(key, v.clone(), &s.last, name))
+                    Some(Fresh::new(key, summary, &s.last, name))
                 })
                 .collect();
-            let tx = self.transaction(&[LOCAL], TransactionMode::ReadWrite)?;
-            put_all(&tx, LOCAL, vec![(JsValue::from_str(RECENT_KEY), merge_recent(None, &fresh))])
-                .await?;
-            tx.done().await.map_err(rexie_err)?;
+            let recent = merge_recent(None, fresh);
+            let _writing = self.writing.lock().await;
+            self.put_sealed(
+                LOCAL,
+                JsValue::from_str(RECENT_KEY),
+                prost::Message::encode_to_vec(&recent),
+            )
+            .await?;
         }
         out.sort_by_key(|s| std::cmp::Reverse(s.last.id.timestamp));
         Ok(out)
+    }
+
+    /// Seals and writes one value in its own transaction.
+    async fn put_sealed(
+        &self,
+        store: &'static str,
+        key: JsValue,
+        plain: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let mut sealing = Sealing::default();
+        sealing.put(store, key, plain);
+        let mut sealed = sealing.seal(&self.key).await?;
+        let tx = self.transaction(&[store], TransactionMode::ReadWrite)?;
+        put_all(&tx, store, sealed.take(store)).await?;
+        tx.done().await.map_err(rexie_err).map(drop)
+    }
+
+    /// The stored recent list.
+    async fn stored_recent(&self) -> Result<Option<StoredRecent>, StoreError> {
+        self.load("recent chats", LOCAL, JsValue::from_str(RECENT_KEY), StoredRecent::parse).await
     }
 
     /// The newest chats as the start snapshot holds them (newest first, at most
     /// [`RECENT_LEN`]) with the peer's handle where known; empty before the first save or
     /// rebuild.
     pub async fn recent(&self) -> Result<Vec<(ConversationSummary, Option<String>)>, StoreError> {
-        let Some(v) = self.get(LOCAL, JsValue::from_str(RECENT_KEY)).await? else {
-            return Ok(Vec::new());
-        };
-        let list =
-            v.dyn_into::<js_sys::Array>().map_err(|_| corrupt("recent chats", "not a list"))?;
-        list.iter()
-            .map(|e| {
-                let name = Reflect::get(&e, &"n".into()).ok().and_then(|n| n.as_string());
-                Ok((ConversationSummary::from_stored(&e)?, name))
-            })
-            .collect()
+        match self.stored_recent().await? {
+            Some(r) => r.summaries(),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// The handle of an account, if known.
     pub async fn contact(&self, account: &AccountId) -> Result<Option<String>, StoreError> {
-        Ok(self.get(CONTACTS, account_key(account)).await?.and_then(|v| v.as_string()))
+        let bytes = self.get_open("contact", CONTACTS, account_key(account)).await?;
+        Ok(bytes.and_then(|b| String::from_utf8(b.to_vec()).ok()))
     }
 
     /// Every known handle, by account.
@@ -475,35 +627,44 @@ impl IdbStore {
         let store = tx.store(CONTACTS).map_err(rexie_err)?;
         let rows = store.scan(None, None, None, None).await.map_err(rexie_err)?;
         tx.done().await.map_err(rexie_err)?;
-        let (keys, values): (Vec<_>, Vec<_>) = rows.into_iter().unzip();
-        Ok(contacts_from_stored(&keys, &values))
+        let opened = open_rows(&self.key, "contact", CONTACTS, &rows).await?;
+        Ok(rows
+            .iter()
+            .zip(opened)
+            .filter_map(|((k, _), v)| {
+                let id = AccountId::from_bytes(&hex::decode(k.as_string()?).ok()?).ok()?;
+                Some((id, String::from_utf8(v.to_vec()).ok()?))
+            })
+            .collect())
     }
 
     /// Remembers the handle of an account.
     pub async fn save_contact(&self, account: &AccountId, handle: &str) -> Result<(), StoreError> {
-        let tx = self.transaction(&[CONTACTS, LOCAL], TransactionMode::ReadWrite)?;
-        tx.store(CONTACTS)
-            .map_err(rexie_err)?
-            .put(&JsValue::from_str(handle), Some(&account_key(account)))
-            .await
-            .map_err(rexie_err)?;
+        let _writing = self.writing.lock().await;
+        let mut sealing = Sealing::default();
+        sealing.put(CONTACTS, account_key(account), handle.as_bytes().to_vec());
         // The start snapshot's entry for this chat, if it has one, gets the name too.
-        let locals = tx.store(LOCAL).map_err(rexie_err)?;
-        if let Some(recent) = locals.get(JsValue::from_str(RECENT_KEY)).await.map_err(rexie_err)?
-            && let Ok(list) = recent.dyn_into::<js_sys::Array>()
-        {
-            let peer = account_key(account);
+        if let Some(mut recent) = self.stored_recent().await? {
+            let peer = account.to_string();
             let mut changed = false;
-            for e in list.iter() {
-                if Reflect::get(&e, &"a".into()).ok().as_ref() == Some(&peer) {
-                    let _ = Reflect::set(&e, &"n".into(), &JsValue::from_str(handle));
+            for e in &mut recent.entries {
+                if e.a.as_deref() == Some(peer.as_str()) {
+                    e.n = Some(handle.to_owned());
                     changed = true;
                 }
             }
             if changed {
-                put_all(&tx, LOCAL, vec![(JsValue::from_str(RECENT_KEY), list.into())]).await?;
+                sealing.put(
+                    LOCAL,
+                    JsValue::from_str(RECENT_KEY),
+                    prost::Message::encode_to_vec(&recent),
+                );
             }
         }
+        let mut sealed = sealing.seal(&self.key).await?;
+        let tx = self.transaction(&[CONTACTS, LOCAL], TransactionMode::ReadWrite)?;
+        put_all(&tx, CONTACTS, sealed.take(CONTACTS)).await?;
+        put_all(&tx, LOCAL, sealed.take(LOCAL)).await?;
         tx.done().await.map_err(rexie_err)?;
         Ok(())
     }

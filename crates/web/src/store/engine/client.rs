@@ -17,7 +17,12 @@ impl ClientStore for IdbStore {
     }
 
     async fn load_message(&self, id: &MessageId) -> Result<Option<MessageRecord>, StoreError> {
-        self.get(MESSAGES, message_key(id)).await?.map(|v| message_from_value(&v)).transpose()
+        let Some(v) = self.get(MESSAGES, message_key(id)).await? else { return Ok(None) };
+        let m = open_messages(&self.key, &[v]).await?.pop();
+        if m.as_ref().is_some_and(|m| m.id != *id) {
+            return Err(corrupt("message", "it is filed under another message"));
+        }
+        Ok(m)
     }
 
     async fn load_group(&self, group_id: &[u8; 16]) -> Result<Option<GroupRecord>, StoreError> {
@@ -32,15 +37,17 @@ impl ClientStore for IdbStore {
 
     async fn load_outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
         let tx = self.transaction(&[OUTBOX], TransactionMode::ReadOnly)?;
-        let values =
-            tx.store(OUTBOX).map_err(rexie_err)?.get_all(None, None).await.map_err(rexie_err)?;
+        let rows = tx
+            .store(OUTBOX)
+            .map_err(rexie_err)?
+            .scan(None, None, None, None)
+            .await
+            .map_err(rexie_err)?;
         tx.done().await.map_err(rexie_err)?;
-        values
+        open_rows(&self.key, "outbox entry", OUTBOX, &rows)
+            .await?
             .iter()
-            .map(|v| {
-                OutboxEntry::from_bytes(&value_bytes("outbox entry", v)?)
-                    .map_err(|e| corrupt("outbox entry", e))
-            })
+            .map(|b| OutboxEntry::from_bytes(b).map_err(|e| corrupt("outbox entry", e)))
             .collect()
     }
 
@@ -98,8 +105,8 @@ impl IdbStore {
             .await
             .map_err(rexie_err)?;
         tx.done().await.map_err(rexie_err)?;
-        let mut out =
-            rows.iter().map(|(_, v)| message_from_value(v)).collect::<Result<Vec<_>, _>>()?;
+        let values: Vec<JsValue> = rows.into_iter().map(|(_, v)| v).collect();
+        let mut out = open_messages(&self.key, &values).await?;
         out.reverse();
         Ok(out)
     }

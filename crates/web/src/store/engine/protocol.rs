@@ -91,10 +91,7 @@ impl SessionStore for IdbStore {
         let bytes = match logged {
             Some(Some(bytes)) => Some(bytes),
             Some(None) => None,
-            None => match self.get(SESSIONS, address_key(address)).await? {
-                Some(v) => Some(Rc::new(zeroize::Zeroizing::new(value_bytes("session", &v)?))),
-                None => None,
-            },
+            None => self.get_open("session", SESSIONS, address_key(address)).await?.map(Rc::new),
         };
         let loaded = match bytes {
             Some(bytes) => Some(self.parse_session(address, &bytes).await?),

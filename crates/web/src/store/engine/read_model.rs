@@ -7,20 +7,79 @@ use super::*;
 pub(super) const IDENTITY_KEY: &str = "identity";
 pub(super) const REGISTRATION_KEY: &str = "registration";
 pub(super) const ACCOUNT_KEY: &str = "account";
-/// Key in `local` of the newest chats, for the page's start script: an array of up to
-/// [`RECENT_LEN`] conversation summaries `{k, m, u, a}`, newest first (`k` the conversation
-/// key, `t` its newest message's timestamp, `a` a direct chat's peer as its `contacts` key,
-/// `n` its handle when known).
+/// Key in `local` of the data key ring (see [`crate::store::seal`]); never sealed.
+pub(super) const KEYS_KEY: &str = "keys";
+/// Key in `local` of the newest chats, for the start snapshot: a sealed [`StoredRecent`],
+/// newest first, at most [`RECENT_LEN`].
 pub(super) const RECENT_KEY: &str = "recent";
 /// How many chats the start snapshot holds (the chat list's first screen).
 pub(super) const RECENT_LEN: usize = 50;
+
+/// A `conversations` value before sealing: the newest message and the unread count.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(super) struct StoredSummary {
+    /// The newest message's record bytes.
+    #[prost(bytes = "vec", tag = "1")]
+    pub(super) m: Vec<u8>,
+    /// Unread incoming messages.
+    #[prost(uint32, tag = "2")]
+    pub(super) u: u32,
+}
+
+/// One chat of the start snapshot.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(super) struct RecentEntry {
+    /// The conversation key.
+    #[prost(bytes = "vec", tag = "1")]
+    pub(super) k: Vec<u8>,
+    /// Its newest message's timestamp.
+    #[prost(uint64, tag = "2")]
+    pub(super) t: u64,
+    /// A direct chat's peer, as its `contacts` key.
+    #[prost(string, optional, tag = "3")]
+    pub(super) a: Option<String>,
+    /// The peer's handle, when known.
+    #[prost(string, optional, tag = "4")]
+    pub(super) n: Option<String>,
+    /// The summary.
+    #[prost(message, optional, tag = "5")]
+    pub(super) s: Option<StoredSummary>,
+}
+
+/// The `local` record `recent` before sealing.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(super) struct StoredRecent {
+    /// Newest first.
+    #[prost(message, repeated, tag = "1")]
+    pub(super) entries: Vec<RecentEntry>,
+}
+
+impl StoredRecent {
+    /// Parses opened bytes.
+    pub(super) fn parse(bytes: &[u8]) -> Result<Self, StoreError> {
+        prost::Message::decode(bytes).map_err(|e| corrupt("recent chats", e))
+    }
+
+    /// The chats with their handles where known.
+    pub(super) fn summaries(
+        &self,
+    ) -> Result<Vec<(ConversationSummary, Option<String>)>, StoreError> {
+        self.entries
+            .iter()
+            .map(|e| {
+                let s = e.s.as_ref().ok_or_else(|| corrupt("recent chats", "no summary"))?;
+                Ok((ConversationSummary::from_summary(s)?, e.n.clone()))
+            })
+            .collect()
+    }
+}
 
 /// A summary just written, for [`merge_recent`].
 pub(super) struct Fresh {
     /// The conversation key.
     pub(super) key: Vec<u8>,
-    /// The stored summary value.
-    pub(super) value: JsValue,
+    /// The summary.
+    pub(super) summary: StoredSummary,
     /// Its newest message's timestamp.
     pub(super) at: u64,
     /// A direct chat's peer.
@@ -32,7 +91,7 @@ pub(super) struct Fresh {
 impl Fresh {
     pub(super) fn new(
         key: Vec<u8>,
-        value: JsValue,
+        summary: StoredSummary,
         last: &MessageRecord,
         name: Option<String>,
     ) -> Self {
@@ -40,58 +99,29 @@ impl Fresh {
             Conversation::Direct(peer) => Some(peer),
             Conversation::Group(_) => None,
         };
-        Self { key, value, at: last.id.timestamp, peer, name }
+        Self { key, summary, at: last.id.timestamp, peer, name }
     }
 }
 
-/// Merges freshly written summaries `(key, summary value, newest timestamp)` into the stored
-/// recent list; newest first, at most [`RECENT_LEN`]. Ordering changes only with new
-/// messages, and every new message rewrites its summary here, so a chat that fell off the
-/// list returns as soon as it is among the newest again.
-pub(super) fn merge_recent(stored: Option<JsValue>, fresh: &[Fresh]) -> JsValue {
-    let mut entries: Vec<(Vec<u8>, u64, JsValue)> = stored
-        .and_then(|v| v.dyn_into::<js_sys::Array>().ok())
-        .map(|a| {
-            a.iter()
-                .filter_map(|e| {
-                    let key = value_bytes("recent", &Reflect::get(&e, &"k".into()).ok()?).ok()?;
-                    #[allow(
-                        clippy::cast_possible_truncation,
-                        clippy::cast_sign_loss,
-                        reason = "a stored timestamp"
-                    )]
-                    let at = Reflect::get(&e, &"t".into()).ok()?.as_f64()? as u64;
-                    Some((key, at, e))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    for Fresh { key, value, at, peer, name } in fresh {
-        entries.retain(|(k, _, _)| k != key);
-        let e = Object::new();
-        let _ = Reflect::set(&e, &"k".into(), &bytes_value(key));
-        #[allow(clippy::cast_precision_loss, reason = "millisecond timestamps fit an f64 exactly")]
-        let _ = Reflect::set(&e, &"t".into(), &JsValue::from(*at as f64));
-        // A direct chat's peer, as the `contacts` key, so the start script reads only the
-        // names it shows.
-        if let Some(peer) = peer {
-            let _ = Reflect::set(&e, &"a".into(), &account_key(peer));
-        }
-        if let Some(n) = name {
-            let _ = Reflect::set(&e, &"n".into(), &JsValue::from_str(n));
-        }
-        for field in ["m", "u"] {
-            let _ = Reflect::set(
-                &e,
-                &field.into(),
-                &Reflect::get(value, &field.into()).unwrap_or_default(),
-            );
-        }
-        entries.push((key.clone(), *at, e.into()));
+/// Merges freshly written summaries into the stored recent list; newest first, at most
+/// [`RECENT_LEN`]. Ordering changes only with new messages, and every new message rewrites
+/// its summary here, so a chat that fell off the list returns as soon as it is among the
+/// newest again.
+pub(super) fn merge_recent(stored: Option<StoredRecent>, fresh: Vec<Fresh>) -> StoredRecent {
+    let mut entries = stored.map(|r| r.entries).unwrap_or_default();
+    for Fresh { key, summary, at, peer, name } in fresh {
+        entries.retain(|e| e.k != key);
+        entries.push(RecentEntry {
+            k: key,
+            t: at,
+            a: peer.map(|p| p.to_string()),
+            n: name,
+            s: Some(summary),
+        });
     }
-    entries.sort_by_key(|e| std::cmp::Reverse(e.1));
+    entries.sort_by_key(|e| std::cmp::Reverse(e.t));
     entries.truncate(RECENT_LEN);
-    entries.into_iter().map(|(_, _, e)| e).collect::<js_sys::Array>().into()
+    StoredRecent { entries }
 }
 
 pub(super) fn is_unread(m: &MessageRecord) -> bool {
@@ -109,44 +139,26 @@ pub struct ConversationSummary {
     pub unread: u32,
 }
 
-pub(super) fn summary_value(last: &MessageRecord, unread: u32) -> Result<JsValue, StoreError> {
-    let o = Object::new();
-    let set = |k: &str, v: &JsValue| {
-        Reflect::set(&o, &k.into(), v).map(|_| ()).map_err(|_| backend("cannot build a summary"))
-    };
-    set("m", &bytes_value(&last.to_bytes()))?;
-    set("u", &JsValue::from(unread))?;
-    Ok(o.into())
+pub(super) fn summary_value(last: &MessageRecord, unread: u32) -> StoredSummary {
+    StoredSummary { m: last.to_bytes(), u: unread }
 }
 
-impl ConversationSummary {
-    /// Parses a stored `conversations` value (as the page's start script reads them).
-    pub fn from_stored(v: &JsValue) -> Result<Self, StoreError> {
-        let (last, unread) = summary_from_value(v)?;
-        Ok(Self { conversation: last.conversation, last, unread })
+impl StoredSummary {
+    /// Parses opened bytes.
+    pub(super) fn parse(bytes: &[u8]) -> Result<Self, StoreError> {
+        prost::Message::decode(bytes).map_err(|e| corrupt("conversation", e))
+    }
+
+    /// The newest message and the unread count.
+    pub(super) fn read(&self) -> Result<(MessageRecord, u32), StoreError> {
+        let last = MessageRecord::from_bytes(&self.m).map_err(|e| corrupt("conversation", e))?;
+        Ok((last, self.u))
     }
 }
 
-/// Parses the stored `contacts` keys and values (account id text → handle).
-pub fn contacts_from_stored(keys: &[JsValue], values: &[JsValue]) -> HashMap<AccountId, String> {
-    keys.iter()
-        .zip(values)
-        .filter_map(|(k, v)| {
-            let id = k.as_string()?;
-            let bytes = hex::decode(id).ok()?;
-            Some((AccountId::from_bytes(&bytes).ok()?, v.as_string()?))
-        })
-        .collect()
-}
-
-pub(super) fn summary_from_value(v: &JsValue) -> Result<(MessageRecord, u32), StoreError> {
-    let m = Reflect::get(v, &"m".into()).map_err(|_| corrupt("conversation", "no message"))?;
-    let last = MessageRecord::from_bytes(&value_bytes("conversation", &m)?)
-        .map_err(|e| corrupt("conversation", e))?;
-    let unread = Reflect::get(v, &"u".into())
-        .ok()
-        .and_then(|u| u.as_f64())
-        .ok_or_else(|| corrupt("conversation", "no unread count"))?;
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "a stored count")]
-    Ok((last, unread.max(0.0) as u32))
+impl ConversationSummary {
+    fn from_summary(s: &StoredSummary) -> Result<Self, StoreError> {
+        let (last, unread) = s.read()?;
+        Ok(Self { conversation: last.conversation, last, unread })
+    }
 }

@@ -53,6 +53,8 @@ impl ProtocolStore for IdbStore {
         if !changes.sessions.is_empty() || !changes.removed_sessions.is_empty() {
             self.load_log().await?;
         }
+        // One read-then-write save at a time: what it read stays true until it writes.
+        let _writing = self.writing.lock().await;
         let Changes {
             identities,
             sessions,
@@ -72,12 +74,15 @@ impl ProtocolStore for IdbStore {
             outbox,
             removed_outbox,
         } = changes;
-        // Encode everything before the transaction opens: an IndexedDB transaction commits
-        // as soon as no request is pending, so no other work may run inside it.
-        let identity_values: Vec<_> =
-            identities.iter().map(|(a, k)| (address_key(a), bytes_value(&k.serialize()))).collect();
+        // Read, open, encode and seal everything before the write transaction opens: an
+        // IndexedDB transaction commits as soon as no request is pending, so no other work
+        // (WebCrypto included) may run inside it.
+        let mut sealing = Sealing::default();
+        for (a, k) in &identities {
+            sealing.put(IDENTITIES, address_key(a), k.serialize().to_vec());
+        }
         // Every changed session in one log entry: removals first, as the batch applies them.
-        let (mut kyber_values, mut kyber_written) = (Vec::new(), Vec::new());
+        let mut kyber_written = Vec::new();
         let log_entry = (!sessions.is_empty() || !removed_sessions.is_empty()).then(|| {
             let mut items: Vec<(ProtocolAddress, Option<zeroize::Zeroizing<Vec<u8>>>)> =
                 removed_sessions.iter().map(|a| (a.clone(), None)).collect();
@@ -88,7 +93,7 @@ impl ProtocolStore for IdbStore {
                 if let Some(d) = detached
                     && log.kyber.get(a) != Some(&d.base_key)
                 {
-                    kyber_values.push((address_key(a), bytes_value(&d.to_bytes())));
+                    sealing.put(SESSION_KYBER, address_key(a), d.to_bytes());
                     kyber_written.push((a.clone(), d.base_key));
                 }
                 items.push((a.clone(), Some(bytes)));
@@ -96,87 +101,83 @@ impl ProtocolStore for IdbStore {
             drop(log);
             let entry = SessionLogEntry { items };
             let bytes = entry.to_bytes();
-            // Reserved now: batches saved concurrently get increasing keys in the order
-            // their transactions open, which is the order they commit.
+            // Reserved now: saves run one at a time, so keys increase in commit order.
             let mut log = self.log.borrow_mut();
             let key = log.next_key;
             log.next_key += 1;
-            (key, entry, bytes)
+            (key, entry, bytes.len())
         });
-        let log_values: Vec<_> = log_entry
-            .iter()
-            .map(|(key, _, bytes)| (JsValue::from(*key as f64), bytes_value(bytes)))
-            .collect();
-        let pre_keys: Vec<_> =
-            pre_keys.iter().map(|k| (JsValue::from(k.id.0), bytes_value(&k.to_bytes()))).collect();
+        if let Some((key, entry, _)) = &log_entry {
+            #[allow(clippy::cast_precision_loss, reason = "log keys stay far below 2^53")]
+            sealing.put(SESSION_LOG, JsValue::from(*key as f64), entry.to_bytes().to_vec());
+        }
         let removed_pre_keys: Vec<_> =
             removed_pre_keys.iter().map(|id| JsValue::from(id.0)).collect();
-        let signed_pre_keys: Vec<_> = signed_pre_keys
-            .iter()
-            .map(|k| (JsValue::from(k.id.0), bytes_value(&k.to_bytes())))
-            .collect();
+        for k in &pre_keys {
+            sealing.put(PRE_KEYS, JsValue::from(k.id.0), k.to_bytes().to_vec());
+        }
+        for k in &signed_pre_keys {
+            sealing.put(SIGNED_PRE_KEYS, JsValue::from(k.id.0), k.to_bytes().to_vec());
+        }
         let removed_signed: Vec<_> =
             removed_signed_pre_keys.iter().map(|id| JsValue::from(id.0)).collect();
         let new_kyber: HashSet<u32> = kyber_pre_keys.iter().map(|k| k.id.0).collect();
-        let kyber_pre_keys: Vec<_> = kyber_pre_keys
-            .iter()
-            .map(|k| (JsValue::from(k.id.0), bytes_value(&k.to_bytes())))
-            .collect();
-        let sender_keys: Vec<_> = sender_keys
-            .iter()
-            .map(|(n, r)| (sender_key_key(n), bytes_value(&r.to_bytes())))
-            .collect();
-        let mut local = Vec::new();
+        for k in &kyber_pre_keys {
+            sealing.put(KYBER_PRE_KEYS, JsValue::from(k.id.0), k.to_bytes().to_vec());
+        }
+        for (n, r) in &sender_keys {
+            sealing.put(SENDER_KEYS, sender_key_key(n), r.to_bytes().to_vec());
+        }
         if let Some(account) = &account {
-            local.push((JsValue::from_str(ACCOUNT_KEY), bytes_value(&account.to_bytes())));
+            sealing.put(LOCAL, JsValue::from_str(ACCOUNT_KEY), account.to_bytes().to_vec());
         }
-        let device_lists: Vec<_> = device_lists
-            .iter()
-            .map(|(a, l)| (account_key(a), bytes_value(&l.to_bytes())))
-            .collect();
-        let mut touched: Vec<(Vec<u8>, Vec<MessageRecord>)> = Vec::new();
+        for (a, l) in &device_lists {
+            sealing.put(DEVICE_LISTS, account_key(a), l.to_bytes().to_vec());
+        }
         for m in messages.values() {
-            let k = conversation_to_bytes(&m.conversation);
-            match touched.iter_mut().find(|(c, _)| *c == k) {
-                Some((_, list)) => list.push(m.clone()),
-                None => touched.push((k, vec![m.clone()])),
-            }
+            sealing.put_message(m);
         }
-        let messages = messages
-            .values()
-            .map(|m| Ok((message_key(&m.id), message_value(m)?)))
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let removed: Vec<_> = removed_messages.iter().map(message_key).collect();
-        let groups: Vec<_> = groups
+        for (id, g) in &groups {
+            sealing.put(GROUPS, JsValue::from_str(&hex::encode(id)), g.to_bytes().to_vec());
+        }
+        for e in outbox.values() {
+            sealing.put(OUTBOX, message_key(&e.id), e.to_bytes().to_vec());
+        }
+        let kyber_deletes = self.used_kyber_pre_keys(&used_kyber_pre_keys, &new_kyber).await?;
+        let kyber_uses: Vec<_> = kyber_deletes
             .iter()
-            .map(|(id, g)| (JsValue::from_str(&hex::encode(id)), bytes_value(&g.to_bytes())))
+            .filter_map(|(used, key)| (key.is_none()).then_some(used.clone()))
             .collect();
+        let kyber_deletes: Vec<_> = kyber_deletes.into_iter().filter_map(|(_, k)| k).collect();
+        self.read_model(&mut sealing, &messages, &removed_messages).await?;
+        let removed: Vec<_> = removed_messages.iter().map(message_key).collect();
         let removed_outbox: Vec<_> =
             removed_outbox.iter().filter(|id| !outbox.contains_key(id)).map(message_key).collect();
-        let outbox: Vec<_> =
-            outbox.values().map(|e| (message_key(&e.id), bytes_value(&e.to_bytes()))).collect();
+        let mut sealed = sealing.seal(&self.key).await?;
 
         let tx =
             self.transaction(crate::store::migrations::ENGINE_STORES, TransactionMode::ReadWrite)?;
         let result = async {
-            put_all(&tx, LOCAL, local).await?;
-            put_all(&tx, IDENTITIES, identity_values).await?;
-            put_all(&tx, SESSION_LOG, log_values).await?;
-            put_all(&tx, SESSION_KYBER, kyber_values).await?;
-            put_all(&tx, PRE_KEYS, pre_keys).await?;
+            put_all(&tx, LOCAL, sealed.take(LOCAL)).await?;
+            put_all(&tx, IDENTITIES, sealed.take(IDENTITIES)).await?;
+            put_all(&tx, SESSION_LOG, sealed.take(SESSION_LOG)).await?;
+            put_all(&tx, SESSION_KYBER, sealed.take(SESSION_KYBER)).await?;
+            put_all(&tx, PRE_KEYS, sealed.take(PRE_KEYS)).await?;
             delete_all(&tx, PRE_KEYS, removed_pre_keys).await?;
-            put_all(&tx, SIGNED_PRE_KEYS, signed_pre_keys).await?;
+            put_all(&tx, SIGNED_PRE_KEYS, sealed.take(SIGNED_PRE_KEYS)).await?;
             delete_all(&tx, SIGNED_PRE_KEYS, removed_signed).await?;
-            put_all(&tx, KYBER_PRE_KEYS, kyber_pre_keys).await?;
-            use_kyber_pre_keys(&tx, &used_kyber_pre_keys, &new_kyber).await?;
-            put_all(&tx, SENDER_KEYS, sender_keys).await?;
-            put_all(&tx, DEVICE_LISTS, device_lists).await?;
-            write_read_model(&tx, &touched, &removed_messages).await?;
+            put_all(&tx, KYBER_PRE_KEYS, sealed.take(KYBER_PRE_KEYS)).await?;
+            delete_all(&tx, KYBER_PRE_KEYS, kyber_deletes).await?;
+            put_all(&tx, KYBER_USES, kyber_uses.into_iter().map(|k| (k, JsValue::TRUE)).collect())
+                .await?;
+            put_all(&tx, SENDER_KEYS, sealed.take(SENDER_KEYS)).await?;
+            put_all(&tx, DEVICE_LISTS, sealed.take(DEVICE_LISTS)).await?;
+            put_all(&tx, CONVERSATIONS, sealed.take(CONVERSATIONS)).await?;
             delete_all(&tx, MESSAGES, removed).await?;
-            put_all(&tx, MESSAGES, messages).await?;
-            put_all(&tx, GROUPS, groups).await?;
+            put_all(&tx, MESSAGES, sealed.take(MESSAGES)).await?;
+            put_all(&tx, GROUPS, sealed.take(GROUPS)).await?;
             delete_all(&tx, OUTBOX, removed_outbox).await?;
-            put_all(&tx, OUTBOX, outbox).await?;
+            put_all(&tx, OUTBOX, sealed.take(OUTBOX)).await?;
             Ok::<_, StoreError>(())
         }
         .await;
@@ -184,9 +185,9 @@ impl ProtocolStore for IdbStore {
             Ok(()) => {
                 tx.done().await.map_err(rexie_err)?;
                 // Committed: the log and the cache follow.
-                if let Some((key, entry, bytes)) = log_entry {
+                if let Some((key, entry, size)) = log_entry {
                     let mut log = self.log.borrow_mut();
-                    log.apply(key, entry, bytes.len());
+                    log.apply(key, entry, size);
                     log.kyber.extend(kyber_written);
                 }
                 let mut cache = self.cache.borrow_mut();
@@ -210,90 +211,166 @@ impl ProtocolStore for IdbStore {
     }
 }
 
-/// Marks the Kyber prekeys a batch used: a one-time key goes, a last-resort key remembers
-/// each use (keys the same batch added are kept).
-async fn use_kyber_pre_keys(
-    tx: &rexie::Transaction,
-    used: &[tandem_core::store::KyberPreKeyUse],
-    new: &HashSet<u32>,
-) -> Result<(), StoreError> {
-    // A one-time Kyber key goes on use; a last-resort one remembers each use.
-    let kyber = tx.store(KYBER_PRE_KEYS).map_err(rexie_err)?;
-    for used in used {
-        let id = used.kyber_pre_key_id.0;
-        let Some(v) = kyber.get(JsValue::from(id)).await.map_err(rexie_err)? else {
-            continue;
-        };
-        let record = KyberPreKeyRecord::from_bytes(&value_bytes("Kyber prekey", &v)?)
-            .map_err(|e| corrupt("Kyber prekey", e))?;
-        if record.last_resort {
-            let key = kyber_use_key(used.kyber_pre_key_id, used.signed_pre_key_id, &used.base_key);
-            put_all(tx, KYBER_USES, vec![(key, JsValue::TRUE)]).await?;
-        } else if !new.contains(&id) {
-            kyber.delete(JsValue::from(id)).await.map_err(rexie_err)?;
+impl IdbStore {
+    /// What the Kyber prekeys a batch used become: a one-time key goes (its key to delete),
+    /// a last-resort key remembers each use (its `kyber_uses` key); keys the same batch added
+    /// are kept.
+    async fn used_kyber_pre_keys(
+        &self,
+        used: &[tandem_core::store::KyberPreKeyUse],
+        new: &HashSet<u32>,
+    ) -> Result<Vec<(JsValue, Option<JsValue>)>, StoreError> {
+        let mut out = Vec::new();
+        for used in used {
+            let id = used.kyber_pre_key_id.0;
+            let Some(record) = self
+                .load(
+                    "Kyber prekey",
+                    KYBER_PRE_KEYS,
+                    JsValue::from(id),
+                    KyberPreKeyRecord::from_bytes,
+                )
+                .await?
+            else {
+                continue;
+            };
+            let use_key =
+                kyber_use_key(used.kyber_pre_key_id, used.signed_pre_key_id, &used.base_key);
+            if record.last_resort {
+                out.push((use_key, None));
+            } else if !new.contains(&id) {
+                out.push((use_key, Some(JsValue::from(id))));
+            }
         }
+        Ok(out)
     }
-    Ok(())
-}
 
-/// The chat list's read model, written inside `save_changes`'s transaction: each touched
-/// conversation's summary (newest message, unread count compared with the stored copies)
-/// and the start snapshot's recent list.
-async fn write_read_model(
-    tx: &rexie::Transaction,
-    touched: &[(Vec<u8>, Vec<MessageRecord>)],
-    removed_messages: &[MessageId],
-) -> Result<(), StoreError> {
-    // Conversation summaries: compare with the stored copies before replacing them.
-    let stored = tx.store(MESSAGES).map_err(rexie_err)?;
-    let summaries = tx.store(CONVERSATIONS).map_err(rexie_err)?;
-    let mut fresh: Vec<Fresh> = Vec::new();
-    let names = tx.store(CONTACTS).map_err(rexie_err)?;
-    for (key_bytes, list) in touched {
-        let key = bytes_value(key_bytes);
-        let (mut last, mut unread) = match summaries.get(key.clone()).await.map_err(rexie_err)? {
-            Some(v) => {
-                let (m, u) = summary_from_value(&v)?;
-                // A removed newest message (stamped afresh) gives way to the rest.
-                let gone = removed_messages.contains(&m.id);
-                ((!gone).then_some(m), i64::from(u))
-            }
-            None => (None, 0),
-        };
-        // All lookups at once: one round of IndexedDB events, not one per message.
-        let olds =
-            futures_util::future::join_all(list.iter().map(|m| stored.get(message_key(&m.id))))
-                .await;
-        for (m, old) in list.iter().zip(olds) {
-            let old = match old.map_err(rexie_err)? {
-                Some(v) => Some(message_from_value(&v)?),
-                None => None,
-            };
-            unread += i64::from(is_unread(m)) - i64::from(old.as_ref().is_some_and(is_unread));
-            if last.as_ref().is_none_or(|l| l.id.sort_key() <= m.id.sort_key()) {
-                last = Some(m.clone());
+    /// The chat list's read model for a batch: each touched conversation's summary (newest
+    /// message, unread count compared with the stored copies) and the start snapshot's recent
+    /// list, added to `sealing`. Runs under `writing`, so nothing changes what it read before
+    /// the batch commits.
+    async fn read_model(
+        &self,
+        sealing: &mut Sealing,
+        messages: &HashMap<MessageId, MessageRecord>,
+        removed_messages: &[MessageId],
+    ) -> Result<(), StoreError> {
+        let mut touched: Vec<(Vec<u8>, Vec<&MessageRecord>)> = Vec::new();
+        for m in messages.values() {
+            let k = conversation_to_bytes(&m.conversation);
+            match touched.iter_mut().find(|(c, _)| *c == k) {
+                Some((_, list)) => list.push(m),
+                None => touched.push((k, vec![m])),
             }
         }
-        if let Some(last) = &last {
-            let unread = u32::try_from(unread.max(0)).unwrap_or(u32::MAX);
-            let value = summary_value(last, unread)?;
-            let name = match last.conversation {
-                Conversation::Direct(peer) => names
-                    .get(account_key(&peer))
-                    .await
-                    .map_err(rexie_err)?
-                    .and_then(|v| v.as_string()),
+        if touched.is_empty() {
+            return Ok(());
+        }
+        // Everything the model needs, read in one transaction, then opened at once.
+        let tx =
+            self.transaction(&[MESSAGES, CONVERSATIONS, CONTACTS], TransactionMode::ReadOnly)?;
+        let stored = tx.store(MESSAGES).map_err(rexie_err)?;
+        let summaries = tx.store(CONVERSATIONS).map_err(rexie_err)?;
+        let names = tx.store(CONTACTS).map_err(rexie_err)?;
+        let summary_rows = futures_util::future::join_all(
+            touched.iter().map(|(k, _)| summaries.get(bytes_value(k))),
+        )
+        .await;
+        let old_rows = futures_util::future::join_all(
+            touched.iter().flat_map(|(_, l)| l.iter()).map(|m| stored.get(message_key(&m.id))),
+        )
+        .await;
+        let peers: Vec<AccountId> = touched
+            .iter()
+            .filter_map(|(_, l)| match l.first()?.conversation {
+                Conversation::Direct(peer) => Some(peer),
                 Conversation::Group(_) => None,
-            };
-            fresh.push(Fresh::new(key_bytes.clone(), value.clone(), last, name));
-            put_all(tx, CONVERSATIONS, vec![(key, value)]).await?;
+            })
+            .collect();
+        let name_rows =
+            futures_util::future::join_all(peers.iter().map(|p| names.get(account_key(p)))).await;
+        tx.done().await.map_err(rexie_err)?;
+
+        let mut found = Vec::new();
+        for ((k, _), row) in touched.iter().zip(summary_rows) {
+            if let Some(v) = row.map_err(rexie_err)? {
+                found.push((bytes_value(k), v));
+            }
         }
+        let opened = open_rows(&self.key, "conversation", CONVERSATIONS, &found).await?;
+        let mut stored_summaries: HashMap<Vec<u8>, StoredSummary> = HashMap::new();
+        for ((k, _), bytes) in found.iter().zip(opened) {
+            stored_summaries
+                .insert(value_bytes("conversation key", k)?, StoredSummary::parse(&bytes)?);
+        }
+        let mut old_values = Vec::new();
+        let mut old_present = Vec::new();
+        for row in old_rows {
+            match row.map_err(rexie_err)? {
+                Some(v) => {
+                    old_present.push(true);
+                    old_values.push(v);
+                }
+                None => old_present.push(false),
+            }
+        }
+        let mut olds = open_messages(&self.key, &old_values).await?.into_iter();
+        let mut found_names = Vec::new();
+        for (p, row) in peers.iter().zip(name_rows) {
+            if let Some(v) = row.map_err(rexie_err)? {
+                found_names.push((account_key(p), v, *p));
+            }
+        }
+        let rows: Vec<_> = found_names.iter().map(|(k, v, _)| (k.clone(), v.clone())).collect();
+        let opened = open_rows(&self.key, "contact", CONTACTS, &rows).await?;
+        let peer_names: HashMap<AccountId, String> = found_names
+            .iter()
+            .zip(opened)
+            .filter_map(|((_, _, p), n)| Some((*p, String::from_utf8(n.to_vec()).ok()?)))
+            .collect();
+
+        let mut present = old_present.into_iter();
+        let mut fresh: Vec<Fresh> = Vec::new();
+        for (key_bytes, list) in &touched {
+            let (mut last, mut unread) = match stored_summaries.get(key_bytes) {
+                Some(s) => {
+                    let (m, u) = s.read()?;
+                    // A removed newest message (stamped afresh) gives way to the rest.
+                    let gone = removed_messages.contains(&m.id);
+                    ((!gone).then_some(m), i64::from(u))
+                }
+                None => (None, 0),
+            };
+            for m in list {
+                let old = if present.next().unwrap_or(false) { olds.next() } else { None };
+                unread += i64::from(is_unread(m)) - i64::from(old.as_ref().is_some_and(is_unread));
+                if last.as_ref().is_none_or(|l| l.id.sort_key() <= m.id.sort_key()) {
+                    last = Some((*m).clone());
+                }
+            }
+            if let Some(last) = &last {
+                let unread = u32::try_from(unread.max(0)).unwrap_or(u32::MAX);
+                let summary = summary_value(last, unread);
+                let name = match last.conversation {
+                    Conversation::Direct(peer) => peer_names.get(&peer).cloned(),
+                    Conversation::Group(_) => None,
+                };
+                sealing.put(
+                    CONVERSATIONS,
+                    bytes_value(key_bytes),
+                    prost::Message::encode_to_vec(&summary),
+                );
+                fresh.push(Fresh::new(key_bytes.clone(), summary, last, name));
+            }
+        }
+        if !fresh.is_empty() {
+            let recent = merge_recent(self.stored_recent().await?, fresh);
+            sealing.put(
+                LOCAL,
+                JsValue::from_str(RECENT_KEY),
+                prost::Message::encode_to_vec(&recent),
+            );
+        }
+        Ok(())
     }
-    if !fresh.is_empty() {
-        let locals = tx.store(LOCAL).map_err(rexie_err)?;
-        let stored = locals.get(JsValue::from_str(RECENT_KEY)).await.map_err(rexie_err)?;
-        put_all(tx, LOCAL, vec![(JsValue::from_str(RECENT_KEY), merge_recent(stored, &fresh))])
-            .await?;
-    }
-    Ok(())
 }
