@@ -9,8 +9,8 @@ use leptos::task::spawn_local;
 use send_wrapper::SendWrapper;
 
 use crate::components::{
-    ChatRow, ConnectionBadge, CreateAccount, DeviceCard, LinkThisBrowser, Logo, Messenger,
-    MessengerPreview, OfflineBanner, ResetKeys, ServerCard, ThemeToggle, chat_rows,
+    ChatRow, ConnectionBadge, CreateAccount, DeviceCard, LinkThisBrowser, LockScreen, Logo,
+    Messenger, MessengerPreview, OfflineBanner, ResetKeys, ServerCard, ThemeToggle, chat_rows,
 };
 use crate::config;
 use crate::engine::{ENGINE_DB, Engine, Notice, tab_names};
@@ -38,8 +38,18 @@ enum Phase {
     /// The relay refuses this device without a removal the account key signed: the keys
     /// stay; the person decides.
     Refused(String),
+    /// The app lock is on: waiting for the passphrase or passkey.
+    Locked(crate::lock::LockParams),
     /// Local storage failed.
     Failed(String),
+}
+
+/// The app lock of this browser, when `e` says the store is locked; `None` otherwise.
+async fn locked(e: &tandem_core::client::ClientError) -> Option<crate::lock::LockParams> {
+    if !crate::store::seal::is_locked(e) {
+        return None;
+    }
+    crate::lock::current(ENGINE_DB).await.ok().flatten()
 }
 
 /// Takes `?server=` out of the address bar (it was answered).
@@ -139,6 +149,31 @@ pub fn App() -> impl IntoView {
     }
     };
 
+    // Whether this tab holds the engine's Web Lock (so runs the engine once unlocked).
+    let holds_engine = StoredValue::new(false);
+    // After an unlock: open the store with the key and start as the tab's role says.
+    let resume = {
+        let relay = relay.client.clone();
+        Callback::new(move |()| {
+            let relay = relay.clone();
+            phase.set(Phase::Loading);
+            spawn_local(async move {
+                match Engine::open(ENGINE_DB).await {
+                    Ok(Some(client)) => {
+                        let engine = if holds_engine.get_value() {
+                            Engine::start(client, (*relay).clone(), false, on_notice).await
+                        } else {
+                            Engine::start_viewer(client, (*relay).clone(), on_notice).await
+                        };
+                        phase.set(Phase::Ready(SendWrapper::new(engine)));
+                    }
+                    Ok(None) => phase.set(Phase::Welcome),
+                    Err(e) => phase.set(Phase::Failed(describe(&e))),
+                }
+            });
+        })
+    };
+
     {
         let relay = relay.client.clone();
         spawn_local(async move {
@@ -147,6 +182,7 @@ pub fn App() -> impl IntoView {
             let (lock, _) = tab_names(ENGINE_DB);
             let heir = (*relay).clone();
             let take_over = move || {
+                holds_engine.set_value(true);
                 spawn_local(async move {
                     match Engine::open(ENGINE_DB).await {
                         Ok(Some(client)) => {
@@ -154,7 +190,12 @@ pub fn App() -> impl IntoView {
                             phase.set(Phase::Ready(SendWrapper::new(engine)));
                         }
                         Ok(None) => phase.set(Phase::Welcome),
-                        Err(e) => phase.set(Phase::Failed(describe(&e))),
+                        Err(e) => match locked(&e).await {
+                            // Still locked: the unlock starts the engine here.
+                            Some(_) if matches!(phase.get_untracked(), Phase::Locked(_)) => {}
+                            Some(params) => phase.set(Phase::Locked(params)),
+                            None => phase.set(Phase::Failed(describe(&e))),
+                        },
                     }
                 });
             };
@@ -175,6 +216,9 @@ pub fn App() -> impl IntoView {
             )
             .await;
             crate::platform::mark("tandem-engine-open");
+            if claimed {
+                holds_engine.set_value(true);
+            }
             match opened {
                 Ok(Some(client)) => {
                     // A device from before bindings existed is bound where it runs now.
@@ -189,7 +233,10 @@ pub fn App() -> impl IntoView {
                     phase.set(Phase::Ready(SendWrapper::new(engine)));
                 }
                 Ok(None) => phase.set(Phase::Welcome),
-                Err(e) => phase.set(Phase::Failed(describe(&e))),
+                Err(e) => match locked(&e).await {
+                    Some(params) => phase.set(Phase::Locked(params)),
+                    None => phase.set(Phase::Failed(describe(&e))),
+                },
             }
         });
     }
@@ -419,6 +466,15 @@ pub fn App() -> impl IntoView {
                 Phase::Preview(handle, rows) => view! {
                     <main id="main" class="chat-main-area" tabindex="-1">
                         <MessengerPreview handle=handle chats=rows selected=selected/>
+                    </main>
+                }.into_any(),
+                Phase::Locked(params) => view! {
+                    <main id="main" class="welcome" tabindex="-1">
+                        <LockScreen
+                            params=params
+                            on_unlocked=resume
+                            on_delete=Callback::new(move |()| on_notice(Notice::Removed))
+                        />
                     </main>
                 }.into_any(),
                 Phase::Loading => view! {

@@ -22,6 +22,8 @@ pub mod hooks;
 pub mod journal;
 #[cfg(target_family = "wasm")]
 pub mod linking;
+#[cfg(target_family = "wasm")]
+pub mod lock;
 pub mod passkey;
 pub mod platform;
 pub mod rng;

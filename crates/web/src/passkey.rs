@@ -51,6 +51,11 @@ pub enum PasskeyError {
     /// The answer did not check out (not verified, wrong challenge, bad signature, …).
     #[error("The passkey's answer did not check out ({0}), so nothing was approved.")]
     Invalid(&'static str),
+    /// The passkey cannot give the secret the app lock needs (no PRF extension).
+    #[error(
+        "This passkey cannot lock Tandem (it does not support the PRF extension); use a passphrase instead."
+    )]
+    NoPrf,
     /// Anything else the browser said.
     #[error("The browser refused the passkey: {0}")]
     Browser(String),
@@ -136,6 +141,47 @@ fn challenge() -> [u8; 32] {
 
 /// Enrols a passkey for `account` (shown as `@handle`), asking for user verification.
 pub async fn enrol(account: &[u8], handle: &str) -> Result<Passkey, PasskeyError> {
+    enrol_with(account, handle, false).await
+}
+
+/// Enrols a passkey that can also give a secret (the WebAuthn PRF extension), for the app
+/// lock. Fails with [`PasskeyError::NoPrf`] when the authenticator cannot.
+pub async fn enrol_for_lock(account: &[u8], handle: &str) -> Result<Passkey, PasskeyError> {
+    enrol_with(account, handle, true).await
+}
+
+/// The passkey's PRF secret for `salt`, after user verification; 32 bytes.
+pub async fn prf_secret(
+    credential_id: &[u8],
+    salt: &[u8; 32],
+) -> Result<zeroize::Zeroizing<Vec<u8>>, PasskeyError> {
+    let (window, creds) = credentials()?;
+    let allow = Array::of1(&object(&[("type", "public-key".into()), ("id", bytes(credential_id))]));
+    let prf = object(&[("eval", object(&[("first", bytes(salt))]).into())]);
+    let public_key = object(&[
+        ("challenge", bytes(&challenge())),
+        ("rpId", rp_id(&window)?.into()),
+        ("allowCredentials", allow.into()),
+        ("userVerification", "required".into()),
+        ("timeout", TIMEOUT_MS.into()),
+        ("extensions", object(&[("prf", prf.into())]).into()),
+    ]);
+    let options = object(&[("publicKey", public_key.into())]);
+    let credential = wait(call(&creds, "get", &[options.into()])?).await?;
+    let results = call(&credential, "getClientExtensionResults", &[])?;
+    let first = Reflect::get(&results, &"prf".into())
+        .and_then(|p| Reflect::get(&p, &"results".into()))
+        .and_then(|r| Reflect::get(&r, &"first".into()))
+        .ok()
+        .and_then(|f| buffer_bytes(&f))
+        .ok_or(PasskeyError::NoPrf)?;
+    if first.len() != 32 {
+        return Err(PasskeyError::Invalid("a secret of the wrong size"));
+    }
+    Ok(zeroize::Zeroizing::new(first))
+}
+
+async fn enrol_with(account: &[u8], handle: &str, prf: bool) -> Result<Passkey, PasskeyError> {
     let (window, creds) = credentials()?;
     let rp = object(&[("name", "Tandem".into()), ("id", rp_id(&window)?.into())]);
     let user = object(&[
@@ -158,8 +204,20 @@ pub async fn enrol(account: &[u8], handle: &str) -> Result<Passkey, PasskeyError
         ("timeout", TIMEOUT_MS.into()),
         ("attestation", "none".into()),
     ]);
+    if prf {
+        set(&public_key, "extensions", &object(&[("prf", Object::new().into())]).into());
+    }
     let options = object(&[("publicKey", public_key.into())]);
     let credential = wait(call(&creds, "create", &[options.into()])?).await?;
+    if prf {
+        let results = call(&credential, "getClientExtensionResults", &[])?;
+        let enabled = Reflect::get(&results, &"prf".into())
+            .and_then(|p| Reflect::get(&p, &"enabled".into()))
+            .is_ok_and(|e| e.is_truthy());
+        if !enabled {
+            return Err(PasskeyError::NoPrf);
+        }
+    }
     let raw_id = Reflect::get(&credential, &"rawId".into())
         .ok()
         .and_then(|v| buffer_bytes(&v))

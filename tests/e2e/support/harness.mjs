@@ -73,8 +73,8 @@ export async function startStaticHost(dir) {
 }
 
 /** Chromium with its own fresh profile directory (a separate "browser"). */
-export async function launchBrowser({ colorScheme = 'light', viewport = { width: 1280, height: 800 } } = {}) {
-  const profile = tempDir('profile');
+export async function launchBrowser({ colorScheme = 'light', viewport = { width: 1280, height: 800 }, profile: given } = {}) {
+  const profile = given ?? tempDir('profile');
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: chromiumPath,
     headless: true,
@@ -88,9 +88,10 @@ export async function launchBrowser({ colorScheme = 'light', viewport = { width:
   return {
     context,
     errors,
-    async close() {
+    profile,
+    async close({ keepProfile = false } = {}) {
       await context.close();
-      rmSync(profile, { recursive: true, force: true });
+      if (!keepProfile) rmSync(profile, { recursive: true, force: true });
     },
   };
 }

@@ -209,6 +209,7 @@ pub(crate) fn Devices(
             <Show when=move || !me.get().1 && !loading.get()>
                 <p class="muted small">"To link another device, use your main device."</p>
             </Show>
+            <super::lock::AppLockSection engine=engine/>
         </div>
     }
 }

@@ -41,6 +41,7 @@ use tandem_core::{AccountId, IdentityKey, IdentityKeyPair, ProtocolAddress};
 use wasm_bindgen::{JsCast, JsValue};
 
 mod client;
+mod migrate;
 mod protocol;
 mod read_model;
 mod save;
@@ -222,12 +223,15 @@ impl IdbStore {
                 Ring::Open { key, .. } => key,
                 Ring::Locked { .. } => {
                     db.close();
-                    return Err(backend(SealError::Locked));
+                    return Err(StoreError::Backend(Box::new(SealError::Locked)));
                 }
             },
             (_, None) => {
+                // Written before encryption at rest: seal it now, then open it as usual.
+                let sealed = Self::seal_clear_database(&db).await;
                 db.close();
-                return Err(corrupt("keys", "this browser's data has no key; sign in again"));
+                sealed?;
+                return Box::pin(Self::open(name)).await;
             }
         };
         let rows = [

@@ -6,6 +6,7 @@
 //! | 2 | the engine's stores, out-of-line keys, values are `tandem-core` record bytes: `local`, `identities`, `pre_keys`, `signed_pre_keys`, `kyber_pre_keys`, `kyber_uses`, `sessions`, `sender_keys`, `device_lists`, `messages` (objects `{c, v}`, unique index `by_conversation` on `c`), `outbox`, `conversations` (per conversation: newest message, unread count), `contacts` (account → handle) |
 //! | 3 | object store `session_log` (numeric keys): each entry all the session records one batch saved (`tandem_core::store::SessionLogEntry`), replayed over `sessions` and folded back into it by compaction; `session_kyber` (by address): the current state's pending Kyber ciphertext (`DetachedKyber`), which session records written from now on leave out |
 //! | 4 | object store `groups` (by group id, hex): each group's newest verified signed state and whether this account accepted it (`tandem_core::client::GroupRecord`) |
+//! | 5 | no new store: every engine value is sealed (AES-256-GCM, `crate::store::seal`) under the data key ring kept in `local` as `keys`; `messages` objects are `{c, v}` with `v` sealed; `conversations` and `local`'s `recent` hold sealed protobuf summaries; a version-4 database is sealed in place when it first opens (`IdbStore::open`) |
 //!
 //! Policy: every version only adds object stores or indexes; a released version is never
 //! edited. A browser that finds a database newer than [`SCHEMA_VERSION`] (a rollback of the
@@ -16,7 +17,7 @@ use rexie::{Index, ObjectStore, Rexie, RexieBuilder};
 use super::StoreError;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 /// Object store holding the device record.
 pub const DEVICE_STORE: &str = "device";
 /// This device's identity, registration id and account record.

@@ -443,6 +443,15 @@ pub fn forget() {
     UNLOCKED.with(|k| *k.borrow_mut() = None);
 }
 
+/// Whether `e` says the store is locked (see [`SealError::Locked`]).
+pub fn is_locked(e: &tandem_core::client::ClientError) -> bool {
+    matches!(
+        e,
+        tandem_core::client::ClientError::Store(tandem_core::store::StoreError::Backend(b))
+            if matches!(b.downcast_ref::<SealError>(), Some(SealError::Locked))
+    )
+}
+
 /// The key this page unlocked, if it did.
 pub fn remembered() -> Option<DataKey> {
     UNLOCKED.with(|k| k.borrow().clone())
