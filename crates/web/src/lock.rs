@@ -209,7 +209,7 @@ pub async fn lock(db: &str, how: NewLock) -> Result<(), LockError> {
     };
     let key = lock_key(&params, &secret).await?;
     if let Ring::Open { key: data, .. } = &ring {
-        seal::remember(data.clone());
+        seal::remember(db, data.clone());
     }
     let locked = ring.lock(&key, params.to_stored()?).await?;
     IdbStore::write_ring(db, &locked).await.map_err(store_err)
@@ -224,7 +224,7 @@ pub async fn unlock(db: &str, secret: Secret<'_>) -> Result<(), LockError> {
     };
     let params = LockParams::from_stored(lock)?;
     let key = lock_key(&params, &secret).await?;
-    seal::remember(ring.unlock(&key).await?);
+    seal::remember(db, ring.unlock(&key).await?);
     Ok(())
 }
 
@@ -240,14 +240,14 @@ pub async fn remove(db: &str, secret: Secret<'_>) -> Result<(), LockError> {
     let open = ring.unlocked(&key).await?;
     IdbStore::write_ring(db, &open).await.map_err(store_err)?;
     if let Ring::Open { key, .. } = open {
-        seal::remember(key);
+        seal::remember(db, key);
     }
     Ok(())
 }
 
-/// Forgets the unlocked key and reloads: the page opens locked.
-pub fn lock_now() {
-    seal::forget();
+/// Forgets the unlocked key of `db` and reloads: the page opens locked.
+pub fn lock_now(db: &str) {
+    seal::forget(db);
     if let Some(w) = web_sys::window() {
         let _ = w.location().reload();
     }

@@ -207,7 +207,7 @@ async fn test_the_passphrase_lock_keeps_the_store_closed_until_the_right_passphr
         Err(LockError::Mismatch)
     );
     tandem_web::lock::lock(&name, NewLock::Passphrase(pass.into(), pass.into())).await.unwrap();
-    seal::forget();
+    seal::forget(&name);
     let err = IdbStore::open(&name).await.expect_err("locked");
     assert!(seal::is_locked(&ClientError::Store(err)), "the error says locked");
     assert_eq!(
@@ -220,11 +220,23 @@ async fn test_the_passphrase_lock_keeps_the_store_closed_until_the_right_passphr
     assert_eq!(store.load_message(&m.id).await.unwrap().unwrap().body, m.body);
     store.close();
 
+    // Starting over with new keys (a reset) keeps the lock: the new data opens only with the
+    // same passphrase.
+    let fresh = IdentityKeyPair::generate(&mut tandem_web::rng::system_rng());
+    IdbStore::create(&name, fresh.clone(), 8).await.unwrap().close();
+    seal::forget(&name);
+    assert!(IdbStore::open(&name).await.is_err(), "still locked after a reset");
+    tandem_web::lock::unlock(&name, Secret::Passphrase(pass)).await.unwrap();
+    let store = IdbStore::open(&name).await.unwrap().unwrap();
+    assert_eq!(store.load_identity_key_pair().await.unwrap().identity_key(), fresh.identity_key());
+    assert!(store.load_message(&m.id).await.unwrap().is_none(), "the old data is gone");
+    store.close();
+
     // Off again: the store opens without asking, with the same data key.
     tandem_web::lock::remove(&name, Secret::Passphrase(pass)).await.unwrap();
-    seal::forget();
+    seal::forget(&name);
     let store = IdbStore::open(&name).await.unwrap().unwrap();
-    assert_eq!(store.load_message(&m.id).await.unwrap().unwrap().body, m.body);
+    assert_eq!(store.load_identity_key_pair().await.unwrap().identity_key(), fresh.identity_key());
     store.close();
     rexie::Rexie::delete(&name).await.unwrap();
 }

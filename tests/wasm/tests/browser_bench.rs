@@ -118,6 +118,24 @@ async fn bench_fan_out_import_and_open() {
     let folded = idb.compact_sessions().await.expect("compact");
     console_log!("compaction: {folded} sessions folded back in {:.0} ms", ms() - t);
 
+    // Sealing alone: 1 000 values of a chat line's size, as one import batch seals them.
+    {
+        use tandem_web::store::seal::Ring;
+        let (ring, _) = Ring::generate().await.expect("a data key");
+        let Ring::Open { key, .. } = ring else { panic!("a fresh ring is open") };
+        let items: Vec<_> = (0..1_000u32)
+            .map(|i| (i.to_be_bytes().to_vec(), zeroize::Zeroizing::new(vec![7u8; 160])))
+            .collect();
+        let mut seals = Vec::new();
+        for _ in 0..5 {
+            let t = ms();
+            let sealed = key.seal_all(&items).await.expect("seal");
+            seals.push(ms() - t);
+            assert_eq!(sealed.len(), 1_000);
+        }
+        console_log!("sealing 1000 values of 160 bytes with WebCrypto: {:.1} ms", median(seals));
+    }
+
     // Import 10 000 messages in batches of 1 000 (one transaction each).
     let peer = AccountId([9; 16]);
     let conversation = Conversation::Direct(peer);

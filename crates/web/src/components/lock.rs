@@ -211,7 +211,7 @@ pub(crate) fn AppLockSection(engine: StoredValue<SendWrapper<Rc<Engine>>>) -> im
                                 </label>
                             </Show>
                             <div class="actions">
-                                <button class="button button-small" type="button" data-testid="lock-now" on:click=move |_| crate::lock::lock_now()>"Lock now"</button>
+                                <button class="button button-small" type="button" data-testid="lock-now" on:click=move |_| crate::lock::lock_now(ENGINE_DB)>"Lock now"</button>
                                 <button class="button button-small button-quiet" type="submit" data-testid="lock-remove" disabled=move || busy.get()>"Turn the lock off"</button>
                             </div>
                         </form>

@@ -217,7 +217,7 @@ impl IdbStore {
             db.close();
             return Ok(None);
         };
-        let key = match (crate::store::seal::remembered(), ring) {
+        let key = match (crate::store::seal::remembered(name), ring) {
             (Some(key), Some(_)) => key,
             (None, Some(ring)) => match Ring::from_stored(&ring).map_err(seal_err)? {
                 Ring::Open { key, .. } => key,
@@ -253,15 +253,33 @@ impl IdbStore {
         Ok(Some(Self::with(db, identity, registration_id, key)))
     }
 
-    /// Opens the database `name` and gives it this identity and a fresh data key, replacing
-    /// any state it held (a fresh device).
+    /// Opens the database `name` and gives it this identity, replacing any state it held (a
+    /// fresh device, or new keys for this one). The data key ring stays when this page holds
+    /// its key (so an app lock survives starting over with new keys); otherwise a fresh data
+    /// key is made.
     pub async fn create(
         name: &str,
         identity: IdentityKeyPair,
         registration_id: u32,
     ) -> Result<Self, StoreError> {
-        let (ring, stored_ring) = Ring::generate().await.map_err(seal_err)?;
-        let Ring::Open { key, .. } = ring else { return Err(backend("a fresh key is locked")) };
+        let kept = match Self::read_ring(name).await {
+            Ok(Some(ring)) => ring
+                .data_key()
+                .cloned()
+                .or_else(|| crate::store::seal::remembered(name))
+                .map(|key| (key, ring.to_stored())),
+            _ => None,
+        };
+        let (key, stored_ring) = match kept {
+            Some(k) => k,
+            None => {
+                let (ring, stored) = Ring::generate().await.map_err(seal_err)?;
+                let key =
+                    ring.data_key().cloned().ok_or_else(|| backend("a fresh key is locked"))?;
+                crate::store::seal::forget(name);
+                (key, stored)
+            }
+        };
         let mut sealing = Sealing::default();
         sealing.put(LOCAL, JsValue::from_str(IDENTITY_KEY), identity.serialize().to_vec());
         sealing.put(
@@ -280,8 +298,6 @@ impl IdbStore {
         local.push((JsValue::from_str(KEYS_KEY), stored_ring));
         put_all(&tx, LOCAL, local).await?;
         tx.done().await.map_err(rexie_err)?;
-        // A key this page unlocked belonged to the data just replaced.
-        crate::store::seal::forget();
         let store = Self::with(db, identity, registration_id, key);
         store.log.borrow_mut().loaded = true;
         Ok(store)

@@ -19,6 +19,7 @@
 //! under one key.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 
 use js_sys::{Array, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
@@ -367,6 +368,14 @@ impl Ring {
         }
     }
 
+    /// The usable data key of an open ring.
+    pub fn data_key(&self) -> Option<&DataKey> {
+        match self {
+            Ring::Open { key, .. } => Some(key),
+            Ring::Locked { .. } => None,
+        }
+    }
+
     /// Removes the lock: the data key wrapped under a fresh wrapping key, open.
     pub async fn unlocked(&self, lock_key: &CryptoKey) -> Result<Ring, SealError> {
         let Ring::Locked { wrapped, .. } = self else {
@@ -429,18 +438,18 @@ pub async fn lock_key_from_bytes(bytes: &[u8; 32]) -> Result<CryptoKey, SealErro
 }
 
 thread_local! {
-    /// The data key this page unlocked, for every store it opens afterwards.
-    static UNLOCKED: RefCell<Option<DataKey>> = const { RefCell::new(None) };
+    /// The data keys this page unlocked, by database, for every store it opens afterwards.
+    static UNLOCKED: RefCell<HashMap<String, DataKey>> = RefCell::new(HashMap::new());
 }
 
-/// Keeps `key` for this page's later opens (after an unlock).
-pub fn remember(key: DataKey) {
-    UNLOCKED.with(|k| *k.borrow_mut() = Some(key));
+/// Keeps `key` for this page's later opens of the database `db` (after an unlock).
+pub fn remember(db: &str, key: DataKey) {
+    UNLOCKED.with(|k| k.borrow_mut().insert(db.to_owned(), key));
 }
 
-/// Forgets the key (the app locked itself again, or the data was deleted).
-pub fn forget() {
-    UNLOCKED.with(|k| *k.borrow_mut() = None);
+/// Forgets the key of `db` (the app locked itself again, or the data was replaced).
+pub fn forget(db: &str) {
+    UNLOCKED.with(|k| k.borrow_mut().remove(db));
 }
 
 /// Whether `e` says the store is locked (see [`SealError::Locked`]).
@@ -452,7 +461,7 @@ pub fn is_locked(e: &tandem_core::client::ClientError) -> bool {
     )
 }
 
-/// The key this page unlocked, if it did.
-pub fn remembered() -> Option<DataKey> {
-    UNLOCKED.with(|k| k.borrow().clone())
+/// The key this page unlocked for `db`, if it did.
+pub fn remembered(db: &str) -> Option<DataKey> {
+    UNLOCKED.with(|k| k.borrow().get(db).cloned())
 }

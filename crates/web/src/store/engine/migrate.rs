@@ -25,7 +25,7 @@ impl IdbStore {
         }
         tx.done().await.map_err(rexie_err)?;
         let (ring, stored_ring) = Ring::generate().await.map_err(seal_err)?;
-        let Ring::Open { key, .. } = ring else { return Err(backend("a fresh key is locked")) };
+        let key = ring.data_key().cloned().ok_or_else(|| backend("a fresh key is locked"))?;
         let mut sealing = Sealing::default();
         let mut dropped = Vec::new();
         for (store, rows) in &all {

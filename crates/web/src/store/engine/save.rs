@@ -211,6 +211,10 @@ impl ProtocolStore for IdbStore {
     }
 }
 
+/// Batches up to this many messages look up their stored copies one by one; larger ones
+/// first ask which exist.
+const PROBE_ONE_BY_ONE: usize = 16;
+
 impl IdbStore {
     /// What the Kyber prekeys a batch used become: a one-time key goes (its key to delete),
     /// a last-resort key remembers each use (its `kyber_uses` key); keys the same batch added
@@ -267,18 +271,50 @@ impl IdbStore {
             return Ok(());
         }
         // Everything the model needs, read in one transaction, then opened at once.
-        let tx =
-            self.transaction(&[MESSAGES, CONVERSATIONS, CONTACTS], TransactionMode::ReadOnly)?;
+        let tx = self
+            .transaction(&[MESSAGES, CONVERSATIONS, CONTACTS, LOCAL], TransactionMode::ReadOnly)?;
         let stored = tx.store(MESSAGES).map_err(rexie_err)?;
         let summaries = tx.store(CONVERSATIONS).map_err(rexie_err)?;
         let names = tx.store(CONTACTS).map_err(rexie_err)?;
+        let recent_row =
+            tx.store(LOCAL).map_err(rexie_err)?.get(JsValue::from_str(RECENT_KEY)).await;
         let summary_rows = futures_util::future::join_all(
             touched.iter().map(|(k, _)| summaries.get(bytes_value(k))),
         )
         .await;
-        let old_rows = futures_util::future::join_all(
-            touched.iter().flat_map(|(_, l)| l.iter()).map(|m| stored.get(message_key(&m.id))),
-        )
+        // The stored copies of the batch's messages. A large batch (an import) asks which of
+        // its keys exist with one key-range request instead of one read per message.
+        let batch: Vec<&MessageRecord> =
+            touched.iter().flat_map(|(_, l)| l.iter().copied()).collect();
+        let existing: Option<HashSet<Vec<u8>>> = if batch.len() > PROBE_ONE_BY_ONE {
+            let keys: Vec<Vec<u8>> = batch.iter().map(|m| m.id.sort_key().to_vec()).collect();
+            match (keys.iter().min(), keys.iter().max()) {
+                (Some(lo), Some(hi)) => {
+                    let range = KeyRange::bound(
+                        &bytes_value(lo),
+                        &bytes_value(hi),
+                        Some(false),
+                        Some(false),
+                    )
+                    .map_err(|e| backend(format!("key range: {e}")))?;
+                    let found = stored.get_all_keys(Some(range), None).await.map_err(rexie_err)?;
+                    Some(found.iter().filter_map(|k| value_bytes("message key", k).ok()).collect())
+                }
+                _ => None,
+            }
+        } else {
+            None
+        };
+        let old_rows = futures_util::future::join_all(batch.iter().map(|m| {
+            let probe = existing.as_ref().is_none_or(|e| e.contains(m.id.sort_key().as_slice()));
+            let get = probe.then(|| stored.get(message_key(&m.id)));
+            async move {
+                match get {
+                    Some(g) => g.await,
+                    None => Ok(None),
+                }
+            }
+        }))
         .await;
         let peers: Vec<AccountId> = touched
             .iter()
@@ -364,7 +400,15 @@ impl IdbStore {
             }
         }
         if !fresh.is_empty() {
-            let recent = merge_recent(self.stored_recent().await?, fresh);
+            let stored_recent = match recent_row.map_err(rexie_err)? {
+                Some(v) => {
+                    let key = JsValue::from_str(RECENT_KEY);
+                    let bytes = open_rows(&self.key, "recent chats", LOCAL, &[(key, v)]).await?;
+                    bytes.first().map(|b| StoredRecent::parse(b)).transpose()?
+                }
+                None => None,
+            };
+            let recent = merge_recent(stored_recent, fresh);
             sealing.put(
                 LOCAL,
                 JsValue::from_str(RECENT_KEY),
