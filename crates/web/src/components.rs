@@ -2,6 +2,7 @@
 
 mod chat;
 mod connection;
+mod conversation;
 mod device_card;
 mod devices;
 mod icons;

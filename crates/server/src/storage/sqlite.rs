@@ -508,47 +508,7 @@ impl Storage for SqliteStorage {
         upload: PreKeyUpload,
         max_stored: u32,
     ) -> Result<(), StorageError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let a = account.0.as_slice();
-        let d = i64::from(device);
-        if let Some(s) = &upload.signed {
-            sqlx::query("INSERT OR REPLACE INTO signed_prekeys (account_id, device_id, key_id, public_key, signature) VALUES (?, ?, ?, ?, ?)")
-                .bind(a).bind(d).bind(i64::from(s.key_id)).bind(&s.public_key).bind(&s.signature)
-                .execute(&mut *tx).await?;
-        }
-        let one_time: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM one_time_prekeys WHERE account_id = ? AND device_id = ?",
-        )
-        .bind(a)
-        .bind(d)
-        .fetch_one(&mut *tx)
-        .await?;
-        let kyber: i64 = sqlx::query_scalar("SELECT count(*) FROM kyber_prekeys WHERE account_id = ? AND device_id = ? AND last_resort = 0")
-            .bind(a).bind(d).fetch_one(&mut *tx).await?;
-        if u(one_time) + upload.one_time.len() as u64 > u64::from(max_stored)
-            || u(kyber) + upload.kyber.len() as u64 > u64::from(max_stored)
-        {
-            return Err(StorageError::LimitReached);
-        }
-        for k in &upload.one_time {
-            sqlx::query("INSERT OR IGNORE INTO one_time_prekeys (account_id, device_id, key_id, public_key) VALUES (?, ?, ?, ?)")
-                .bind(a).bind(d).bind(i64::from(k.key_id)).bind(&k.public_key)
-                .execute(&mut *tx).await?;
-        }
-        for k in &upload.kyber {
-            sqlx::query("INSERT OR IGNORE INTO kyber_prekeys (account_id, device_id, key_id, public_key, signature, last_resort) VALUES (?, ?, ?, ?, ?, 0)")
-                .bind(a).bind(d).bind(i64::from(k.key_id)).bind(&k.public_key).bind(&k.signature)
-                .execute(&mut *tx).await?;
-        }
-        if let Some(k) = &upload.last_resort {
-            sqlx::query("DELETE FROM kyber_prekeys WHERE account_id = ? AND device_id = ? AND last_resort = 1")
-                .bind(a).bind(d).execute(&mut *tx).await?;
-            sqlx::query("INSERT OR REPLACE INTO kyber_prekeys (account_id, device_id, key_id, public_key, signature, last_resort) VALUES (?, ?, ?, ?, ?, 1)")
-                .bind(a).bind(d).bind(i64::from(k.key_id)).bind(&k.public_key).bind(&k.signature)
-                .execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        self.upload_prekeys_sql(account, device, upload, max_stored).await
     }
 
     #[instrument(skip_all)]
@@ -557,58 +517,7 @@ impl Storage for SqliteStorage {
         account: AccountId,
         devices: &[u32],
     ) -> Result<Vec<BundleRow>, StorageError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let a = account.0.as_slice();
-        let rows = sqlx::query("SELECT * FROM devices WHERE account_id = ? ORDER BY device_id")
-            .bind(a)
-            .fetch_all(&mut *tx)
-            .await?;
-        let mut out = Vec::new();
-        for row in &rows {
-            let dev = Self::device_row(row)?;
-            if !devices.is_empty() && !devices.contains(&dev.device_id) {
-                continue;
-            }
-            let d = i64::from(dev.device_id);
-            let signed =
-                sqlx::query("SELECT * FROM signed_prekeys WHERE account_id = ? AND device_id = ?")
-                    .bind(a)
-                    .bind(d)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .map(|r| prekey_row(&r, true))
-                    .transpose()?;
-            let one_time = sqlx::query("SELECT * FROM one_time_prekeys WHERE account_id = ? AND device_id = ? ORDER BY key_id LIMIT 1")
-                .bind(a).bind(d).fetch_optional(&mut *tx).await?
-                .map(|r| prekey_row(&r, false)).transpose()?;
-            if let Some(k) = &one_time {
-                sqlx::query("DELETE FROM one_time_prekeys WHERE account_id = ? AND device_id = ? AND key_id = ?")
-                    .bind(a).bind(d).bind(i64::from(k.key_id)).execute(&mut *tx).await?;
-            }
-            let kyber = sqlx::query("SELECT * FROM kyber_prekeys WHERE account_id = ? AND device_id = ? ORDER BY last_resort, key_id LIMIT 1")
-                .bind(a).bind(d).fetch_optional(&mut *tx).await?;
-            let kyber = match kyber {
-                Some(r) => {
-                    let k = prekey_row(&r, true)?;
-                    if r.try_get::<i64, _>("last_resort")? == 0 {
-                        sqlx::query("DELETE FROM kyber_prekeys WHERE account_id = ? AND device_id = ? AND key_id = ?")
-                            .bind(a).bind(d).bind(i64::from(k.key_id)).execute(&mut *tx).await?;
-                    }
-                    Some(k)
-                }
-                None => None,
-            };
-            out.push(BundleRow {
-                device_id: dev.device_id,
-                registration_id: dev.registration_id,
-                identity_key: dev.identity_key,
-                signed,
-                one_time,
-                kyber,
-            });
-        }
-        tx.commit().await?;
-        Ok(out)
+        self.take_bundles_sql(account, devices).await
     }
 
     #[instrument(skip_all)]
@@ -617,23 +526,7 @@ impl Storage for SqliteStorage {
         account: AccountId,
         device: u32,
     ) -> Result<PreKeyCountsRow, StorageError> {
-        let row = sqlx::query(
-            "SELECT \
-               (SELECT count(*) FROM one_time_prekeys WHERE account_id = ?1 AND device_id = ?2) AS one_time, \
-               (SELECT count(*) FROM kyber_prekeys WHERE account_id = ?1 AND device_id = ?2 AND last_resort = 0) AS kyber, \
-               (SELECT count(*) FROM signed_prekeys WHERE account_id = ?1 AND device_id = ?2) AS signed, \
-               (SELECT count(*) FROM kyber_prekeys WHERE account_id = ?1 AND device_id = ?2 AND last_resort = 1) AS last_resort",
-        )
-        .bind(account.0.as_slice())
-        .bind(i64::from(device))
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(PreKeyCountsRow {
-            one_time: u32_of(row.try_get("one_time")?),
-            kyber: u32_of(row.try_get("kyber")?),
-            has_signed: row.try_get::<i64, _>("signed")? > 0,
-            has_last_resort: row.try_get::<i64, _>("last_resort")? > 0,
-        })
+        self.prekey_counts_sql(account, device).await
     }
 
     async fn enqueue(
@@ -767,40 +660,12 @@ impl Storage for SqliteStorage {
         now: u64,
         max_created: u64,
     ) -> Result<(), StorageError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let created: i64 = sqlx::query_scalar("SELECT count(*) FROM groups WHERE created_by = ?")
-            .bind(creator.0.as_slice())
-            .fetch_one(&mut *tx)
-            .await?;
-        if u(created) >= max_created {
-            return Err(StorageError::LimitReached);
-        }
-        sqlx::query("INSERT INTO groups (id, version, created_by, created_at) VALUES (?, 1, ?, ?)")
-            .bind(id.as_slice())
-            .bind(creator.0.as_slice())
-            .bind(i(now))
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO group_states (group_id, version, state) VALUES (?, 1, ?)")
-            .bind(id.as_slice())
-            .bind(state)
-            .execute(&mut *tx)
-            .await?;
-        insert_members(&mut tx, id, members, creator).await?;
-        tx.commit().await?;
-        Ok(())
+        self.create_group_sql(id, creator, members, state, now, max_created).await
     }
 
     #[instrument(skip_all)]
     async fn group(&self, id: [u8; 16]) -> Result<Option<GroupRow>, StorageError> {
-        let row = sqlx::query(
-            "SELECT s.version, s.state FROM groups g JOIN group_states s ON s.group_id = g.id AND s.version = g.version WHERE g.id = ?",
-        )
-        .bind(id.as_slice())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| Ok(GroupRow { version: u(r.try_get("version")?), state: r.try_get("state")? }))
-            .transpose()
+        self.group_sql(id).await
     }
 
     #[instrument(skip_all)]
@@ -810,33 +675,12 @@ impl Storage for SqliteStorage {
         after: u64,
         limit: u32,
     ) -> Result<Vec<Vec<u8>>, StorageError> {
-        let rows = sqlx::query_scalar(
-            "SELECT state FROM group_states WHERE group_id = ? AND version > ? ORDER BY version LIMIT ?",
-        )
-        .bind(id.as_slice())
-        .bind(i(after))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows)
+        self.group_states_sql(id, after, limit).await
     }
 
     #[instrument(skip_all)]
     async fn group_members(&self, id: [u8; 16]) -> Result<Vec<MemberRow>, StorageError> {
-        let rows = sqlx::query(
-            "SELECT account_id, accepted FROM group_members WHERE group_id = ? ORDER BY account_id",
-        )
-        .bind(id.as_slice())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(MemberRow {
-                    account_id: account_id(&r.try_get::<Vec<u8>, _>("account_id")?)?,
-                    accepted: r.try_get::<i64, _>("accepted")? != 0,
-                })
-            })
-            .collect()
+        self.group_members_sql(id).await
     }
 
     #[instrument(skip_all)]
@@ -847,45 +691,7 @@ impl Storage for SqliteStorage {
         state: &[u8],
         members: &[AccountId],
     ) -> Result<(), StorageError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let moved =
-            sqlx::query("UPDATE groups SET version = version + 1 WHERE id = ? AND version = ?")
-                .bind(id.as_slice())
-                .bind(i(version))
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        if moved != 1 {
-            return Err(StorageError::Conflict);
-        }
-        sqlx::query("INSERT INTO group_states (group_id, version, state) VALUES (?, ?, ?)")
-            .bind(id.as_slice())
-            .bind(i(version + 1))
-            .bind(state)
-            .execute(&mut *tx)
-            .await?;
-        // Members who stay keep their acceptance; the others go; new ones are invited.
-        let mut stay: Vec<Vec<u8>> = Vec::new();
-        for m in members {
-            stay.push(m.0.to_vec());
-        }
-        let current: Vec<Vec<u8>> =
-            sqlx::query_scalar("SELECT account_id FROM group_members WHERE group_id = ?")
-                .bind(id.as_slice())
-                .fetch_all(&mut *tx)
-                .await?;
-        for gone in current.iter().filter(|c| !stay.contains(c)) {
-            sqlx::query("DELETE FROM group_members WHERE group_id = ? AND account_id = ?")
-                .bind(id.as_slice())
-                .bind(gone)
-                .execute(&mut *tx)
-                .await?;
-        }
-        let new: Vec<AccountId> =
-            members.iter().filter(|m| !current.contains(&m.0.to_vec())).copied().collect();
-        insert_members(&mut tx, id, &new, AccountId([0; 16])).await?;
-        tx.commit().await?;
-        Ok(())
+        self.update_group_sql(id, version, state, members).await
     }
 
     #[instrument(skip_all)]
@@ -895,16 +701,7 @@ impl Storage for SqliteStorage {
         account: AccountId,
         accept: bool,
     ) -> Result<bool, StorageError> {
-        let n = sqlx::query(
-            "UPDATE group_members SET accepted = ? WHERE group_id = ? AND account_id = ?",
-        )
-        .bind(i64::from(accept))
-        .bind(id.as_slice())
-        .bind(account.0.as_slice())
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(n == 1)
+        self.accept_group_sql(id, account, accept).await
     }
 }
 
@@ -928,5 +725,7 @@ async fn insert_members(
     Ok(())
 }
 
+mod groups;
+mod prekeys;
 #[cfg(test)]
 mod tests;

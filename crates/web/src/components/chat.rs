@@ -2,7 +2,6 @@
 
 use std::rc::Rc;
 
-use leptos::ev::KeyboardEvent;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use send_wrapper::SendWrapper;
@@ -10,10 +9,9 @@ use tandem_core::AccountId;
 use tandem_core::client::{
     Conversation, MessageRecord, Notice, OutgoingState, conversation_to_bytes,
 };
-use wasm_bindgen::JsCast;
 
+use super::conversation::Conversation;
 use super::devices::Devices;
-use super::trust::{SecurityCode, TrustNotices};
 use crate::engine::Engine;
 use crate::store::ConversationSummary;
 use crate::text::describe;
@@ -36,7 +34,7 @@ pub const STEP: usize = 50;
 pub const OLDER_PAGE: usize = 100;
 
 /// The part of `len` loaded messages in view when `hidden_newer` of the newest are below it.
-fn window(len: usize, hidden_newer: usize) -> std::ops::Range<usize> {
+pub(super) fn window(len: usize, hidden_newer: usize) -> std::ops::Range<usize> {
     let end = len.saturating_sub(hidden_newer);
     end.saturating_sub(WINDOW)..end
 }
@@ -152,7 +150,7 @@ thread_local! {
 }
 
 /// A message time as the lists show it: the time today, the date before.
-fn short_time(ms: u64) -> String {
+pub(super) fn short_time(ms: u64) -> String {
     #[allow(clippy::cast_precision_loss, reason = "epoch ms fit an f64 exactly")]
     let ms = ms as f64;
     let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms));
@@ -167,7 +165,7 @@ fn short_time(ms: u64) -> String {
 }
 
 /// Ticks of an outgoing message, and their spoken label.
-fn ticks(m: &MessageRecord) -> (&'static str, &'static str, &'static str) {
+pub(super) fn ticks(m: &MessageRecord) -> (&'static str, &'static str, &'static str) {
     match &m.state {
         OutgoingState::Queued => ("◷", "Waiting to send", "tick-wait"),
         OutgoingState::Failed(_) => ("!", "Not sent", "tick-failed"),
@@ -503,299 +501,5 @@ pub(crate) fn ChatList(
                 </p>
             </Show>
         </nav>
-    }
-}
-
-#[component]
-fn Conversation(
-    engine: StoredValue<SendWrapper<Rc<Engine>>>,
-    revision: ReadSignal<u64>,
-    conversation: Conversation,
-    name: String,
-    messages: RwSignal<Vec<MessageRecord>>,
-    has_older: RwSignal<bool>,
-    on_back: impl Fn() + Send + Sync + 'static,
-) -> impl IntoView {
-    let draft = RwSignal::new(String::new());
-    let error = RwSignal::new(String::new());
-    let log = NodeRef::<leptos::html::Ol>::new();
-    let peer = match conversation {
-        Conversation::Direct(a) => Some(a),
-        Conversation::Group(_) => None,
-    };
-    // Trust in the peer: reloaded on every store change.
-    let trust = RwSignal::new(None::<tandem_core::client::DeviceListRecord>);
-    let show_code = RwSignal::new(false);
-    Effect::new(move |_| {
-        revision.track();
-        let Some(peer) = peer else { return };
-        let e = engine.get_value();
-        spawn_local(async move { trust.set(e.trust(peer).await) });
-    });
-    let verified = move || trust.with(|t| t.as_ref().is_some_and(|t| t.verified));
-    // How many of the newest loaded messages are below the window (0: the latest in view).
-    let hidden_newer = RwSignal::new(0usize);
-    let visible = move || {
-        let hidden = hidden_newer.get();
-        messages.with(|list| list[window(list.len(), hidden)].to_vec())
-    };
-    // Each row's state, by id: one pass per change, then one lookup per row.
-    let states = Memo::new(move |_| {
-        let hidden = hidden_newer.get();
-        messages.with(|list| {
-            list[window(list.len(), hidden)]
-                .iter()
-                .map(|x| {
-                    let (tick, label, class) = ticks(x);
-                    let failed = match &x.state {
-                        OutgoingState::Failed(why) => Some(why.clone()),
-                        _ => None,
-                    };
-                    (x.id, (tick, label, class, failed))
-                })
-                .collect::<std::collections::HashMap<_, _>>()
-        })
-    });
-
-    // Keep the newest message in view when messages arrive; when the window moved, keep the
-    // row that was at the top of the view where it was.
-    let newest = StoredValue::new(None::<tandem_core::client::MessageId>);
-    let anchor = StoredValue::new(None::<(String, i32)>);
-    // A window move in progress: scrolling asks for no other until it is drawn.
-    let moving = StoredValue::new(false);
-    Effect::new(move |_| {
-        let last = messages.with(|m| m.last().map(|x| x.id));
-        hidden_newer.track();
-        let Some(el) = log.get() else { return };
-        let at_end = last != newest.get_value() && hidden_newer.get_untracked() == 0;
-        newest.set_value(last);
-        match anchor.get_value() {
-            Some((key, offset)) if !at_end => {
-                anchor.set_value(None);
-                request_animation_frame(move || {
-                    let row = el
-                        .query_selector(&format!("[data-key=\"{key}\"]"))
-                        .ok()
-                        .flatten()
-                        .and_then(|r| r.dyn_into::<web_sys::HtmlElement>().ok());
-                    if let Some(row) = row {
-                        el.set_scroll_top(row.offset_top() - offset);
-                    }
-                    moving.set_value(false);
-                });
-            }
-            _ => request_animation_frame(move || {
-                el.set_scroll_top(el.scroll_height());
-                moving.set_value(false);
-            }),
-        }
-    });
-    // Remembers the first row in view and how far below the top of the view it is.
-    let hold_position = move || {
-        let Some(el) = log.get_untracked() else { return };
-        let top = el.scroll_top();
-        let rows = el.children();
-        for i in 0..rows.length() {
-            let Some(row) = rows.item(i).and_then(|r| r.dyn_into::<web_sys::HtmlElement>().ok())
-            else {
-                continue;
-            };
-            if let Some(key) = row.get_attribute("data-key")
-                && row.offset_top() + row.offset_height() > top
-            {
-                anchor.set_value(Some((key, row.offset_top() - top)));
-                return;
-            }
-        }
-    };
-    let load_older = move || {
-        moving.set_value(true);
-        hold_position();
-        let (len, hidden) = (messages.with_untracked(Vec::len), hidden_newer.get_untracked());
-        let start = window(len, hidden).start;
-        if start < STEP && has_older.get_untracked() {
-            // Read the page before the oldest loaded message; only that page.
-            let oldest = messages.with_untracked(|m| m.first().map(|m| m.id));
-            let e = engine.get_value();
-            spawn_local(async move {
-                let Some(oldest) = oldest else { return };
-                let Ok(mut page) = e.messages_before(&conversation, &oldest, OLDER_PAGE + 1).await
-                else {
-                    moving.set_value(false);
-                    return;
-                };
-                let more = page.len() > OLDER_PAGE;
-                if more {
-                    page.remove(0);
-                }
-                let step = page.len().min(STEP);
-                has_older.set(more);
-                messages.update(|loaded| {
-                    page.append(loaded);
-                    *loaded = page;
-                });
-                // The window moves only once the page is here.
-                hidden_newer.update(|h| *h += step);
-            });
-            return;
-        }
-        hidden_newer.update(|h| *h += start.min(STEP));
-    };
-    let load_newer = move || {
-        moving.set_value(true);
-        hold_position();
-        hidden_newer.update(|h| *h = h.saturating_sub(STEP));
-    };
-    let older_exists_now = move || {
-        let start = window(messages.with_untracked(Vec::len), hidden_newer.get_untracked()).start;
-        start > 0 || has_older.get_untracked()
-    };
-    let older_exists = move || {
-        let start = window(messages.with(Vec::len), hidden_newer.get()).start;
-        start > 0 || has_older.get()
-    };
-
-    let send = move || {
-        let text = draft.get_untracked();
-        if text.trim().is_empty() {
-            return;
-        }
-        // The text is durable (the send journal) before the composer clears.
-        match engine.get_value().send(conversation, &text) {
-            Ok(()) => {
-                draft.set(String::new());
-                error.set(String::new());
-                // Sending jumps to the latest messages.
-                hidden_newer.set(0);
-            }
-            Err(err) => error.set(describe(&err)),
-        }
-    };
-    let on_key = move |ev: KeyboardEvent| {
-        if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
-            ev.prevent_default();
-            send();
-        }
-    };
-
-    view! {
-        <header class="conversation-head">
-            <button class="icon-button back" aria-label="Back to chats" on:click=move |_| on_back()>"←"</button>
-            <span class="avatar" aria-hidden="true">{name.chars().next().unwrap_or('?').to_uppercase().to_string()}</span>
-            <h2 data-testid="conversation-name">{name.clone()}</h2>
-            <Show when=verified>
-                <span class="pill pill-verified" data-testid="verified-badge" title="You compared security codes">"✓ Verified"</span>
-            </Show>
-            {peer.map(|_| view! {
-                <button
-                    class="button button-small button-quiet head-action"
-                    data-testid="open-security-code"
-                    aria-pressed=move || show_code.get().to_string()
-                    on:click=move |_| show_code.update(|s| *s = !*s)
-                >"Security code"</button>
-            })}
-        </header>
-        {peer.map(|p| {
-            let (notice_name, code_name) = (name.clone(), name.clone());
-            view! {
-                <TrustNotices engine=engine peer=p name=notice_name trust=trust on_review=Callback::new(move |()| show_code.set(true))/>
-                <Show when=move || show_code.get()>
-                    <SecurityCode engine=engine peer=p name=code_name.clone() revision=revision on_close=Callback::new(move |()| show_code.set(false))/>
-                </Show>
-            }
-        })}
-        <ol
-            class:hidden=move || show_code.get()
-            class="messages"
-            node_ref=log
-            role="log"
-            aria-live="polite"
-            aria-label=format!("Messages with {name}")
-            data-testid="messages"
-            on:scroll=move |_| {
-                // Near either end of the window, it moves on by itself.
-                let Some(el) = log.get_untracked() else { return };
-                if moving.get_value() {
-                    return;
-                }
-                if el.scroll_top() < 150 && older_exists_now() {
-                    load_older();
-                } else if el.scroll_height() - el.scroll_top() - el.client_height() < 150
-                    && hidden_newer.get_untracked() > 0
-                {
-                    load_newer();
-                }
-            }
-        >
-            <Show when=older_exists>
-                <li class="load-older">
-                    <button class="button button-small button-quiet" on:click=move |_| load_older()>
-                        "Show older messages"
-                    </button>
-                </li>
-            </Show>
-            // Keyed by id alone, so rows never move when a state changes; each row follows
-            // its own message's state.
-            <For
-                each=visible
-                key=|m| m.id
-                let:m
-            >
-                {
-                    let id = m.id;
-                    let outgoing = m.outgoing;
-                    if let Some(n) = &m.notice {
-                        return view! {
-                            <li class="notice-line" role="note" data-testid="notice-line" data-key=hex::encode(id.sort_key())>
-                                <span>{notice_text(n)}</span>
-                                <time class="small">{short_time(m.shown_time())}</time>
-                            </li>
-                        }
-                        .into_any();
-                    }
-                    let current = move || states.with(|s| s.get(&id).cloned());
-                    let tick = move || current().map(|c| c.0).unwrap_or_default();
-                    let label = move || current().map(|c| c.1).unwrap_or_default();
-                    let class = move || format!("tick {}", current().map(|c| c.2).unwrap_or_default());
-                    let failed = move || current().and_then(|c| c.3);
-                    view! {
-                        <li class="message" class:out=outgoing class:in=!outgoing data-testid="message" data-key=hex::encode(id.sort_key())>
-                            <div class="bubble">
-                                <p class="body" data-testid="message-body">{m.body.clone()}</p>
-                                <span class="meta small">
-                                    <time>{short_time(m.shown_time())}</time>
-                                    <Show when=move || outgoing>
-                                        <span class=class role="img" aria-label=label title=label data-testid="message-state" data-state=label>{tick}</span>
-                                    </Show>
-                                </span>
-                                {move || failed().filter(|_| outgoing).map(|why| view! { <p class="error small">{why}</p> })}
-                            </div>
-                        </li>
-                    }
-                    .into_any()
-                }
-            </For>
-            <Show when=move || { hidden_newer.get() > 0 }>
-                <li class="load-older">
-                    <button class="button button-small button-quiet" on:click=move |_| load_newer()>
-                        "Show newer messages"
-                    </button>
-                </li>
-            </Show>
-        </ol>
-        <form class="composer" class:hidden=move || show_code.get() on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); send(); }>
-            <label for="composer-input" class="visually-hidden">"Message"</label>
-            <textarea
-                id="composer-input"
-                data-testid="composer"
-                rows="1"
-                placeholder="Message"
-                prop:value=move || draft.get()
-                on:input=move |ev| draft.set(event_target_value(&ev))
-                on:keydown=on_key
-            ></textarea>
-            <button class="button button-primary" type="submit" aria-label="Send" data-testid="send">"Send"</button>
-        </form>
-        <p class="error small composer-error" role="alert">{move || error.get()}</p>
     }
 }
