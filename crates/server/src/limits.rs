@@ -222,6 +222,50 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// An address range (`10.0.0.0/8`, `fd00::/8`, or one address).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    /// Whether `ip` is in the range.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::str::FromStr for IpNet {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("{s:?} is not an address or range like 10.0.0.0/8");
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr = canonical(addr.trim().parse::<IpAddr>().map_err(|_| bad())?);
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p.trim().parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(bad)?,
+            None => max,
+        };
+        Ok(Self { addr, prefix })
+    }
+}
+
 /// The network an address is limited as: its IPv4 /24 or IPv6 /64, as a key.
 pub fn network_key(ip: Option<IpAddr>) -> AccountId {
     let mut key = [0u8; 16];
@@ -244,7 +288,7 @@ pub fn network_key(ip: Option<IpAddr>) -> AccountId {
 pub fn client_address(
     peer: Option<IpAddr>,
     forwarded_for: Option<&str>,
-    trusted: &[crate::config::IpNet],
+    trusted: &[IpNet],
 ) -> Option<IpAddr> {
     let is_trusted = |ip: IpAddr| trusted.iter().any(|n| n.contains(ip));
     let peer = peer?;
@@ -316,7 +360,7 @@ mod tests {
 
     #[test]
     fn test_forwarded_addresses_count_only_behind_trusted_proxies() {
-        let trusted: Vec<crate::config::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
         let proxy: IpAddr = "10.1.1.1".parse().unwrap();
         let stranger: IpAddr = "198.51.100.1".parse().unwrap();
         // A stranger's header is ignored.
