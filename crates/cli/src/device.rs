@@ -9,7 +9,7 @@ use tandem_core::client::{Client, ClientError, Event, MessageRecord, SendReport}
 use tandem_core::link::LinkCode;
 use tandem_core::prekeys::generate_registration_id;
 use tandem_core::runtime::{
-    FIRST_CODE_LIFETIME, OfferedLink, PushOutcome, RetryPolicy, handle_push, offer_link,
+    CompanionLink, NextCode, PushOutcome, RetryPolicy, handle_push, offer_link,
 };
 use tandem_core::store::MemoryStore;
 use tandem_core::wire::relay::{ExpiredEntry, Push, push};
@@ -165,31 +165,50 @@ impl Device {
             .map_err(ClientError::from)?;
         let (conn, mut pushes) = Connection::connect(&primary.url).await?;
         let mut rng = system_rng();
-        // The companion waits at a provisioning address and shows its link code (here, as
-        // text handed straight to the primary).
-        let OfferedLink { request, .. } =
-            offer_link(&conn, *identity.identity_key(), name, FIRST_CODE_LIFETIME, now(), &mut rng)
-                .await?;
-        let code = LinkCode::parse(&request.code().to_text()).map_err(ClientError::from)?;
+        // The same policy as the browser's link screen (`runtime::CompanionLink`): the
+        // companion waits at a provisioning address and shows its code (here, as text handed
+        // straight to the primary), compares the matching codes, then registers.
+        let mut flow = CompanionLink::new(now());
+        let NextCode::Offer(lifetime) = flow.next_code(now()) else {
+            return Err(ClientError::UnexpectedResponse("link window").into());
+        };
+        let offered =
+            offer_link(&conn, *identity.identity_key(), name, lifetime, now(), &mut rng).await?;
+        let code = LinkCode::parse(&offered.request.code().to_text()).map_err(ClientError::from)?;
+        flow.offered(offered);
         let (primary_code, key_index) = primary
             .client
             .link_companion(&primary.conn, &code, "cli primary", now(), &mut rng)
             .await?;
-        let sealed = loop {
+        let companion_code = loop {
             match pushes.recv().await {
-                Some(Push { body: Some(push::Body::Provisioning(p)), .. }) => break p.message,
+                Some(Push { body: Some(push::Body::Provisioning(p)), .. }) => {
+                    if let Some((_, matching)) =
+                        flow.on_link_message(&p.message).map_err(ClientError::from)?
+                    {
+                        break matching;
+                    }
+                }
                 Some(_) => {}
                 None => return Err(ClientError::UnexpectedResponse("link message").into()),
             }
         };
-        let (link, companion_code) = request.open(&sealed).map_err(ClientError::from)?;
         // Both "screens" compare the matching code before the companion registers and
         // before the primary signs it into the list.
         if companion_code != primary_code {
+            flow.reject();
             return Err(ClientError::UnexpectedResponse("matching code").into());
         }
+        let link = flow.confirm().ok_or(ClientError::UnexpectedResponse("link"))?;
         let client =
-            Client::register_linked(store, &conn, link, name, "cli", now(), &mut rng).await?;
+            match Client::register_linked(store, &conn, link, name, "cli", now(), &mut rng).await {
+                Ok(c) => c,
+                Err(e) => {
+                    flow.registration_failed(&e);
+                    return Err(e.into());
+                }
+            };
+        flow.registered();
         client.set_clock_offset(conn.clock_offset_ms()).await;
         primary.client.confirm_link(&primary.conn, key_index, now(), &mut rng).await?;
         Ok(Self::start(Arc::new(client), conn, pushes, &primary.url, true))

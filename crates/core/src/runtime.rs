@@ -14,7 +14,7 @@ use rand_core::CryptoRng;
 
 use crate::client::{Client, ClientError, Event, PublishReport, call};
 use crate::identity::IdentityKey;
-use crate::link::LinkRequest;
+use crate::link::{LinkError, LinkRequest, MatchCode, VerifiedLink};
 use crate::store::ClientStore;
 use crate::time::Timestamp;
 use crate::transport::RelayTransport;
@@ -232,6 +232,185 @@ pub async fn offer_link<T: RelayTransport + ?Sized>(
     Ok(OfferedLink { request, rotates_at })
 }
 
+/// What a companion does when a link code is due (the start, a rotation, a code used up).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NextCode {
+    /// Offer a new code living this long ([`offer_link`]).
+    Offer(Duration),
+    /// The attempt has run [`LINK_WINDOW`]: stop and ask the person to start again.
+    Expired,
+    /// A link message is being compared or registered: no new code.
+    Busy,
+}
+
+/// What a companion does when its socket is (re)connected.
+#[derive(Debug)]
+pub enum OnConnected {
+    /// Repeat the confirmed registration (the relay answers a repeat with the same device).
+    Register(Box<VerifiedLink>),
+    /// The person is comparing the codes: wait for them.
+    Wait,
+    /// Offer a fresh code (the old address may be gone with the old socket).
+    NewCode,
+}
+
+/// Where a companion's link stands.
+#[derive(Debug)]
+enum Stage {
+    /// Showing codes; the current one, once offered.
+    Offering(Option<LinkRequest>),
+    /// A link message opened: the person compares the codes.
+    Comparing(Box<VerifiedLink>, MatchCode),
+    /// The person said the codes match: registering (again after a dropped socket).
+    Confirmed(Box<VerifiedLink>, MatchCode),
+    /// Registered.
+    Done,
+}
+
+/// The companion's side of linking, without IO: which code to offer and when, what a link
+/// message leads to, and what survives a dropped socket. The driver owns the socket, the
+/// timers and the screens; it asks this what to do at each event.
+#[derive(Debug)]
+pub struct CompanionLink {
+    started: Timestamp,
+    rotations: u32,
+    stage: Stage,
+}
+
+impl CompanionLink {
+    /// A new attempt, started at `now`.
+    pub fn new(now: Timestamp) -> Self {
+        Self { started: now, rotations: 0, stage: Stage::Offering(None) }
+    }
+
+    /// The person starts over (after an expiry): a new window, a new first code.
+    pub fn restart(&mut self, now: Timestamp) {
+        *self = Self::new(now);
+    }
+
+    /// A code is due at `now`: offer one (the first lives [`FIRST_CODE_LIFETIME`], later ones
+    /// [`CODE_LIFETIME`]), or stop after [`LINK_WINDOW`]. The current code stops working.
+    pub fn next_code(&mut self, now: Timestamp) -> NextCode {
+        if !matches!(self.stage, Stage::Offering(_)) {
+            return NextCode::Busy;
+        }
+        self.stage = Stage::Offering(None);
+        let window = u64::try_from(LINK_WINDOW.as_millis()).unwrap_or(u64::MAX);
+        if now.as_millis().saturating_sub(self.started.as_millis()) > window {
+            return NextCode::Expired;
+        }
+        NextCode::Offer(if self.rotations == 0 { FIRST_CODE_LIFETIME } else { CODE_LIFETIME })
+    }
+
+    /// The code offered for [`NextCode::Offer`]; `false` (and dropped) when the link moved
+    /// on meanwhile (a link message arrived first).
+    pub fn offered(&mut self, offered: OfferedLink) -> bool {
+        match &mut self.stage {
+            Stage::Offering(current) => {
+                *current = Some(offered.request);
+                self.rotations += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The code being shown, if any.
+    pub fn code(&self) -> Option<&LinkRequest> {
+        match &self.stage {
+            Stage::Offering(r) => r.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// A link message arrived at the provisioning address. `Ok(Some(..))`: it opened, show the
+    /// matching code and the account for the person to compare; `Ok(None)`: ignored (no code
+    /// out, or one is already being compared); `Err`: it did not open, and the code is used
+    /// up (offer a new one with [`next_code`](Self::next_code) and say why).
+    pub fn on_link_message(
+        &mut self,
+        sealed: &[u8],
+    ) -> Result<Option<(&VerifiedLink, MatchCode)>, LinkError> {
+        let Stage::Offering(Some(request)) = &self.stage else { return Ok(None) };
+        match request.open(sealed) {
+            Ok((link, matching)) => {
+                self.stage = Stage::Comparing(Box::new(link), matching);
+                match &self.stage {
+                    Stage::Comparing(link, matching) => Ok(Some((link, *matching))),
+                    _ => Ok(None),
+                }
+            }
+            Err(e) => {
+                self.stage = Stage::Offering(None);
+                Err(e)
+            }
+        }
+    }
+
+    /// The person saw the same code on both screens: the link to register with.
+    pub fn confirm(&mut self) -> Option<VerifiedLink> {
+        let stage = std::mem::replace(&mut self.stage, Stage::Offering(None));
+        match stage {
+            Stage::Comparing(link, m) | Stage::Confirmed(link, m) => {
+                let out = (*link).clone();
+                self.stage = Stage::Confirmed(link, m);
+                Some(out)
+            }
+            other => {
+                self.stage = other;
+                None
+            }
+        }
+    }
+
+    /// The codes differ: the link is dropped; offer a new code.
+    pub fn reject(&mut self) {
+        if matches!(self.stage, Stage::Comparing(..) | Stage::Confirmed(..)) {
+            self.stage = Stage::Offering(None);
+        }
+    }
+
+    /// The person left linking: the code and any link being compared are dropped.
+    pub fn stop(&mut self) {
+        if !matches!(self.stage, Stage::Done) {
+            self.stage = Stage::Offering(None);
+        }
+    }
+
+    /// The registration failed: a transient failure keeps the confirmed link for the next
+    /// socket (`true`: wait for it); any other drops it (`false`: offer a new code and say
+    /// why).
+    pub fn registration_failed(&mut self, error: &ClientError) -> bool {
+        if error.is_transient() && matches!(self.stage, Stage::Confirmed(..)) {
+            return true;
+        }
+        self.stage = Stage::Offering(None);
+        false
+    }
+
+    /// The registration succeeded.
+    pub fn registered(&mut self) {
+        self.stage = Stage::Done;
+    }
+
+    /// The matching code of a link being compared or registered.
+    pub fn matching(&self) -> Option<MatchCode> {
+        match &self.stage {
+            Stage::Comparing(_, m) | Stage::Confirmed(_, m) => Some(*m),
+            _ => None,
+        }
+    }
+
+    /// The socket is (re)connected.
+    pub fn on_connected(&self) -> OnConnected {
+        match &self.stage {
+            Stage::Confirmed(link, _) => OnConnected::Register(link.clone()),
+            Stage::Comparing(..) | Stage::Done => OnConnected::Wait,
+            Stage::Offering(_) => OnConnected::NewCode,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,6 +471,117 @@ mod tests {
         ] {
             assert!(offer_link(&relay, identity, "x", CODE_LIFETIME, now, &mut rng).await.is_err());
         }
+    }
+
+    /// A code offered at `now` by a fresh companion, and a primary's sealed answer to it.
+    fn offered_and_sealed(
+        rng: &mut crate::testing::SeededRng,
+        now: Timestamp,
+    ) -> (OfferedLink, Vec<u8>, MatchCode) {
+        use crate::devices::{DeviceIdentityDetails, SignedDeviceIdentity};
+        use crate::identity::IdentityKeyPair;
+        let account = IdentityKeyPair::generate(rng);
+        let companion = IdentityKeyPair::generate(rng);
+        let rotates_at = now.saturating_add(FIRST_CODE_LIFETIME);
+        let request =
+            LinkRequest::new([7; 16], *companion.identity_key(), rotates_at, "laptop", rng);
+        let account_id = crate::address::AccountId([3; 16]);
+        let details = DeviceIdentityDetails {
+            account_id,
+            key_index: 1,
+            identity_key: *companion.identity_key(),
+            timestamp: now,
+        };
+        let message = crate::link::LinkMessage {
+            account_id: account_id.0.to_vec(),
+            handle: "alice".into(),
+            account_key: account.identity_key().serialize().to_vec(),
+            link_token: vec![9; 32],
+            adv_identity: SignedDeviceIdentity::sign_by_account(&account, details, rng).to_bytes(),
+            primary_name: "phone".into(),
+        };
+        let code = crate::link::LinkCode::parse(&request.code().to_text()).unwrap();
+        let (sealed, matching) =
+            crate::link::seal(&code, account.identity_key(), &message, rng).unwrap();
+        (OfferedLink { request, rotates_at }, sealed, matching)
+    }
+
+    #[test]
+    fn test_a_companion_link_rotates_codes_then_expires_and_compares_before_registering() {
+        let mut rng = crate::testing::SeededRng::new(8);
+        let t0 = Timestamp::from_millis(10_000_000);
+        let mut flow = CompanionLink::new(t0);
+        // First code 60 s, later ones 20 s, until the window closes.
+        assert_eq!(flow.next_code(t0), NextCode::Offer(FIRST_CODE_LIFETIME));
+        let (offered, sealed, matching) = offered_and_sealed(&mut rng, t0);
+        assert!(flow.offered(offered));
+        assert!(flow.code().is_some());
+        assert_eq!(
+            flow.next_code(t0.saturating_add(FIRST_CODE_LIFETIME)),
+            NextCode::Offer(CODE_LIFETIME)
+        );
+        assert!(flow.code().is_none(), "a rotated code stops working");
+        assert!(flow.on_link_message(&sealed).unwrap().is_none(), "no code out: ignored");
+        assert!(matches!(flow.on_connected(), OnConnected::NewCode));
+        let late = t0.saturating_add(LINK_WINDOW).saturating_add(Duration::from_millis(1));
+        assert_eq!(flow.next_code(late), NextCode::Expired);
+        flow.restart(late);
+        assert_eq!(flow.next_code(late), NextCode::Offer(FIRST_CODE_LIFETIME), "a new window");
+
+        // A message for another code does not open and uses the code up.
+        let (offered, _, _) = offered_and_sealed(&mut rng, late);
+        assert!(flow.offered(offered));
+        let (_, foreign, _) = offered_and_sealed(&mut rng, late);
+        assert!(flow.on_link_message(&foreign).is_err());
+        assert!(flow.code().is_none());
+
+        // The right message: compared, then confirmed, then registered.
+        assert_eq!(flow.next_code(late), NextCode::Offer(CODE_LIFETIME));
+        let (offered, sealed, primary_code) = offered_and_sealed(&mut rng, late);
+        assert!(flow.offered(offered));
+        let (link, shown) = flow.on_link_message(&sealed).unwrap().expect("opens");
+        assert_eq!((link.handle.as_str(), shown), ("alice", primary_code));
+        assert_ne!(shown, matching, "each attempt has its own code");
+        assert_eq!(flow.next_code(late), NextCode::Busy, "no rotation while comparing");
+        assert!(flow.on_link_message(&sealed).unwrap().is_none(), "a second message is ignored");
+        assert!(matches!(flow.on_connected(), OnConnected::Wait), "the person is comparing");
+        let (offered, _, _) = offered_and_sealed(&mut rng, late);
+        assert!(!flow.offered(offered), "a code that arrives late is dropped");
+
+        // The person confirms; the socket drops during registration: kept for the next one.
+        let link = flow.confirm().expect("a link to register");
+        assert_eq!(link.handle, "alice");
+        let dropped = ClientError::Transport(crate::transport::TransportError::Timeout);
+        assert!(flow.registration_failed(&dropped), "wait for the next socket");
+        assert!(matches!(flow.on_connected(), OnConnected::Register(l) if l.handle == "alice"));
+        // A refusal drops it: a new code.
+        let refused = ClientError::InvalidInput("token used".into());
+        assert!(!flow.registration_failed(&refused));
+        assert!(matches!(flow.on_connected(), OnConnected::NewCode));
+        assert!(flow.confirm().is_none(), "nothing left to confirm");
+    }
+
+    #[test]
+    fn test_rejected_codes_drop_the_link_and_a_registered_link_stays_done() {
+        let mut rng = crate::testing::SeededRng::new(9);
+        let t0 = Timestamp::from_millis(5_000_000);
+        let mut flow = CompanionLink::new(t0);
+        assert_eq!(flow.next_code(t0), NextCode::Offer(FIRST_CODE_LIFETIME));
+        let (offered, sealed, _) = offered_and_sealed(&mut rng, t0);
+        assert!(flow.offered(offered));
+        assert!(flow.on_link_message(&sealed).unwrap().is_some());
+        assert!(flow.matching().is_some());
+        flow.reject();
+        assert!(flow.matching().is_none());
+        assert!(flow.confirm().is_none(), "a rejected link cannot be confirmed");
+        assert_eq!(flow.next_code(t0), NextCode::Offer(CODE_LIFETIME), "a new code follows");
+        let (offered, sealed, _) = offered_and_sealed(&mut rng, t0);
+        assert!(flow.offered(offered));
+        assert!(flow.on_link_message(&sealed).unwrap().is_some());
+        assert!(flow.confirm().is_some());
+        flow.registered();
+        assert_eq!(flow.next_code(t0), NextCode::Busy);
+        assert!(matches!(flow.on_connected(), OnConnected::Wait));
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! Linking this browser as a companion: show a rotating link code, wait for the primary's
 //! sealed link message at a provisioning address, verify it, register.
 //!
-//! - A code rotates first after [`FIRST_CODE_LIFETIME`], then every [`CODE_LIFETIME`], and the whole
-//!   attempt expires after [`LINK_WINDOW`]: each rotation is a new provisioning address, a
-//!   new ephemeral key and a new linking secret, so an old photo of the code is useless.
+//! The policy (when codes rotate and expire, what a link message leads to, what survives a
+//! dropped socket) is `tandem_core::runtime::CompanionLink`'s; this is the browser's loop
+//! around it: the socket, the timers and the screens.
+//!
+//! - Each rotation is a new provisioning address, a new ephemeral key and a new linking
+//!   secret, so an old photo of the code is useless.
 //! - A dropped socket invalidates the address: the next socket gets a fresh code.
 //! - The device exists on the server only once `RegisterDevice` succeeded, and it registers
 //!   only after the person confirmed that this screen and the primary's show the same
@@ -15,17 +18,15 @@ use std::rc::{Rc, Weak};
 
 use tandem_core::IdentityKeyPair;
 use tandem_core::client::{Client, ClientError};
-use tandem_core::link::{LinkRequest, MatchCode, VerifiedLink};
+use tandem_core::link::MatchCode;
 use tandem_core::prekeys::generate_registration_id;
-use tandem_core::runtime::{
-    CODE_LIFETIME, FIRST_CODE_LIFETIME, LINK_WINDOW, OfferedLink, offer_link,
-};
+use tandem_core::runtime::{CompanionLink, NextCode, OnConnected, RetryPolicy, offer_link};
 use tandem_core::wire::relay::push;
 
 use crate::rng::system_rng;
 use crate::store::IdbStore;
 use crate::text::link_problem as problem;
-use crate::transport::{Handlers, RelayClient, now, now_ms, sleep};
+use crate::transport::{Handlers, RelayClient, now, sleep};
 
 /// What the link screen shows.
 #[derive(Clone, Debug, PartialEq)]
@@ -83,13 +84,14 @@ pub struct Linker {
     store: RefCell<Option<IdbStore>>,
     identity: tandem_core::IdentityKey,
     name: String,
-    request: RefCell<Option<LinkRequest>>,
+    /// The link's state and policy.
+    flow: RefCell<CompanionLink>,
+    /// Bumped by every new code: a timer of an older code does nothing.
     generation: Cell<u64>,
-    /// When the current window of [`LINK_WINDOW`] began.
-    started_ms: Cell<f64>,
-    rotations: Cell<u32>,
-    busy: Cell<bool>,
-    pending: RefCell<Option<Pending>>,
+    /// A registration is running (a new socket must not start a second one).
+    registering: Cell<bool>,
+    /// When a code that could not be had is asked for again.
+    retry: Cell<RetryPolicy>,
     on_outcome: Box<dyn Fn(LinkOutcome)>,
 }
 
@@ -133,12 +135,10 @@ impl Linker {
             store: RefCell::new(Some(store)),
             identity: public,
             name,
-            request: RefCell::new(None),
+            flow: RefCell::new(CompanionLink::new(now())),
             generation: Cell::new(0),
-            started_ms: Cell::new(now_ms()),
-            rotations: Cell::new(0),
-            busy: Cell::new(false),
-            pending: RefCell::new(None),
+            registering: Cell::new(false),
+            retry: Cell::new(RetryPolicy::new()),
             on_outcome: Box::new(on_outcome),
         });
         let (on_push, on_connected) = (Rc::downgrade(&linker), Rc::downgrade(&linker));
@@ -170,43 +170,61 @@ impl Linker {
     /// Stops: no more codes; the current address dies with the next code or socket.
     pub fn cancel(&self) {
         self.generation.set(self.generation.get() + 1);
-        self.pending.borrow_mut().take();
-        self.request.borrow_mut().take();
+        self.flow.borrow_mut().stop();
         self.store.borrow_mut().take();
     }
 
-    /// Starts over after an expiry: a new window of [`LINK_WINDOW`], first code for
-    /// [`FIRST_CODE_LIFETIME`].
+    /// Starts over after an expiry: a new window, a new first code.
     pub fn restart(self: &Rc<Self>) {
-        self.started_ms.set(now_ms());
-        self.rotations.set(0);
+        self.flow.borrow_mut().restart(now());
         let me = self.clone();
         wasm_bindgen_futures::spawn_local(async move { me.new_code().await });
     }
 
     async fn new_code(self: Rc<Self>) {
-        if self.store.borrow().is_none() || self.busy.get() {
+        if self.store.borrow().is_none() {
             return;
         }
         let generation = self.generation.get() + 1;
         self.generation.set(generation);
-        if now_ms() - self.started_ms.get() > LINK_WINDOW.as_secs_f64() * 1000.0 {
-            self.request.borrow_mut().take();
-            self.tell(LinkOutcome::View(LinkView::Expired));
-            return;
-        }
+        let lifetime = match self.flow.borrow_mut().next_code(now()) {
+            NextCode::Offer(lifetime) => lifetime,
+            NextCode::Expired => {
+                self.tell(LinkOutcome::View(LinkView::Expired));
+                return;
+            }
+            NextCode::Busy => return,
+        };
         self.tell(LinkOutcome::View(LinkView::Preparing));
-        let lifetime = if self.rotations.get() == 0 { FIRST_CODE_LIFETIME } else { CODE_LIFETIME };
         let offered =
             offer_link(&self.relay, self.identity, &self.name, lifetime, now(), &mut system_rng())
                 .await;
-        let OfferedLink { request, rotates_at } = match offered {
+        let offered = match offered {
             Ok(o) => o,
             Err(ClientError::Server { message, .. }) => {
                 self.tell(LinkOutcome::Problem(format!("The server refused: {message}.")));
                 return;
             }
-            Err(ClientError::UnexpectedResponse(_)) => return,
+            Err(e @ ClientError::UnexpectedResponse(_)) => {
+                // Not a code: say so, and ask again a little later.
+                let mut retry = self.retry.get();
+                let delay = retry.next_delay();
+                self.retry.set(retry);
+                self.tell(LinkOutcome::Problem(format!(
+                    "The server did not give a link code ({e}). Trying again in {} s.",
+                    delay.as_secs()
+                )));
+                let weak: Weak<Self> = Rc::downgrade(&self);
+                wasm_bindgen_futures::spawn_local(async move {
+                    sleep(delay).await;
+                    if let Some(l) = weak.upgrade()
+                        && l.generation.get() == generation
+                    {
+                        l.new_code().await;
+                    }
+                });
+                return;
+            }
             Err(_) => {
                 self.tell(LinkOutcome::View(LinkView::Offline));
                 return;
@@ -215,8 +233,14 @@ impl Linker {
         if self.generation.get() != generation {
             return;
         }
-        self.rotations.set(self.rotations.get() + 1);
-        let text = request.code().to_text();
+        let mut retry = self.retry.get();
+        retry.succeeded();
+        self.retry.set(retry);
+        let text = offered.request.code().to_text();
+        let rotates_at = offered.rotates_at;
+        if !self.flow.borrow_mut().offered(offered) {
+            return;
+        }
         let svg = match qr_svg(&text) {
             Ok(svg) => svg,
             Err(e) => {
@@ -224,7 +248,6 @@ impl Linker {
                 String::new()
             }
         };
-        *self.request.borrow_mut() = Some(request);
         #[allow(clippy::cast_precision_loss, reason = "epoch ms fit an f64 exactly")]
         self.tell(LinkOutcome::View(LinkView::Code {
             text: text.to_string(),
@@ -236,7 +259,6 @@ impl Linker {
             sleep(lifetime).await;
             if let Some(l) = weak.upgrade()
                 && l.generation.get() == generation
-                && !l.busy.get()
             {
                 l.new_code().await;
             }
@@ -244,49 +266,39 @@ impl Linker {
     }
 
     async fn on_message(self: Rc<Self>, sealed: Vec<u8>) {
-        if self.busy.replace(true) {
-            return;
-        }
-        let opened = self.request.borrow().as_ref().map(|r| r.open(&sealed));
-        let (link, matching) = match opened {
-            None => {
-                self.busy.set(false);
-                return;
+        let opened = self.flow.borrow_mut().on_link_message(&sealed).map(|o| {
+            o.map(|(link, matching)| LinkView::Confirm {
+                matching: matching.to_string(),
+                handle: link.handle.clone(),
+                primary: link.primary_name.clone(),
+            })
+        });
+        match opened {
+            Ok(None) => {}
+            Ok(Some(view)) => {
+                // No more rotations: this code is being used. Nothing is registered before
+                // the person said the codes match.
+                self.generation.set(self.generation.get() + 1);
+                self.tell(LinkOutcome::View(view));
             }
-            Some(Err(e)) => {
-                self.busy.set(false);
+            Err(e) => {
                 // The address was used up: show a fresh code, then say what happened (a
                 // new code clears older problems).
                 self.clone().new_code().await;
                 self.tell(LinkOutcome::Problem(problem(&ClientError::Link(e))));
-                return;
             }
-            Some(Ok(ok)) => ok,
-        };
-        // No more rotations: this code is being used. Nothing is registered before the
-        // person said the codes match.
-        self.generation.set(self.generation.get() + 1);
-        self.tell(LinkOutcome::View(LinkView::Confirm {
-            matching: matching.to_string(),
-            handle: link.handle.clone(),
-            primary: link.primary_name.clone(),
-        }));
-        *self.pending.borrow_mut() = Some(Pending { link, matching, confirmed: false });
+        }
     }
 
     /// The person saw the same code on both screens: join the account.
     pub fn confirm(self: &Rc<Self>) {
-        if let Some(p) = self.pending.borrow_mut().as_mut() {
-            p.confirmed = true;
-        }
         let me = self.clone();
         wasm_bindgen_futures::spawn_local(async move { me.register().await });
     }
 
     /// The codes differ: this link is dropped, and a new code is shown.
     pub fn reject(self: &Rc<Self>) {
-        self.pending.borrow_mut().take();
-        self.busy.set(false);
+        self.flow.borrow_mut().reject();
         let me = self.clone();
         wasm_bindgen_futures::spawn_local(async move {
             me.clone().new_code().await;
@@ -296,25 +308,23 @@ impl Linker {
         });
     }
 
-    /// Registers with the pending link. A dropped connection keeps it pending: the next
-    /// socket repeats the same registration (same token, the same identity proving itself), which the relay
-    /// answers with the same device, so a lost answer never leaves a device nobody holds.
+    /// Registers with the confirmed link. A dropped connection keeps it: the next socket
+    /// repeats the same registration (same token, the same identity proving itself), which
+    /// the relay answers with the same device, so a lost answer never leaves a device nobody
+    /// holds.
     async fn register(self: &Rc<Self>) {
-        let Some((link, matching)) = self
-            .pending
-            .borrow()
-            .as_ref()
-            .filter(|p| p.confirmed)
-            .map(|p| (p.link.clone(), p.matching))
-        else {
+        if self.registering.get() {
             return;
-        };
+        }
+        let Some(link) = self.flow.borrow_mut().confirm() else { return };
+        let Some(matching) = self.flow.borrow().matching() else { return };
         self.tell(LinkOutcome::View(LinkView::Linking {
             matching: matching.to_string(),
             handle: link.handle.clone(),
             primary: link.primary_name.clone(),
         }));
         let Some(store) = self.store.borrow_mut().take() else { return };
+        self.registering.set(true);
         let result = Client::register_linked(
             store,
             &self.relay,
@@ -325,9 +335,10 @@ impl Linker {
             &mut system_rng(),
         )
         .await;
+        self.registering.set(false);
         let error = match result {
             Ok(client) => {
-                self.pending.borrow_mut().take();
+                self.flow.borrow_mut().registered();
                 self.tell(LinkOutcome::Linked(Box::new(client), matching));
                 return;
             }
@@ -338,15 +349,13 @@ impl Linker {
             Ok(Some(store)) => *self.store.borrow_mut() = Some(store),
             _ => return,
         }
-        if error.is_transient() {
+        if self.flow.borrow_mut().registration_failed(&error) {
             // Finish on the next socket (see `on_connected`).
             self.tell(LinkOutcome::Problem(
                 "The connection dropped while linking. It finishes as soon as the connection is back; keep this tab open.".into(),
             ));
             return;
         }
-        self.pending.borrow_mut().take();
-        self.busy.set(false);
         self.clone().new_code().await;
         self.tell(LinkOutcome::Problem(problem(&error)));
     }
@@ -354,19 +363,11 @@ impl Linker {
     /// A new socket: finish a confirmed registration; a link still being compared waits for
     /// the person; otherwise a fresh code.
     async fn on_connected(self: Rc<Self>) {
-        let pending = self.pending.borrow().as_ref().map(|p| p.confirmed);
-        match pending {
-            Some(true) => self.register().await,
-            Some(false) => {}
-            None => self.new_code().await,
+        let next = self.flow.borrow().on_connected();
+        match next {
+            OnConnected::Register(_) => self.register().await,
+            OnConnected::Wait => {}
+            OnConnected::NewCode => self.new_code().await,
         }
     }
-}
-
-/// A link message that verified, waiting for the person and then to be registered.
-struct Pending {
-    link: VerifiedLink,
-    matching: MatchCode,
-    /// The person saw the same code on both screens.
-    confirmed: bool,
 }
