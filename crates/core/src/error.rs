@@ -1,10 +1,9 @@
 //! Error types: the crate-wide [`Error`] and [`ProtocolError`] for Signal operations.
 
 use crate::address::ProtocolAddress;
+use crate::codec::WireError;
 use crate::crypto::CryptoError;
-use crate::prekeys::{KyberPreKeyId, PreKeyId, SignedPreKeyId};
-use crate::store::StoreError;
-use crate::wire::WireError;
+use crate::ids::{KyberPreKeyId, PreKeyId, SignedPreKeyId};
 
 /// Everything that can go wrong in `tandem-core`.
 ///
@@ -106,4 +105,31 @@ pub enum ProtocolError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backend failed (I/O, IndexedDB, SQL). JS errors are converted to owned strings.
+    #[error("storage backend failed: {0}")]
+    Backend(Box<dyn std::error::Error + Send + Sync>),
+    /// A stored record does not parse.
+    #[error("stored {what} is corrupt: {reason}")]
+    Corrupt {
+        /// Which record family.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The store has no identity yet (the device was never set up).
+    #[error("this device has no identity key yet")]
+    NoIdentity,
+}
+
+impl StoreError {
+    /// Wraps a backend error.
+    pub fn backend(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        StoreError::Backend(e.into())
+    }
 }

@@ -5,8 +5,8 @@ use std::fmt;
 use prost::Message;
 use rand_core::CryptoRng;
 
+use crate::codec::{WireError, decode_bounded};
 use crate::crypto::{CryptoError, KeyPair, PrivateKey, PublicKey};
-use crate::wire::{WireError, decode_bounded};
 
 /// A public identity key. Equality is on the key bytes (public data, no need for constant time).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -22,7 +22,7 @@
 //! - [`wire::relay`]: the frames of the client–relay WebSocket;
 //! - [`transport`]: reconnect backoff and keepalive policy for client transports.
 //!
-//! Feature flags: `testing` exports `store::conformance`, [`store_conformance_tests!`] and a
+//! Feature flags: `testing` exports `testing::conformance`, [`store_conformance_tests!`] and a
 //! seeded RNG for tests in other crates.
 //!
 //! ```
@@ -39,12 +39,14 @@
 mod address;
 pub mod auth;
 pub mod client;
+mod codec;
 pub mod crypto;
 pub mod devices;
 mod error;
 pub mod fingerprint;
 pub mod group_state;
 mod identity;
+mod ids;
 pub mod link;
 pub mod prekeys;
 pub mod records;

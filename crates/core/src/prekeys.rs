@@ -4,46 +4,15 @@
 use prost::Message;
 use rand_core::CryptoRng;
 
+use crate::codec::{WireError, decode_bounded};
 use crate::crypto::{
     CryptoError, KeyPair, KyberKeyPair, KyberPublicKey, KyberSecretKey, PrivateKey, PublicKey,
 };
 use crate::error::ProtocolError;
 use crate::identity::{IdentityKey, IdentityKeyPair};
 use crate::time::Timestamp;
-use crate::wire::{WireError, decode_bounded};
 
-macro_rules! id_type {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(pub u32);
-
-        impl From<u32> for $name {
-            fn from(v: u32) -> Self {
-                Self(v)
-            }
-        }
-
-        impl From<$name> for u32 {
-            fn from(v: $name) -> u32 {
-                v.0
-            }
-        }
-    };
-}
-
-id_type!(
-    /// The id of a one-time Curve25519 prekey.
-    PreKeyId
-);
-id_type!(
-    /// The id of a signed Curve25519 prekey.
-    SignedPreKeyId
-);
-id_type!(
-    /// The id of a Kyber prekey.
-    KyberPreKeyId
-);
+pub use crate::ids::{KyberPreKeyId, PreKeyId, SignedPreKeyId};
 
 /// Registration ids are 14-bit in Signal apps: 1..=16380.
 pub const MAX_REGISTRATION_ID: u32 = 16380;

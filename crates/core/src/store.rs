@@ -11,8 +11,6 @@
 //! batches merged ([`Changes::merge`]); two operations on the *same* session must be
 //! separated by a save, because the second reads the stored state.
 
-#[cfg(any(test, feature = "testing"))]
-pub mod conformance;
 mod memory;
 mod session_log;
 mod traits;
@@ -38,32 +36,7 @@ use crate::records::{
 use crate::sender_keys::{DistributionId, SenderKeyRecord};
 use crate::session::SessionRecord;
 
-/// A storage failure.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// The backend failed (I/O, IndexedDB, SQL). JS errors are converted to owned strings.
-    #[error("storage backend failed: {0}")]
-    Backend(Box<dyn std::error::Error + Send + Sync>),
-    /// A stored record does not parse.
-    #[error("stored {what} is corrupt: {reason}")]
-    Corrupt {
-        /// Which record family.
-        what: &'static str,
-        /// Why.
-        reason: String,
-    },
-    /// The store has no identity yet (the device was never set up).
-    #[error("this device has no identity key yet")]
-    NoIdentity,
-}
-
-impl StoreError {
-    /// Wraps a backend error.
-    pub fn backend(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        StoreError::Backend(e.into())
-    }
-}
+pub use crate::error::StoreError;
 
 /// Who owns a sender key: the sending device and the group distribution.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

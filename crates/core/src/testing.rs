@@ -1,6 +1,7 @@
 //! Helpers for tests in this and other crates (feature `testing`): a seeded RNG, a poller
 //! for store futures that are always ready, and the bodies of the fuzz targets.
 
+pub mod conformance;
 pub mod fuzz;
 
 use std::convert::Infallible;

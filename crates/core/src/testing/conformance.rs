@@ -9,7 +9,6 @@
 
 use std::future::Future;
 
-use super::{Changes, ClientStore, KyberPreKeyUse, ProtocolStore, SenderKeyName};
 use crate::address::AccountId;
 use crate::address::{DeviceId, ProtocolAddress};
 use crate::group_state::{GroupMember, GroupState, SignedGroupState};
@@ -24,6 +23,7 @@ use crate::records::{
 };
 use crate::sender_keys::{self, DistributionId};
 use crate::session::{self, SessionRecord};
+use crate::store::{Changes, ClientStore, KyberPreKeyUse, ProtocolStore, SenderKeyName};
 use crate::testing::SeededRng;
 use crate::time::Timestamp;
 use crate::wire::signal::CiphertextMessage;
@@ -466,35 +466,35 @@ macro_rules! store_conformance_tests {
     ($attr:meta, $make:expr) => {
         #[$attr]
         async fn store_conformance_local_identity() {
-            $crate::store::conformance::local_identity($make).await
+            $crate::testing::conformance::local_identity($make).await
         }
         #[$attr]
         async fn store_conformance_trusted_identities() {
-            $crate::store::conformance::trusted_identities($make).await
+            $crate::testing::conformance::trusted_identities($make).await
         }
         #[$attr]
         async fn store_conformance_pre_keys() {
-            $crate::store::conformance::pre_keys($make).await
+            $crate::testing::conformance::pre_keys($make).await
         }
         #[$attr]
         async fn store_conformance_signed_pre_keys() {
-            $crate::store::conformance::signed_pre_keys($make).await
+            $crate::testing::conformance::signed_pre_keys($make).await
         }
         #[$attr]
         async fn store_conformance_kyber_pre_keys() {
-            $crate::store::conformance::kyber_pre_keys($make).await
+            $crate::testing::conformance::kyber_pre_keys($make).await
         }
         #[$attr]
         async fn store_conformance_sessions() {
-            $crate::store::conformance::sessions($make).await
+            $crate::testing::conformance::sessions($make).await
         }
         #[$attr]
         async fn store_conformance_sender_keys() {
-            $crate::store::conformance::sender_keys($make).await
+            $crate::testing::conformance::sender_keys($make).await
         }
         #[$attr]
         async fn store_conformance_client_records() {
-            $crate::store::conformance::client_records($make).await
+            $crate::testing::conformance::client_records($make).await
         }
     };
 }
