@@ -180,6 +180,8 @@ pub struct IdbStore {
     /// Held by each write that reads before it writes (values are opened and sealed outside
     /// the transaction), so two such writes never interleave.
     writing: futures_util::lock::Mutex<()>,
+    /// The read model as stored (see [`save::ModelCache`]).
+    model: RefCell<save::ModelCache>,
 }
 
 /// Longest stretch long work holds the UI thread before [`ProtocolStore::pause`] yields.
@@ -315,6 +317,7 @@ impl IdbStore {
             recent_written: std::cell::Cell::new(false),
             key,
             writing: futures_util::lock::Mutex::new(()),
+            model: RefCell::default(),
         }
     }
 
@@ -600,6 +603,7 @@ impl IdbStore {
                 prost::Message::encode_to_vec(&recent),
             )
             .await?;
+            self.model.borrow_mut().recent = Some(Some(recent));
         }
         out.sort_by_key(|s| std::cmp::Reverse(s.last.id.timestamp));
         Ok(out)
@@ -664,7 +668,13 @@ impl IdbStore {
         let mut sealing = Sealing::default();
         sealing.put(CONTACTS, account_key(account), handle.as_bytes().to_vec());
         // The start snapshot's entry for this chat, if it has one, gets the name too.
-        if let Some(mut recent) = self.stored_recent().await? {
+        let cached = self.model.borrow().recent.clone();
+        let stored = match cached {
+            Some(r) => r,
+            None => self.stored_recent().await?,
+        };
+        let mut updated = None;
+        if let Some(mut recent) = stored {
             let peer = account.to_string();
             let mut changed = false;
             for e in &mut recent.entries {
@@ -679,6 +689,7 @@ impl IdbStore {
                     JsValue::from_str(RECENT_KEY),
                     prost::Message::encode_to_vec(&recent),
                 );
+                updated = Some(recent);
             }
         }
         let mut sealed = sealing.seal(&self.key).await?;
@@ -686,6 +697,11 @@ impl IdbStore {
         put_all(&tx, CONTACTS, sealed.take(CONTACTS)).await?;
         put_all(&tx, LOCAL, sealed.take(LOCAL)).await?;
         tx.done().await.map_err(rexie_err)?;
+        let mut model = self.model.borrow_mut();
+        model.names.insert(*account, Some(handle.to_owned()));
+        if let Some(r) = updated {
+            model.recent = Some(Some(r));
+        }
         Ok(())
     }
 

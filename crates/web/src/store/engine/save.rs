@@ -149,7 +149,7 @@ impl ProtocolStore for IdbStore {
             .filter_map(|(used, key)| (key.is_none()).then_some(used.clone()))
             .collect();
         let kyber_deletes: Vec<_> = kyber_deletes.into_iter().filter_map(|(_, k)| k).collect();
-        self.read_model(&mut sealing, &messages, &removed_messages).await?;
+        let model_writes = self.read_model(&mut sealing, &messages, &removed_messages).await?;
         let removed: Vec<_> = removed_messages.iter().map(message_key).collect();
         let removed_outbox: Vec<_> =
             removed_outbox.iter().filter(|id| !outbox.contains_key(id)).map(message_key).collect();
@@ -184,7 +184,8 @@ impl ProtocolStore for IdbStore {
         match result {
             Ok(()) => {
                 tx.done().await.map_err(rexie_err)?;
-                // Committed: the log and the cache follow.
+                // Committed: the log and the caches follow.
+                self.model.borrow_mut().committed(model_writes);
                 if let Some((key, entry, size)) = log_entry {
                     let mut log = self.log.borrow_mut();
                     log.apply(key, entry, size);
@@ -258,7 +259,7 @@ impl IdbStore {
         sealing: &mut Sealing,
         messages: &HashMap<MessageId, MessageRecord>,
         removed_messages: &[MessageId],
-    ) -> Result<(), StoreError> {
+    ) -> Result<ModelWrites, StoreError> {
         let mut touched: Vec<(Vec<u8>, Vec<&MessageRecord>)> = Vec::new();
         for m in messages.values() {
             let k = conversation_to_bytes(&m.conversation);
@@ -268,18 +269,33 @@ impl IdbStore {
             }
         }
         if touched.is_empty() {
-            return Ok(());
+            return Ok(ModelWrites::default());
         }
-        // Everything the model needs, read in one transaction, then opened at once.
+        // What the cache lacks, and the stored copies of the batch's messages, read in one
+        // transaction, then opened.
+        let (missing_summaries, recent_loaded): (Vec<Vec<u8>>, bool) = {
+            let model = self.model.borrow();
+            (
+                touched
+                    .iter()
+                    .filter(|(k, _)| !model.summaries.contains_key(k))
+                    .map(|(k, _)| k.clone())
+                    .collect(),
+                model.recent.is_some(),
+            )
+        };
         let tx = self
             .transaction(&[MESSAGES, CONVERSATIONS, CONTACTS, LOCAL], TransactionMode::ReadOnly)?;
         let stored = tx.store(MESSAGES).map_err(rexie_err)?;
         let summaries = tx.store(CONVERSATIONS).map_err(rexie_err)?;
         let names = tx.store(CONTACTS).map_err(rexie_err)?;
-        let recent_row =
-            tx.store(LOCAL).map_err(rexie_err)?.get(JsValue::from_str(RECENT_KEY)).await;
+        let recent_row = if recent_loaded {
+            Ok(None)
+        } else {
+            tx.store(LOCAL).map_err(rexie_err)?.get(JsValue::from_str(RECENT_KEY)).await
+        };
         let summary_rows = futures_util::future::join_all(
-            touched.iter().map(|(k, _)| summaries.get(bytes_value(k))),
+            missing_summaries.iter().map(|k| summaries.get(bytes_value(k))),
         )
         .await;
         // The stored copies of the batch's messages. A large batch (an import) asks which of
@@ -316,28 +332,33 @@ impl IdbStore {
             }
         }))
         .await;
-        let peers: Vec<AccountId> = touched
-            .iter()
-            .filter_map(|(_, l)| match l.first()?.conversation {
-                Conversation::Direct(peer) => Some(peer),
-                Conversation::Group(_) => None,
-            })
-            .collect();
+        let peers: Vec<AccountId> = {
+            let model = self.model.borrow();
+            touched
+                .iter()
+                .filter_map(|(_, l)| match l.first()?.conversation {
+                    Conversation::Direct(peer) => Some(peer),
+                    Conversation::Group(_) => None,
+                })
+                .filter(|p| !model.names.contains_key(p))
+                .collect()
+        };
         let name_rows =
             futures_util::future::join_all(peers.iter().map(|p| names.get(account_key(p)))).await;
         tx.done().await.map_err(rexie_err)?;
 
         let mut found = Vec::new();
-        for ((k, _), row) in touched.iter().zip(summary_rows) {
+        for (k, row) in missing_summaries.iter().zip(summary_rows) {
             if let Some(v) = row.map_err(rexie_err)? {
                 found.push((bytes_value(k), v));
             }
         }
         let opened = open_rows(&self.key, "conversation", CONVERSATIONS, &found).await?;
-        let mut stored_summaries: HashMap<Vec<u8>, StoredSummary> = HashMap::new();
+        // Loaded values are the stored state: remembered at once (saves run one at a time, so
+        // nothing changes them before this batch commits).
         for ((k, _), bytes) in found.iter().zip(opened) {
-            stored_summaries
-                .insert(value_bytes("conversation key", k)?, StoredSummary::parse(&bytes)?);
+            let summary = StoredSummary::parse(&bytes)?;
+            self.model.borrow_mut().summaries.insert(value_bytes("conversation key", k)?, summary);
         }
         let mut old_values = Vec::new();
         let mut old_present = Vec::new();
@@ -359,16 +380,21 @@ impl IdbStore {
         }
         let rows: Vec<_> = found_names.iter().map(|(k, v, _)| (k.clone(), v.clone())).collect();
         let opened = open_rows(&self.key, "contact", CONTACTS, &rows).await?;
-        let peer_names: HashMap<AccountId, String> = found_names
-            .iter()
-            .zip(opened)
-            .filter_map(|((_, _, p), n)| Some((*p, String::from_utf8(n.to_vec()).ok()?)))
-            .collect();
-
+        {
+            let mut model = self.model.borrow_mut();
+            for p in &peers {
+                model.names.insert(*p, None);
+            }
+            for ((_, _, p), n) in found_names.iter().zip(opened) {
+                model.names.insert(*p, String::from_utf8(n.to_vec()).ok());
+            }
+        }
         let mut present = old_present.into_iter();
         let mut fresh: Vec<Fresh> = Vec::new();
+        let mut writes = ModelWrites::default();
         for (key_bytes, list) in &touched {
-            let (mut last, mut unread) = match stored_summaries.get(key_bytes) {
+            let stored = self.model.borrow().summaries.get(key_bytes).cloned();
+            let (mut last, mut unread) = match stored {
                 Some(s) => {
                     let (m, u) = s.read()?;
                     // A removed newest message (stamped afresh) gives way to the rest.
@@ -388,7 +414,9 @@ impl IdbStore {
                 let unread = u32::try_from(unread.max(0)).unwrap_or(u32::MAX);
                 let summary = summary_value(last, unread);
                 let name = match last.conversation {
-                    Conversation::Direct(peer) => peer_names.get(&peer).cloned(),
+                    Conversation::Direct(peer) => {
+                        self.model.borrow().names.get(&peer).cloned().flatten()
+                    }
                     Conversation::Group(_) => None,
                 };
                 sealing.put(
@@ -396,17 +424,25 @@ impl IdbStore {
                     bytes_value(key_bytes),
                     prost::Message::encode_to_vec(&summary),
                 );
+                writes.summaries.push((key_bytes.clone(), summary.clone()));
                 fresh.push(Fresh::new(key_bytes.clone(), summary, last, name));
             }
         }
         if !fresh.is_empty() {
-            let stored_recent = match recent_row.map_err(rexie_err)? {
-                Some(v) => {
-                    let key = JsValue::from_str(RECENT_KEY);
-                    let bytes = open_rows(&self.key, "recent chats", LOCAL, &[(key, v)]).await?;
-                    bytes.first().map(|b| StoredRecent::parse(b)).transpose()?
-                }
-                None => None,
+            let stored_recent = if recent_loaded {
+                self.model.borrow().recent.clone().flatten()
+            } else {
+                let loaded = match recent_row.map_err(rexie_err)? {
+                    Some(v) => {
+                        let key = JsValue::from_str(RECENT_KEY);
+                        let bytes =
+                            open_rows(&self.key, "recent chats", LOCAL, &[(key, v)]).await?;
+                        bytes.first().map(|b| StoredRecent::parse(b)).transpose()?
+                    }
+                    None => None,
+                };
+                self.model.borrow_mut().recent = Some(loaded.clone());
+                loaded
             };
             let recent = merge_recent(stored_recent, fresh);
             sealing.put(
@@ -414,7 +450,40 @@ impl IdbStore {
                 JsValue::from_str(RECENT_KEY),
                 prost::Message::encode_to_vec(&recent),
             );
+            writes.recent = Some(recent);
         }
-        Ok(())
+        Ok(writes)
+    }
+}
+
+/// The read model a batch writes, for [`ModelCache`] once the batch committed.
+#[derive(Default)]
+pub(super) struct ModelWrites {
+    summaries: Vec<(Vec<u8>, StoredSummary)>,
+    recent: Option<StoredRecent>,
+}
+
+/// The read model as stored, kept by the store that writes it (the engine tab's; saves run
+/// one at a time), so a save reads and opens only what it has not seen.
+#[derive(Default)]
+pub(super) struct ModelCache {
+    /// Conversation summaries, by conversation key.
+    pub(super) summaries: HashMap<Vec<u8>, StoredSummary>,
+    /// Handles by account (`None`: none stored).
+    pub(super) names: HashMap<AccountId, Option<String>>,
+    /// The recent list once read (`Some(None)`: none stored).
+    pub(super) recent: Option<Option<StoredRecent>>,
+}
+
+impl ModelCache {
+    /// A committed batch's read model.
+    pub(super) fn committed(&mut self, writes: ModelWrites) {
+        if self.summaries.len() > CACHE_LIMIT {
+            self.summaries.clear();
+        }
+        self.summaries.extend(writes.summaries);
+        if let Some(r) = writes.recent {
+            self.recent = Some(Some(r));
+        }
     }
 }
