@@ -198,3 +198,69 @@ async fn test_recent_chats_follow_saves() {
         recent.iter().map(|s| s.conversation).collect::<Vec<_>>()
     );
 }
+
+/// Unread counts follow saves whether the store knows a message from a lookup, from its own
+/// save, or only from IndexedDB (after a reopen): a read message counts down once, a repeat
+/// save of the same state changes nothing.
+#[wasm_bindgen_test]
+async fn test_unread_counts_follow_lookups_saves_and_reopens() {
+    use tandem_core::client::{Conversation, MessageId, MessageRecord, OutgoingState};
+    use tandem_core::store::{Changes, ClientStore, ProtocolStore};
+    use tandem_core::{AccountId, DeviceId, Timestamp};
+    let tag: String =
+        tandem_web::rng::random_bytes::<6>().iter().map(|b| format!("{b:02x}")).collect();
+    let name = format!("tandem-unread-{tag}");
+    let store =
+        IdbStore::create(&name, IdentityKeyPair::generate(&mut tandem_web::rng::system_rng()), 3)
+            .await
+            .unwrap();
+    let peer = AccountId([5; 16]);
+    let message = |timestamp: u64| MessageRecord {
+        id: MessageId { sender: peer, device: DeviceId::PRIMARY, timestamp },
+        conversation: Conversation::Direct(peer),
+        body: format!("at {timestamp}"),
+        outgoing: false,
+        state: OutgoingState::Sent,
+        stored_at: Timestamp::from_millis(timestamp),
+        delivered_to: Default::default(),
+        read_by: Default::default(),
+        server_time: None,
+        notice: None,
+        local_id: None,
+    };
+    let save = |m: MessageRecord| {
+        let mut c = Changes::default();
+        c.messages.insert(m.id, m);
+        c
+    };
+    async fn unread(s: &IdbStore) -> u32 {
+        s.conversations().await.unwrap()[0].unread
+    }
+    let first = message(10);
+    assert!(store.load_message(&first.id).await.unwrap().is_none(), "looked up first: absent");
+    store.save_changes(save(first.clone())).await.unwrap();
+    assert_eq!(unread(&store).await, 1);
+    store.save_changes(save(first.clone())).await.unwrap();
+    assert_eq!(unread(&store).await, 1, "the same state again changes nothing");
+    let second = message(20);
+    store.save_changes(save(second.clone())).await.unwrap();
+    assert_eq!(unread(&store).await, 2);
+    // Read on some device: counts down once, whether or not the store looked it up.
+    assert!(store.load_message(&first.id).await.unwrap().is_some());
+    let mut read = first.clone();
+    read.read_by.insert(AccountId([1; 16]));
+    store.save_changes(save(read.clone())).await.unwrap();
+    assert_eq!(unread(&store).await, 1);
+    store.save_changes(save(read)).await.unwrap();
+    assert_eq!(unread(&store).await, 1);
+    store.close();
+    // A fresh store knows nothing but what IndexedDB holds.
+    let store = IdbStore::open(&name).await.unwrap().unwrap();
+    store.save_changes(save(second.clone())).await.unwrap();
+    assert_eq!(unread(&store).await, 1, "a repeat after a reopen is found in IndexedDB");
+    let mut read = second;
+    read.read_by.insert(AccountId([1; 16]));
+    store.save_changes(save(read)).await.unwrap();
+    assert_eq!(unread(&store).await, 0);
+    store.close();
+}

@@ -17,10 +17,22 @@ impl ClientStore for IdbStore {
     }
 
     async fn load_message(&self, id: &MessageId) -> Result<Option<MessageRecord>, StoreError> {
-        let Some(v) = self.get(MESSAGES, message_key(id)).await? else { return Ok(None) };
-        let m = open_messages(&self.key, &[v]).await?.pop();
+        let commits = self.model.borrow().commits;
+        let m = match self.get(MESSAGES, message_key(id)).await? {
+            Some(v) => open_messages(&self.key, &[v]).await?.pop(),
+            None => None,
+        };
         if m.as_ref().is_some_and(|m| m.id != *id) {
             return Err(corrupt("message", "it is filed under another message"));
+        }
+        // What a save will ask next (the engine looks a message up before it stores it),
+        // unless a batch committed meanwhile.
+        let mut model = self.model.borrow_mut();
+        if model.commits == commits {
+            if model.messages.len() >= CACHE_LIMIT {
+                model.messages.clear();
+            }
+            model.messages.insert(*id, m.as_ref().map(is_unread));
         }
         Ok(m)
     }

@@ -185,7 +185,7 @@ impl ProtocolStore for IdbStore {
             Ok(()) => {
                 tx.done().await.map_err(rexie_err)?;
                 // Committed: the log and the caches follow.
-                self.model.borrow_mut().committed(model_writes);
+                self.model.borrow_mut().committed(model_writes, &messages, &removed_messages);
                 if let Some((key, entry, size)) = log_entry {
                     let mut log = self.log.borrow_mut();
                     log.apply(key, entry, size);
@@ -271,39 +271,113 @@ impl IdbStore {
         if touched.is_empty() {
             return Ok(ModelWrites::default());
         }
-        // What the cache lacks, and the stored copies of the batch's messages, read in one
-        // transaction, then opened.
-        let (missing_summaries, recent_loaded): (Vec<Vec<u8>>, bool) = {
+        self.load_model(&touched).await?;
+        let model = self.model.borrow();
+        let mut fresh: Vec<Fresh> = Vec::new();
+        let mut writes = ModelWrites::default();
+        for (key_bytes, list) in &touched {
+            let (mut last, mut unread) = match model.summaries.get(key_bytes) {
+                Some(s) => {
+                    let (m, u) = s.read()?;
+                    // A removed newest message (stamped afresh) gives way to the rest.
+                    let gone = removed_messages.contains(&m.id);
+                    ((!gone).then_some(m), i64::from(u))
+                }
+                None => (None, 0),
+            };
+            for m in list {
+                let was_unread = model.messages.get(&m.id).copied().flatten().unwrap_or(false);
+                unread += i64::from(is_unread(m)) - i64::from(was_unread);
+                if last.as_ref().is_none_or(|l| l.id.sort_key() <= m.id.sort_key()) {
+                    last = Some((*m).clone());
+                }
+            }
+            if let Some(last) = &last {
+                let unread = u32::try_from(unread.max(0)).unwrap_or(u32::MAX);
+                let summary = summary_value(last, unread);
+                let name = match last.conversation {
+                    Conversation::Direct(peer) => model.names.get(&peer).cloned().flatten(),
+                    Conversation::Group(_) => None,
+                };
+                sealing.put(
+                    CONVERSATIONS,
+                    bytes_value(key_bytes),
+                    prost::Message::encode_to_vec(&summary),
+                );
+                writes.summaries.push((key_bytes.clone(), summary.clone()));
+                fresh.push(Fresh::new(key_bytes.clone(), summary, last, name));
+            }
+        }
+        if !fresh.is_empty() {
+            let recent = merge_recent(model.recent.clone().flatten(), fresh);
+            sealing.put(
+                LOCAL,
+                JsValue::from_str(RECENT_KEY),
+                prost::Message::encode_to_vec(&recent),
+            );
+            writes.recent = Some(recent);
+        }
+        Ok(writes)
+    }
+
+    /// Reads into [`ModelCache`] what the batch's read model needs and the cache lacks: the
+    /// touched summaries, the peers' handles, the recent list, and whether each message is
+    /// stored and unread. One read-only transaction, then one round of opening; nothing when
+    /// the cache has it all (a message the engine just looked up is known).
+    async fn load_model(
+        &self,
+        touched: &[(Vec<u8>, Vec<&MessageRecord>)],
+    ) -> Result<(), StoreError> {
+        let (summary_keys, peers, recent_loaded, unknown) = {
             let model = self.model.borrow();
-            (
-                touched
-                    .iter()
-                    .filter(|(k, _)| !model.summaries.contains_key(k))
-                    .map(|(k, _)| k.clone())
-                    .collect(),
-                model.recent.is_some(),
-            )
+            let summary_keys: Vec<Vec<u8>> = touched
+                .iter()
+                .filter(|(k, _)| !model.summaries.contains_key(k))
+                .map(|(k, _)| k.clone())
+                .collect();
+            let peers: Vec<AccountId> = touched
+                .iter()
+                .filter_map(|(_, l)| match l.first()?.conversation {
+                    Conversation::Direct(peer) => Some(peer),
+                    Conversation::Group(_) => None,
+                })
+                .filter(|p| !model.names.contains_key(p))
+                .collect();
+            let unknown: Vec<MessageId> = touched
+                .iter()
+                .flat_map(|(_, l)| l.iter())
+                .filter(|m| !model.messages.contains_key(&m.id))
+                .map(|m| m.id)
+                .collect();
+            (summary_keys, peers, model.recent.is_some(), unknown)
         };
+        if summary_keys.is_empty() && peers.is_empty() && recent_loaded && unknown.is_empty() {
+            return Ok(());
+        }
         let tx = self
             .transaction(&[MESSAGES, CONVERSATIONS, CONTACTS, LOCAL], TransactionMode::ReadOnly)?;
         let stored = tx.store(MESSAGES).map_err(rexie_err)?;
         let summaries = tx.store(CONVERSATIONS).map_err(rexie_err)?;
         let names = tx.store(CONTACTS).map_err(rexie_err)?;
         let recent_row = if recent_loaded {
-            Ok(None)
+            None
         } else {
-            tx.store(LOCAL).map_err(rexie_err)?.get(JsValue::from_str(RECENT_KEY)).await
+            tx.store(LOCAL)
+                .map_err(rexie_err)?
+                .get(JsValue::from_str(RECENT_KEY))
+                .await
+                .map_err(rexie_err)?
         };
         let summary_rows = futures_util::future::join_all(
-            missing_summaries.iter().map(|k| summaries.get(bytes_value(k))),
+            summary_keys.iter().map(|k| summaries.get(bytes_value(k))),
         )
         .await;
-        // The stored copies of the batch's messages. A large batch (an import) asks which of
-        // its keys exist with one key-range request instead of one read per message.
-        let batch: Vec<&MessageRecord> =
-            touched.iter().flat_map(|(_, l)| l.iter().copied()).collect();
-        let existing: Option<HashSet<Vec<u8>>> = if batch.len() > PROBE_ONE_BY_ONE {
-            let keys: Vec<Vec<u8>> = batch.iter().map(|m| m.id.sort_key().to_vec()).collect();
+        let name_rows =
+            futures_util::future::join_all(peers.iter().map(|p| names.get(account_key(p)))).await;
+        // A large batch (an import) asks which of its messages exist with one key-range
+        // request instead of one read per message.
+        let existing: Option<HashSet<Vec<u8>>> = if unknown.len() > PROBE_ONE_BY_ONE {
+            let keys: Vec<Vec<u8>> = unknown.iter().map(|id| id.sort_key().to_vec()).collect();
             match (keys.iter().min(), keys.iter().max()) {
                 (Some(lo), Some(hi)) => {
                     let range = KeyRange::bound(
@@ -321,9 +395,9 @@ impl IdbStore {
         } else {
             None
         };
-        let old_rows = futures_util::future::join_all(batch.iter().map(|m| {
-            let probe = existing.as_ref().is_none_or(|e| e.contains(m.id.sort_key().as_slice()));
-            let get = probe.then(|| stored.get(message_key(&m.id)));
+        let old_rows = futures_util::future::join_all(unknown.iter().map(|id| {
+            let probe = existing.as_ref().is_none_or(|e| e.contains(id.sort_key().as_slice()));
+            let get = probe.then(|| stored.get(message_key(id)));
             async move {
                 match get {
                     Some(g) => g.await,
@@ -332,127 +406,71 @@ impl IdbStore {
             }
         }))
         .await;
-        let peers: Vec<AccountId> = {
-            let model = self.model.borrow();
-            touched
-                .iter()
-                .filter_map(|(_, l)| match l.first()?.conversation {
-                    Conversation::Direct(peer) => Some(peer),
-                    Conversation::Group(_) => None,
-                })
-                .filter(|p| !model.names.contains_key(p))
-                .collect()
-        };
-        let name_rows =
-            futures_util::future::join_all(peers.iter().map(|p| names.get(account_key(p)))).await;
         tx.done().await.map_err(rexie_err)?;
 
-        let mut found = Vec::new();
-        for (k, row) in missing_summaries.iter().zip(summary_rows) {
+        let mut found_summaries = Vec::new();
+        for (k, row) in summary_keys.iter().zip(summary_rows) {
             if let Some(v) = row.map_err(rexie_err)? {
-                found.push((bytes_value(k), v));
+                found_summaries.push((bytes_value(k), v));
             }
         }
-        let opened = open_rows(&self.key, "conversation", CONVERSATIONS, &found).await?;
-        // Loaded values are the stored state: remembered at once (saves run one at a time, so
-        // nothing changes them before this batch commits).
-        for ((k, _), bytes) in found.iter().zip(opened) {
-            let summary = StoredSummary::parse(&bytes)?;
-            self.model.borrow_mut().summaries.insert(value_bytes("conversation key", k)?, summary);
-        }
-        let mut old_values = Vec::new();
-        let mut old_present = Vec::new();
-        for row in old_rows {
-            match row.map_err(rexie_err)? {
-                Some(v) => {
-                    old_present.push(true);
-                    old_values.push(v);
-                }
-                None => old_present.push(false),
-            }
-        }
-        let mut olds = open_messages(&self.key, &old_values).await?.into_iter();
         let mut found_names = Vec::new();
+        let mut found_peers = Vec::new();
         for (p, row) in peers.iter().zip(name_rows) {
             if let Some(v) = row.map_err(rexie_err)? {
-                found_names.push((account_key(p), v, *p));
+                found_names.push((account_key(p), v));
+                found_peers.push(*p);
             }
         }
-        let rows: Vec<_> = found_names.iter().map(|(k, v, _)| (k.clone(), v.clone())).collect();
-        let opened = open_rows(&self.key, "contact", CONTACTS, &rows).await?;
-        {
-            let mut model = self.model.borrow_mut();
-            for p in &peers {
-                model.names.insert(*p, None);
-            }
-            for ((_, _, p), n) in found_names.iter().zip(opened) {
-                model.names.insert(*p, String::from_utf8(n.to_vec()).ok());
-            }
-        }
-        let mut present = old_present.into_iter();
-        let mut fresh: Vec<Fresh> = Vec::new();
-        let mut writes = ModelWrites::default();
-        for (key_bytes, list) in &touched {
-            let stored = self.model.borrow().summaries.get(key_bytes).cloned();
-            let (mut last, mut unread) = match stored {
-                Some(s) => {
-                    let (m, u) = s.read()?;
-                    // A removed newest message (stamped afresh) gives way to the rest.
-                    let gone = removed_messages.contains(&m.id);
-                    ((!gone).then_some(m), i64::from(u))
+        let mut old_values = Vec::new();
+        let mut old_ids = Vec::new();
+        let mut absent = Vec::new();
+        for (id, row) in unknown.iter().zip(old_rows) {
+            match row.map_err(rexie_err)? {
+                Some(v) => {
+                    old_values.push(v);
+                    old_ids.push(*id);
                 }
-                None => (None, 0),
-            };
-            for m in list {
-                let old = if present.next().unwrap_or(false) { olds.next() } else { None };
-                unread += i64::from(is_unread(m)) - i64::from(old.as_ref().is_some_and(is_unread));
-                if last.as_ref().is_none_or(|l| l.id.sort_key() <= m.id.sort_key()) {
-                    last = Some((*m).clone());
-                }
-            }
-            if let Some(last) = &last {
-                let unread = u32::try_from(unread.max(0)).unwrap_or(u32::MAX);
-                let summary = summary_value(last, unread);
-                let name = match last.conversation {
-                    Conversation::Direct(peer) => {
-                        self.model.borrow().names.get(&peer).cloned().flatten()
-                    }
-                    Conversation::Group(_) => None,
-                };
-                sealing.put(
-                    CONVERSATIONS,
-                    bytes_value(key_bytes),
-                    prost::Message::encode_to_vec(&summary),
-                );
-                writes.summaries.push((key_bytes.clone(), summary.clone()));
-                fresh.push(Fresh::new(key_bytes.clone(), summary, last, name));
+                None => absent.push(*id),
             }
         }
-        if !fresh.is_empty() {
-            let stored_recent = if recent_loaded {
-                self.model.borrow().recent.clone().flatten()
-            } else {
-                let loaded = match recent_row.map_err(rexie_err)? {
-                    Some(v) => {
-                        let key = JsValue::from_str(RECENT_KEY);
-                        let bytes =
-                            open_rows(&self.key, "recent chats", LOCAL, &[(key, v)]).await?;
-                        bytes.first().map(|b| StoredRecent::parse(b)).transpose()?
-                    }
-                    None => None,
-                };
-                self.model.borrow_mut().recent = Some(loaded.clone());
-                loaded
-            };
-            let recent = merge_recent(stored_recent, fresh);
-            sealing.put(
-                LOCAL,
-                JsValue::from_str(RECENT_KEY),
-                prost::Message::encode_to_vec(&recent),
-            );
-            writes.recent = Some(recent);
+        let recent_rows: Vec<_> =
+            recent_row.into_iter().map(|v| (JsValue::from_str(RECENT_KEY), v)).collect();
+        let (opened_summaries, opened_names, olds, opened_recent) =
+            futures_util::future::try_join4(
+                open_rows(&self.key, "conversation", CONVERSATIONS, &found_summaries),
+                open_rows(&self.key, "contact", CONTACTS, &found_names),
+                open_messages(&self.key, &old_values),
+                open_rows(&self.key, "recent chats", LOCAL, &recent_rows),
+            )
+            .await?;
+        // Loaded values are the stored state: remembered at once (saves run one at a time,
+        // so nothing changes them before this batch commits).
+        let mut model = self.model.borrow_mut();
+        for ((k, _), bytes) in found_summaries.iter().zip(opened_summaries) {
+            model
+                .summaries
+                .insert(value_bytes("conversation key", k)?, StoredSummary::parse(&bytes)?);
         }
-        Ok(writes)
+        for p in &peers {
+            model.names.insert(*p, None);
+        }
+        for (p, n) in found_peers.iter().zip(opened_names) {
+            model.names.insert(*p, String::from_utf8(n.to_vec()).ok());
+        }
+        for (id, m) in old_ids.iter().zip(olds) {
+            model.messages.insert(*id, Some(is_unread(&m)));
+        }
+        for id in absent {
+            model.messages.insert(id, None);
+        }
+        if !recent_loaded {
+            model.recent = Some(match opened_recent.first() {
+                Some(b) => Some(StoredRecent::parse(b)?),
+                None => None,
+            });
+        }
+        Ok(())
     }
 }
 
@@ -473,17 +491,34 @@ pub(super) struct ModelCache {
     pub(super) names: HashMap<AccountId, Option<String>>,
     /// The recent list once read (`Some(None)`: none stored).
     pub(super) recent: Option<Option<StoredRecent>>,
+    /// Whether a message is stored and unread (`None`: not stored), as last read or written.
+    pub(super) messages: HashMap<MessageId, Option<bool>>,
+    /// Batches committed; a read that saw a commit start meanwhile is not remembered.
+    pub(super) commits: u64,
 }
 
 impl ModelCache {
-    /// A committed batch's read model.
-    pub(super) fn committed(&mut self, writes: ModelWrites) {
-        if self.summaries.len() > CACHE_LIMIT {
+    /// A committed batch: its read model and its messages.
+    pub(super) fn committed(
+        &mut self,
+        writes: ModelWrites,
+        messages: &HashMap<MessageId, MessageRecord>,
+        removed: &[MessageId],
+    ) {
+        self.commits += 1;
+        if self.summaries.len() + self.messages.len() > CACHE_LIMIT {
             self.summaries.clear();
+            self.messages.clear();
         }
         self.summaries.extend(writes.summaries);
         if let Some(r) = writes.recent {
             self.recent = Some(Some(r));
+        }
+        for id in removed {
+            self.messages.insert(*id, None);
+        }
+        for (id, m) in messages {
+            self.messages.insert(*id, Some(is_unread(m)));
         }
     }
 }
