@@ -9,7 +9,7 @@ use tandem_core::client::{Client, ClientError, Event, MessageRecord, SendReport}
 use tandem_core::link::LinkCode;
 use tandem_core::prekeys::generate_registration_id;
 use tandem_core::runtime::{
-    CompanionLink, NextCode, PushOutcome, RetryPolicy, handle_push, offer_link,
+    CompanionLink, KeptPushes, NextCode, PushOutcome, handle_push, offer_link,
 };
 use tandem_core::store::MemoryStore;
 use tandem_core::wire::relay::{ExpiredEntry, Push, push};
@@ -307,8 +307,7 @@ async fn pump(
     auto_receipts: bool,
 ) {
     let mut rng = system_rng();
-    let mut retry = RetryPolicy::new();
-    let mut kept: Vec<Push> = Vec::new();
+    let mut kept = KeptPushes::new();
     let mut retry_at: Option<tokio::time::Instant> = None;
     loop {
         let batch = match retry_at {
@@ -316,7 +315,7 @@ async fn pump(
                 p = pushes.recv() => match p { Some(p) => vec![p], None => break },
                 () = tokio::time::sleep_until(at) => {
                     retry_at = None;
-                    std::mem::take(&mut kept)
+                    kept.due()
                 }
             },
             None => match pushes.recv().await {
@@ -329,7 +328,7 @@ async fn pump(
                 PushOutcome::Stored { ack, events: list, expired: _ } => {
                     // Stored: only now is it safe to let the relay delete it.
                     conn.ack(ack);
-                    retry.succeeded();
+                    kept.stored();
                     for e in list {
                         let _ = events.send(DeviceEvent::Engine(e));
                     }
@@ -346,9 +345,10 @@ async fn pump(
                     }
                 }
                 PushOutcome::Retry { .. } => {
-                    kept.push(p);
-                    if retry_at.is_none() {
-                        retry_at = Some(tokio::time::Instant::now() + retry.next_delay());
+                    // A push let go past the bound stays unacknowledged: the relay sends it
+                    // again on the next connection.
+                    if let (Some(delay), _) = kept.keep(p) {
+                        retry_at = Some(tokio::time::Instant::now() + delay);
                     }
                 }
                 PushOutcome::Failed(e) => {

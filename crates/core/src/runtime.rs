@@ -142,6 +142,73 @@ impl Default for RetryPolicy {
     }
 }
 
+/// Pushes kept for another try (see [`PushOutcome::Retry`]), with the delay before it. At
+/// most [`KeptPushes::MAX`]: past that the oldest are let go, which loses nothing, because
+/// a kept push is not acknowledged and the relay sends it again on the next connection.
+#[derive(Debug, Default)]
+pub struct KeptPushes {
+    kept: std::collections::VecDeque<Push>,
+    policy: RetryPolicy,
+    scheduled: bool,
+}
+
+impl KeptPushes {
+    /// Most pushes kept.
+    pub const MAX: usize = 256;
+
+    /// Nothing kept.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Keeps `push`. Returns the delay after which the driver hands the kept pushes back
+    /// ([`due`](Self::due)), when no try is scheduled yet, and the push let go to stay
+    /// within [`MAX`](Self::MAX), if any.
+    pub fn keep(&mut self, push: Push) -> (Option<Duration>, Option<Push>) {
+        self.kept.push_back(push);
+        let dropped = if self.kept.len() > Self::MAX { self.kept.pop_front() } else { None };
+        let delay = (!self.scheduled).then(|| {
+            self.scheduled = true;
+            self.policy.next_delay()
+        });
+        (delay, dropped)
+    }
+
+    /// The scheduled try is due: every kept push, oldest first.
+    pub fn due(&mut self) -> Vec<Push> {
+        self.scheduled = false;
+        self.kept.drain(..).collect()
+    }
+
+    /// Try again at once (the person accepted a held key): every kept push, and the delays
+    /// start over.
+    pub fn now(&mut self) -> Vec<Push> {
+        self.policy = RetryPolicy::new();
+        self.due()
+    }
+
+    /// A push was stored: the next failure waits the first delay again.
+    pub fn stored(&mut self) {
+        self.policy.succeeded();
+    }
+
+    /// Forget everything (the device is going away).
+    pub fn clear(&mut self) {
+        self.kept.clear();
+        self.scheduled = false;
+    }
+
+    /// How many are kept.
+    pub fn len(&self) -> usize {
+        self.kept.len()
+    }
+
+    /// Whether none are kept.
+    pub fn is_empty(&self) -> bool {
+        self.kept.is_empty()
+    }
+}
+
 /// Requests waiting for their responses: the id each goes out with, and who waits for it.
 /// Both drivers match responses (and fail what a closed socket leaves) through this.
 #[derive(Debug)]
@@ -598,6 +665,34 @@ mod tests {
         assert!(r.is_empty());
         r.next = u64::MAX;
         assert_eq!((r.start('x'), r.start('y')), (u64::MAX, 1), "ids wrap, never 0");
+    }
+
+    #[test]
+    fn test_kept_pushes_are_bounded_scheduled_once_and_handed_back_in_order() {
+        let push = |id: u64| Push { id, body: None };
+        let mut k = KeptPushes::new();
+        assert_eq!(k.keep(push(1)), (Some(RetryPolicy::FIRST), None), "the first schedules");
+        assert_eq!(k.keep(push(2)), (None, None), "one try at a time");
+        assert_eq!(k.due().iter().map(|p| p.id).collect::<Vec<_>>(), [1, 2]);
+        assert!(k.is_empty());
+        assert_eq!(k.keep(push(3)).0, Some(Duration::from_secs(2)), "the delay doubles");
+        k.stored();
+        k.due();
+        assert_eq!(k.keep(push(4)).0, Some(RetryPolicy::FIRST), "a success starts over");
+        for id in 5..5 + KeptPushes::MAX as u64 {
+            let (_, dropped) = k.keep(push(id));
+            if id == 4 + KeptPushes::MAX as u64 {
+                assert_eq!(dropped.map(|p| p.id), Some(4), "the oldest goes");
+            } else {
+                assert!(dropped.is_none());
+            }
+        }
+        assert_eq!(k.len(), KeptPushes::MAX);
+        let all = k.now();
+        assert_eq!(all.first().map(|p| p.id), Some(5));
+        assert_eq!(k.keep(push(9)).0, Some(RetryPolicy::FIRST), "now() starts the delays over");
+        k.clear();
+        assert!(k.is_empty());
     }
 
     #[test]

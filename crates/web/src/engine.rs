@@ -26,7 +26,7 @@ use tandem_core::client::{
 use tandem_core::fingerprint::{FingerprintError, ScanOutcome};
 use tandem_core::link::LinkCode;
 use tandem_core::prekeys::generate_registration_id;
-use tandem_core::runtime::{self, PushOutcome, RetryPolicy};
+use tandem_core::runtime::{self, KeptPushes, PushOutcome};
 use tandem_core::wire::relay::{
     DeviceInfo, GetDevices, LookupAccount, Push, UpdateDevice, push, request, response,
 };
@@ -102,11 +102,9 @@ pub struct Engine {
     flushing: Cell<bool>,
     flush_again: Cell<bool>,
     incoming: RefCell<Option<mpsc::UnboundedSender<Push>>>,
-    /// Pushes that met a busy relay, waiting for their next try (see `retry_later`).
-    retrying: RefCell<Vec<Push>>,
-    retry_scheduled: Cell<bool>,
-    /// When kept pushes are offered again (the runtime's policy).
-    retry: Cell<RetryPolicy>,
+    /// Pushes that met a busy relay, waiting for their next try (the runtime's policy; see
+    /// `retry_later`).
+    kept: RefCell<KeptPushes>,
     /// Wakes the task that moves send-journal entries into the outbox (one task, so they
     /// are queued in the order typed).
     typed: RefCell<Option<mpsc::UnboundedSender<()>>>,
@@ -174,9 +172,7 @@ impl Engine {
             flushing: Cell::new(false),
             flush_again: Cell::new(false),
             incoming: RefCell::new(Some(tx)),
-            retrying: RefCell::new(Vec::new()),
-            retry_scheduled: Cell::new(false),
-            retry: Cell::new(RetryPolicy::new()),
+            kept: RefCell::new(KeptPushes::new()),
             typed: RefCell::new(Some(typed_tx)),
             viewer: false,
             channel: RefCell::new(None),
@@ -260,9 +256,7 @@ impl Engine {
             flushing: Cell::new(false),
             flush_again: Cell::new(false),
             incoming: RefCell::new(None),
-            retrying: RefCell::new(Vec::new()),
-            retry_scheduled: Cell::new(false),
-            retry: Cell::new(RetryPolicy::new()),
+            kept: RefCell::new(KeptPushes::new()),
             typed: RefCell::new(None),
             viewer: true,
             channel: RefCell::new(None),
@@ -402,7 +396,7 @@ impl Engine {
     /// Stops this engine, tells the other tabs `what`, closes the database.
     fn halt(&self, what: &TabMessage) {
         self.stop();
-        self.retrying.borrow_mut().clear();
+        self.kept.borrow_mut().clear();
         self.authenticated.set(false);
         self.relay
             .set_handlers(Handlers { on_push: Box::new(|_| {}), on_connected: Box::new(|| {}) });

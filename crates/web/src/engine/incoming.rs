@@ -115,33 +115,27 @@ pub(super) async fn typed_loop(engine: std::rc::Weak<Engine>, mut rx: mpsc::Unbo
 
 impl Engine {
     /// Keeps a push that met a busy relay and feeds it (with any others kept meanwhile) back
-    /// to the receive loop after the current back-off.
+    /// to the receive loop after the runtime's back-off.
     pub(super) fn retry_later(self: &Rc<Self>, p: Push) {
-        self.retrying.borrow_mut().push(p);
-        if self.retry_scheduled.replace(true) {
-            return;
-        }
-        let mut policy = self.retry.get();
-        let delay = policy.next_delay();
-        self.retry.set(policy);
+        let (delay, _dropped) = self.kept.borrow_mut().keep(p);
+        let Some(delay) = delay else { return };
         let weak = Rc::downgrade(self);
         wasm_bindgen_futures::spawn_local(async move {
             crate::transport::sleep(delay).await;
             let Some(e) = weak.upgrade() else { return };
-            e.retry_scheduled.set(false);
-            e.feed_back();
+            let due = e.kept.borrow_mut().due();
+            e.feed_back(due);
         });
     }
 
     /// Feeds the kept pushes back at once (a held sender was just accepted).
     pub(super) fn retry_now(&self) {
-        self.retry.set(RetryPolicy::new());
-        self.feed_back();
+        let now = self.kept.borrow_mut().now();
+        self.feed_back(now);
     }
 
-    /// Hands the kept pushes back to the receive loop.
-    pub(super) fn feed_back(&self) {
-        let pushes = std::mem::take(&mut *self.retrying.borrow_mut());
+    /// Hands pushes back to the receive loop.
+    fn feed_back(&self, pushes: Vec<Push>) {
         if let Some(tx) = self.incoming.borrow().as_ref() {
             for p in pushes {
                 let _ = tx.unbounded_send(p);
@@ -186,7 +180,7 @@ pub(super) async fn receive_loop(
             match e.handle_push(p).await {
                 Ok(c) => {
                     changed |= c;
-                    e.retry.set(RetryPolicy::new());
+                    e.kept.borrow_mut().stored();
                 }
                 Err(p) => e.retry_later(p),
             }
