@@ -49,6 +49,7 @@ mod identity;
 mod ids;
 pub mod link;
 pub mod prekeys;
+mod ratchet;
 pub mod records;
 pub mod runtime;
 pub mod sender_keys;

@@ -4,21 +4,16 @@
 //!
 //! Like sessions, the operations return [`Changes`] for the caller to save.
 
-mod record;
-
 use rand_core::CryptoRng;
 
-pub use record::{MAX_SENDER_KEY_STATES, SenderKeyRecord, SenderKeyState};
+pub use crate::ratchet::DistributionId;
+pub use crate::ratchet::sender_key::{MAX_SENDER_KEY_STATES, SenderKeyRecord, SenderKeyState};
 
 use crate::address::ProtocolAddress;
 use crate::crypto::{KeyPair, aes256_cbc_decrypt, aes256_cbc_encrypt};
 use crate::error::ProtocolError;
 use crate::store::{Changes, ProtocolStore, SenderKeyName};
 use crate::wire::signal::{SenderKeyDistributionMessage, SenderKeyMessage};
-
-/// A group distribution id (a UUID: one per group and sending device).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DistributionId(pub [u8; 16]);
 
 impl DistributionId {
     /// A random (version 4) UUID.

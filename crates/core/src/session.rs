@@ -14,14 +14,13 @@
 
 mod cipher;
 mod pqxdh;
-mod ratchet;
-mod record;
-mod state;
 
 use rand_core::CryptoRng;
 
-pub use record::{ARCHIVED_STATES_MAX_LENGTH, DETACHED_KYBER_FIELD, DetachedKyber, SessionRecord};
-pub use state::{
+pub use crate::ratchet::session_record::{
+    ARCHIVED_STATES_MAX_LENGTH, DETACHED_KYBER_FIELD, DetachedKyber, SessionRecord,
+};
+pub use crate::ratchet::state::{
     MAX_FORWARD_JUMPS, MAX_MESSAGE_KEYS, MAX_RECEIVER_CHAINS, MAX_UNACKNOWLEDGED_SESSION_AGE,
     SessionState,
 };
@@ -77,7 +76,7 @@ pub async fn process_prekey_bundle<S: ProtocolStore + ?Sized>(
     };
     let (mut state, kyber_ciphertext) =
         pqxdh::initialize_alice(&our_identity, &base_key, our_registration_id, &responder, rng)?;
-    state.pending_pre_key = Some(state::PendingPreKey {
+    state.pending_pre_key = Some(crate::ratchet::state::PendingPreKey {
         pre_key_id: bundle.pre_key.as_ref().map(|(id, _)| *id),
         signed_pre_key_id: bundle.signed_pre_key_id,
         kyber_pre_key_id: bundle.kyber_pre_key_id,

@@ -30,11 +30,12 @@ use crate::identity::IdentityKey;
 use crate::prekeys::{
     KyberPreKeyId, KyberPreKeyRecord, PreKeyId, PreKeyRecord, SignedPreKeyId, SignedPreKeyRecord,
 };
+use crate::ratchet::DistributionId;
+use crate::ratchet::sender_key::SenderKeyRecord;
+use crate::ratchet::session_record::SessionRecord;
 use crate::records::{
     AccountRecord, DeviceListRecord, GroupRecord, MessageId, MessageRecord, OutboxEntry,
 };
-use crate::sender_keys::{DistributionId, SenderKeyRecord};
-use crate::session::SessionRecord;
 
 pub use crate::error::StoreError;
 

@@ -5,9 +5,9 @@ use rand_core::CryptoRng;
 
 use crate::crypto::{KeyPair, PublicKey, aes256_cbc_decrypt, aes256_cbc_encrypt};
 use crate::error::ProtocolError;
-use crate::session::ratchet::{ChainKey, MessageKeys};
-use crate::session::record::SessionRecord;
-use crate::session::state::{MAX_FORWARD_JUMPS, SenderChain, SessionState};
+use crate::ratchet::chain::{ChainKey, MessageKeys};
+use crate::ratchet::session_record::SessionRecord;
+use crate::ratchet::state::{MAX_FORWARD_JUMPS, SenderChain, SessionState};
 use crate::time::Timestamp;
 use crate::wire::signal::{CiphertextMessage, PreKeySignalMessage, SignalMessage};
 

@@ -9,8 +9,8 @@ use crate::crypto::{
     CryptoError, KeyPair, KyberCiphertext, KyberPublicKey, KyberSecretKey, PublicKey, hkdf_sha256,
 };
 use crate::identity::{IdentityKey, IdentityKeyPair};
-use crate::session::ratchet::{ChainKey, RootKey};
-use crate::session::state::{SenderChain, SessionState};
+use crate::ratchet::chain::{ChainKey, RootKey};
+use crate::ratchet::state::{SenderChain, SessionState};
 use crate::wire::signal::CIPHERTEXT_MESSAGE_VERSION;
 
 const PQXDH_INFO: &[u8] = b"WhisperText_X25519_SHA-256_CRYSTALS-KYBER-1024";

@@ -10,7 +10,6 @@ use rand_core::{TryCryptoRng, TryRng};
 use serde_json::Value;
 
 use super::cipher::{decrypt_with_record, encrypt_state_with};
-use super::state::{PendingPreKey, ReceiverChain, SenderChain};
 use super::*;
 use crate::address::DeviceId;
 use crate::crypto::{
@@ -20,7 +19,8 @@ use crate::identity::IdentityKeyPair;
 use crate::prekeys::{
     KyberPreKeyId, KyberPreKeyRecord, PreKeyId, PreKeyRecord, SignedPreKeyId, SignedPreKeyRecord,
 };
-use crate::session::ratchet::{ChainKey, RootKey};
+use crate::ratchet::chain::{ChainKey, RootKey};
+use crate::ratchet::state::{PendingPreKey, ReceiverChain, SenderChain};
 use crate::store::{MemoryStore, SessionStore};
 
 /// Hands out libsignal's recorded "random" ratchet key.

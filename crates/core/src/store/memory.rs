@@ -16,12 +16,12 @@ use crate::identity::{IdentityKey, IdentityKeyPair};
 use crate::prekeys::{
     KyberPreKeyId, KyberPreKeyRecord, PreKeyId, PreKeyRecord, SignedPreKeyId, SignedPreKeyRecord,
 };
+use crate::ratchet::sender_key::SenderKeyRecord;
+use crate::ratchet::session_record::SessionRecord;
 use crate::records::{
     AccountRecord, Conversation, DeviceListRecord, GroupRecord, MessageId, MessageRecord,
     OutboxEntry,
 };
-use crate::sender_keys::SenderKeyRecord;
-use crate::session::SessionRecord;
 
 #[derive(Default)]
 struct Inner {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::crypto::{KeyPair, KyberCiphertext, PublicKey};
 use crate::identity::IdentityKey;
 use crate::prekeys::{KyberPreKeyId, PreKeyId, SignedPreKeyId};
-use crate::session::ratchet::{ChainKey, RootKey};
+use crate::ratchet::chain::{ChainKey, RootKey};
 use crate::time::Timestamp;
 
 /// Receiving chains kept per state (`MAX_RECEIVER_CHAINS`).

@@ -7,8 +7,8 @@ use prost::Message;
 use crate::crypto::{CryptoError, KeyPair, KyberCiphertext, PrivateKey, PublicKey};
 use crate::identity::IdentityKey;
 use crate::prekeys::{KyberPreKeyId, PreKeyId, SignedPreKeyId};
-use crate::session::ratchet::{ChainKey, RootKey};
-use crate::session::state::{PendingPreKey, ReceiverChain, SenderChain, SessionState};
+use crate::ratchet::chain::{ChainKey, RootKey};
+use crate::ratchet::state::{PendingPreKey, ReceiverChain, SenderChain, SessionState};
 use crate::time::Timestamp;
 use crate::wire::{WireError, decode_bounded};
 

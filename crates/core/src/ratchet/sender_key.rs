@@ -8,7 +8,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::crypto::{CryptoError, KeyPair, PrivateKey, PublicKey, hkdf_sha256, hmac_sha256};
 use crate::error::ProtocolError;
-use crate::session::{MAX_FORWARD_JUMPS, MAX_MESSAGE_KEYS};
+use crate::ratchet::state::{MAX_FORWARD_JUMPS, MAX_MESSAGE_KEYS};
 use crate::wire::signal::SenderKeyDistributionMessage;
 use crate::wire::{WireError, decode_bounded};
 
