@@ -209,6 +209,41 @@ impl KeptPushes {
     }
 }
 
+/// When a driver flushes the outbox again by itself: after a send met a passing failure
+/// (the relay busy or unreachable), [`RetryPolicy`]'s delay; never for a send held for the
+/// person (a changed key) or refused for good, which wait for the person or are settled.
+#[derive(Debug, Default)]
+pub struct SendRetry {
+    policy: RetryPolicy,
+}
+
+impl SendRetry {
+    /// No failure yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// After a flush that gave `results`: the delay before the next flush, if one is owed.
+    pub fn after_flush<T>(
+        &mut self,
+        results: &[(crate::records::MessageId, Result<T, ClientError>)],
+    ) -> Option<Duration> {
+        if results.iter().any(|(_, r)| r.as_ref().is_err_and(ClientError::is_transient)) {
+            return Some(self.policy.next_delay());
+        }
+        if results.iter().any(|(_, r)| r.is_ok()) {
+            self.policy.succeeded();
+        }
+        None
+    }
+
+    /// The flush itself failed (the outbox could not be read, or the socket is down): the
+    /// delay before trying again, when the failure passes.
+    pub fn after_error(&mut self, error: &ClientError) -> Option<Duration> {
+        error.is_transient().then(|| self.policy.next_delay())
+    }
+}
+
 /// Requests waiting for their responses: the id each goes out with, and who waits for it.
 /// Both drivers match responses (and fail what a closed socket leaves) through this.
 #[derive(Debug)]
@@ -693,6 +728,30 @@ mod tests {
         assert_eq!(k.keep(push(9)).0, Some(RetryPolicy::FIRST), "now() starts the delays over");
         k.clear();
         assert!(k.is_empty());
+    }
+
+    #[test]
+    fn test_a_busy_relay_owes_a_later_flush_a_held_or_refused_send_does_not() {
+        use crate::records::MessageId;
+        let id = MessageId {
+            sender: crate::address::AccountId([1; 16]),
+            device: crate::address::DeviceId::PRIMARY,
+            timestamp: 5,
+        };
+        let busy = || ClientError::Server { status: Status::RateLimited, message: String::new() };
+        let mut r = SendRetry::new();
+        assert_eq!(r.after_flush::<()>(&[]), None, "an empty outbox owes nothing");
+        assert_eq!(r.after_flush::<()>(&[(id, Err(busy()))]), Some(RetryPolicy::FIRST));
+        assert_eq!(r.after_flush::<()>(&[(id, Err(busy()))]), Some(Duration::from_secs(2)));
+        let held = ClientError::AccountKeyChanged(crate::address::AccountId([2; 16]));
+        assert_eq!(r.after_flush::<()>(&[(id, Err(held))]), None, "held for the person");
+        let refused = ClientError::InvalidInput("too long".into());
+        assert_eq!(r.after_flush::<()>(&[(id, Err(refused))]), None, "settled for good");
+        assert_eq!(r.after_flush(&[(id, Ok(()))]), None);
+        assert_eq!(r.after_flush::<()>(&[(id, Err(busy()))]), Some(RetryPolicy::FIRST), "reset");
+        let down = ClientError::Transport(crate::transport::TransportError::Timeout);
+        assert_eq!(r.after_error(&down), Some(Duration::from_secs(2)));
+        assert_eq!(r.after_error(&ClientError::InvalidInput("x".into())), None);
     }
 
     #[test]

@@ -26,7 +26,7 @@ use tandem_core::client::{
 use tandem_core::fingerprint::{FingerprintError, ScanOutcome};
 use tandem_core::link::LinkCode;
 use tandem_core::prekeys::generate_registration_id;
-use tandem_core::runtime::{self, KeptPushes, PushOutcome};
+use tandem_core::runtime::{self, KeptPushes, PushOutcome, SendRetry};
 use tandem_core::wire::relay::{
     DeviceInfo, GetDevices, LookupAccount, Push, UpdateDevice, push, request, response,
 };
@@ -101,6 +101,12 @@ pub struct Engine {
     authenticated: Cell<bool>,
     flushing: Cell<bool>,
     flush_again: Cell<bool>,
+    /// When a send that met a busy relay is tried again (the runtime's policy), and whether
+    /// that try is scheduled.
+    send_retry: RefCell<SendRetry>,
+    send_retry_scheduled: Cell<bool>,
+    /// This engine, for tasks it starts later.
+    me: RefCell<std::rc::Weak<Engine>>,
     incoming: RefCell<Option<mpsc::UnboundedSender<Push>>>,
     /// Pushes that met a busy relay, waiting for their next try (the runtime's policy; see
     /// `retry_later`).
@@ -171,6 +177,9 @@ impl Engine {
             authenticated: Cell::new(false),
             flushing: Cell::new(false),
             flush_again: Cell::new(false),
+            send_retry: RefCell::new(SendRetry::new()),
+            send_retry_scheduled: Cell::new(false),
+            me: RefCell::new(std::rc::Weak::new()),
             incoming: RefCell::new(Some(tx)),
             kept: RefCell::new(KeptPushes::new()),
             typed: RefCell::new(Some(typed_tx)),
@@ -179,6 +188,7 @@ impl Engine {
             journal_listener: RefCell::new(None),
         });
         let weak = Rc::downgrade(&engine);
+        *engine.me.borrow_mut() = weak.clone();
         // Other tabs of this device hand their actions to this one.
         let serving = weak.clone();
         let channel = TabChannel::open(&tab_names(ENGINE_DB).1, move |msg| {
@@ -255,6 +265,9 @@ impl Engine {
             authenticated: Cell::new(false),
             flushing: Cell::new(false),
             flush_again: Cell::new(false),
+            send_retry: RefCell::new(SendRetry::new()),
+            send_retry_scheduled: Cell::new(false),
+            me: RefCell::new(std::rc::Weak::new()),
             incoming: RefCell::new(None),
             kept: RefCell::new(KeptPushes::new()),
             typed: RefCell::new(None),
@@ -456,7 +469,22 @@ impl Engine {
         }
     }
 
-    /// Sends what waits in the outbox and the receipts owed.
+    /// Flushes again after `delay` (a send met a busy relay); one such try at a time.
+    fn flush_later(&self, delay: Duration) {
+        if self.send_retry_scheduled.replace(true) {
+            return;
+        }
+        let weak = self.me.borrow().clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            crate::transport::sleep(delay).await;
+            let Some(e) = weak.upgrade() else { return };
+            e.send_retry_scheduled.set(false);
+            e.flush().await;
+        });
+    }
+
+    /// Sends what waits in the outbox and the receipts owed; a send that met a busy relay is
+    /// tried again after the runtime's delay.
     async fn flush(&self) {
         if !self.authenticated.get() {
             return;
@@ -468,7 +496,15 @@ impl Engine {
         }
         let mut rng = system_rng();
         while self.flush_again.replace(false) {
-            match self.client.flush_outbox(&self.relay, now(), &mut rng).await {
+            let flushed = self.client.flush_outbox(&self.relay, now(), &mut rng).await;
+            let later = match &flushed {
+                Ok(results) => self.send_retry.borrow_mut().after_flush(results),
+                Err(e) => self.send_retry.borrow_mut().after_error(e),
+            };
+            if let Some(delay) = later {
+                self.flush_later(delay);
+            }
+            match flushed {
                 Ok(results) => {
                     for (_, r) in results {
                         // A held send is shown in its chat, not as an error.
