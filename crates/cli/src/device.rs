@@ -9,7 +9,7 @@ use tandem_core::client::{Client, ClientError, Event, MessageRecord, SendReport}
 use tandem_core::link::LinkCode;
 use tandem_core::prekeys::generate_registration_id;
 use tandem_core::runtime::{
-    CompanionLink, KeptPushes, NextCode, PushOutcome, handle_push, offer_link,
+    CompanionLink, KeptPushes, LoggedIn, NextCode, PushOutcome, handle_push, log_in, offer_link,
 };
 use tandem_core::store::MemoryStore;
 use tandem_core::wire::relay::{ExpiredEntry, Push, push};
@@ -242,8 +242,13 @@ impl Device {
     pub async fn reconnect(&mut self) -> Result<(), DeviceError> {
         self.disconnect().await;
         let (conn, pushes) = Connection::connect(&self.url).await?;
-        self.client.authenticate(&conn, &mut system_rng()).await?;
-        self.client.set_clock_offset(conn.clock_offset_ms()).await;
+        match log_in(&self.client, &conn, conn.clock_offset_ms(), &mut system_rng()).await {
+            LoggedIn::Ready => {}
+            LoggedIn::Removed { proven } => {
+                return Err(ClientError::Removed { proven }.into());
+            }
+            LoggedIn::NextSocket(e) | LoggedIn::Failed(e) => return Err(e.into()),
+        }
         self.conn = conn.clone();
         self.pump = Some(tokio::spawn(pump(
             self.client.clone(),

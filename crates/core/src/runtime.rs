@@ -62,6 +62,41 @@ pub enum PushOutcome {
     Ignored,
 }
 
+/// What logging in on a new socket came to, for the driver to act on.
+#[derive(Debug)]
+pub enum LoggedIn {
+    /// The socket is this device's: flush the outbox, do the upkeep.
+    Ready,
+    /// The relay says this device was removed; `proven` when the account key signed it
+    /// (only then does a companion delete its data).
+    Removed {
+        /// Whether the removal came with the account's signature.
+        proven: bool,
+    },
+    /// A passing failure (the socket closed, a stale challenge, a busy relay): log in on the
+    /// next socket.
+    NextSocket(ClientError),
+    /// Anything else: say it.
+    Failed(ClientError),
+}
+
+/// Logs in on a new socket: takes the relay's clock offset (`clock_offset_ms`, measured by
+/// the driver's transport), proves the device, and says what follows.
+pub async fn log_in<S: ClientStore, T: RelayTransport + ?Sized>(
+    client: &Client<S>,
+    transport: &T,
+    clock_offset_ms: i64,
+    rng: &mut impl CryptoRng,
+) -> LoggedIn {
+    client.set_clock_offset(clock_offset_ms).await;
+    match client.authenticate(transport, rng).await {
+        Ok(()) => LoggedIn::Ready,
+        Err(ClientError::Removed { proven }) => LoggedIn::Removed { proven },
+        Err(e) if e.is_transient() => LoggedIn::NextSocket(e),
+        Err(e) => LoggedIn::Failed(e),
+    }
+}
+
 /// Handles one push: stores what it carries (or keeps it for later) and says what the
 /// driver must do. Never acknowledges by itself.
 pub async fn handle_push<S: ClientStore, T: RelayTransport + ?Sized>(

@@ -26,7 +26,7 @@ use tandem_core::client::{
 use tandem_core::fingerprint::{FingerprintError, ScanOutcome};
 use tandem_core::link::LinkCode;
 use tandem_core::prekeys::generate_registration_id;
-use tandem_core::runtime::{self, KeptPushes, PushOutcome, SendRetry};
+use tandem_core::runtime::{self, KeptPushes, LoggedIn, PushOutcome, SendRetry};
 use tandem_core::wire::relay::{
     DeviceInfo, GetDevices, LookupAccount, Push, UpdateDevice, push, request, response,
 };
@@ -434,20 +434,20 @@ impl Engine {
     }
 
     async fn connected(&self) {
-        self.client.set_clock_offset(crate::transport::clock_offset_ms()).await;
-        match self.client.authenticate(&self.relay, &mut system_rng()).await {
-            Ok(()) => self.authenticated.set(true),
-            Err(ClientError::Removed { proven: true }) => {
+        let offset = crate::transport::clock_offset_ms();
+        match runtime::log_in(&self.client, &self.relay, offset, &mut system_rng()).await {
+            LoggedIn::Ready => self.authenticated.set(true),
+            LoggedIn::Removed { proven: true } => {
                 self.notify(Notice::Removed);
                 return;
             }
-            Err(ClientError::Removed { proven: false }) => {
+            LoggedIn::Removed { proven: false } => {
                 self.notify(Notice::RemovalUnproven);
                 return;
             }
             // The socket was replaced while signing: the next one logs in.
-            Err(e) if e.is_transient() => return,
-            Err(e) => {
+            LoggedIn::NextSocket(_) => return,
+            LoggedIn::Failed(e) => {
                 self.notify(Notice::Error(describe(&e)));
                 return;
             }
