@@ -147,7 +147,8 @@ test('a locked profile, copied, shows no message and no key, and opens only with
     assert.equal(contains(files, reply), false, 'the received text is not in the files');
 
     // Opened in another browser: locked; a wrong passphrase is refused; the right one opens.
-    browserC = await launchBrowser({ profile: copy });
+    // A phone-sized window in the dark theme: the lock screen must read well there too.
+    browserC = await launchBrowser({ profile: copy, colorScheme: 'dark', viewport: { width: 390, height: 760 } });
     const c = await browserC.context.newPage();
     await c.goto(server.url);
     await c.getByTestId('locked').waitFor({ timeout: 20_000 });

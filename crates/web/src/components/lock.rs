@@ -205,7 +205,7 @@ pub(crate) fn AppLockSection(engine: StoredValue<SendWrapper<Rc<Engine>>>) -> im
                         <form class="stack" on:submit=remove>
                             <Show when=move || !passkey>
                                 <label class="field">
-                                    <span>"Passphrase"</span>
+                                    <span>"Your passphrase, to turn the lock off"</span>
                                     <input type="password" autocomplete="current-password" data-testid="unlock-to-remove"
                                         prop:value=move || first.get() on:input=move |ev| first.set(event_target_value(&ev))/>
                                 </label>
