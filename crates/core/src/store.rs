@@ -98,6 +98,8 @@ pub struct Changes {
     pub outbox: HashMap<MessageId, OutboxEntry>,
     /// Outbox entries to remove (sent or given up).
     pub removed_outbox: Vec<MessageId>,
+    /// Handles of accounts, as a lookup found them (the chat list names chats by them).
+    pub contacts: HashMap<AccountId, String>,
 }
 
 impl Changes {
@@ -120,6 +122,7 @@ impl Changes {
             && self.groups.is_empty()
             && self.outbox.is_empty()
             && self.removed_outbox.is_empty()
+            && self.contacts.is_empty()
     }
 
     /// Adds `later`'s changes; where both touch one record, `later` wins.
@@ -142,6 +145,7 @@ impl Changes {
             groups,
             outbox,
             removed_outbox,
+            contacts,
         } = later;
         self.identities.extend(identities);
         for address in &removed_sessions {
@@ -180,5 +184,6 @@ impl Changes {
         }
         self.outbox.extend(outbox);
         self.removed_outbox.extend(removed_outbox);
+        self.contacts.extend(contacts);
     }
 }

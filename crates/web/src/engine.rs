@@ -560,7 +560,9 @@ impl Engine {
         };
         let id = AccountId::from_bytes(&info.account_id)
             .map_err(|_| ClientError::UnexpectedResponse("lookup"))?;
-        self.store().save_contact(&id, &info.handle).await?;
+        let mut changes = tandem_core::store::Changes::default();
+        changes.contacts.insert(id, info.handle.clone());
+        tandem_core::store::ProtocolStore::save_changes(self.store(), changes).await?;
         Ok((id, info.handle))
     }
 

@@ -90,7 +90,9 @@ async fn test_values_are_sealed_and_bound_to_their_record() {
     changes.messages.insert(a.id, a.clone());
     changes.messages.insert(b.id, b.clone());
     store.save_changes(changes).await.unwrap();
-    store.save_contact(&AccountId([1; 16]), "peer-handle-one").await.unwrap();
+    let mut named = Changes::default();
+    named.contacts.insert(AccountId([1; 16]), "peer-handle-one".into());
+    store.save_changes(named).await.unwrap();
     store.close();
 
     let values = raw_values(&name).await;
@@ -178,6 +180,9 @@ async fn test_a_clear_database_is_sealed_on_open_with_nothing_lost() {
     let chats = store.conversations().await.unwrap();
     assert_eq!((chats.len(), chats[0].unread), (1, 1));
     assert_eq!(store.contact(&AccountId([3; 16])).await.unwrap().as_deref(), Some("legacy-handle"));
+    let recent = store.recent().await.unwrap();
+    assert_eq!(recent.len(), 1, "the start snapshot is rebuilt while sealing");
+    assert_eq!(recent[0].1.as_deref(), Some("legacy-handle"));
     store.close();
     for (s, v) in raw_values(&name).await {
         assert!(!holds(&v, b"written before sealing"), "clear text left in {s}");

@@ -182,7 +182,9 @@ async fn test_recent_chats_follow_saves() {
     assert!(!recent.iter().any(|s| s.last.id.timestamp == 11));
     // A name saved later reaches the snapshot's entry.
     assert_eq!(store.recent().await.unwrap()[0].1, None);
-    store.save_contact(&AccountId([1; 16]), "one").await.unwrap();
+    let mut named = Changes::default();
+    named.contacts.insert(AccountId([1; 16]), "one".into());
+    store.save_changes(named).await.unwrap();
     assert_eq!(store.recent().await.unwrap()[0].1.as_deref(), Some("one"));
     // And a new message of a named chat carries the name from the start.
     let mut changes = Changes::default();

@@ -37,6 +37,7 @@ struct Inner {
     messages: HashMap<MessageId, MessageRecord>,
     groups: HashMap<[u8; 16], GroupRecord>,
     outbox: Vec<OutboxEntry>,
+    contacts: HashMap<AccountId, String>,
 }
 
 /// An in-memory [`ProtocolStore`].
@@ -173,6 +174,7 @@ impl ProtocolStore for MemoryStore {
             groups,
             outbox,
             removed_outbox,
+            contacts,
         } = changes;
         inner.identities.extend(identities);
         for address in removed_sessions {
@@ -212,6 +214,7 @@ impl ProtocolStore for MemoryStore {
         inner.outbox.retain(|e| !removed_outbox.contains(&e.id) && !outbox.contains_key(&e.id));
         inner.outbox.extend(outbox.into_values());
         inner.outbox.sort_by_key(|e| (e.id.timestamp, e.id.sender, e.id.device));
+        inner.contacts.extend(contacts);
         Ok(())
     }
 }
@@ -233,6 +236,9 @@ impl ClientStore for MemoryStore {
     }
     async fn load_outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
         Ok(self.lock().outbox.clone())
+    }
+    async fn load_contact(&self, account: &AccountId) -> Result<Option<String>, StoreError> {
+        Ok(self.lock().contacts.get(account).cloned())
     }
     async fn load_messages(
         &self,

@@ -457,6 +457,19 @@ where
     };
     store.save_changes(changes).await.unwrap();
     assert_eq!(store.load_outbox().await.unwrap(), vec![retried, entry(30)]);
+
+    // Handles: saved with a batch, the later one wins, an unknown account has none.
+    let (ana, ben) = (AccountId([21; 16]), AccountId([22; 16]));
+    assert_eq!(store.load_contact(&ana).await.unwrap(), None);
+    let mut first = Changes::default();
+    first.contacts.insert(ana, "ana".into());
+    first.contacts.insert(ben, "ben".into());
+    store.save_changes(first).await.unwrap();
+    let mut renamed = Changes::default();
+    renamed.contacts.insert(ana, "ana.b".into());
+    store.save_changes(renamed).await.unwrap();
+    assert_eq!(store.load_contact(&ana).await.unwrap().as_deref(), Some("ana.b"));
+    assert_eq!(store.load_contact(&ben).await.unwrap().as_deref(), Some("ben"));
 }
 
 /// Runs the whole suite as tests. `$attr` is an async test attribute (`tokio::test`,

@@ -173,8 +173,6 @@ pub struct IdbStore {
     compacting: std::cell::Cell<bool>,
     /// When work last let the UI thread go (see [`ProtocolStore::pause`]).
     last_yield: std::cell::Cell<f64>,
-    /// Whether this start rebuilt the recent-chats record (see `conversations`).
-    recent_written: std::cell::Cell<bool>,
     /// Seals and opens every value (see [`crate::store::seal`]).
     key: DataKey,
     /// Held by each write that reads before it writes (values are opened and sealed outside
@@ -314,7 +312,6 @@ impl IdbStore {
             log: RefCell::default(),
             compacting: std::cell::Cell::new(false),
             last_yield: std::cell::Cell::new(js_sys::Date::now()),
-            recent_written: std::cell::Cell::new(false),
             key,
             writing: futures_util::lock::Mutex::new(()),
             model: RefCell::default(),
@@ -571,6 +568,7 @@ impl IdbStore {
         let opened = open_rows(&self.key, "conversation", CONVERSATIONS, &rows).await?;
         let summaries =
             opened.iter().map(|b| StoredSummary::parse(b)).collect::<Result<Vec<_>, _>>()?;
+        // Read only: the chat list's read model has one writer, `save_changes`.
         let mut out = summaries
             .iter()
             .map(|s| {
@@ -578,50 +576,8 @@ impl IdbStore {
                 Ok(ConversationSummary { conversation: last.conversation, last, unread })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        if !self.recent_written.replace(true) {
-            // A crash may have left the recent list behind: rebuild it from the whole list
-            // once per start.
-            let names = self.contacts().await?;
-            let fresh: Vec<Fresh> = rows
-                .iter()
-                .zip(summaries)
-                .zip(&out)
-                .filter_map(|(((k, _), summary), s)| {
-                    let key = value_bytes("conversation key", k).ok()?;
-                    let name = match s.conversation {
-                        Conversation::Direct(peer) => names.get(&peer).cloned(),
-                        Conversation::Group(_) => None,
-                    };
-                    Some(Fresh::new(key, summary, &s.last, name))
-                })
-                .collect();
-            let recent = merge_recent(None, fresh);
-            let _writing = self.writing.lock().await;
-            self.put_sealed(
-                LOCAL,
-                JsValue::from_str(RECENT_KEY),
-                prost::Message::encode_to_vec(&recent),
-            )
-            .await?;
-            self.model.borrow_mut().recent = Some(Some(recent));
-        }
         out.sort_by_key(|s| std::cmp::Reverse(s.last.id.timestamp));
         Ok(out)
-    }
-
-    /// Seals and writes one value in its own transaction.
-    async fn put_sealed(
-        &self,
-        store: &'static str,
-        key: JsValue,
-        plain: Vec<u8>,
-    ) -> Result<(), StoreError> {
-        let mut sealing = Sealing::default();
-        sealing.put(store, key, plain);
-        let mut sealed = sealing.seal(&self.key).await?;
-        let tx = self.transaction(&[store], TransactionMode::ReadWrite)?;
-        put_all(&tx, store, sealed.take(store)).await?;
-        tx.done().await.map_err(rexie_err).map(drop)
     }
 
     /// The stored recent list.
@@ -660,49 +616,6 @@ impl IdbStore {
                 Some((id, String::from_utf8(v.to_vec()).ok()?))
             })
             .collect())
-    }
-
-    /// Remembers the handle of an account.
-    pub async fn save_contact(&self, account: &AccountId, handle: &str) -> Result<(), StoreError> {
-        let _writing = self.writing.lock().await;
-        let mut sealing = Sealing::default();
-        sealing.put(CONTACTS, account_key(account), handle.as_bytes().to_vec());
-        // The start snapshot's entry for this chat, if it has one, gets the name too.
-        let cached = self.model.borrow().recent.clone();
-        let stored = match cached {
-            Some(r) => r,
-            None => self.stored_recent().await?,
-        };
-        let mut updated = None;
-        if let Some(mut recent) = stored {
-            let peer = account.to_string();
-            let mut changed = false;
-            for e in &mut recent.entries {
-                if e.a.as_deref() == Some(peer.as_str()) {
-                    e.n = Some(handle.to_owned());
-                    changed = true;
-                }
-            }
-            if changed {
-                sealing.put(
-                    LOCAL,
-                    JsValue::from_str(RECENT_KEY),
-                    prost::Message::encode_to_vec(&recent),
-                );
-                updated = Some(recent);
-            }
-        }
-        let mut sealed = sealing.seal(&self.key).await?;
-        let tx = self.transaction(&[CONTACTS, LOCAL], TransactionMode::ReadWrite)?;
-        put_all(&tx, CONTACTS, sealed.take(CONTACTS)).await?;
-        put_all(&tx, LOCAL, sealed.take(LOCAL)).await?;
-        tx.done().await.map_err(rexie_err)?;
-        let mut model = self.model.borrow_mut();
-        model.names.insert(*account, Some(handle.to_owned()));
-        if let Some(r) = updated {
-            model.recent = Some(Some(r));
-        }
-        Ok(())
     }
 
     /// How many messages are stored (for status displays and benchmarks).

@@ -47,6 +47,10 @@ impl ClientStore for IdbStore {
         .await
     }
 
+    async fn load_contact(&self, account: &AccountId) -> Result<Option<String>, StoreError> {
+        self.contact(account).await
+    }
+
     async fn load_outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
         let tx = self.transaction(&[OUTBOX], TransactionMode::ReadOnly)?;
         let rows = tx

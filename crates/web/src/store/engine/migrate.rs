@@ -28,6 +28,9 @@ impl IdbStore {
         let key = ring.data_key().cloned().ok_or_else(|| backend("a fresh key is locked"))?;
         let mut sealing = Sealing::default();
         let mut dropped = Vec::new();
+        // The start snapshot's recent list, rebuilt from the summaries and handles.
+        let mut summaries: Vec<(Vec<u8>, StoredSummary)> = Vec::new();
+        let mut names: HashMap<AccountId, String> = HashMap::new();
         for (store, rows) in &all {
             for (k, v) in rows {
                 if *store == LOCAL && k.as_string().as_deref() == Some(RECENT_KEY) {
@@ -59,8 +62,16 @@ impl IdbStore {
                         .and_then(|u| u.as_f64())
                         .unwrap_or(0.0)
                         .max(0.0) as u32;
-                    prost::Message::encode_to_vec(&StoredSummary { m, u })
+                    let summary = StoredSummary { m, u };
+                    summaries.push((value_bytes("conversation key", k)?, summary.clone()));
+                    prost::Message::encode_to_vec(&summary)
                 } else if let Some(text) = v.as_string() {
+                    if *store == CONTACTS
+                        && let Some(id) = k.as_string().and_then(|h| hex::decode(h).ok())
+                        && let Ok(id) = AccountId::from_bytes(&id)
+                    {
+                        names.insert(id, text.clone());
+                    }
                     text.into_bytes()
                 } else {
                     value_bytes(store, v)?
@@ -68,6 +79,19 @@ impl IdbStore {
                 sealing.put(store, k.clone(), plain);
             }
         }
+        let fresh = summaries
+            .into_iter()
+            .filter_map(|(k, summary)| {
+                let (last, _) = summary.read().ok()?;
+                let name = match last.conversation {
+                    Conversation::Direct(peer) => names.get(&peer).cloned(),
+                    Conversation::Group(_) => None,
+                };
+                Some(Fresh::new(k, summary, &last, name))
+            })
+            .collect();
+        let recent = merge_recent(None, fresh);
+        sealing.put(LOCAL, JsValue::from_str(RECENT_KEY), prost::Message::encode_to_vec(&recent));
         let mut sealed = sealing.seal(&key).await?;
         let tx = db.transaction(&stores, TransactionMode::ReadWrite).map_err(rexie_err)?;
         let result = async {

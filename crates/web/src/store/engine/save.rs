@@ -73,6 +73,7 @@ impl ProtocolStore for IdbStore {
             groups,
             outbox,
             removed_outbox,
+            contacts,
         } = changes;
         // Read, open, encode and seal everything before the write transaction opens: an
         // IndexedDB transaction commits as soon as no request is pending, so no other work
@@ -143,13 +144,17 @@ impl ProtocolStore for IdbStore {
         for e in outbox.values() {
             sealing.put(OUTBOX, message_key(&e.id), e.to_bytes().to_vec());
         }
+        for (a, handle) in &contacts {
+            sealing.put(CONTACTS, account_key(a), handle.as_bytes().to_vec());
+        }
         let kyber_deletes = self.used_kyber_pre_keys(&used_kyber_pre_keys, &new_kyber).await?;
         let kyber_uses: Vec<_> = kyber_deletes
             .iter()
             .filter_map(|(used, key)| (key.is_none()).then_some(used.clone()))
             .collect();
         let kyber_deletes: Vec<_> = kyber_deletes.into_iter().filter_map(|(_, k)| k).collect();
-        let model_writes = self.read_model(&mut sealing, &messages, &removed_messages).await?;
+        let model_writes =
+            self.read_model(&mut sealing, &messages, &removed_messages, &contacts).await?;
         let removed: Vec<_> = removed_messages.iter().map(message_key).collect();
         let removed_outbox: Vec<_> =
             removed_outbox.iter().filter(|id| !outbox.contains_key(id)).map(message_key).collect();
@@ -173,6 +178,7 @@ impl ProtocolStore for IdbStore {
             put_all(&tx, SENDER_KEYS, sealed.take(SENDER_KEYS)).await?;
             put_all(&tx, DEVICE_LISTS, sealed.take(DEVICE_LISTS)).await?;
             put_all(&tx, CONVERSATIONS, sealed.take(CONVERSATIONS)).await?;
+            put_all(&tx, CONTACTS, sealed.take(CONTACTS)).await?;
             delete_all(&tx, MESSAGES, removed).await?;
             put_all(&tx, MESSAGES, sealed.take(MESSAGES)).await?;
             put_all(&tx, GROUPS, sealed.take(GROUPS)).await?;
@@ -185,7 +191,12 @@ impl ProtocolStore for IdbStore {
             Ok(()) => {
                 tx.done().await.map_err(rexie_err)?;
                 // Committed: the log and the caches follow.
-                self.model.borrow_mut().committed(model_writes, &messages, &removed_messages);
+                self.model.borrow_mut().committed(
+                    model_writes,
+                    &messages,
+                    &removed_messages,
+                    contacts,
+                );
                 if let Some((key, entry, size)) = log_entry {
                     let mut log = self.log.borrow_mut();
                     log.apply(key, entry, size);
@@ -259,6 +270,7 @@ impl IdbStore {
         sealing: &mut Sealing,
         messages: &HashMap<MessageId, MessageRecord>,
         removed_messages: &[MessageId],
+        contacts: &HashMap<AccountId, String>,
     ) -> Result<ModelWrites, StoreError> {
         let mut touched: Vec<(Vec<u8>, Vec<&MessageRecord>)> = Vec::new();
         for m in messages.values() {
@@ -268,10 +280,10 @@ impl IdbStore {
                 None => touched.push((k, vec![m])),
             }
         }
-        if touched.is_empty() {
+        if touched.is_empty() && contacts.is_empty() {
             return Ok(ModelWrites::default());
         }
-        self.load_model(&touched).await?;
+        self.load_model(&touched, !contacts.is_empty()).await?;
         let model = self.model.borrow();
         let mut fresh: Vec<Fresh> = Vec::new();
         let mut writes = ModelWrites::default();
@@ -296,7 +308,10 @@ impl IdbStore {
                 let unread = u32::try_from(unread.max(0)).unwrap_or(u32::MAX);
                 let summary = summary_value(last, unread);
                 let name = match last.conversation {
-                    Conversation::Direct(peer) => model.names.get(&peer).cloned().flatten(),
+                    Conversation::Direct(peer) => contacts
+                        .get(&peer)
+                        .cloned()
+                        .or_else(|| model.names.get(&peer).cloned().flatten()),
                     Conversation::Group(_) => None,
                 };
                 sealing.put(
@@ -308,8 +323,21 @@ impl IdbStore {
                 fresh.push(Fresh::new(key_bytes.clone(), summary, last, name));
             }
         }
-        if !fresh.is_empty() {
-            let recent = merge_recent(model.recent.clone().flatten(), fresh);
+        // New handles name the snapshot's chats with those accounts.
+        let mut stored_recent = model.recent.clone().flatten();
+        let mut renamed = false;
+        if let Some(recent) = stored_recent.as_mut() {
+            for e in &mut recent.entries {
+                let peer = e.a.as_deref().and_then(|a| hex::decode(a).ok());
+                let peer = peer.and_then(|b| AccountId::from_bytes(&b).ok());
+                if let Some(handle) = peer.and_then(|p| contacts.get(&p)) {
+                    renamed |= e.n.as_ref() != Some(handle);
+                    e.n = Some(handle.clone());
+                }
+            }
+        }
+        if !fresh.is_empty() || renamed {
+            let recent = merge_recent(stored_recent, fresh);
             sealing.put(
                 LOCAL,
                 JsValue::from_str(RECENT_KEY),
@@ -327,6 +355,7 @@ impl IdbStore {
     async fn load_model(
         &self,
         touched: &[(Vec<u8>, Vec<&MessageRecord>)],
+        need_recent: bool,
     ) -> Result<(), StoreError> {
         let (summary_keys, peers, recent_loaded, unknown) = {
             let model = self.model.borrow();
@@ -349,7 +378,12 @@ impl IdbStore {
                 .filter(|m| !model.messages.contains_key(&m.id))
                 .map(|m| m.id)
                 .collect();
-            (summary_keys, peers, model.recent.is_some(), unknown)
+            (
+                summary_keys,
+                peers,
+                model.recent.is_some() || (!need_recent && touched.is_empty()),
+                unknown,
+            )
         };
         if summary_keys.is_empty() && peers.is_empty() && recent_loaded && unknown.is_empty() {
             return Ok(());
@@ -504,7 +538,11 @@ impl ModelCache {
         writes: ModelWrites,
         messages: &HashMap<MessageId, MessageRecord>,
         removed: &[MessageId],
+        contacts: HashMap<AccountId, String>,
     ) {
+        for (a, handle) in contacts {
+            self.names.insert(a, Some(handle));
+        }
         self.commits += 1;
         if self.summaries.len() + self.messages.len() > CACHE_LIMIT {
             self.summaries.clear();
