@@ -2,7 +2,8 @@
 // locked with a passphrase is closed, its profile directory copied, and the copy shows no
 // message text and holds no usable key, in its files or through IndexedDB; opened in a new
 // browser it asks for the passphrase, refuses a wrong one and opens with the right one. A
-// passkey lock (virtual authenticator with the PRF extension) locks and unlocks.
+// passkey lock (virtual authenticator with the PRF extension) locks and unlocks, and a
+// forgotten lock deletes the browser's data only after a second click.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -199,6 +200,19 @@ test('a passkey with the PRF extension locks and unlocks the app', async () => {
     await a.getByTestId('unlock').click();
     await a.getByTestId('my-handle').filter({ hasText: '@carol' }).waitFor({ timeout: 30_000 });
     await screenshot(a, 'app-unlocked-passkey');
+
+    // Forgotten: the person deletes this browser's data from the lock screen, after a second
+    // click, and is told the device is still listed until the main device logs it out.
+    await a.getByTestId('open-devices').click();
+    await a.getByTestId('lock-now').click();
+    await a.getByTestId('locked').waitFor({ timeout: 20_000 });
+    await a.getByText('Forgot it?').click();
+    await a.getByTestId('locked-delete').click();
+    assert.equal(await a.getByTestId('locked').count(), 1, 'one click deletes nothing');
+    await a.getByTestId('locked-delete').click();
+    await until('told what happened', async () => /still listed/.test(await a.getByTestId('logged-out').textContent()), 30_000);
+    await screenshot(a, 'app-lock-forgotten');
+    assert.equal(await a.getByTestId('create-account').count(), 1, 'the welcome screen, ready for a new start');
   } finally {
     await browser.close();
     await server.stop();

@@ -117,6 +117,9 @@ pub fn App() -> impl IntoView {
             if matches!(phase.get_untracked(), Phase::Removed) {
                 return;
             }
+            // The person chose to delete a locked browser's data (a forgotten passphrase): the
+            // relay still lists the device, and only the main device can log it out.
+            let forgotten = matches!(phase.get_untracked(), Phase::Locked(_));
             let handle = match phase.get_untracked() {
                 Phase::Ready(engine) => {
                     engine.shut_down();
@@ -134,6 +137,7 @@ pub fn App() -> impl IntoView {
                 config::unbind_server();
                 let outcome = crate::engine::wipe().await;
                 logged_out.set(match outcome {
+                    Ok(()) if forgotten => "This browser's messages and keys were deleted. It is still listed among your account's devices: log it out from your main device's device list, then link this browser again or create a new account.".to_owned(),
                     Ok(()) => format!(
                         "This browser was logged out of {handle}, and the messages and keys it kept were deleted. To use it again, create an account or link it anew."
                     ),
