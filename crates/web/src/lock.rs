@@ -208,39 +208,41 @@ pub async fn lock(db: &str, how: NewLock) -> Result<(), LockError> {
         None => Secret::Passkey,
     };
     let key = lock_key(&params, &secret).await?;
-    if let Ring::Open { key: data, .. } = &ring {
+    if let Some(data) = ring.data_key() {
         seal::remember(db, data.clone());
     }
     let locked = ring.lock(&key, params.to_stored()?).await?;
     IdbStore::write_ring(db, &locked).await.map_err(store_err)
 }
 
+/// The locked ring of `db` and its lock key from `secret`; `not_locked` says why not.
+async fn open_lock(
+    db: &str,
+    secret: &Secret<'_>,
+    not_locked: &'static str,
+) -> Result<(Ring, web_sys::CryptoKey), LockError> {
+    let ring = IdbStore::read_ring(db).await.map_err(store_err)?;
+    let Some(ring) = ring else { return Err(LockError::State(not_locked)) };
+    let Ring::Locked { lock, .. } = &ring else { return Err(LockError::State(not_locked)) };
+    let params = LockParams::from_stored(lock)?;
+    let key = lock_key(&params, secret).await?;
+    Ok((ring, key))
+}
+
 /// Unlocks the store `db` for this page.
 pub async fn unlock(db: &str, secret: Secret<'_>) -> Result<(), LockError> {
-    let ring = IdbStore::read_ring(db).await.map_err(store_err)?;
-    let Some(ring) = ring else { return Err(LockError::State("This browser is not locked.")) };
-    let Ring::Locked { lock, .. } = &ring else {
-        return Err(LockError::State("This browser is not locked."));
-    };
-    let params = LockParams::from_stored(lock)?;
-    let key = lock_key(&params, &secret).await?;
+    let (ring, key) = open_lock(db, &secret, "This browser is not locked.").await?;
     seal::remember(db, ring.unlock(&key).await?);
     Ok(())
 }
 
 /// Turns the app lock off for the store `db` (the passphrase or passkey is asked again).
 pub async fn remove(db: &str, secret: Secret<'_>) -> Result<(), LockError> {
-    let ring = IdbStore::read_ring(db).await.map_err(store_err)?;
-    let Some(ring) = ring else { return Err(LockError::State("The app lock is already off.")) };
-    let Ring::Locked { lock, .. } = &ring else {
-        return Err(LockError::State("The app lock is already off."));
-    };
-    let params = LockParams::from_stored(lock)?;
-    let key = lock_key(&params, &secret).await?;
+    let (ring, key) = open_lock(db, &secret, "The app lock is already off.").await?;
     let open = ring.unlocked(&key).await?;
     IdbStore::write_ring(db, &open).await.map_err(store_err)?;
-    if let Ring::Open { key, .. } = open {
-        seal::remember(db, key);
+    if let Some(data) = open.data_key() {
+        seal::remember(db, data.clone());
     }
     Ok(())
 }

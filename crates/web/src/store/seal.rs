@@ -287,17 +287,7 @@ impl Ring {
         .await
         .map_err(|e| crypto_err(&e))?
         .unchecked_into();
-        let wrapping: CryptoKey = wait(subtle.generate_key_with_object(
-            &aes_kw(),
-            false,
-            &usages(&["wrapKey", "unwrapKey"]),
-        ))
-        .await
-        .map_err(|e| crypto_err(&e))?
-        .unchecked_into();
-        let wrapped = wrap(&temporary, &wrapping).await?;
-        let key = unwrap(&wrapped, &wrapping, false).await?;
-        let ring = Ring::Open { key: DataKey::from_crypto_key(key), wrapping, wrapped };
+        let ring = Self::open_under_new_wrapping(&temporary).await?;
         let stored = ring.to_stored();
         Ok((ring, stored))
     }
@@ -383,8 +373,13 @@ impl Ring {
         };
         let temporary =
             unwrap(wrapped, lock_key, true).await.map_err(|_| SealError::WrongSecret)?;
-        let subtle = subtle()?;
-        let wrapping: CryptoKey = wait(subtle.generate_key_with_object(
+        Self::open_under_new_wrapping(&temporary).await
+    }
+
+    /// An open ring for the (extractable) data key `temporary`: wrapped under a fresh
+    /// non-extractable wrapping key, and unwrapped again as the non-extractable copy in use.
+    async fn open_under_new_wrapping(temporary: &CryptoKey) -> Result<Ring, SealError> {
+        let wrapping: CryptoKey = wait(subtle()?.generate_key_with_object(
             &aes_kw(),
             false,
             &usages(&["wrapKey", "unwrapKey"]),
@@ -392,7 +387,7 @@ impl Ring {
         .await
         .map_err(|e| crypto_err(&e))?
         .unchecked_into();
-        let wrapped = wrap(&temporary, &wrapping).await?;
+        let wrapped = wrap(temporary, &wrapping).await?;
         let key = unwrap(&wrapped, &wrapping, false).await?;
         Ok(Ring::Open { key: DataKey::from_crypto_key(key), wrapping, wrapped })
     }
