@@ -250,6 +250,7 @@ impl KeptPushes {
 #[derive(Debug, Default)]
 pub struct SendRetry {
     policy: RetryPolicy,
+    scheduled: bool,
 }
 
 impl SendRetry {
@@ -258,13 +259,14 @@ impl SendRetry {
         Self::default()
     }
 
-    /// After a flush that gave `results`: the delay before the next flush, if one is owed.
+    /// After a flush that gave `results`: the delay before the next flush, if one is owed
+    /// and none is scheduled yet (one try at a time; [`due`](Self::due) when it fires).
     pub fn after_flush<T>(
         &mut self,
         results: &[(crate::records::MessageId, Result<T, ClientError>)],
     ) -> Option<Duration> {
         if results.iter().any(|(_, r)| r.as_ref().is_err_and(ClientError::is_transient)) {
-            return Some(self.policy.next_delay());
+            return self.schedule();
         }
         if results.iter().any(|(_, r)| r.is_ok()) {
             self.policy.succeeded();
@@ -273,9 +275,21 @@ impl SendRetry {
     }
 
     /// The flush itself failed (the outbox could not be read, or the socket is down): the
-    /// delay before trying again, when the failure passes.
+    /// delay before trying again, when the failure passes and no try is scheduled.
     pub fn after_error(&mut self, error: &ClientError) -> Option<Duration> {
-        error.is_transient().then(|| self.policy.next_delay())
+        if error.is_transient() { self.schedule() } else { None }
+    }
+
+    /// The scheduled try fired: the driver flushes now.
+    pub fn due(&mut self) {
+        self.scheduled = false;
+    }
+
+    fn schedule(&mut self) -> Option<Duration> {
+        (!self.scheduled).then(|| {
+            self.scheduled = true;
+            self.policy.next_delay()
+        })
     }
 }
 
@@ -777,13 +791,17 @@ mod tests {
         let mut r = SendRetry::new();
         assert_eq!(r.after_flush::<()>(&[]), None, "an empty outbox owes nothing");
         assert_eq!(r.after_flush::<()>(&[(id, Err(busy()))]), Some(RetryPolicy::FIRST));
+        assert_eq!(r.after_flush::<()>(&[(id, Err(busy()))]), None, "one try scheduled at a time");
+        r.due();
         assert_eq!(r.after_flush::<()>(&[(id, Err(busy()))]), Some(Duration::from_secs(2)));
+        r.due();
         let held = ClientError::AccountKeyChanged(crate::address::AccountId([2; 16]));
         assert_eq!(r.after_flush::<()>(&[(id, Err(held))]), None, "held for the person");
         let refused = ClientError::InvalidInput("too long".into());
         assert_eq!(r.after_flush::<()>(&[(id, Err(refused))]), None, "settled for good");
         assert_eq!(r.after_flush(&[(id, Ok(()))]), None);
         assert_eq!(r.after_flush::<()>(&[(id, Err(busy()))]), Some(RetryPolicy::FIRST), "reset");
+        r.due();
         let down = ClientError::Transport(crate::transport::TransportError::Timeout);
         assert_eq!(r.after_error(&down), Some(Duration::from_secs(2)));
         assert_eq!(r.after_error(&ClientError::InvalidInput("x".into())), None);

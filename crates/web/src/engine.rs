@@ -101,10 +101,8 @@ pub struct Engine {
     authenticated: Cell<bool>,
     flushing: Cell<bool>,
     flush_again: Cell<bool>,
-    /// When a send that met a busy relay is tried again (the runtime's policy), and whether
-    /// that try is scheduled.
+    /// When a send that met a busy relay is tried again (the runtime's policy).
     send_retry: RefCell<SendRetry>,
-    send_retry_scheduled: Cell<bool>,
     /// This engine, for tasks it starts later.
     me: RefCell<std::rc::Weak<Engine>>,
     incoming: RefCell<Option<mpsc::UnboundedSender<Push>>>,
@@ -178,7 +176,6 @@ impl Engine {
             flushing: Cell::new(false),
             flush_again: Cell::new(false),
             send_retry: RefCell::new(SendRetry::new()),
-            send_retry_scheduled: Cell::new(false),
             me: RefCell::new(std::rc::Weak::new()),
             incoming: RefCell::new(Some(tx)),
             kept: RefCell::new(KeptPushes::new()),
@@ -266,7 +263,6 @@ impl Engine {
             flushing: Cell::new(false),
             flush_again: Cell::new(false),
             send_retry: RefCell::new(SendRetry::new()),
-            send_retry_scheduled: Cell::new(false),
             me: RefCell::new(std::rc::Weak::new()),
             incoming: RefCell::new(None),
             kept: RefCell::new(KeptPushes::new()),
@@ -469,16 +465,14 @@ impl Engine {
         }
     }
 
-    /// Flushes again after `delay` (a send met a busy relay); one such try at a time.
+    /// Flushes again after `delay` (a send met a busy relay; the runtime schedules one such
+    /// try at a time).
     fn flush_later(&self, delay: Duration) {
-        if self.send_retry_scheduled.replace(true) {
-            return;
-        }
         let weak = self.me.borrow().clone();
         wasm_bindgen_futures::spawn_local(async move {
             crate::transport::sleep(delay).await;
             let Some(e) = weak.upgrade() else { return };
-            e.send_retry_scheduled.set(false);
+            e.send_retry.borrow_mut().due();
             e.flush().await;
         });
     }
