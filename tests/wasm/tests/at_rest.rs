@@ -6,17 +6,17 @@
 
 use js_sys::{Object, Reflect, Uint8Array};
 use rexie::TransactionMode;
-use tandem_core::client::{
-    ClientError, Conversation, MessageId, MessageRecord, OutgoingState, conversation_to_bytes,
-};
+use tandem_core::client::{ClientError, MessageRecord, conversation_to_bytes};
 use tandem_core::store::{Changes, ClientStore, IdentityKeyStore, ProtocolStore, StoreError};
-use tandem_core::{AccountId, DeviceId, IdentityKeyPair, Timestamp};
+use tandem_core::{AccountId, IdentityKeyPair};
 use tandem_web::lock::{LockError, NewLock, Secret};
 use tandem_web::store::{IdbStore, migrations, seal};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
+
+mod common;
 
 fn unique_name(tag: &str) -> String {
     let t: String =
@@ -25,20 +25,7 @@ fn unique_name(tag: &str) -> String {
 }
 
 fn message(peer: u8, timestamp: u64, body: &str) -> MessageRecord {
-    let sender = AccountId([peer; 16]);
-    MessageRecord {
-        id: MessageId { sender, device: DeviceId::PRIMARY, timestamp },
-        conversation: Conversation::Direct(sender),
-        body: body.into(),
-        outgoing: false,
-        state: OutgoingState::Sent,
-        stored_at: Timestamp::from_millis(timestamp),
-        delivered_to: Default::default(),
-        read_by: Default::default(),
-        server_time: None,
-        notice: None,
-        local_id: None,
-    }
+    common::incoming(AccountId([peer; 16]), timestamp, body)
 }
 
 fn bytes_of(v: &JsValue) -> Vec<u8> {

@@ -8,6 +8,8 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
+mod common;
+
 async fn make_idb_store(identity: IdentityKeyPair, registration_id: u32) -> IdbStore {
     let tag: String =
         tandem_web::rng::random_bytes::<6>().iter().map(|b| format!("{b:02x}")).collect();
@@ -135,26 +137,13 @@ async fn test_session_log_replays_and_compacts() {
 /// first, and an old chat with a new message comes back to the top.
 #[wasm_bindgen_test]
 async fn test_recent_chats_follow_saves() {
-    use tandem_core::client::{Conversation, MessageId, MessageRecord, OutgoingState};
+    use tandem_core::AccountId;
+    use tandem_core::client::Conversation;
     use tandem_core::store::{Changes, ProtocolStore};
-    use tandem_core::{AccountId, DeviceId, Timestamp};
     let store =
         make_idb_store(IdentityKeyPair::generate(&mut tandem_web::rng::system_rng()), 7).await;
     let message = |peer: u8, timestamp: u64| {
-        let sender = AccountId([peer; 16]);
-        MessageRecord {
-            id: MessageId { sender, device: DeviceId::PRIMARY, timestamp },
-            conversation: Conversation::Direct(sender),
-            body: format!("from {peer} at {timestamp}"),
-            outgoing: false,
-            state: OutgoingState::Sent,
-            stored_at: Timestamp::from_millis(timestamp),
-            delivered_to: Default::default(),
-            read_by: Default::default(),
-            server_time: None,
-            notice: None,
-            local_id: None,
-        }
+        common::incoming(AccountId([peer; 16]), timestamp, format!("from {peer} at {timestamp}"))
     };
     // 60 chats, in two saves.
     for range in [1u8..=30, 31..=60] {
@@ -206,9 +195,9 @@ async fn test_recent_chats_follow_saves() {
 /// save of the same state changes nothing.
 #[wasm_bindgen_test]
 async fn test_unread_counts_follow_lookups_saves_and_reopens() {
-    use tandem_core::client::{Conversation, MessageId, MessageRecord, OutgoingState};
+    use tandem_core::AccountId;
+    use tandem_core::client::MessageRecord;
     use tandem_core::store::{Changes, ClientStore, ProtocolStore};
-    use tandem_core::{AccountId, DeviceId, Timestamp};
     let tag: String =
         tandem_web::rng::random_bytes::<6>().iter().map(|b| format!("{b:02x}")).collect();
     let name = format!("tandem-unread-{tag}");
@@ -217,19 +206,7 @@ async fn test_unread_counts_follow_lookups_saves_and_reopens() {
             .await
             .unwrap();
     let peer = AccountId([5; 16]);
-    let message = |timestamp: u64| MessageRecord {
-        id: MessageId { sender: peer, device: DeviceId::PRIMARY, timestamp },
-        conversation: Conversation::Direct(peer),
-        body: format!("at {timestamp}"),
-        outgoing: false,
-        state: OutgoingState::Sent,
-        stored_at: Timestamp::from_millis(timestamp),
-        delivered_to: Default::default(),
-        read_by: Default::default(),
-        server_time: None,
-        notice: None,
-        local_id: None,
-    };
+    let message = |timestamp: u64| common::incoming(peer, timestamp, format!("at {timestamp}"));
     let save = |m: MessageRecord| {
         let mut c = Changes::default();
         c.messages.insert(m.id, m);
