@@ -13,11 +13,12 @@ use crate::components::{
     Messenger, MessengerPreview, OfflineBanner, ResetKeys, ServerCard, ThemeToggle, chat_rows,
 };
 use crate::config;
-use crate::engine::{ENGINE_DB, Engine, Notice, tab_names};
+use crate::device::engine::{ENGINE_DB, Engine, Notice, tab_names};
+use crate::device::linking::{LinkOutcome, LinkView, Linker};
+use crate::device::tabs::claim;
+use crate::device::{Device, View};
 use crate::hooks::{UseRelayOptions, use_clock, use_device, use_relay, use_theme};
-use crate::linking::{LinkOutcome, LinkView, Linker};
 use crate::store::BrowserDb;
-use crate::tabs::claim;
 use crate::text::describe;
 
 /// Where the app stands.
@@ -32,7 +33,7 @@ enum Phase {
     /// Linking this browser to an existing account.
     Linking(SendWrapper<Rc<Linker>>),
     /// Signed in.
-    Ready(SendWrapper<Rc<Engine>>),
+    Ready(SendWrapper<Device>),
     /// This device was logged out from another device.
     Removed,
     /// The relay refuses this device without a removal the account key signed: the keys
@@ -50,6 +51,16 @@ async fn locked(e: &tandem_core::client::ClientError) -> Option<crate::lock::Loc
         return None;
     }
     crate::lock::current(ENGINE_DB).await.ok().flatten()
+}
+
+/// Starts the engine in this tab, and the UI's handle on it.
+async fn run_engine(
+    client: tandem_core::client::Client<crate::store::IdbStore>,
+    relay: crate::transport::RelayClient,
+    registered_now: bool,
+    on_notice: impl Fn(Notice) + 'static,
+) -> Device {
+    Device::of_engine(Engine::start(client, relay, registered_now, on_notice).await).await
 }
 
 /// Takes `?server=` out of the address bar (it was answered).
@@ -107,9 +118,11 @@ pub fn App() -> impl IntoView {
             ids.iter().map(|d| format!("device {d}")).collect::<Vec<_>>().join(", ")
         )),
         Notice::RemovalUnproven => {
-            if let Phase::Ready(engine) = phase.get_untracked() {
-                engine.stop();
-                let handle = engine.handle().to_owned();
+            if let Phase::Ready(device) = phase.get_untracked() {
+                if let Some(engine) = device.engine() {
+                    engine.stop();
+                }
+                let handle = device.handle().to_owned();
                 phase.set(Phase::Refused(handle));
             }
         }
@@ -121,9 +134,9 @@ pub fn App() -> impl IntoView {
             // relay still lists the device, and only the main device can log it out.
             let forgotten = matches!(phase.get_untracked(), Phase::Locked(_));
             let handle = match phase.get_untracked() {
-                Phase::Ready(engine) => {
-                    engine.shut_down();
-                    format!("@{}", engine.handle())
+                Phase::Ready(device) => {
+                    device.shut_down();
+                    format!("@{}", device.handle())
                 }
                 Phase::Preview(handle, _) => format!("@{handle}"),
                 _ => "your account".to_owned(),
@@ -135,7 +148,7 @@ pub fn App() -> impl IntoView {
             spawn_local(async move {
                 crate::journal::clear();
                 config::unbind_server();
-                let outcome = crate::engine::wipe().await;
+                let outcome = crate::device::engine::wipe().await;
                 logged_out.set(match outcome {
                     Ok(()) if forgotten => "This browser's messages and keys were deleted. It is still listed among your account's devices: log it out from your main device's device list, then link this browser again or create a new account.".to_owned(),
                     Ok(()) => format!(
@@ -164,12 +177,12 @@ pub fn App() -> impl IntoView {
             spawn_local(async move {
                 match Engine::open(ENGINE_DB).await {
                     Ok(Some(client)) => {
-                        let engine = if holds_engine.get_value() {
-                            Engine::start(client, (*relay).clone(), false, on_notice).await
+                        let device = if holds_engine.get_value() {
+                            run_engine(client, (*relay).clone(), false, on_notice).await
                         } else {
-                            Engine::start_viewer(client, (*relay).clone(), on_notice).await
+                            Device::of_view(View::start(client, on_notice)).await
                         };
-                        phase.set(Phase::Ready(SendWrapper::new(engine)));
+                        phase.set(Phase::Ready(SendWrapper::new(device)));
                     }
                     Ok(None) => phase.set(Phase::Welcome),
                     Err(e) => phase.set(Phase::Failed(describe(&e))),
@@ -190,8 +203,8 @@ pub fn App() -> impl IntoView {
                 spawn_local(async move {
                     match Engine::open(ENGINE_DB).await {
                         Ok(Some(client)) => {
-                            let engine = Engine::start(client, heir, false, on_notice).await;
-                            phase.set(Phase::Ready(SendWrapper::new(engine)));
+                            let device = run_engine(client, heir, false, on_notice).await;
+                            phase.set(Phase::Ready(SendWrapper::new(device)));
                         }
                         Ok(None) => phase.set(Phase::Welcome),
                         Err(e) => match locked(&e).await {
@@ -229,12 +242,12 @@ pub fn App() -> impl IntoView {
                     if config::bound_server().is_none() {
                         config::bind_server(&server_url.get_untracked());
                     }
-                    let engine = if claimed {
-                        Engine::start(client, (*relay).clone(), false, on_notice).await
+                    let device = if claimed {
+                        run_engine(client, (*relay).clone(), false, on_notice).await
                     } else {
-                        Engine::start_viewer(client, (*relay).clone(), on_notice).await
+                        Device::of_view(View::start(client, on_notice)).await
                     };
-                    phase.set(Phase::Ready(SendWrapper::new(engine)));
+                    phase.set(Phase::Ready(SendWrapper::new(device)));
                 }
                 Ok(None) => phase.set(Phase::Welcome),
                 Err(e) => match locked(&e).await {
@@ -267,8 +280,8 @@ pub fn App() -> impl IntoView {
                     Ok(client) => {
                         config::bind_server(&server_url.get_untracked());
                         claim(&tab_names(ENGINE_DB).0, || {}).await;
-                        let engine = Engine::start(client, (*relay).clone(), true, on_notice).await;
-                        phase.set(Phase::Ready(SendWrapper::new(engine)));
+                        let device = run_engine(client, (*relay).clone(), true, on_notice).await;
+                        phase.set(Phase::Ready(SendWrapper::new(device)));
                     }
                     Err(e) => set_create_error.set(describe(&e)),
                 }
@@ -279,7 +292,12 @@ pub fn App() -> impl IntoView {
 
     // Primary: start over with a new account key (from the device list).
     let reset_keys = Callback::new(move |()| {
-        let Phase::Ready(engine) = phase.get_untracked() else { return };
+        let Phase::Ready(device) = phase.get_untracked() else { return };
+        let Some(engine) = device.engine().cloned() else {
+            notice.set("Reset the keys in the tab where Tandem runs.".into());
+            return;
+        };
+        drop(device);
         selected.set(None);
         phase.set(Phase::Loading);
         spawn_local(async move {
@@ -301,8 +319,8 @@ pub fn App() -> impl IntoView {
             drop(engine);
             match started {
                 Ok(client) => {
-                    let engine = Engine::start(client, (*relay).clone(), true, on_notice).await;
-                    phase.set(Phase::Ready(SendWrapper::new(engine)));
+                    let device = run_engine(client, (*relay).clone(), true, on_notice).await;
+                    phase.set(Phase::Ready(SendWrapper::new(device)));
                 }
                 Err(e) => phase.set(Phase::Failed(describe(&e))),
             }
@@ -333,11 +351,11 @@ pub fn App() -> impl IntoView {
                         spawn_local(async move {
                             let handle = client.account().await.handle.clone();
                             claim(&tab_names(ENGINE_DB).0, || {}).await;
-                            let engine = Engine::start(*client, relay, true, on_notice).await;
+                            let device = run_engine(*client, relay, true, on_notice).await;
                             info.set(format!(
                                 "This browser is now linked to @{handle}. Both screens showed {matching}."
                             ));
-                            phase.set(Phase::Ready(SendWrapper::new(engine)));
+                            phase.set(Phase::Ready(SendWrapper::new(device)));
                         });
                     }
                 };
@@ -452,15 +470,15 @@ pub fn App() -> impl IntoView {
                         />
                     </main>
                 }.into_any(),
-                Phase::Ready(engine) => view! {
-                    <Show when={let viewer = engine.is_viewer(); move || viewer}>
+                Phase::Ready(device) => view! {
+                    <Show when={let viewer = device.is_viewer(); move || viewer}>
                         <p class="toast" role="status" data-testid="viewer-note">
                             "Tandem is running in another tab of this browser; this tab follows it and takes over when that tab closes."
                         </p>
                     </Show>
                     <main id="main" class="chat-main-area" tabindex="-1">
                         <Messenger
-                            engine=engine
+                            engine=device
                             revision=revision
                             initial=start_rows.get_value()
                             selected=selected

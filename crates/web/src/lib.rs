@@ -15,21 +15,16 @@ pub mod boot;
 #[cfg(target_family = "wasm")]
 mod components;
 pub mod config;
-#[cfg(target_family = "wasm")]
-pub mod engine;
+pub mod device;
 pub mod hooks;
 #[cfg(target_family = "wasm")]
 pub mod journal;
-#[cfg(target_family = "wasm")]
-pub mod linking;
 #[cfg(target_family = "wasm")]
 pub mod lock;
 pub mod passkey;
 pub mod platform;
 pub mod rng;
 pub mod store;
-#[cfg(target_family = "wasm")]
-pub mod tabs;
 pub mod text;
 pub mod transport;
 

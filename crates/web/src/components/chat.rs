@@ -1,7 +1,5 @@
 //! The messenger: the chat list, a conversation and the composer.
 
-use std::rc::Rc;
-
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use send_wrapper::SendWrapper;
@@ -12,9 +10,8 @@ use tandem_core::client::{
 
 use super::conversation::Conversation;
 use super::devices::Devices;
-use crate::engine::Engine;
+use crate::device::Device;
 use crate::store::ConversationSummary;
-use crate::text::describe;
 
 /// How many of a conversation's newest messages are rendered; older ones load on request.
 pub const PAGE: usize = 200;
@@ -179,7 +176,7 @@ pub(super) fn ticks(m: &MessageRecord) -> (&'static str, &'static str, &'static 
 #[component]
 pub(crate) fn Messenger(
     /// The engine.
-    engine: SendWrapper<Rc<Engine>>,
+    engine: SendWrapper<Device>,
     /// Bumped whenever the engine stored something.
     revision: ReadSignal<u64>,
     /// The chat list as it was read at start (shown until the engine's first read).
@@ -296,7 +293,7 @@ pub(crate) fn Messenger(
                     new_chat.set(String::new());
                     open_chat(Conversation::Direct(id), name);
                 }
-                Err(err) => new_chat_error.set(describe(&err)),
+                Err(err) => new_chat_error.set(err.message),
             }
             busy.set(false);
         });

@@ -1,8 +1,6 @@
 //! One conversation: its messages as a moving window over what is loaded, older pages read
 //! on request, the composer, and the trust notices above it.
 
-use std::rc::Rc;
-
 use leptos::ev::KeyboardEvent;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -12,12 +10,11 @@ use wasm_bindgen::JsCast;
 
 use super::chat::{OLDER_PAGE, STEP, notice_text, short_time, ticks, window};
 use super::trust::{SecurityCode, TrustNotices};
-use crate::engine::Engine;
-use crate::text::describe;
+use crate::device::Device;
 
 #[component]
 pub(super) fn Conversation(
-    engine: StoredValue<SendWrapper<Rc<Engine>>>,
+    engine: StoredValue<SendWrapper<Device>>,
     revision: ReadSignal<u64>,
     conversation: Conversation,
     name: String,
@@ -177,7 +174,7 @@ pub(super) fn Conversation(
                 // Sending jumps to the latest messages.
                 hidden_newer.set(0);
             }
-            Err(err) => error.set(describe(&err)),
+            Err(err) => error.set(err.message),
         }
     };
     let on_key = move |ev: KeyboardEvent| {

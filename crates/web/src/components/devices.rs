@@ -1,15 +1,12 @@
 //! The account's devices: name, platform, when linked and last active; linking a new one.
 
-use std::rc::Rc;
-
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use send_wrapper::SendWrapper;
 use tandem_core::wire::relay::{DeviceInfo, MAX_COMPANIONS};
 
 use super::link::{LinkDevice, ago};
-use crate::engine::Engine;
-use crate::text::describe;
+use crate::device::Device;
 
 /// Starts this account over with a new account key (see `Engine::reset_account`); the app
 /// provides it as context.
@@ -20,7 +17,7 @@ pub(crate) struct ResetKeys(pub Callback<()>);
 #[component]
 pub(crate) fn Devices(
     /// The engine.
-    engine: StoredValue<SendWrapper<Rc<Engine>>>,
+    engine: StoredValue<SendWrapper<Device>>,
     /// Bumped whenever the engine stored something or the devices changed.
     revision: ReadSignal<u64>,
     /// Back to the chats (narrow windows).
@@ -46,7 +43,7 @@ pub(crate) fn Devices(
         spawn_local(async move {
             for id in ids {
                 if let Err(err) = e.remove_device(id).await {
-                    error.set(format!("Not every device could be logged out: {}", describe(&err)));
+                    error.set(format!("Not every device could be logged out: {}", err.message));
                     return;
                 }
             }
@@ -63,7 +60,7 @@ pub(crate) fn Devices(
                     renaming.set(false);
                     error.set(String::new());
                 }
-                Err(err) => error.set(format!("The name was not changed: {}", describe(&err))),
+                Err(err) => error.set(format!("The name was not changed: {}", err.message)),
             }
         });
     };
@@ -72,14 +69,14 @@ pub(crate) fn Devices(
         revision.track();
         let e = engine.get_value();
         spawn_local(async move {
-            me.set((e.device_id().await, e.is_primary().await));
+            me.set((e.device_id(), e.is_primary()));
             match e.devices().await {
                 Ok(list) => {
                     devices.set(list);
                     error.set(String::new());
                 }
                 Err(err) => {
-                    error.set(format!("The device list could not be loaded: {}", describe(&err)))
+                    error.set(format!("The device list could not be loaded: {}", err.message))
                 }
             }
             loading.set(false);
@@ -123,7 +120,7 @@ pub(crate) fn Devices(
                             let e = engine.get_value();
                             spawn_local(async move {
                                 if let Err(err) = e.remove_device(id).await {
-                                    error.set(format!("The device could not be logged out: {}", describe(&err)));
+                                    error.set(format!("The device could not be logged out: {}", err.message));
                                 }
                                 confirming.set(false);
                             });
@@ -217,7 +214,7 @@ pub(crate) fn Devices(
 /// The primary's passkey: enrol one so that linking asks for the person's fingerprint, face
 /// or screen lock, or remove it.
 #[component]
-fn PasskeySection(engine: StoredValue<SendWrapper<Rc<Engine>>>) -> impl IntoView {
+fn PasskeySection(engine: StoredValue<SendWrapper<Device>>) -> impl IntoView {
     let enrolled = RwSignal::new(None::<bool>);
     let available = RwSignal::new(true);
     let busy = RwSignal::new(false);
@@ -234,7 +231,7 @@ fn PasskeySection(engine: StoredValue<SendWrapper<Rc<Engine>>>) -> impl IntoView
         error.set(String::new());
         let e = engine.get_value();
         spawn_local(async move {
-            let account = e.account_id().await;
+            let account = e.account_id();
             let outcome = match crate::passkey::enrol(&account.0, e.handle()).await {
                 Ok(passkey) => crate::passkey::keep(Some(passkey)).await,
                 Err(why) => Err(format!("{why} No passkey was set up.")),

@@ -1,15 +1,13 @@
 //! Linking screens: the companion's code (QR and text), and the primary's "link a device".
 
-use std::rc::Rc;
-
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use send_wrapper::SendWrapper;
 use tandem_core::link::LinkCode;
 
-use crate::engine::Engine;
-use crate::linking::LinkView;
-use crate::text::{describe, link_problem as problem};
+use crate::device::Device;
+use crate::device::linking::LinkView;
+use crate::text::link_problem as problem;
 use crate::transport::now;
 use crate::transport::now_ms;
 
@@ -212,7 +210,7 @@ pub(crate) mod camera {
 #[component]
 pub(crate) fn LinkDevice(
     /// The engine.
-    engine: StoredValue<SendWrapper<Rc<Engine>>>,
+    engine: StoredValue<SendWrapper<Device>>,
     /// The account has all the companions it may have: no new link starts.
     at_cap: Signal<bool>,
 ) -> impl IntoView {
@@ -283,7 +281,7 @@ pub(crate) fn LinkDevice(
             match e.link_device(&c).await {
                 Ok((matching, key_index)) => step.set(Step::Compare(matching, key_index)),
                 Err(err) => {
-                    error.set(problem(&err));
+                    error.set(err.message);
                     step.set(Step::Enter);
                 }
             }
@@ -308,7 +306,7 @@ pub(crate) fn LinkDevice(
                         .into(),
                 )),
                 Err(err) => {
-                    error.set(describe(&err));
+                    error.set(err.message);
                     step.set(Step::Compare(matching, key_index));
                 }
             }

@@ -1,13 +1,12 @@
 //! The app lock's screens: unlocking at start, and turning the lock on or off.
 
-use std::rc::Rc;
-
 use futures_util::future::LocalBoxFuture;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use send_wrapper::SendWrapper;
 
-use crate::engine::{ENGINE_DB, Engine};
+use crate::device::Device;
+use crate::device::engine::ENGINE_DB;
 use crate::lock::{LockError, LockParams, NewLock, Secret};
 
 /// The start screen of a locked browser.
@@ -99,7 +98,7 @@ pub(crate) fn LockScreen(
 
 /// Turning the app lock on (passphrase or passkey) or off, and locking now.
 #[component]
-pub(crate) fn AppLockSection(engine: StoredValue<SendWrapper<Rc<Engine>>>) -> impl IntoView {
+pub(crate) fn AppLockSection(engine: StoredValue<SendWrapper<Device>>) -> impl IntoView {
     let current = RwSignal::new(None::<Option<LockParams>>);
     let first = RwSignal::new(String::new());
     let second = RwSignal::new(String::new());
@@ -144,7 +143,7 @@ pub(crate) fn AppLockSection(engine: StoredValue<SendWrapper<Rc<Engine>>>) -> im
         let e = engine.get_value();
         run(
             Box::pin(async move {
-                let account = e.account_id().await;
+                let account = e.account_id();
                 crate::lock::lock(
                     ENGINE_DB,
                     NewLock::Passkey(account.0.to_vec(), e.handle().to_owned()),

@@ -3,17 +3,15 @@
 //! chat shows when the contact's key changed or the server listed a device they never
 //! signed.
 
-use std::rc::Rc;
-
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use send_wrapper::SendWrapper;
 use tandem_core::AccountId;
-use tandem_core::client::{ClientError, DeviceListRecord};
+use tandem_core::client::DeviceListRecord;
 
 use super::link::{camera, copy_to_clipboard};
-use crate::engine::{CodeView, Engine, Scan};
-use crate::text::describe;
+use crate::device::engine::CodeView;
+use crate::device::{ActionError, Device, ErrorKind, Scan};
 
 /// The 60 digits in twelve groups of five.
 fn groups(digits: &str) -> Vec<String> {
@@ -21,13 +19,12 @@ fn groups(digits: &str) -> Vec<String> {
 }
 
 /// A sentence for people about a failed code check.
-fn code_problem(e: &ClientError) -> String {
-    match e {
-        ClientError::AccountKeyChanged(_) => {
+fn code_problem(e: &ActionError) -> String {
+    match e.kind {
+        ErrorKind::KeyChanged => {
             "Their security code changed. Review the change in the chat first.".into()
         }
-        ClientError::InvalidInput(why) => why.clone(),
-        other => describe(other),
+        _ => e.message.clone(),
     }
 }
 
@@ -35,7 +32,7 @@ fn code_problem(e: &ClientError) -> String {
 /// devices the server listed that the account never signed, an expired device list.
 #[component]
 pub(crate) fn TrustNotices(
-    engine: StoredValue<SendWrapper<Rc<Engine>>>,
+    engine: StoredValue<SendWrapper<Device>>,
     peer: AccountId,
     name: String,
     /// What this browser knows (reloaded by the conversation).
@@ -49,7 +46,7 @@ pub(crate) fn TrustNotices(
         spawn_local(async move {
             match e.acknowledge_key_change(peer).await {
                 Ok(()) => error.set(String::new()),
-                Err(err) => error.set(describe(&err)),
+                Err(err) => error.set(err.message),
             }
         });
     };
@@ -103,7 +100,7 @@ pub(crate) fn TrustNotices(
 /// The security code screen for `peer`.
 #[component]
 pub(crate) fn SecurityCode(
-    engine: StoredValue<SendWrapper<Rc<Engine>>>,
+    engine: StoredValue<SendWrapper<Device>>,
     peer: AccountId,
     name: String,
     /// Bumped when the store changed.
@@ -197,7 +194,7 @@ pub(crate) fn SecurityCode(
                 }.into_any(),
                 Some(Err(why)) => view! { <p class="error" role="alert">{why}</p> }.into_any(),
                 Some(Ok(c)) => {
-                    let svg = crate::linking::qr_svg(&c.text).unwrap_or_default();
+                    let svg = crate::device::linking::qr_svg(&c.text).unwrap_or_default();
                     let text = c.text.clone();
                     let verified = c.list.verified;
                     let pending = c.list.pending_key.is_some();

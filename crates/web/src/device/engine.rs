@@ -20,9 +20,7 @@ use std::time::Duration;
 use futures_channel::mpsc;
 use futures_util::StreamExt;
 use tandem_core::client::call;
-use tandem_core::client::{
-    Client, ClientError, Conversation, DeviceListRecord, Event, MessageRecord,
-};
+use tandem_core::client::{Client, ClientError, Conversation, DeviceListRecord, Event};
 use tandem_core::fingerprint::{FingerprintError, ScanOutcome};
 use tandem_core::link::LinkCode;
 use tandem_core::prekeys::generate_registration_id;
@@ -32,9 +30,10 @@ use tandem_core::wire::relay::{
 };
 use tandem_core::{AccountId, IdentityKeyPair};
 
+use crate::device::tabs::{TabChannel, TabMessage};
+use crate::device::{self, ActionError, Command, DeviceActions, Outcome};
 use crate::rng::system_rng;
-use crate::store::{ConversationSummary, IdbStore};
-use crate::tabs::{Op, Reply, TabChannel, TabMessage};
+use crate::store::IdbStore;
 use crate::text::describe;
 use crate::transport::{Handlers, RelayClient, now};
 
@@ -83,7 +82,7 @@ pub async fn wipe() -> Result<(), String> {
     }
 }
 
-pub use crate::tabs::Scan;
+pub use crate::device::Scan;
 pub use trust::CodeView;
 
 mod devices;
@@ -112,8 +111,6 @@ pub struct Engine {
     /// Wakes the task that moves send-journal entries into the outbox (one task, so they
     /// are queued in the order typed).
     typed: RefCell<Option<mpsc::UnboundedSender<()>>>,
-    /// A view of the engine running in another tab: actions go there.
-    viewer: bool,
     channel: RefCell<Option<Rc<TabChannel>>>,
     /// The `storage` listener that hears other tabs' journal entries.
     journal_listener: RefCell<Option<leptos::prelude::WindowListenerHandle>>,
@@ -180,7 +177,6 @@ impl Engine {
             incoming: RefCell::new(Some(tx)),
             kept: RefCell::new(KeptPushes::new()),
             typed: RefCell::new(Some(typed_tx)),
-            viewer: false,
             channel: RefCell::new(None),
             journal_listener: RefCell::new(None),
         });
@@ -194,9 +190,9 @@ impl Engine {
                 e.notify(Notice::Removed);
                 return;
             }
-            if let (Some(e), TabMessage::Request { id, op }) = (serving.upgrade(), msg) {
+            if let (Some(e), TabMessage::Request { id, command }) = (serving.upgrade(), msg) {
                 wasm_bindgen_futures::spawn_local(async move {
-                    let result = e.execute(op).await;
+                    let result = e.run_command(command).await;
                     if let Some(c) = e.channel.borrow().as_ref() {
                         c.post(&TabMessage::Reply { id, result });
                     }
@@ -246,134 +242,53 @@ impl Engine {
         engine
     }
 
-    /// A view of the engine that runs in another tab of this browser: reads the store,
-    /// reloads when that tab says something changed, and hands every action to it.
-    pub async fn start_viewer(
-        client: Client<IdbStore>,
-        relay: RelayClient,
-        on_notice: impl Fn(Notice) + 'static,
-    ) -> Rc<Self> {
-        let handle = client.account().await.handle.clone();
-        let engine = Rc::new(Self {
-            client,
-            relay,
-            on_notice: Box::new(on_notice),
-            handle,
-            authenticated: Cell::new(false),
-            flushing: Cell::new(false),
-            flush_again: Cell::new(false),
-            send_retry: RefCell::new(SendRetry::new()),
-            me: RefCell::new(std::rc::Weak::new()),
-            incoming: RefCell::new(None),
-            kept: RefCell::new(KeptPushes::new()),
-            typed: RefCell::new(None),
-            viewer: true,
-            channel: RefCell::new(None),
-            journal_listener: RefCell::new(None),
-        });
-        let weak = Rc::downgrade(&engine);
-        let channel = TabChannel::open(&tab_names(ENGINE_DB).1, move |msg| {
-            let Some(e) = weak.upgrade() else { return };
-            match msg {
-                TabMessage::Changed => (e.on_notice)(Notice::Changed),
-                TabMessage::LoggedOut => (e.on_notice)(Notice::Removed),
-                TabMessage::Reload => {
-                    e.client.store().close_now();
-                    if let Some(w) = web_sys::window() {
-                        let _ = w.location().reload();
-                    }
-                }
-                _ => {}
+    /// Runs a command of this tab's UI or of a view.
+    pub async fn run_command(&self, command: Command) -> Result<Outcome, ActionError> {
+        match command {
+            Command::Find { handle } => {
+                let (id, handle) = self.find(&handle).await?;
+                Ok(Outcome::Account { id: id.0.to_vec(), handle })
             }
-        });
-        *engine.channel.borrow_mut() = channel.ok().map(Rc::new);
-        engine
-    }
-
-    /// Whether this tab only views an engine running in another tab.
-    pub fn is_viewer(&self) -> bool {
-        self.viewer
-    }
-
-    async fn forward(&self, op: Op) -> Result<Reply, ClientError> {
-        let channel = self.channel.borrow().clone();
-        let Some(c) = channel else {
-            return Err(ClientError::InvalidInput(
-                "Tandem runs in another tab; use that one.".into(),
-            ));
-        };
-        c.request(op).await.map_err(ClientError::InvalidInput)
-    }
-
-    /// Runs a view's request (engine tab).
-    async fn execute(self: &Rc<Self>, op: Op) -> Result<Reply, String> {
-        let fail = |e: ClientError| describe(&e);
-        match op {
-            Op::Find(handle) => self
-                .find(&handle)
-                .await
-                .map(|(id, h)| Reply::Account(id.0.to_vec(), h))
-                .map_err(fail),
-            Op::Name(account) => {
-                let a =
-                    AccountId::from_bytes(&account).map_err(|_| "no such account".to_owned())?;
-                Ok(Reply::Name(self.name_of(a).await))
+            Command::Name { account } => {
+                Ok(Outcome::Name(self.name_of(device::account(&account)?).await))
             }
-            Op::MarkRead(peer) => {
-                let a = AccountId::from_bytes(&peer).map_err(|_| "no such account".to_owned())?;
-                self.mark_read(a).await;
-                Ok(Reply::Done)
+            Command::MarkRead { peer } => {
+                self.mark_read(device::account(&peer)?).await;
+                Ok(Outcome::Done)
             }
-            Op::Devices => self
-                .devices()
-                .await
-                .map(|d| Reply::Devices(d.iter().map(prost::Message::encode_to_vec).collect()))
-                .map_err(fail),
-            Op::Link(text) => {
-                let code = LinkCode::parse(&text).map_err(|e| fail(e.into()))?;
-                self.link_device(&code)
-                    .await
-                    .map(|(matching, key_index)| Reply::Matching(matching, key_index))
-                    .map_err(|e| crate::text::link_problem(&e))
+            Command::Devices => Ok(Outcome::Devices(
+                self.devices().await?.iter().map(prost::Message::encode_to_vec).collect(),
+            )),
+            Command::Link { code } => {
+                let link =
+                    |e: ClientError| ActionError::explained(&e, crate::text::link_problem(&e));
+                let code = LinkCode::parse(&code).map_err(|e| link(e.into()))?;
+                let (code, key_index) = self.link_device(&code).await.map_err(link)?;
+                Ok(Outcome::Matching { code, key_index })
             }
-            Op::ConfirmLink(key_index) => {
-                self.confirm_link(key_index).await.map(|()| Reply::Done).map_err(fail)
+            Command::ConfirmLink { key_index } => done(self.confirm_link(key_index).await),
+            Command::RejectLink { key_index } => done(self.reject_link(key_index).await),
+            Command::RemoveDevice { device } => done(self.remove_device(device).await),
+            Command::Rename { name } => done(self.rename_device(&name).await),
+            Command::SecurityCode { contact } => {
+                let c = self.security_code(device::account(&contact)?).await?;
+                Ok(Outcome::Code { digits: c.digits, text: c.text, list: c.list.to_bytes() })
             }
-            Op::RejectLink(key_index) => {
-                self.reject_link(key_index).await.map(|()| Reply::Done).map_err(fail)
+            Command::VerifyCode { contact, text } => {
+                Ok(Outcome::Scan(self.verify_code(device::account(&contact)?, &text).await?))
             }
-            Op::Remove(device) => {
-                self.remove_device(device).await.map(|()| Reply::Done).map_err(fail)
+            Command::SetVerified { contact, verified } => {
+                done(self.set_verified(device::account(&contact)?, verified).await)
             }
-            Op::Code(account) => {
-                let a =
-                    AccountId::from_bytes(&account).map_err(|_| "no such account".to_owned())?;
-                self.security_code(a)
-                    .await
-                    .map(|c| Reply::Code {
-                        digits: c.digits,
-                        text: c.text,
-                        list: c.list.to_bytes(),
-                    })
-                    .map_err(fail)
-            }
-            Op::Verify(account, text) => {
-                let a =
-                    AccountId::from_bytes(&account).map_err(|_| "no such account".to_owned())?;
-                self.verify_code(a, &text).await.map(Reply::Scan).map_err(fail)
-            }
-            Op::SetVerified(account, verified) => {
-                let a =
-                    AccountId::from_bytes(&account).map_err(|_| "no such account".to_owned())?;
-                self.set_verified(a, verified).await.map(|()| Reply::Done).map_err(fail)
-            }
-            Op::Rename(name) => self.rename_device(&name).await.map(|()| Reply::Done).map_err(fail),
-            Op::AckKeyChange(account) => {
-                let a =
-                    AccountId::from_bytes(&account).map_err(|_| "no such account".to_owned())?;
-                self.acknowledge_key_change(a).await.map(|()| Reply::Done).map_err(fail)
+            Command::AcknowledgeKeyChange { contact } => {
+                done(self.acknowledge_key_change(device::account(&contact)?).await)
             }
         }
+    }
+
+    /// The device's client.
+    pub(crate) fn client(&self) -> &Client<IdbStore> {
+        &self.client
     }
 
     /// This account's handle.
@@ -394,12 +309,6 @@ impl Engine {
     /// This device's id.
     pub async fn device_id(&self) -> u32 {
         self.client.whoami().await.1.get()
-    }
-
-    /// This device was logged out: stops handling pushes and typed texts, tells the other
-    /// tabs, and closes the database so [`wipe`] can delete it.
-    pub fn shut_down(&self) {
-        self.halt(&TabMessage::LoggedOut);
     }
 
     /// Stops this engine, tells the other tabs `what`, closes the database.
@@ -531,16 +440,6 @@ impl Engine {
 
     /// Finds an account by handle and remembers it as a contact.
     pub async fn find(&self, handle: &str) -> Result<(AccountId, String), ClientError> {
-        if self.viewer {
-            return match self.forward(Op::Find(handle.to_owned())).await? {
-                Reply::Account(id, h) => Ok((
-                    AccountId::from_bytes(&id)
-                        .map_err(|_| ClientError::UnexpectedResponse("lookup"))?,
-                    h,
-                )),
-                _ => Err(ClientError::UnexpectedResponse("lookup")),
-            };
-        }
         let body = request::Body::LookupAccount(LookupAccount {
             handle: handle.into(),
             account_id: Vec::new(),
@@ -565,40 +464,14 @@ impl Engine {
         if let Ok(Some(h)) = self.store().contact(&account).await {
             return h;
         }
-        if self.viewer {
-            if let Ok(Reply::Name(n)) = self.forward(Op::Name(account.0.to_vec())).await {
-                return n;
-            }
-            return format!("{}…", &account.to_string()[..8]);
-        }
         let body = request::Body::LookupAccount(LookupAccount {
             handle: String::new(),
             account_id: account.0.to_vec(),
         });
         match self.lookup(body).await {
             Ok((_, h)) => h,
-            Err(_) => format!("{}…", &account.to_string()[..8]),
+            Err(_) => device::short_name(account),
         }
-    }
-
-    /// Sends `text` to `conversation`: writes it to the send journal at once (durable
-    /// before this returns, so the composer may clear), then the engine tab queues it in the
-    /// outbox and sends it. A view's entry reaches the engine tab through the journal too.
-    pub fn send(&self, conversation: Conversation, text: &str) -> Result<(), ClientError> {
-        if text.trim().is_empty() {
-            return Err(ClientError::InvalidInput("the message is empty".into()));
-        }
-        if text.len() > tandem_core::client::MAX_TEXT_LEN {
-            return Err(ClientError::InvalidInput(format!(
-                "a message is at most {} bytes",
-                tandem_core::client::MAX_TEXT_LEN
-            )));
-        }
-        crate::journal::add(&conversation, text).map_err(ClientError::InvalidInput)?;
-        if !self.viewer {
-            self.kick_journal();
-        }
-        Ok(())
     }
 
     /// Wakes the task that queues journal entries.
@@ -611,40 +484,11 @@ impl Engine {
     /// Marks a direct conversation read (read receipts to the peer, read sync to this
     /// account's other devices).
     pub async fn mark_read(&self, peer: AccountId) {
-        if self.viewer {
-            let _ = self.forward(Op::MarkRead(peer.0.to_vec())).await;
-            return;
-        }
         if let Ok(n) = self.client.mark_read(&self.relay, peer, now(), &mut system_rng()).await
             && n > 0
         {
             self.notify(Notice::Changed);
         }
-    }
-
-    /// The newest `limit` messages of a conversation, oldest first.
-    pub async fn messages(
-        &self,
-        conversation: &Conversation,
-        limit: usize,
-    ) -> Result<Vec<MessageRecord>, ClientError> {
-        self.client.messages(conversation, limit).await
-    }
-
-    /// The `limit` messages of a conversation just older than `before`, oldest first.
-    pub async fn messages_before(
-        &self,
-        conversation: &Conversation,
-        before: &tandem_core::client::MessageId,
-        limit: usize,
-    ) -> Result<Vec<MessageRecord>, ClientError> {
-        use tandem_core::store::ClientStore;
-        Ok(self.store().load_messages_before(conversation, before, limit).await?)
-    }
-
-    /// The chat list.
-    pub async fn conversations(&self) -> Result<Vec<ConversationSummary>, ClientError> {
-        Ok(self.store().conversations().await?)
     }
 
     /// Stops listening to the relay.
@@ -655,4 +499,30 @@ impl Engine {
             l.remove();
         }
     }
+}
+
+#[async_trait::async_trait(?Send)]
+impl DeviceActions for Engine {
+    async fn run(&self, command: Command) -> Result<Outcome, ActionError> {
+        self.run_command(command).await
+    }
+
+    fn store(&self) -> &IdbStore {
+        self.client.store()
+    }
+
+    fn journal_written(&self) {
+        self.kick_journal();
+    }
+
+    /// Stops handling pushes and typed texts, tells the other tabs, and closes the database
+    /// so [`wipe`] can delete it.
+    fn shut_down(&self) {
+        self.halt(&TabMessage::LoggedOut);
+    }
+}
+
+/// A command that returns nothing.
+fn done(result: Result<(), ClientError>) -> Result<Outcome, ActionError> {
+    result.map(|()| Outcome::Done).map_err(ActionError::from)
 }

@@ -7,12 +7,6 @@ impl Engine {
     /// both screens show, and the link's key index: the companion enters the account's
     /// signed list only once the person confirmed the codes match ([`Engine::confirm_link`]).
     pub async fn link_device(&self, code: &LinkCode) -> Result<(String, u32), ClientError> {
-        if self.viewer {
-            return match self.forward(Op::Link(code.to_text().to_string())).await? {
-                Reply::Matching(m, k) => Ok((m, k)),
-                _ => Err(ClientError::UnexpectedResponse("link")),
-            };
-        }
         let name = crate::platform::this_browser();
         let (matching, key_index) =
             self.client.link_companion(&self.relay, code, &name, now(), &mut system_rng()).await?;
@@ -21,9 +15,6 @@ impl Engine {
 
     /// Primary: both screens showed the same code: the companion may be signed into the list.
     pub async fn confirm_link(&self, key_index: u32) -> Result<(), ClientError> {
-        if self.viewer {
-            return self.forward(Op::ConfirmLink(key_index)).await.map(|_| ());
-        }
         let report =
             self.client.confirm_link(&self.relay, key_index, now(), &mut system_rng()).await?;
         self.report_refused(&report);
@@ -34,9 +25,6 @@ impl Engine {
     /// Primary: the codes differed (or the person cancelled): the link is revoked, and a
     /// device the relay registered with it is logged out.
     pub async fn reject_link(&self, key_index: u32) -> Result<(), ClientError> {
-        if self.viewer {
-            return self.forward(Op::RejectLink(key_index)).await.map(|_| ());
-        }
         self.client.reject_link(&self.relay, key_index, now(), &mut system_rng()).await?;
         self.notify(Notice::DevicesChanged);
         Ok(())
@@ -52,9 +40,6 @@ impl Engine {
     /// Logs a device out: the primary any companion (then signs a list without it), a
     /// companion itself.
     pub async fn remove_device(&self, device_id: u32) -> Result<(), ClientError> {
-        if self.viewer {
-            return self.forward(Op::Remove(device_id)).await.map(|_| ());
-        }
         let device = tandem_core::DeviceId::new(device_id)
             .map_err(|_| ClientError::InvalidInput("no such device".into()))?;
         let me = self.client.whoami().await.1;
@@ -73,11 +58,6 @@ impl Engine {
     /// new device's client is returned to start a new engine with. If the relay refused,
     /// `Err` and the old store is untouched (reopen it with [`Engine::open`]).
     pub async fn reset_account(&self) -> Result<Client<IdbStore>, ClientError> {
-        if self.viewer {
-            return Err(ClientError::InvalidInput(
-                "Reset the keys in the tab where Tandem runs.".into(),
-            ));
-        }
         if !self.is_primary().await {
             return Err(ClientError::PrimaryOnly("reset the account's keys"));
         }
@@ -114,9 +94,6 @@ impl Engine {
         if name.is_empty() || name.chars().count() > 64 {
             return Err(ClientError::InvalidInput("A device name is 1 to 64 characters.".into()));
         }
-        if self.viewer {
-            return self.forward(Op::Rename(name.to_owned())).await.map(|_| ());
-        }
         let body = request::Body::UpdateDevice(UpdateDevice { name: name.to_owned() });
         call(&self.relay, body).await?;
         self.notify(Notice::DevicesChanged);
@@ -125,18 +102,6 @@ impl Engine {
 
     /// The account's devices as the server lists them, primary first.
     pub async fn devices(&self) -> Result<Vec<DeviceInfo>, ClientError> {
-        if self.viewer {
-            return match self.forward(Op::Devices).await? {
-                Reply::Devices(list) => list
-                    .iter()
-                    .map(|b| {
-                        prost::Message::decode(b.as_slice())
-                            .map_err(|_| ClientError::UnexpectedResponse("devices"))
-                    })
-                    .collect(),
-                _ => Err(ClientError::UnexpectedResponse("devices")),
-            };
-        }
         let account = self.account_id().await;
         let body = request::Body::GetDevices(GetDevices {
             account_id: account.0.to_vec(),

@@ -21,14 +21,6 @@ impl Engine {
     /// The security code with `contact`: its 60 digits, its QR text, and the contact's
     /// devices as verified (fresh from the relay).
     pub async fn security_code(&self, contact: AccountId) -> Result<CodeView, ClientError> {
-        if self.viewer {
-            return match self.forward(Op::Code(contact.0.to_vec())).await? {
-                Reply::Code { digits, text, list } => {
-                    Ok(CodeView { digits, text, list: DeviceListRecord::from_bytes(&list)? })
-                }
-                _ => Err(ClientError::UnexpectedResponse("security code")),
-            };
-        }
         let c = self.client.security_code(&self.relay, contact, now()).await?;
         Ok(CodeView {
             digits: c.code.digits(),
@@ -39,12 +31,6 @@ impl Engine {
 
     /// Checks the contact's code text (pasted or scanned); marks them verified if it matches.
     pub async fn verify_code(&self, contact: AccountId, text: &str) -> Result<Scan, ClientError> {
-        if self.viewer {
-            return match self.forward(Op::Verify(contact.0.to_vec(), text.to_owned())).await? {
-                Reply::Scan(s) => Ok(s),
-                _ => Err(ClientError::UnexpectedResponse("verify")),
-            };
-        }
         let payload = tandem_core::fingerprint::parse_code_text(text)
             .map_err(|_| ClientError::InvalidInput(NOT_A_CODE.into()))?;
         let outcome = match self.client.verify_scanned(&self.relay, contact, &payload, now()).await
@@ -73,9 +59,6 @@ impl Engine {
         contact: AccountId,
         verified: bool,
     ) -> Result<(), ClientError> {
-        if self.viewer {
-            return self.forward(Op::SetVerified(contact.0.to_vec(), verified)).await.map(|_| ());
-        }
         self.client.set_verified(contact, verified).await?;
         self.notify(Notice::Changed);
         Ok(())
@@ -84,9 +67,6 @@ impl Engine {
     /// The person saw that `contact`'s security code changed: the notice goes, a held new key
     /// is accepted, and held messages are sent.
     pub async fn acknowledge_key_change(&self, contact: AccountId) -> Result<(), ClientError> {
-        if self.viewer {
-            return self.forward(Op::AckKeyChange(contact.0.to_vec())).await.map(|_| ());
-        }
         self.client.acknowledge_key_change(contact).await?;
         self.notify(Notice::Changed);
         self.flush().await;

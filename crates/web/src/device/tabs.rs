@@ -16,67 +16,11 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
+use crate::device::{ActionError, Command, ErrorKind, Outcome};
 use crate::transport::sleep;
 
 /// How long a view waits for the engine tab to answer.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// What a view asks the engine tab to do.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub enum Op {
-    /// Find an account by handle.
-    Find(String),
-    /// The name of an account.
-    Name(Vec<u8>),
-    /// Mark a direct conversation read.
-    MarkRead(Vec<u8>),
-    /// The account's devices.
-    Devices,
-    /// Link the companion showing this code.
-    Link(String),
-    /// The codes matched: sign the link's companion into the list.
-    ConfirmLink(u32),
-    /// The codes differed: revoke the link.
-    RejectLink(u32),
-    /// Log a device out.
-    Remove(u32),
-    /// The security code with an account.
-    Code(Vec<u8>),
-    /// Check an account's code text.
-    Verify(Vec<u8>, String),
-    /// Mark an account verified or not.
-    SetVerified(Vec<u8>, bool),
-    /// Accept an account's changed security code.
-    AckKeyChange(Vec<u8>),
-    /// Rename this device.
-    Rename(String),
-}
-
-/// The engine tab's answer.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub enum Reply {
-    /// Done.
-    Done,
-    /// An account: id and handle.
-    Account(Vec<u8>, String),
-    /// A name.
-    Name(String),
-    /// Devices, each a `DeviceInfo` protobuf.
-    Devices(Vec<Vec<u8>>),
-    /// The matching code of a link, and its key index.
-    Matching(String, u32),
-    /// A security code: digits, text, and the contact's `DeviceListRecord` bytes.
-    Code {
-        /// 60 digits.
-        digits: String,
-        /// The QR text.
-        text: String,
-        /// The contact's devices.
-        list: Vec<u8>,
-    },
-    /// What checking a code showed.
-    Scan(Scan),
-}
 
 /// A message between tabs.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -87,23 +31,23 @@ pub enum TabMessage {
     LoggedOut,
     /// The device started over (new account key): views reload.
     Reload,
-    /// A view's request.
+    /// A view's command.
     Request {
         /// Random, so views never collide.
         id: u64,
         /// What to do.
-        op: Op,
+        command: Command,
     },
     /// The engine tab's answer to request `id`.
     Reply {
         /// The request.
         id: u64,
-        /// The outcome, or a sentence for people.
-        result: Result<Reply, String>,
+        /// The outcome, or the failure with its kind.
+        result: Result<Outcome, ActionError>,
     },
 }
 
-type Pending = HashMap<u64, oneshot::Sender<Result<Reply, String>>>;
+type Pending = HashMap<u64, oneshot::Sender<Result<Outcome, ActionError>>>;
 
 /// This tab's end of the device's channel.
 pub struct TabChannel {
@@ -153,20 +97,22 @@ impl TabChannel {
         }
     }
 
-    /// Asks the engine tab to do `op`, and waits for its answer.
-    pub async fn request(&self, op: Op) -> Result<Reply, String> {
-        let mut bytes = [0u8; 8];
-        getrandom::fill(&mut bytes).map_err(|_| "no randomness".to_owned())?;
+    /// Asks the engine tab to run `command`, and waits for its answer.
+    pub async fn request(&self, command: Command) -> Result<Outcome, ActionError> {
+        let bytes = crate::rng::random_bytes::<8>();
         // 53 bits: a JavaScript number holds it exactly (serde-wasm-bindgen refuses more).
         let id = u64::from_le_bytes(bytes) >> 11;
         let (tx, rx) = oneshot::channel();
         self.pending.borrow_mut().insert(id, tx);
-        self.post(&TabMessage::Request { id, op });
+        self.post(&TabMessage::Request { id, command });
         match select(rx, Box::pin(sleep(REPLY_TIMEOUT))).await {
             Either::Left((Ok(r), _)) => r,
             _ => {
                 self.pending.borrow_mut().remove(&id);
-                Err("The tab running Tandem did not answer. Reload this tab.".into())
+                Err(ActionError::new(
+                    ErrorKind::Unreachable,
+                    "The tab running Tandem did not answer. Reload this tab.",
+                ))
             }
         }
     }
@@ -220,20 +166,4 @@ pub async fn claim(name: &str, on_acquired: impl FnOnce() + 'static) -> bool {
     let _ = request.call2(&locks, &name.into(), later.as_ref().unchecked_ref());
     later.forget();
     false
-}
-
-/// What checking a contact's code showed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Scan {
-    /// Same keys, same device lists: the contact is verified now.
-    Verified,
-    /// Different account keys: someone else's code, or their key changed.
-    KeysDiffer,
-    /// Same keys, but one of you sees a different set of devices.
-    ListsDiffer {
-        /// The contact's own list differs from the one this browser sees.
-        their_list: bool,
-        /// The contact sees a different list for this account.
-        our_list: bool,
-    },
 }

@@ -1,0 +1,232 @@
+//! The typed commands a tab runs on its device's engine, their outcomes, and errors that keep
+//! their kind when they cross from the engine's tab to a view.
+
+use serde::{Deserialize, Serialize};
+use tandem_core::client::ClientError;
+
+/// What a tab asks its device's engine to do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// Find an account by handle (and remember it as a contact).
+    Find {
+        /// The handle.
+        handle: String,
+    },
+    /// The handle of an account, learned from the relay.
+    Name {
+        /// The account id's bytes.
+        account: Vec<u8>,
+    },
+    /// Mark a direct conversation read.
+    MarkRead {
+        /// The peer's account id.
+        peer: Vec<u8>,
+    },
+    /// The account's devices as the relay lists them.
+    Devices,
+    /// Primary: link the companion showing this code.
+    Link {
+        /// The link code's text.
+        code: String,
+    },
+    /// Primary: the codes matched; sign the companion into the list.
+    ConfirmLink {
+        /// The link's key index.
+        key_index: u32,
+    },
+    /// Primary: the codes differed; revoke the link.
+    RejectLink {
+        /// The link's key index.
+        key_index: u32,
+    },
+    /// Log a device out.
+    RemoveDevice {
+        /// Its id.
+        device: u32,
+    },
+    /// Rename this device.
+    Rename {
+        /// The new name.
+        name: String,
+    },
+    /// The security code with a contact.
+    SecurityCode {
+        /// The contact's account id.
+        contact: Vec<u8>,
+    },
+    /// Check a contact's code text.
+    VerifyCode {
+        /// The contact's account id.
+        contact: Vec<u8>,
+        /// The pasted or scanned text.
+        text: String,
+    },
+    /// Mark a contact verified or not.
+    SetVerified {
+        /// The contact's account id.
+        contact: Vec<u8>,
+        /// Verified or not.
+        verified: bool,
+    },
+    /// Accept a contact's changed security code.
+    AcknowledgeKeyChange {
+        /// The contact's account id.
+        contact: Vec<u8>,
+    },
+}
+
+/// What a command produced.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// Done; nothing to return.
+    Done,
+    /// An account: id and handle.
+    Account {
+        /// The account id's bytes.
+        id: Vec<u8>,
+        /// Its handle.
+        handle: String,
+    },
+    /// A name.
+    Name(String),
+    /// Devices, each a `DeviceInfo` protobuf.
+    Devices(Vec<Vec<u8>>),
+    /// The matching code of a link, and its key index.
+    Matching {
+        /// The code both screens show.
+        code: String,
+        /// The link's key index.
+        key_index: u32,
+    },
+    /// A security code.
+    Code {
+        /// 60 digits.
+        digits: String,
+        /// The QR text.
+        text: String,
+        /// The contact's `DeviceListRecord` bytes.
+        list: Vec<u8>,
+    },
+    /// What checking a code showed.
+    Scan(Scan),
+}
+
+/// What checking a contact's code showed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Scan {
+    /// Same keys, same device lists: the contact is verified now.
+    Verified,
+    /// Different account keys: someone else's code, or their key changed.
+    KeysDiffer,
+    /// Same keys, but one of you sees a different set of devices.
+    ListsDiffer {
+        /// The contact's own list differs from the one this browser sees.
+        their_list: bool,
+        /// The contact sees a different list for this account.
+        our_list: bool,
+    },
+}
+
+/// What kind of failure a command met: what the UI may do about it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorKind {
+    /// The relay could not be reached; the same command may work once connected.
+    Offline,
+    /// The input was refused before anything was done.
+    Invalid,
+    /// A contact's account key changed: the person must look at the security code first.
+    KeyChanged,
+    /// The relay refused the request.
+    Refused,
+    /// Only the account's primary device may do this.
+    PrimaryOnly,
+    /// The engine (in another tab) did not answer.
+    Unreachable,
+    /// Anything else.
+    Failed,
+}
+
+/// A failed command: its kind, and a sentence for people.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct ActionError {
+    /// What kind of failure.
+    pub kind: ErrorKind,
+    /// What happened and what to do, for people.
+    pub message: String,
+}
+
+impl ActionError {
+    /// A failure of `kind`, explained by `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self { kind, message: message.into() }
+    }
+
+    /// Refused input, explained by `message`.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Invalid, message)
+    }
+
+    /// An engine failure, with the sentence [`crate::text::describe`] gives it.
+    pub fn from_client(e: &ClientError) -> Self {
+        Self::new(kind_of(e), crate::text::describe(e))
+    }
+
+    /// An engine failure of `e`'s kind, explained by `message`.
+    pub fn explained(e: &ClientError, message: String) -> Self {
+        Self::new(kind_of(e), message)
+    }
+
+    /// An answer that did not fit the command (a view and an engine of different versions).
+    pub fn unexpected(what: &str) -> Self {
+        Self::new(
+            ErrorKind::Failed,
+            format!("Tandem's engine gave an unexpected answer ({what}). Reload this tab."),
+        )
+    }
+}
+
+impl From<ClientError> for ActionError {
+    fn from(e: ClientError) -> Self {
+        Self::from_client(&e)
+    }
+}
+
+/// The kind of an engine failure.
+pub fn kind_of(e: &ClientError) -> ErrorKind {
+    match e {
+        ClientError::Transport(_) => ErrorKind::Offline,
+        ClientError::InvalidInput(_) | ClientError::Link(_) | ClientError::SecurityCode(_) => {
+            ErrorKind::Invalid
+        }
+        ClientError::AccountKeyChanged(_) => ErrorKind::KeyChanged,
+        ClientError::Server { .. } => ErrorKind::Refused,
+        ClientError::PrimaryOnly(_) => ErrorKind::PrimaryOnly,
+        _ => ErrorKind::Failed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tandem_core::transport::TransportError;
+    use tandem_core::wire::relay::Status;
+
+    #[test]
+    fn kinds_follow_the_engine_error() {
+        let offline = ClientError::Transport(TransportError::NotConnected);
+        assert_eq!(ActionError::from(offline).kind, ErrorKind::Offline);
+        let taken =
+            ClientError::Server { status: Status::Conflict, message: "handle taken".into() };
+        let e = ActionError::from(taken);
+        assert_eq!(e.kind, ErrorKind::Refused);
+        assert_eq!(e.message, "That name is taken. Try another one.");
+        let changed = ClientError::AccountKeyChanged(tandem_core::AccountId([7; 16]));
+        assert_eq!(ActionError::from(changed).kind, ErrorKind::KeyChanged);
+        assert_eq!(
+            ActionError::from(ClientError::PrimaryOnly("link")).kind,
+            ErrorKind::PrimaryOnly
+        );
+        assert_eq!(ActionError::from(ClientError::NotRegistered).kind, ErrorKind::Failed);
+    }
+}
