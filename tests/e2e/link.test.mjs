@@ -138,6 +138,10 @@ test('a browser links as a companion by the code text and chats on its own', asy
     const b2 = await browserB.context.newPage();
     await b2.goto(host.url);
     await b2.getByTestId('viewer-note').waitFor({ timeout: 20_000 });
+    // The engine runs in the first tab's worker, off its page thread; the second tab has none.
+    const engineWorkers = (p) => p.workers().filter((w) => w.url().endsWith('/static/engine-worker.js')).length;
+    assert.equal(engineWorkers(b), 1, 'the engine tab runs its engine in a worker');
+    assert.equal(engineWorkers(b2), 0, 'a following tab runs no engine');
     await b2.getByTestId('chat-row').filter({ hasText: 'bob' }).click();
     const expected = [];
     for (let i = 0; i < 200; i++) {
@@ -167,6 +171,7 @@ test('a browser links as a companion by the code text and chats on its own', asy
     // The engine tab closes; the other takes over and keeps sending.
     await b.close();
     await b2.getByTestId('viewer-note').waitFor({ state: 'detached', timeout: 20_000 });
+    await until('the second tab runs the engine in its own worker', async () => engineWorkers(b2) === 1);
     await b2.getByTestId('chat-row').filter({ hasText: 'bob' }).click();
     await send(b2, 'after the handover');
     await until('Bob gets the handover message', async () => (await bodies(c)).includes('after the handover'), 30_000);

@@ -16,7 +16,7 @@ use crate::config;
 use crate::device::engine::{ENGINE_DB, Engine, Notice, tab_names};
 use crate::device::linking::{LinkOutcome, LinkView, Linker};
 use crate::device::tabs::claim;
-use crate::device::{Device, View};
+use crate::device::{Device, Host, SpawnError, View, WorkerHost};
 use crate::hooks::{UseRelayOptions, use_clock, use_device, use_relay, use_theme};
 use crate::store::BrowserDb;
 use crate::text::describe;
@@ -53,14 +53,25 @@ async fn locked(e: &tandem_core::client::ClientError) -> Option<crate::lock::Loc
     crate::lock::current(ENGINE_DB).await.ok().flatten()
 }
 
-/// Starts the engine in this tab, and the UI's handle on it.
+/// Shows this browser's device and starts its engine (this tab holds the device's Web
+/// Lock): in a worker, off the page's thread, where this page can start one, otherwise here.
+/// Commands wait for it to run.
 async fn run_engine(
     client: tandem_core::client::Client<crate::store::IdbStore>,
     relay: crate::transport::RelayClient,
     registered_now: bool,
     on_notice: impl Fn(Notice) + 'static,
 ) -> Device {
-    Device::of_engine(Engine::start(client, relay, registered_now, on_notice).await).await
+    let view = View::start(client, true, on_notice);
+    let device = Device::of_view(view.clone()).await;
+    spawn_local(async move {
+        let host = Host::start(ENGINE_DB, &relay, registered_now).await;
+        if let Err(e) = &host {
+            web_sys::console::error_1(&format!("Tandem's engine did not start: {e}").into());
+        }
+        view.hosted(host);
+    });
+    device
 }
 
 /// Takes `?server=` out of the address bar (it was answered).
@@ -107,11 +118,44 @@ pub fn App() -> impl IntoView {
 
     // Set when this browser was logged out, for the welcome screen to explain.
     let logged_out = RwSignal::new(String::new());
+    // The device while its worker starts over with new keys (it hears when that is done).
+    let parked = StoredValue::new(None::<SendWrapper<Device>>);
+    // `on_notice` itself, for the device it starts again after a reset.
+    let notices = StoredValue::new(None::<Callback<Notice>>);
     let relay_for_notice = StoredValue::new(relay.client.clone());
     let on_notice = move |n: Notice| {
         match n {
         Notice::Changed | Notice::DevicesChanged => set_revision.update(|r| *r += 1),
         Notice::Error(e) => notice.set(e),
+        Notice::Restarting => {
+            if let Phase::Ready(device) = phase.get_untracked() {
+                parked.set_value(Some(device));
+                selected.set(None);
+                phase.set(Phase::Loading);
+            }
+        }
+        Notice::Restarted => {
+            let (Some(old), Some(notify)) = (parked.get_value(), notices.get_value()) else {
+                return;
+            };
+            let host = old.host();
+            spawn_local(async move {
+                match Engine::open(ENGINE_DB).await {
+                    Ok(Some(client)) => {
+                        let view = View::start(client, true, move |n| notify.run(n));
+                        view.hosted(host.ok_or(crate::device::StartError {
+                            locked: false,
+                            error: "the engine stopped".into(),
+                        }));
+                        let device = Device::of_view(view).await;
+                        phase.set(Phase::Ready(SendWrapper::new(device)));
+                    }
+                    Ok(None) => phase.set(Phase::Welcome),
+                    Err(e) => phase.set(Phase::Failed(describe(&e))),
+                }
+                parked.set_value(None);
+            });
+        }
         Notice::DevicesRefused(ids) => notice.set(format!(
             "The server listed {} that you did not link or that you logged out ({}). They were not added to your account, and nobody sends them messages. If this keeps happening, the server may be compromised.",
             if ids.len() == 1 { "a device" } else { "devices" },
@@ -119,9 +163,6 @@ pub fn App() -> impl IntoView {
         )),
         Notice::RemovalUnproven => {
             if let Phase::Ready(device) = phase.get_untracked() {
-                if let Some(engine) = device.engine() {
-                    engine.stop();
-                }
                 let handle = device.handle().to_owned();
                 phase.set(Phase::Refused(handle));
             }
@@ -166,6 +207,8 @@ pub fn App() -> impl IntoView {
     }
     };
 
+    notices.set_value(Some(Callback::new(on_notice)));
+
     // Whether this tab holds the engine's Web Lock (so runs the engine once unlocked).
     let holds_engine = StoredValue::new(false);
     // After an unlock: open the store with the key and start as the tab's role says.
@@ -180,7 +223,7 @@ pub fn App() -> impl IntoView {
                         let device = if holds_engine.get_value() {
                             run_engine(client, (*relay).clone(), false, on_notice).await
                         } else {
-                            Device::of_view(View::start(client, on_notice)).await
+                            Device::of_view(View::start(client, false, on_notice)).await
                         };
                         phase.set(Phase::Ready(SendWrapper::new(device)));
                     }
@@ -245,7 +288,7 @@ pub fn App() -> impl IntoView {
                     let device = if claimed {
                         run_engine(client, (*relay).clone(), false, on_notice).await
                     } else {
-                        Device::of_view(View::start(client, on_notice)).await
+                        Device::of_view(View::start(client, false, on_notice)).await
                     };
                     phase.set(Phase::Ready(SendWrapper::new(device)));
                 }
@@ -276,14 +319,34 @@ pub fn App() -> impl IntoView {
             let relay = relay.clone();
             spawn_local(async move {
                 let name = crate::platform::this_browser();
-                match Engine::create_account(ENGINE_DB, &relay, &handle, &name).await {
-                    Ok(client) => {
-                        config::bind_server(&server_url.get_untracked());
-                        claim(&tab_names(ENGINE_DB).0, || {}).await;
-                        let device = run_engine(client, (*relay).clone(), true, on_notice).await;
-                        phase.set(Phase::Ready(SendWrapper::new(device)));
+                claim(&tab_names(ENGINE_DB).0, || {}).await;
+                // The keys are made and the account registered in the engine's worker, off
+                // this thread; where no worker can run, here.
+                match WorkerHost::register(ENGINE_DB, &relay.url(), &handle, &name).await {
+                    Ok(host) => match Engine::open(ENGINE_DB).await {
+                        Ok(Some(client)) => {
+                            config::bind_server(&server_url.get_untracked());
+                            let view = View::start(client, true, on_notice);
+                            view.hosted(Ok(Host::Worker(host)));
+                            let device = Device::of_view(view).await;
+                            phase.set(Phase::Ready(SendWrapper::new(device)));
+                        }
+                        Ok(None) => set_create_error
+                            .set("The account was not saved on this browser. Try again.".into()),
+                        Err(e) => set_create_error.set(describe(&e)),
+                    },
+                    Err(SpawnError::Failed(why)) => set_create_error.set(why),
+                    Err(SpawnError::Unsupported(_)) => {
+                        match Engine::create_account(ENGINE_DB, &relay, &handle, &name).await {
+                            Ok(client) => {
+                                config::bind_server(&server_url.get_untracked());
+                                let device =
+                                    run_engine(client, (*relay).clone(), true, on_notice).await;
+                                phase.set(Phase::Ready(SendWrapper::new(device)));
+                            }
+                            Err(e) => set_create_error.set(describe(&e)),
+                        }
                     }
-                    Err(e) => set_create_error.set(describe(&e)),
                 }
                 set_creating.set(false);
             });
@@ -293,36 +356,13 @@ pub fn App() -> impl IntoView {
     // Primary: start over with a new account key (from the device list).
     let reset_keys = Callback::new(move |()| {
         let Phase::Ready(device) = phase.get_untracked() else { return };
-        let Some(engine) = device.engine().cloned() else {
-            notice.set("Reset the keys in the tab where Tandem runs.".into());
-            return;
-        };
-        drop(device);
-        selected.set(None);
-        phase.set(Phase::Loading);
+        const DONE: &str = "New security keys are in use. Your linked devices were logged out, and your contacts will see that your security code changed.";
+        // The engine resets; the hosting tab reopens when it runs the new device (see
+        // `Notice::Restarted`), other tabs reload.
         spawn_local(async move {
-            let relay = relay_for_notice.get_value();
-            let started = match engine.reset_account().await {
-                Ok(client) => {
-                    info.set(
-                        "New security keys are in use. Your linked devices were logged out, and your contacts will see that your security code changed.".into(),
-                    );
-                    Ok(client)
-                }
-                Err(e) => {
-                    notice.set(format!("The keys were not reset: {}", describe(&e)));
-                    Engine::open(ENGINE_DB)
-                        .await
-                        .and_then(|c| c.ok_or(tandem_core::client::ClientError::NotRegistered))
-                }
-            };
-            drop(engine);
-            match started {
-                Ok(client) => {
-                    let device = run_engine(client, (*relay).clone(), true, on_notice).await;
-                    phase.set(Phase::Ready(SendWrapper::new(device)));
-                }
-                Err(e) => phase.set(Phase::Failed(describe(&e))),
+            match device.reset_account().await {
+                Ok(()) => info.set(DONE.into()),
+                Err(e) => notice.set(format!("The keys were not reset: {}", e.message)),
             }
         });
     });

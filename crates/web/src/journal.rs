@@ -1,24 +1,30 @@
 //! The send journal: what a person sent and no store holds yet.
 //!
 //! Pressing Enter writes the text here first, synchronously (`localStorage`), before the
-//! composer clears: a tab closed a tenth of a second later loses nothing. The engine tab
-//! then queues each entry in the IndexedDB outbox (in the same transaction as its history
-//! row) under the entry's id, and only then removes the entry. Entries left over by a tab
-//! that died (or by a view whose engine tab was busy) are queued when the engine starts, and
+//! composer clears: a tab closed a tenth of a second later loses nothing. The engine then
+//! queues each entry in the IndexedDB outbox (in the same transaction as its history row)
+//! under the entry's id, and only then is the entry removed. Entries left over by a tab that
+//! died (or by a view whose engine tab was busy) are queued when the engine starts, and
 //! whenever another tab writes one (`storage` events); the id makes that idempotent
 //! ([`tandem_core::client::Client::queue_text_once`]). While this tab has entries no store
 //! holds yet, leaving the page asks first.
+//!
+//! Every entry is its own `localStorage` item (`tandem.outgoing/<order>/<id>`): tabs add and
+//! remove entries at the same time, and `localStorage` has no transactions, so a shared list
+//! rewritten by one tab could drop what another just added. `<order>` (this tab's clock, never
+//! going back, and a counter) keeps the entries in the order typed.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use serde::{Deserialize, Serialize};
 use tandem_core::client::{Conversation, conversation_from_bytes, conversation_to_bytes};
 
-/// The `localStorage` key of the journal.
+/// The prefix of the journal's `localStorage` items (a `storage` event whose key starts with
+/// it is a journal change).
 pub const KEY: &str = "tandem.outgoing";
 
 /// One sent text waiting for the outbox.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     /// 16 random bytes, hex: the message's local id.
     pub id: String,
@@ -40,55 +46,130 @@ impl Entry {
     }
 }
 
+/// An entry's stored value (its id is in the item's key).
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    c: String,
+    t: String,
+}
+
 thread_local! {
     /// Ids this tab wrote that are still in the journal.
     static MINE: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    /// The last order this tab gave an entry.
+    static LAST: Cell<(u64, u32)> = const { Cell::new((0, 0)) };
 }
 
 fn storage() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok().flatten()
 }
 
-/// Every entry, oldest first (none if the journal does not parse: it is rewritten whole).
-pub fn entries() -> Vec<Entry> {
-    storage()
-        .and_then(|s| s.get_item(KEY).ok().flatten())
-        .and_then(|json| js_sys::JSON::parse(&json).ok())
-        .and_then(|v| serde_wasm_bindgen::from_value(v).ok())
-        .unwrap_or_default()
+/// Whether `key` is one of the journal's items (a `storage` event for it is a change).
+pub fn is_journal_key(key: &str) -> bool {
+    key.starts_with(KEY)
 }
 
-fn write(list: &[Entry]) -> Result<(), String> {
-    let s = storage().ok_or("this browser keeps no local data for the site")?;
-    if list.is_empty() {
-        return s.remove_item(KEY).map_err(|_| "the browser refused to save".to_owned());
+/// Every journal item's key, sorted (so in the order typed).
+fn keys(s: &web_sys::Storage) -> Vec<String> {
+    let prefix = format!("{KEY}/");
+    let n = s.length().unwrap_or(0);
+    let mut keys: Vec<String> =
+        (0..n).filter_map(|i| s.key(i).ok().flatten()).filter(|k| k.starts_with(&prefix)).collect();
+    keys.sort();
+    keys
+}
+
+/// The id in an item's key.
+fn id_of(key: &str) -> Option<&str> {
+    key.rsplit('/').next().filter(|id| id.len() == 32)
+}
+
+/// Every entry, oldest first. An item that does not parse is dropped (it cannot be sent).
+pub fn entries() -> Vec<Entry> {
+    let Some(s) = storage() else { return Vec::new() };
+    adopt_old_list(&s);
+    let mut out = Vec::new();
+    for key in keys(&s) {
+        let stored = s
+            .get_item(&key)
+            .ok()
+            .flatten()
+            .and_then(|json| js_sys::JSON::parse(&json).ok())
+            .and_then(|v| serde_wasm_bindgen::from_value::<Stored>(v).ok());
+        match (id_of(&key), stored) {
+            (Some(id), Some(st)) => {
+                out.push(Entry { id: id.to_owned(), conversation: st.c, text: st.t });
+            }
+            _ => {
+                let _ = s.remove_item(&key);
+            }
+        }
     }
-    let value = serde_wasm_bindgen::to_value(list).map_err(|e| e.to_string())?;
+    out
+}
+
+/// The next order for an entry of this tab: its clock in ms (never going back) and a count.
+fn next_order() -> String {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "epoch ms")]
+    let now = js_sys::Date::now().max(0.0) as u64;
+    let (ms, n) = LAST.with(|l| {
+        let (last, count) = l.get();
+        let next = if now > last { (now, 0) } else { (last, count.saturating_add(1)) };
+        l.set(next);
+        next
+    });
+    format!("{ms:016}-{n:08}")
+}
+
+/// Writes one entry under `order`.
+fn put(s: &web_sys::Storage, order: &str, entry: &Entry) -> Result<(), String> {
+    let stored = Stored { c: entry.conversation.clone(), t: entry.text.clone() };
+    let value = serde_wasm_bindgen::to_value(&stored).map_err(|e| e.to_string())?;
     let json =
         js_sys::JSON::stringify(&value).map_err(|_| "the message could not be saved".to_owned())?;
-    s.set_item(KEY, &String::from(json))
+    s.set_item(&format!("{KEY}/{order}/{}", entry.id), &String::from(json))
         .map_err(|_| "the browser's storage for this site is full".to_owned())
+}
+
+/// Moves the entries of a journal written as one list (before entries had their own items)
+/// into items of their own, in their order.
+fn adopt_old_list(s: &web_sys::Storage) {
+    let Some(json) = s.get_item(KEY).ok().flatten() else { return };
+    let old: Vec<Entry> = js_sys::JSON::parse(&json)
+        .ok()
+        .and_then(|v| serde_wasm_bindgen::from_value(v).ok())
+        .unwrap_or_default();
+    for (i, entry) in old.iter().enumerate() {
+        if put(s, &format!("{:016}-{i:08}", 0), entry).is_err() {
+            return; // The list stays for the next try.
+        }
+    }
+    let _ = s.remove_item(KEY);
 }
 
 /// Writes a sent text, synchronously; returns its entry. Fails (nothing written) when the
 /// browser keeps no local data or its storage is full.
 pub fn add(conversation: &Conversation, text: &str) -> Result<Entry, String> {
+    let s = storage().ok_or("this browser keeps no local data for the site")?;
     let entry = Entry {
         id: hex::encode(crate::rng::random_bytes::<16>()),
         conversation: hex::encode(conversation_to_bytes(conversation)),
         text: text.to_owned(),
     };
-    let mut list = entries();
-    list.push(entry.clone());
-    write(&list)?;
+    put(&s, &next_order(), &entry)?;
     MINE.with(|m| m.borrow_mut().push(entry.id.clone()));
     Ok(entry)
 }
 
 /// Removes an entry: a store holds it now.
 pub fn remove(id: &str) {
-    let list: Vec<Entry> = entries().into_iter().filter(|e| e.id != id).collect();
-    let _ = write(&list);
+    if let Some(s) = storage() {
+        for key in keys(&s) {
+            if id_of(&key) == Some(id) {
+                let _ = s.remove_item(&key);
+            }
+        }
+    }
     MINE.with(|m| m.borrow_mut().retain(|x| x != id));
 }
 
@@ -106,6 +187,9 @@ pub fn unsaved_here() -> bool {
 pub fn clear() {
     if let Some(s) = storage() {
         let _ = s.remove_item(KEY);
+        for key in keys(&s) {
+            let _ = s.remove_item(&key);
+        }
     }
     MINE.with(|m| m.borrow_mut().clear());
 }

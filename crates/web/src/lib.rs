@@ -17,7 +17,6 @@ mod components;
 pub mod config;
 pub mod device;
 pub mod hooks;
-#[cfg(target_family = "wasm")]
 pub mod journal;
 #[cfg(target_family = "wasm")]
 pub mod lock;

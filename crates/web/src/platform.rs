@@ -2,7 +2,12 @@
 
 /// This browser's device name, from its user agent.
 pub fn this_browser() -> String {
-    let ua = web_sys::window().and_then(|w| w.navigator().user_agent().ok()).unwrap_or_default();
+    // `navigator` of the page or of the engine's worker.
+    let ua = js_sys::Reflect::get(&js_sys::global(), &"navigator".into())
+        .and_then(|n| js_sys::Reflect::get(&n, &"userAgent".into()))
+        .ok()
+        .and_then(|u| u.as_string())
+        .unwrap_or_default();
     device_name(&ua)
 }
 

@@ -177,6 +177,11 @@ impl RelayClient {
         }
     }
 
+    /// The relay's address.
+    pub fn url(&self) -> String {
+        self.inner.url.borrow().clone()
+    }
+
     /// Connects to another relay from now on.
     pub fn set_url(&self, url: String) {
         *self.inner.url.borrow_mut() = url;

@@ -42,3 +42,46 @@ fn test_a_damaged_journal_reads_as_empty_and_is_replaced() {
     assert_eq!(journal::entries().len(), 1);
     journal::clear();
 }
+
+#[wasm_bindgen_test]
+fn test_entries_keep_the_order_typed_and_each_has_its_own_item() {
+    journal::clear();
+    let chat = Conversation::Direct(AccountId([9; 16]));
+    // Many in the same millisecond: the order typed still holds.
+    let typed: Vec<String> = (0..50).map(|i| format!("burst {i}")).collect();
+    let ids: Vec<String> = typed.iter().map(|t| journal::add(&chat, t).unwrap().id).collect();
+    let stored = journal::entries();
+    assert_eq!(stored.iter().map(|e| e.text.clone()).collect::<Vec<_>>(), typed);
+    // One item per entry: removing one (as the engine does while another tab adds) leaves
+    // every other item untouched.
+    let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
+    let items = (0..storage.length().unwrap())
+        .filter_map(|i| storage.key(i).unwrap())
+        .filter(|k| journal::is_journal_key(k))
+        .count();
+    assert_eq!(items, 50);
+    journal::remove(&ids[10]);
+    assert_eq!(journal::entries().len(), 49);
+    assert!(journal::entries().iter().all(|e| e.id != ids[10]));
+    journal::clear();
+    assert!(journal::entries().is_empty());
+}
+
+#[wasm_bindgen_test]
+fn test_a_journal_kept_as_one_list_is_adopted_in_order() {
+    journal::clear();
+    let chat =
+        hex::encode(tandem_core::client::conversation_to_bytes(&Conversation::Group([2; 16])));
+    let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
+    let old = format!(
+        r#"[{{"id":"{}","conversation":"{chat}","text":"first"}},{{"id":"{}","conversation":"{chat}","text":"second"}}]"#,
+        "a".repeat(32),
+        "b".repeat(32)
+    );
+    storage.set_item(journal::KEY, &old).unwrap();
+    let got = journal::entries();
+    assert_eq!(got.iter().map(|e| e.text.as_str()).collect::<Vec<_>>(), ["first", "second"]);
+    assert_eq!(got[0].id, "a".repeat(32));
+    assert!(storage.get_item(journal::KEY).unwrap().is_none(), "the old list is gone");
+    journal::clear();
+}

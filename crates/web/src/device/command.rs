@@ -73,6 +73,24 @@ pub enum Command {
         /// The contact's account id.
         contact: Vec<u8>,
     },
+    /// Queue send-journal entries in the outbox (the engine's worker cannot read the journal;
+    /// its tab hands the entries over).
+    QueueTexts {
+        /// The entries, oldest first.
+        entries: Vec<crate::journal::Entry>,
+    },
+    /// Primary: start the account over with a new account key.
+    ResetAccount,
+}
+
+impl Command {
+    /// Whether the command asks the relay (so waits for the socket to be logged in).
+    pub fn needs_relay(&self) -> bool {
+        !matches!(
+            self,
+            Self::QueueTexts { .. } | Self::SetVerified { .. } | Self::AcknowledgeKeyChange { .. }
+        )
+    }
 }
 
 /// What a command produced.
@@ -109,6 +127,8 @@ pub enum Outcome {
     },
     /// What checking a code showed.
     Scan(Scan),
+    /// The ids of the journal entries the engine is done with.
+    Handled(Vec<String>),
 }
 
 /// What checking a contact's code showed.

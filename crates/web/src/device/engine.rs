@@ -37,11 +37,14 @@ use crate::store::IdbStore;
 use crate::text::describe;
 use crate::transport::{Handlers, RelayClient, now};
 
+/// How long a command that needs the relay waits for the socket to log in.
+const LOGIN_WAIT: Duration = Duration::from_secs(10);
+
 /// The database holding this browser's device.
 pub const ENGINE_DB: &str = "tandem-browser";
 
 /// What changed, for the UI to reload.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Notice {
     /// Messages or conversations changed.
     Changed,
@@ -59,6 +62,10 @@ pub enum Notice {
     /// The relay listed devices that were not signed into the account (a logged-out device
     /// brought back, an identity the account never issued): a warning for people.
     DevicesRefused(Vec<u32>),
+    /// The device starts over with new keys in this tab's worker: its store is closed.
+    Restarting,
+    /// The worker runs the new device: reopen it.
+    Restarted,
 }
 
 /// Deletes everything this browser stored for its device (after [`Engine::shut_down`] in
@@ -91,6 +98,9 @@ mod trust;
 
 use incoming::{maintain_loop, receive_loop, typed_loop};
 
+/// Starts the engine of the device a reset made.
+type Successor = Box<dyn FnOnce(Client<IdbStore>)>;
+
 /// The running engine of this browser's device.
 pub struct Engine {
     client: Client<IdbStore>,
@@ -98,6 +108,8 @@ pub struct Engine {
     on_notice: Box<dyn Fn(Notice)>,
     handle: String,
     authenticated: Cell<bool>,
+    /// Commands waiting for the socket to be logged in (see [`Engine::logged_in`]).
+    login_waiters: RefCell<Vec<futures_channel::oneshot::Sender<()>>>,
     flushing: Cell<bool>,
     flush_again: Cell<bool>,
     /// When a send that met a busy relay is tried again (the runtime's policy).
@@ -114,6 +126,10 @@ pub struct Engine {
     channel: RefCell<Option<Rc<TabChannel>>>,
     /// The `storage` listener that hears other tabs' journal entries.
     journal_listener: RefCell<Option<leptos::prelude::WindowListenerHandle>>,
+    /// Stopped for good (logged out, or replaced by a reset).
+    halted: Cell<bool>,
+    /// Starts the engine of the device a reset made (see [`Engine::on_replaced`]).
+    successor: RefCell<Option<Successor>>,
 }
 
 /// The Web Lock and channel names of the device stored in `db`.
@@ -170,6 +186,7 @@ impl Engine {
             on_notice: Box::new(on_notice),
             handle,
             authenticated: Cell::new(false),
+            login_waiters: RefCell::new(Vec::new()),
             flushing: Cell::new(false),
             flush_again: Cell::new(false),
             send_retry: RefCell::new(SendRetry::new()),
@@ -179,6 +196,8 @@ impl Engine {
             typed: RefCell::new(Some(typed_tx)),
             channel: RefCell::new(None),
             journal_listener: RefCell::new(None),
+            halted: Cell::new(false),
+            successor: RefCell::new(None),
         });
         let weak = Rc::downgrade(&engine);
         *engine.me.borrow_mut() = weak.clone();
@@ -204,15 +223,17 @@ impl Engine {
         wasm_bindgen_futures::spawn_local(typed_loop(weak.clone(), typed_rx));
         // Entries left by a tab that died, and those other tabs write from now on.
         engine.kick_journal();
-        let on_storage = weak.clone();
-        let listener = leptos::prelude::window_event_listener(leptos::ev::storage, move |ev| {
-            if ev.key().as_deref() == Some(crate::journal::KEY)
-                && let Some(e) = on_storage.upgrade()
-            {
-                e.kick_journal();
-            }
-        });
-        *engine.journal_listener.borrow_mut() = Some(listener);
+        if web_sys::window().is_some() {
+            let on_storage = weak.clone();
+            let listener = leptos::prelude::window_event_listener(leptos::ev::storage, move |ev| {
+                if ev.key().is_some_and(|k| crate::journal::is_journal_key(&k))
+                    && let Some(e) = on_storage.upgrade()
+                {
+                    e.kick_journal();
+                }
+            });
+            *engine.journal_listener.borrow_mut() = Some(listener);
+        }
         wasm_bindgen_futures::spawn_local(maintain_loop(weak.clone()));
         let (on_push, on_connected) = (weak.clone(), weak);
         relay.set_handlers(Handlers {
@@ -233,7 +254,7 @@ impl Engine {
         if relay.is_connected() {
             let e = engine.clone();
             if registered_now {
-                e.authenticated.set(true);
+                e.set_logged_in();
                 wasm_bindgen_futures::spawn_local(async move { e.flush().await });
             } else {
                 wasm_bindgen_futures::spawn_local(async move { e.connected().await });
@@ -242,8 +263,33 @@ impl Engine {
         engine
     }
 
+    /// The socket is logged in as this device: waiting commands go ahead.
+    fn set_logged_in(&self) {
+        self.authenticated.set(true);
+        for w in self.login_waiters.borrow_mut().drain(..) {
+            let _ = w.send(());
+        }
+    }
+
+    /// Waits (at most [`LOGIN_WAIT`]) until the socket is logged in, so that a command asked
+    /// for just after a start or a reconnect does not fail for being early; a relay that
+    /// stays away fails it as offline.
+    async fn logged_in(&self) {
+        if self.authenticated.get() {
+            return;
+        }
+        let (tx, rx) = futures_channel::oneshot::channel();
+        self.login_waiters.borrow_mut().push(tx);
+        let wait = crate::transport::sleep(LOGIN_WAIT);
+        futures_util::pin_mut!(wait);
+        let _ = futures_util::future::select(rx, wait).await;
+    }
+
     /// Runs a command of this tab's UI or of a view.
     pub async fn run_command(&self, command: Command) -> Result<Outcome, ActionError> {
+        if command.needs_relay() {
+            self.logged_in().await;
+        }
         match command {
             Command::Find { handle } => {
                 let (id, handle) = self.find(&handle).await?;
@@ -283,12 +329,39 @@ impl Engine {
             Command::AcknowledgeKeyChange { contact } => {
                 done(self.acknowledge_key_change(device::account(&contact)?).await)
             }
+            Command::QueueTexts { entries } => {
+                Ok(Outcome::Handled(self.queue_entries(entries).await))
+            }
+            Command::ResetAccount => {
+                // Only a host that can start the new device's engine takes it (the worker,
+                // see `device::worker`); an engine in a tab is reset by its own tab.
+                let Some(successor) = self.successor.borrow_mut().take() else {
+                    return Err(ActionError::new(
+                        device::ErrorKind::Failed,
+                        "Reset the keys in the tab where Tandem runs.",
+                    ));
+                };
+                match self.reset_account().await {
+                    Ok(client) => {
+                        successor(client);
+                        Ok(Outcome::Done)
+                    }
+                    // The old device stays (see `reset_account`): its engine starts again.
+                    Err(e) => {
+                        if let Ok(Some(client)) = Engine::open(ENGINE_DB).await {
+                            successor(client);
+                        }
+                        Err(e.into())
+                    }
+                }
+            }
         }
     }
 
-    /// The device's client.
-    pub(crate) fn client(&self) -> &Client<IdbStore> {
-        &self.client
+    /// Lets views reset the account through this engine: `start` runs the new device's
+    /// engine once the reset is done.
+    pub fn on_replaced(&self, start: impl FnOnce(Client<IdbStore>) + 'static) {
+        *self.successor.borrow_mut() = Some(Box::new(start));
     }
 
     /// This account's handle.
@@ -313,6 +386,9 @@ impl Engine {
 
     /// Stops this engine, tells the other tabs `what`, closes the database.
     fn halt(&self, what: &TabMessage) {
+        if self.halted.replace(true) {
+            return;
+        }
         self.stop();
         self.kept.borrow_mut().clear();
         self.authenticated.set(false);
@@ -341,7 +417,7 @@ impl Engine {
     async fn connected(&self) {
         let offset = crate::transport::clock_offset_ms();
         match runtime::log_in(&self.client, &self.relay, offset, &mut system_rng()).await {
-            LoggedIn::Ready => self.authenticated.set(true),
+            LoggedIn::Ready => self.set_logged_in(),
             LoggedIn::Removed { proven: true } => {
                 self.notify(Notice::Removed);
                 return;

@@ -11,7 +11,8 @@ use tandem_core::link::LinkCode;
 use tandem_core::store::ClientStore;
 use tandem_core::wire::relay::DeviceInfo;
 
-use super::engine::{CodeView, Engine};
+use super::engine::CodeView;
+use super::host::Host;
 use super::view::View;
 use super::{ActionError, Command, Outcome, Scan};
 use crate::store::{ConversationSummary, IdbStore};
@@ -44,8 +45,7 @@ struct Me {
 #[derive(Clone)]
 pub struct Device {
     actions: Rc<dyn DeviceActions>,
-    /// Set in the tab that runs the engine.
-    engine: Option<Rc<Engine>>,
+    view: Rc<View>,
     me: Rc<Me>,
 }
 
@@ -56,26 +56,25 @@ impl std::fmt::Debug for Device {
 }
 
 impl Device {
-    /// The device whose engine runs in this tab.
-    pub async fn of_engine(engine: Rc<Engine>) -> Self {
-        let me = who(engine.client()).await;
-        Self { actions: engine.clone(), engine: Some(engine), me: Rc::new(me) }
-    }
-
-    /// The device whose engine runs in another tab.
+    /// The device `view` shows.
     pub async fn of_view(view: Rc<View>) -> Self {
         let me = who(view.client()).await;
-        Self { actions: view, engine: None, me: Rc::new(me) }
+        Self { actions: view.clone(), view, me: Rc::new(me) }
     }
 
-    /// The engine, when it runs in this tab.
-    pub fn engine(&self) -> Option<&Rc<Engine>> {
-        self.engine.as_ref()
+    /// The view (the hosting tab hands it its engine).
+    pub fn view(&self) -> &Rc<View> {
+        &self.view
+    }
+
+    /// Where this tab runs the engine, when it hosts it.
+    pub fn host(&self) -> Option<Host> {
+        self.view.host()
     }
 
     /// Whether this tab only views an engine that runs in another tab.
     pub fn is_viewer(&self) -> bool {
-        self.engine.is_none()
+        !self.view.is_host()
     }
 
     /// This account's handle.
@@ -261,6 +260,12 @@ impl Device {
     /// The person saw that `contact`'s security code changed.
     pub async fn acknowledge_key_change(&self, contact: AccountId) -> Result<(), ActionError> {
         self.done(Command::AcknowledgeKeyChange { contact: contact.0.to_vec() }).await
+    }
+
+    /// Primary: starts the account over with a new account key (the engine's host then runs
+    /// the new device, and views reopen).
+    pub async fn reset_account(&self) -> Result<(), ActionError> {
+        self.done(Command::ResetAccount).await
     }
 
     async fn done(&self, command: Command) -> Result<(), ActionError> {

@@ -31,6 +31,10 @@ pub enum TabMessage {
     LoggedOut,
     /// The device started over (new account key): views reload.
     Reload,
+    /// The engine's worker runs again after a reset: the tab that hosts it reopens.
+    Restarted,
+    /// Something the engine (in its worker) tells every tab.
+    Notice(super::engine::Notice),
     /// A view's command.
     Request {
         /// Random, so views never collide.

@@ -150,6 +150,11 @@ impl DataKey {
         Self { key }
     }
 
+    /// The key itself (usable, never readable), to hand to the engine's worker.
+    pub fn crypto_key(&self) -> &CryptoKey {
+        &self.key
+    }
+
     /// Seals each `(aad, plaintext)`; all run at once.
     pub async fn seal_all(
         &self,

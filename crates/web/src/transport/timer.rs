@@ -11,8 +11,13 @@ use wasm_bindgen_futures::JsFuture;
 pub async fn sleep(d: Duration) {
     let ms = i32::try_from(d.as_millis()).unwrap_or(i32::MAX);
     let promise = Promise::new(&mut |resolve, _reject| {
-        if let Some(window) = web_sys::window() {
-            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+        // The page's or the worker's `setTimeout`.
+        let global = js_sys::global();
+        if let Some(set_timeout) = js_sys::Reflect::get(&global, &"setTimeout".into())
+            .ok()
+            .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+        {
+            let _ = set_timeout.call2(&global, &resolve, &ms.into());
         }
     });
     let _ = JsFuture::from(promise).await;

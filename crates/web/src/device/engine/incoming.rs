@@ -2,6 +2,7 @@
 //! retries, the send journal's typed texts, and the hourly upkeep.
 
 use super::*;
+use crate::journal::Entry;
 
 impl Engine {
     /// Handles one push through [`tandem_core::runtime::handle_push`] and acts on what it
@@ -80,36 +81,47 @@ pub(super) async fn typed_loop(engine: std::rc::Weak<Engine>, mut rx: mpsc::Unbo
         // One pass serves every wake-up that came meanwhile.
         while rx.try_recv().is_ok() {}
         let Some(e) = engine.upgrade() else { return };
-        let mut queued = false;
-        for entry in crate::journal::entries() {
+        for id in e.queue_entries(crate::journal::entries()).await {
+            crate::journal::remove(&id);
+        }
+    }
+}
+
+impl Engine {
+    /// Queues send-journal entries in the outbox (each at most once, by its id; see
+    /// [`Client::queue_text_once`]); returns the ids of the entries handled: queued, or
+    /// refused for good (said to people). An entry the store failed to take stays out of the
+    /// list, for the next pass.
+    pub(crate) async fn queue_entries(&self, entries: Vec<Entry>) -> Vec<String> {
+        let mut handled = Vec::new();
+        for entry in entries {
             let (Some(conversation), Some(local_id)) = (entry.conversation(), entry.local_id())
             else {
-                crate::journal::remove(&entry.id);
+                handled.push(entry.id);
                 continue;
             };
             let result =
-                e.client.queue_text_once(conversation, &entry.text, Some(local_id), now()).await;
+                self.client.queue_text_once(conversation, &entry.text, Some(local_id), now()).await;
             match result {
-                Ok(_) => {
-                    crate::journal::remove(&entry.id);
-                    queued = true;
-                }
+                Ok(_) => handled.push(entry.id),
                 Err(ClientError::InvalidInput(why)) => {
-                    crate::journal::remove(&entry.id);
-                    e.notify(Notice::Error(format!("A message was not sent: {why}")));
+                    handled.push(entry.id);
+                    self.notify(Notice::Error(format!("A message was not sent: {why}")));
                 }
                 // The store failed: the entry stays for the next pass.
                 Err(err) => {
-                    e.notify(Notice::Error(describe(&err)));
+                    self.notify(Notice::Error(describe(&err)));
                     break;
                 }
             }
         }
-        if queued {
-            e.notify(Notice::Changed);
-            let me = e.clone();
-            wasm_bindgen_futures::spawn_local(async move { me.flush().await });
+        if !handled.is_empty() {
+            self.notify(Notice::Changed);
+            if let Some(me) = self.me.borrow().upgrade() {
+                wasm_bindgen_futures::spawn_local(async move { me.flush().await });
+            }
         }
+        handled
     }
 }
 
