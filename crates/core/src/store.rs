@@ -12,6 +12,7 @@
 //! separated by a save, because the second reads the stored state.
 
 mod memory;
+pub mod read_model;
 mod session_log;
 mod traits;
 

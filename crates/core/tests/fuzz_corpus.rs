@@ -19,6 +19,7 @@ const TARGETS: &[Target] = &[
     ("relay_proofs", fuzz::relay_proofs, 3),
     ("client_receive", fuzz::client_receive, 35),
     ("group_decrypt_schedule", fuzz::group_decrypt_schedule, 4),
+    ("read_model", fuzz::read_model, 2),
 ];
 
 fn corpus_dir(target: &str) -> String {
@@ -109,4 +110,9 @@ fn write_seeds() {
             std::fs::write(format!("{dir}/{name}"), &seed).unwrap();
         }
     }
+}
+
+#[test]
+fn test_replay_read_model_corpus() {
+    check("read_model");
 }

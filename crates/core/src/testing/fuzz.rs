@@ -29,7 +29,86 @@ pub use engine::{client_receive, group_decrypt_schedule};
 pub fn seeds(target: &str) -> Vec<Vec<u8>> {
     let mut out = adversary::seeds(target);
     out.extend(engine::seeds(target));
+    if target == "read_model" {
+        out.extend(read_model_seeds());
+    }
     out
+}
+
+/// A stored summary and a recent list of three chats (one a group, one without a handle).
+fn read_model_seeds() -> Vec<Vec<u8>> {
+    use crate::records::{Conversation, MessageId, MessageRecord, OutgoingState};
+    use crate::store::read_model::{Fresh, merge_recent, summary_value};
+    let message = |peer: u8, at: u64, group: bool| MessageRecord {
+        id: MessageId {
+            sender: crate::AccountId([peer; 16]),
+            device: DeviceId::PRIMARY,
+            timestamp: at,
+        },
+        conversation: if group {
+            Conversation::Group([peer; 16])
+        } else {
+            Conversation::Direct(crate::AccountId([peer; 16]))
+        },
+        body: format!("hello {peer}"),
+        outgoing: false,
+        state: OutgoingState::Sent,
+        stored_at: Timestamp::from_millis(at + 5),
+        delivered_to: std::collections::BTreeSet::new(),
+        read_by: std::collections::BTreeSet::new(),
+        server_time: Some(Timestamp::from_millis(at + 1)),
+        notice: None,
+        local_id: None,
+    };
+    let fresh: Vec<Fresh> =
+        [(1, 100, false, Some("ann")), (2, 300, true, None), (3, 200, false, None)]
+            .into_iter()
+            .map(|(peer, at, group, name)| {
+                let m = message(peer, at, group);
+                Fresh::new(
+                    vec![peer; 17],
+                    summary_value(&m, u32::from(peer)),
+                    &m,
+                    name.map(str::to_owned),
+                )
+            })
+            .collect();
+    let summary = fresh[0].summary.clone();
+    vec![
+        prost::Message::encode_to_vec(&summary),
+        prost::Message::encode_to_vec(&merge_recent(None, fresh)),
+    ]
+}
+
+/// The chat list's read model on arbitrary (corrupt or hostile) stored bytes: parsing never
+/// panics; whatever parses re-encodes to a value that parses the same; merging a list with
+/// its own chats keeps at most [`RECENT_LEN`](crate::store::read_model::RECENT_LEN), newest
+/// first, one entry per conversation.
+pub fn read_model(data: &[u8]) {
+    use crate::store::read_model::{Fresh, RECENT_LEN, StoredRecent, StoredSummary, merge_recent};
+    if let Ok(s) = StoredSummary::parse(data) {
+        let _ = s.read();
+        assert_eq!(StoredSummary::parse(&prost::Message::encode_to_vec(&s)).unwrap(), s);
+    }
+    if let Ok(r) = StoredRecent::parse(data) {
+        let _ = r.summaries();
+        let fresh: Vec<Fresh> = r
+            .entries
+            .iter()
+            .filter_map(|e| {
+                let s = e.s.clone()?;
+                let (last, _) = s.read().ok()?;
+                Some(Fresh::new(e.k.clone(), s, &last, e.n.clone()))
+            })
+            .collect();
+        let merged = merge_recent(Some(r.clone()), fresh);
+        assert!(merged.entries.len() <= RECENT_LEN);
+        assert!(merged.entries.windows(2).all(|w| w[0].t >= w[1].t), "newest first");
+        let mut keys = std::collections::HashSet::new();
+        assert!(merged.entries.iter().all(|e| keys.insert(e.k.clone())), "one per chat");
+        let again = StoredRecent::parse(&prost::Message::encode_to_vec(&merged)).unwrap();
+        assert_eq!(again, merged);
+    }
 }
 
 /// Every message parser; whatever parses re-serializes to the same bytes and parses again.

@@ -207,23 +207,29 @@ pub(crate) fn Messenger(
         on_cleanup(move || listener.remove());
     }
 
-    // The chat list follows the store.
+    // The chat list follows the store: one reload at a time, and a change during it makes
+    // one more, at most every 200 ms (a burst of thousands of messages redraws the list a
+    // few times a second, not once per message).
+    let reloading = StoredValue::new(false);
+    let reload_again = StoredValue::new(false);
     Effect::new(move |_| {
         revision.track();
+        if reloading.get_value() {
+            reload_again.set_value(true);
+            return;
+        }
+        reloading.set_value(true);
         let e = engine.get_value();
         spawn_local(async move {
-            let Ok(list) = e.conversations().await else { return };
-            // Every known name in one read; unknown ones are asked for once each.
-            let mut names = e.store().contacts().await.unwrap_or_default();
-            for s in &list {
-                if let Conversation::Direct(a) = s.conversation
-                    && !names.contains_key(&a)
-                {
-                    let name = e.name_of(a).await;
-                    names.insert(a, name);
+            loop {
+                reload_again.set_value(false);
+                reload_chats(&e, chats).await;
+                if !reload_again.get_value() {
+                    break;
                 }
+                crate::transport::sleep(std::time::Duration::from_millis(200)).await;
             }
-            chats.set(chat_rows(&list, &names));
+            reloading.set_value(false);
         });
     });
 
@@ -499,4 +505,20 @@ pub(crate) fn ChatList(
             </Show>
         </nav>
     }
+}
+
+/// Reads the chat list and the names it shows into `chats`.
+async fn reload_chats(e: &Device, chats: RwSignal<Vec<ChatRow>>) {
+    let Ok(list) = e.conversations().await else { return };
+    // Every known name in one read; unknown ones are asked for once each.
+    let mut names = e.store().contacts().await.unwrap_or_default();
+    for s in &list {
+        if let Conversation::Direct(a) = s.conversation
+            && !names.contains_key(&a)
+        {
+            let name = e.name_of(a).await;
+            names.insert(a, name);
+        }
+    }
+    chats.set(chat_rows(&list, &names));
 }
