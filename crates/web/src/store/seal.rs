@@ -132,9 +132,24 @@ pub fn aad(store: &str, key: &JsValue) -> Vec<u8> {
     out
 }
 
-/// How many values one batch of WebCrypto calls seals or opens before the thread is let go
-/// (each call costs some 25 µs of the calling thread: 1 000 at once held it over 50 ms).
+/// How many values one batch of WebCrypto calls seals or opens (each call costs some 25 µs
+/// of the calling thread: 1 000 at once held a page's thread over 50 ms).
 const CHUNK: usize = 256;
+
+/// How long a page's thread is held between batches before it is let go.
+const SLICE_MS: f64 = 16.0;
+
+/// Between two batches: lets a page's thread go once this call has held it [`SLICE_MS`]
+/// since `since` (a worker's thread goes on: nothing waits for it).
+async fn between_batches(since: &mut f64) {
+    if web_sys::window().is_none() {
+        return;
+    }
+    if js_sys::Date::now() - *since >= SLICE_MS {
+        crate::transport::yield_now().await;
+        *since = js_sys::Date::now();
+    }
+}
 
 /// The data key: seals and opens values of the engine's store.
 #[derive(Clone)]
@@ -159,15 +174,16 @@ impl DataKey {
         &self.key
     }
 
-    /// Seals each `(aad, plaintext)`, [`CHUNK`] at once, letting the thread go between.
+    /// Seals each `(aad, plaintext)`, [`CHUNK`] at once (see [`between_batches`]).
     pub async fn seal_all(
         &self,
         items: &[(Vec<u8>, Zeroizing<Vec<u8>>)],
     ) -> Result<Vec<Uint8Array>, SealError> {
         let mut out = Vec::with_capacity(items.len());
+        let mut since = js_sys::Date::now();
         for (i, chunk) in items.chunks(CHUNK).enumerate() {
             if i > 0 {
-                crate::transport::yield_now().await;
+                between_batches(&mut since).await;
             }
             out.extend(self.seal_chunk(chunk).await?);
         }
@@ -219,17 +235,18 @@ impl DataKey {
         out.pop().ok_or_else(|| SealError::Crypto("nothing sealed".into()))
     }
 
-    /// Opens each `(aad, sealed value)`, [`CHUNK`] at once, letting the thread go between;
-    /// `what` names the record family in errors.
+    /// Opens each `(aad, sealed value)`, [`CHUNK`] at once (see [`between_batches`]); `what`
+    /// names the record family in errors.
     pub async fn open_all(
         &self,
         what: &'static str,
         items: &[(Vec<u8>, JsValue)],
     ) -> Result<Vec<Zeroizing<Vec<u8>>>, SealError> {
         let mut out = Vec::with_capacity(items.len());
+        let mut since = js_sys::Date::now();
         for (i, chunk) in items.chunks(CHUNK).enumerate() {
             if i > 0 {
-                crate::transport::yield_now().await;
+                between_batches(&mut since).await;
             }
             out.extend(self.open_chunk(what, chunk).await?);
         }
