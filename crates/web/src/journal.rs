@@ -69,6 +69,18 @@ pub fn is_journal_key(key: &str) -> bool {
     key.starts_with(KEY)
 }
 
+/// Calls `on_change` whenever another tab of this page's origin writes or removes a journal
+/// entry (`storage` events reach every tab but the writer); `None` where there is no page
+/// (a worker hears of entries from its host instead).
+pub fn on_change(on_change: impl Fn() + 'static) -> Option<leptos::prelude::WindowListenerHandle> {
+    web_sys::window()?;
+    Some(leptos::prelude::window_event_listener(leptos::ev::storage, move |ev| {
+        if ev.key().is_some_and(|k| is_journal_key(&k)) {
+            on_change();
+        }
+    }))
+}
+
 /// Every journal item's key, sorted (so in the order typed).
 fn keys(s: &web_sys::Storage) -> Vec<String> {
     let prefix = format!("{KEY}/");

@@ -223,17 +223,12 @@ impl Engine {
         wasm_bindgen_futures::spawn_local(typed_loop(weak.clone(), typed_rx));
         // Entries left by a tab that died, and those other tabs write from now on.
         engine.kick_journal();
-        if web_sys::window().is_some() {
-            let on_storage = weak.clone();
-            let listener = leptos::prelude::window_event_listener(leptos::ev::storage, move |ev| {
-                if ev.key().is_some_and(|k| crate::journal::is_journal_key(&k))
-                    && let Some(e) = on_storage.upgrade()
-                {
-                    e.kick_journal();
-                }
-            });
-            *engine.journal_listener.borrow_mut() = Some(listener);
-        }
+        let on_storage = weak.clone();
+        *engine.journal_listener.borrow_mut() = crate::journal::on_change(move || {
+            if let Some(e) = on_storage.upgrade() {
+                e.kick_journal();
+            }
+        });
         wasm_bindgen_futures::spawn_local(maintain_loop(weak.clone()));
         let (on_push, on_connected) = (weak.clone(), weak);
         relay.set_handlers(Handlers {
@@ -364,11 +359,6 @@ impl Engine {
         *self.successor.borrow_mut() = Some(Box::new(start));
     }
 
-    /// This account's handle.
-    pub fn handle(&self) -> &str {
-        &self.handle
-    }
-
     /// This device's account.
     pub async fn account_id(&self) -> AccountId {
         self.client.whoami().await.0
@@ -377,11 +367,6 @@ impl Engine {
     /// Whether this is the account's primary device.
     pub async fn is_primary(&self) -> bool {
         self.client.whoami().await.1.is_primary()
-    }
-
-    /// This device's id.
-    pub async fn device_id(&self) -> u32 {
-        self.client.whoami().await.1.get()
     }
 
     /// Stops this engine, tells the other tabs `what`, closes the database.

@@ -244,14 +244,11 @@ impl WorkerHost {
         *host.me.borrow_mut() = Rc::downgrade(&host);
         // Entries other tabs write reach the worker through this tab.
         let weak = Rc::downgrade(&host);
-        let listener = leptos::prelude::window_event_listener(leptos::ev::storage, move |ev| {
-            if ev.key().is_some_and(|k| crate::journal::is_journal_key(&k))
-                && let Some(h) = weak.upgrade()
-            {
+        *host.journal_listener.borrow_mut() = crate::journal::on_change(move || {
+            if let Some(h) = weak.upgrade() {
                 h.kick();
             }
         });
-        *host.journal_listener.borrow_mut() = Some(listener);
         host.kick();
         Ok(host)
     }
