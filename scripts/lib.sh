@@ -10,7 +10,11 @@ export TRUNK_SKIP_VERSION_CHECK=true
 export PATH="$REPO_ROOT/tools/node_modules/.bin:${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
 TANDEM_STARTED=${TANDEM_STARTED:-$(date +%s)}
-step() { printf '\n\033[1m==> [%4ds] %s\033[0m\n' "$(( $(date +%s) - TANDEM_STARTED ))" "$*"; }
+# Each step names the time since the start and the disk left, so a CI log shows where either ran out.
+step() {
+  printf '\n\033[1m==> [%4ds, %s free] %s\033[0m\n' "$(( $(date +%s) - TANDEM_STARTED ))" \
+    "$(df -Ph "$REPO_ROOT" 2>/dev/null | awk 'NR==2 {print $4}')" "$*"
+}
 
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
