@@ -3,6 +3,7 @@
 
 pub mod conformance;
 pub mod fuzz;
+pub mod scenarios;
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -13,7 +13,6 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use futures_channel::oneshot;
-use futures_util::future::{Either, select};
 use tandem_core::runtime::Requests;
 use tandem_core::transport::{Backoff, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT};
 use tandem_core::wire::relay::{
@@ -22,7 +21,7 @@ use tandem_core::wire::relay::{
 };
 
 pub use connection::{RelayConnection, RelayEvents, close_code};
-pub use timer::{duration_between, now, now_ms, sleep, yield_now};
+pub use timer::{duration_between, now, now_ms, sleep, within, yield_now};
 
 /// How long a request waits for its response.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
@@ -217,11 +216,10 @@ impl RelayClient {
             self.inner.pending.borrow_mut().take(id);
             return Err(e);
         }
-        let outcome = select(rx, Box::pin(sleep(timeout))).await;
-        match outcome {
-            Either::Left((Ok(result), _)) => result,
-            Either::Left((Err(_), _)) => Err(TransportError::NotConnected),
-            Either::Right(_) => {
+        match within(timeout, rx).await {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(TransportError::NotConnected),
+            None => {
                 self.inner.pending.borrow_mut().take(id);
                 Err(TransportError::Timeout)
             }
@@ -297,7 +295,7 @@ impl RelayClient {
                 retry_at_ms: now_ms() + delay.as_millis() as f64,
                 reason: describe(&reason),
             });
-            let _ = select(wake_rx, Box::pin(sleep(delay))).await;
+            let _ = within(delay, wake_rx).await;
             self.inner.wake.borrow_mut().take();
         }
     }
@@ -307,9 +305,9 @@ impl RelayClient {
         let mut next_keepalive = now_ms() + KEEPALIVE_INTERVAL.as_millis() as f64;
         loop {
             let wait = duration_between(now_ms(), next_keepalive);
-            let frame = match select(Box::pin(events.next_frame()), Box::pin(sleep(wait))).await {
-                Either::Left((frame, _)) => frame,
-                Either::Right(_) => {
+            let frame = match within(wait, events.next_frame()).await {
+                Some(frame) => frame,
+                None => {
                     next_keepalive = now_ms() + KEEPALIVE_INTERVAL.as_millis() as f64;
                     self.spawn_keepalive(conn.clone());
                     continue;

@@ -79,14 +79,9 @@ pub async fn wipe() -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())
     };
-    let timeout = crate::transport::sleep(Duration::from_secs(10));
-    futures_util::pin_mut!(delete, timeout);
-    match futures_util::future::select(delete, timeout).await {
-        futures_util::future::Either::Left((done, _)) => done,
-        futures_util::future::Either::Right(_) => {
-            Err("another Tandem tab is still using this browser's data; close it to finish".into())
-        }
-    }
+    crate::transport::within(Duration::from_secs(10), delete).await.unwrap_or_else(|| {
+        Err("another Tandem tab is still using this browser's data; close it to finish".into())
+    })
 }
 
 pub use crate::device::Scan;
@@ -203,7 +198,8 @@ impl Engine {
         *engine.me.borrow_mut() = weak.clone();
         // Other tabs of this device hand their actions to this one.
         let serving = weak.clone();
-        let channel = TabChannel::open(&tab_names(ENGINE_DB).1, move |msg| {
+        let names = tab_names(engine.client.store().name());
+        let channel = TabChannel::open(&names.1, move |msg| {
             if let (Some(e), TabMessage::LoggedOut) = (serving.upgrade(), &msg) {
                 // A view logged this device out (its engine tab is this one).
                 e.notify(Notice::Removed);
@@ -275,9 +271,13 @@ impl Engine {
         }
         let (tx, rx) = futures_channel::oneshot::channel();
         self.login_waiters.borrow_mut().push(tx);
-        let wait = crate::transport::sleep(LOGIN_WAIT);
-        futures_util::pin_mut!(wait);
-        let _ = futures_util::future::select(rx, wait).await;
+        let _ = crate::transport::within(LOGIN_WAIT, rx).await;
+    }
+
+    /// Whether the socket is logged in as this device, once it is or [`LOGIN_WAIT`] passed.
+    pub async fn wait_logged_in(&self) -> bool {
+        self.logged_in().await;
+        self.authenticated.get()
     }
 
     /// Runs a command of this tab's UI or of a view.
@@ -343,7 +343,7 @@ impl Engine {
                     }
                     // The old device stays (see `reset_account`): its engine starts again.
                     Err(e) => {
-                        if let Ok(Some(client)) = Engine::open(ENGINE_DB).await {
+                        if let Ok(Some(client)) = Engine::open(self.store().name()).await {
                             successor(client);
                         }
                         Err(e.into())

@@ -214,15 +214,7 @@ impl Linker {
                     "The server did not give a link code ({e}). Trying again in {} s.",
                     delay.as_secs()
                 )));
-                let weak: Weak<Self> = Rc::downgrade(&self);
-                wasm_bindgen_futures::spawn_local(async move {
-                    sleep(delay).await;
-                    if let Some(l) = weak.upgrade()
-                        && l.generation.get() == generation
-                    {
-                        l.new_code().await;
-                    }
-                });
+                self.new_code_after(delay, generation);
                 return;
             }
             Err(_) => {
@@ -254,9 +246,15 @@ impl Linker {
             svg,
             rotates_at_ms: rotates_at.as_millis() as f64,
         }));
-        let weak: Weak<Self> = Rc::downgrade(&self);
+        self.new_code_after(lifetime, generation);
+    }
+
+    /// Asks for a new code after `delay`, unless a newer code (a later `generation`) or a
+    /// dropped linker came first.
+    fn new_code_after(self: &Rc<Self>, delay: std::time::Duration, generation: u64) {
+        let weak: Weak<Self> = Rc::downgrade(self);
         wasm_bindgen_futures::spawn_local(async move {
-            sleep(lifetime).await;
+            sleep(delay).await;
             if let Some(l) = weak.upgrade()
                 && l.generation.get() == generation
             {

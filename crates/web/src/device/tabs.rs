@@ -10,14 +10,13 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use futures_channel::oneshot;
-use futures_util::future::{Either, select};
 use js_sys::{Function, Object, Promise, Reflect};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
 use crate::device::{ActionError, Command, ErrorKind, Outcome};
-use crate::transport::sleep;
+use crate::transport::within;
 
 /// How long a view waits for the engine tab to answer.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -109,8 +108,8 @@ impl TabChannel {
         let (tx, rx) = oneshot::channel();
         self.pending.borrow_mut().insert(id, tx);
         self.post(&TabMessage::Request { id, command });
-        match select(rx, Box::pin(sleep(REPLY_TIMEOUT))).await {
-            Either::Left((Ok(r), _)) => r,
+        match within(REPLY_TIMEOUT, rx).await {
+            Some(Ok(r)) => r,
             _ => {
                 self.pending.borrow_mut().remove(&id);
                 Err(ActionError::new(

@@ -125,9 +125,7 @@ impl View {
             _ => None,
         };
         if let Some(rx) = waiting {
-            let timeout = crate::transport::sleep(START_WAIT);
-            futures_util::pin_mut!(timeout);
-            let _ = futures_util::future::select(rx, timeout).await;
+            let _ = crate::transport::within(START_WAIT, rx).await;
         }
         match &*self.hosting.borrow() {
             Hosting::Failed(e) => Err(ActionError::new(

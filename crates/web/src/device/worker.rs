@@ -205,28 +205,25 @@ impl WorkerHost {
             worker.terminate();
             return Err(unsupported("the worker could not be started"));
         }
-        let outcome = select(
-            Box::pin(async {
-                match select(rx, erx).await {
-                    Either::Left((Ok(r), _)) => r,
-                    Either::Left((Err(_), _)) | Either::Right(_) => {
-                        Err(unsupported("the worker script failed to load"))
-                    }
+        let outcome = crate::transport::within(START_TIMEOUT, async {
+            match select(rx, erx).await {
+                Either::Left((Ok(r), _)) => r,
+                Either::Left((Err(_), _)) | Either::Right(_) => {
+                    Err(unsupported("the worker script failed to load"))
                 }
-            }),
-            Box::pin(crate::transport::sleep(START_TIMEOUT)),
-        )
+            }
+        })
         .await;
         worker.set_onmessage(None);
         worker.set_onerror(None);
         drop((on_message, on_error));
         match outcome {
-            Either::Left((Ok(()), _)) => {}
-            Either::Left((Err(e), _)) => {
+            Some(Ok(())) => {}
+            Some(Err(e)) => {
                 worker.terminate();
                 return Err(e);
             }
-            Either::Right(_) => {
+            None => {
                 worker.terminate();
                 return Err(unsupported("the worker did not start in time"));
             }

@@ -164,6 +164,8 @@ pub async fn open_snapshot(
 
 /// `tandem-core`'s stores over one IndexedDB database.
 pub struct IdbStore {
+    /// The database's name.
+    name: String,
     /// `None` once closed (this device was logged out and its data is being deleted).
     db: RefCell<Option<Rexie>>,
     identity: IdentityKeyPair,
@@ -305,6 +307,7 @@ impl IdbStore {
 
     fn with(db: Rexie, identity: IdentityKeyPair, registration_id: u32, key: DataKey) -> Self {
         Self {
+            name: db.name(),
             db: RefCell::new(Some(db)),
             identity,
             registration_id,
@@ -316,6 +319,11 @@ impl IdbStore {
             writing: futures_util::lock::Mutex::new(()),
             model: RefCell::default(),
         }
+    }
+
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The data key ring of the store `name`, if it has one.

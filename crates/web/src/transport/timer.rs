@@ -23,6 +23,15 @@ pub async fn sleep(d: Duration) {
     let _ = JsFuture::from(promise).await;
 }
 
+/// `future`'s output, or `None` if `d` passed first (the future is dropped then).
+pub async fn within<F: Future>(d: Duration, future: F) -> Option<F::Output> {
+    use futures_util::future::{Either, select};
+    match select(std::pin::pin!(future), std::pin::pin!(sleep(d))).await {
+        Either::Left((output, _)) => Some(output),
+        Either::Right(_) => None,
+    }
+}
+
 /// Lets the browser run what waits (input, rendering) and resumes soon after: with
 /// `scheduler.yield()` where the browser has it (the task resumes ahead of other queued
 /// work), otherwise a zero-delay timeout.

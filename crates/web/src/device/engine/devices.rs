@@ -84,7 +84,7 @@ impl Engine {
             &mut rng,
         )
         .await?;
-        let store = IdbStore::create(ENGINE_DB, identity, registration_id).await?;
+        let store = IdbStore::create(self.store().name(), identity, registration_id).await?;
         Client::start_primary(store, &self.relay, account, &handle, now(), &mut rng).await
     }
 
