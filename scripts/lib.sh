@@ -57,16 +57,18 @@ ensure_build_tools() {
   fi
 }
 
-# Test-only tools: Chromium and ChromeDriver (apt), playwright-core, and the real libsignal
-# (npm @signalapp/libsignal-client 0.90.0, prebuilt for linux-x64) for the interop tests.
+# Test-only tools: Chromium, ChromeDriver and Firefox ESR (apt), playwright-core and
+# puppeteer-core (Firefox over WebDriver BiDi), and the real libsignal (npm
+# @signalapp/libsignal-client 0.90.0, prebuilt for linux-x64) for the interop tests.
 ensure_test_tools() {
-  if ! [ -x /usr/bin/chromium ] || ! [ -x /usr/bin/chromedriver ]; then
-    step "installing Chromium and ChromeDriver from apt"
+  if ! [ -x /usr/bin/chromium ] || ! [ -x /usr/bin/chromedriver ] || ! [ -x /usr/bin/firefox-esr ]; then
+    step "installing Chromium, ChromeDriver and Firefox ESR from apt"
     as_root apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium chromium-driver
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium chromium-driver firefox-esr
   fi
-  if ! [ -d "$REPO_ROOT/tests/e2e/node_modules/playwright-core" ]; then
-    step "installing playwright-core for the end-to-end tests"
+  if ! [ -d "$REPO_ROOT/tests/e2e/node_modules/playwright-core" ] ||
+    ! [ -d "$REPO_ROOT/tests/e2e/node_modules/puppeteer-core" ]; then
+    step "installing playwright-core and puppeteer-core for the end-to-end tests"
     (cd "$REPO_ROOT/tests/e2e" && npm ci --no-fund --no-audit)
   fi
   if ! [ -d "$REPO_ROOT/tests/interop/node_modules/@signalapp/libsignal-client" ]; then

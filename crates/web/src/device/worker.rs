@@ -247,6 +247,8 @@ impl WorkerHost {
             }
         });
         host.kick();
+        // For tests and profiles: this page's engine runs in a worker.
+        crate::platform::mark("tandem-engine-worker");
         Ok(host)
     }
 
