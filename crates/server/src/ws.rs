@@ -122,7 +122,7 @@ where
         }),
     ));
     let end = session.run(&mut socket, &config).await;
-    session.finish(&mut socket, end).await;
+    Box::pin(session.finish(&mut socket, end)).await;
 }
 
 /// Delivery state of an authenticated session.
@@ -291,13 +291,12 @@ impl<D: Storage> Session<D> {
                     Ok(())
                 }
                 Event::Finished(None) => Ok(()),
-                Event::Notify(Some(Notify::Envelopes(list))) => self.on_envelopes(list).await,
+                Event::Notify(Some(Notify::Envelopes(list))) => {
+                    Box::pin(self.on_envelopes(list)).await
+                }
                 Event::Notify(Some(Notify::Removed)) => {
                     let signed_device_list = match self.who {
-                        Some(who) => self
-                            .state
-                            .storage
-                            .account(who.account)
+                        Some(who) => Box::pin(self.state.storage.account(who.account))
                             .await
                             .ok()
                             .flatten()
@@ -346,7 +345,9 @@ impl<D: Storage> Session<D> {
                 }
                 Event::Frame(Some(Ok(msg))) => {
                     last_active = Instant::now();
-                    self.on_message(msg).await
+                    // Boxed: logins and requests are large state machines, and inline they
+                    // would size every idle socket's task by the largest of them.
+                    Box::pin(self.on_message(msg)).await
                 }
             };
             if let Err(end) = outcome {
