@@ -29,6 +29,8 @@ const ARGON_M_KIB: u32 = 19_456;
 const ARGON_T: u32 = 2;
 /// Argon2id lanes.
 const ARGON_P: u32 = 1;
+/// Largest Argon2id memory a stored lock may ask for, KiB (256 MiB).
+const MAX_ARGON_M_KIB: u32 = 256 * 1024;
 
 /// How the lock key is derived, as the `keys` record keeps it (no secret in it).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +85,12 @@ pub enum LockError {
     /// Storage or the browser's cryptography failed.
     #[error("The app lock could not be changed: {0}. Nothing was changed; try again.")]
     Store(String),
+    /// The lock's settings stored in this browser are not ones Tandem writes (damaged, or
+    /// edited to make unlocking exhaust the browser's memory or time).
+    #[error(
+        "This browser's app lock settings are damaged ({0}), so Tandem cannot unlock its data here. Link this browser again from your main device."
+    )]
+    Damaged(String),
 }
 
 impl From<SealError> for LockError {
@@ -99,9 +107,43 @@ fn store_err(e: impl std::fmt::Display) -> LockError {
 }
 
 impl LockParams {
-    /// Reads the `lock` object of a locked ring.
+    /// Reads the `lock` object of a locked ring, refusing settings Tandem never writes.
     pub fn from_stored(v: &wasm_bindgen::JsValue) -> Result<Self, LockError> {
-        serde_wasm_bindgen::from_value(v.clone()).map_err(store_err)
+        let params: Self = serde_wasm_bindgen::from_value(v.clone())
+            .map_err(|e| LockError::Damaged(e.to_string()))?;
+        params.check().map_err(|why| LockError::Damaged(why.into()))?;
+        Ok(params)
+    }
+
+    /// Whether these are settings Tandem could have written: a salt of 16 to 64 bytes, a
+    /// credential id of 1 to 1 023 bytes, and Argon2id costs that a browser can pay (at most
+    /// 256 MiB, 16 passes, 4 lanes; at least what Argon2 itself requires). Anything the
+    /// profile's files say is checked before it is used, so an edited profile cannot make
+    /// unlocking abort on memory or run for hours.
+    pub fn check(&self) -> Result<(), &'static str> {
+        match self {
+            LockParams::Passphrase { salt, m_kib, t, p } => {
+                if !(16..=64).contains(&salt.len()) {
+                    return Err("salt length");
+                }
+                if !(1..=4).contains(p) || !(1..=16).contains(t) {
+                    return Err("passes or lanes");
+                }
+                if *m_kib < 8 * p || *m_kib > MAX_ARGON_M_KIB {
+                    return Err("memory cost");
+                }
+                Ok(())
+            }
+            LockParams::Passkey { salt, credential_id } => {
+                if !(16..=64).contains(&salt.len()) {
+                    return Err("salt length");
+                }
+                if !(1..=1023).contains(&credential_id.len()) {
+                    return Err("credential id length");
+                }
+                Ok(())
+            }
+        }
     }
 
     fn to_stored(&self) -> Result<wasm_bindgen::JsValue, LockError> {

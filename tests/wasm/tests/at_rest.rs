@@ -232,3 +232,47 @@ async fn test_the_passphrase_lock_keeps_the_store_closed_until_the_right_passphr
     store.close();
     rexie::Rexie::delete(&name).await.unwrap();
 }
+
+/// A copied profile whose app lock settings were edited (memory that would abort the page,
+/// passes that would run for hours) is refused before Argon2 runs, with an error that says
+/// so; the store stays closed. The settings Tandem writes pass the same check.
+#[wasm_bindgen_test]
+async fn test_edited_lock_settings_are_refused_before_they_cost_anything() {
+    use tandem_web::lock::LockParams;
+    use tandem_web::store::seal::Ring;
+
+    let passphrase = |m_kib, t, p| LockParams::Passphrase { salt: vec![7; 16], m_kib, t, p };
+    assert_eq!(passphrase(19_456, 2, 1).check(), Ok(()));
+    let passkey = LockParams::Passkey { salt: vec![1; 32], credential_id: vec![2; 64] };
+    assert_eq!(passkey.check(), Ok(()));
+    assert_eq!(passphrase(u32::MAX, 2, 1).check(), Err("memory cost"));
+    assert_eq!(passphrase(256 * 1024 + 1, 2, 1).check(), Err("memory cost"));
+    assert_eq!(passphrase(31, 1, 4).check(), Err("memory cost"));
+    assert_eq!(passphrase(19_456, 1_000_000, 1).check(), Err("passes or lanes"));
+    assert_eq!(passphrase(19_456, 0, 1).check(), Err("passes or lanes"));
+    assert_eq!(passphrase(19_456, 2, 0).check(), Err("passes or lanes"));
+    let no_salt = LockParams::Passphrase { salt: Vec::new(), m_kib: 19_456, t: 2, p: 1 };
+    assert_eq!(no_salt.check(), Err("salt length"));
+    let no_credential = LockParams::Passkey { salt: vec![1; 32], credential_id: Vec::new() };
+    assert_eq!(no_credential.check(), Err("credential id length"));
+
+    // A real locked store, its lock settings edited in its files.
+    let name = unique_name("edited-lock");
+    let identity = IdentityKeyPair::generate(&mut tandem_web::rng::system_rng());
+    IdbStore::create(&name, identity, 9).await.unwrap().close();
+    let pass = "a long enough passphrase";
+    tandem_web::lock::lock(&name, NewLock::Passphrase(pass.into(), pass.into())).await.unwrap();
+    seal::forget(&name);
+    let Some(Ring::Locked { wrapped, lock }) = IdbStore::read_ring(&name).await.unwrap() else {
+        panic!("a locked ring")
+    };
+    Reflect::set(&lock, &"m_kib".into(), &JsValue::from_f64(4_000_000_000.0)).unwrap();
+    IdbStore::write_ring(&name, &Ring::Locked { wrapped, lock }).await.unwrap();
+    let refused = tandem_web::lock::unlock(&name, Secret::Passphrase(pass)).await;
+    let Err(LockError::Damaged(why)) = &refused else { panic!("{refused:?}") };
+    assert_eq!(why, "memory cost");
+    assert!(refused.unwrap_err().to_string().contains("Link this browser again"));
+    assert!(matches!(tandem_web::lock::current(&name).await, Err(LockError::Damaged(_))));
+    assert!(IdbStore::open(&name).await.is_err(), "the store stays closed");
+    rexie::Rexie::delete(&name).await.unwrap();
+}
