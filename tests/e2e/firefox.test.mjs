@@ -63,6 +63,10 @@ async function send(page, message) {
   await page.keyboard.press('Enter');
 }
 
+/** Opens the chat list's row for `name`. */
+const openChatRow = (page, name) =>
+  page.$$eval('[data-testid="chat-row"]', (rows, n) => rows.find((r) => r.textContent.includes(n))?.click(), name);
+
 const engineInWorker = (page) =>
   page.evaluate(() => performance.getEntriesByName('tandem-engine-worker').length === 1);
 
@@ -83,7 +87,7 @@ test('Firefox: two people chat, the engine in its worker, a reload keeps the cha
     await until('the chat with bob', () => hasText(a, 'conversation-name', 'bob'));
     await send(a, 'Hallo aus Firefox 🦊');
     await until('Bob sees the chat', () => hasText(b, 'chat-row', 'alice'));
-    await b.$$eval('[data-testid="chat-row"]', (rows) => rows.find((r) => r.textContent.includes('alice'))?.click());
+    await openChatRow(b, 'alice');
     await until('Bob reads it', async () => (await bodies(b)).includes('Hallo aus Firefox 🦊'));
     await send(b, 'Hello from the other fox.');
     await until('Alice gets the reply', async () => (await bodies(a)).includes('Hello from the other fox.'));
@@ -98,7 +102,7 @@ test('Firefox: two people chat, the engine in its worker, a reload keeps the cha
     // A reload reopens the same device from IndexedDB, with the conversation.
     await b.reload();
     await until('Bob after the reload', () => hasText(b, 'my-handle', '@bob'), 30_000);
-    await b.$$eval('[data-testid="chat-row"]', (rows) => rows.find((r) => r.textContent.includes('alice'))?.click());
+    await openChatRow(b, 'alice');
     await until('the history after the reload', async () => {
       const all = await bodies(b);
       return all.includes('Hallo aus Firefox 🦊') && all.includes('Hello from the other fox.');

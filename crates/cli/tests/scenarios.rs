@@ -62,6 +62,17 @@ impl NativeDevice {
         }
         true
     }
+
+    /// Takes in events until `done` holds or `wait` passes.
+    async fn hear_until(&mut self, wait: Duration, done: impl Fn(&Self) -> bool) {
+        let deadline = tokio::time::Instant::now() + wait;
+        while !done(self) {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() || !self.hear(left).await {
+                break;
+            }
+        }
+    }
 }
 
 impl Driver for Native {
@@ -89,13 +100,7 @@ impl Driver for Native {
         count: usize,
         wait: Duration,
     ) -> Vec<String> {
-        let deadline = tokio::time::Instant::now() + wait;
-        while device.texts.len() < count {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            if left.is_zero() || !device.hear(left).await {
-                break;
-            }
-        }
+        device.hear_until(wait, |d| d.texts.len() >= count).await;
         device.texts.drain(..).collect()
     }
 
@@ -121,13 +126,7 @@ impl Driver for Native {
     }
 
     async fn removal(&self, device: &mut NativeDevice, wait: Duration) -> Option<bool> {
-        let deadline = tokio::time::Instant::now() + wait;
-        while device.removal.is_none() {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            if left.is_zero() || !device.hear(left).await {
-                break;
-            }
-        }
+        device.hear_until(wait, |d| d.removal.is_some()).await;
         device.removal
     }
 

@@ -57,15 +57,21 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}{}", hex::encode(tandem_web::rng::random_bytes::<4>()))
 }
 
-async fn connected(url: &str) -> RelayClient {
-    let relay = RelayClient::start(url.to_owned(), |_| {});
+/// Whether the socket reached `open` (open or closed) within 5 s.
+async fn until_open(relay: &RelayClient, open: bool) -> bool {
     for _ in 0..200 {
-        if relay.is_connected() {
-            return relay;
+        if relay.is_connected() == open {
+            return true;
         }
         sleep(Duration::from_millis(25)).await;
     }
-    panic!("the relay at {url} did not answer");
+    false
+}
+
+async fn connected(url: &str) -> RelayClient {
+    let relay = RelayClient::start(url.to_owned(), |_| {});
+    assert!(until_open(&relay, true).await, "the relay at {url} did not answer");
+    relay
 }
 
 async fn start(client: Client<IdbStore>, relay: RelayClient) -> WebDevice {
@@ -228,27 +234,15 @@ impl Driver for Browser {
 
     async fn go_offline(&self, device: &mut WebDevice) {
         device.relay.set_url(NOWHERE.to_owned());
-        for _ in 0..200 {
-            if !device.relay.is_connected() {
-                return;
-            }
-            sleep(Duration::from_millis(25)).await;
-        }
-        panic!("the socket stayed open");
+        assert!(until_open(&device.relay, false).await, "the socket stayed open");
     }
 
     async fn go_online(&self, device: &mut WebDevice) {
         device.relay.set_url(self.url.to_owned());
         // The socket opens, then the engine logs in on it (the socket's opening resets the
         // engine's login before anyone sees it open).
-        for _ in 0..200 {
-            if device.relay.is_connected() {
-                assert!(device.engine.wait_logged_in().await, "the device did not log in");
-                return;
-            }
-            sleep(Duration::from_millis(25)).await;
-        }
-        panic!("the device did not come back online");
+        assert!(until_open(&device.relay, true).await, "the device did not come back online");
+        assert!(device.engine.wait_logged_in().await, "the device did not log in");
     }
 
     async fn remove(&self, primary: &WebDevice, device: DeviceId) {
