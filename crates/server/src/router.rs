@@ -84,6 +84,11 @@ async fn health<D: Storage>(
 /// buffer grows for them.
 const READ_BUFFER: usize = 2 * 1024;
 
+/// Frames a session writes in one go are gathered up to this size before they are sent (the
+/// session flushes once it has nothing else ready), so a push and a response made by one
+/// commit leave in one system call.
+const WRITE_BUFFER: usize = 16 * 1024;
+
 async fn socket<D: Storage>(
     State(state): State<AppState<D>>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
@@ -104,7 +109,7 @@ async fn socket<D: Storage>(
     };
     upgrade
         .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(0)
+        .write_buffer_size(WRITE_BUFFER)
         .max_write_buffer_size(MAX_FRAME_LEN * 4)
         .max_message_size(MAX_FRAME_LEN)
         .max_frame_size(MAX_FRAME_LEN)

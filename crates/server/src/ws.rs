@@ -25,7 +25,7 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message};
 use bytes::Bytes;
 use futures_util::stream::FuturesUnordered;
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use prost::Message as _;
 use tandem_core::auth::Challenge;
 use tandem_core::wire::relay::{
@@ -58,6 +58,9 @@ pub mod close_code {
 
 /// Requests and acknowledgements one socket may have running at once.
 pub const MAX_CONCURRENT_REQUESTS: usize = 32;
+
+/// Most events a session handles before it writes out the frames they made.
+const MAX_EVENTS_PER_WRITE: usize = 32;
 
 /// How long a closing session waits for its requests in flight.
 const FINISH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -248,33 +251,29 @@ impl<D: Storage> Session<D> {
         let mut last_active = Instant::now();
         let idle = tokio::time::sleep(config.idle_timeout);
         tokio::pin!(idle);
+        // Events handled since the last flush.
+        let mut unflushed = 0;
         loop {
-            if !write_all(socket, &mut self.outbox).await {
-                return End::Gone;
-            }
             let reading = self.pending.len() < MAX_CONCURRENT_REQUESTS;
-            let event = {
-                let notify = async {
-                    match self.delivery.as_mut() {
-                        Some(d) => d.subscription.rx.recv().await,
-                        None => std::future::pending().await,
+            // Whatever else is ready now (a commit answers this device's send and brings it
+            // another's message in the same moment) is handled before the frames go out,
+            // so they leave in one write instead of one system call each.
+            let ready = if self.outbox.is_empty() || unflushed >= MAX_EVENTS_PER_WRITE {
+                None
+            } else {
+                self.next_event(socket, cancelled.as_mut(), idle.as_mut(), reading).now_or_never()
+            };
+            let event = match ready {
+                Some(event) => event,
+                None => {
+                    unflushed = 0;
+                    if !write_all(socket, &mut self.outbox).await {
+                        return End::Gone;
                     }
-                };
-                let provisioning = async {
-                    match self.provisioning.as_mut() {
-                        Some(rx) => rx.recv().await,
-                        None => std::future::pending().await,
-                    }
-                };
-                tokio::select! {
-                    () = &mut cancelled => Event::Shutdown,
-                    n = notify => Event::Notify(n),
-                    Some(p) = provisioning => Event::Provisioning(p),
-                    Some(done) = self.pending.next(), if !self.pending.is_empty() => Event::Finished(done),
-                    () = &mut idle => Event::IdleCheck,
-                    m = socket.next(), if reading => Event::Frame(m),
+                    self.next_event(socket, cancelled.as_mut(), idle.as_mut(), reading).await
                 }
             };
+            unflushed += 1;
             let outcome = match event {
                 Event::Shutdown => Err(End::Close(close_code::GOING_AWAY, "server shutting down")),
                 Event::IdleCheck => {
@@ -354,6 +353,40 @@ impl<D: Storage> Session<D> {
                 return end;
             }
             self.devices_changed();
+        }
+    }
+
+    /// Waits for the next thing to do. Every branch is cancel-safe: the future may be polled
+    /// once and dropped.
+    async fn next_event<S, E>(
+        &mut self,
+        socket: &mut S,
+        cancelled: Pin<&mut impl Future<Output = ()>>,
+        idle: Pin<&mut tokio::time::Sleep>,
+        reading: bool,
+    ) -> Event<E>
+    where
+        S: Stream<Item = Result<Message, E>> + Unpin,
+    {
+        let notify = async {
+            match self.delivery.as_mut() {
+                Some(d) => d.subscription.rx.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        let provisioning = async {
+            match self.provisioning.as_mut() {
+                Some(rx) => rx.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = cancelled => Event::Shutdown,
+            n = notify => Event::Notify(n),
+            Some(p) = provisioning => Event::Provisioning(p),
+            Some(done) = self.pending.next(), if !self.pending.is_empty() => Event::Finished(done),
+            () = idle => Event::IdleCheck,
+            m = socket.next(), if reading => Event::Frame(m),
         }
     }
 

@@ -22,6 +22,7 @@ mod devices;
 mod groups;
 mod prekeys;
 mod provisioning;
+mod writes;
 
 use groups::{accept, group_send, group_state};
 
