@@ -203,7 +203,8 @@ async fn test_a_non_member_cannot_post_into_a_group() {
         &mut system_rng(),
     )
     .await
-    .unwrap();
+    .unwrap()
+    .into_parts();
     mallory.client.store().save_changes(changes).await.unwrap();
     let r = mallory
         .connection()

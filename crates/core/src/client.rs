@@ -44,7 +44,7 @@ use crate::address::{AccountId, DeviceId, ProtocolAddress};
 use crate::auth::{self, Proof};
 use crate::devices::{AdvError, SignedDeviceList};
 use crate::error::ProtocolError;
-use crate::store::{Changes, ClientStore, StoreError};
+use crate::store::{Changes, ClientStore, Encrypted, EncryptedBatch, StoreError};
 use crate::time::Timestamp;
 use crate::transport::{RelayTransport, TransportError};
 use crate::wire::WireError;
@@ -251,6 +251,26 @@ impl<S: ClientStore> Client<S> {
 
     async fn lock(&self) -> MutexGuard<'_, AccountRecord> {
         self.state.lock().await
+    }
+
+    /// Saves encryptions together with the account record and releases their messages.
+    async fn save_sealed<M>(
+        &self,
+        account: &AccountRecord,
+        mut batch: EncryptedBatch<M>,
+    ) -> Result<Vec<M>, ClientError> {
+        batch.add_changes(Changes { account: Some(account.clone()), ..Changes::default() });
+        Ok(batch.save(&self.store).await?)
+    }
+
+    /// Saves one encryption together with the account record and releases its message.
+    async fn save_encrypted<M>(
+        &self,
+        account: &AccountRecord,
+        mut encrypted: Encrypted<M>,
+    ) -> Result<M, ClientError> {
+        encrypted.add_changes(Changes { account: Some(account.clone()), ..Changes::default() });
+        Ok(encrypted.save(&self.store).await?)
     }
 
     /// Saves `changes` together with the (possibly updated) account record.

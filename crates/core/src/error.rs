@@ -125,6 +125,11 @@ pub enum StoreError {
     /// The store has no identity yet (the device was never set up).
     #[error("this device has no identity key yet")]
     NoIdentity,
+    /// A batch holding an encryption was refused: the chain it advanced moved on since the
+    /// encryption read it (another encryption on it was saved, or two were combined).
+    /// Nothing of the batch was saved and its messages were dropped: encrypt again.
+    #[error("{0} moved on since this encryption read it; nothing was saved: encrypt again")]
+    ChainMoved(String),
 }
 
 impl StoreError {

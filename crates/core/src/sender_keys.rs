@@ -6,13 +6,13 @@
 
 use rand_core::CryptoRng;
 
-pub use crate::ratchet::DistributionId;
 pub use crate::ratchet::sender_key::{MAX_SENDER_KEY_STATES, SenderKeyRecord, SenderKeyState};
+pub use crate::ratchet::{DistributionId, InvalidDistributionId};
 
 use crate::address::ProtocolAddress;
 use crate::crypto::{KeyPair, aes256_cbc_decrypt, aes256_cbc_encrypt};
 use crate::error::ProtocolError;
-use crate::store::{Changes, ProtocolStore, SenderKeyName};
+use crate::store::{Chain, ChainPosition, Changes, Encrypted, Guard, ProtocolStore, SenderKeyName};
 use crate::wire::signal::{SenderKeyDistributionMessage, SenderKeyMessage};
 
 impl DistributionId {
@@ -97,9 +97,10 @@ pub async fn group_encrypt<S: ProtocolStore + ?Sized>(
     distribution_id: DistributionId,
     plaintext: &[u8],
     rng: &mut impl CryptoRng,
-) -> Result<(SenderKeyMessage, Changes), ProtocolError> {
+) -> Result<Encrypted<SenderKeyMessage>, ProtocolError> {
     let key = name(own_address, distribution_id);
     let mut record = store.load_sender_key(&key).await?.ok_or(ProtocolError::NoSenderKeyState)?;
+    let read_at = ChainPosition::of_sender_key(&record).ok_or(ProtocolError::NoSenderKeyState)?;
     let state = record.current_mut().ok_or(ProtocolError::NoSenderKeyState)?;
     let signing_key = state.signing_private().ok_or(ProtocolError::NoSenderKeyState)?.clone();
     let keys = state.chain_key().message_keys()?;
@@ -114,8 +115,9 @@ pub async fn group_encrypt<S: ProtocolStore + ?Sized>(
     );
     state.advance();
     let mut changes = Changes::default();
+    changes.guards.insert(Chain::SenderKey(key.clone()), Guard::At(read_at));
     changes.sender_keys.insert(key, record);
-    Ok((message, changes))
+    Ok(Encrypted::new(message, changes))
 }
 
 /// Decrypts a group message from `sender`: finds the chain, checks the signature, takes or

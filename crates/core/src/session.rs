@@ -30,7 +30,9 @@ use crate::crypto::KeyPair;
 use crate::error::ProtocolError;
 use crate::identity::IdentityKey;
 use crate::prekeys::PreKeyBundle;
-use crate::store::{Changes, KyberPreKeyUse, ProtocolStore};
+use crate::store::{
+    Chain, ChainPosition, Changes, Encrypted, Guard, KyberPreKeyUse, ProtocolStore,
+};
 use crate::time::Timestamp;
 use crate::wire::signal::{CiphertextMessage, PreKeySignalMessage, SignalMessage};
 
@@ -49,6 +51,16 @@ async fn check_trust<S: ProtocolStore + ?Sized>(
             Ok(())
         }
     }
+}
+
+/// Trusts `identity` for `remote` from now on, replacing the identity trusted before: the one
+/// way past [`ProtocolError::UntrustedIdentity`]. Call it only when something other than the
+/// peer's own word vouches for the new key (in Tandem, the account-signed device list; in
+/// other apps, the user comparing safety numbers). Save the returned changes.
+pub fn accept_identity(remote: &ProtocolAddress, identity: IdentityKey) -> Changes {
+    let mut changes = Changes::default();
+    changes.identities.insert(remote.clone(), identity);
+    changes
 }
 
 /// Starts a session with `remote` from its bundle (both signatures are verified first).
@@ -90,21 +102,27 @@ pub async fn process_prekey_bundle<S: ProtocolStore + ?Sized>(
     Ok(changes)
 }
 
-/// Encrypts `plaintext` for `remote` on the current session.
+/// Encrypts `plaintext` for `remote` on the current session. The message comes out of the
+/// returned [`Encrypted`] only once its ratchet step is saved, so a forgotten save cannot
+/// make the next encryption repeat its message key.
 pub async fn message_encrypt<S: ProtocolStore + ?Sized>(
     store: &S,
     remote: &ProtocolAddress,
     plaintext: &[u8],
     now: Timestamp,
-) -> Result<(CiphertextMessage, Changes), ProtocolError> {
+) -> Result<Encrypted<CiphertextMessage>, ProtocolError> {
     let mut record = store.load_session(remote).await?.ok_or(ProtocolError::NoSession)?;
+    let read_at = ChainPosition::of_session(&record);
     let state = record.current.as_mut().ok_or(ProtocolError::NoSession)?;
     let mut changes = Changes::default();
     let remote_identity = state.remote_identity;
     check_trust(store, remote, &remote_identity, &mut changes).await?;
     let message = cipher::encrypt_state(state, plaintext, now)?;
+    // encrypt_state refuses a state without a sending chain, so the position was known.
+    let read_at = read_at.ok_or(ProtocolError::NoSession)?;
+    changes.guards.insert(Chain::Session(remote.clone()), Guard::At(read_at));
     changes.sessions.insert(remote.clone(), record);
-    Ok((message, changes))
+    Ok(Encrypted::new(message, changes))
 }
 
 /// Decrypts a pairwise message from `remote`. A PreKey message for an unknown base key

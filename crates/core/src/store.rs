@@ -13,12 +13,14 @@
 
 mod memory;
 pub mod read_model;
+mod sealed;
 mod session_log;
 mod traits;
 
 use std::collections::HashMap;
 
 pub use memory::MemoryStore;
+pub use sealed::{Chain, ChainPosition, Encrypted, EncryptedBatch, Guard};
 pub use session_log::{MAX_LOG_ENTRY_LEN, SessionLogEntry};
 pub use traits::{
     ClientStore, IdentityKeyStore, KyberPreKeyStore, PreKeyStore, ProtocolStore, SenderKeyStore,
@@ -63,6 +65,7 @@ pub struct KyberPreKeyUse {
 }
 
 /// Everything one operation changed, applied atomically by [`ProtocolStore::save_changes`].
+#[must_use = "nothing changes until the batch is saved with `ProtocolStore::save_changes`"]
 #[derive(Clone, Debug, Default)]
 pub struct Changes {
     /// Identity keys now trusted for addresses (first use, or accepted change).
@@ -101,6 +104,10 @@ pub struct Changes {
     pub removed_outbox: Vec<MessageId>,
     /// Handles of accounts, as a lookup found them (the chat list names chats by them).
     pub contacts: HashMap<AccountId, String>,
+    /// Sending chains an encryption in this batch advanced, with where each stood when the
+    /// encryption read it. A store must refuse the batch ([`Changes::check_guards`]) unless
+    /// every one still stands there, so a message key is never used twice.
+    pub guards: HashMap<Chain, Guard>,
 }
 
 impl Changes {
@@ -124,10 +131,12 @@ impl Changes {
             && self.outbox.is_empty()
             && self.removed_outbox.is_empty()
             && self.contacts.is_empty()
+            && self.guards.is_empty()
     }
 
     /// Adds `later`'s changes; where both touch one record, `later` wins.
     pub fn merge(&mut self, later: Changes) {
+        self.guard_merge(&later);
         let Changes {
             identities,
             sessions,
@@ -147,6 +156,7 @@ impl Changes {
             outbox,
             removed_outbox,
             contacts,
+            guards: _,
         } = later;
         self.identities.extend(identities);
         for address in &removed_sessions {

@@ -190,7 +190,8 @@ impl Tandem {
     }
 
     fn encrypt(&mut self, to: &ProtocolAddress, text: &[u8]) -> CiphertextMessage {
-        let (m, changes) = block_on(message_encrypt(&self.store, to, text, NOW)).unwrap();
+        let (m, changes) =
+            block_on(message_encrypt(&self.store, to, text, NOW)).unwrap().into_parts();
         block_on(self.store.save_changes(changes)).unwrap();
         m
     }
@@ -473,7 +474,8 @@ fn test_sender_keys_both_ways() {
             text.as_bytes(),
             &mut tandem.rng,
         ))
-        .unwrap();
+        .unwrap()
+        .into_parts();
         block_on(tandem.store.save_changes(changes)).unwrap();
         sent.push((text, m));
     }

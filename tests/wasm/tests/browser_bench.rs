@@ -35,7 +35,7 @@ fn tag() -> String {
 async fn fan_out<S: ProtocolStore>(store: &S, targets: &[ProtocolAddress], body: &[u8]) {
     let mut changes = Changes::default();
     for t in targets {
-        let (m, c) = message_encrypt(store, t, body, NOW).await.expect("encrypt");
+        let (m, c) = message_encrypt(store, t, body, NOW).await.expect("encrypt").into_parts();
         changes.merge(c);
         std::hint::black_box(m);
     }
@@ -85,7 +85,8 @@ async fn bench_fan_out_import_and_open() {
     for _ in 0..5 {
         let mut changes = Changes::default();
         for t in &targets {
-            let (_, c) = message_encrypt(&memory, t, &body, NOW).await.expect("encrypt");
+            let (_, c) =
+                message_encrypt(&memory, t, &body, NOW).await.expect("encrypt").into_parts();
             changes.merge(c);
         }
         let t = ms();

@@ -100,8 +100,10 @@ async fn test_session_log_replays_and_compacts() {
     let store = check(store, "replayed from the log").await;
 
     // Compacted while a newer state of one session is saved: the newer one stays logged.
-    let (_, newer) =
-        tandem_core::session::message_encrypt(&store, &addresses[1], b"hi", NOW).await.unwrap();
+    let (_, newer) = tandem_core::session::message_encrypt(&store, &addresses[1], b"hi", NOW)
+        .await
+        .unwrap()
+        .into_parts();
     let newer_bytes = newer.sessions[&addresses[1]].to_bytes().to_vec();
     assert_ne!(Some(&newer_bytes), expected[1].as_ref());
     let (folded, saved) =

@@ -718,10 +718,9 @@ impl<S: ClientStore> Client<S> {
         let padded = Content { body: Some(content::Body::Data(data)) }.to_padded_bytes();
         let message = {
             let account = self.lock().await;
-            let (message, c) =
+            let encrypted =
                 group_encrypt(&self.store, &own_address, distribution, &padded, rng).await?;
-            self.save(&account, c).await?;
-            message
+            self.save_encrypted(&account, encrypted).await?
         };
         let body = request::Body::SendGroupMessage(SendGroupMessage {
             group_id: group.to_vec(),

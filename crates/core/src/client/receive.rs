@@ -20,7 +20,7 @@ use crate::devices::{AdvError, VerifiedDevice};
 use crate::error::ProtocolError;
 use crate::group_state::GroupStateError;
 use crate::sender_keys::{DistributionId, group_decrypt, process_sender_key_distribution_message};
-use crate::session::message_decrypt;
+use crate::session::{accept_identity, message_decrypt};
 use crate::store::{Changes, ClientStore};
 use crate::time::Timestamp;
 use crate::transport::RelayTransport;
@@ -229,10 +229,8 @@ impl<S: ClientStore> Client<S> {
         let (plaintext, mut changes) = match &pairwise {
             Some(msg) => {
                 // The ADV-verified key is the one to trust for this device.
-                let mut pre = Changes::default();
                 if self.store.load_identity(&addr).await? != Some(verified.identity_key) {
-                    pre.identities.insert(addr.clone(), verified.identity_key);
-                    self.save(&account, pre).await?;
+                    self.save(&account, accept_identity(&addr, verified.identity_key)).await?;
                 }
                 match message_decrypt(&self.store, &addr, msg, rng).await {
                     Ok((plain, changes)) => {

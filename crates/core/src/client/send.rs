@@ -15,8 +15,8 @@ use crate::crypto::{KyberPublicKey, PublicKey};
 use crate::devices::{AdvError, RejectedDevice, VerifiedDevice};
 use crate::identity::IdentityKey;
 use crate::prekeys::{KyberPreKeyId, PreKeyBundle, PreKeyId, SignedPreKeyId};
-use crate::session::{message_encrypt, process_prekey_bundle};
-use crate::store::{Changes, ClientStore};
+use crate::session::{accept_identity, message_encrypt, process_prekey_bundle};
+use crate::store::{Changes, ClientStore, EncryptedBatch};
 use crate::time::Timestamp;
 use crate::transport::RelayTransport;
 use crate::wire::content::{
@@ -363,13 +363,11 @@ impl<S: ClientStore> Client<S> {
                 }
                 let addr = account.address(device);
                 let guard = self.lock().await;
-                let mut changes = Changes::default();
                 if self.store.load_identity(&addr).await? != Some(t.device.identity_key) {
                     // ADV vouches for this key: it replaces whatever was trusted before.
-                    changes.identities.insert(addr.clone(), t.device.identity_key);
-                    self.save(&guard, std::mem::take(&mut changes)).await?;
+                    self.save(&guard, accept_identity(&addr, t.device.identity_key)).await?;
                 }
-                changes = process_prekey_bundle(&self.store, &addr, &bundle, now, rng).await?;
+                let changes = process_prekey_bundle(&self.store, &addr, &bundle, now, rng).await?;
                 self.save(&guard, changes).await?;
             }
         }
@@ -458,30 +456,33 @@ impl<S: ClientStore> Client<S> {
             }
             let copies = {
                 let account = self.lock().await;
-                let mut changes = Changes::default();
-                let mut copies = Vec::with_capacity(targets.len());
+                let mut batch = EncryptedBatch::new();
                 for t in &targets {
                     self.store.pause().await;
                     let addr = t.account.address(t.device.device_id);
-                    let (msg, c) = message_encrypt(
-                        &self.store,
-                        &addr,
-                        if t.own { to_own } else { to_recipient },
-                        now,
-                    )
-                    .await?;
-                    changes.merge(c);
-                    copies.push(OutgoingMessage {
+                    batch.push(
+                        message_encrypt(
+                            &self.store,
+                            &addr,
+                            if t.own { to_own } else { to_recipient },
+                            now,
+                        )
+                        .await?,
+                    );
+                }
+                // The ratchets advance durably before any ciphertext leaves.
+                let messages = self.save_sealed(&account, batch).await?;
+                targets
+                    .iter()
+                    .zip(messages)
+                    .map(|(t, msg)| OutgoingMessage {
                         account_id: t.account.0.to_vec(),
                         device_id: t.device.device_id.get(),
                         registration_id: t.device.registration_id,
                         r#type: msg.message_type() as u32,
                         content: msg.serialized().to_vec(),
-                    });
-                }
-                // The ratchets advance durably before any ciphertext leaves.
-                self.save(&account, changes).await?;
-                copies
+                    })
+                    .collect::<Vec<_>>()
             };
             let send =
                 SendMessages { recipient: recipient.0.to_vec(), timestamp, messages: copies };

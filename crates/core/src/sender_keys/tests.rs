@@ -25,7 +25,7 @@ fn encrypt(
     text: &[u8],
     rng: &mut SeededRng,
 ) -> Vec<u8> {
-    let (m, c) = block_on(group_encrypt(store, sender, group, text, rng)).unwrap();
+    let (m, c) = block_on(group_encrypt(store, sender, group, text, rng)).unwrap().into_parts();
     save(store, c);
     m.serialized().to_vec()
 }

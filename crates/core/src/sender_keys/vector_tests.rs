@@ -103,7 +103,9 @@ fn test_sender_reproduces_libsignal_ciphertexts() {
     block_on(store.save_changes(changes)).unwrap();
     for m in v["messages"].as_array().unwrap() {
         let (ours, changes) =
-            block_on(group_encrypt(&store, &from, group, &hex(&m["plaintext"]), &mut rng)).unwrap();
+            block_on(group_encrypt(&store, &from, group, &hex(&m["plaintext"]), &mut rng))
+                .unwrap()
+                .into_parts();
         block_on(store.save_changes(changes)).unwrap();
         let theirs = SenderKeyMessage::from_bytes(&hex(&m["body"])).unwrap();
         assert_eq!(ours.body(), theirs.body(), "same key schedule, same AES-CBC output");

@@ -54,7 +54,8 @@ impl Party {
     }
 
     fn encrypt_at(&self, to: &ProtocolAddress, text: &[u8], now: Timestamp) -> CiphertextMessage {
-        let (msg, changes) = block_on(message_encrypt(&self.store, to, text, now)).unwrap();
+        let (msg, changes) =
+            block_on(message_encrypt(&self.store, to, text, now)).unwrap().into_parts();
         block_on(self.store.save_changes(changes)).unwrap();
         msg
     }

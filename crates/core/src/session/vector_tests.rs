@@ -316,7 +316,8 @@ fn run_transcript(file: &str) -> (usize, usize, usize) {
                     &plaintext,
                     Timestamp::EPOCH,
                 ))
-                .unwrap();
+                .unwrap()
+                .into_parts();
                 assert_eq!(out.serialized(), &body[..], "{context}: byte-identical re-encryption");
                 block_on(bob_store.save_changes(changes)).unwrap();
                 let record = block_on(bob_store.load_session(&alice_addr)).unwrap().unwrap();

@@ -7,8 +7,9 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::{
-    Changes, ClientStore, IdentityKeyStore, KyberPreKeyStore, KyberPreKeyUse, PreKeyStore,
-    ProtocolStore, SenderKeyName, SenderKeyStore, SessionStore, SignedPreKeyStore, StoreError,
+    Chain, ChainPosition, Changes, ClientStore, IdentityKeyStore, KyberPreKeyStore, KyberPreKeyUse,
+    PreKeyStore, ProtocolStore, SenderKeyName, SenderKeyStore, SessionStore, SignedPreKeyStore,
+    StoreError,
 };
 use crate::address::{AccountId, ProtocolAddress};
 use crate::crypto::PublicKey;
@@ -156,6 +157,10 @@ impl ProtocolStore for MemoryStore {
 
     async fn save_changes(&self, changes: Changes) -> Result<(), StoreError> {
         let mut inner = self.lock();
+        changes.check_guards(|chain| match chain {
+            Chain::Session(a) => inner.sessions.get(a).and_then(ChainPosition::of_session),
+            Chain::SenderKey(n) => inner.sender_keys.get(n).and_then(ChainPosition::of_sender_key),
+        })?;
         let Changes {
             identities,
             sessions,
@@ -175,6 +180,7 @@ impl ProtocolStore for MemoryStore {
             outbox,
             removed_outbox,
             contacts,
+            guards: _,
         } = changes;
         inner.identities.extend(identities);
         for address in removed_sessions {

@@ -23,7 +23,9 @@ use crate::records::{
 };
 use crate::sender_keys::{self, DistributionId};
 use crate::session::{self, SessionRecord};
-use crate::store::{Changes, ClientStore, KyberPreKeyUse, ProtocolStore, SenderKeyName};
+use crate::store::{
+    Changes, ClientStore, EncryptedBatch, KyberPreKeyUse, ProtocolStore, SenderKeyName, StoreError,
+};
 use crate::testing::SeededRng;
 use crate::time::Timestamp;
 use crate::wire::signal::CiphertextMessage;
@@ -203,18 +205,18 @@ where
     alice.save_changes(changes).await.unwrap();
     for round in 0..20u32 {
         let text = format!("alice {round}");
-        let (msg, changes) =
+        let encrypted =
             session::message_encrypt(&alice, &bob_addr, text.as_bytes(), NOW).await.unwrap();
-        alice.save_changes(changes).await.unwrap();
+        let msg = encrypted.save(&alice).await.unwrap();
         let (plain, changes) =
             session::message_decrypt(&bob, &alice_addr, &msg, &mut rng).await.unwrap();
         bob.save_changes(changes).await.unwrap();
         assert_eq!(plain, text.as_bytes());
         if round % 3 == 0 {
             let reply = format!("bob {round}");
-            let (msg, changes) =
+            let encrypted =
                 session::message_encrypt(&bob, &alice_addr, reply.as_bytes(), NOW).await.unwrap();
-            bob.save_changes(changes).await.unwrap();
+            let msg = encrypted.save(&bob).await.unwrap();
             assert!(matches!(msg, CiphertextMessage::Signal(_)));
             let (plain, changes) =
                 session::message_decrypt(&alice, &bob_addr, &msg, &mut rng).await.unwrap();
@@ -236,6 +238,85 @@ where
         .await
         .unwrap();
     assert!(alice.load_session(&bob_addr).await.unwrap().is_none());
+}
+
+/// A careless caller cannot make a message key repeat: an encryption left unsaved releases
+/// nothing, and of two encryptions that read the same chain the store saves only the first
+/// (alone or in one batch), for sessions and for sender keys.
+pub async fn encryptions_never_repeat_a_key<S: ProtocolStore, F, Fut>(make: F)
+where
+    F: Fn(IdentityKeyPair, u32) -> Fut,
+    Fut: Future<Output = S>,
+{
+    let (alice, _, mut rng) = fresh(&make, 10).await;
+    let (bob, _, _) = fresh(&make, 11).await;
+    let (alice_addr, bob_addr) = (address("alice", 1), address("bob", 1));
+    let bundle = publish(&bob, &mut rng).await;
+    let changes =
+        session::process_prekey_bundle(&alice, &bob_addr, &bundle, NOW, &mut rng).await.unwrap();
+    alice.save_changes(changes).await.unwrap();
+    let counter = |m: &CiphertextMessage| match m {
+        CiphertextMessage::Signal(m) => m.counter(),
+        CiphertextMessage::PreKey(m) => m.message().counter(),
+    };
+    let position = |record: Option<SessionRecord>| {
+        record.as_ref().and_then(crate::store::ChainPosition::of_session)
+    };
+
+    // Forgotten: dropped without a save, so there is no message to send under its key.
+    drop(session::message_encrypt(&alice, &bob_addr, b"forgotten", NOW).await.unwrap());
+    let first = session::message_encrypt(&alice, &bob_addr, b"first", NOW).await.unwrap();
+    let first = first.save(&alice).await.unwrap();
+
+    // Two encryptions read the same chain: the second save is refused and changes nothing.
+    let second = session::message_encrypt(&alice, &bob_addr, b"second", NOW).await.unwrap();
+    let twin = session::message_encrypt(&alice, &bob_addr, b"twin", NOW).await.unwrap();
+    let second = second.save(&alice).await.unwrap();
+    let before = position(alice.load_session(&bob_addr).await.unwrap());
+    assert!(matches!(twin.save(&alice).await, Err(StoreError::ChainMoved(_))));
+    assert_eq!(position(alice.load_session(&bob_addr).await.unwrap()), before);
+
+    // Two of one chain in one batch: the batch is refused whole, with what came with it.
+    let mut batch = EncryptedBatch::new();
+    batch.push(session::message_encrypt(&alice, &bob_addr, b"one", NOW).await.unwrap());
+    batch.push(session::message_encrypt(&alice, &bob_addr, b"two", NOW).await.unwrap());
+    batch.add_changes(Changes { removed_pre_keys: vec![PreKeyId(1)], ..Changes::default() });
+    assert!(matches!(batch.save(&alice).await, Err(StoreError::ChainMoved(_))));
+    assert_eq!(position(alice.load_session(&bob_addr).await.unwrap()), before);
+
+    // A decryption merged after an unsaved encryption would undo its step: refused too.
+    let mut careless =
+        session::message_encrypt(&alice, &bob_addr, b"then", NOW).await.unwrap().into_parts().1;
+    let mut undo = Changes::default();
+    undo.sessions.insert(bob_addr.clone(), alice.load_session(&bob_addr).await.unwrap().unwrap());
+    careless.merge(undo);
+    assert!(matches!(alice.save_changes(careless).await, Err(StoreError::ChainMoved(_))));
+
+    // What was released went out under distinct keys, and decrypts in order.
+    let third = session::message_encrypt(&alice, &bob_addr, b"third", NOW).await.unwrap();
+    let third = third.save(&alice).await.unwrap();
+    assert_eq!([counter(&first), counter(&second), counter(&third)], [0, 1, 2]);
+    for (m, text) in [(&first, &b"first"[..]), (&second, b"second"), (&third, b"third")] {
+        let (plain, changes) =
+            session::message_decrypt(&bob, &alice_addr, m, &mut rng).await.unwrap();
+        bob.save_changes(changes).await.unwrap();
+        assert_eq!(plain, text);
+    }
+
+    // The same for a sender key.
+    let group = DistributionId::random(&mut rng);
+    let (_, changes) =
+        sender_keys::create_sender_key_distribution_message(&alice, &alice_addr, group, &mut rng)
+            .await
+            .unwrap();
+    alice.save_changes(changes).await.unwrap();
+    drop(sender_keys::group_encrypt(&alice, &alice_addr, group, b"lost", &mut rng).await.unwrap());
+    let a = sender_keys::group_encrypt(&alice, &alice_addr, group, b"a", &mut rng).await.unwrap();
+    let b = sender_keys::group_encrypt(&alice, &alice_addr, group, b"b", &mut rng).await.unwrap();
+    assert_eq!(a.save(&alice).await.unwrap().iteration(), 0);
+    assert!(matches!(b.save(&alice).await, Err(StoreError::ChainMoved(_))));
+    let c = sender_keys::group_encrypt(&alice, &alice_addr, group, b"c", &mut rng).await.unwrap();
+    assert_eq!(c.save(&alice).await.unwrap().iteration(), 1);
 }
 
 /// Sender keys are stored per (sender, distribution) and drive a group exchange.
@@ -263,7 +344,8 @@ where
         let (msg, changes) =
             sender_keys::group_encrypt(&alice, &alice_addr, group, text.as_bytes(), &mut rng)
                 .await
-                .unwrap();
+                .unwrap()
+                .into_parts();
         alice.save_changes(changes).await.unwrap();
         let (plain, changes) =
             sender_keys::group_decrypt(&bob, &alice_addr, msg.serialized()).await.unwrap();
@@ -500,6 +582,10 @@ macro_rules! store_conformance_tests {
         #[$attr]
         async fn store_conformance_sessions() {
             $crate::testing::conformance::sessions($make).await
+        }
+        #[$attr]
+        async fn store_conformance_encryptions_never_repeat_a_key() {
+            $crate::testing::conformance::encryptions_never_repeat_a_key($make).await
         }
         #[$attr]
         async fn store_conformance_sender_keys() {

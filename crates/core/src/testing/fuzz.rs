@@ -337,7 +337,8 @@ pub fn session_interaction(data: &[u8]) {
                 let text = sent.to_le_bytes().to_vec();
                 let (m, changes) =
                     now_or_never(session::message_encrypt(&from.store, &to.address, &text, NOW))
-                        .unwrap();
+                        .unwrap()
+                        .into_parts();
                 now_or_never(from.store.save_changes(changes)).unwrap();
                 flight[dir].push((text, m, false));
             }

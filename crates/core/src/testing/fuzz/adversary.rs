@@ -288,7 +288,9 @@ pub fn prekey_bundles(data: &[u8]) {
         let session = changes.sessions.get(&address).unwrap();
         assert_eq!(*session.current().unwrap().remote_identity(), bundle.identity_key);
         now_or_never(crate::store::ProtocolStore::save_changes(&store, changes)).unwrap();
-        now_or_never(crate::session::message_encrypt(&store, &address, b"x", NOW)).unwrap();
+        let encrypted =
+            now_or_never(crate::session::message_encrypt(&store, &address, b"x", NOW)).unwrap();
+        now_or_never(encrypted.save(&store)).unwrap();
     }
 }
 

@@ -316,7 +316,8 @@ pub fn group_decrypt_schedule(data: &[u8]) {
                     &text,
                     &mut rng,
                 ))
-                .unwrap();
+                .unwrap()
+                .into_parts();
                 now_or_never(sender_store.save_changes(changes)).unwrap();
                 flight.push((text, m.serialized().to_vec(), false));
             }

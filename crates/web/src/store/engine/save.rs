@@ -55,6 +55,24 @@ impl ProtocolStore for IdbStore {
         }
         // One read-then-write save at a time: what it read stays true until it writes.
         let _writing = self.writing.lock().await;
+        // Every chain an encryption in the batch advanced must still stand where it read it
+        // (the cache holds what the last save wrote): otherwise a message key would repeat.
+        // Sessions are checked in the cache where they are (a fan-out's all are), without
+        // copying their records; anything else is read.
+        let cached = {
+            let cache = self.cache.borrow();
+            changes
+                .check_guards(|chain| match chain {
+                    Chain::Session(a) => {
+                        cache.sessions.get(a)?.as_ref().and_then(ChainPosition::of_session)
+                    }
+                    Chain::SenderKey(_) => None,
+                })
+                .is_ok()
+        };
+        if !cached {
+            changes.check_guards_in(self).await?;
+        }
         let Changes {
             identities,
             sessions,
@@ -74,6 +92,7 @@ impl ProtocolStore for IdbStore {
             outbox,
             removed_outbox,
             contacts,
+            guards: _,
         } = changes;
         // Read, open, encode and seal everything before the write transaction opens: an
         // IndexedDB transaction commits as soon as no request is pending, so no other work
