@@ -161,12 +161,8 @@ fn main() {
         .unwrap()
         .into_parts();
         now_or_never(sender.store.save_changes(c)).unwrap();
-        let (p, c) = now_or_never(sender_keys::group_decrypt(
-            &member.store,
-            &sender.address,
-            m.serialized(),
-        ))
-        .unwrap();
+        let (p, c) =
+            now_or_never(sender_keys::group_decrypt(&member.store, &sender.address, &m)).unwrap();
         now_or_never(member.store.save_changes(c)).unwrap();
         black_box(p);
     });

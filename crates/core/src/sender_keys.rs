@@ -120,14 +120,14 @@ pub async fn group_encrypt<S: ProtocolStore + ?Sized>(
     Ok(Encrypted::new(message, changes))
 }
 
-/// Decrypts a group message from `sender`: finds the chain, checks the signature, takes or
-/// derives the message key (skipping ahead at most 25 000), and decrypts.
+/// Decrypts a group message from `sender` (parsed, like [`crate::session::message_decrypt`]'s
+/// input, with [`SenderKeyMessage::from_bytes`]): finds the chain, checks the signature,
+/// takes or derives the message key (skipping ahead at most 25 000), and decrypts.
 pub async fn group_decrypt<S: ProtocolStore + ?Sized>(
     store: &S,
     sender: &ProtocolAddress,
-    bytes: &[u8],
+    message: &SenderKeyMessage,
 ) -> Result<(Vec<u8>, Changes), ProtocolError> {
-    let message = SenderKeyMessage::from_bytes(bytes)?;
     let key = name(sender, DistributionId(message.distribution_id()));
     let mut record = store.load_sender_key(&key).await?.ok_or(ProtocolError::NoSenderKeyState)?;
     let state =

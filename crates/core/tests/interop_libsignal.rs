@@ -14,7 +14,7 @@ use tandem_core::sender_keys::{self, DistributionId};
 use tandem_core::session::{message_decrypt, message_encrypt, process_prekey_bundle};
 use tandem_core::store::{MemoryStore, ProtocolStore};
 use tandem_core::testing::{SeededRng, publish_bundle};
-use tandem_core::wire::signal::CiphertextMessage;
+use tandem_core::wire::signal::{CiphertextMessage, CiphertextMessageType, SenderKeyMessage};
 use tandem_core::{
     DeviceId, IdentityKey, IdentityKeyPair, ProtocolAddress, ProtocolError, Timestamp,
 };
@@ -79,7 +79,8 @@ impl Peer {
 
     fn encrypt(&mut self, to: &ProtocolAddress, text: &[u8]) -> CiphertextMessage {
         let v = self.call(json!({"op": "encrypt", "address": Self::addr_json(to), "plaintext": hex::encode(text)}));
-        let kind = u8::try_from(v["type"].as_u64().unwrap()).unwrap();
+        let kind = u32::try_from(v["type"].as_u64().unwrap()).unwrap();
+        let kind = CiphertextMessageType::try_from(kind).unwrap();
         CiphertextMessage::from_bytes(kind, &hex::decode(v["body"].as_str().unwrap()).unwrap())
             .unwrap()
     }
@@ -92,7 +93,7 @@ impl Peer {
         self.try_call(json!({
             "op": "decrypt",
             "address": Self::addr_json(from),
-            "type": msg.message_type() as u8,
+            "type": u32::from(msg.message_type()),
             "body": hex::encode(msg.serialized()),
         }))
         .map(|v| hex::decode(v["plaintext"].as_str().unwrap()).unwrap())
@@ -427,7 +428,7 @@ fn test_tampered_and_foreign_messages_are_refused() {
     let mut bytes = m.serialized().to_vec();
     let n = bytes.len();
     bytes[n - 1] ^= 1;
-    let tampered = CiphertextMessage::from_bytes(2, &bytes).unwrap();
+    let tampered = CiphertextMessage::from_bytes(CiphertextMessageType::Whisper, &bytes).unwrap();
     assert!(matches!(tandem.decrypt(&peer.address, &tampered), Err(ProtocolError::BadMac)));
     assert_eq!(tandem.decrypt(&peer.address, &m).unwrap(), b"genuine");
     assert!(matches!(
@@ -506,14 +507,18 @@ fn test_sender_keys_both_ways() {
         bodies.push((text, hex::decode(v["body"].as_str().unwrap()).unwrap()));
     }
     for i in [9usize, 0, 5, 1, 2, 3, 4, 6, 8, 7] {
+        let message = SenderKeyMessage::from_bytes(&bodies[i].1).unwrap();
         let (plain, changes) =
-            block_on(sender_keys::group_decrypt(&tandem.store, &peer.address, &bodies[i].1))
-                .unwrap();
+            block_on(sender_keys::group_decrypt(&tandem.store, &peer.address, &message)).unwrap();
         block_on(tandem.store.save_changes(changes)).unwrap();
         assert_eq!(plain, bodies[i].0.as_bytes());
     }
     assert!(matches!(
-        block_on(sender_keys::group_decrypt(&tandem.store, &peer.address, &bodies[9].1)),
+        block_on(sender_keys::group_decrypt(
+            &tandem.store,
+            &peer.address,
+            &SenderKeyMessage::from_bytes(&bodies[9].1).unwrap()
+        )),
         Err(ProtocolError::DuplicatedMessage { .. })
     ));
 }

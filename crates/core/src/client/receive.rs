@@ -173,18 +173,13 @@ impl<S: ClientStore> Client<S> {
                 reason,
             }])
         };
-        let pairwise = match u8::try_from(envelope.r#type) {
-            Ok(t)
-                if t == CiphertextMessageType::Whisper as u8
-                    || t == CiphertextMessageType::PreKey as u8 =>
-            {
-                match CiphertextMessage::from_bytes(t, &envelope.content) {
-                    Ok(m) => Some(m),
-                    Err(e) => return undecryptable(e.to_string()),
-                }
-            }
-            Ok(t) if t == CiphertextMessageType::SenderKey as u8 => None,
-            _ => return undecryptable(format!("unknown envelope type {}", envelope.r#type)),
+        let pairwise = match CiphertextMessageType::try_from(envelope.r#type) {
+            Ok(CiphertextMessageType::SenderKey) => None,
+            Ok(kind) => match CiphertextMessage::from_bytes(kind, &envelope.content) {
+                Ok(m) => Some(m),
+                Err(e) => return undecryptable(e.to_string()),
+            },
+            Err(_) => return undecryptable(format!("unknown envelope type {}", envelope.r#type)),
         };
         let claimed = match &pairwise {
             Some(CiphertextMessage::PreKey(p)) => Some(*p.identity_key()),
@@ -251,7 +246,12 @@ impl<S: ClientStore> Client<S> {
                     Err(e) => return undecryptable(e.to_string()),
                 }
             }
-            None => match group_decrypt(&self.store, &addr, &envelope.content).await {
+            None => match async {
+                group_decrypt(&self.store, &addr, &SenderKeyMessage::from_bytes(&envelope.content)?)
+                    .await
+            }
+            .await
+            {
                 Ok(r) => r,
                 Err(ProtocolError::DuplicatedMessage { .. }) => return Ok(vec![Event::Duplicate]),
                 Err(ProtocolError::Store(e)) => return Err(ClientError::Store(e)),

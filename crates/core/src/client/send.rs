@@ -479,7 +479,7 @@ impl<S: ClientStore> Client<S> {
                         account_id: t.account.0.to_vec(),
                         device_id: t.device.device_id.get(),
                         registration_id: t.device.registration_id,
-                        r#type: msg.message_type() as u32,
+                        r#type: msg.message_type().into(),
                         content: msg.serialized().to_vec(),
                     })
                     .collect::<Vec<_>>()

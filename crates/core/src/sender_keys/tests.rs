@@ -35,7 +35,7 @@ fn decrypt(
     sender: &ProtocolAddress,
     bytes: &[u8],
 ) -> Result<Vec<u8>, ProtocolError> {
-    let (p, c) = block_on(group_decrypt(store, sender, bytes))?;
+    let (p, c) = block_on(group_decrypt(store, sender, &SenderKeyMessage::from_bytes(bytes)?))?;
     save(store, c);
     Ok(p)
 }

@@ -62,7 +62,8 @@ fn test_receiver_matches_libsignal_after_every_delivery() {
     for delivery in v["receiver_deliveries"].as_array().unwrap() {
         let index = usize::try_from(delivery["message_index"].as_u64().unwrap()).unwrap();
         let m = &messages[index];
-        let result = block_on(group_decrypt(&store, &from, &hex(&m["body"])));
+        let result = SenderKeyMessage::from_bytes(&hex(&m["body"]))
+            .and_then(|message| block_on(group_decrypt(&store, &from, &message)));
         if delivery["ok"].as_bool().unwrap() {
             let (plain, changes) = result.unwrap();
             assert_eq!(plain, hex(&m["plaintext"]));

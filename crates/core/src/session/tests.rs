@@ -10,6 +10,7 @@ use crate::identity::IdentityKeyPair;
 use crate::prekeys::{PreKeyId, SignedPreKeyId};
 use crate::store::{KyberPreKeyStore, MemoryStore, PreKeyStore, SessionStore};
 use crate::testing::{SeededRng, publish_bundle};
+use crate::wire::signal::CiphertextMessageType;
 
 const T0: Timestamp = Timestamp::from_millis(1_800_000_000_000);
 
@@ -198,7 +199,7 @@ fn test_tampered_mac_is_bad_mac_and_changes_nothing() {
     let mut bytes = msg.serialized().to_vec();
     let last = bytes.len() - 1;
     bytes[last] ^= 0x01;
-    let tampered = CiphertextMessage::from_bytes(2, &bytes).unwrap();
+    let tampered = CiphertextMessage::from_bytes(CiphertextMessageType::Whisper, &bytes).unwrap();
     let before = bob.record(&alice.address).to_bytes();
     assert!(matches!(bob.decrypt(&alice.address, &tampered, &mut rng), Err(ProtocolError::BadMac)));
     assert_eq!(
@@ -212,7 +213,7 @@ fn test_tampered_mac_is_bad_mac_and_changes_nothing() {
     let mut bytes = msg.serialized().to_vec();
     let at = bytes.len() - 20;
     bytes[at] ^= 0x80;
-    let tampered = CiphertextMessage::from_bytes(2, &bytes).unwrap();
+    let tampered = CiphertextMessage::from_bytes(CiphertextMessageType::Whisper, &bytes).unwrap();
     assert!(matches!(bob.decrypt(&alice.address, &tampered, &mut rng), Err(ProtocolError::BadMac)));
 }
 

@@ -22,6 +22,7 @@ use crate::prekeys::{
 use crate::ratchet::chain::{ChainKey, RootKey};
 use crate::ratchet::state::{PendingPreKey, ReceiverChain, SenderChain};
 use crate::store::{MemoryStore, SessionStore};
+use crate::wire::signal::CiphertextMessageType;
 
 /// Hands out libsignal's recorded "random" ratchet key.
 struct Replay(Vec<u8>);
@@ -264,9 +265,10 @@ fn assert_record(ours: &SessionRecord, theirs: &Value, context: &str) {
 
 fn parse(msg: &Value) -> CiphertextMessage {
     let kind = match &msg["type"] {
-        Value::String(s) => s.parse::<u8>().unwrap(),
-        other => u8::try_from(other.as_u64().unwrap()).unwrap(),
+        Value::String(s) => s.parse::<u32>().unwrap(),
+        other => u32::try_from(other.as_u64().unwrap()).unwrap(),
     };
+    let kind = CiphertextMessageType::try_from(kind).unwrap();
     CiphertextMessage::from_bytes(kind, &hex(&msg["body"])).unwrap()
 }
 

@@ -347,8 +347,7 @@ where
                 .unwrap()
                 .into_parts();
         alice.save_changes(changes).await.unwrap();
-        let (plain, changes) =
-            sender_keys::group_decrypt(&bob, &alice_addr, msg.serialized()).await.unwrap();
+        let (plain, changes) = sender_keys::group_decrypt(&bob, &alice_addr, &msg).await.unwrap();
         bob.save_changes(changes).await.unwrap();
         assert_eq!(plain, text.as_bytes());
     }

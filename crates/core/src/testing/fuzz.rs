@@ -17,8 +17,8 @@ use crate::store::{MemoryStore, ProtocolStore};
 use crate::time::Timestamp;
 use crate::wire::relay::{ClientFrame, ServerFrame};
 use crate::wire::signal::{
-    CiphertextMessage, PreKeySignalMessage, SenderKeyDistributionMessage, SenderKeyMessage,
-    SignalMessage,
+    CiphertextMessage, CiphertextMessageType, PreKeySignalMessage, SenderKeyDistributionMessage,
+    SenderKeyMessage, SignalMessage,
 };
 pub use adversary::{device_lists, group_state, link_message, prekey_bundles, relay_proofs};
 pub use engine::{client_receive, group_decrypt_schedule};
@@ -155,8 +155,10 @@ pub fn parse_messages(data: &[u8]) {
         let again = crate::wire::content::Content::from_padded_bytes(&c.to_padded_bytes());
         assert_eq!(again.unwrap(), c);
     }
-    for kind in [2u8, 3, 7, 0] {
-        let _ = CiphertextMessage::from_bytes(kind, data);
+    for kind in [2u32, 3, 7, 0] {
+        if let Ok(kind) = CiphertextMessageType::try_from(kind) {
+            let _ = CiphertextMessage::from_bytes(kind, data);
+        }
     }
     if let Ok(f) = ClientFrame::from_bytes(data) {
         assert_eq!(ClientFrame::from_bytes(&f.encode_to_vec()).unwrap(), f);
@@ -350,7 +352,7 @@ pub fn session_interaction(data: &[u8]) {
                     let mut b = m.serialized().to_vec();
                     let i = arg % b.len();
                     b[i] ^= 1 << (arg % 8);
-                    match CiphertextMessage::from_bytes(m.message_type() as u8, &b) {
+                    match CiphertextMessage::from_bytes(m.message_type(), &b) {
                         Ok(t) => t,
                         Err(_) => continue,
                     }

@@ -33,6 +33,26 @@ pub enum CiphertextMessageType {
     SenderKey = 7,
 }
 
+impl TryFrom<u32> for CiphertextMessageType {
+    type Error = ProtocolError;
+
+    /// Reads a type number off the wire; one libsignal does not define is an error.
+    fn try_from(number: u32) -> Result<Self, ProtocolError> {
+        match number {
+            2 => Ok(Self::Whisper),
+            3 => Ok(Self::PreKey),
+            7 => Ok(Self::SenderKey),
+            _ => Err(ProtocolError::InvalidMessage("unknown ciphertext message type")),
+        }
+    }
+}
+
+impl From<CiphertextMessageType> for u32 {
+    fn from(kind: CiphertextMessageType) -> u32 {
+        kind as u32
+    }
+}
+
 #[derive(Clone, PartialEq, prost::Message)]
 struct SignalMessageProto {
     #[prost(bytes = "vec", optional, tag = "1")]
@@ -612,12 +632,21 @@ impl CiphertextMessage {
         }
     }
 
-    /// Parses bytes of the given type (2 or 3).
-    pub fn from_bytes(message_type: u8, bytes: &[u8]) -> Result<Self, ProtocolError> {
+    /// Parses bytes of a pairwise type (a number off the wire converts with
+    /// `CiphertextMessageType::try_from`); a sender-key message is parsed by
+    /// [`SenderKeyMessage::from_bytes`] instead and is an error here.
+    pub fn from_bytes(
+        message_type: CiphertextMessageType,
+        bytes: &[u8],
+    ) -> Result<Self, ProtocolError> {
         match message_type {
-            2 => SignalMessage::from_bytes(bytes).map(Self::Signal),
-            3 => PreKeySignalMessage::from_bytes(bytes).map(Self::PreKey),
-            _ => Err(ProtocolError::InvalidMessage("unknown ciphertext message type")),
+            CiphertextMessageType::Whisper => SignalMessage::from_bytes(bytes).map(Self::Signal),
+            CiphertextMessageType::PreKey => {
+                PreKeySignalMessage::from_bytes(bytes).map(Self::PreKey)
+            }
+            CiphertextMessageType::SenderKey => {
+                Err(ProtocolError::InvalidMessage("a sender-key message is not a pairwise one"))
+            }
         }
     }
 }

@@ -23,6 +23,7 @@ use crate::time::Timestamp;
 use crate::transport::{RelayTransport, TransportError};
 use crate::wire::content::Content;
 use crate::wire::relay::{DeviceInfo, Devices, GroupStates, Response, Status, request, response};
+use crate::wire::signal::SenderKeyMessage;
 
 const NOW: Timestamp = Timestamp::from_millis(1_800_000_000_000);
 const ALICE: AccountId = AccountId([1; 16]);
@@ -330,8 +331,9 @@ pub fn group_decrypt_schedule(data: &[u8]) {
                     let i = arg % msg.len();
                     msg[i] ^= 1 << (arg % 8);
                 }
-                if let Ok((plain, changes)) = now_or_never(group_decrypt(&receiver, &sender, &msg))
-                {
+                let decrypted = SenderKeyMessage::from_bytes(&msg)
+                    .and_then(|m| now_or_never(group_decrypt(&receiver, &sender, &m)));
+                if let Ok((plain, changes)) = decrypted {
                     assert!(!tamper || plain == *text, "a tampered message decrypted");
                     assert!(!*done, "a message decrypted twice");
                     assert_eq!(plain, *text);

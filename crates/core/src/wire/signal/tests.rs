@@ -130,7 +130,17 @@ fn test_sender_key_messages_roundtrip() {
 #[test]
 fn test_ciphertext_message_type_dispatch() {
     assert!(matches!(
-        CiphertextMessage::from_bytes(7, &[0x33]),
+        CiphertextMessage::from_bytes(CiphertextMessageType::SenderKey, &[0x33]),
         Err(ProtocolError::InvalidMessage(_))
     ));
+    for bad in [0u32, 1, 4, 5, 6, 8, 256, u32::MAX] {
+        assert!(CiphertextMessageType::try_from(bad).is_err(), "{bad}");
+    }
+    for kind in [
+        CiphertextMessageType::Whisper,
+        CiphertextMessageType::PreKey,
+        CiphertextMessageType::SenderKey,
+    ] {
+        assert!(matches!(CiphertextMessageType::try_from(u32::from(kind)), Ok(k) if k == kind));
+    }
 }
