@@ -22,7 +22,7 @@
 //! - [`wire::relay`]: the frames of the client–relay WebSocket;
 //! - [`transport`]: reconnect backoff and keepalive policy for client transports.
 //!
-//! Feature flags: `testing` exports `testing::conformance`, [`store_conformance_tests!`] and a
+//! Feature flags: `testing` exports `testing::conformance`, `store_conformance_tests!` and a
 //! seeded RNG for tests in other crates.
 //!
 //! ```

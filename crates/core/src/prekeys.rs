@@ -151,11 +151,13 @@ impl PreKeyBundle {
     /// Checks both prekey signatures under the bundle's identity key.
     pub fn verify(&self) -> Result<(), ProtocolError> {
         let ik = self.identity_key.public_key();
-        ik.verify_signature(&self.signed_pre_key.serialize(), &self.signed_pre_key_signature)
-            .map_err(|_| ProtocolError::InvalidBundleSignature { which: "signed prekey" })?;
-        ik.verify_signature(&self.kyber_pre_key.serialize(), &self.kyber_pre_key_signature)
-            .map_err(|_| ProtocolError::InvalidBundleSignature { which: "Kyber prekey" })?;
-        Ok(())
+        ik.verify_signatures(&[
+            (&self.signed_pre_key.serialize(), &self.signed_pre_key_signature),
+            (&self.kyber_pre_key.serialize(), &self.kyber_pre_key_signature),
+        ])
+        .map_err(|i| ProtocolError::InvalidBundleSignature {
+            which: if i == 0 { "signed prekey" } else { "Kyber prekey" },
+        })
     }
 }
 

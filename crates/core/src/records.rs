@@ -153,12 +153,12 @@ pub struct DeviceListRecord {
     pub verified: bool,
     /// The account key changed after this client first trusted it (the contact
     /// re-registered, or someone pretends to be them): chats show a notice until the person
-    /// has seen it ([`Client::acknowledge_key_change`](super::Client::acknowledge_key_change)).
+    /// has seen it ([`Client::acknowledge_key_change`](crate::client::Client::acknowledge_key_change)).
     pub key_changed: bool,
     /// A new account key the server shows for a *verified* contact, or a second change
     /// within a day for any contact. It is not trusted, and nothing is sent to the account,
     /// until the person accepts it
-    /// ([`Client::acknowledge_key_change`](super::Client::acknowledge_key_change)).
+    /// ([`Client::acknowledge_key_change`](crate::client::Client::acknowledge_key_change)).
     pub pending_key: Option<IdentityKey>,
     /// Key indexes of the account's devices that were logged out, from every signed list
     /// seen (sorted): refused for good.

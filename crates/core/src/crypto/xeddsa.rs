@@ -47,28 +47,55 @@ pub(super) fn sign(k: &[u8; 32], parts: &[&[u8]], random: &[u8; 64]) -> [u8; 64]
 
 /// Verifies `signature` over the concatenation of `parts` under the Montgomery public key `u`.
 pub(super) fn verify(u: &[u8; 32], parts: &[&[u8]], signature: &[u8; 64]) -> bool {
-    if u[31] & 0x80 != 0 {
-        return false;
+    Verifier::new(u).is_some_and(|v| v.verify(parts, signature))
+}
+
+/// A public key made ready to check signatures: the Edwards point for sign bit 0 and its
+/// encoding, computed once (a square root and an inversion) for every signature checked
+/// with the key.
+pub(super) struct Verifier {
+    point: EdwardsPoint,
+    compressed: CompressedEdwardsY,
+}
+
+impl Verifier {
+    /// `None` for a key no signature can verify under (non-canonical or off the curve).
+    pub(super) fn new(u: &[u8; 32]) -> Option<Self> {
+        if u[31] & 0x80 != 0 {
+            return None;
+        }
+        let point = MontgomeryPoint(*u).to_edwards(0)?;
+        Some(Self { point, compressed: point.compress() })
     }
-    let sign = (signature[63] & 0x80) >> 7;
-    let Some(cap_a) = MontgomeryPoint(*u).to_edwards(sign) else {
-        return false;
-    };
-    let mut s_bytes = [0u8; 32];
-    s_bytes.copy_from_slice(&signature[32..]);
-    s_bytes[31] &= 0x7f;
-    if s_bytes[31] & 0xe0 != 0 {
-        return false;
+
+    pub(super) fn verify(&self, parts: &[&[u8]], signature: &[u8; 64]) -> bool {
+        // The signer's sign bit chooses A or −A; −A's encoding differs only in its top bit
+        // (unless x = 0, where −A = A and the bit stays clear, as decompressing would give).
+        let negative = signature[63] & 0x80 != 0;
+        let (cap_a, mut a_bytes) = (self.point, self.compressed.to_bytes());
+        let cap_a = if negative && -cap_a != cap_a {
+            a_bytes[31] |= 0x80;
+            -cap_a
+        } else {
+            cap_a
+        };
+        let mut s_bytes = [0u8; 32];
+        s_bytes.copy_from_slice(&signature[32..]);
+        s_bytes[31] &= 0x7f;
+        if s_bytes[31] & 0xe0 != 0 {
+            return false;
+        }
+        let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes)) else {
+            return false;
+        };
+        let mut r_bytes = [0u8; 32];
+        r_bytes.copy_from_slice(&signature[..32]);
+        let cap_r = CompressedEdwardsY(r_bytes);
+        let h = challenge(&cap_r, &CompressedEdwardsY(a_bytes), parts);
+        let expected =
+            EdwardsPoint::vartime_double_scalar_mul_basepoint(&h, &-cap_a, &s).compress();
+        bool::from(expected.as_bytes().ct_eq(cap_r.as_bytes()))
     }
-    let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes)) else {
-        return false;
-    };
-    let mut r_bytes = [0u8; 32];
-    r_bytes.copy_from_slice(&signature[..32]);
-    let cap_r = CompressedEdwardsY(r_bytes);
-    let h = challenge(&cap_r, &cap_a.compress(), parts);
-    let expected = EdwardsPoint::vartime_double_scalar_mul_basepoint(&h, &-cap_a, &s).compress();
-    bool::from(expected.as_bytes().ct_eq(cap_r.as_bytes()))
 }
 
 fn challenge(cap_r: &CompressedEdwardsY, cap_a: &CompressedEdwardsY, parts: &[&[u8]]) -> Scalar {
