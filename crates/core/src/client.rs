@@ -44,7 +44,7 @@ use crate::address::{AccountId, DeviceId, ProtocolAddress};
 use crate::auth::{self, Proof};
 use crate::devices::{AdvError, SignedDeviceList};
 use crate::error::ProtocolError;
-use crate::store::{Changes, ClientStore, Encrypted, EncryptedBatch, StoreError};
+use crate::store::{ClientChanges, ClientStore, Encrypted, EncryptedBatch, StoreError};
 use crate::time::Timestamp;
 use crate::transport::{RelayTransport, TransportError};
 use crate::wire::WireError;
@@ -257,27 +257,36 @@ impl<S: ClientStore> Client<S> {
     async fn save_sealed<M>(
         &self,
         account: &AccountRecord,
-        mut batch: EncryptedBatch<M>,
+        batch: EncryptedBatch<M>,
     ) -> Result<Vec<M>, ClientError> {
-        batch.add_changes(Changes { account: Some(account.clone()), ..Changes::default() });
-        Ok(batch.save(&self.store).await?)
+        Ok(batch.save_with(|changes| self.save_records(account, changes.into())).await?)
     }
 
     /// Saves one encryption together with the account record and releases its message.
     async fn save_encrypted<M>(
         &self,
         account: &AccountRecord,
-        mut encrypted: Encrypted<M>,
+        encrypted: Encrypted<M>,
     ) -> Result<M, ClientError> {
-        encrypted.add_changes(Changes { account: Some(account.clone()), ..Changes::default() });
-        Ok(encrypted.save(&self.store).await?)
+        Ok(encrypted.save_with(|changes| self.save_records(account, changes.into())).await?)
     }
 
     /// Saves `changes` together with the (possibly updated) account record.
-    async fn save(&self, account: &AccountRecord, mut changes: Changes) -> Result<(), ClientError> {
+    async fn save(
+        &self,
+        account: &AccountRecord,
+        changes: impl Into<ClientChanges>,
+    ) -> Result<(), ClientError> {
+        Ok(self.save_records(account, changes.into()).await?)
+    }
+
+    async fn save_records(
+        &self,
+        account: &AccountRecord,
+        mut changes: ClientChanges,
+    ) -> Result<(), StoreError> {
         changes.account = Some(account.clone());
-        self.store.save_changes(changes).await?;
-        Ok(())
+        self.store.save_client_changes(changes).await
     }
 
     /// Authenticates a fresh connection as this device: signs the connection's challenge

@@ -64,7 +64,9 @@ pub struct KyberPreKeyUse {
     pub base_key: PublicKey,
 }
 
-/// Everything one operation changed, applied atomically by [`ProtocolStore::save_changes`].
+/// Everything one protocol operation changed, applied atomically by
+/// [`ProtocolStore::save_changes`]. Only protocol state: a messenger's own records travel in a
+/// [`ClientChanges`], so a protocol-only store never sees them.
 #[must_use = "nothing changes until the batch is saved with `ProtocolStore::save_changes`"]
 #[derive(Clone, Debug, Default)]
 pub struct Changes {
@@ -88,22 +90,6 @@ pub struct Changes {
     pub used_kyber_pre_keys: Vec<KyberPreKeyUse>,
     /// Sender-key records to store.
     pub sender_keys: HashMap<SenderKeyName, SenderKeyRecord>,
-    /// This device's account record (replaced whole).
-    pub account: Option<AccountRecord>,
-    /// Verified device lists to store.
-    pub device_lists: HashMap<AccountId, DeviceListRecord>,
-    /// Messages to store (replacing one with the same id).
-    pub messages: HashMap<MessageId, MessageRecord>,
-    /// Messages to delete (an unsent message stamped afresh under a new id).
-    pub removed_messages: Vec<MessageId>,
-    /// Groups to store (replacing the record with the same id).
-    pub groups: HashMap<[u8; 16], GroupRecord>,
-    /// Outbox entries to add or replace.
-    pub outbox: HashMap<MessageId, OutboxEntry>,
-    /// Outbox entries to remove (sent or given up).
-    pub removed_outbox: Vec<MessageId>,
-    /// Handles of accounts, as a lookup found them (the chat list names chats by them).
-    pub contacts: HashMap<AccountId, String>,
     /// Sending chains an encryption in this batch advanced, with where each stood when the
     /// encryption read it. A store must refuse the batch ([`Changes::check_guards`]) unless
     /// every one still stands there, so a message key is never used twice.
@@ -123,14 +109,6 @@ impl Changes {
             && self.kyber_pre_keys.is_empty()
             && self.used_kyber_pre_keys.is_empty()
             && self.sender_keys.is_empty()
-            && self.account.is_none()
-            && self.device_lists.is_empty()
-            && self.messages.is_empty()
-            && self.removed_messages.is_empty()
-            && self.groups.is_empty()
-            && self.outbox.is_empty()
-            && self.removed_outbox.is_empty()
-            && self.contacts.is_empty()
             && self.guards.is_empty()
     }
 
@@ -148,14 +126,6 @@ impl Changes {
             kyber_pre_keys,
             used_kyber_pre_keys,
             sender_keys,
-            account,
-            device_lists,
-            messages,
-            removed_messages,
-            groups,
-            outbox,
-            removed_outbox,
-            contacts,
             guards: _,
         } = later;
         self.identities.extend(identities);
@@ -174,6 +144,83 @@ impl Changes {
         self.kyber_pre_keys.extend(kyber_pre_keys);
         self.used_kyber_pre_keys.extend(used_kyber_pre_keys);
         self.sender_keys.extend(sender_keys);
+    }
+}
+
+/// A messenger's batch: protocol [`Changes`] (reached through `Deref`) together with the
+/// engine's own records, applied atomically by [`ClientStore::save_client_changes`] — so a
+/// decrypted message is stored in the same transaction as the ratchet step that decrypted it.
+#[must_use = "nothing changes until the batch is saved with `ClientStore::save_client_changes`"]
+#[derive(Clone, Debug, Default)]
+pub struct ClientChanges {
+    /// The protocol state changed.
+    pub protocol: Changes,
+    /// This device's account record (replaced whole).
+    pub account: Option<AccountRecord>,
+    /// Verified device lists to store.
+    pub device_lists: HashMap<AccountId, DeviceListRecord>,
+    /// Messages to store (replacing one with the same id).
+    pub messages: HashMap<MessageId, MessageRecord>,
+    /// Messages to delete (an unsent message stamped afresh under a new id).
+    pub removed_messages: Vec<MessageId>,
+    /// Groups to store (replacing the record with the same id).
+    pub groups: HashMap<[u8; 16], GroupRecord>,
+    /// Outbox entries to add or replace.
+    pub outbox: HashMap<MessageId, OutboxEntry>,
+    /// Outbox entries to remove (sent or given up).
+    pub removed_outbox: Vec<MessageId>,
+    /// Handles of accounts, as a lookup found them (the chat list names chats by them).
+    pub contacts: HashMap<AccountId, String>,
+}
+
+impl std::ops::Deref for ClientChanges {
+    type Target = Changes;
+    fn deref(&self) -> &Changes {
+        &self.protocol
+    }
+}
+
+impl std::ops::DerefMut for ClientChanges {
+    fn deref_mut(&mut self) -> &mut Changes {
+        &mut self.protocol
+    }
+}
+
+impl From<Changes> for ClientChanges {
+    fn from(protocol: Changes) -> Self {
+        Self { protocol, ..Self::default() }
+    }
+}
+
+impl ClientChanges {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.protocol.is_empty()
+            && self.account.is_none()
+            && self.device_lists.is_empty()
+            && self.messages.is_empty()
+            && self.removed_messages.is_empty()
+            && self.groups.is_empty()
+            && self.outbox.is_empty()
+            && self.removed_outbox.is_empty()
+            && self.contacts.is_empty()
+    }
+
+    /// Adds `later`'s changes (a protocol batch or a messenger one); where both touch one
+    /// record, `later` wins.
+    pub fn merge(&mut self, later: impl Into<ClientChanges>) {
+        let ClientChanges {
+            protocol,
+            account,
+            device_lists,
+            messages,
+            removed_messages,
+            groups,
+            outbox,
+            removed_outbox,
+            contacts,
+        } = later.into();
+        self.protocol.merge(protocol);
         if account.is_some() {
             self.account = account;
         }

@@ -7,7 +7,7 @@
 use js_sys::{Object, Reflect, Uint8Array};
 use rexie::TransactionMode;
 use tandem_core::client::{ClientError, MessageRecord, conversation_to_bytes};
-use tandem_core::store::{Changes, ClientStore, IdentityKeyStore, ProtocolStore, StoreError};
+use tandem_core::store::{ClientChanges, ClientStore, IdentityKeyStore, StoreError};
 use tandem_core::{AccountId, IdentityKeyPair};
 use tandem_web::lock::{LockError, NewLock, Secret};
 use tandem_web::store::{IdbStore, migrations, seal};
@@ -73,13 +73,13 @@ async fn test_values_are_sealed_and_bound_to_their_record() {
     let identity = IdentityKeyPair::generate(&mut tandem_web::rng::system_rng());
     let store = IdbStore::create(&name, identity.clone(), 9).await.unwrap();
     let (a, b) = (message(1, 10, "first secret text"), message(2, 20, "second secret text"));
-    let mut changes = Changes::default();
+    let mut changes = ClientChanges::default();
     changes.messages.insert(a.id, a.clone());
     changes.messages.insert(b.id, b.clone());
-    store.save_changes(changes).await.unwrap();
-    let mut named = Changes::default();
+    store.save_client_changes(changes).await.unwrap();
+    let mut named = ClientChanges::default();
     named.contacts.insert(AccountId([1; 16]), "peer-handle-one".into());
-    store.save_changes(named).await.unwrap();
+    store.save_client_changes(named).await.unwrap();
     store.close();
 
     let values = raw_values(&name).await;
@@ -184,9 +184,9 @@ async fn test_the_passphrase_lock_keeps_the_store_closed_until_the_right_passphr
     let identity = IdentityKeyPair::generate(&mut tandem_web::rng::system_rng());
     let store = IdbStore::create(&name, identity, 6).await.unwrap();
     let m = message(4, 40, "behind the lock");
-    let mut changes = Changes::default();
+    let mut changes = ClientChanges::default();
     changes.messages.insert(m.id, m.clone());
-    store.save_changes(changes).await.unwrap();
+    store.save_client_changes(changes).await.unwrap();
     store.close();
 
     let pass = "a long enough passphrase";

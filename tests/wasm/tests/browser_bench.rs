@@ -6,7 +6,7 @@
 
 use tandem_core::client::{Conversation, MessageId, MessageRecord, OutgoingState};
 use tandem_core::session::{message_encrypt, process_prekey_bundle};
-use tandem_core::store::{Changes, ClientStore, MemoryStore, ProtocolStore};
+use tandem_core::store::{Changes, ClientChanges, ClientStore, MemoryStore, ProtocolStore};
 use tandem_core::testing::{SeededRng, publish_bundle};
 use tandem_core::{AccountId, DeviceId, IdentityKeyPair, ProtocolAddress, Timestamp};
 use tandem_web::store::IdbStore;
@@ -142,7 +142,7 @@ async fn bench_fan_out_import_and_open() {
     let conversation = Conversation::Direct(peer);
     let t = ms();
     for batch in 0..MESSAGES / 1_000 {
-        let mut c = Changes::default();
+        let mut c = ClientChanges::default();
         for n in 0..1_000 {
             let k = batch * 1_000 + n;
             let id = MessageId {
@@ -169,7 +169,7 @@ async fn bench_fan_out_import_and_open() {
                 },
             );
         }
-        idb.save_changes(c).await.expect("import");
+        idb.save_client_changes(c).await.expect("import");
     }
     let took = ms() - t;
     #[allow(clippy::cast_precision_loss, reason = "a small count")]

@@ -141,7 +141,7 @@ async fn test_session_log_replays_and_compacts() {
 async fn test_recent_chats_follow_saves() {
     use tandem_core::AccountId;
     use tandem_core::client::Conversation;
-    use tandem_core::store::{Changes, ProtocolStore};
+    use tandem_core::store::{ClientChanges, ClientStore};
     let store =
         make_idb_store(IdentityKeyPair::generate(&mut tandem_web::rng::system_rng()), 7).await;
     let message = |peer: u8, timestamp: u64| {
@@ -149,12 +149,12 @@ async fn test_recent_chats_follow_saves() {
     };
     // 60 chats, in two saves.
     for range in [1u8..=30, 31..=60] {
-        let mut changes = Changes::default();
+        let mut changes = ClientChanges::default();
         for peer in range {
             let m = message(peer, u64::from(peer));
             changes.messages.insert(m.id, m);
         }
-        store.save_changes(changes).await.unwrap();
+        store.save_client_changes(changes).await.unwrap();
     }
     let recent: Vec<_> = store.recent().await.unwrap().into_iter().map(|(s, _)| s).collect();
     assert_eq!(recent.len(), 50);
@@ -162,10 +162,10 @@ async fn test_recent_chats_follow_saves() {
     assert_eq!(times, (11..=60).rev().collect::<Vec<_>>(), "the newest 50, newest first");
     assert!(recent.iter().all(|s| s.unread == 1));
     // Chat 1 (dropped off the list) gets a new message: first again, chat 11 drops off.
-    let mut changes = Changes::default();
+    let mut changes = ClientChanges::default();
     let m = message(1, 100);
     changes.messages.insert(m.id, m);
-    store.save_changes(changes).await.unwrap();
+    store.save_client_changes(changes).await.unwrap();
     let recent: Vec<_> = store.recent().await.unwrap().into_iter().map(|(s, _)| s).collect();
     assert_eq!(recent.len(), 50);
     assert_eq!(recent[0].conversation, Conversation::Direct(AccountId([1; 16])));
@@ -173,15 +173,15 @@ async fn test_recent_chats_follow_saves() {
     assert!(!recent.iter().any(|s| s.last.id.timestamp == 11));
     // A name saved later reaches the snapshot's entry.
     assert_eq!(store.recent().await.unwrap()[0].1, None);
-    let mut named = Changes::default();
+    let mut named = ClientChanges::default();
     named.contacts.insert(AccountId([1; 16]), "one".into());
-    store.save_changes(named).await.unwrap();
+    store.save_client_changes(named).await.unwrap();
     assert_eq!(store.recent().await.unwrap()[0].1.as_deref(), Some("one"));
     // And a new message of a named chat carries the name from the start.
-    let mut changes = Changes::default();
+    let mut changes = ClientChanges::default();
     let m = message(1, 101);
     changes.messages.insert(m.id, m);
-    store.save_changes(changes).await.unwrap();
+    store.save_client_changes(changes).await.unwrap();
     assert_eq!(store.recent().await.unwrap()[0].1.as_deref(), Some("one"));
     // The full list agrees with the snapshot's order.
     let all = store.conversations().await.unwrap();
@@ -199,7 +199,7 @@ async fn test_recent_chats_follow_saves() {
 async fn test_unread_counts_follow_lookups_saves_and_reopens() {
     use tandem_core::AccountId;
     use tandem_core::client::MessageRecord;
-    use tandem_core::store::{Changes, ClientStore, ProtocolStore};
+    use tandem_core::store::{ClientChanges, ClientStore};
     let tag: String =
         tandem_web::rng::random_bytes::<6>().iter().map(|b| format!("{b:02x}")).collect();
     let name = format!("tandem-unread-{tag}");
@@ -210,7 +210,7 @@ async fn test_unread_counts_follow_lookups_saves_and_reopens() {
     let peer = AccountId([5; 16]);
     let message = |timestamp: u64| common::incoming(peer, timestamp, format!("at {timestamp}"));
     let save = |m: MessageRecord| {
-        let mut c = Changes::default();
+        let mut c = ClientChanges::default();
         c.messages.insert(m.id, m);
         c
     };
@@ -219,29 +219,29 @@ async fn test_unread_counts_follow_lookups_saves_and_reopens() {
     }
     let first = message(10);
     assert!(store.load_message(&first.id).await.unwrap().is_none(), "looked up first: absent");
-    store.save_changes(save(first.clone())).await.unwrap();
+    store.save_client_changes(save(first.clone())).await.unwrap();
     assert_eq!(unread(&store).await, 1);
-    store.save_changes(save(first.clone())).await.unwrap();
+    store.save_client_changes(save(first.clone())).await.unwrap();
     assert_eq!(unread(&store).await, 1, "the same state again changes nothing");
     let second = message(20);
-    store.save_changes(save(second.clone())).await.unwrap();
+    store.save_client_changes(save(second.clone())).await.unwrap();
     assert_eq!(unread(&store).await, 2);
     // Read on some device: counts down once, whether or not the store looked it up.
     assert!(store.load_message(&first.id).await.unwrap().is_some());
     let mut read = first.clone();
     read.read_by.insert(AccountId([1; 16]));
-    store.save_changes(save(read.clone())).await.unwrap();
+    store.save_client_changes(save(read.clone())).await.unwrap();
     assert_eq!(unread(&store).await, 1);
-    store.save_changes(save(read)).await.unwrap();
+    store.save_client_changes(save(read)).await.unwrap();
     assert_eq!(unread(&store).await, 1);
     store.close();
     // A fresh store knows nothing but what IndexedDB holds.
     let store = IdbStore::open(&name).await.unwrap().unwrap();
-    store.save_changes(save(second.clone())).await.unwrap();
+    store.save_client_changes(save(second.clone())).await.unwrap();
     assert_eq!(unread(&store).await, 1, "a repeat after a reopen is found in IndexedDB");
     let mut read = second;
     read.read_by.insert(AccountId([1; 16]));
-    store.save_changes(save(read)).await.unwrap();
+    store.save_client_changes(save(read)).await.unwrap();
     assert_eq!(unread(&store).await, 0);
     store.close();
 }

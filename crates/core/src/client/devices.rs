@@ -9,7 +9,7 @@ use super::{
 use crate::address::{AccountId, DeviceId};
 use crate::devices::{AdvError, KnownList, VerifiedDevice, verify_devices};
 use crate::identity::IdentityKey;
-use crate::store::{Changes, ClientStore};
+use crate::store::{ClientChanges, ClientStore};
 use crate::time::Timestamp;
 use crate::transport::RelayTransport;
 use crate::wire::relay::{GetDevices, request, response};
@@ -87,9 +87,9 @@ impl<S: ClientStore> Client<S> {
                 held.pending_key = served;
                 held.fetched_at = now;
                 held.stale = false;
-                let mut changes = Changes::default();
+                let mut changes = ClientChanges::default();
                 changes.device_lists.insert(account, held);
-                self.store.save_changes(changes).await?;
+                self.store.save_client_changes(changes).await?;
                 return Err(ClientError::AccountKeyChanged(account));
             }
             (Some(_), true) => {
@@ -118,9 +118,9 @@ impl<S: ClientStore> Client<S> {
                 }
             }
         };
-        let mut changes = Changes::default();
+        let mut changes = ClientChanges::default();
         changes.device_lists.insert(account, record.clone());
-        self.store.save_changes(changes).await?;
+        self.store.save_client_changes(changes).await?;
         Ok(record)
     }
 
@@ -199,9 +199,9 @@ impl<S: ClientStore> Client<S> {
     pub(crate) async fn mark_list_stale(&self, account: AccountId) -> Result<(), ClientError> {
         if let Some(mut record) = self.store.load_device_list(&account).await? {
             record.stale = true;
-            let mut changes = Changes::default();
+            let mut changes = ClientChanges::default();
             changes.device_lists.insert(account, record);
-            self.store.save_changes(changes).await?;
+            self.store.save_client_changes(changes).await?;
         }
         Ok(())
     }

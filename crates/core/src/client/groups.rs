@@ -26,7 +26,7 @@ use crate::group_state::{GroupChange, GroupMember, GroupState, GroupStateError, 
 use crate::sender_keys::{
     DistributionId, create_sender_key_distribution_message, group_encrypt, rotate_sender_key,
 };
-use crate::store::{Changes, ClientStore};
+use crate::store::{ClientChanges, ClientStore};
 use crate::time::Timestamp;
 use crate::transport::RelayTransport;
 use crate::wire::content::{Content, DataMessage, SyncMessage, content};
@@ -110,9 +110,9 @@ impl<S: ClientStore> Client<S> {
             request::Body::CreateGroup(CreateGroup { signed_state: signed.as_bytes().to_vec() }),
         )
         .await?;
-        let mut changes = Changes::default();
+        let mut changes = ClientChanges::default();
         self.record_state(None, &signed, true, now, &mut changes);
-        self.store.save_changes(changes).await?;
+        self.store.save_client_changes(changes).await?;
         self.announce(transport, None, &signed, now, rng).await;
         Ok(group_id)
     }
@@ -183,10 +183,10 @@ impl<S: ClientStore> Client<S> {
                 Err(ClientError::Server { status: Status::Conflict, .. }) => continue,
                 Err(e) => return Err(e),
             }
-            let mut changes = Changes::default();
+            let mut changes = ClientChanges::default();
             let previous = record.state.state().clone();
             self.record_state(Some(&previous), &signed, record.accepted, now, &mut changes);
-            self.store.save_changes(changes).await?;
+            self.store.save_client_changes(changes).await?;
             if previous.accounts().any(|a| !signed.state().is_member(&a)) {
                 self.group_shares.lock().await.remove(&group);
             }
@@ -227,9 +227,9 @@ impl<S: ClientStore> Client<S> {
         .await?;
         if let Some(mut record) = self.store.load_group(&group).await? {
             record.accepted = accept;
-            let mut changes = Changes::default();
+            let mut changes = ClientChanges::default();
             changes.groups.insert(group, record);
-            self.store.save_changes(changes).await?;
+            self.store.save_client_changes(changes).await?;
         }
         Ok(())
     }
@@ -271,7 +271,7 @@ impl<S: ClientStore> Client<S> {
             }
         }
         let mut current = held.as_ref().map(|r| r.state.clone());
-        let mut changes = Changes::default();
+        let mut changes = ClientChanges::default();
         let mut events = Vec::new();
         for s in states {
             let follows = match &current {
@@ -301,7 +301,7 @@ impl<S: ClientStore> Client<S> {
             changes.groups.insert(group, GroupRecord { accepted: true, ..h.clone() });
         }
         if !changes.is_empty() {
-            self.store.save_changes(changes).await?;
+            self.store.save_client_changes(changes).await?;
             if let (Some(before), Some(after)) = (&held, &current)
                 && before.state.state().accounts().any(|a| !after.state().is_member(&a))
             {
@@ -357,7 +357,7 @@ impl<S: ClientStore> Client<S> {
         origin: &Origin<'_>,
         bytes: &[u8],
         now: Timestamp,
-        changes: &mut Changes,
+        changes: &mut ClientChanges,
         rotate: &mut Vec<[u8; 16]>,
     ) -> Result<Result<Vec<Event>, RejectReason>, ClientError> {
         let (me, _) = self.whoami().await;
@@ -410,7 +410,7 @@ impl<S: ClientStore> Client<S> {
                     );
                 }
                 let base = if state.version > current.version + 1 {
-                    // Changes in between were not announced to this device: take them from
+                    // ClientChanges in between were not announced to this device: take them from
                     // the relay's chain, each one checked, then this one must follow.
                     self.sync_group_now(transport, group, now).await?;
                     match self.store.load_group(&group).await? {
@@ -499,7 +499,7 @@ impl<S: ClientStore> Client<S> {
         signed: &SignedGroupState,
         accepted: bool,
         now: Timestamp,
-        changes: &mut Changes,
+        changes: &mut ClientChanges,
     ) -> Option<Event> {
         let state = signed.state();
         changes.groups.insert(state.group_id, GroupRecord { state: signed.clone(), accepted });
@@ -553,7 +553,7 @@ impl<S: ClientStore> Client<S> {
     async fn stamp(&self, now: Timestamp) -> Result<u64, ClientError> {
         let mut account = self.lock().await;
         let t = self.next_timestamp(&mut account, now).await?;
-        self.save(&account, Changes::default()).await?;
+        self.save(&account, ClientChanges::default()).await?;
         Ok(t)
     }
 

@@ -21,7 +21,7 @@ use crate::error::ProtocolError;
 use crate::group_state::GroupStateError;
 use crate::sender_keys::{DistributionId, group_decrypt, process_sender_key_distribution_message};
 use crate::session::{accept_identity, message_decrypt};
-use crate::store::{Changes, ClientStore};
+use crate::store::{ClientChanges, ClientStore};
 use crate::time::Timestamp;
 use crate::transport::RelayTransport;
 use crate::wire::content::{Content, DataMessage, MessageRef, ReceiptType, content, sync_message};
@@ -221,7 +221,7 @@ impl<S: ClientStore> Client<S> {
         };
 
         let account = self.lock().await;
-        let (plaintext, mut changes) = match &pairwise {
+        let (plaintext, changes) = match &pairwise {
             Some(msg) => {
                 // The ADV-verified key is the one to trust for this device.
                 if self.store.load_identity(&addr).await? != Some(verified.identity_key) {
@@ -258,6 +258,7 @@ impl<S: ClientStore> Client<S> {
                 Err(e) => return undecryptable(e.to_string()),
             },
         };
+        let mut changes = ClientChanges::from(changes);
         let content = match Content::from_padded_bytes(&plaintext) {
             Ok(c) => c,
             Err(e) => return undecryptable(e.to_string()),
@@ -289,7 +290,7 @@ impl<S: ClientStore> Client<S> {
         content: &Content,
         origin: &Origin<'_>,
         now: Timestamp,
-        changes: &mut Changes,
+        changes: &mut ClientChanges,
         receipts: &mut Vec<PendingReceipt>,
         rotate: &mut Vec<[u8; 16]>,
     ) -> Result<Vec<Event>, ClientError> {
@@ -434,7 +435,7 @@ impl<S: ClientStore> Client<S> {
         }
         let origin = Origin { sender, device, verified: &verified, envelope: &envelope, group };
         let account = self.lock().await;
-        let mut changes = Changes::default();
+        let mut changes = ClientChanges::default();
         let (mut receipts, mut rotate) = (Vec::new(), Vec::new());
         let events = self
             .apply(transport, content, &origin, now, &mut changes, &mut receipts, &mut rotate)
@@ -450,7 +451,7 @@ impl<S: ClientStore> Client<S> {
         receipt: &crate::wire::content::ReceiptMessage,
         sender: AccountId,
         device: DeviceId,
-        changes: &mut Changes,
+        changes: &mut ClientChanges,
         events: &mut Vec<Event>,
     ) -> Result<(), ClientError> {
         let (me, _) = self.whoami().await;
@@ -516,7 +517,7 @@ impl<S: ClientStore> Client<S> {
     ) -> Result<Vec<Event>, ClientError> {
         let (me, _) = self.whoami().await;
         let account = self.lock().await;
-        let mut changes = Changes::default();
+        let mut changes = ClientChanges::default();
         let mut events = Vec::new();
         for e in entries {
             let (Ok(sender), Ok(device)) =
@@ -560,7 +561,7 @@ impl<S: ClientStore> Client<S> {
     pub(super) async fn load(
         &self,
         id: MessageId,
-        changes: &Changes,
+        changes: &ClientChanges,
     ) -> Result<Option<MessageRecord>, ClientError> {
         if let Some(m) = changes.messages.get(&id) {
             return Ok(Some(m.clone()));
@@ -571,7 +572,7 @@ impl<S: ClientStore> Client<S> {
     pub(super) async fn known(
         &self,
         id: MessageId,
-        changes: &Changes,
+        changes: &ClientChanges,
     ) -> Result<bool, ClientError> {
         Ok(self.load(id, changes).await?.is_some())
     }

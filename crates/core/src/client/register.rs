@@ -18,7 +18,7 @@ use crate::link::{self, LinkCode, LinkError, LinkMessage, MatchCode, VerifiedLin
 use crate::prekeys::{
     KyberPreKeyId, KyberPreKeyRecord, PreKeyId, PreKeyRecord, SignedPreKeyId, SignedPreKeyRecord,
 };
-use crate::store::{Changes, ClientStore};
+use crate::store::{ClientChanges, ClientStore};
 use crate::time::Timestamp;
 use crate::transport::RelayTransport;
 use crate::wire::relay::{
@@ -204,7 +204,7 @@ impl<S: ClientStore> Client<S> {
             now,
         );
         let client = Self::with_account(store, account);
-        client.save(&client.account().await, Changes::default()).await?;
+        client.save(&client.account().await, ClientChanges::default()).await?;
         client.refresh_prekeys(transport, now, rng, true).await?;
         client.publish_device_list(transport, now, rng).await?;
         Ok(client)
@@ -239,7 +239,7 @@ impl<S: ClientStore> Client<S> {
             timestamp: now,
         };
         let adv_identity = SignedDeviceIdentity::sign_by_account(&identity, details, rng);
-        self.save(&account, Changes::default()).await?;
+        self.save(&account, ClientChanges::default()).await?;
         Ok(LinkOffer {
             account_id: account.account_id,
             handle: account.handle.clone(),
@@ -303,7 +303,7 @@ impl<S: ClientStore> Client<S> {
                 return Err(ClientError::InvalidInput("that link is not open".into()));
             }
             account.confirmed.insert(key_index);
-            self.save(&account, Changes::default()).await?;
+            self.save(&account, ClientChanges::default()).await?;
         }
         self.publish_device_list(transport, now, rng).await
     }
@@ -322,7 +322,7 @@ impl<S: ClientStore> Client<S> {
             let mut account = self.lock().await;
             account.confirmed.remove(&key_index);
             account.revoked.insert(key_index);
-            self.save(&account, Changes::default()).await?;
+            self.save(&account, ClientChanges::default()).await?;
         }
         let devices = self.own_devices(transport, account_id).await?;
         let holder = devices.devices.iter().find(|d| {
@@ -407,7 +407,7 @@ impl<S: ClientStore> Client<S> {
         account.key_index = adv.details().key_index;
         account.adv_identity = adv.to_bytes();
         let client = Self::with_account(store, account);
-        client.save(&client.account().await, Changes::default()).await?;
+        client.save(&client.account().await, ClientChanges::default()).await?;
         client.refresh_prekeys(transport, now, rng, true).await?;
         Ok(client)
     }
@@ -472,7 +472,7 @@ impl<S: ClientStore> Client<S> {
         };
         let signed = SignedDeviceList::sign(&identity, list, rng);
         // The record (with the new revocations) is durable before the list leaves.
-        let mut changes = Changes::default();
+        let mut changes = ClientChanges::default();
         // Our own cached list is stale now.
         if let Some(mut own) = self.store.load_device_list(&account_id).await? {
             own.stale = true;
@@ -584,7 +584,7 @@ impl<S: ClientStore> Client<S> {
                 account.revoked.insert(k);
                 account.confirmed.remove(&k);
             }
-            self.save(&account, Changes::default()).await?;
+            self.save(&account, ClientChanges::default()).await?;
             drop(account);
             self.publish_device_list(transport, now, rng).await?;
         }
@@ -674,7 +674,7 @@ impl<S: ClientStore> Client<S> {
         if !want_one_time && !want_kyber && !rotate {
             return Ok(());
         }
-        let mut changes = Changes::default();
+        let mut changes = ClientChanges::default();
         let mut upload = UploadPreKeys::default();
         if rotate {
             account.signed_pre_key_id += 1;

@@ -16,7 +16,7 @@ use crate::devices::{AdvError, RejectedDevice, VerifiedDevice};
 use crate::identity::IdentityKey;
 use crate::prekeys::{KyberPreKeyId, PreKeyBundle, PreKeyId, SignedPreKeyId};
 use crate::session::{accept_identity, message_encrypt, process_prekey_bundle};
-use crate::store::{Changes, ClientStore, EncryptedBatch};
+use crate::store::{ClientChanges, ClientStore, EncryptedBatch};
 use crate::time::Timestamp;
 use crate::transport::RelayTransport;
 use crate::wire::content::{
@@ -133,7 +133,7 @@ impl<S: ClientStore> Client<S> {
             device: account.device_id,
             timestamp: self.next_timestamp(&mut account, now).await?,
         };
-        let mut changes = Changes::default();
+        let mut changes = ClientChanges::default();
         changes.messages.insert(
             id,
             MessageRecord {
@@ -251,7 +251,7 @@ impl<S: ClientStore> Client<S> {
             }
         };
         let account = self.lock().await;
-        let mut changes = Changes::default();
+        let mut changes = ClientChanges::default();
         let mut record = self.store.load_message(&id).await?;
         match &result {
             Ok(report) => {
@@ -293,7 +293,7 @@ impl<S: ClientStore> Client<S> {
                 ClientError::InvalidInput("that message is not in the outbox".into())
             })?;
         let new = MessageId { timestamp: self.next_timestamp(&mut account, now).await?, ..id };
-        let mut changes = Changes::default();
+        let mut changes = ClientChanges::default();
         if let Some(mut record) = self.store.load_message(&id).await? {
             record.id = new;
             record.stored_at = now;
@@ -526,7 +526,7 @@ impl<S: ClientStore> Client<S> {
         let timestamp = {
             let mut account = self.lock().await;
             let t = self.next_timestamp(&mut account, now).await?;
-            self.save(&account, Changes::default()).await?;
+            self.save(&account, ClientChanges::default()).await?;
             t
         };
         let bytes = pad(content);
@@ -539,7 +539,7 @@ impl<S: ClientStore> Client<S> {
             let Ok(account) = AccountId::from_bytes(&a.account_id) else { continue };
             self.mark_list_stale(account).await?;
             let guard = self.lock().await;
-            let mut changes = Changes::default();
+            let mut changes = ClientChanges::default();
             for d in a.stale.iter().chain(&a.extra) {
                 let Ok(device) = DeviceId::new(*d) else { continue };
                 let addr = account.address(device);
@@ -567,7 +567,7 @@ impl<S: ClientStore> Client<S> {
         let timestamp = {
             let mut account = self.lock().await;
             let t = self.next_timestamp(&mut account, now).await?;
-            self.save(&account, Changes::default()).await?;
+            self.save(&account, ClientChanges::default()).await?;
             t
         };
         let own_sync = match kind {
@@ -653,7 +653,7 @@ impl<S: ClientStore> Client<S> {
             }
             {
                 let guard = self.lock().await;
-                let mut changes = Changes::default();
+                let mut changes = ClientChanges::default();
                 for m in &found {
                     let mut m = m.clone();
                     m.read_by.insert(me);

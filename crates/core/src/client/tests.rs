@@ -1,6 +1,5 @@
 use super::*;
 use crate::identity::IdentityKeyPair;
-use crate::store::ProtocolStore;
 use crate::testing::SeededRng;
 
 fn record() -> AccountRecord {
@@ -18,7 +17,7 @@ fn client() -> Client<crate::store::MemoryStore> {
 async fn stamp(c: &Client<crate::store::MemoryStore>, now: u64) -> u64 {
     let mut a = c.lock().await;
     let t = c.next_timestamp(&mut a, Timestamp::from_millis(now)).await.unwrap();
-    c.save(&a, Changes::default()).await.unwrap();
+    c.save(&a, ClientChanges::default()).await.unwrap();
     t
 }
 
@@ -54,8 +53,9 @@ async fn test_a_clock_that_was_days_ahead_does_not_date_later_messages_in_the_fu
         notice: None,
         local_id: None,
     };
-    let changes = Changes { messages: [(record.id, record)].into(), ..Changes::default() };
-    c.store().save_changes(changes).await.unwrap();
+    let changes =
+        ClientChanges { messages: [(record.id, record)].into(), ..ClientChanges::default() };
+    c.store().save_client_changes(changes).await.unwrap();
     // The clock is right again: timestamps follow it, not the future one...
     assert_eq!(stamp(&c, real).await, real);
     // ...skipping an id this device used already.

@@ -9,7 +9,7 @@
 use super::{Client, ClientError, DeviceListRecord};
 use crate::address::AccountId;
 use crate::fingerprint::{AccountView, ScanOutcome, SecurityCode};
-use crate::store::{Changes, ClientStore};
+use crate::store::{ClientChanges, ClientStore};
 use crate::time::Timestamp;
 use crate::transport::RelayTransport;
 
@@ -108,9 +108,9 @@ impl<S: ClientStore> Client<S> {
         if verified {
             list.key_changed = false;
         }
-        let mut changes = Changes::default();
+        let mut changes = ClientChanges::default();
         changes.device_lists.insert(contact, list);
-        self.store.save_changes(changes).await?;
+        self.store.save_client_changes(changes).await?;
         Ok(())
     }
 
@@ -131,9 +131,9 @@ impl<S: ClientStore> Client<S> {
             list.stale = true;
         }
         list.key_changed = false;
-        let mut changes = Changes::default();
+        let mut changes = ClientChanges::default();
         changes.device_lists.insert(contact, list);
-        self.store.save_changes(changes).await?;
+        self.store.save_client_changes(changes).await?;
         Ok(())
     }
 }

@@ -7,9 +7,9 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::{
-    Chain, ChainPosition, Changes, ClientStore, IdentityKeyStore, KyberPreKeyStore, KyberPreKeyUse,
-    PreKeyStore, ProtocolStore, SenderKeyName, SenderKeyStore, SessionStore, SignedPreKeyStore,
-    StoreError,
+    Chain, ChainPosition, Changes, ClientChanges, ClientStore, IdentityKeyStore, KyberPreKeyStore,
+    KyberPreKeyUse, PreKeyStore, ProtocolStore, SenderKeyName, SenderKeyStore, SessionStore,
+    SignedPreKeyStore, StoreError,
 };
 use crate::address::{AccountId, ProtocolAddress};
 use crate::crypto::PublicKey;
@@ -156,11 +156,30 @@ impl ProtocolStore for MemoryStore {
     async fn pause(&self) {}
 
     async fn save_changes(&self, changes: Changes) -> Result<(), StoreError> {
+        self.save_client_changes(changes.into()).await
+    }
+}
+
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
+impl ClientStore for MemoryStore {
+    async fn save_client_changes(&self, changes: ClientChanges) -> Result<(), StoreError> {
         let mut inner = self.lock();
         changes.check_guards(|chain| match chain {
             Chain::Session(a) => inner.sessions.get(a).and_then(ChainPosition::of_session),
             Chain::SenderKey(n) => inner.sender_keys.get(n).and_then(ChainPosition::of_sender_key),
         })?;
+        let ClientChanges {
+            protocol,
+            account,
+            device_lists,
+            messages,
+            removed_messages,
+            groups,
+            outbox,
+            removed_outbox,
+            contacts,
+        } = changes;
         let Changes {
             identities,
             sessions,
@@ -172,16 +191,8 @@ impl ProtocolStore for MemoryStore {
             kyber_pre_keys,
             used_kyber_pre_keys,
             sender_keys,
-            account,
-            device_lists,
-            messages,
-            removed_messages,
-            groups,
-            outbox,
-            removed_outbox,
-            contacts,
             guards: _,
-        } = changes;
+        } = protocol;
         inner.identities.extend(identities);
         for address in removed_sessions {
             inner.sessions.remove(&address);
@@ -223,11 +234,7 @@ impl ProtocolStore for MemoryStore {
         inner.contacts.extend(contacts);
         Ok(())
     }
-}
 
-#[cfg_attr(target_family = "wasm", async_trait(?Send))]
-#[cfg_attr(not(target_family = "wasm"), async_trait)]
-impl ClientStore for MemoryStore {
     async fn load_account(&self) -> Result<Option<AccountRecord>, StoreError> {
         Ok(self.lock().account.clone())
     }

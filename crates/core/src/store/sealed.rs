@@ -9,6 +9,7 @@
 //! encryptions that read the same chain cannot both be saved, however they are combined.
 
 use std::collections::HashMap;
+use std::future::Future;
 
 use super::{Changes, ProtocolStore, SenderKeyName, StoreError};
 use crate::address::ProtocolAddress;
@@ -163,6 +164,16 @@ impl<M> Encrypted<M> {
         (self.message, self.changes)
     }
 
+    /// Saves the ratchet step through `save` (which must store the changes it is given, with
+    /// whatever belongs in the same transaction) and releases the message once it succeeded.
+    pub async fn save_with<E, Fut>(self, save: impl FnOnce(Changes) -> Fut) -> Result<M, E>
+    where
+        Fut: Future<Output = Result<(), E>>,
+    {
+        save(self.changes).await?;
+        Ok(self.message)
+    }
+
     /// Saves the ratchet step and releases the message. Fails with
     /// [`StoreError::ChainMoved`] if another encryption on the same chain was saved since this
     /// one read it; then nothing was saved and the message is dropped: encrypt again.
@@ -213,6 +224,15 @@ impl<M> EncryptedBatch<M> {
     /// Whether the batch holds no encryption.
     pub fn is_empty(&self) -> bool {
         self.messages.is_empty()
+    }
+
+    /// Like [`EncryptedBatch::save`], through `save` (see [`Encrypted::save_with`]).
+    pub async fn save_with<E, Fut>(self, save: impl FnOnce(Changes) -> Fut) -> Result<Vec<M>, E>
+    where
+        Fut: Future<Output = Result<(), E>>,
+    {
+        save(self.changes).await?;
+        Ok(self.messages)
     }
 
     /// Saves everything in one transaction and releases the messages in push order.

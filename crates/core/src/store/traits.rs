@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::{Changes, SenderKeyName, StoreError};
+use super::{Changes, ClientChanges, SenderKeyName, StoreError};
 use crate::address::{AccountId, ProtocolAddress};
 use crate::crypto::PublicKey;
 use crate::identity::{IdentityKey, IdentityKeyPair};
@@ -119,6 +119,10 @@ pub trait ProtocolStore:
 #[cfg_attr(target_family = "wasm", async_trait(?Send))]
 #[cfg_attr(not(target_family = "wasm"), async_trait)]
 pub trait ClientStore: ProtocolStore {
+    /// Applies a messenger batch (protocol changes and the engine's records) atomically, with
+    /// [`ProtocolStore::save_changes`]'s contract; `save_changes(c)` must equal
+    /// `save_client_changes(c.into())`.
+    async fn save_client_changes(&self, changes: ClientChanges) -> Result<(), StoreError>;
     /// This device's account record, once registered.
     async fn load_account(&self) -> Result<Option<AccountRecord>, StoreError>;
     /// The cached verified device list of an account.

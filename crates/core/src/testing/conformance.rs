@@ -24,7 +24,8 @@ use crate::records::{
 use crate::sender_keys::{self, DistributionId};
 use crate::session::{self, SessionRecord};
 use crate::store::{
-    Changes, ClientStore, EncryptedBatch, KyberPreKeyUse, ProtocolStore, SenderKeyName, StoreError,
+    Changes, ClientChanges, ClientStore, EncryptedBatch, KyberPreKeyUse, ProtocolStore,
+    SenderKeyName, StoreError,
 };
 use crate::testing::SeededRng;
 use crate::time::Timestamp;
@@ -402,7 +403,7 @@ where
     let (store, identity, _) = fresh(&make, 10).await;
     assert!(store.load_account().await.unwrap().is_none());
     let mut account = account_record(&identity);
-    let mut changes = Changes { account: Some(account.clone()), ..Changes::default() };
+    let mut changes = ClientChanges { account: Some(account.clone()), ..ClientChanges::default() };
     let bob = AccountId([5; 16]);
     let carol = AccountId([6; 16]);
     changes.device_lists.insert(
@@ -424,7 +425,7 @@ where
             key_changed_at: Some(NOW),
         },
     );
-    store.save_changes(changes).await.unwrap();
+    store.save_client_changes(changes).await.unwrap();
     assert_eq!(store.load_account().await.unwrap(), Some(account.clone()));
     let list = store.load_device_list(&bob).await.unwrap().unwrap();
     assert_eq!(list.list_version, Some(3));
@@ -433,7 +434,10 @@ where
     assert!(store.load_device_list(&carol).await.unwrap().is_none());
     account.last_timestamp = 77;
     store
-        .save_changes(Changes { account: Some(account.clone()), ..Changes::default() })
+        .save_client_changes(ClientChanges {
+            account: Some(account.clone()),
+            ..ClientChanges::default()
+        })
         .await
         .unwrap();
     assert_eq!(store.load_account().await.unwrap().unwrap().last_timestamp, 77);
@@ -443,14 +447,14 @@ where
     let with_carol = Conversation::Direct(carol);
     let group = Conversation::Group([8; 16]);
     for batch in [[5u64, 1, 9], [3, 7, 2]] {
-        let mut changes = Changes::default();
+        let mut changes = ClientChanges::default();
         for t in batch {
             let m = message(bob, t, with_bob);
             changes.messages.insert(m.id, m);
             let m = message(carol, t * 10, with_carol);
             changes.messages.insert(m.id, m);
         }
-        store.save_changes(changes).await.unwrap();
+        store.save_client_changes(changes).await.unwrap();
     }
     let newest: Vec<u64> =
         store.load_messages(&with_bob, 4).await.unwrap().iter().map(|m| m.id.timestamp).collect();
@@ -471,7 +475,10 @@ where
     let mut read = message(bob, 7, with_bob);
     read.read_by.insert(account.account_id);
     store
-        .save_changes(Changes { messages: [(read.id, read.clone())].into(), ..Changes::default() })
+        .save_client_changes(ClientChanges {
+            messages: [(read.id, read.clone())].into(),
+            ..ClientChanges::default()
+        })
         .await
         .unwrap();
     assert_eq!(store.load_message(&read.id).await.unwrap(), Some(read.clone()));
@@ -481,12 +488,12 @@ where
     gap.body.clear();
     gap.notice = Some(Notice::Expired);
     let gone = message(bob, 2, with_bob).id;
-    let changes = Changes {
+    let changes = ClientChanges {
         messages: [(gap.id, gap.clone())].into(),
         removed_messages: vec![gone],
-        ..Changes::default()
+        ..ClientChanges::default()
     };
-    store.save_changes(changes).await.unwrap();
+    store.save_client_changes(changes).await.unwrap();
     assert_eq!(store.load_message(&gap.id).await.unwrap(), Some(gap));
     assert!(store.load_message(&gone).await.unwrap().is_none());
     assert_eq!(page(store.load_messages(&with_bob, 100).await.unwrap()), [1, 3, 5, 7, 9, 11]);
@@ -508,8 +515,11 @@ where
     assert!(store.load_group(&[8; 16]).await.unwrap().is_none());
     for (version, accepted) in [(1, false), (2, true)] {
         let record = GroupRecord { state: state(version), accepted };
-        let changes = Changes { groups: [([8; 16], record.clone())].into(), ..Changes::default() };
-        store.save_changes(changes).await.unwrap();
+        let changes = ClientChanges {
+            groups: [([8; 16], record.clone())].into(),
+            ..ClientChanges::default()
+        };
+        store.save_client_changes(changes).await.unwrap();
         assert_eq!(store.load_group(&[8; 16]).await.unwrap(), Some(record));
     }
     assert!(store.load_group(&[9; 16]).await.unwrap().is_none());
@@ -521,34 +531,34 @@ where
         body: format!("out {t}"),
         attempts: 0,
     };
-    let mut changes = Changes::default();
+    let mut changes = ClientChanges::default();
     for t in [30u64, 10, 20] {
         changes.outbox.insert(entry(t).id, entry(t));
     }
-    store.save_changes(changes).await.unwrap();
+    store.save_client_changes(changes).await.unwrap();
     let order: Vec<u64> =
         store.load_outbox().await.unwrap().iter().map(|e| e.id.timestamp).collect();
     assert_eq!(order, [10, 20, 30]);
     let mut retried = entry(20);
     retried.attempts = 2;
-    let changes = Changes {
+    let changes = ClientChanges {
         outbox: [(retried.id, retried.clone())].into(),
         removed_outbox: vec![entry(10).id],
-        ..Changes::default()
+        ..ClientChanges::default()
     };
-    store.save_changes(changes).await.unwrap();
+    store.save_client_changes(changes).await.unwrap();
     assert_eq!(store.load_outbox().await.unwrap(), vec![retried, entry(30)]);
 
     // Handles: saved with a batch, the later one wins, an unknown account has none.
     let (ana, ben) = (AccountId([21; 16]), AccountId([22; 16]));
     assert_eq!(store.load_contact(&ana).await.unwrap(), None);
-    let mut first = Changes::default();
+    let mut first = ClientChanges::default();
     first.contacts.insert(ana, "ana".into());
     first.contacts.insert(ben, "ben".into());
-    store.save_changes(first).await.unwrap();
-    let mut renamed = Changes::default();
+    store.save_client_changes(first).await.unwrap();
+    let mut renamed = ClientChanges::default();
     renamed.contacts.insert(ana, "ana.b".into());
-    store.save_changes(renamed).await.unwrap();
+    store.save_client_changes(renamed).await.unwrap();
     assert_eq!(store.load_contact(&ana).await.unwrap().as_deref(), Some("ana.b"));
     assert_eq!(store.load_contact(&ben).await.unwrap().as_deref(), Some("ben"));
 }

@@ -514,9 +514,9 @@ impl Engine {
         };
         let id = AccountId::from_bytes(&info.account_id)
             .map_err(|_| ClientError::UnexpectedResponse("lookup"))?;
-        let mut changes = tandem_core::store::Changes::default();
+        let mut changes = tandem_core::store::ClientChanges::default();
         changes.contacts.insert(id, info.handle.clone());
-        tandem_core::store::ProtocolStore::save_changes(self.store(), changes).await?;
+        tandem_core::store::ClientStore::save_client_changes(self.store(), changes).await?;
         Ok((id, info.handle))
     }
 

@@ -34,9 +34,9 @@ use tandem_core::prekeys::{
 use tandem_core::sender_keys::SenderKeyRecord;
 use tandem_core::session::{DETACHED_KYBER_FIELD, DetachedKyber, SessionRecord};
 use tandem_core::store::{
-    Chain, ChainPosition, Changes, ClientStore, IdentityKeyStore, KyberPreKeyStore, PreKeyStore,
-    ProtocolStore, SenderKeyName, SenderKeyStore, SessionLogEntry, SessionStore, SignedPreKeyStore,
-    StoreError,
+    Chain, ChainPosition, Changes, ClientChanges, ClientStore, IdentityKeyStore, KyberPreKeyStore,
+    PreKeyStore, ProtocolStore, SenderKeyName, SenderKeyStore, SessionLogEntry, SessionStore,
+    SignedPreKeyStore, StoreError,
 };
 use tandem_core::{AccountId, IdentityKey, IdentityKeyPair, ProtocolAddress};
 use wasm_bindgen::{JsCast, JsValue};

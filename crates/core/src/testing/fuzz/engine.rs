@@ -18,7 +18,9 @@ use crate::sender_keys::{
     DistributionId, create_sender_key_distribution_message, group_decrypt,
     process_sender_key_distribution_message,
 };
-use crate::store::{Changes, MemoryStore, ProtocolStore, SenderKeyName, SenderKeyStore};
+use crate::store::{
+    Changes, ClientChanges, ClientStore, MemoryStore, ProtocolStore, SenderKeyName, SenderKeyStore,
+};
 use crate::time::Timestamp;
 use crate::transport::{RelayTransport, TransportError};
 use crate::wire::content::Content;
@@ -204,9 +206,9 @@ fn bob_client() -> Client<MemoryStore> {
     let f = fixture();
     let store = MemoryStore::new(f.bob.clone(), 1);
     let account = AccountRecord::new(BOB, DeviceId::PRIMARY, "bob", *f.bob.identity_key(), NOW);
-    let mut changes = Changes { account: Some(account), ..Changes::default() };
+    let mut changes = ClientChanges { account: Some(account), ..ClientChanges::default() };
     changes.groups.insert(GROUP, GroupRecord { state: f.states[0].clone(), accepted: true });
-    now_or_never(store.save_changes(changes)).unwrap();
+    now_or_never(store.save_client_changes(changes)).unwrap();
     now_or_never(Client::open(store)).unwrap()
 }
 

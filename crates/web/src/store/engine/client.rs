@@ -4,6 +4,10 @@ use super::*;
 
 #[async_trait(?Send)]
 impl ClientStore for IdbStore {
+    async fn save_client_changes(&self, changes: ClientChanges) -> Result<(), StoreError> {
+        self.save_all(changes).await
+    }
+
     async fn load_account(&self) -> Result<Option<AccountRecord>, StoreError> {
         self.load("account", LOCAL, JsValue::from_str(ACCOUNT_KEY), AccountRecord::from_bytes).await
     }

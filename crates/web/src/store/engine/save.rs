@@ -47,6 +47,14 @@ impl ProtocolStore for IdbStore {
     }
 
     async fn save_changes(&self, changes: Changes) -> Result<(), StoreError> {
+        self.save_all(changes.into()).await
+    }
+}
+
+impl IdbStore {
+    /// One batch, protocol state and the engine's records, in one write transaction (both
+    /// traits' saves).
+    pub(super) async fn save_all(&self, changes: ClientChanges) -> Result<(), StoreError> {
         if changes.is_empty() {
             return Ok(());
         }
@@ -73,6 +81,17 @@ impl ProtocolStore for IdbStore {
         if !cached {
             changes.check_guards_in(self).await?;
         }
+        let ClientChanges {
+            protocol,
+            account,
+            device_lists,
+            messages,
+            removed_messages,
+            groups,
+            outbox,
+            removed_outbox,
+            contacts,
+        } = changes;
         let Changes {
             identities,
             sessions,
@@ -84,16 +103,8 @@ impl ProtocolStore for IdbStore {
             kyber_pre_keys,
             used_kyber_pre_keys,
             sender_keys,
-            account,
-            device_lists,
-            messages,
-            removed_messages,
-            groups,
-            outbox,
-            removed_outbox,
-            contacts,
             guards: _,
-        } = changes;
+        } = protocol;
         // Read, open, encode and seal everything before the write transaction opens: an
         // IndexedDB transaction commits as soon as no request is pending, so no other work
         // (WebCrypto included) may run inside it.
