@@ -20,7 +20,8 @@ use tandem_core::{IdentityKey, IdentityKeyPair, ProtocolAddress};
 
 struct ProtocolOnly(MemoryStore);
 
-#[async_trait]
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
 impl IdentityKeyStore for ProtocolOnly {
     async fn load_identity_key_pair(&self) -> Result<IdentityKeyPair, StoreError> {
         self.0.load_identity_key_pair().await
@@ -33,7 +34,8 @@ impl IdentityKeyStore for ProtocolOnly {
     }
 }
 
-#[async_trait]
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
 impl PreKeyStore for ProtocolOnly {
     async fn load_pre_key(&self, id: PreKeyId) -> Result<Option<PreKeyRecord>, StoreError> {
         self.0.load_pre_key(id).await
@@ -43,7 +45,8 @@ impl PreKeyStore for ProtocolOnly {
     }
 }
 
-#[async_trait]
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
 impl SignedPreKeyStore for ProtocolOnly {
     async fn load_signed_pre_key(
         &self,
@@ -53,7 +56,8 @@ impl SignedPreKeyStore for ProtocolOnly {
     }
 }
 
-#[async_trait]
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
 impl KyberPreKeyStore for ProtocolOnly {
     async fn load_kyber_pre_key(
         &self,
@@ -71,14 +75,16 @@ impl KyberPreKeyStore for ProtocolOnly {
     }
 }
 
-#[async_trait]
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
 impl SessionStore for ProtocolOnly {
     async fn load_session(&self, a: &ProtocolAddress) -> Result<Option<SessionRecord>, StoreError> {
         self.0.load_session(a).await
     }
 }
 
-#[async_trait]
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
 impl SenderKeyStore for ProtocolOnly {
     async fn load_sender_key(
         &self,
@@ -88,7 +94,8 @@ impl SenderKeyStore for ProtocolOnly {
     }
 }
 
-#[async_trait]
+#[cfg_attr(target_family = "wasm", async_trait(?Send))]
+#[cfg_attr(not(target_family = "wasm"), async_trait)]
 impl ProtocolStore for ProtocolOnly {
     async fn save_changes(&self, changes: Changes) -> Result<(), StoreError> {
         self.0.save_changes(changes).await
