@@ -134,7 +134,7 @@ pub trait ClientStore: ProtocolStore {
     async fn load_message(&self, id: &MessageId) -> Result<Option<MessageRecord>, StoreError>;
     /// The outbox, oldest first.
     async fn load_outbox(&self) -> Result<Vec<OutboxEntry>, StoreError>;
-    /// The handle of an account, as last saved in [`Changes::contacts`].
+    /// The handle of an account, as last saved in [`ClientChanges::contacts`].
     async fn load_contact(&self, account: &AccountId) -> Result<Option<String>, StoreError>;
     /// The newest `limit` messages of a conversation, oldest first.
     async fn load_messages(
