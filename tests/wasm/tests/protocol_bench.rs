@@ -13,6 +13,7 @@ use tandem_core::sender_keys::{
 use tandem_core::session::{message_decrypt, message_encrypt, process_prekey_bundle};
 use tandem_core::store::{MemoryStore, ProtocolStore};
 use tandem_core::testing::publish_bundle;
+use tandem_core::wire::signal::CiphertextMessage;
 use tandem_core::{DeviceId, IdentityKeyPair, ProtocolAddress, Timestamp};
 use wasm_bindgen_test::*;
 
@@ -39,6 +40,27 @@ fn median(mut v: Vec<f64>) -> f64 {
 struct Device {
     store: MemoryStore,
     address: ProtocolAddress,
+}
+
+/// The sender encrypts `body` for every device, each encryption saved before the next.
+async fn encrypt_to_all(sender: &Device, peers: &[Device], body: &[u8]) -> Vec<CiphertextMessage> {
+    let mut out = Vec::with_capacity(peers.len());
+    for p in peers {
+        let encrypted =
+            message_encrypt(&sender.store, &p.address, body, NOW).await.expect("encrypt");
+        out.push(encrypted.save(&sender.store).await.expect("save"));
+    }
+    out
+}
+
+/// Each device decrypts its message from the sender and saves the step.
+async fn decrypt_at_each(sender: &Device, peers: &[Device], messages: &[CiphertextMessage]) {
+    let mut rng = tandem_web::rng::system_rng();
+    for (p, m) in peers.iter().zip(messages) {
+        let (_, changes) =
+            message_decrypt(&p.store, &sender.address, m, &mut rng).await.expect("decrypt");
+        p.store.save_changes(changes).await.expect("save");
+    }
 }
 
 async fn round() -> Vec<(&'static str, f64)> {
@@ -69,17 +91,9 @@ async fn round() -> Vec<(&'static str, f64)> {
     }
     out.push(("setup", us(t0, DEVICES)));
 
-    let mut first = Vec::new();
-    for p in &peers {
-        let encrypted = message_encrypt(s, &p.address, b"hello", NOW).await.expect("encrypt");
-        first.push(encrypted.save(s).await.expect("save"));
-    }
+    let first = encrypt_to_all(&sender, &peers, b"hello").await;
     let t0 = now_ms();
-    for (p, m) in peers.iter().zip(&first) {
-        let (_, changes) =
-            message_decrypt(&p.store, &sender.address, m, &mut rng).await.expect("decrypt");
-        p.store.save_changes(changes).await.expect("save");
-    }
+    decrypt_at_each(&sender, &peers, &first).await;
     out.push(("prekey_decrypt", us(t0, DEVICES)));
 
     // Each device answers once, so the sender's sessions are established (Whisper messages).
@@ -91,34 +105,18 @@ async fn round() -> Vec<(&'static str, f64)> {
         s.save_changes(changes).await.expect("save");
     }
     let body = [7u8; 200];
-    let mut copies = Vec::new();
     let t0 = now_ms();
-    for p in &peers {
-        let encrypted = message_encrypt(s, &p.address, &body, NOW).await.expect("encrypt");
-        copies.push(encrypted.save(s).await.expect("save"));
-    }
+    let copies = encrypt_to_all(&sender, &peers, &body).await;
     out.push(("fan_out", us(t0, DEVICES)));
 
     let t0 = now_ms();
-    for (p, m) in peers.iter().zip(&copies) {
-        let (_, changes) =
-            message_decrypt(&p.store, &sender.address, m, &mut rng).await.expect("decrypt");
-        p.store.save_changes(changes).await.expect("save");
-    }
+    decrypt_at_each(&sender, &peers, &copies).await;
     out.push(("decrypt_new_chain", us(t0, DEVICES)));
 
     // A second message on the same chain: the steady case, no ratchet step.
-    let mut again = Vec::new();
-    for p in &peers {
-        let encrypted = message_encrypt(s, &p.address, &body, NOW).await.expect("encrypt");
-        again.push(encrypted.save(s).await.expect("save"));
-    }
+    let again = encrypt_to_all(&sender, &peers, &body).await;
     let t0 = now_ms();
-    for (p, m) in peers.iter().zip(&again) {
-        let (_, changes) =
-            message_decrypt(&p.store, &sender.address, m, &mut rng).await.expect("decrypt");
-        p.store.save_changes(changes).await.expect("save");
-    }
+    decrypt_at_each(&sender, &peers, &again).await;
     out.push(("decrypt_steady", us(t0, DEVICES)));
 
     let distribution = DistributionId::random(&mut rng);
