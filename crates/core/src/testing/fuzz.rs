@@ -32,6 +32,9 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
     if target == "read_model" {
         out.extend(read_model_seeds());
     }
+    if target == "parse_messages" {
+        out.push(b"123E4567-e89b-42d3-A456-426614174000".to_vec());
+    }
     out
 }
 
@@ -167,6 +170,13 @@ pub fn parse_messages(data: &[u8]) {
         assert_eq!(ServerFrame::from_bytes(&f.encode_to_vec()).unwrap(), f);
     }
     let _ = IdentityKey::from_bytes(data);
+    // Distribution ids as UUID text: what parses prints back as the same id, in lowercase.
+    if let Some(text) = std::str::from_utf8(data).ok()
+        && let Ok(id) = text.parse::<crate::sender_keys::DistributionId>()
+    {
+        assert_eq!(id.to_string(), text.to_ascii_lowercase());
+        assert_eq!(id.to_string().parse(), Ok(id));
+    }
     // Link codes as pasted text, and sealed link messages as the relay delivers them.
     if let Ok(text) = std::str::from_utf8(data)
         && let Ok(code) = crate::link::LinkCode::parse(text)
