@@ -15,8 +15,8 @@
 
 use rand_core::CryptoRng;
 
-use crate::address::AccountId;
-use crate::identity::{IdentityKey, IdentityKeyPair};
+use tandem_signal::AccountId;
+use tandem_signal::{IdentityKey, IdentityKeyPair};
 
 /// Domain separation for every signature in this module.
 pub const AUTH_PREFIX: &[u8] = b"Tandem relay proof v1\x00";

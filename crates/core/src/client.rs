@@ -40,15 +40,15 @@ pub use send::bundle_for_fuzzing;
 pub use send::{MAX_TEXT_LEN, RECENT_LOCAL_IDS, SendReport};
 pub use trust::ContactCode;
 
-use crate::address::{AccountId, DeviceId, ProtocolAddress};
 use crate::auth::{self, Proof};
 use crate::devices::{AdvError, SignedDeviceList};
-use crate::error::ProtocolError;
 use crate::store::{ClientChanges, ClientStore, Encrypted, EncryptedBatch, StoreError};
-use crate::time::Timestamp;
 use crate::transport::{RelayTransport, TransportError};
 use crate::wire::WireError;
 use crate::wire::relay::{Response, Status, request, response};
+use tandem_signal::ProtocolError;
+use tandem_signal::Timestamp;
+use tandem_signal::{AccountId, DeviceId, ProtocolAddress};
 
 /// Sends tried per message before giving up (the first plus repairs after mismatches).
 pub const MAX_SEND_ATTEMPTS: u32 = 3;
@@ -183,7 +183,7 @@ pub struct Client<S> {
     store: S,
     /// Who this device is: fixed for the client's life (a new account key is a new client),
     /// so reading it never waits for the lock.
-    me: (AccountId, DeviceId, crate::identity::IdentityKey),
+    me: (AccountId, DeviceId, tandem_signal::IdentityKey),
     /// The account record, and the lock every protocol-state change holds.
     state: Mutex<AccountRecord>,
     /// Receipts to send after received messages were stored.
@@ -235,7 +235,7 @@ impl<S: ClientStore> Client<S> {
     }
 
     /// The account key this device belongs to.
-    pub fn account_key(&self) -> crate::identity::IdentityKey {
+    pub fn account_key(&self) -> tandem_signal::IdentityKey {
         self.me.2
     }
 

@@ -20,10 +20,10 @@ use prost::Message;
 use rand_core::CryptoRng;
 use sha2::{Digest, Sha256};
 
-use crate::address::{AccountId, DeviceId};
-use crate::identity::{IdentityKey, IdentityKeyPair};
-use crate::time::Timestamp;
 use crate::wire::relay::Devices;
+use tandem_signal::Timestamp;
+use tandem_signal::{AccountId, DeviceId};
+use tandem_signal::{IdentityKey, IdentityKeyPair};
 
 /// Domain separation for the account's signature over a device identity.
 pub const ACCOUNT_SIGNATURE_PREFIX: &[u8] = b"Tandem ADV account signature v1\x00";

@@ -18,11 +18,11 @@ use prost::Message;
 use rand_core::CryptoRng;
 use sha2::{Digest, Sha256};
 
-use crate::address::{AccountId, DeviceId};
 use crate::devices::{AdvError, SignedDeviceIdentity};
-use crate::identity::{IdentityKey, IdentityKeyPair};
-use crate::time::Timestamp;
 use crate::wire::relay::{GROUP_ID_LEN, MAX_GROUP_MEMBERS};
+use tandem_signal::Timestamp;
+use tandem_signal::{AccountId, DeviceId};
+use tandem_signal::{IdentityKey, IdentityKeyPair};
 
 /// Domain separation for group state signatures.
 pub const GROUP_STATE_PREFIX: &[u8] = b"Tandem group state v1\x00";

@@ -26,13 +26,13 @@ use rand_core::CryptoRng;
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::address::AccountId;
 use crate::crypto::{
     KeyPair, PublicKey, aes256_cbc_decrypt, aes256_cbc_encrypt, ct_eq, hkdf_sha256, hmac_sha256,
 };
 use crate::devices::SignedDeviceIdentity;
-use crate::identity::IdentityKey;
-use crate::time::Timestamp;
+use tandem_signal::AccountId;
+use tandem_signal::IdentityKey;
+use tandem_signal::Timestamp;
 
 /// What a link code's text starts with.
 pub const LINK_CODE_PREFIX: &str = "tandem-link:";

@@ -7,11 +7,11 @@ mod codec;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use crate::address::{AccountId, DeviceId};
 use crate::devices::{RejectedDevice, VerifiedDevice};
 use crate::group_state::GroupChange;
-use crate::identity::IdentityKey;
-use crate::time::Timestamp;
+use tandem_signal::IdentityKey;
+use tandem_signal::Timestamp;
+use tandem_signal::{AccountId, DeviceId};
 
 pub use codec::{MAX_RECORD_LEN, conversation_from_bytes, conversation_to_bytes};
 

@@ -13,12 +13,12 @@ use std::time::Duration;
 use rand_core::CryptoRng;
 
 use crate::client::{Client, ClientError, Event, PublishReport, call};
-use crate::identity::IdentityKey;
 use crate::link::{LinkError, LinkRequest, MatchCode, VerifiedLink};
 use crate::store::ClientStore;
-use crate::time::Timestamp;
 use crate::transport::RelayTransport;
 use crate::wire::relay::{OpenProvisioning, Push, push, request, response};
+use tandem_signal::IdentityKey;
+use tandem_signal::Timestamp;
 
 /// What handling one push came to, for the driver to act on.
 #[derive(Debug)]
@@ -592,7 +592,7 @@ mod tests {
     #[tokio::test]
     async fn test_a_link_code_names_the_relays_address_and_rotates_after_its_lifetime() {
         let mut rng = crate::testing::SeededRng::new(3);
-        let identity = *crate::identity::IdentityKeyPair::generate(&mut rng).identity_key();
+        let identity = *tandem_signal::IdentityKeyPair::generate(&mut rng).identity_key();
         let now = Timestamp::from_millis(1_000_000);
         let address =
             response::Body::ProvisioningAddress(crate::wire::relay::ProvisioningAddress {
@@ -630,13 +630,13 @@ mod tests {
         now: Timestamp,
     ) -> (OfferedLink, Vec<u8>, MatchCode) {
         use crate::devices::{DeviceIdentityDetails, SignedDeviceIdentity};
-        use crate::identity::IdentityKeyPair;
+        use tandem_signal::IdentityKeyPair;
         let account = IdentityKeyPair::generate(rng);
         let companion = IdentityKeyPair::generate(rng);
         let rotates_at = now.saturating_add(FIRST_CODE_LIFETIME);
         let request =
             LinkRequest::new([7; 16], *companion.identity_key(), rotates_at, "laptop", rng);
-        let account_id = crate::address::AccountId([3; 16]);
+        let account_id = tandem_signal::AccountId([3; 16]);
         let details = DeviceIdentityDetails {
             account_id,
             key_index: 1,
@@ -783,8 +783,8 @@ mod tests {
     fn test_a_busy_relay_owes_a_later_flush_a_held_or_refused_send_does_not() {
         use crate::records::MessageId;
         let id = MessageId {
-            sender: crate::address::AccountId([1; 16]),
-            device: crate::address::DeviceId::PRIMARY,
+            sender: tandem_signal::AccountId([1; 16]),
+            device: tandem_signal::DeviceId::PRIMARY,
             timestamp: 5,
         };
         let busy = || ClientError::Server { status: Status::RateLimited, message: String::new() };
@@ -795,7 +795,7 @@ mod tests {
         r.due();
         assert_eq!(r.after_flush::<()>(&[(id, Err(busy()))]), Some(Duration::from_secs(2)));
         r.due();
-        let held = ClientError::AccountKeyChanged(crate::address::AccountId([2; 16]));
+        let held = ClientError::AccountKeyChanged(tandem_signal::AccountId([2; 16]));
         assert_eq!(r.after_flush::<()>(&[(id, Err(held))]), None, "held for the person");
         let refused = ClientError::InvalidInput("too long".into());
         assert_eq!(r.after_flush::<()>(&[(id, Err(refused))]), None, "settled for good");
@@ -820,7 +820,7 @@ mod tests {
     fn test_transient_failures_and_held_keys_are_kept_other_failures_are_not() {
         let transient = ClientError::Transport(crate::transport::TransportError::Timeout);
         assert!(matches!(keep_or_fail(transient), PushOutcome::Retry { held: false }));
-        let held = ClientError::AccountKeyChanged(crate::address::AccountId([1; 16]));
+        let held = ClientError::AccountKeyChanged(tandem_signal::AccountId([1; 16]));
         assert!(matches!(keep_or_fail(held), PushOutcome::Retry { held: true }));
         let bad = ClientError::InvalidInput("x".into());
         assert!(matches!(keep_or_fail(bad), PushOutcome::Failed(_)));

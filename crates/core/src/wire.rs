@@ -1,4 +1,5 @@
-//! Wire formats: the client–relay frames Tandem speaks over its WebSocket.
+//! Wire formats: the client–relay frames Tandem speaks over its WebSocket, the message
+//! content inside Signal messages, and (re-exported) libsignal's message formats.
 //!
 //! All types are protobuf (proto3 semantics) via `prost` derives; there is no `.proto`
 //! compilation step, the Rust definitions are the schema. Parsing never panics: every
@@ -6,7 +7,8 @@
 
 pub mod content;
 pub mod relay;
-pub mod signal;
 
-pub use crate::codec::WireError;
-pub(crate) use crate::codec::decode_bounded;
+/// libsignal's message formats, from the protocol crate.
+pub use tandem_signal::wire as signal;
+pub use tandem_signal::wire::WireError;
+pub(crate) use tandem_signal::wire::decode_bounded;

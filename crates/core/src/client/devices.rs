@@ -6,13 +6,13 @@ use std::time::Duration;
 use super::{
     Client, ClientError, DEVICE_LIST_CACHE_TTL, DeviceListRecord, INCOMING_REFETCH_INTERVAL, call,
 };
-use crate::address::{AccountId, DeviceId};
 use crate::devices::{AdvError, KnownList, VerifiedDevice, verify_devices};
-use crate::identity::IdentityKey;
 use crate::store::{ClientChanges, ClientStore};
-use crate::time::Timestamp;
 use crate::transport::RelayTransport;
 use crate::wire::relay::{GetDevices, request, response};
+use tandem_signal::IdentityKey;
+use tandem_signal::Timestamp;
+use tandem_signal::{AccountId, DeviceId};
 
 /// After a contact's account key changed without the person's say, a further change within
 /// this time is held for the person (like a verified contact's).

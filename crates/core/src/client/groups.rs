@@ -20,20 +20,20 @@ use super::{
     Client, ClientError, Conversation, Event, GroupRecord, MessageId, MessageRecord, Notice,
     OutboxEntry, OutgoingState, SendReport, call,
 };
-use crate::address::{AccountId, DeviceId};
 use crate::devices::{AdvError, SignedDeviceIdentity};
 use crate::group_state::{GroupChange, GroupMember, GroupState, GroupStateError, SignedGroupState};
 use crate::sender_keys::{
     DistributionId, create_sender_key_distribution_message, group_encrypt, rotate_sender_key,
 };
 use crate::store::{ClientChanges, ClientStore};
-use crate::time::Timestamp;
 use crate::transport::RelayTransport;
 use crate::wire::content::{Content, DataMessage, SyncMessage, content};
 use crate::wire::relay::{
     AcceptGroup, CreateGroup, GetGroup, MAX_GROUP_MEMBERS, SendGroupMessage, Status, UpdateGroup,
     request, response,
 };
+use tandem_signal::Timestamp;
+use tandem_signal::{AccountId, DeviceId};
 
 /// Who holds this device's current sender key for one group.
 #[derive(Clone, Debug, Default)]

@@ -15,20 +15,20 @@
 use rand_core::CryptoRng;
 
 use super::{Client, ClientError, Conversation, MessageId, MessageRecord, Notice, OutgoingState};
-use crate::address::{AccountId, DeviceId};
 use crate::devices::{AdvError, VerifiedDevice};
-use crate::error::ProtocolError;
 use crate::group_state::GroupStateError;
 use crate::sender_keys::{DistributionId, group_decrypt, process_sender_key_distribution_message};
 use crate::session::{accept_identity, message_decrypt};
 use crate::store::{ClientChanges, ClientStore};
-use crate::time::Timestamp;
 use crate::transport::RelayTransport;
 use crate::wire::content::{Content, DataMessage, MessageRef, ReceiptType, content, sync_message};
 use crate::wire::relay::{Envelope, ExpiredEntry};
 use crate::wire::signal::{
     CiphertextMessage, CiphertextMessageType, SenderKeyDistributionMessage, SenderKeyMessage,
 };
+use tandem_signal::ProtocolError;
+use tandem_signal::Timestamp;
+use tandem_signal::{AccountId, DeviceId};
 
 /// A delivery receipt owed to a sender once its message is stored.
 #[derive(Clone, Debug)]
@@ -413,7 +413,7 @@ impl<S: ClientStore> Client<S> {
         content: &Content,
         sender: AccountId,
         device: DeviceId,
-        identity: crate::identity::IdentityKey,
+        identity: tandem_signal::IdentityKey,
         group: Option<[u8; 16]>,
         now: Timestamp,
     ) -> Result<Vec<Event>, ClientError> {

@@ -7,25 +7,25 @@ use super::{
     AccountRecord, Client, ClientError, PREKEY_BATCH, PREKEY_REFILL_BELOW, SIGNED_PREKEY_ROTATION,
     call,
 };
-use crate::address::{AccountId, DeviceId};
 use crate::auth::{self, Proof};
 use crate::devices::{
     AdvError, DEVICE_LIST_LIFETIME, DeviceIdentityDetails, DeviceList, DeviceListEntry,
     SignedDeviceIdentity, SignedDeviceList,
 };
-use crate::identity::{IdentityKey, IdentityKeyPair};
 use crate::link::{self, LinkCode, LinkError, LinkMessage, MatchCode, VerifiedLink};
 use crate::prekeys::{
     KyberPreKeyId, KyberPreKeyRecord, PreKeyId, PreKeyRecord, SignedPreKeyId, SignedPreKeyRecord,
 };
 use crate::store::{ClientChanges, ClientStore};
-use crate::time::Timestamp;
 use crate::transport::RelayTransport;
 use crate::wire::relay::{
     GetDevices, GetPreKeyCounts, KyberPreKeyMessage, MAX_PREKEYS_PER_UPLOAD, NewDevice,
     OneTimePreKeyMessage, RegisterAccount, RegisterDevice, RemoveDevice, ResetAccount,
     SendProvisioning, SetDeviceList, SignedPreKeyMessage, Status, UploadPreKeys, request, response,
 };
+use tandem_signal::Timestamp;
+use tandem_signal::{AccountId, DeviceId};
+use tandem_signal::{IdentityKey, IdentityKeyPair};
 
 /// What a primary gives a companion so it can join the account: the companion's identity
 /// signed by the account key, and a single-use registration token. (Issue 5's QR linking

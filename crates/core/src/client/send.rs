@@ -10,14 +10,11 @@ use super::{
     Client, ClientError, Conversation, MAX_SEND_ATTEMPTS, MessageId, MessageRecord, OutboxEntry,
     OutgoingState,
 };
-use crate::address::{AccountId, DeviceId};
 use crate::crypto::{KyberPublicKey, PublicKey};
 use crate::devices::{AdvError, RejectedDevice, VerifiedDevice};
-use crate::identity::IdentityKey;
 use crate::prekeys::{KyberPreKeyId, PreKeyBundle, PreKeyId, SignedPreKeyId};
 use crate::session::{accept_identity, message_encrypt, process_prekey_bundle};
 use crate::store::{ClientChanges, ClientStore, EncryptedBatch};
-use crate::time::Timestamp;
 use crate::transport::RelayTransport;
 use crate::wire::content::{
     Content, DataMessage, MessageRef, ReadEntry, ReadSync, ReceiptMessage, ReceiptType,
@@ -27,6 +24,9 @@ use crate::wire::relay::{
     GetPreKeyBundles, MismatchedDevices, OutgoingMessage, PreKeyBundleMessage, SendMessages,
     Status, request, response,
 };
+use tandem_signal::IdentityKey;
+use tandem_signal::Timestamp;
+use tandem_signal::{AccountId, DeviceId};
 
 /// Fuzzing (feature `testing`): a relay's bundle message as the engine reads it.
 #[cfg(any(test, feature = "testing"))]

@@ -1,6 +1,6 @@
 use super::*;
-use crate::identity::IdentityKeyPair;
 use crate::testing::SeededRng;
+use tandem_signal::IdentityKeyPair;
 
 fn record() -> AccountRecord {
     let mut rng = SeededRng::new(1);

@@ -7,11 +7,11 @@
 //! ([`Client::acknowledge_key_change`]).
 
 use super::{Client, ClientError, DeviceListRecord};
-use crate::address::AccountId;
 use crate::fingerprint::{AccountView, ScanOutcome, SecurityCode};
 use crate::store::{ClientChanges, ClientStore};
-use crate::time::Timestamp;
 use crate::transport::RelayTransport;
+use tandem_signal::AccountId;
+use tandem_signal::Timestamp;
 
 /// The security code with one contact, and what this client knows of their devices.
 #[derive(Clone, Debug)]

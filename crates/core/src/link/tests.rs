@@ -2,8 +2,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::*;
 use crate::devices::DeviceIdentityDetails;
-use crate::identity::IdentityKeyPair;
 use crate::testing::SeededRng;
+use tandem_signal::IdentityKeyPair;
 
 /// A generator with a seed of its own per call.
 fn rng() -> SeededRng {

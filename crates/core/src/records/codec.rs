@@ -10,12 +10,12 @@ use super::{
     AccountRecord, Conversation, DeviceListRecord, GroupRecord, MessageId, MessageRecord, Notice,
     OutboxEntry, OutgoingState,
 };
-use crate::address::{AccountId, DeviceId};
 use crate::devices::{AdvError, RejectedDevice, VerifiedDevice};
 use crate::group_state::{GroupChange, SignedGroupState};
-use crate::identity::IdentityKey;
-use crate::time::Timestamp;
 use crate::wire::{WireError, decode_bounded};
+use tandem_signal::IdentityKey;
+use tandem_signal::Timestamp;
+use tandem_signal::{AccountId, DeviceId};
 
 /// Largest encoded record accepted (a message of up to 64 KiB plus its metadata).
 pub const MAX_RECORD_LEN: usize = 128 * 1024;

@@ -1,38 +1,30 @@
-//! `MemoryStore`: the reference store, in memory. Used by tests, the native client, and as
-//! the model every other store is checked against.
+//! `MemoryStore`: the reference messenger store, in memory — tandem-signal's protocol
+//! `MemoryStore` with the engine's records next to it. Used by tests and the native client,
+//! and the model every other [`ClientStore`] is checked against.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
-
-use super::{
-    Chain, ChainPosition, Changes, ClientChanges, ClientStore, IdentityKeyStore, KyberPreKeyStore,
-    KyberPreKeyUse, PreKeyStore, ProtocolStore, SenderKeyName, SenderKeyStore, SessionStore,
-    SignedPreKeyStore, StoreError,
-};
-use crate::address::{AccountId, ProtocolAddress};
-use crate::crypto::PublicKey;
-use crate::identity::{IdentityKey, IdentityKeyPair};
-use crate::prekeys::{
+use tandem_signal::crypto::PublicKey;
+use tandem_signal::prekeys::{
     KyberPreKeyId, KyberPreKeyRecord, PreKeyId, PreKeyRecord, SignedPreKeyId, SignedPreKeyRecord,
 };
-use crate::ratchet::sender_key::SenderKeyRecord;
-use crate::ratchet::session_record::SessionRecord;
+use tandem_signal::sender_keys::SenderKeyRecord;
+use tandem_signal::session::SessionRecord;
+use tandem_signal::{AccountId, IdentityKey, IdentityKeyPair, ProtocolAddress};
+
+use super::{
+    Changes, ClientChanges, ClientStore, IdentityKeyStore, KyberPreKeyStore, PreKeyStore,
+    ProtocolStore, SenderKeyName, SenderKeyStore, SessionStore, SignedPreKeyStore, StoreError,
+};
 use crate::records::{
     AccountRecord, Conversation, DeviceListRecord, GroupRecord, MessageId, MessageRecord,
     OutboxEntry,
 };
 
 #[derive(Default)]
-struct Inner {
-    identities: HashMap<ProtocolAddress, IdentityKey>,
-    sessions: HashMap<ProtocolAddress, SessionRecord>,
-    pre_keys: HashMap<PreKeyId, PreKeyRecord>,
-    signed_pre_keys: HashMap<SignedPreKeyId, SignedPreKeyRecord>,
-    kyber_pre_keys: HashMap<KyberPreKeyId, KyberPreKeyRecord>,
-    kyber_uses: HashSet<KyberPreKeyUse>,
-    sender_keys: HashMap<SenderKeyName, SenderKeyRecord>,
+struct Records {
     account: Option<AccountRecord>,
     device_lists: HashMap<AccountId, DeviceListRecord>,
     messages: HashMap<MessageId, MessageRecord>,
@@ -41,31 +33,32 @@ struct Inner {
     contacts: HashMap<AccountId, String>,
 }
 
-/// An in-memory [`ProtocolStore`].
+/// An in-memory [`ClientStore`].
+#[derive(Debug)]
 pub struct MemoryStore {
-    identity: IdentityKeyPair,
-    registration_id: u32,
-    inner: Mutex<Inner>,
-}
-
-impl std::fmt::Debug for MemoryStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MemoryStore")
-            .field("identity", self.identity.identity_key())
-            .finish_non_exhaustive()
-    }
+    protocol: tandem_signal::store::MemoryStore,
+    records: Mutex<Records>,
 }
 
 impl MemoryStore {
     /// An empty store for a device with this identity.
     pub fn new(identity: IdentityKeyPair, registration_id: u32) -> Self {
-        Self { identity, registration_id, inner: Mutex::new(Inner::default()) }
+        Self {
+            protocol: tandem_signal::store::MemoryStore::new(identity, registration_id),
+            records: Mutex::new(Records::default()),
+        }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    fn lock(&self) -> MutexGuard<'_, Records> {
         // A poisoned lock means a panic mid-update elsewhere; the maps are still consistent
         // because every update below is applied only after all checks passed.
-        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.records.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl std::fmt::Debug for Records {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Records").field("messages", &self.messages.len()).finish_non_exhaustive()
     }
 }
 
@@ -73,16 +66,16 @@ impl MemoryStore {
 #[cfg_attr(not(target_family = "wasm"), async_trait)]
 impl IdentityKeyStore for MemoryStore {
     async fn load_identity_key_pair(&self) -> Result<IdentityKeyPair, StoreError> {
-        Ok(self.identity.clone())
+        self.protocol.load_identity_key_pair().await
     }
     async fn load_local_registration_id(&self) -> Result<u32, StoreError> {
-        Ok(self.registration_id)
+        self.protocol.load_local_registration_id().await
     }
     async fn load_identity(
         &self,
         address: &ProtocolAddress,
     ) -> Result<Option<IdentityKey>, StoreError> {
-        Ok(self.lock().identities.get(address).copied())
+        self.protocol.load_identity(address).await
     }
 }
 
@@ -90,10 +83,10 @@ impl IdentityKeyStore for MemoryStore {
 #[cfg_attr(not(target_family = "wasm"), async_trait)]
 impl PreKeyStore for MemoryStore {
     async fn load_pre_key(&self, id: PreKeyId) -> Result<Option<PreKeyRecord>, StoreError> {
-        Ok(self.lock().pre_keys.get(&id).cloned())
+        self.protocol.load_pre_key(id).await
     }
     async fn count_pre_keys(&self) -> Result<usize, StoreError> {
-        Ok(self.lock().pre_keys.len())
+        self.protocol.count_pre_keys().await
     }
 }
 
@@ -104,7 +97,7 @@ impl SignedPreKeyStore for MemoryStore {
         &self,
         id: SignedPreKeyId,
     ) -> Result<Option<SignedPreKeyRecord>, StoreError> {
-        Ok(self.lock().signed_pre_keys.get(&id).cloned())
+        self.protocol.load_signed_pre_key(id).await
     }
 }
 
@@ -115,7 +108,7 @@ impl KyberPreKeyStore for MemoryStore {
         &self,
         id: KyberPreKeyId,
     ) -> Result<Option<KyberPreKeyRecord>, StoreError> {
-        Ok(self.lock().kyber_pre_keys.get(&id).cloned())
+        self.protocol.load_kyber_pre_key(id).await
     }
     async fn kyber_pre_key_used_with(
         &self,
@@ -123,8 +116,7 @@ impl KyberPreKeyStore for MemoryStore {
         signed_pre_key_id: SignedPreKeyId,
         base_key: &PublicKey,
     ) -> Result<bool, StoreError> {
-        let probe = KyberPreKeyUse { kyber_pre_key_id: id, signed_pre_key_id, base_key: *base_key };
-        Ok(self.lock().kyber_uses.contains(&probe))
+        self.protocol.kyber_pre_key_used_with(id, signed_pre_key_id, base_key).await
     }
 }
 
@@ -135,7 +127,7 @@ impl SessionStore for MemoryStore {
         &self,
         address: &ProtocolAddress,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        Ok(self.lock().sessions.get(address).cloned())
+        self.protocol.load_session(address).await
     }
 }
 
@@ -146,7 +138,7 @@ impl SenderKeyStore for MemoryStore {
         &self,
         name: &SenderKeyName,
     ) -> Result<Option<SenderKeyRecord>, StoreError> {
-        Ok(self.lock().sender_keys.get(name).cloned())
+        self.protocol.load_sender_key(name).await
     }
 }
 
@@ -164,11 +156,6 @@ impl ProtocolStore for MemoryStore {
 #[cfg_attr(not(target_family = "wasm"), async_trait)]
 impl ClientStore for MemoryStore {
     async fn save_client_changes(&self, changes: ClientChanges) -> Result<(), StoreError> {
-        let mut inner = self.lock();
-        changes.check_guards(|chain| match chain {
-            Chain::Session(a) => inner.sessions.get(a).and_then(ChainPosition::of_session),
-            Chain::SenderKey(n) => inner.sender_keys.get(n).and_then(ChainPosition::of_sender_key),
-        })?;
         let ClientChanges {
             protocol,
             account,
@@ -180,58 +167,23 @@ impl ClientStore for MemoryStore {
             removed_outbox,
             contacts,
         } = changes;
-        let Changes {
-            identities,
-            sessions,
-            removed_sessions,
-            pre_keys,
-            removed_pre_keys,
-            signed_pre_keys,
-            removed_signed_pre_keys,
-            kyber_pre_keys,
-            used_kyber_pre_keys,
-            sender_keys,
-            guards: _,
-        } = protocol;
-        inner.identities.extend(identities);
-        for address in removed_sessions {
-            inner.sessions.remove(&address);
-        }
-        inner.sessions.extend(sessions);
-        inner.pre_keys.extend(pre_keys.into_iter().map(|k| (k.id, k)));
-        for id in removed_pre_keys {
-            inner.pre_keys.remove(&id);
-        }
-        inner.signed_pre_keys.extend(signed_pre_keys.into_iter().map(|k| (k.id, k)));
-        for id in removed_signed_pre_keys {
-            inner.signed_pre_keys.remove(&id);
-        }
-        inner.kyber_pre_keys.extend(kyber_pre_keys.into_iter().map(|k| (k.id, k)));
-        for used in used_kyber_pre_keys {
-            match inner.kyber_pre_keys.get(&used.kyber_pre_key_id) {
-                Some(k) if k.last_resort => {
-                    inner.kyber_uses.insert(used);
-                }
-                Some(_) => {
-                    inner.kyber_pre_keys.remove(&used.kyber_pre_key_id);
-                }
-                None => {}
-            }
-        }
-        inner.sender_keys.extend(sender_keys);
+        // Records are locked first and kept locked while the protocol half is applied, so
+        // two batches never interleave; a refused protocol half leaves the records alone.
+        let mut records = self.lock();
+        self.protocol.apply(protocol)?;
         if account.is_some() {
-            inner.account = account;
+            records.account = account;
         }
-        inner.device_lists.extend(device_lists);
+        records.device_lists.extend(device_lists);
         for id in &removed_messages {
-            inner.messages.remove(id);
+            records.messages.remove(id);
         }
-        inner.messages.extend(messages);
-        inner.groups.extend(groups);
-        inner.outbox.retain(|e| !removed_outbox.contains(&e.id) && !outbox.contains_key(&e.id));
-        inner.outbox.extend(outbox.into_values());
-        inner.outbox.sort_by_key(|e| (e.id.timestamp, e.id.sender, e.id.device));
-        inner.contacts.extend(contacts);
+        records.messages.extend(messages);
+        records.groups.extend(groups);
+        records.outbox.retain(|e| !removed_outbox.contains(&e.id) && !outbox.contains_key(&e.id));
+        records.outbox.extend(outbox.into_values());
+        records.outbox.sort_by_key(|e| (e.id.timestamp, e.id.sender, e.id.device));
+        records.contacts.extend(contacts);
         Ok(())
     }
 
@@ -258,9 +210,13 @@ impl ClientStore for MemoryStore {
         conversation: &Conversation,
         limit: usize,
     ) -> Result<Vec<MessageRecord>, StoreError> {
-        let inner = self.lock();
-        let mut list: Vec<MessageRecord> =
-            inner.messages.values().filter(|m| m.conversation == *conversation).cloned().collect();
+        let records = self.lock();
+        let mut list: Vec<MessageRecord> = records
+            .messages
+            .values()
+            .filter(|m| m.conversation == *conversation)
+            .cloned()
+            .collect();
         list.sort_by_key(|m| (m.id.timestamp, m.id.sender, m.id.device));
         let skip = list.len().saturating_sub(limit);
         Ok(list.split_off(skip))
@@ -271,8 +227,8 @@ impl ClientStore for MemoryStore {
         before: &MessageId,
         limit: usize,
     ) -> Result<Vec<MessageRecord>, StoreError> {
-        let inner = self.lock();
-        let mut list: Vec<MessageRecord> = inner
+        let records = self.lock();
+        let mut list: Vec<MessageRecord> = records
             .messages
             .values()
             .filter(|m| m.conversation == *conversation && m.id.sort_key() < before.sort_key())

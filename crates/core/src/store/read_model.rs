@@ -9,9 +9,9 @@
 //! optional string a = 3 (a direct chat's peer); optional string n = 4 (its handle);
 //! StoredSummary s = 5 }`, `StoredRecent { repeated RecentEntry entries = 1 }` newest first.
 
-use crate::address::AccountId;
 use crate::records::{Conversation, MessageRecord};
 use crate::store::StoreError;
+use tandem_signal::AccountId;
 
 /// How many chats the start snapshot holds (the chat list's first screen).
 pub const RECENT_LEN: usize = 50;

@@ -11,8 +11,8 @@
 use prost::Message;
 use zeroize::Zeroizing;
 
-use crate::address::{DeviceId, ProtocolAddress};
 use crate::wire::{WireError, decode_bounded};
+use tandem_signal::{DeviceId, ProtocolAddress};
 
 /// Largest log entry accepted: 10 000 sessions of the largest records seen in practice.
 pub const MAX_LOG_ENTRY_LEN: usize = 64 * 1024 * 1024;

@@ -7,14 +7,11 @@ use super::{SeededRng, now_or_never};
 mod adversary;
 mod engine;
 
-use crate::address::{DeviceId, ProtocolAddress};
 use crate::fingerprint::{AccountView, SecurityCode};
-use crate::identity::{IdentityKey, IdentityKeyPair};
 use crate::prekeys::{KyberPreKeyRecord, PreKeyBundle, PreKeyRecord, SignedPreKeyRecord};
 use crate::sender_keys::SenderKeyRecord;
 use crate::session::{self, SessionRecord};
 use crate::store::{MemoryStore, ProtocolStore};
-use crate::time::Timestamp;
 use crate::wire::relay::{ClientFrame, ServerFrame};
 use crate::wire::signal::{
     CiphertextMessage, CiphertextMessageType, PreKeySignalMessage, SenderKeyDistributionMessage,
@@ -22,6 +19,9 @@ use crate::wire::signal::{
 };
 pub use adversary::{device_lists, group_state, link_message, prekey_bundles, relay_proofs};
 pub use engine::{client_receive, group_decrypt_schedule};
+use tandem_signal::Timestamp;
+use tandem_signal::{DeviceId, ProtocolAddress};
+use tandem_signal::{IdentityKey, IdentityKeyPair};
 
 /// Valid starting inputs for a target (empty for the targets whose corpus grew from bytes):
 /// written into `fuzz/corpus/<target>/` by `cargo test -p tandem-core --features testing

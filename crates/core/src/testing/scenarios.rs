@@ -14,7 +14,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::address::{AccountId, DeviceId};
+use tandem_signal::{AccountId, DeviceId};
 
 /// How long a scenario waits for what must happen.
 pub const WAIT: Duration = Duration::from_secs(30);

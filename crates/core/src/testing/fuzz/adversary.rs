@@ -4,17 +4,17 @@
 //! from the input, so that the checks behind the signatures are reached too.
 
 use super::super::{SeededRng, now_or_never};
-use crate::address::{AccountId, DeviceId, ProtocolAddress};
 use crate::auth::{self, Challenge, Proof};
 use crate::devices::{
     DeviceIdentityDetails, DeviceList, DeviceListEntry, KnownList, SignedDeviceIdentity,
     SignedDeviceList, verify_devices,
 };
 use crate::group_state::{GroupChange, GroupMember, GroupState, SignedGroupState};
-use crate::identity::{IdentityKey, IdentityKeyPair};
 use crate::store::MemoryStore;
-use crate::time::Timestamp;
 use crate::wire::relay::{DeviceInfo, Devices, PreKeyBundleMessage};
+use tandem_signal::Timestamp;
+use tandem_signal::{AccountId, DeviceId, ProtocolAddress};
+use tandem_signal::{IdentityKey, IdentityKeyPair};
 
 const NOW: Timestamp = Timestamp::from_millis(1_800_000_000_000);
 

@@ -7,13 +7,11 @@ use async_trait::async_trait;
 use prost::Message;
 
 use super::super::{SeededRng, now_or_never};
-use crate::address::{AccountId, DeviceId, ProtocolAddress};
 use crate::client::{AccountRecord, Client, Conversation, Event, GroupRecord};
 use crate::devices::{
     DeviceIdentityDetails, DeviceList, DeviceListEntry, SignedDeviceIdentity, SignedDeviceList,
 };
 use crate::group_state::{GroupMember, GroupState, SignedGroupState};
-use crate::identity::{IdentityKey, IdentityKeyPair};
 use crate::sender_keys::{
     DistributionId, create_sender_key_distribution_message, group_decrypt,
     process_sender_key_distribution_message,
@@ -21,11 +19,13 @@ use crate::sender_keys::{
 use crate::store::{
     Changes, ClientChanges, ClientStore, MemoryStore, ProtocolStore, SenderKeyName, SenderKeyStore,
 };
-use crate::time::Timestamp;
 use crate::transport::{RelayTransport, TransportError};
 use crate::wire::content::Content;
 use crate::wire::relay::{DeviceInfo, Devices, GroupStates, Response, Status, request, response};
 use crate::wire::signal::SenderKeyMessage;
+use tandem_signal::Timestamp;
+use tandem_signal::{AccountId, DeviceId, ProtocolAddress};
+use tandem_signal::{IdentityKey, IdentityKeyPair};
 
 const NOW: Timestamp = Timestamp::from_millis(1_800_000_000_000);
 const ALICE: AccountId = AccountId([1; 16]);
@@ -348,11 +348,7 @@ pub fn group_decrypt_schedule(data: &[u8]) {
                 // the messages: beyond what a receiver may skip at the far end.
                 let steps = arg * 120;
                 let mut record = now_or_never(sender_store.load_sender_key(&key)).unwrap().unwrap();
-                if let Some(state) = record.current_mut() {
-                    for _ in 0..steps {
-                        state.advance();
-                    }
-                }
+                record.skip_ahead(u32::try_from(steps).unwrap_or(u32::MAX));
                 let mut changes = Changes::default();
                 changes.sender_keys.insert(key.clone(), record);
                 now_or_never(sender_store.save_changes(changes)).unwrap();

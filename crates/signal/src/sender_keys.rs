@@ -13,7 +13,7 @@ use crate::address::ProtocolAddress;
 use crate::crypto::{KeyPair, aes256_cbc_decrypt, aes256_cbc_encrypt};
 use crate::error::ProtocolError;
 use crate::store::{Chain, ChainPosition, Changes, Encrypted, Guard, ProtocolStore, SenderKeyName};
-use crate::wire::signal::{SenderKeyDistributionMessage, SenderKeyMessage};
+use crate::wire::{SenderKeyDistributionMessage, SenderKeyMessage};
 
 impl DistributionId {
     /// A random (version 4) UUID.

@@ -33,8 +33,9 @@ pub enum WireError {
     },
 }
 
-/// Decodes a protobuf message of at most `limit` bytes.
-pub(crate) fn decode_bounded<M: prost::Message + Default>(
+/// Decodes a protobuf message of at most `limit` bytes (`what` names it in the error): the
+/// one way this crate reads protobuf, exported for formats built next to it.
+pub fn decode_bounded<M: prost::Message + Default>(
     what: &'static str,
     bytes: &[u8],
     limit: usize,

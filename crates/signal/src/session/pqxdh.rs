@@ -11,7 +11,7 @@ use crate::crypto::{
 use crate::identity::{IdentityKey, IdentityKeyPair};
 use crate::ratchet::chain::{ChainKey, RootKey};
 use crate::ratchet::state::{SenderChain, SessionState};
-use crate::wire::signal::CIPHERTEXT_MESSAGE_VERSION;
+use crate::wire::CIPHERTEXT_MESSAGE_VERSION;
 
 const PQXDH_INFO: &[u8] = b"WhisperText_X25519_SHA-256_CRYSTALS-KYBER-1024";
 /// `0xFF × 32`: the X25519 "discontinuity bytes" prefix of the KDF input.

@@ -1,7 +1,7 @@
 //! libsignal 0.90 key vectors: serialization, X25519 agreement, XEdDSA verification.
 
 use serde_json::Value;
-use tandem_core::crypto::{KyberKeyPair, KyberPublicKey, KyberSecretKey, PrivateKey, PublicKey};
+use tandem_signal::crypto::{KyberKeyPair, KyberPublicKey, KyberSecretKey, PrivateKey, PublicKey};
 
 fn vectors() -> Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/libsignal-0.90/keys.json");

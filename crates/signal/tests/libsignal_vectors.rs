@@ -1,9 +1,9 @@
 //! libsignal 0.90 KDF and fingerprint vectors through the public API.
 
 use serde_json::Value;
-use tandem_core::IdentityKey;
-use tandem_core::crypto::hkdf_sha256;
-use tandem_core::fingerprint::Fingerprint;
+use tandem_signal::IdentityKey;
+use tandem_signal::crypto::hkdf_sha256;
+use tandem_signal::fingerprint::Fingerprint;
 
 fn load(name: &str) -> Value {
     let path = format!("{}/tests/vectors/libsignal-0.90/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -37,11 +37,11 @@ fn test_every_hkdf_vector() {
     let step = &v["chain_step"];
     let ck = hex(&step["chain_key"]);
     assert_eq!(
-        tandem_core::crypto::hmac_sha256(&ck, &[&[1]]).to_vec(),
+        tandem_signal::crypto::hmac_sha256(&ck, &[&[1]]).to_vec(),
         hex(&step["message_key_seed"])
     );
     assert_eq!(
-        tandem_core::crypto::hmac_sha256(&ck, &[&[2]]).to_vec(),
+        tandem_signal::crypto::hmac_sha256(&ck, &[&[2]]).to_vec(),
         hex(&step["next_chain_key"])
     );
 }

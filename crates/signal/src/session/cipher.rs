@@ -9,7 +9,7 @@ use crate::ratchet::chain::{ChainKey, MessageKeys};
 use crate::ratchet::session_record::SessionRecord;
 use crate::ratchet::state::{MAX_FORWARD_JUMPS, SenderChain, SessionState};
 use crate::time::Timestamp;
-use crate::wire::signal::{CiphertextMessage, PreKeySignalMessage, SignalMessage};
+use crate::wire::{CiphertextMessage, PreKeySignalMessage, SignalMessage};
 
 /// Encrypts `plaintext` on `state`, advancing its sending chain. While the session is
 /// unacknowledged the result is a PreKey message repeating the PQXDH parameters.

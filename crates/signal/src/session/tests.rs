@@ -10,7 +10,7 @@ use crate::identity::IdentityKeyPair;
 use crate::prekeys::{PreKeyId, SignedPreKeyId};
 use crate::store::{KyberPreKeyStore, MemoryStore, PreKeyStore, SessionStore};
 use crate::testing::{SeededRng, publish_bundle};
-use crate::wire::signal::CiphertextMessageType;
+use crate::wire::CiphertextMessageType;
 
 const T0: Timestamp = Timestamp::from_millis(1_800_000_000_000);
 

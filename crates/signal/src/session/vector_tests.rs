@@ -22,7 +22,7 @@ use crate::prekeys::{
 use crate::ratchet::chain::{ChainKey, RootKey};
 use crate::ratchet::state::{PendingPreKey, ReceiverChain, SenderChain};
 use crate::store::{MemoryStore, SessionStore};
-use crate::wire::signal::CiphertextMessageType;
+use crate::wire::CiphertextMessageType;
 
 /// Hands out libsignal's recorded "random" ratchet key.
 struct Replay(Vec<u8>);

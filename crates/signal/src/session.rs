@@ -34,7 +34,7 @@ use crate::store::{
     Chain, ChainPosition, Changes, Encrypted, Guard, KyberPreKeyUse, ProtocolStore,
 };
 use crate::time::Timestamp;
-use crate::wire::signal::{CiphertextMessage, PreKeySignalMessage, SignalMessage};
+use crate::wire::{CiphertextMessage, PreKeySignalMessage, SignalMessage};
 
 /// Checks `identity` against the one trusted for `address`; records it on first use.
 async fn check_trust<S: ProtocolStore + ?Sized>(

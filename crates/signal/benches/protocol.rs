@@ -1,4 +1,4 @@
-//! Protocol benchmarks: `cargo bench -p tandem-core --bench protocol`.
+//! Protocol benchmarks: `cargo bench -p tandem-signal --bench protocol`.
 //!
 //! A small self-timing harness (no criterion, to keep CI builds light): each case runs a
 //! warm-up, then enough iterations for about a second, and prints the median of 5 rounds.
@@ -7,12 +7,12 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use tandem_core::prekeys::{KyberPreKeyId, KyberPreKeyRecord, PreKeyBundle};
-use tandem_core::sender_keys::{self, DistributionId};
-use tandem_core::session::{message_decrypt, message_encrypt, process_prekey_bundle};
-use tandem_core::store::{MemoryStore, ProtocolStore};
-use tandem_core::testing::{SeededRng, now_or_never, publish_bundle};
-use tandem_core::{DeviceId, IdentityKeyPair, ProtocolAddress, Timestamp};
+use tandem_signal::prekeys::{KyberPreKeyId, KyberPreKeyRecord, PreKeyBundle};
+use tandem_signal::sender_keys::{self, DistributionId};
+use tandem_signal::session::{message_decrypt, message_encrypt, process_prekey_bundle};
+use tandem_signal::store::{MemoryStore, ProtocolStore};
+use tandem_signal::testing::{SeededRng, now_or_never, publish_bundle};
+use tandem_signal::{DeviceId, IdentityKeyPair, ProtocolAddress, Timestamp};
 
 const NOW: Timestamp = Timestamp::from_millis(1_800_000_000_000);
 
@@ -167,11 +167,12 @@ fn main() {
         black_box(p);
     });
 
-    let record = now_or_never(tandem_core::store::SessionStore::load_session(&a.store, &b.address))
-        .unwrap()
-        .unwrap();
+    let record =
+        now_or_never(tandem_signal::store::SessionStore::load_session(&a.store, &b.address))
+            .unwrap()
+            .unwrap();
     bench("storage: session record serialize + parse", || {
         let bytes = record.to_bytes();
-        black_box(tandem_core::session::SessionRecord::from_bytes(&bytes).unwrap());
+        black_box(tandem_signal::session::SessionRecord::from_bytes(&bytes).unwrap());
     });
 }

@@ -7,6 +7,8 @@
 use prost::Message;
 use subtle::ConstantTimeEq;
 
+pub use crate::codec::{WireError, decode_bounded};
+
 use crate::crypto::{KyberCiphertext, PrivateKey, PublicKey, hmac_sha256};
 use crate::error::ProtocolError;
 use crate::identity::IdentityKey;

@@ -1,14 +1,14 @@
 //! Bob publishes a prekey bundle, Alice starts a session from it (PQXDH), and they exchange
-//! messages (Double Ratchet). `cargo run -p tandem-core --example two_party`
+//! messages (Double Ratchet). `cargo run -p tandem-signal --example two_party`
 
 use getrandom::{SysRng, rand_core::UnwrapErr};
-use tandem_core::prekeys::{
+use tandem_signal::prekeys::{
     KyberPreKeyId, KyberPreKeyRecord, PreKeyBundle, PreKeyId, PreKeyRecord, SignedPreKeyId,
     SignedPreKeyRecord,
 };
-use tandem_core::session::{message_decrypt, message_encrypt, process_prekey_bundle};
-use tandem_core::store::{Changes, MemoryStore, ProtocolStore};
-use tandem_core::{DeviceId, IdentityKeyPair, ProtocolAddress, Timestamp};
+use tandem_signal::session::{message_decrypt, message_encrypt, process_prekey_bundle};
+use tandem_signal::store::{Changes, MemoryStore, ProtocolStore};
+use tandem_signal::{DeviceId, IdentityKeyPair, ProtocolAddress, Timestamp};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

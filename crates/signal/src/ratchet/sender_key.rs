@@ -9,7 +9,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 use crate::crypto::{CryptoError, KeyPair, PrivateKey, PublicKey, hkdf_sha256, hmac_sha256};
 use crate::error::ProtocolError;
 use crate::ratchet::state::{MAX_FORWARD_JUMPS, MAX_MESSAGE_KEYS};
-use crate::wire::signal::SenderKeyDistributionMessage;
+use crate::wire::SenderKeyDistributionMessage;
 use crate::wire::{WireError, decode_bounded};
 
 /// Chains kept per sender and distribution.
@@ -210,6 +210,17 @@ impl SenderKeyRecord {
 
     pub(crate) fn current_mut(&mut self) -> Option<&mut SenderKeyState> {
         self.states.front_mut()
+    }
+
+    /// Testing only (feature `testing`): moves the newest chain `steps` messages ahead, as if
+    /// they had been sent and lost — how a fuzz target makes a sender run far ahead cheaply.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn skip_ahead(&mut self, steps: u32) {
+        if let Some(state) = self.current_mut() {
+            for _ in 0..steps {
+                state.advance();
+            }
+        }
     }
 
     /// All chains, newest first.

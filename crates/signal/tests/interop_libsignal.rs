@@ -7,15 +7,15 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use futures_executor::block_on;
 use serde_json::{Value, json};
-use tandem_core::crypto::{KyberPublicKey, PublicKey};
-use tandem_core::fingerprint::Fingerprint;
-use tandem_core::prekeys::{KyberPreKeyId, PreKeyBundle, PreKeyId, SignedPreKeyId};
-use tandem_core::sender_keys::{self, DistributionId};
-use tandem_core::session::{message_decrypt, message_encrypt, process_prekey_bundle};
-use tandem_core::store::{MemoryStore, ProtocolStore};
-use tandem_core::testing::{SeededRng, publish_bundle};
-use tandem_core::wire::signal::{CiphertextMessage, CiphertextMessageType, SenderKeyMessage};
-use tandem_core::{
+use tandem_signal::crypto::{KyberPublicKey, PublicKey};
+use tandem_signal::fingerprint::Fingerprint;
+use tandem_signal::prekeys::{KyberPreKeyId, PreKeyBundle, PreKeyId, SignedPreKeyId};
+use tandem_signal::sender_keys::{self, DistributionId};
+use tandem_signal::session::{message_decrypt, message_encrypt, process_prekey_bundle};
+use tandem_signal::store::{MemoryStore, ProtocolStore};
+use tandem_signal::testing::{SeededRng, publish_bundle};
+use tandem_signal::wire::{CiphertextMessage, CiphertextMessageType, SenderKeyMessage};
+use tandem_signal::{
     DeviceId, IdentityKey, IdentityKeyPair, ProtocolAddress, ProtocolError, Timestamp,
 };
 
@@ -160,7 +160,7 @@ impl Tandem {
     fn new(name: &str, device: u32, seed: u64) -> Self {
         let mut rng = SeededRng::new(seed);
         let identity = IdentityKeyPair::generate(&mut rng);
-        let registration_id = tandem_core::prekeys::generate_registration_id(&mut rng);
+        let registration_id = tandem_signal::prekeys::generate_registration_id(&mut rng);
         Self {
             store: MemoryStore::new(identity.clone(), registration_id),
             identity,
@@ -439,9 +439,8 @@ fn test_tampered_and_foreign_messages_are_refused() {
     let m = tandem.encrypt(&peer.address, b"x");
     let mut bytes = m.serialized().to_vec();
     bytes[5] ^= 1;
-    let tampered = CiphertextMessage::Signal(
-        tandem_core::wire::signal::SignalMessage::from_bytes(&bytes).unwrap(),
-    );
+    let tampered =
+        CiphertextMessage::Signal(tandem_signal::wire::SignalMessage::from_bytes(&bytes).unwrap());
     assert!(peer.decrypt(&tandem.address, &tampered).is_err());
     assert_eq!(peer.decrypt(&tandem.address, &m).unwrap(), b"x");
 }
@@ -488,7 +487,7 @@ fn test_sender_keys_both_ways() {
 
     // libsignal → Tandem.
     let v = peer.call(json!({"op": "skdm_create", "distribution_id": uuid}));
-    let skdm = tandem_core::wire::signal::SenderKeyDistributionMessage::from_bytes(
+    let skdm = tandem_signal::wire::SenderKeyDistributionMessage::from_bytes(
         &hex::decode(v["body"].as_str().unwrap()).unwrap(),
     )
     .unwrap();
