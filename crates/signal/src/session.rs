@@ -166,7 +166,7 @@ async fn decrypt_prekey<S: ProtocolStore + ?Sized>(
     let mut record = store.load_session(remote).await?.unwrap_or_default();
     if !record.has_state_for_base_key(message.message_version(), message.base_key()) {
         let base_key = message.base_key();
-        if !base_key.is_canonical_and_torsion_free() {
+        if !base_key.is_canonical() {
             return Err(ProtocolError::InvalidBaseKey);
         }
         let signed = store
@@ -177,6 +177,16 @@ async fn decrypt_prekey<S: ProtocolStore + ?Sized>(
             .load_kyber_pre_key(message.kyber_pre_key_id())
             .await?
             .ok_or(ProtocolError::MissingKyberPreKey(message.kyber_pre_key_id()))?;
+        if kyber.last_resort && message.pre_key_id().is_none() {
+            // Here nothing is consumed, so the base key alone tells a replay: a small-order
+            // component added to it would change its bytes but no agreement, and pass as new.
+            // Where a one-time prekey (or a one-time Kyber key) is used, that key is deleted
+            // with the first decryption and refuses any replay, so this costly check (a
+            // scalar multiplication) is spent only here.
+            if !base_key.is_canonical_and_torsion_free() {
+                return Err(ProtocolError::InvalidBaseKey);
+            }
+        }
         if kyber.last_resort && store.kyber_pre_key_used_with(kyber.id, signed.id, base_key).await?
         {
             return Err(ProtocolError::ReplayedPreKeyMessage);

@@ -419,27 +419,89 @@ fn test_replayed_prekey_message_after_session_loss_is_refused() {
     ));
 }
 
-#[test]
-fn test_noncanonical_base_key_is_refused() {
-    let (alice, mut bob, mut rng) = pair(16);
-    let bundle = bob.bundle(true, false, &mut rng);
-    alice.start(&bob.address, &bundle, &mut rng);
-    let CiphertextMessage::PreKey(p) = alice.encrypt(&bob.address, b"x") else { panic!() };
-    let mut low_order = [0u8; 32];
-    low_order[0] = 1; // u = 1 is a point of small order
-    let forged = PreKeySignalMessage::new(
+/// `p`'s message with its base key replaced.
+fn with_base_key(p: &PreKeySignalMessage, base_key: crate::crypto::PublicKey) -> CiphertextMessage {
+    CiphertextMessage::PreKey(PreKeySignalMessage::new(
         p.message_version(),
         p.registration_id(),
         p.pre_key_id(),
         p.signed_pre_key_id(),
         p.kyber_pre_key_id(),
         p.kyber_ciphertext().clone(),
-        crate::crypto::PublicKey::from_u_bytes(low_order),
+        base_key,
         *p.identity_key(),
         p.message().clone(),
-    );
-    let result = bob.decrypt(&alice.address, &CiphertextMessage::PreKey(forged), &mut rng);
+    ))
+}
+
+/// The same point with a small-order component added: other bytes, the same agreement with
+/// any clamped (multiple-of-8) private key.
+fn with_torsion(key: &crate::crypto::PublicKey) -> crate::crypto::PublicKey {
+    use curve25519_dalek::constants::EIGHT_TORSION;
+    use curve25519_dalek::montgomery::MontgomeryPoint;
+    let edwards = MontgomeryPoint(*key.u_bytes()).to_edwards(0).unwrap();
+    crate::crypto::PublicKey::from_u_bytes((edwards + EIGHT_TORSION[1]).to_montgomery().to_bytes())
+}
+
+#[test]
+fn test_noncanonical_base_key_is_refused() {
+    let (alice, mut bob, mut rng) = pair(16);
+    let bundle = bob.bundle(true, false, &mut rng);
+    alice.start(&bob.address, &bundle, &mut rng);
+    let CiphertextMessage::PreKey(p) = alice.encrypt(&bob.address, b"x") else { panic!() };
+    // The top bit set: X25519 ignores it, so the agreements are the same, but the bytes
+    // (the replay guard) differ. Refused whatever prekeys the message uses.
+    let mut u = *p.base_key().u_bytes();
+    u[31] |= 0x80;
+    let forged = with_base_key(&p, crate::crypto::PublicKey::from_u_bytes(u));
+    let result = bob.decrypt(&alice.address, &forged, &mut rng);
     assert!(matches!(result, Err(ProtocolError::InvalidBaseKey)), "{result:?}");
+    bob.decrypt(&alice.address, &CiphertextMessage::PreKey(p), &mut rng).unwrap();
+}
+
+#[test]
+fn test_base_key_with_a_small_order_component_cannot_replay_a_last_resort_message() {
+    let (alice, mut bob, mut rng) = pair(18);
+    let bundle = bob.bundle(false, true, &mut rng);
+    alice.start(&bob.address, &bundle, &mut rng);
+    let CiphertextMessage::PreKey(p) = alice.encrypt(&bob.address, b"once") else { panic!() };
+    bob.decrypt(&alice.address, &CiphertextMessage::PreKey(p.clone()), &mut rng).unwrap();
+    block_on(bob.store.save_changes(Changes {
+        removed_sessions: vec![alice.address.clone()],
+        ..Default::default()
+    }))
+    .unwrap();
+    // Same agreements, other bytes: the remembered base key does not match, so the torsion
+    // check is what refuses it.
+    let replay = with_base_key(&p, with_torsion(p.base_key()));
+    let result = bob.decrypt(&alice.address, &replay, &mut rng);
+    assert!(matches!(result, Err(ProtocolError::InvalidBaseKey)), "{result:?}");
+    // A pure small-order base key is refused the same way.
+    let mut low_order = [0u8; 32];
+    low_order[0] = 1;
+    let forged = with_base_key(&p, crate::crypto::PublicKey::from_u_bytes(low_order));
+    let result = bob.decrypt(&alice.address, &forged, &mut rng);
+    assert!(matches!(result, Err(ProtocolError::InvalidBaseKey)), "{result:?}");
+}
+
+#[test]
+fn test_base_key_with_a_small_order_component_cannot_replay_a_one_time_prekey_message() {
+    let (alice, mut bob, mut rng) = pair(19);
+    let bundle = bob.bundle(true, true, &mut rng);
+    alice.start(&bob.address, &bundle, &mut rng);
+    let CiphertextMessage::PreKey(p) = alice.encrypt(&bob.address, b"once") else { panic!() };
+    let variant = with_base_key(&p, with_torsion(p.base_key()));
+    bob.decrypt(&alice.address, &CiphertextMessage::PreKey(p.clone()), &mut rng).unwrap();
+    block_on(bob.store.save_changes(Changes {
+        removed_sessions: vec![alice.address.clone()],
+        ..Default::default()
+    }))
+    .unwrap();
+    // The variant would decrypt (the agreements are the same), but the one-time prekey it
+    // needs went with the first decryption.
+    let result = bob.decrypt(&alice.address, &variant, &mut rng);
+    assert!(matches!(result, Err(ProtocolError::MissingPreKey(_))), "{result:?}");
+    assert!(block_on(bob.store.load_session(&alice.address)).unwrap().is_none());
 }
 
 #[test]
