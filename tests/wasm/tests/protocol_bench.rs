@@ -191,13 +191,19 @@ fn primitives() -> Vec<(&'static str, f64)> {
 
 #[wasm_bindgen_test]
 async fn bench_protocol_side_by_side() {
-    let parts: Vec<String> =
-        primitives().iter().map(|(name, v)| format!("{name} {v:.1} µs")).collect();
-    console_log!("primitives (wasm): {}", parts.join(", "));
     let mut rounds = Vec::new();
     for _ in 0..ROUNDS {
         rounds.push(round().await);
     }
+    // Measured after the rounds, when the engine has compiled every hot function with its
+    // optimising tier; the better of two passes.
+    let (first, second) = (primitives(), primitives());
+    let parts: Vec<String> = first
+        .iter()
+        .zip(&second)
+        .map(|((name, a), (_, b))| format!("{name} {:.1} µs", a.min(*b)))
+        .collect();
+    console_log!("primitives (wasm): {}", parts.join(", "));
     let cases: Vec<String> = rounds[0]
         .iter()
         .enumerate()
