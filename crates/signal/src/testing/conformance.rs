@@ -5,7 +5,7 @@
 //! turns the suite into tests, e.g. natively
 //! `protocol_store_conformance_tests!(tokio::test, make_memory_store);` or in a browser
 //! `protocol_store_conformance_tests!(wasm_bindgen_test, make_indexeddb_store);`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::future::Future;
 
