@@ -32,6 +32,11 @@ pub struct Entry {
     pub conversation: String,
     /// The text.
     pub text: String,
+    /// When the person pressed send (the writing tab's clock, ms since the epoch): the
+    /// message is dated then, not when an engine got to it, so texts typed in turn on two
+    /// devices keep that order. `None` for an entry from the old single-list journal.
+    #[serde(default)]
+    pub typed_at: Option<u64>,
 }
 
 impl Entry {
@@ -96,6 +101,13 @@ fn id_of(key: &str) -> Option<&str> {
     key.rsplit('/').next().filter(|id| id.len() == 32)
 }
 
+/// When an item's entry was typed: the milliseconds of its order (`<ms>-<count>`); `None`
+/// for an adopted old entry (order 0) or a key that does not parse.
+fn typed_at(key: &str) -> Option<u64> {
+    let order = key.strip_prefix(KEY)?.strip_prefix('/')?.split('/').next()?;
+    order.split('-').next()?.parse().ok().filter(|ms| *ms > 0)
+}
+
 /// Every entry, oldest first. An item that does not parse is dropped (it cannot be sent).
 pub fn entries() -> Vec<Entry> {
     let Some(s) = storage() else { return Vec::new() };
@@ -110,7 +122,8 @@ pub fn entries() -> Vec<Entry> {
             .and_then(|v| serde_wasm_bindgen::from_value::<Stored>(v).ok());
         match (id_of(&key), stored) {
             (Some(id), Some(st)) => {
-                out.push(Entry { id: id.to_owned(), conversation: st.c, text: st.t });
+                let typed_at = typed_at(&key);
+                out.push(Entry { id: id.to_owned(), conversation: st.c, text: st.t, typed_at });
             }
             _ => {
                 let _ = s.remove_item(&key);
@@ -120,8 +133,9 @@ pub fn entries() -> Vec<Entry> {
     out
 }
 
-/// The next order for an entry of this tab: its clock in ms (never going back) and a count.
-fn next_order() -> String {
+/// The next order for an entry of this tab: its clock in ms (never going back) and a count;
+/// with the ms.
+fn next_order() -> (String, u64) {
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "epoch ms")]
     let now = js_sys::Date::now().max(0.0) as u64;
     let (ms, n) = LAST.with(|l| {
@@ -130,7 +144,7 @@ fn next_order() -> String {
         l.set(next);
         next
     });
-    format!("{ms:016}-{n:08}")
+    (format!("{ms:016}-{n:08}"), ms)
 }
 
 /// Writes one entry under `order`.
@@ -163,12 +177,14 @@ fn adopt_old_list(s: &web_sys::Storage) {
 /// browser keeps no local data or its storage is full.
 pub fn add(conversation: &Conversation, text: &str) -> Result<Entry, String> {
     let s = storage().ok_or("this browser keeps no local data for the site")?;
+    let (order, ms) = next_order();
     let entry = Entry {
         id: hex::encode(crate::rng::random_bytes::<16>()),
         conversation: hex::encode(conversation_to_bytes(conversation)),
         text: text.to_owned(),
+        typed_at: Some(ms),
     };
-    put(&s, &next_order(), &entry)?;
+    put(&s, &order, &entry)?;
     MINE.with(|m| m.borrow_mut().push(entry.id.clone()));
     Ok(entry)
 }

@@ -15,8 +15,14 @@ fn test_a_sent_text_is_journaled_at_once_and_kept_until_removed() {
     journal::clear();
     let chat = Conversation::Direct(AccountId([7; 16]));
     assert!(!journal::unsaved_here());
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "epoch ms")]
+    let before = js_sys::Date::now() as u64;
     let entry = journal::add(&chat, "sent a moment before the tab closed").unwrap();
-    // What the next page load reads: the same entry, from storage alone.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "epoch ms")]
+    let after = js_sys::Date::now() as u64;
+    // Dated when typed (the message will carry that time).
+    assert!(entry.typed_at.is_some_and(|t| (before..=after).contains(&t)), "{entry:?}");
+    // What the next page load reads: the same entry, time included, from storage alone.
     let stored = journal::entries();
     assert_eq!(stored, vec![entry.clone()]);
     assert_eq!(stored[0].conversation(), Some(chat));

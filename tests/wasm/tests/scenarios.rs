@@ -206,6 +206,7 @@ impl Driver for Browser {
             id: hex::encode(tandem_web::rng::random_bytes::<16>()),
             conversation: hex::encode(conversation_to_bytes(&Conversation::Direct(to))),
             text: text.to_owned(),
+            typed_at: None,
         };
         let id = entry.id.clone();
         assert_eq!(
@@ -279,3 +280,37 @@ tandem_core::runtime_scenario_tests!(
     Browser { url: relay("TANDEM_TEST_RELAY", option_env!("TANDEM_TEST_RELAY")) },
     Browser { url: relay("TANDEM_TEST_STRICT_RELAY", option_env!("TANDEM_TEST_STRICT_RELAY")) }
 );
+
+/// A sent text is dated when it was typed (the journal entry's time), not when the engine
+/// got to it: two people typing in turn keep that order even when one engine is late. A
+/// time ahead of the engine's clock is not believed.
+#[wasm_bindgen_test]
+async fn test_a_journaled_text_is_dated_when_typed() {
+    let browser = Browser { url: relay("TANDEM_TEST_RELAY", option_env!("TANDEM_TEST_RELAY")) };
+    let alice = browser.register("typed").await;
+    let bob = browser.register("reader").await;
+    let (bob_id, _) = browser.whoami(&bob).await;
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "epoch ms")]
+    let now = js_sys::Date::now() as u64;
+    let entry = |text: &str, typed_at: u64| Entry {
+        id: hex::encode(tandem_web::rng::random_bytes::<16>()),
+        conversation: hex::encode(conversation_to_bytes(&Conversation::Direct(bob_id))),
+        text: text.to_owned(),
+        typed_at: Some(typed_at),
+    };
+    let earlier = entry("typed five seconds ago", now - 5_000);
+    let ahead = entry("typed an hour ahead", now + 3_600_000);
+    let ids = vec![earlier.id.clone(), ahead.id.clone()];
+    assert_eq!(
+        alice.run(Command::QueueTexts { entries: vec![earlier, ahead] }).await,
+        Outcome::Handled(ids)
+    );
+    let stored =
+        alice.engine.store().load_messages(&Conversation::Direct(bob_id), 10).await.unwrap();
+    let at = |body: &str| stored.iter().find(|m| m.body == body).expect(body).id.timestamp;
+    let earlier_at = at("typed five seconds ago");
+    assert!(earlier_at.abs_diff(now - 5_000) < 1_000, "dated {earlier_at}, typed {}", now - 5_000);
+    let ahead_at = at("typed an hour ahead");
+    assert!(ahead_at < now + 60_000, "a time ahead of the clock was believed: {ahead_at}");
+    assert!(ahead_at > earlier_at);
+}

@@ -100,8 +100,14 @@ impl Engine {
                 handled.push(entry.id);
                 continue;
             };
+            // Dated when typed (never later than now: a tab's clock cannot date a message
+            // ahead of the engine's).
+            let now = now();
+            let typed =
+                entry.typed_at.map(tandem_core::Timestamp::from_millis).filter(|t| *t <= now);
+            let at = typed.unwrap_or(now);
             let result =
-                self.client.queue_text_once(conversation, &entry.text, Some(local_id), now()).await;
+                self.client.queue_text_once(conversation, &entry.text, Some(local_id), at).await;
             match result {
                 Ok(_) => handled.push(entry.id),
                 Err(ClientError::InvalidInput(why)) => {
