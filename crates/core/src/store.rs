@@ -15,7 +15,7 @@ mod traits;
 
 use std::collections::HashMap;
 
-pub use memory::MemoryStore;
+pub use memory::{MemoryStore, MessengerRecords};
 pub use session_log::{MAX_LOG_ENTRY_LEN, SessionLogEntry};
 use tandem_signal::AccountId;
 pub use tandem_signal::store::{

@@ -17,7 +17,7 @@ mod traits;
 
 use std::collections::HashMap;
 
-pub use memory::MemoryStore;
+pub use memory::{MemoryStore, MemoryStoreWith};
 pub use sealed::{Chain, ChainPosition, Encrypted, EncryptedBatch, Guard};
 pub use traits::{
     IdentityKeyStore, KyberPreKeyStore, PreKeyStore, ProtocolStore, SenderKeyStore, SessionStore,

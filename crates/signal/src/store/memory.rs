@@ -1,5 +1,7 @@
 //! `MemoryStore`: the reference protocol store, in memory. Used by tests, by applications that
 //! keep their own persistence, and as the model every other store is checked against.
+//! `MemoryStoreWith<X>` keeps an application's own records `X` under the same lock, so an
+//! application's in-memory store is this one with its records, not a wrapper around it.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
@@ -20,7 +22,7 @@ use crate::ratchet::sender_key::SenderKeyRecord;
 use crate::ratchet::session_record::SessionRecord;
 
 #[derive(Default)]
-struct Inner {
+struct Inner<X> {
     identities: HashMap<ProtocolAddress, IdentityKey>,
     sessions: HashMap<ProtocolAddress, SessionRecord>,
     pre_keys: HashMap<PreKeyId, PreKeyRecord>,
@@ -28,16 +30,22 @@ struct Inner {
     kyber_pre_keys: HashMap<KyberPreKeyId, KyberPreKeyRecord>,
     kyber_uses: HashSet<KyberPreKeyUse>,
     sender_keys: HashMap<SenderKeyName, SenderKeyRecord>,
+    records: X,
 }
 
 /// An in-memory [`ProtocolStore`].
-pub struct MemoryStore {
+pub type MemoryStore = MemoryStoreWith<()>;
+
+/// An in-memory [`ProtocolStore`] that also keeps an application's records `X` (a messenger's
+/// messages, say) under the same lock: [`apply_with`](Self::apply_with) changes both at once,
+/// [`records`](Self::records) reads them.
+pub struct MemoryStoreWith<X> {
     identity: IdentityKeyPair,
     registration_id: u32,
-    inner: Mutex<Inner>,
+    inner: Mutex<Inner<X>>,
 }
 
-impl std::fmt::Debug for MemoryStore {
+impl<X> std::fmt::Debug for MemoryStoreWith<X> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryStore")
             .field("identity", self.identity.identity_key())
@@ -45,22 +53,32 @@ impl std::fmt::Debug for MemoryStore {
     }
 }
 
-impl MemoryStore {
+impl<X: Default> MemoryStoreWith<X> {
     /// An empty store for a device with this identity.
     pub fn new(identity: IdentityKeyPair, registration_id: u32) -> Self {
         Self { identity, registration_id, inner: Mutex::new(Inner::default()) }
     }
+}
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+impl<X> MemoryStoreWith<X> {
+    fn lock(&self) -> MutexGuard<'_, Inner<X>> {
         // A poisoned lock means a panic mid-update elsewhere; the maps are still consistent
         // because every update below is applied only after all checks passed.
         self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// [`ProtocolStore::save_changes`] without the future: checks the batch's guards and
-    /// applies all of it, or nothing. An application that keeps its own records next to this
-    /// store calls it while holding its own lock, so both parts change together.
-    pub fn apply(&self, changes: Changes) -> Result<(), StoreError> {
+    /// Reads the application's records.
+    pub fn records<R>(&self, read: impl FnOnce(&X) -> R) -> R {
+        read(&self.lock().records)
+    }
+
+    /// [`ProtocolStore::save_changes`] and a change to the application's records, as one:
+    /// checks the batch's guards, then applies the protocol changes and `also`, or nothing.
+    pub fn apply_with(
+        &self,
+        changes: Changes,
+        also: impl FnOnce(&mut X),
+    ) -> Result<(), StoreError> {
         let mut inner = self.lock();
         changes.check_guards(|chain| match chain {
             Chain::Session(a) => inner.sessions.get(a).and_then(ChainPosition::of_session),
@@ -105,13 +123,14 @@ impl MemoryStore {
             }
         }
         inner.sender_keys.extend(sender_keys);
+        also(&mut inner.records);
         Ok(())
     }
 }
 
 #[cfg_attr(target_family = "wasm", async_trait(?Send))]
 #[cfg_attr(not(target_family = "wasm"), async_trait)]
-impl IdentityKeyStore for MemoryStore {
+impl<X: Send> IdentityKeyStore for MemoryStoreWith<X> {
     async fn load_identity_key_pair(&self) -> Result<IdentityKeyPair, StoreError> {
         Ok(self.identity.clone())
     }
@@ -128,7 +147,7 @@ impl IdentityKeyStore for MemoryStore {
 
 #[cfg_attr(target_family = "wasm", async_trait(?Send))]
 #[cfg_attr(not(target_family = "wasm"), async_trait)]
-impl PreKeyStore for MemoryStore {
+impl<X: Send> PreKeyStore for MemoryStoreWith<X> {
     async fn load_pre_key(&self, id: PreKeyId) -> Result<Option<PreKeyRecord>, StoreError> {
         Ok(self.lock().pre_keys.get(&id).cloned())
     }
@@ -139,7 +158,7 @@ impl PreKeyStore for MemoryStore {
 
 #[cfg_attr(target_family = "wasm", async_trait(?Send))]
 #[cfg_attr(not(target_family = "wasm"), async_trait)]
-impl SignedPreKeyStore for MemoryStore {
+impl<X: Send> SignedPreKeyStore for MemoryStoreWith<X> {
     async fn load_signed_pre_key(
         &self,
         id: SignedPreKeyId,
@@ -150,7 +169,7 @@ impl SignedPreKeyStore for MemoryStore {
 
 #[cfg_attr(target_family = "wasm", async_trait(?Send))]
 #[cfg_attr(not(target_family = "wasm"), async_trait)]
-impl KyberPreKeyStore for MemoryStore {
+impl<X: Send> KyberPreKeyStore for MemoryStoreWith<X> {
     async fn load_kyber_pre_key(
         &self,
         id: KyberPreKeyId,
@@ -170,7 +189,7 @@ impl KyberPreKeyStore for MemoryStore {
 
 #[cfg_attr(target_family = "wasm", async_trait(?Send))]
 #[cfg_attr(not(target_family = "wasm"), async_trait)]
-impl SessionStore for MemoryStore {
+impl<X: Send> SessionStore for MemoryStoreWith<X> {
     async fn load_session(
         &self,
         address: &ProtocolAddress,
@@ -181,7 +200,7 @@ impl SessionStore for MemoryStore {
 
 #[cfg_attr(target_family = "wasm", async_trait(?Send))]
 #[cfg_attr(not(target_family = "wasm"), async_trait)]
-impl SenderKeyStore for MemoryStore {
+impl<X: Send> SenderKeyStore for MemoryStoreWith<X> {
     async fn load_sender_key(
         &self,
         name: &SenderKeyName,
@@ -192,10 +211,10 @@ impl SenderKeyStore for MemoryStore {
 
 #[cfg_attr(target_family = "wasm", async_trait(?Send))]
 #[cfg_attr(not(target_family = "wasm"), async_trait)]
-impl ProtocolStore for MemoryStore {
+impl<X: Send> ProtocolStore for MemoryStoreWith<X> {
     async fn pause(&self) {}
 
     async fn save_changes(&self, changes: Changes) -> Result<(), StoreError> {
-        self.apply(changes)
+        self.apply_with(changes, |_| {})
     }
 }
