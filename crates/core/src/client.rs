@@ -15,6 +15,7 @@
 //! All operations that touch protocol state hold the client's lock, so two tasks using one
 //! `Client` cannot interleave a load and a save of the same session.
 
+mod calls;
 mod devices;
 mod groups;
 mod receive;
@@ -29,6 +30,7 @@ pub use crate::records::{
     MessageRecord, Notice, OutboxEntry, OutgoingState, conversation_from_bytes,
     conversation_to_bytes,
 };
+pub use calls::PlacedCall;
 pub use devices::KEY_CHANGE_HOLD;
 use futures_util::lock::{Mutex, MutexGuard};
 pub use groups::GroupEdit;
@@ -196,6 +198,10 @@ pub struct Client<S> {
     refetched: Mutex<std::collections::HashMap<AccountId, Timestamp>>,
     /// When a group was last fetched from the relay.
     group_synced: Mutex<std::collections::HashMap<[u8; 16], Timestamp>>,
+    /// This device's calls (in memory only: a call does not survive a restart).
+    calls: Mutex<Option<crate::calls::CallBook>>,
+    /// Call messages that receiving produced, for [`Client::flush_calls`].
+    pending_calls: Mutex<Vec<crate::calls::CallSend>>,
 }
 
 impl<S> std::fmt::Debug for Client<S> {
@@ -221,6 +227,8 @@ impl<S: ClientStore> Client<S> {
             clock_offset: Mutex::new(0),
             refetched: Mutex::new(std::collections::HashMap::new()),
             group_synced: Mutex::new(std::collections::HashMap::new()),
+            calls: Mutex::new(None),
+            pending_calls: Mutex::new(Vec::new()),
         }
     }
 

@@ -219,6 +219,63 @@ pub enum Notice {
         /// What changed.
         change: GroupChange,
     },
+    /// A call with the conversation's peer (the record's sender is the caller).
+    Call {
+        /// How it went, as this device saw it.
+        outcome: CallOutcome,
+        /// A video call.
+        video: bool,
+        /// How long the connected call lasted, in seconds (0 if it never connected).
+        seconds: u32,
+    },
+}
+
+/// How a call went, for its line in the conversation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallOutcome {
+    /// The call connected (on this device).
+    Completed,
+    /// Nobody answered in time, or the caller gave up while it rang.
+    Missed,
+    /// The callee declined it.
+    Declined,
+    /// The callee was in another call.
+    Busy,
+    /// Another device of this account took it.
+    AnsweredElsewhere,
+    /// The end-to-end check of the connection failed and the call was ended.
+    SecurityFailure,
+    /// It could not connect (network, media).
+    Failed,
+}
+
+impl CallOutcome {
+    /// Its stored number.
+    pub fn code(self) -> u32 {
+        match self {
+            Self::Completed => 1,
+            Self::Missed => 2,
+            Self::Declined => 3,
+            Self::Busy => 4,
+            Self::AnsweredElsewhere => 5,
+            Self::SecurityFailure => 6,
+            Self::Failed => 7,
+        }
+    }
+
+    /// The outcome of a stored number.
+    pub fn from_code(code: u32) -> Option<Self> {
+        Some(match code {
+            1 => Self::Completed,
+            2 => Self::Missed,
+            3 => Self::Declined,
+            4 => Self::Busy,
+            5 => Self::AnsweredElsewhere,
+            6 => Self::SecurityFailure,
+            7 => Self::Failed,
+            _ => return None,
+        })
+    }
 }
 
 /// A message in a conversation.

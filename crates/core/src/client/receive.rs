@@ -110,6 +110,8 @@ pub enum Event {
         /// Whether this account is invited and has not accepted yet.
         invited: bool,
     },
+    /// A call changed: ringing, answered, candidates, ended (see [`crate::calls`]).
+    Call(Box<crate::calls::CallUpdate>),
     /// The envelope was already handled (a redelivery).
     Duplicate,
     /// The envelope (or what it carried) was refused unread.
@@ -386,6 +388,14 @@ impl<S: ClientStore> Client<S> {
                 .await?;
                 changes.merge(c);
                 events.push(Event::SenderKey { from: sender, group });
+            }
+            Some(content::Body::Call(call)) => {
+                // Pairwise only (a sender-key message carrying one was refused above).
+                let clock = self.message_clock(now).await;
+                let effects =
+                    self.with_calls(|book| book.receive(sender, device, call, clock)).await;
+                let updates = self.keep_effects(effects, changes, now).await?;
+                events.extend(updates.into_iter().map(|u| Event::Call(Box::new(u))));
             }
             Some(content::Body::GroupUpdate(bytes)) => {
                 match self

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use rand_core::CryptoRng;
+use zeroize::Zeroize;
 
 use super::receive::PendingReceipt;
 use super::{
@@ -50,6 +51,14 @@ pub struct SendReport {
     pub rejected: Vec<(AccountId, RejectedDevice)>,
     /// How many sends it took (more than one after a device-set repair).
     pub attempts: u32,
+}
+
+/// What a fan-out encrypts for each device.
+enum Plaintexts<'a> {
+    /// One plaintext for the recipient's devices, one for this account's own.
+    Same { to_recipient: &'a [u8], to_own: &'a [u8] },
+    /// Made per device.
+    PerDevice(&'a (dyn Fn(AccountId, DeviceId, bool) -> Vec<u8> + Sync)),
 }
 
 struct Target {
@@ -388,6 +397,48 @@ impl<S: ClientStore> Client<S> {
         now: Timestamp,
         rng: &mut impl CryptoRng,
     ) -> Result<SendReport, ClientError> {
+        self.fan_out_with(
+            transport,
+            recipient,
+            Plaintexts::Same { to_recipient, to_own },
+            timestamp,
+            now,
+            rng,
+        )
+        .await
+    }
+
+    /// Like [`Client::fan_out`], with each device's plaintext made by `plaintext(account,
+    /// device, own)` (wiped once encrypted): for contents that differ per device.
+    pub(crate) async fn fan_out_each<T: RelayTransport + ?Sized>(
+        &self,
+        transport: &T,
+        recipient: AccountId,
+        plaintext: &(dyn Fn(AccountId, DeviceId, bool) -> Vec<u8> + Sync),
+        timestamp: u64,
+        now: Timestamp,
+        rng: &mut impl CryptoRng,
+    ) -> Result<SendReport, ClientError> {
+        self.fan_out_with(
+            transport,
+            recipient,
+            Plaintexts::PerDevice(plaintext),
+            timestamp,
+            now,
+            rng,
+        )
+        .await
+    }
+
+    async fn fan_out_with<T: RelayTransport + ?Sized>(
+        &self,
+        transport: &T,
+        recipient: AccountId,
+        plaintexts: Plaintexts<'_>,
+        timestamp: u64,
+        now: Timestamp,
+        rng: &mut impl CryptoRng,
+    ) -> Result<SendReport, ClientError> {
         let (me, my_device) = self.whoami().await;
         let mut force = false;
         let mut last_mismatch: Option<MismatchedDevices> = None;
@@ -460,15 +511,19 @@ impl<S: ClientStore> Client<S> {
                 for t in &targets {
                     self.store.pause().await;
                     let addr = t.account.address(t.device.device_id);
-                    batch.push(
-                        message_encrypt(
-                            &self.store,
-                            &addr,
-                            if t.own { to_own } else { to_recipient },
-                            now,
-                        )
-                        .await?,
-                    );
+                    let encrypted = match &plaintexts {
+                        Plaintexts::Same { to_recipient, to_own } => {
+                            let plain = if t.own { to_own } else { to_recipient };
+                            message_encrypt(&self.store, &addr, plain, now).await?
+                        }
+                        Plaintexts::PerDevice(make) => {
+                            let mut plain = make(t.account, t.device.device_id, t.own);
+                            let encrypted = message_encrypt(&self.store, &addr, &plain, now).await;
+                            plain.zeroize();
+                            encrypted?
+                        }
+                    };
+                    batch.push(encrypted);
                 }
                 // The ratchets advance durably before any ciphertext leaves.
                 let messages = self.save_sealed(&account, batch).await?;

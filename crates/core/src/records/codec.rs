@@ -169,7 +169,7 @@ struct MessageProto {
 
 #[derive(Clone, PartialEq, prost::Message)]
 struct NoticeProto {
-    /// 1 expired, 2 group change, 3 group created.
+    /// 1 expired, 2 group change, 3 group created, 4 call.
     #[prost(uint32, tag = "1")]
     kind: u32,
     #[prost(bytes = "vec", repeated, tag = "2")]
@@ -182,6 +182,13 @@ struct NoticeProto {
     demoted: Vec<Vec<u8>>,
     #[prost(string, optional, tag = "6")]
     title: Option<String>,
+    /// For calls: the outcome's code.
+    #[prost(uint32, tag = "7")]
+    call_outcome: u32,
+    #[prost(bool, tag = "8")]
+    call_video: bool,
+    #[prost(uint32, tag = "9")]
+    call_seconds: u32,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -314,6 +321,14 @@ fn notice_to_proto(n: &Notice) -> NoticeProto {
             promoted: accounts_to_proto(&change.promoted),
             demoted: accounts_to_proto(&change.demoted),
             title: change.title.clone(),
+            ..Default::default()
+        },
+        Notice::Call { outcome, video, seconds } => NoticeProto {
+            kind: 4,
+            call_outcome: outcome.code(),
+            call_video: *video,
+            call_seconds: *seconds,
+            ..Default::default()
         },
     }
 }
@@ -330,6 +345,13 @@ fn notice_from_proto(what: &'static str, p: NoticeProto) -> Result<Notice, WireE
                 demoted: accounts_from_proto(what, &p.demoted)?,
                 title: p.title,
             },
+        },
+        4 => Notice::Call {
+            outcome: crate::records::CallOutcome::from_code(p.call_outcome).ok_or_else(|| {
+                malformed(what, format!("unknown call outcome {}", p.call_outcome))
+            })?,
+            video: p.call_video,
+            seconds: p.call_seconds,
         },
         other => return Err(malformed(what, format!("unknown notice {other}"))),
     })
@@ -700,6 +722,12 @@ mod tests {
                 },
             },
             Notice::Group { created: false, change: GroupChange::default() },
+            Notice::Call {
+                outcome: crate::records::CallOutcome::Completed,
+                video: true,
+                seconds: 75,
+            },
+            Notice::Call { outcome: crate::records::CallOutcome::Missed, video: false, seconds: 0 },
         ] {
             let m = MessageRecord { notice: Some(notice), body: String::new(), ..message.clone() };
             assert_eq!(MessageRecord::from_bytes(&m.to_bytes()).unwrap(), m);

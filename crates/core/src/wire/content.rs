@@ -16,7 +16,7 @@ pub const MAX_CONTENT_LEN: usize = 64 * 1024;
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Content {
     /// What it is.
-    #[prost(oneof = "content::Body", tags = "1, 2, 3, 4, 5")]
+    #[prost(oneof = "content::Body", tags = "1, 2, 3, 4, 5, 6")]
     pub body: Option<content::Body>,
 }
 
@@ -42,7 +42,133 @@ pub mod content {
         /// signed it to every member (old and new) and to its own account's devices.
         #[prost(bytes, tag = "5")]
         GroupUpdate(Vec<u8>),
+        /// Call signalling (offer, answer, ICE candidates, hangup), pairwise only.
+        #[prost(message, tag = "6")]
+        Call(super::CallMessage),
     }
+}
+
+/// One step of a call's signalling. Every device of both accounts gets each step (client
+/// fan-out); the copies for the sender's own other devices say whom the call is with.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CallMessage {
+    /// The call, chosen at random by the caller.
+    #[prost(uint64, tag = "1")]
+    pub call_id: u64,
+    /// In the copies for the sender's own devices: the other party's account.
+    #[prost(bytes = "vec", tag = "2")]
+    pub peer: Vec<u8>,
+    /// What this step is.
+    #[prost(oneof = "call_message::Kind", tags = "3, 4, 5, 6")]
+    pub kind: Option<call_message::Kind>,
+}
+
+/// The variants of [`CallMessage`].
+pub mod call_message {
+    /// What a call step carries.
+    #[derive(Clone, PartialEq, prost::Oneof)]
+    pub enum Kind {
+        /// The caller's offer.
+        #[prost(message, tag = "3")]
+        Offer(super::CallOffer),
+        /// The answering device's answer.
+        #[prost(message, tag = "4")]
+        Answer(super::CallAnswer),
+        /// ICE candidates (trickle).
+        #[prost(message, tag = "5")]
+        Ice(super::CallIce),
+        /// The call ends (or is refused).
+        #[prost(message, tag = "6")]
+        Hangup(super::CallHangup),
+    }
+}
+
+/// A call offer.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CallOffer {
+    /// The caller's SDP offer.
+    #[prost(string, tag = "1")]
+    pub sdp: String,
+    /// The SHA-256 fingerprint of the caller's DTLS certificate (32 bytes): the peer
+    /// connection's remote certificate must have it.
+    #[prost(bytes = "vec", tag = "2")]
+    pub fingerprint: Vec<u8>,
+    /// Whether the caller sends video.
+    #[prost(bool, tag = "3")]
+    pub video: bool,
+    /// The 32-byte master secret for this callee device (empty in the copies for the
+    /// caller's own devices).
+    #[prost(bytes = "vec", tag = "4")]
+    pub secret: Vec<u8>,
+    /// When the caller placed the call (its corrected clock, milliseconds): with the caller's
+    /// account and device it names the call's line in the conversation on every device, and
+    /// an offer older than the ringing time no longer rings.
+    #[prost(uint64, tag = "5")]
+    pub timestamp: u64,
+}
+
+/// A call answer, from the callee device that took the call.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CallAnswer {
+    /// The callee's SDP answer.
+    #[prost(string, tag = "1")]
+    pub sdp: String,
+    /// The SHA-256 fingerprint of the callee's DTLS certificate (32 bytes).
+    #[prost(bytes = "vec", tag = "2")]
+    pub fingerprint: Vec<u8>,
+    /// The caller's device the call was offered from.
+    #[prost(uint32, tag = "3")]
+    pub caller_device: u32,
+    /// Whether the callee sends video.
+    #[prost(bool, tag = "4")]
+    pub video: bool,
+}
+
+/// ICE candidates for the device at the other end of the call.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CallIce {
+    /// The device they are for (the other end's).
+    #[prost(uint32, tag = "1")]
+    pub to_device: u32,
+    /// Each an `RTCIceCandidateInit` as JSON; an empty string marks the end of candidates.
+    #[prost(string, repeated, tag = "2")]
+    pub candidates: Vec<String>,
+    /// The ICE generation (0, then one more per ICE restart).
+    #[prost(uint32, tag = "3")]
+    pub generation: u32,
+}
+
+/// Why a call ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub enum HangupReason {
+    /// Not set: read as a normal hangup.
+    Unspecified = 0,
+    /// Someone hung up.
+    Normal = 1,
+    /// The callee declined.
+    Declined = 2,
+    /// The callee is in another call.
+    Busy = 3,
+    /// Another device of the callee took the call.
+    AnsweredElsewhere = 4,
+    /// Nobody answered in time.
+    Timeout = 5,
+    /// A device of the callee declined it.
+    DeclinedElsewhere = 6,
+    /// The call's end-to-end check failed (a DTLS fingerprint that does not match).
+    SecurityFailure = 7,
+}
+
+/// The end of a call.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CallHangup {
+    /// Why.
+    #[prost(enumeration = "HangupReason", tag = "1")]
+    pub reason: i32,
+    /// For [`HangupReason::AnsweredElsewhere`]: the device that answered.
+    #[prost(uint32, tag = "2")]
+    pub device: u32,
 }
 
 /// A message people read.
