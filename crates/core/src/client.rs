@@ -26,8 +26,8 @@ mod trust;
 use std::time::Duration;
 
 pub use crate::records::{
-    AccountRecord, Conversation, DeviceListRecord, GroupRecord, MAX_RECORD_LEN, MessageId,
-    MessageRecord, Notice, OutboxEntry, OutgoingState, conversation_from_bytes,
+    AccountRecord, CallOutcome, Conversation, DeviceListRecord, GroupRecord, MAX_RECORD_LEN,
+    MessageId, MessageRecord, Notice, OutboxEntry, OutgoingState, conversation_from_bytes,
     conversation_to_bytes,
 };
 pub use calls::PlacedCall;

@@ -9,8 +9,9 @@ use leptos::task::spawn_local;
 use send_wrapper::SendWrapper;
 
 use crate::components::{
-    ChatRow, ConnectionBadge, CreateAccount, DeviceCard, LinkThisBrowser, LockScreen, Logo,
-    Messenger, MessengerPreview, OfflineBanner, ResetKeys, ServerCard, ThemeToggle, chat_rows,
+    CallScreen, ChatRow, ConnectionBadge, CreateAccount, DeviceCard, LinkThisBrowser, LockScreen,
+    Logo, Messenger, MessengerPreview, OfflineBanner, ResetKeys, ServerCard, ThemeToggle,
+    chat_rows,
 };
 use crate::config;
 use crate::device::engine::{ENGINE_DB, Engine, Notice, tab_names};
@@ -123,10 +124,18 @@ pub fn App() -> impl IntoView {
     // `on_notice` itself, for the device it starts again after a reset.
     let notices = StoredValue::new(None::<Callback<Notice>>);
     let relay_for_notice = StoredValue::new(relay.client.clone());
+    // This tab's calls, for the device that is ready.
+    let calls_slot = StoredValue::new(None::<SendWrapper<Rc<crate::call::Calls>>>);
+    provide_context(crate::components::CallsContext(calls_slot));
     let on_notice = move |n: Notice| {
         match n {
         Notice::Changed | Notice::DevicesChanged => set_revision.update(|r| *r += 1),
         Notice::Error(e) => notice.set(e),
+        Notice::Call(c) => {
+            if let Some(calls) = calls_slot.get_value() {
+                calls.on_notice(c);
+            }
+        }
         Notice::Restarting => {
             if let Phase::Ready(device) = phase.get_untracked() {
                 parked.set_value(Some(device));
@@ -510,7 +519,18 @@ pub fn App() -> impl IntoView {
                         />
                     </main>
                 }.into_any(),
-                Phase::Ready(device) => view! {
+                Phase::Ready(device) => {
+                    let calls = match calls_slot.get_value() {
+                        Some(c) => c,
+                        None => {
+                            let c = SendWrapper::new(crate::call::Calls::new((*device).clone()));
+                            calls_slot.set_value(Some(c.clone()));
+                            c
+                        }
+                    };
+                    let calls = StoredValue::new(calls);
+                    view! {
+                    <CallScreen calls=calls now=now/>
                     <Show when={let viewer = device.is_viewer(); move || viewer}>
                         <p class="toast" role="status" data-testid="viewer-note">
                             "Tandem is running in another tab of this browser; this tab follows it and takes over when that tab closes."
@@ -524,7 +544,8 @@ pub fn App() -> impl IntoView {
                             selected=selected
                         />
                     </main>
-                }.into_any(),
+                }.into_any()
+                }
                 Phase::Preview(handle, rows) => view! {
                     <main id="main" class="chat-main-area" tabindex="-1">
                         <MessengerPreview handle=handle chats=rows selected=selected/>

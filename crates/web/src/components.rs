@@ -1,5 +1,6 @@
 //! Leptos components of the app shell.
 
+mod call;
 mod chat;
 mod connection;
 mod conversation;
@@ -13,6 +14,7 @@ mod server_card;
 mod theme_toggle;
 mod trust;
 
+pub(crate) use call::{CallScreen, CallsContext};
 pub(crate) use chat::{ChatRow, Messenger, MessengerPreview, chat_rows};
 pub(crate) use connection::{ConnectionBadge, OfflineBanner};
 pub(crate) use device_card::DeviceCard;

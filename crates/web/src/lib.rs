@@ -12,6 +12,7 @@
 mod app;
 #[cfg(target_family = "wasm")]
 pub mod boot;
+pub mod call;
 #[cfg(target_family = "wasm")]
 mod components;
 pub mod config;

@@ -51,3 +51,53 @@ pub fn link_problem(e: &ClientError) -> String {
         other => describe(other),
     }
 }
+
+/// Why a call ended, for people.
+pub fn call_ended(reason: tandem_core::calls::EndReason) -> &'static str {
+    use tandem_core::calls::EndReason as R;
+    match reason {
+        R::HungUp => "Call ended.",
+        R::Declined => "Call declined.",
+        R::Busy => "They are in another call. Try again later.",
+        R::NoAnswer => "No answer.",
+        R::Cancelled => "Missed call.",
+        R::AnsweredElsewhere => "Answered on another device.",
+        R::DeclinedElsewhere => "Declined on another device.",
+        R::SecurityFailure => {
+            "Call ended: the connection was not the one your contact's encrypted call offer named. Someone may be interfering with the network or the server. Try again; if it happens again, compare security codes."
+        }
+    }
+}
+
+/// A call's line in a conversation.
+pub fn call_line(
+    outgoing: bool,
+    outcome: tandem_core::client::CallOutcome,
+    video: bool,
+    seconds: u32,
+) -> String {
+    use tandem_core::client::CallOutcome as O;
+    let kind = if video { "video call" } else { "voice call" };
+    let duration = if seconds >= 60 {
+        format!("{} min {} s", seconds / 60, seconds % 60)
+    } else {
+        format!("{seconds} s")
+    };
+    match (outcome, outgoing) {
+        (O::Completed, true) => format!("Outgoing {kind}, {duration}"),
+        (O::Completed, false) => format!("Incoming {kind}, {duration}"),
+        (O::Missed, true) => format!("Outgoing {kind}, no answer"),
+        (O::Missed, false) => format!("Missed {kind}"),
+        (O::Declined, true) => format!("Outgoing {kind}, declined"),
+        (O::Declined, false) => format!("Declined {kind}"),
+        (O::Busy, _) => format!("{} {kind}, busy", if outgoing { "Outgoing" } else { "Incoming" }),
+        (O::AnsweredElsewhere, _) => format!("Incoming {kind}, answered on another device"),
+        (O::SecurityFailure, _) => format!(
+            "{} {kind}, ended: the connection failed the security check",
+            if outgoing { "Outgoing" } else { "Incoming" }
+        ),
+        (O::Failed, _) => {
+            format!("{} {kind}, could not connect", if outgoing { "Outgoing" } else { "Incoming" })
+        }
+    }
+}

@@ -64,7 +64,7 @@ pub(crate) fn chat_rows(
                 Conversation::Group(_) => "Group".into(),
             };
             let preview = match &s.last.notice {
-                Some(n) => notice_text(n),
+                Some(n) => line_text(&s.last, n),
                 None if s.last.outgoing => format!("You: {}", s.last.body),
                 None => s.last.body.clone(),
             };
@@ -79,6 +79,16 @@ pub(crate) fn chat_rows(
         .collect()
 }
 
+/// What a line no person wrote says, for the message `m` that carries it.
+pub(crate) fn line_text(m: &MessageRecord, n: &Notice) -> String {
+    match n {
+        Notice::Call { outcome, video, seconds } => {
+            crate::text::call_line(m.outgoing, *outcome, *video, *seconds)
+        }
+        other => notice_text(other),
+    }
+}
+
 /// What a line no person wrote says.
 pub(crate) fn notice_text(n: &Notice) -> String {
     match n {
@@ -86,6 +96,7 @@ pub(crate) fn notice_text(n: &Notice) -> String {
             "A message expired on the server before this device could fetch it.".into()
         }
         Notice::Group { created: true, .. } => "The group was created.".into(),
+        Notice::Call { .. } => String::new(),
         Notice::Group { change, .. } => {
             let mut parts = Vec::new();
             let people =

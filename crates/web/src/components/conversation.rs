@@ -8,7 +8,7 @@ use send_wrapper::SendWrapper;
 use tandem_core::client::{Conversation, MessageRecord, OutgoingState};
 use wasm_bindgen::JsCast;
 
-use super::chat::{OLDER_PAGE, STEP, notice_text, short_time, ticks, window};
+use super::chat::{OLDER_PAGE, STEP, line_text, short_time, ticks, window};
 use super::trust::{SecurityCode, TrustNotices};
 use crate::device::Device;
 
@@ -184,6 +184,7 @@ pub(super) fn Conversation(
         }
     };
 
+    let (call_name, call_label) = (name.clone(), name.clone());
     view! {
         <header class="conversation-head">
             <button class="icon-button back" aria-label="Back to chats" on:click=move |_| on_back()>"←"</button>
@@ -192,6 +193,22 @@ pub(super) fn Conversation(
             <Show when=verified>
                 <span class="pill pill-verified" data-testid="verified-badge" title="You compared security codes">"✓ Verified"</span>
             </Show>
+            {peer.map(|p| {
+                let calls = use_context::<super::CallsContext>();
+                let place = move |video: bool| {
+                    let Some(calls) = calls.and_then(|c| c.0.get_value()) else { return };
+                    let calls = (*calls).clone();
+                    let name = call_name.clone();
+                    spawn_local(async move {
+                        let _ = calls.start(p, name, video).await;
+                    });
+                };
+                let place_video = place.clone();
+                view! {
+                    <button class="icon-button head-call" data-testid="call-voice" aria-label=format!("Voice call with {call_label}") title="Voice call" on:click=move |_| place(false)>"📞"</button>
+                    <button class="icon-button head-call" data-testid="call-video" aria-label=format!("Video call with {call_label}") title="Video call" on:click=move |_| place_video(true)>"🎥"</button>
+                }
+            })}
             {peer.map(|_| view! {
                 <button
                     class="button button-small button-quiet head-action"
@@ -253,7 +270,7 @@ pub(super) fn Conversation(
                     if let Some(n) = &m.notice {
                         return view! {
                             <li class="notice-line" role="note" data-testid="notice-line" data-key=hex::encode(id.sort_key())>
-                                <span>{notice_text(n)}</span>
+                                <span data-testid="notice-text">{line_text(&m, n)}</span>
                                 <time class="small">{short_time(m.shown_time())}</time>
                             </li>
                         }

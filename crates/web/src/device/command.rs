@@ -81,6 +81,45 @@ pub enum Command {
     },
     /// Primary: start the account over with a new account key.
     ResetAccount,
+    /// Call a contact with this tab's SDP offer.
+    PlaceCall {
+        /// The contact's account id.
+        peer: Vec<u8>,
+        /// The offer.
+        sdp: String,
+        /// A video call.
+        video: bool,
+    },
+    /// Answer the call ringing on this device with this tab's SDP answer.
+    AnswerCall {
+        /// The call.
+        call_id: u64,
+        /// The answer.
+        sdp: String,
+        /// Whether this side sends video.
+        video: bool,
+    },
+    /// Decline the call ringing on this device (on every device of the account).
+    DeclineCall {
+        /// The call.
+        call_id: u64,
+    },
+    /// Hang up this device's call.
+    HangUp {
+        /// The call.
+        call_id: u64,
+        /// Because the connection failed the end-to-end check.
+        security_failure: bool,
+    },
+    /// ICE candidates this tab gathered for the call.
+    CallCandidates {
+        /// The call.
+        call_id: u64,
+        /// `RTCIceCandidateInit`s as JSON.
+        candidates: Vec<String>,
+        /// The ICE generation.
+        generation: u32,
+    },
 }
 
 impl Command {
@@ -129,6 +168,119 @@ pub enum Outcome {
     Scan(Scan),
     /// The ids of the journal entries the engine is done with.
     Handled(Vec<String>),
+    /// A call was placed.
+    CallPlaced {
+        /// Its id.
+        call_id: u64,
+        /// How many devices of the contact it rings on.
+        devices: u32,
+    },
+}
+
+/// What the engine tells the tabs about a call (see [`tandem_core::calls::CallUpdate`]).
+/// Secrets cross only in memory, between this device's tabs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CallNotice {
+    /// A call rings on this device.
+    Ringing {
+        /// The call.
+        call_id: u64,
+        /// The caller's account id.
+        peer: Vec<u8>,
+        /// A video call.
+        video: bool,
+        /// The caller's offer.
+        sdp: String,
+        /// The caller's DTLS fingerprint.
+        fingerprint: Vec<u8>,
+        /// This device's master secret.
+        secret: Vec<u8>,
+    },
+    /// This device's call was answered.
+    Answered {
+        /// The call.
+        call_id: u64,
+        /// The callee's answer.
+        sdp: String,
+        /// The callee's DTLS fingerprint.
+        fingerprint: Vec<u8>,
+        /// The call's master secret.
+        secret: Vec<u8>,
+        /// Whether the callee sends video.
+        video: bool,
+    },
+    /// ICE candidates from the other end.
+    Candidates {
+        /// The call.
+        call_id: u64,
+        /// `RTCIceCandidateInit`s as JSON.
+        candidates: Vec<String>,
+    },
+    /// A call of this account on another device.
+    Elsewhere {
+        /// The call.
+        call_id: u64,
+        /// Whom with.
+        peer: Vec<u8>,
+        /// Connected there.
+        connected: bool,
+    },
+    /// The call ended.
+    Ended {
+        /// The call.
+        call_id: u64,
+        /// Whom with.
+        peer: Vec<u8>,
+        /// Why, for people.
+        reason: String,
+        /// The end-to-end check failed.
+        security: bool,
+    },
+}
+
+impl CallNotice {
+    /// The notice of an engine update.
+    pub fn of(update: tandem_core::calls::CallUpdate) -> Self {
+        use tandem_core::calls::{CallUpdate as U, EndReason};
+        match update {
+            U::Ringing { call_id, peer, video, sdp, fingerprint, secret, .. } => Self::Ringing {
+                call_id,
+                peer: peer.0.to_vec(),
+                video,
+                sdp,
+                fingerprint: fingerprint.to_vec(),
+                secret: secret.0.to_vec(),
+            },
+            U::Answered { call_id, sdp, fingerprint, secret, video, .. } => Self::Answered {
+                call_id,
+                sdp,
+                fingerprint: fingerprint.to_vec(),
+                secret: secret.0.to_vec(),
+                video,
+            },
+            U::Candidates { call_id, candidates, .. } => Self::Candidates { call_id, candidates },
+            U::Elsewhere { call_id, peer, connected } => {
+                Self::Elsewhere { call_id, peer: peer.0.to_vec(), connected }
+            }
+            U::Ended { call_id, peer, reason } => Self::Ended {
+                call_id,
+                peer: peer.0.to_vec(),
+                reason: crate::text::call_ended(reason).to_owned(),
+                security: reason == EndReason::SecurityFailure,
+            },
+        }
+    }
+
+    /// The call it is about.
+    pub fn call_id(&self) -> u64 {
+        match self {
+            Self::Ringing { call_id, .. }
+            | Self::Answered { call_id, .. }
+            | Self::Candidates { call_id, .. }
+            | Self::Elsewhere { call_id, .. }
+            | Self::Ended { call_id, .. } => *call_id,
+        }
+    }
 }
 
 /// What checking a contact's code showed.

@@ -66,6 +66,8 @@ pub enum Notice {
     Restarting,
     /// The worker runs the new device: reopen it.
     Restarted,
+    /// A call changed.
+    Call(device::command::CallNotice),
 }
 
 /// Deletes everything this browser stored for its device (after [`Engine::shut_down`] in
@@ -123,6 +125,8 @@ pub struct Engine {
     journal_listener: RefCell<Option<leptos::prelude::WindowListenerHandle>>,
     /// Stopped for good (logged out, or replaced by a reset).
     halted: Cell<bool>,
+    /// A task ticks the calls' ringing timeouts.
+    call_timer: Cell<bool>,
     /// Starts the engine of the device a reset made (see [`Engine::on_replaced`]).
     successor: RefCell<Option<Successor>>,
 }
@@ -192,6 +196,7 @@ impl Engine {
             channel: RefCell::new(None),
             journal_listener: RefCell::new(None),
             halted: Cell::new(false),
+            call_timer: Cell::new(false),
             successor: RefCell::new(None),
         });
         let weak = Rc::downgrade(&engine);
@@ -327,6 +332,53 @@ impl Engine {
             Command::QueueTexts { entries } => {
                 Ok(Outcome::Handled(self.queue_entries(entries).await))
             }
+            Command::PlaceCall { peer, sdp, video } => {
+                let peer = device::account(&peer)?;
+                let placed = self
+                    .client
+                    .place_call(&self.relay, peer, &sdp, video, now(), &mut system_rng())
+                    .await?;
+                self.calls_changed(Vec::new());
+                let devices = u32::try_from(placed.devices).unwrap_or(u32::MAX);
+                Ok(Outcome::CallPlaced { call_id: placed.call_id, devices })
+            }
+            Command::AnswerCall { call_id, sdp, video } => {
+                let updates = self
+                    .client
+                    .answer_call(&self.relay, call_id, &sdp, video, now(), &mut system_rng())
+                    .await?;
+                self.calls_changed(updates);
+                Ok(Outcome::Done)
+            }
+            Command::DeclineCall { call_id } => {
+                let updates = self
+                    .client
+                    .decline_call(&self.relay, call_id, now(), &mut system_rng())
+                    .await?;
+                self.calls_changed(updates);
+                Ok(Outcome::Done)
+            }
+            Command::HangUp { call_id, security_failure } => {
+                let updates = self
+                    .client
+                    .hang_up_call(&self.relay, call_id, security_failure, now(), &mut system_rng())
+                    .await?;
+                self.calls_changed(updates);
+                Ok(Outcome::Done)
+            }
+            Command::CallCandidates { call_id, candidates, generation } => {
+                self.client
+                    .send_call_candidates(
+                        &self.relay,
+                        call_id,
+                        candidates,
+                        generation,
+                        now(),
+                        &mut system_rng(),
+                    )
+                    .await?;
+                Ok(Outcome::Done)
+            }
             Command::ResetAccount => {
                 // Only a host that can start the new device's engine takes it (the worker,
                 // see `device::worker`); an engine in a tab is reset by its own tab.
@@ -388,6 +440,51 @@ impl Engine {
     /// The store (for reading messages and conversations).
     pub fn store(&self) -> &IdbStore {
         self.client.store()
+    }
+
+    /// Tells the tabs what changed in calls, stores' lines show, and keeps the ringing
+    /// timeout ticking (one timer task at a time).
+    pub(super) fn calls_changed(&self, updates: Vec<tandem_core::calls::CallUpdate>) {
+        let lines =
+            updates.iter().any(|u| matches!(u, tandem_core::calls::CallUpdate::Ended { .. }));
+        for u in updates {
+            self.notify(Notice::Call(device::command::CallNotice::of(u)));
+        }
+        if lines {
+            self.notify(Notice::Changed);
+        }
+        if self.call_timer.replace(true) {
+            return;
+        }
+        let weak = self.me.borrow().clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            loop {
+                let Some(engine) = weak.upgrade() else { return };
+                let ticked =
+                    engine.client.tick_calls(&engine.relay, now(), &mut system_rng()).await;
+                let next = match ticked {
+                    Ok((updates, next)) => {
+                        let lines = updates
+                            .iter()
+                            .any(|u| matches!(u, tandem_core::calls::CallUpdate::Ended { .. }));
+                        for u in updates {
+                            engine.notify(Notice::Call(device::command::CallNotice::of(u)));
+                        }
+                        if lines {
+                            engine.notify(Notice::Changed);
+                        }
+                        next
+                    }
+                    Err(_) => Some(Duration::from_secs(1)),
+                };
+                let Some(next) = next else {
+                    engine.call_timer.set(false);
+                    return;
+                };
+                drop(engine);
+                crate::transport::sleep(next.max(Duration::from_millis(200))).await;
+            }
+        });
     }
 
     fn notify(&self, n: Notice) {

@@ -62,6 +62,11 @@ impl Device {
         Self { actions: view.clone(), view, me: Rc::new(me) }
     }
 
+    /// Runs `command` on the device's engine (wherever it runs).
+    pub async fn run(&self, command: Command) -> Result<Outcome, ActionError> {
+        self.actions.run(command).await
+    }
+
     /// The view (the hosting tab hands it its engine).
     pub fn view(&self) -> &Rc<View> {
         &self.view

@@ -131,7 +131,7 @@ impl std::fmt::Debug for WorkerHost {
 }
 
 /// The address of the app's JavaScript glue, as the page preloaded it.
-fn glue_url() -> Option<String> {
+pub(crate) fn glue_url() -> Option<String> {
     let document = web_sys::window()?.document()?;
     let link = document.query_selector("link[rel=modulepreload][href]").ok()??;
     Some(link.dyn_into::<web_sys::HtmlLinkElement>().ok()?.href())

@@ -17,6 +17,23 @@ impl Engine {
             PushOutcome::Stored { ack, events, expired } => {
                 // Stored: only now may the relay delete it.
                 self.relay.ack(ack);
+                let calls: Vec<_> = events
+                    .iter()
+                    .filter_map(|e| match e {
+                        Event::Call(u) => Some((**u).clone()),
+                        _ => None,
+                    })
+                    .collect();
+                if !calls.is_empty() {
+                    self.calls_changed(calls);
+                    // Replies (busy, hangups to late answers) leave now, not at the burst's end.
+                    let weak = self.me.borrow().clone();
+                    wasm_bindgen_futures::spawn_local(async move {
+                        if let Some(e) = weak.upgrade() {
+                            let _ = e.client.flush_calls(&e.relay, now(), &mut system_rng()).await;
+                        }
+                    });
+                }
                 for e in &events {
                     if let Event::Message(m) = e
                         && let Conversation::Direct(peer) = m.conversation

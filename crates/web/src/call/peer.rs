@@ -1,0 +1,743 @@
+//! The tab's side of a call: media, the peer connection, the media worker, and the phase the
+//! call screen shows.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::Duration;
+
+use js_sys::{Array, Function, Object, Reflect, Uint8Array};
+use leptos::prelude::*;
+use send_wrapper::SendWrapper;
+use tandem_core::AccountId;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{JsFuture, spawn_local};
+
+use super::CallPhase;
+use crate::device::command::CallNotice;
+use crate::device::{ActionError, Command, Device, ErrorKind, Outcome};
+
+/// How long the screen shows why a call ended.
+const ENDED_SHOWN: Duration = Duration::from_secs(4);
+
+fn get(v: &JsValue, key: &str) -> JsValue {
+    Reflect::get(v, &key.into()).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn set(v: &JsValue, key: &str, value: &JsValue) {
+    let _ = Reflect::set(v, &key.into(), value);
+}
+
+/// Calls method `name` of `obj` with `args`.
+fn call(obj: &JsValue, name: &str, args: &[JsValue]) -> Result<JsValue, JsValue> {
+    let f: Function = get(obj, name).dyn_into().map_err(|_| JsValue::from_str(name))?;
+    f.apply(obj, &args.iter().collect::<Array>())
+}
+
+/// Awaits method `name` of `obj` (a promise).
+async fn call_async(obj: &JsValue, name: &str, args: &[JsValue]) -> Result<JsValue, JsValue> {
+    let p: js_sys::Promise = call(obj, name, args)?.dyn_into()?;
+    JsFuture::from(p).await
+}
+
+fn js_error(e: &JsValue) -> String {
+    e.as_string()
+        .or_else(|| get(e, "message").as_string())
+        .unwrap_or_else(|| "unknown error".to_owned())
+}
+
+fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+/// One call's media and connection.
+struct Live {
+    call_id: Cell<u64>,
+    peer: AccountId,
+    pc: JsValue,
+    local: JsValue,
+    /// The fingerprint the other end's encrypted offer or answer named.
+    expected_fingerprint: RefCell<Vec<u8>>,
+    /// Remote candidates that came before the remote description.
+    early_candidates: RefCell<Vec<String>>,
+    /// This side's candidates gathered before the call had an id.
+    unsent: RefCell<Vec<String>>,
+    remote_set: Cell<bool>,
+    checked: Cell<bool>,
+    _closures: Vec<Closure<dyn FnMut(JsValue)>>,
+}
+
+/// A ringing call's offer, until it is answered or ends.
+#[derive(Clone)]
+struct Ring {
+    call_id: u64,
+    peer: AccountId,
+    sdp: String,
+    fingerprint: Vec<u8>,
+    secret: Vec<u8>,
+    video: bool,
+    candidates: Vec<String>,
+}
+
+/// The calls of this tab.
+pub struct Calls {
+    device: Device,
+    /// What the call screen shows.
+    pub phase: RwSignal<CallPhase>,
+    /// The other end's media.
+    pub remote: RwSignal<Option<SendWrapper<web_sys::MediaStream>>>,
+    /// This side's camera, for the preview.
+    pub local: RwSignal<Option<SendWrapper<web_sys::MediaStream>>>,
+    /// The microphone is off.
+    pub muted: RwSignal<bool>,
+    /// The camera is off.
+    pub camera_off: RwSignal<bool>,
+    /// The other end's camera is off (no video frames coming).
+    pub frames: RwSignal<[f64; 4]>,
+    live: RefCell<Option<Rc<Live>>>,
+    ring: RefCell<Option<Ring>>,
+    worker: RefCell<Option<web_sys::Worker>>,
+    me: RefCell<std::rc::Weak<Calls>>,
+    names: RefCell<Vec<(AccountId, String)>>,
+    _worker_listener: RefCell<Option<Closure<dyn FnMut(web_sys::MessageEvent)>>>,
+}
+
+impl std::fmt::Debug for Calls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Calls").finish_non_exhaustive()
+    }
+}
+
+impl Calls {
+    /// The calls of `device` in this tab.
+    pub fn new(device: Device) -> Rc<Self> {
+        let calls = Rc::new(Self {
+            device,
+            phase: RwSignal::new(CallPhase::Idle),
+            remote: RwSignal::new(None),
+            local: RwSignal::new(None),
+            muted: RwSignal::new(false),
+            camera_off: RwSignal::new(false),
+            frames: RwSignal::new([0.0; 4]),
+            live: RefCell::new(None),
+            ring: RefCell::new(None),
+            worker: RefCell::new(None),
+            me: RefCell::new(std::rc::Weak::new()),
+            names: RefCell::new(Vec::new()),
+            _worker_listener: RefCell::new(None),
+        });
+        *calls.me.borrow_mut() = Rc::downgrade(&calls);
+        calls
+    }
+
+    async fn name(&self, peer: AccountId) -> String {
+        if let Some((_, n)) = self.names.borrow().iter().find(|(a, _)| *a == peer) {
+            return n.clone();
+        }
+        let n = self.device.name_of(peer).await;
+        self.names.borrow_mut().push((peer, n.clone()));
+        n
+    }
+
+    /// The media worker, started once per tab.
+    async fn worker(&self) -> Result<web_sys::Worker, String> {
+        if let Some(w) = self.worker.borrow().as_ref() {
+            return Ok(w.clone());
+        }
+        let glue = crate::device::worker::glue_url()
+            .ok_or_else(|| "this page does not name its script".to_owned())?;
+        let script = web_sys::Url::new_with_base("static/media-worker.js", &glue)
+            .map_err(|_| "no address for the media worker".to_owned())?
+            .href();
+        let options = web_sys::WorkerOptions::new();
+        options.set_type(web_sys::WorkerType::Module);
+        let worker = web_sys::Worker::new_with_options(&script, &options)
+            .map_err(|_| "this browser cannot start the media worker".to_owned())?;
+        let (tx, rx) = futures_channel::oneshot::channel::<Result<(), String>>();
+        let tx = RefCell::new(Some(tx));
+        let frames = self.frames;
+        let listener =
+            Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
+                let data = ev.data();
+                if get(&data, "ready").is_truthy() {
+                    if let Some(tx) = tx.borrow_mut().take() {
+                        let _ = tx.send(Ok(()));
+                    }
+                } else if let Some(e) = get(&data, "failed").as_string() {
+                    if let Some(tx) = tx.borrow_mut().take() {
+                        let _ = tx.send(Err(e));
+                    }
+                } else if let Ok(counts) = get(&data, "counts").dyn_into::<Array>() {
+                    let mut out = [0.0; 4];
+                    for (i, v) in counts.iter().take(4).enumerate() {
+                        out[i] = v.as_f64().unwrap_or(0.0);
+                    }
+                    frames.set(out);
+                }
+            });
+        worker.set_onmessage(Some(listener.as_ref().unchecked_ref()));
+        let message = Object::new();
+        set(&message, "glue", &glue.into());
+        set(&message, "module", &wasm_bindgen::module());
+        worker.post_message(&message).map_err(|e| js_error(&e))?;
+        match crate::transport::within(Duration::from_secs(20), rx).await {
+            Some(Ok(Ok(()))) => {}
+            Some(Ok(Err(e))) => return Err(format!("the media worker failed: {e}")),
+            _ => return Err("the media worker did not start".into()),
+        }
+        *self._worker_listener.borrow_mut() = Some(listener);
+        *self.worker.borrow_mut() = Some(worker.clone());
+        Ok(worker)
+    }
+
+    fn post_key(&self, secret: &[u8], caller: bool) {
+        if let Some(w) = self.worker.borrow().as_ref() {
+            let m = Object::new();
+            set(&m, "key", &Uint8Array::from(secret).into());
+            set(&m, "caller", &caller.into());
+            let _ = w.post_message(&m);
+        }
+    }
+
+    /// A notice from the engine about a call.
+    pub fn on_notice(self: &Rc<Self>, notice: CallNotice) {
+        let me = self.clone();
+        spawn_local(async move { me.handle(notice).await });
+    }
+
+    async fn handle(self: &Rc<Self>, notice: CallNotice) {
+        match notice {
+            CallNotice::Ringing { call_id, peer, video, sdp, fingerprint, secret } => {
+                let Ok(peer) = AccountId::from_bytes(&peer) else { return };
+                if self.live.borrow().is_some() || self.ring.borrow().is_some() {
+                    return;
+                }
+                *self.ring.borrow_mut() = Some(Ring {
+                    call_id,
+                    peer,
+                    sdp,
+                    fingerprint,
+                    secret,
+                    video,
+                    candidates: Vec::new(),
+                });
+                let name = self.name(peer).await;
+                ring_notification(&name, video);
+                self.phase.set(CallPhase::Incoming { call_id, name, video });
+            }
+            CallNotice::Answered { call_id, sdp, fingerprint, secret, .. } => {
+                let Some(live) = self.live.borrow().clone() else { return };
+                if live.call_id.get() != call_id {
+                    return;
+                }
+                *live.expected_fingerprint.borrow_mut() = fingerprint;
+                self.post_key(&secret, true);
+                let name = self.name(live.peer).await;
+                self.phase.set(CallPhase::Connecting { name });
+                let desc = Object::new();
+                set(&desc, "type", &"answer".into());
+                set(&desc, "sdp", &sdp.into());
+                if let Err(e) = call_async(&live.pc, "setRemoteDescription", &[desc.into()]).await {
+                    self.fail(&format!("The answer could not be used: {}", js_error(&e))).await;
+                    return;
+                }
+                live.remote_set.set(true);
+                let early = std::mem::take(&mut *live.early_candidates.borrow_mut());
+                for c in early {
+                    add_candidate(&live.pc, &c).await;
+                }
+            }
+            CallNotice::Candidates { call_id, candidates } => {
+                if let Some(ring) = self.ring.borrow_mut().as_mut()
+                    && ring.call_id == call_id
+                {
+                    ring.candidates.extend(candidates);
+                    return;
+                }
+                let Some(live) = self.live.borrow().clone() else { return };
+                if live.call_id.get() != call_id {
+                    return;
+                }
+                if !live.remote_set.get() {
+                    live.early_candidates.borrow_mut().extend(candidates);
+                    return;
+                }
+                for c in candidates {
+                    add_candidate(&live.pc, &c).await;
+                }
+            }
+            CallNotice::Elsewhere { peer, connected, .. } => {
+                let Ok(peer) = AccountId::from_bytes(&peer) else { return };
+                if self.live.borrow().is_some() {
+                    return;
+                }
+                if self.ring.borrow().as_ref().is_some_and(|r| r.peer == peer) {
+                    return;
+                }
+                let name = self.name(peer).await;
+                let text = if connected {
+                    format!("In a call with {name} on another device.")
+                } else {
+                    format!("Calling {name} from another device.")
+                };
+                self.phase.set(CallPhase::Elsewhere { text });
+            }
+            CallNotice::Ended { call_id, reason, security, .. } => {
+                let ringing = self.ring.borrow().as_ref().is_some_and(|r| r.call_id == call_id);
+                let live = self.live.borrow().as_ref().is_some_and(|l| l.call_id.get() == call_id);
+                if ringing {
+                    self.ring.borrow_mut().take();
+                }
+                if live {
+                    self.teardown();
+                }
+                if ringing
+                    || live
+                    || matches!(self.phase.get_untracked(), CallPhase::Elsewhere { .. })
+                {
+                    self.show_ended(reason, security);
+                }
+            }
+        }
+    }
+
+    fn show_ended(self: &Rc<Self>, text: String, security: bool) {
+        self.phase.set(CallPhase::Ended { text: text.clone(), security });
+        let phase = self.phase;
+        spawn_local(async move {
+            crate::transport::sleep(ENDED_SHOWN).await;
+            if matches!(phase.get_untracked(), CallPhase::Ended { text: t, .. } if t == text) {
+                phase.set(CallPhase::Idle);
+            }
+        });
+    }
+
+    async fn fail(self: &Rc<Self>, text: &str) {
+        let call_id = self.live.borrow().as_ref().map(|l| l.call_id.get());
+        self.teardown();
+        if let Some(call_id) = call_id.filter(|id| *id != 0) {
+            let _ = self.device.run(Command::HangUp { call_id, security_failure: false }).await;
+        }
+        self.show_ended(text.to_owned(), false);
+    }
+
+    /// Calls `peer` (named `name`).
+    pub async fn start(
+        self: &Rc<Self>,
+        peer: AccountId,
+        name: String,
+        video: bool,
+    ) -> Result<(), ActionError> {
+        if self.live.borrow().is_some() || self.ring.borrow().is_some() {
+            return Err(ActionError::invalid("You are already in a call."));
+        }
+        self.phase.set(CallPhase::Calling { name: name.clone(), video });
+        let result = async {
+            let live = self.connect(peer, video).await?;
+            let offer = call_async(&live.pc, "createOffer", &[]).await.map_err(|e| failed(&e))?;
+            call_async(&live.pc, "setLocalDescription", &[offer]).await.map_err(|e| failed(&e))?;
+            let sdp =
+                get(&get(&live.pc, "localDescription"), "sdp").as_string().unwrap_or_default();
+            *self.live.borrow_mut() = Some(live.clone());
+            let placed =
+                self.device.run(Command::PlaceCall { peer: peer.0.to_vec(), sdp, video }).await?;
+            let Outcome::CallPlaced { call_id, devices } = placed else {
+                return Err(ActionError::unexpected("call"));
+            };
+            if devices == 0 {
+                return Err(ActionError::new(
+                    ErrorKind::Failed,
+                    format!("{name} has no device that can take calls."),
+                ));
+            }
+            live.call_id.set(call_id);
+            let unsent = std::mem::take(&mut *live.unsent.borrow_mut());
+            if !unsent.is_empty() {
+                let _ = self
+                    .device
+                    .run(Command::CallCandidates { call_id, candidates: unsent, generation: 0 })
+                    .await;
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = &result {
+            self.teardown();
+            self.show_ended(e.message.clone(), false);
+        }
+        result
+    }
+
+    /// Answers the call ringing here.
+    pub async fn answer(self: &Rc<Self>) {
+        let Some(ring) = self.ring.borrow_mut().take() else { return };
+        let name = self.name(ring.peer).await;
+        self.phase.set(CallPhase::Connecting { name });
+        let result = async {
+            let live = self.connect(ring.peer, ring.video).await?;
+            live.call_id.set(ring.call_id);
+            *live.expected_fingerprint.borrow_mut() = ring.fingerprint.clone();
+            *self.live.borrow_mut() = Some(live.clone());
+            self.post_key(&ring.secret, false);
+            let desc = Object::new();
+            set(&desc, "type", &"offer".into());
+            set(&desc, "sdp", &ring.sdp.clone().into());
+            call_async(&live.pc, "setRemoteDescription", &[desc.into()])
+                .await
+                .map_err(|e| failed(&e))?;
+            live.remote_set.set(true);
+            let answer = call_async(&live.pc, "createAnswer", &[]).await.map_err(|e| failed(&e))?;
+            call_async(&live.pc, "setLocalDescription", &[answer]).await.map_err(|e| failed(&e))?;
+            let sdp =
+                get(&get(&live.pc, "localDescription"), "sdp").as_string().unwrap_or_default();
+            self.device
+                .run(Command::AnswerCall { call_id: ring.call_id, sdp, video: ring.video })
+                .await?;
+            for c in &ring.candidates {
+                add_candidate(&live.pc, c).await;
+            }
+            let unsent = std::mem::take(&mut *live.unsent.borrow_mut());
+            if !unsent.is_empty() {
+                let _ = self
+                    .device
+                    .run(Command::CallCandidates {
+                        call_id: ring.call_id,
+                        candidates: unsent,
+                        generation: 0,
+                    })
+                    .await;
+            }
+            Ok::<(), ActionError>(())
+        }
+        .await;
+        if let Err(e) = result {
+            self.teardown();
+            let _ = self.device.run(Command::DeclineCall { call_id: ring.call_id }).await;
+            self.show_ended(e.message, false);
+        }
+    }
+
+    /// Declines the call ringing here.
+    pub async fn decline(self: &Rc<Self>) {
+        let Some(ring) = self.ring.borrow_mut().take() else { return };
+        let _ = self.device.run(Command::DeclineCall { call_id: ring.call_id }).await;
+        self.phase.set(CallPhase::Idle);
+    }
+
+    /// Hangs up (or stops calling).
+    pub async fn hang_up(self: &Rc<Self>) {
+        let call_id = self.live.borrow().as_ref().map(|l| l.call_id.get());
+        self.teardown();
+        if let Some(call_id) = call_id.filter(|id| *id != 0) {
+            let _ = self.device.run(Command::HangUp { call_id, security_failure: false }).await;
+        }
+        self.show_ended(
+            crate::text::call_ended(tandem_core::calls::EndReason::HungUp).into(),
+            false,
+        );
+    }
+
+    /// Turns the microphone off or on.
+    pub fn toggle_mute(&self) {
+        let muted = !self.muted.get_untracked();
+        self.set_tracks("getAudioTracks", !muted);
+        self.muted.set(muted);
+    }
+
+    /// Turns the camera off or on.
+    pub fn toggle_camera(&self) {
+        let off = !self.camera_off.get_untracked();
+        self.set_tracks("getVideoTracks", !off);
+        self.camera_off.set(off);
+    }
+
+    fn set_tracks(&self, which: &str, enabled: bool) {
+        if let Some(live) = self.live.borrow().as_ref()
+            && let Ok(tracks) = call(&live.local, which, &[]).and_then(|t| t.dyn_into::<Array>())
+        {
+            for t in tracks.iter() {
+                set(&t, "enabled", &enabled.into());
+            }
+        }
+    }
+
+    /// Makes the media, the peer connection and its transforms.
+    async fn connect(
+        self: &Rc<Self>,
+        peer: AccountId,
+        video: bool,
+    ) -> Result<Rc<Live>, ActionError> {
+        let worker = self.worker().await.map_err(|e| ActionError::new(ErrorKind::Failed, e))?;
+        let window = web_sys::window().ok_or_else(|| ActionError::unexpected("window"))?;
+        let media = window.navigator().media_devices().map_err(|_| {
+            ActionError::new(
+                ErrorKind::Failed,
+                "This browser gives this page no camera or microphone (it needs https).",
+            )
+        })?;
+        let constraints = Object::new();
+        set(&constraints, "audio", &true.into());
+        set(&constraints, "video", &video.into());
+        let local = call_async(&media, "getUserMedia", &[constraints.into()]).await.map_err(|e| {
+            ActionError::new(
+                ErrorKind::Failed,
+                format!(
+                    "Tandem could not use your {}: {}. Allow it in the browser's site settings and try again.",
+                    if video { "camera and microphone" } else { "microphone" },
+                    js_error(&e)
+                ),
+            )
+        })?;
+        let config = Object::new();
+        set(&config, "iceServers", &crate::config::ice_servers());
+        let ctor = get(&js_sys::global(), "RTCPeerConnection");
+        let ctor: Function = ctor.dyn_into().map_err(|_| {
+            ActionError::new(ErrorKind::Failed, "This browser cannot make calls (no WebRTC).")
+        })?;
+        let pc = Reflect::construct(&ctor, &Array::of1(&config)).map_err(|e| failed(&e))?;
+        let script = get(&js_sys::global(), "RTCRtpScriptTransform");
+        let Ok(script) = script.dyn_into::<Function>() else {
+            let _ = call(&pc, "close", &[]);
+            stop_tracks(&local);
+            return Err(ActionError::new(
+                ErrorKind::Failed,
+                "This browser cannot encrypt call media end to end (no WebRTC Encoded Transform). Use a current Chromium, Chrome, Edge, Firefox or Safari.",
+            ));
+        };
+        let tracks: Array =
+            call(&local, "getTracks", &[]).and_then(|t| t.dyn_into()).unwrap_or_default();
+        for track in tracks.iter() {
+            let kind = get(&track, "kind").as_string().unwrap_or_default();
+            let sender =
+                call(&pc, "addTrack", &[track.clone(), local.clone()]).map_err(|e| failed(&e))?;
+            let options = Object::new();
+            set(&options, "side", &"send".into());
+            set(&options, "kind", &kind.into());
+            if let Ok(t) = Reflect::construct(&script, &Array::of2(&worker, &options)) {
+                set(&sender, "transform", &t);
+            }
+        }
+        prefer_vp8(&pc);
+        let live_weak: Rc<RefCell<std::rc::Weak<Live>>> = Rc::default();
+        let mut closures: Vec<Closure<dyn FnMut(JsValue)>> = Vec::new();
+        // Incoming tracks: open each through the worker, show the stream.
+        let remote = self.remote;
+        let worker_for_tracks = worker.clone();
+        let script_for_tracks = script.clone();
+        closures.push(Closure::new(move |ev: JsValue| {
+            let receiver = get(&ev, "receiver");
+            let kind = get(&get(&ev, "track"), "kind").as_string().unwrap_or_default();
+            let options = Object::new();
+            set(&options, "side", &"receive".into());
+            set(&options, "kind", &kind.into());
+            if let Ok(t) =
+                Reflect::construct(&script_for_tracks, &Array::of2(&worker_for_tracks, &options))
+            {
+                set(&receiver, "transform", &t);
+            }
+            if let Ok(streams) = get(&ev, "streams").dyn_into::<Array>()
+                && let Ok(stream) = streams.get(0).dyn_into::<web_sys::MediaStream>()
+            {
+                remote.set(Some(SendWrapper::new(stream)));
+            }
+        }));
+        set(&pc, "ontrack", closures[0].as_ref());
+        // This side's candidates: to the other end once the call has an id.
+        let weak = live_weak.clone();
+        let device = self.device.clone();
+        closures.push(Closure::new(move |ev: JsValue| {
+            let c = get(&ev, "candidate");
+            let json = if c.is_null() || c.is_undefined() {
+                String::new()
+            } else {
+                call(&c, "toJSON", &[])
+                    .ok()
+                    .and_then(|j| js_sys::JSON::stringify(&j).ok())
+                    .and_then(|s| s.as_string())
+                    .unwrap_or_default()
+            };
+            let Some(live) = weak.borrow().upgrade() else { return };
+            let call_id = live.call_id.get();
+            if call_id == 0 {
+                live.unsent.borrow_mut().push(json);
+                return;
+            }
+            let device = device.clone();
+            spawn_local(async move {
+                let _ = device
+                    .run(Command::CallCandidates { call_id, candidates: vec![json], generation: 0 })
+                    .await;
+            });
+        }));
+        set(&pc, "onicecandidate", closures[1].as_ref());
+        // Connected: check the remote certificate, start the timer; failed: end.
+        let weak = live_weak.clone();
+        let me = self.me.borrow().clone();
+        closures.push(Closure::new(move |_| {
+            let (Some(live), Some(calls)) = (weak.borrow().upgrade(), me.upgrade()) else { return };
+            let state = get(&live.pc, "connectionState").as_string().unwrap_or_default();
+            match state.as_str() {
+                "connected" if !live.checked.replace(true) => {
+                    spawn_local(async move { calls.check_connection(live).await });
+                }
+                "failed" => {
+                    spawn_local(async move {
+                        calls.fail("The call could not connect. Check your network (and the server's TURN settings) and try again.").await;
+                    });
+                }
+                _ => {}
+            }
+        }));
+        set(&pc, "onconnectionstatechange", closures[2].as_ref());
+        self.local.set(Some(SendWrapper::new(local.clone().unchecked_into())));
+        self.muted.set(false);
+        self.camera_off.set(!video);
+        let live = Rc::new(Live {
+            call_id: Cell::new(0),
+            peer,
+            pc,
+            local,
+            expected_fingerprint: RefCell::new(Vec::new()),
+            early_candidates: RefCell::new(Vec::new()),
+            unsent: RefCell::new(Vec::new()),
+            remote_set: Cell::new(false),
+            checked: Cell::new(false),
+            _closures: closures,
+        });
+        *live_weak.borrow_mut() = Rc::downgrade(&live);
+        Ok(live)
+    }
+
+    /// Connected: the remote DTLS certificate must be the one the encrypted offer or answer
+    /// named; then the call is on.
+    async fn check_connection(self: &Rc<Self>, live: Rc<Live>) {
+        let seen = remote_fingerprint(&live.pc).await;
+        let expected = live.expected_fingerprint.borrow().clone();
+        let ok =
+            seen.as_ref().is_some_and(|s| tandem_core::calls::fingerprints_match(s, &expected));
+        if !ok {
+            let call_id = live.call_id.get();
+            self.teardown();
+            let _ = self.device.run(Command::HangUp { call_id, security_failure: true }).await;
+            self.show_ended(
+                crate::text::call_ended(tandem_core::calls::EndReason::SecurityFailure).into(),
+                true,
+            );
+            return;
+        }
+        let name = self.name(live.peer).await;
+        self.phase.set(CallPhase::InCall { name, since: now_ms() });
+        // The frame counts, for the screen (and tests).
+        let worker = self.worker.borrow().clone();
+        let weak = Rc::downgrade(&live);
+        spawn_local(async move {
+            while weak.upgrade().is_some() {
+                if let Some(w) = &worker {
+                    let m = Object::new();
+                    set(&m, "stats", &true.into());
+                    let _ = w.post_message(&m);
+                }
+                crate::transport::sleep(Duration::from_secs(1)).await;
+            }
+        });
+    }
+
+    /// Ends this tab's media and connection and forgets the keys.
+    fn teardown(&self) {
+        if let Some(live) = self.live.borrow_mut().take() {
+            let _ = call(&live.pc, "close", &[]);
+            stop_tracks(&live.local);
+        }
+        if let Some(w) = self.worker.borrow().as_ref() {
+            let m = Object::new();
+            set(&m, "end", &true.into());
+            let _ = w.post_message(&m);
+        }
+        self.remote.set(None);
+        self.local.set(None);
+    }
+}
+
+fn failed(e: &JsValue) -> ActionError {
+    ActionError::new(ErrorKind::Failed, format!("The call failed: {}.", js_error(e)))
+}
+
+fn stop_tracks(stream: &JsValue) {
+    if let Ok(tracks) = call(stream, "getTracks", &[]).and_then(|t| t.dyn_into::<Array>()) {
+        for t in tracks.iter() {
+            let _ = call(&t, "stop", &[]);
+        }
+    }
+}
+
+async fn add_candidate(pc: &JsValue, json: &str) {
+    let init = if json.is_empty() {
+        JsValue::NULL
+    } else {
+        match js_sys::JSON::parse(json) {
+            Ok(v) => v,
+            Err(_) => return,
+        }
+    };
+    let _ = call_async(pc, "addIceCandidate", &[init]).await;
+}
+
+/// VP8 first for video: the frame layer leaves its payload header in clear (see
+/// `tandem_core::calls::clear_prefix`).
+fn prefer_vp8(pc: &JsValue) {
+    let caps = call(&get(&js_sys::global(), "RTCRtpSender"), "getCapabilities", &["video".into()]);
+    let Ok(caps) = caps else { return };
+    let Ok(codecs) = get(&caps, "codecs").dyn_into::<Array>() else { return };
+    let vp8: Array = codecs
+        .iter()
+        .filter(|c| {
+            get(c, "mimeType").as_string().is_some_and(|m| m.eq_ignore_ascii_case("video/VP8"))
+        })
+        .collect();
+    if vp8.length() == 0 {
+        return;
+    }
+    if let Ok(transceivers) = call(pc, "getTransceivers", &[]).and_then(|t| t.dyn_into::<Array>()) {
+        for t in transceivers.iter() {
+            let kind = get(&get(&get(&t, "sender"), "track"), "kind").as_string();
+            if kind.as_deref() == Some("video") {
+                let _ = call(&t, "setCodecPreferences", &[vp8.clone().into()]);
+            }
+        }
+    }
+}
+
+/// The SHA-256 fingerprint of the remote DTLS certificate, from the connection's statistics.
+async fn remote_fingerprint(pc: &JsValue) -> Option<Vec<u8>> {
+    let stats = call_async(pc, "getStats", &[]).await.ok()?;
+    let values: Array = call(&stats, "values", &[]).ok().map(|it| Array::from(&it))?;
+    let by_id = |id: &str| values.iter().find(|s| get(s, "id").as_string().as_deref() == Some(id));
+    let transport =
+        values.iter().find(|s| get(s, "type").as_string().as_deref() == Some("transport"))?;
+    let cert_id = get(&transport, "remoteCertificateId").as_string()?;
+    let cert = by_id(&cert_id)?;
+    if !get(&cert, "fingerprintAlgorithm").as_string()?.eq_ignore_ascii_case("sha-256") {
+        return None;
+    }
+    tandem_core::calls::parse_fingerprint(&get(&cert, "fingerprint").as_string()?)
+        .map(|f| f.to_vec())
+}
+
+/// A browser notification for a call that rings while the tab is in the background.
+fn ring_notification(name: &str, video: bool) {
+    let hidden = web_sys::window()
+        .and_then(|w| w.document())
+        .is_some_and(|d| d.visibility_state() != web_sys::VisibilityState::Visible);
+    if !hidden {
+        return;
+    }
+    let ctor = get(&js_sys::global(), "Notification");
+    if get(&ctor, "permission").as_string().as_deref() != Some("granted") {
+        return;
+    }
+    if let Ok(ctor) = ctor.dyn_into::<Function>() {
+        let kind = if video { "video call" } else { "call" };
+        let _ =
+            Reflect::construct(&ctor, &Array::of1(&format!("Incoming {kind} from {name}").into()));
+    }
+}

@@ -1,0 +1,153 @@
+//! The call screen: an incoming call (answer, decline), an outgoing call ringing, the call
+//! itself (remote video, own preview, timer, mute, camera, hang up), why it ended, and a
+//! note when a call runs on another device. Keyboard: Enter answers, Escape declines or
+//! hangs up; every control has a label.
+
+use std::rc::Rc;
+
+use leptos::ev::KeyboardEvent;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use send_wrapper::SendWrapper;
+
+use crate::call::{CallPhase, Calls};
+
+/// The calls of this tab, for the screens that start one.
+#[derive(Clone, Copy)]
+pub struct CallsContext(pub StoredValue<Option<SendWrapper<Rc<Calls>>>>);
+
+fn duration(ms: f64) -> String {
+    let s = (ms / 1000.0).max(0.0) as u64;
+    format!("{}:{:02}", s / 60, s % 60)
+}
+
+/// Shows `stream` in `video` whenever either changes.
+fn attach(
+    video: NodeRef<leptos::html::Video>,
+    stream: RwSignal<Option<SendWrapper<web_sys::MediaStream>>>,
+) {
+    Effect::new(move |_| {
+        let (Some(el), s) = (video.get(), stream.get()) else { return };
+        let el: &web_sys::HtmlMediaElement = &el;
+        el.set_src_object(s.as_deref());
+    });
+}
+
+#[component]
+pub(crate) fn CallScreen(
+    calls: StoredValue<SendWrapper<Rc<Calls>>>,
+    now: ReadSignal<f64>,
+) -> impl IntoView {
+    let c = calls.get_value();
+    let phase = c.phase;
+    let (muted, camera_off, frames) = (c.muted, c.camera_off, c.frames);
+    let remote_video = NodeRef::<leptos::html::Video>::new();
+    let local_video = NodeRef::<leptos::html::Video>::new();
+    attach(remote_video, c.remote);
+    attach(local_video, c.local);
+    let run = move |f: fn(Rc<Calls>) -> std::pin::Pin<Box<dyn Future<Output = ()>>>| {
+        let c = (*calls.get_value()).clone();
+        spawn_local(f(c));
+    };
+    let answer = move || run(|c| Box::pin(async move { c.answer().await }));
+    let decline = move || run(|c| Box::pin(async move { c.decline().await }));
+    let hang_up = move || run(|c| Box::pin(async move { c.hang_up().await }));
+    let on_key = move |ev: KeyboardEvent| match (ev.key().as_str(), phase.get_untracked()) {
+        ("Enter", CallPhase::Incoming { .. }) => answer(),
+        ("Escape", CallPhase::Incoming { .. }) => decline(),
+        (
+            "Escape",
+            CallPhase::Calling { .. } | CallPhase::Connecting { .. } | CallPhase::InCall { .. },
+        ) => hang_up(),
+        _ => {}
+    };
+    let active = move || {
+        !matches!(
+            phase.get(),
+            CallPhase::Idle | CallPhase::Elsewhere { .. } | CallPhase::Ended { .. }
+        )
+    };
+    let title = move || match phase.get() {
+        CallPhase::Incoming { name, video, .. } => {
+            format!("{name} is {}calling you", if video { "video " } else { "" })
+        }
+        CallPhase::Calling { name, .. } => format!("Calling {name}…"),
+        CallPhase::Connecting { name } => format!("Connecting to {name}…"),
+        CallPhase::InCall { name, .. } => name,
+        _ => String::new(),
+    };
+    let state = move || match phase.get() {
+        CallPhase::Idle => "idle",
+        CallPhase::Incoming { .. } => "incoming",
+        CallPhase::Calling { .. } => "calling",
+        CallPhase::Connecting { .. } => "connecting",
+        CallPhase::InCall { .. } => "in-call",
+        CallPhase::Ended { .. } => "ended",
+        CallPhase::Elsewhere { .. } => "elsewhere",
+    };
+    view! {
+        <Show when=move || matches!(phase.get(), CallPhase::Ended { .. } | CallPhase::Elsewhere { .. })>
+            <p
+                class="toast call-toast"
+                class:call-warning=move || matches!(phase.get(), CallPhase::Ended { security: true, .. })
+                role=move || if matches!(phase.get(), CallPhase::Ended { security: true, .. }) { "alert" } else { "status" }
+                data-testid="call-status"
+            >
+                {move || match phase.get() {
+                    CallPhase::Ended { text, .. } | CallPhase::Elsewhere { text } => text,
+                    _ => String::new(),
+                }}
+            </p>
+        </Show>
+        <Show when=active>
+            <section
+                class="call-screen"
+                role="dialog"
+                aria-modal="true"
+                aria-label=title
+                data-testid="call-screen"
+                data-state=state
+                data-frames-opened=move || frames.get()[1].to_string()
+                data-frames-dropped=move || frames.get()[2].to_string()
+                tabindex="-1"
+                on:keydown=on_key
+            >
+                <div class="call-stage">
+                    <video class="call-remote" node_ref=remote_video autoplay=true playsinline=true data-testid="remote-video" aria-label="The other person's video"></video>
+                    <video class="call-local" node_ref=local_video autoplay=true playsinline=true muted=true data-testid="local-video" aria-label="Your camera" class:hidden=move || camera_off.get()></video>
+                </div>
+                <div class="call-info">
+                    <h2 data-testid="call-title">{title}</h2>
+                    <p class="muted" aria-live="polite" data-testid="call-timer">
+                        {move || match phase.get() {
+                            CallPhase::InCall { since, .. } => duration(now.get() - since),
+                            CallPhase::Incoming { .. } => "End-to-end encrypted call".to_owned(),
+                            _ => String::new(),
+                        }}
+                    </p>
+                </div>
+                <div class="call-controls">
+                    <Show
+                        when=move || matches!(phase.get(), CallPhase::Incoming { .. })
+                        fallback=move || view! {
+                            <button class="round-button" data-testid="call-mute" aria-pressed=move || muted.get().to_string()
+                                aria-label=move || if muted.get() { "Turn microphone on" } else { "Mute microphone" }
+                                on:click=move |_| calls.get_value().toggle_mute()>
+                                {move || if muted.get() { "🎙̸" } else { "🎙" }}
+                            </button>
+                            <button class="round-button" data-testid="call-camera" aria-pressed=move || camera_off.get().to_string()
+                                aria-label=move || if camera_off.get() { "Turn camera on" } else { "Turn camera off" }
+                                on:click=move |_| calls.get_value().toggle_camera()>
+                                {move || if camera_off.get() { "📷̸" } else { "📷" }}
+                            </button>
+                            <button class="round-button danger" data-testid="call-hang-up" aria-label="Hang up" on:click=move |_| hang_up()>"✕"</button>
+                        }
+                    >
+                        <button class="round-button danger" data-testid="call-decline" aria-label="Decline" on:click=move |_| decline()>"✕"</button>
+                        <button class="round-button accept" data-testid="call-answer" aria-label="Answer" autofocus=true on:click=move |_| answer()>"✓"</button>
+                    </Show>
+                </div>
+            </section>
+        </Show>
+    }
+}
