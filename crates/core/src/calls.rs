@@ -186,6 +186,10 @@ impl FrameCrypter {
         key_frame: bool,
         frame: &[u8],
     ) -> Result<Vec<u8>, SframeError> {
+        // An empty frame (no media: the browser sends some around silence) stays empty.
+        if frame.is_empty() {
+            return Ok(Vec::new());
+        }
         // A frame no longer than its prefix goes all encrypted (see `unprotect`).
         let prefix_len = clear_prefix(kind, key_frame);
         let split = if frame.len() > prefix_len { prefix_len } else { 0 };
@@ -210,6 +214,9 @@ impl FrameCrypter {
         key_frame: bool,
         frame: &[u8],
     ) -> Result<Vec<u8>, SframeError> {
+        if frame.is_empty() {
+            return Ok(Vec::new());
+        }
         let prefix_len = clear_prefix(kind, key_frame);
         let mut open = |split: usize| {
             let (prefix, sealed) = frame.split_at(split);

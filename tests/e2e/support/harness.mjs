@@ -81,7 +81,10 @@ export async function launchBrowser({ colorScheme = 'light', viewport = { width:
     colorScheme,
     viewport,
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run', '--disable-quic', '--disable-dev-shm-usage'],
+      '--disable-sync', '--no-first-run', '--disable-quic', '--disable-dev-shm-usage',
+      // Calls: Chromium's fake camera (a moving test pattern) and microphone (a beep), no prompt.
+      '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+      '--autoplay-policy=no-user-gesture-required'],
   });
   const errors = [];
   context.on('page', (p) => p.on('pageerror', (e) => errors.push(e.message)));

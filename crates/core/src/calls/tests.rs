@@ -355,7 +355,10 @@ fn test_frames_flow_both_ways_and_a_wrong_secret_opens_nothing() {
     }
     assert_eq!(intruder.counts(), FrameCounts { unauthentic: 20, ..FrameCounts::default() });
     assert_eq!(callee.counts().opened, 2);
-    // Frames shorter than their clear prefix still authenticate.
+    // Empty frames (no media) pass as they are; frames shorter than their clear prefix
+    // still authenticate.
+    assert_eq!(caller.protect(MediaKind::Audio, false, b"").unwrap(), b"");
+    assert_eq!(callee.unprotect(MediaKind::Audio, false, b"").unwrap(), b"");
     let tiny = caller.protect(MediaKind::Video, true, b"abc").unwrap();
     assert_eq!(callee.unprotect(MediaKind::Video, true, &tiny).unwrap(), b"abc");
 }

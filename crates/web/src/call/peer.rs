@@ -518,6 +518,17 @@ impl Calls {
             }
         }
         prefer_vp8(&pc);
+        // Receivers get their transform now, before any media arrives (Chromium inserts it
+        // only into a receive stream that does not exist yet).
+        if let Ok(transceivers) =
+            call(&pc, "getTransceivers", &[]).and_then(|t| t.dyn_into::<Array>())
+        {
+            for t in transceivers.iter() {
+                let receiver = get(&t, "receiver");
+                let kind = get(&get(&receiver, "track"), "kind").as_string().unwrap_or_default();
+                set_receive_transform(&script, &worker, &receiver, &kind);
+            }
+        }
         let live_weak: Rc<RefCell<std::rc::Weak<Live>>> = Rc::default();
         let mut closures: Vec<Closure<dyn FnMut(JsValue)>> = Vec::new();
         // Incoming tracks: open each through the worker, show the stream.
@@ -526,14 +537,10 @@ impl Calls {
         let script_for_tracks = script.clone();
         closures.push(Closure::new(move |ev: JsValue| {
             let receiver = get(&ev, "receiver");
-            let kind = get(&get(&ev, "track"), "kind").as_string().unwrap_or_default();
-            let options = Object::new();
-            set(&options, "side", &"receive".into());
-            set(&options, "kind", &kind.into());
-            if let Ok(t) =
-                Reflect::construct(&script_for_tracks, &Array::of2(&worker_for_tracks, &options))
-            {
-                set(&receiver, "transform", &t);
+            let current = get(&receiver, "transform");
+            if current.is_null() || current.is_undefined() {
+                let kind = get(&get(&ev, "track"), "kind").as_string().unwrap_or_default();
+                set_receive_transform(&script_for_tracks, &worker_for_tracks, &receiver, &kind);
             }
             if let Ok(streams) = get(&ev, "streams").dyn_into::<Array>()
                 && let Ok(stream) = streams.get(0).dyn_into::<web_sys::MediaStream>()
@@ -655,6 +662,21 @@ impl Calls {
         }
         self.remote.set(None);
         self.local.set(None);
+    }
+}
+
+/// Opens what `receiver` gets (of `kind`) through the media worker.
+fn set_receive_transform(
+    script: &Function,
+    worker: &web_sys::Worker,
+    receiver: &JsValue,
+    kind: &str,
+) {
+    let options = Object::new();
+    set(&options, "side", &"receive".into());
+    set(&options, "kind", &kind.into());
+    if let Ok(t) = Reflect::construct(script, &Array::of2(worker, &options)) {
+        set(receiver, "transform", &t);
     }
 }
 

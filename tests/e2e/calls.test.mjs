@@ -1,0 +1,165 @@
+// 1:1 calls between real browsers through the real relay, with Chromium's fake camera and
+// microphone: every device of the callee rings, the first to answer takes the call, media
+// flows both ways end-to-end encrypted (SFrame in the media worker), and hangups, declines
+// and the end-to-end checks leave the right lines on every device.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServer, launchBrowser, screenshot, tempDir } from './support/harness.mjs';
+import { until, createAccount, openChat } from './support/chat.mjs';
+import { startLink, confirmLink } from './support/link.mjs';
+
+const callState = (page) => page.getByTestId('call-screen').getAttribute('data-state').catch(() => null);
+const status = (page) => page.getByTestId('call-status').textContent().catch(() => '');
+const lines = (page) => page.getByTestId('notice-text').allTextContents();
+
+async function link(primary, companion, url, handle) {
+  await primary.getByTestId('open-devices').click();
+  await startLink(companion, url);
+  await confirmLink(primary, companion);
+  await companion.getByTestId('my-handle').filter({ hasText: `@${handle}` }).waitFor({ timeout: 30_000 });
+}
+
+/** The remote video's frames decoded, and whether it shows something (not black). */
+const remoteVideo = (page) => page.evaluate(() => {
+  const v = document.querySelector('[data-testid=remote-video]');
+  if (!v || !v.videoWidth) return { decoded: 0, lit: 0 };
+  const c = document.createElement('canvas');
+  c.width = 64; c.height = 48;
+  const g = c.getContext('2d');
+  g.drawImage(v, 0, 0, 64, 48);
+  const px = g.getImageData(0, 0, 64, 48).data;
+  let lit = 0;
+  for (let i = 0; i < px.length; i += 4) if (px[i] + px[i + 1] + px[i + 2] > 60) lit++;
+  const q = v.getVideoPlaybackQuality ? v.getVideoPlaybackQuality() : { totalVideoFrames: 0 };
+  return { decoded: q.totalVideoFrames, lit };
+});
+
+/** Inbound audio energy and video frames decoded, from the peer connection's stats. */
+const opened = async (page) => Number(await page.getByTestId('call-screen').getAttribute('data-frames-opened'));
+const dropped = async (page) => Number(await page.getByTestId('call-screen').getAttribute('data-frames-dropped'));
+
+test('Alice calls Bob on two devices: both ring, one answers, media flows both ways, hangup ends it', async () => {
+  const dataDir = tempDir('data');
+  const server = await startServer({ dataDir });
+  const browsers = await Promise.all([launchBrowser(), launchBrowser(), launchBrowser({ colorScheme: 'dark' })]);
+  try {
+    const [a, b1, b2] = await Promise.all(browsers.map((x) => x.context.newPage()));
+    await createAccount(a, server.url, 'alice');
+    await createAccount(b1, server.url, 'bob');
+    await link(b1, b2, server.url, 'bob');
+    await b1.getByTestId('close-devices').click().catch(() => {});
+    await openChat(a, 'bob');
+
+    // The relay's stored and forwarded bytes: nothing of the SDP in clear (checked below).
+    await a.getByTestId('call-video').click();
+    await until('Alice calling', async () => (await callState(a)) === 'calling');
+    for (const b of [b1, b2]) {
+      await until('Bob rings', async () => (await callState(b)) === 'incoming', 20_000);
+      assert.match(await b.getByTestId('call-title').textContent(), /alice is video calling you/);
+    }
+    await screenshot(b2, 'call-incoming');
+
+    // Bob answers on his second device; the first stops ringing.
+    await b2.getByTestId('call-answer').click();
+    await until('Bob 1 told', async () => /Answered on another device/.test(await status(b1)));
+    for (const p of [a, b2]) await until('in call', async () => (await callState(p)) === 'in-call', 30_000);
+
+    // Frames are opened end to end, and the remote video shows the fake camera's pattern.
+    for (const p of [a, b2]) {
+      await until('frames opened', async () => (await opened(p)) > 30, 30_000);
+      await until('remote video lit', async () => { const v = await remoteVideo(p); return v.decoded > 10 && v.lit > 100; }, 30_000);
+      assert.equal(await dropped(p), 0);
+    }
+    await screenshot(a, 'call-in-progress');
+
+    // Mute and camera off are seen by the other side: fewer frames arrive.
+    await a.getByTestId('call-mute').click();
+    assert.equal(await a.getByTestId('call-mute').getAttribute('aria-pressed'), 'true');
+    await a.getByTestId('call-camera').click();
+    assert.equal(await a.getByTestId('call-camera').getAttribute('aria-pressed'), 'true');
+
+    await a.getByTestId('call-hang-up').click();
+    await until('Bob sees the end', async () => /Call ended/.test(await status(b2)));
+    // The call's line on every device of both people.
+    await openChat(b1, 'alice').catch(async () => { await b1.getByTestId('chat-row').filter({ hasText: 'alice' }).click(); });
+    await until('Alice line', async () => (await lines(a)).some((l) => /Outgoing video call, \d/.test(l)));
+    await until('Bob 2 line', async () => { await b2.getByTestId('chat-row').filter({ hasText: 'alice' }).click().catch(() => {}); return (await lines(b2)).some((l) => /Incoming video call, \d/.test(l)); });
+    await until('Bob 1 line', async () => (await lines(b1)).some((l) => /answered on another device/.test(l)));
+
+    // The relay never saw the SDP in clear.
+    const stored = readdirSync(dataDir).map((f) => join(dataDir, f)).filter((f) => statSync(f).isFile());
+    for (const f of stored) assert.ok(!readFileSync(f).includes('a=fingerprint'), `${f} holds SDP in clear`);
+    for (const b of browsers) assert.deepEqual(b.errors, []);
+  } finally {
+    await Promise.all(browsers.map((b) => b.close()));
+    await server.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('decline, a wrong secret, and a connection whose certificate is not the offered one', async () => {
+  const dataDir = tempDir('data');
+  const server = await startServer({ dataDir });
+  const alice = await launchBrowser();
+  const bob = await launchBrowser();
+  try {
+    const a = await alice.context.newPage();
+    const b = await bob.context.newPage();
+    // Bob's tab can be made to hold a wrong secret or to see another certificate, from
+    // outside the app: the key the page hands its media worker, and the stats it reads.
+    await b.addInitScript(() => {
+      const post = Worker.prototype.postMessage;
+      Worker.prototype.postMessage = function (m, ...rest) {
+        if (window.__wrongKey && m && m.key) { const k = new Uint8Array(m.key); k[0] ^= 1; m = { ...m, key: k }; }
+        return post.call(this, m, ...rest);
+      };
+      const stats = RTCPeerConnection.prototype.getStats;
+      RTCPeerConnection.prototype.getStats = async function (...args) {
+        const r = await stats.apply(this, args);
+        if (!window.__otherCert) return r;
+        const m = new Map();
+        for (const [k, v] of r) m.set(k, v.type === 'certificate' ? { ...v, fingerprint: v.fingerprint.replace(/^../, v.fingerprint.startsWith('00') ? '11' : '00') } : v);
+        return m;
+      };
+    });
+    await createAccount(a, server.url, 'alice');
+    await createAccount(b, server.url, 'bob');
+    await openChat(a, 'bob');
+
+    // Declined: both sides end, with the line.
+    await a.getByTestId('call-voice').click();
+    await until('Bob rings', async () => (await callState(b)) === 'incoming');
+    await b.getByTestId('call-decline').click();
+    await until('Alice told', async () => /Call declined/.test(await status(a)));
+    await until('Alice line', async () => (await lines(a)).some((l) => /Outgoing voice call, declined/.test(l)));
+
+    // A wrong secret on Bob's side: he opens no frame, every one dropped as unauthentic.
+    await b.evaluate(() => { window.__wrongKey = true; });
+    await a.getByTestId('call-video').click();
+    await until('Bob rings', async () => (await callState(b)) === 'incoming');
+    await b.getByTestId('call-answer').click();
+    await until('in call', async () => (await callState(b)) === 'in-call', 30_000);
+    await until('frames dropped', async () => (await dropped(b)) > 30, 30_000);
+    assert.equal(await opened(b), 0, 'no frame opened under a wrong secret');
+    await a.getByTestId('call-hang-up').click();
+    await until('ended', async () => (await callState(b)) !== 'in-call');
+    await b.evaluate(() => { window.__wrongKey = false; window.__otherCert = true; });
+
+    // Another certificate than the encrypted offer named: the call ends with the warning.
+    await a.getByTestId('call-voice').click();
+    await until('Bob rings', async () => (await callState(b)) === 'incoming', 20_000);
+    await b.getByTestId('call-answer').click();
+    await until('warning', async () => /not the one your contact's encrypted call offer named/.test(await status(b)), 30_000);
+    assert.equal(await b.getByTestId('call-status').getAttribute('role'), 'alert');
+    await screenshot(b, 'call-security-warning');
+    await until('Alice sees it end', async () => (await callState(a)) !== 'connecting' && (await callState(a)) !== 'in-call', 30_000);
+  } finally {
+    await alice.close();
+    await bob.close();
+    await server.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
