@@ -68,11 +68,13 @@ impl Header {
         let mut tail = [0u8; 16];
         let mut n = 0;
         for (v, shift) in [(self.kid, 4), (self.ctr, 0)] {
-            if v < 8 {
-                config |= (v as u8) << shift;
+            if let Ok(small @ 0..8) = u8::try_from(v) {
+                config |= small << shift;
             } else {
                 let len = min_len(v);
-                config |= (0x8 | (len as u8 - 1)) << shift;
+                // 1 to 8 bytes: the length fits in three bits.
+                let bits = u8::try_from(len - 1).unwrap_or(7) & 0x7;
+                config |= (0x8 | bits) << shift;
                 tail[n..n + len].copy_from_slice(&v.to_be_bytes()[8 - len..]);
                 n += len;
             }
@@ -346,12 +348,13 @@ mod tests {
         let key = [9u8; 32];
         let mut sender = Sender::new(1, &key);
         let frames: Vec<Vec<u8>> =
-            (0..5).map(|i| sender.protect(b"meta", &[i as u8; 40]).unwrap()).collect();
+            (0..5u8).map(|i| sender.protect(b"meta", &[i; 40]).unwrap()).collect();
         let mut receiver = Receiver::new();
         receiver.add_key(1, &key);
         // Out of order is fine, each once.
-        for i in [1usize, 0, 3, 2] {
-            assert_eq!(receiver.unprotect(b"meta", &frames[i]).unwrap().1, vec![i as u8; 40]);
+        for i in [1u8, 0, 3, 2] {
+            let opened = receiver.unprotect(b"meta", &frames[usize::from(i)]).unwrap().1;
+            assert_eq!(opened, vec![i; 40]);
         }
         assert_eq!(receiver.unprotect(b"meta", &frames[2]), Err(SframeError::Replayed));
         // The metadata is authenticated; so is every byte of the frame.

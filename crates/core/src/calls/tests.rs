@@ -334,7 +334,7 @@ fn test_frames_flow_both_ways_and_a_wrong_secret_opens_nothing() {
     let secret = CallSecret([9; 32]);
     let mut caller = FrameCrypter::new(&secret, Role::Caller);
     let mut callee = FrameCrypter::new(&secret, Role::Callee);
-    let key_frame: Vec<u8> = (0..3000u32).map(|i| i as u8).collect();
+    let key_frame: Vec<u8> = (0..3000u32).map(|i| i.to_le_bytes()[0]).collect();
     let sent = caller.protect(MediaKind::Video, true, &key_frame).unwrap();
     assert_eq!(&sent[..10], &key_frame[..10], "the codec header stays readable");
     assert_ne!(&sent[10..30], &key_frame[10..30]);

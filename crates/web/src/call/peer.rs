@@ -50,6 +50,9 @@ fn now_ms() -> f64 {
     js_sys::Date::now()
 }
 
+/// A listener for a worker's messages.
+type MessageListener = Closure<dyn FnMut(web_sys::MessageEvent)>;
+
 /// One call's media and connection.
 struct Live {
     call_id: Cell<u64>,
@@ -99,7 +102,7 @@ pub struct Calls {
     worker: RefCell<Option<web_sys::Worker>>,
     me: RefCell<std::rc::Weak<Calls>>,
     names: RefCell<Vec<(AccountId, String)>>,
-    _worker_listener: RefCell<Option<Closure<dyn FnMut(web_sys::MessageEvent)>>>,
+    _worker_listener: RefCell<Option<MessageListener>>,
 }
 
 impl std::fmt::Debug for Calls {

@@ -12,11 +12,16 @@ use send_wrapper::SendWrapper;
 
 use crate::call::{CallPhase, Calls};
 
+/// One of the call's actions, run on the tab's task queue.
+type CallStep = std::pin::Pin<Box<dyn Future<Output = ()>>>;
+
 /// The calls of this tab, for the screens that start one.
 #[derive(Clone, Copy)]
 pub struct CallsContext(pub StoredValue<Option<SendWrapper<Rc<Calls>>>>);
 
 fn duration(ms: f64) -> String {
+    // Whole seconds of a call: far below u64's range; NaN and negatives read as 0.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let s = (ms / 1000.0).max(0.0) as u64;
     format!("{}:{:02}", s / 60, s % 60)
 }
@@ -45,7 +50,7 @@ pub(crate) fn CallScreen(
     let local_video = NodeRef::<leptos::html::Video>::new();
     attach(remote_video, c.remote);
     attach(local_video, c.local);
-    let run = move |f: fn(Rc<Calls>) -> std::pin::Pin<Box<dyn Future<Output = ()>>>| {
+    let run = move |f: fn(Rc<Calls>) -> CallStep| {
         let c = (*calls.get_value()).clone();
         spawn_local(f(c));
     };
