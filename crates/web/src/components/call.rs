@@ -138,12 +138,12 @@ pub(crate) fn CallScreen(
                             <button class="round-button" data-testid="call-mute" aria-pressed=move || muted.get().to_string()
                                 aria-label=move || if muted.get() { "Turn microphone on" } else { "Mute microphone" }
                                 on:click=move |_| calls.get_value().toggle_mute()>
-                                {move || if muted.get() { "🎙̸" } else { "🎙" }}
+                                {move || if muted.get() { "Unmute" } else { "Mute" }}
                             </button>
                             <button class="round-button" data-testid="call-camera" aria-pressed=move || camera_off.get().to_string()
                                 aria-label=move || if camera_off.get() { "Turn camera on" } else { "Turn camera off" }
                                 on:click=move |_| calls.get_value().toggle_camera()>
-                                {move || if camera_off.get() { "📷̸" } else { "📷" }}
+                                {move || if camera_off.get() { "Cam on" } else { "Cam off" }}
                             </button>
                             <button class="round-button danger" data-testid="call-hang-up" aria-label="Hang up" on:click=move |_| hang_up()>"✕"</button>
                         }

@@ -205,8 +205,8 @@ pub(super) fn Conversation(
                 };
                 let place_video = place.clone();
                 view! {
-                    <button class="icon-button head-call" data-testid="call-voice" aria-label=format!("Voice call with {call_label}") title="Voice call" on:click=move |_| place(false)>"📞"</button>
-                    <button class="icon-button head-call" data-testid="call-video" aria-label=format!("Video call with {call_label}") title="Video call" on:click=move |_| place_video(true)>"🎥"</button>
+                    <button class="button button-small button-quiet head-call" data-testid="call-voice" aria-label=format!("Voice call with {call_label}") title="Voice call" on:click=move |_| place(false)>"Call"</button>
+                    <button class="button button-small button-quiet head-call" data-testid="call-video" aria-label=format!("Video call with {call_label}") title="Video call" on:click=move |_| place_video(true)>"Video"</button>
                 }
             })}
             {peer.map(|_| view! {
