@@ -117,7 +117,7 @@ pub(crate) fn CallScreen(
                 tabindex="-1"
                 on:keydown=on_key
             >
-                <div class="call-stage">
+                <div class="call-stage" class:hidden=move || matches!(phase.get(), CallPhase::Incoming { .. })>
                     <video class="call-remote" node_ref=remote_video autoplay=true playsinline=true data-testid="remote-video" aria-label="The other person's video"></video>
                     <video class="call-local" node_ref=local_video autoplay=true playsinline=true muted=true data-testid="local-video" aria-label="Your camera" class:hidden=move || camera_off.get()></video>
                 </div>
