@@ -9,7 +9,7 @@ import { rmSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, launchBrowser, screenshot, tempDir } from './support/harness.mjs';
 import { until, createAccount, openChat } from './support/chat.mjs';
-import { startLink, confirmLink } from './support/link.mjs';
+import { linkCompanion } from './support/link.mjs';
 
 const callState = (page) => page.getByTestId('call-screen').getAttribute('data-state').catch(() => null);
 const status = (page) => page.getByTestId('call-status').textContent().catch(() => '');
@@ -17,9 +17,7 @@ const lines = (page) => page.getByTestId('notice-text').allTextContents();
 
 async function link(primary, companion, url, handle) {
   await primary.getByTestId('open-devices').click();
-  await startLink(companion, url);
-  await confirmLink(primary, companion);
-  await companion.getByTestId('my-handle').filter({ hasText: `@${handle}` }).waitFor({ timeout: 30_000 });
+  await linkCompanion(primary, companion, url, handle);
 }
 
 /** The remote video's frames decoded, and whether it shows something (not black). */

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { startServer, launchBrowser, screenshot, tempDir } from './support/harness.mjs';
 import { until, createAccount, openChat, send, bodies } from './support/chat.mjs';
-import { deviceRows, startLink, confirmLink } from './support/link.mjs';
+import { deviceRows, linkCompanion } from './support/link.mjs';
 
 // Records this browser keeps for its account: everything in its database but the record
 // of the browser itself (which the welcome screen shows and keeps).
@@ -25,11 +25,6 @@ const storedRecords = (page) => page.evaluate(() => new Promise((resolve, reject
   };
 }));
 
-async function link(primary, companion, url, handle) {
-  await startLink(companion, url);
-  await confirmLink(primary, companion);
-  await companion.getByTestId('my-handle').filter({ hasText: `@${handle}` }).waitFor({ timeout: 30_000 });
-}
 
 async function expectLoggedOut(page) {
   await page.getByTestId('logged-out').waitFor({ timeout: 30_000 });
@@ -46,9 +41,9 @@ test('logging devices out wipes them and later messages skip them', async () => 
     const [a, b, c, d] = await Promise.all(browsers.map((x) => x.context.newPage()));
     await createAccount(a, server.url, 'alice');
     await a.getByTestId('open-devices').click();
-    await link(a, b, server.url, 'alice');
+    await linkCompanion(a, b, server.url, 'alice');
     await a.getByTestId('link-another').click();
-    await link(a, d, server.url, 'alice');
+    await linkCompanion(a, d, server.url, 'alice');
     await until('three devices on A', async () => (await deviceRows(a)) === 3);
     assert.equal(await a.getByTestId('companion-count').textContent(), '2 of 4 linked devices');
     // A names itself; the name shows on every device of the account.

@@ -63,3 +63,13 @@ export async function compareCodes(primary, companion) {
   await primary.getByTestId('link-done').waitFor({ timeout: 20_000 });
   return digits;
 }
+
+/**
+ * Links `companion` to the account of `primary` (its device panel open) the whole way, and
+ * waits until the companion shows the account's handle.
+ */
+export async function linkCompanion(primary, companion, url, handle) {
+  await startLink(companion, url);
+  await confirmLink(primary, companion);
+  await companion.getByTestId('my-handle').filter({ hasText: `@${handle}` }).waitFor({ timeout: 30_000 });
+}

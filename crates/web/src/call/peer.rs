@@ -316,12 +316,18 @@ impl Calls {
     }
 
     async fn fail(self: &Rc<Self>, text: &str) {
+        self.end_here(text.to_owned(), false).await;
+    }
+
+    /// Ends this tab's call from this side: media and keys go, the other end is told
+    /// (`security`: because the connection failed the end-to-end check), `text` is shown.
+    async fn end_here(self: &Rc<Self>, text: String, security: bool) {
         let call_id = self.live.borrow().as_ref().map(|l| l.call_id.get());
         self.teardown();
         if let Some(call_id) = call_id.filter(|id| *id != 0) {
-            let _ = self.device.run(Command::HangUp { call_id, security_failure: false }).await;
+            let _ = self.device.run(Command::HangUp { call_id, security_failure: security }).await;
         }
-        self.show_ended(text.to_owned(), false);
+        self.show_ended(text, security);
     }
 
     /// Calls `peer` (named `name`).
@@ -429,15 +435,8 @@ impl Calls {
 
     /// Hangs up (or stops calling).
     pub async fn hang_up(self: &Rc<Self>) {
-        let call_id = self.live.borrow().as_ref().map(|l| l.call_id.get());
-        self.teardown();
-        if let Some(call_id) = call_id.filter(|id| *id != 0) {
-            let _ = self.device.run(Command::HangUp { call_id, security_failure: false }).await;
-        }
-        self.show_ended(
-            crate::text::call_ended(tandem_core::calls::EndReason::HungUp).into(),
-            false,
-        );
+        let text = crate::text::call_ended(tandem_core::calls::EndReason::HungUp);
+        self.end_here(text.into(), false).await;
     }
 
     /// Turns the microphone off or on.
@@ -626,13 +625,8 @@ impl Calls {
         let ok =
             seen.as_ref().is_some_and(|s| tandem_core::calls::fingerprints_match(s, &expected));
         if !ok {
-            let call_id = live.call_id.get();
-            self.teardown();
-            let _ = self.device.run(Command::HangUp { call_id, security_failure: true }).await;
-            self.show_ended(
-                crate::text::call_ended(tandem_core::calls::EndReason::SecurityFailure).into(),
-                true,
-            );
+            let text = crate::text::call_ended(tandem_core::calls::EndReason::SecurityFailure);
+            self.end_here(text.into(), true).await;
             return;
         }
         let name = self.name(live.peer).await;

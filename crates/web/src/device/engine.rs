@@ -445,14 +445,7 @@ impl Engine {
     /// Tells the tabs what changed in calls, stores' lines show, and keeps the ringing
     /// timeout ticking (one timer task at a time).
     pub(super) fn calls_changed(&self, updates: Vec<tandem_core::calls::CallUpdate>) {
-        let lines =
-            updates.iter().any(|u| matches!(u, tandem_core::calls::CallUpdate::Ended { .. }));
-        for u in updates {
-            self.notify(Notice::Call(device::command::CallNotice::of(u)));
-        }
-        if lines {
-            self.notify(Notice::Changed);
-        }
+        self.tell_calls(updates);
         if self.call_timer.replace(true) {
             return;
         }
@@ -464,15 +457,7 @@ impl Engine {
                     engine.client.tick_calls(&engine.relay, now(), &mut system_rng()).await;
                 let next = match ticked {
                     Ok((updates, next)) => {
-                        let lines = updates
-                            .iter()
-                            .any(|u| matches!(u, tandem_core::calls::CallUpdate::Ended { .. }));
-                        for u in updates {
-                            engine.notify(Notice::Call(device::command::CallNotice::of(u)));
-                        }
-                        if lines {
-                            engine.notify(Notice::Changed);
-                        }
+                        engine.tell_calls(updates);
                         next
                     }
                     Err(_) => Some(Duration::from_secs(1)),
@@ -485,6 +470,18 @@ impl Engine {
                 crate::transport::sleep(next.max(Duration::from_millis(200))).await;
             }
         });
+    }
+
+    /// Tells the tabs each call update; an ended call stored its line, so views reload.
+    fn tell_calls(&self, updates: Vec<tandem_core::calls::CallUpdate>) {
+        let lines =
+            updates.iter().any(|u| matches!(u, tandem_core::calls::CallUpdate::Ended { .. }));
+        for u in updates {
+            self.notify(Notice::Call(device::command::CallNotice::of(u)));
+        }
+        if lines {
+            self.notify(Notice::Changed);
+        }
     }
 
     fn notify(&self, n: Notice) {
