@@ -20,6 +20,7 @@ const TARGETS: &[Target] = &[
     ("client_receive", fuzz::client_receive, 35),
     ("group_decrypt_schedule", fuzz::group_decrypt_schedule, 4),
     ("read_model", fuzz::read_model, 2),
+    ("call_frames", fuzz::call_frames, 3),
 ];
 
 fn corpus_dir(target: &str) -> String {
@@ -115,4 +116,9 @@ fn write_seeds() {
 #[test]
 fn test_replay_read_model_corpus() {
     check("read_model");
+}
+
+#[test]
+fn test_replay_call_frames_corpus() {
+    check("call_frames");
 }

@@ -411,3 +411,52 @@ pub fn session_interaction(data: &[u8]) {
         }
     }
 }
+
+/// Call media and signalling as the network or a peer could send them: an SFrame header
+/// that parses re-encodes to the same bytes; a received frame opens or is refused (never a
+/// panic), and a frame the real sender makes of the input opens to the input; a call book
+/// fed arbitrary call messages from this account, the peer and a stranger keeps its bounds.
+pub fn call_frames(data: &[u8]) {
+    use crate::calls::sframe::Header;
+    use crate::calls::{CallBook, CallSecret, FrameCrypter, MediaKind, Role};
+    use crate::wire::content::CallMessage;
+    use prost::Message;
+
+    if let Ok((header, len)) = Header::decode(data) {
+        let mut again = Vec::new();
+        header.encode(&mut again);
+        assert_eq!(again, data[..len]);
+    }
+    let Some((&flags, rest)) = data.split_first() else { return };
+    let kind = if flags & 1 == 0 { MediaKind::Audio } else { MediaKind::Video };
+    let key_frame = flags & 2 != 0;
+    let secret = CallSecret([7; 32]);
+    let mut callee = FrameCrypter::new(&secret, Role::Callee);
+    let _ = callee.unprotect(kind, key_frame, rest);
+    let mut caller = FrameCrypter::new(&secret, Role::Caller);
+    let Ok(sent) = caller.protect(kind, key_frame, rest) else { return };
+    assert_eq!(callee.unprotect(kind, key_frame, &sent).unwrap(), rest);
+
+    // Call messages: [who, device, length, message bytes…]…
+    let me = crate::AccountId([1; 16]);
+    let peer = crate::AccountId([2; 16]);
+    let stranger = crate::AccountId([3; 16]);
+    let mut book = CallBook::new(me, DeviceId::PRIMARY);
+    let mut now = Timestamp::from_millis(1_800_000_000_000);
+    let mut input = rest;
+    while let [who, device, len, tail @ ..] = input {
+        let len = usize::from(*len).min(tail.len());
+        let (bytes, next) = tail.split_at(len);
+        input = next;
+        let Ok(message) = CallMessage::decode(bytes) else { continue };
+        let sender = [me, peer, stranger][usize::from(*who % 3)];
+        let Ok(device) = DeviceId::new(u32::from(*device % 4) + 1) else { continue };
+        let effects = book.receive(sender, device, &message, now);
+        assert!(
+            effects.updates.len() <= 3 && effects.sends.len() <= 2 && effects.records.len() <= 1
+        );
+        now = now.saturating_add(std::time::Duration::from_secs(u64::from(*who)));
+        let _ = book.tick(now);
+    }
+    assert!(book.current().is_none(), "only a local action makes this device take part");
+}
