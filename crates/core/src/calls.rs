@@ -514,7 +514,7 @@ impl CallBook {
     }
 
     /// Starts an outgoing call to `peer`: its id and the offer to send with
-    /// [`crate::client::Client::send_call_offer`] (which gives each callee device its own
+    /// [`crate::client::Client::place_call`] (which gives each callee device its own
     /// secret from `seed`). `sdp` is this device's offer.
     #[allow(clippy::too_many_arguments)]
     pub fn start(
