@@ -27,7 +27,8 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::records::{CallOutcome, MessageId};
 use crate::wire::content::{
-    CallAnswer, CallHangup, CallIce, CallMessage, CallOffer, HangupReason, call_message,
+    CallAnswer, CallHangup, CallIce, CallMedia, CallMessage, CallOffer, CallRenegotiate,
+    HangupReason, call_message,
 };
 use sframe::{Receiver, Sender, SframeError};
 use tandem_signal::{AccountId, DeviceId, Timestamp};
@@ -331,6 +332,26 @@ pub enum CallUpdate {
         /// `RTCIceCandidateInit`s as JSON.
         candidates: Vec<String>,
         /// Their ICE generation.
+        generation: u32,
+    },
+    /// The other end turned its microphone or camera off or on.
+    Media {
+        /// The call.
+        call_id: u64,
+        /// Its microphone is off.
+        muted: bool,
+        /// Its camera is off.
+        camera_off: bool,
+    },
+    /// The other end renegotiates the connected call (an ICE restart).
+    Renegotiate {
+        /// The call.
+        call_id: u64,
+        /// Its new SDP.
+        sdp: String,
+        /// An offer (answer it with [`CallBook::renegotiate`]), else the answer to ours.
+        offer: bool,
+        /// The ICE generation it starts.
         generation: u32,
     },
     /// A call of this account on another device (calling, ringing there, or in progress).
@@ -671,6 +692,45 @@ impl CallBook {
         Ok(Effects { sends: vec![send], ..Effects::default() })
     }
 
+    /// The device at the other end of this device's connected call.
+    fn connected(&self, call_id: u64) -> Result<(AccountId, u32), CallError> {
+        let call = self.calls.get(&call_id).ok_or(CallError::NoSuchCall)?;
+        match (call.state, call.remote_device) {
+            (State::Active, Some(d)) => Ok((call.peer, d.get())),
+            _ => Err(CallError::WrongState),
+        }
+    }
+
+    /// This device's microphone or camera was turned off or on: the other end's screen says so.
+    pub fn media(&self, call_id: u64, muted: bool, camera_off: bool) -> Result<Effects, CallError> {
+        let (peer, to_device) = self.connected(call_id)?;
+        let media = CallMedia { to_device, muted, camera_off };
+        let send = self.send(peer, message(call_id, call_message::Kind::Media(media)));
+        Ok(Effects { sends: vec![send], ..Effects::default() })
+    }
+
+    /// A new offer (from the caller's device: an ICE restart) or the answer to one, for the
+    /// connected call. Only the caller's device offers, so both ends never offer at once.
+    pub fn renegotiate(
+        &self,
+        call_id: u64,
+        sdp: String,
+        offer: bool,
+        generation: u32,
+    ) -> Result<Effects, CallError> {
+        let (peer, to_device) = self.connected(call_id)?;
+        let outgoing = self.calls.get(&call_id).is_some_and(|c| c.outgoing);
+        if offer != outgoing {
+            return Err(CallError::WrongState);
+        }
+        if sdp.len() > MAX_SDP_LEN {
+            return Err(CallError::Invalid("the call's description is too large"));
+        }
+        let r = CallRenegotiate { to_device, sdp, offer, generation };
+        let send = self.send(peer, message(call_id, call_message::Kind::Renegotiate(r)));
+        Ok(Effects { sends: vec![send], ..Effects::default() })
+    }
+
     /// Time passed: calls that rang too long end as missed (and the caller tells the callee).
     pub fn tick(&mut self, now: Timestamp) -> Effects {
         let mut effects = Effects::default();
@@ -759,8 +819,50 @@ impl CallBook {
             call_message::Kind::Hangup(h) => {
                 self.on_hangup(call_id, sender, device, own, h, now, &mut effects);
             }
+            call_message::Kind::Media(m) => {
+                if !own && self.is_other_end(call_id, sender, device, m.to_device) {
+                    effects.updates.push(CallUpdate::Media {
+                        call_id,
+                        muted: m.muted,
+                        camera_off: m.camera_off,
+                    });
+                }
+            }
+            call_message::Kind::Renegotiate(r) => {
+                // The caller's device offers, the callee's answers; never the other way.
+                let outgoing = self.calls.get(&call_id).is_some_and(|c| c.outgoing);
+                if !own
+                    && self.is_other_end(call_id, sender, device, r.to_device)
+                    && r.offer != outgoing
+                    && r.sdp.len() <= MAX_SDP_LEN
+                {
+                    effects.updates.push(CallUpdate::Renegotiate {
+                        call_id,
+                        sdp: r.sdp.clone(),
+                        offer: r.offer,
+                        generation: r.generation,
+                    });
+                }
+            }
         }
         effects
+    }
+
+    /// Whether a message from device `device` of `sender`, for device `to_device`, comes from
+    /// the other end of this device's connected call `call_id`.
+    fn is_other_end(
+        &self,
+        call_id: u64,
+        sender: AccountId,
+        device: DeviceId,
+        to_device: u32,
+    ) -> bool {
+        self.calls.get(&call_id).is_some_and(|c| {
+            c.state == State::Active
+                && c.peer == sender
+                && c.remote_device == Some(device)
+                && to_device == self.my_device.get()
+        })
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -2,6 +2,7 @@
 //! answers a response body or an [`ApiError`] with a status and a short reason.
 
 pub mod account;
+pub mod calls;
 pub mod devices;
 pub mod groups;
 pub mod messages;
@@ -177,5 +178,6 @@ pub async fn dispatch<D: Storage>(
         B::GetGroup(r) => groups::get(state, authed(who)?, r).await,
         B::AcceptGroup(r) => groups::accept(state, authed(who)?, r).await,
         B::SendGroupMessage(r) => groups::send(state, authed(who)?, r).await,
+        B::GetIceServers(_) => calls::ice_servers(state, authed(who)?).await,
     }
 }

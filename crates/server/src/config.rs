@@ -36,6 +36,8 @@ pub struct RelayConfig {
     pub trusted_proxies: Vec<IpNet>,
     /// The bearer token `/metrics` needs; `None`: `/metrics` is off.
     pub metrics_token: Option<String>,
+    /// The STUN and TURN servers calls use.
+    pub ice: IceConfig,
     /// Test only: ways this relay attacks its clients. Read through [`Self::misbehaves`],
     /// which is always `false` in a build without the `test-misbehave` feature.
     pub misbehave: Vec<Misbehaviour>,
@@ -56,6 +58,47 @@ impl RelayConfig {
     /// `fuzzing` feature.
     pub fn fixed_challenge(&self) -> Option<[u8; 32]> {
         self.fixed_challenge.filter(|_| cfg!(feature = "fuzzing"))
+    }
+}
+
+/// The ICE servers the relay hands its devices for calls. TURN uses the "REST API"
+/// credentials coturn checks with `use-auth-secret` and `static-auth-secret`: the user name
+/// is `<expiry unix seconds>:<account>`, the credential base64(HMAC-SHA1(secret, user name)).
+#[derive(Clone, Default)]
+pub struct IceConfig {
+    /// `stun:` URLs.
+    pub stun: Vec<String>,
+    /// `turn:` and `turns:` URLs.
+    pub turn: Vec<String>,
+    /// The secret shared with the TURN server.
+    pub turn_secret: Option<String>,
+    /// How long a TURN credential holds.
+    pub turn_ttl: Duration,
+}
+
+impl std::fmt::Debug for IceConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IceConfig")
+            .field("stun", &self.stun)
+            .field("turn", &self.turn)
+            .field("turn_secret", &self.turn_secret.as_ref().map(|_| "…"))
+            .field("turn_ttl", &self.turn_ttl)
+            .finish()
+    }
+}
+
+/// An ICE server URL flag: the scheme it must have, and no spaces or control characters.
+fn ice_url(schemes: &'static [&'static str]) -> impl Fn(&str) -> Result<String, String> + Clone {
+    move |s: &str| {
+        let s = s.trim();
+        let scheme_ok = schemes.iter().any(|p| {
+            s.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p)) && s.len() > p.len()
+        });
+        if scheme_ok && s.len() <= 256 && !s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            Ok(s.to_owned())
+        } else {
+            Err(format!("{s:?} is not a {} URL", schemes.join(" or ")))
+        }
     }
 }
 
@@ -208,6 +251,25 @@ pub struct Settings {
     #[arg(long, env = "TANDEM_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
 
+    /// STUN servers for calls (`stun:host:port`), comma-separated.
+    #[arg(long = "stun-url", env = "TANDEM_STUN_URL", value_delimiter = ',', value_parser = ice_url(&["stun:", "stuns:"]))]
+    pub stun_urls: Vec<String>,
+
+    /// TURN servers for calls (`turn:host:port?transport=udp`, `turns:host:5349`),
+    /// comma-separated; needs `--turn-secret`. Debian's `coturn` is the documented server
+    /// (see README).
+    #[arg(long = "turn-url", env = "TANDEM_TURN_URL", value_delimiter = ',', requires = "turn_secret", value_parser = ice_url(&["turn:", "turns:"]))]
+    pub turn_urls: Vec<String>,
+
+    /// The secret shared with the TURN server (coturn's `static-auth-secret`).
+    #[arg(long, env = "TANDEM_TURN_SECRET", hide_env_values = true)]
+    pub turn_secret: Option<String>,
+
+    /// How long the TURN credentials handed to a device hold, in seconds.
+    #[arg(long, env = "TANDEM_TURN_TTL_SECS", default_value_t = 43_200,
+          value_parser = clap::value_parser!(u64).range(60..=604_800))]
+    pub turn_ttl_secs: u64,
+
     /// Test only: attack the clients (`tamper-provisioning`, `inject-device:HANDLE`,
     /// `refuse-login:HANDLE`), to test that they defend themselves. Comma-separated. Only in
     /// a build with the `test-misbehave` feature; the production binary has no such flag.
@@ -279,6 +341,12 @@ impl Settings {
                 .collect(),
             trusted_proxies: self.trusted_proxies.clone(),
             metrics_token: self.metrics_token.clone().filter(|t| !t.is_empty()),
+            ice: IceConfig {
+                stun: self.stun_urls.clone(),
+                turn: self.turn_urls.clone(),
+                turn_secret: self.turn_secret.clone().filter(|t| !t.is_empty()),
+                turn_ttl: Duration::from_secs(self.turn_ttl_secs),
+            },
             #[cfg(feature = "test-misbehave")]
             misbehave: self.misbehave.clone(),
             #[cfg(not(feature = "test-misbehave"))]
@@ -312,6 +380,12 @@ mod tests {
             &["--max-clock-ahead-secs", "1"],
             &["--trusted-proxy", "not-an-ip"],
             &["--trusted-proxy", "10.0.0.0/33"],
+            &["--stun-url", "http://example.org"],
+            &["--turn-url", "stun:example.org"],
+            &["--turn-url", "turn:"],
+            &["--turn-url", "turn:a b"],
+            &["--turn-ttl-secs", "1"],
+            &["--turn-url", "turn:example.org:3478"],
         ] {
             let args = std::iter::once("tandem-server").chain(bad.iter().copied());
             assert!(Settings::try_parse_from(args).is_err(), "{bad:?} was accepted");

@@ -291,6 +291,50 @@ fn test_strangers_and_other_devices_cannot_steer_a_call() {
 }
 
 #[test]
+fn test_mute_and_ice_restart_reach_only_the_other_end_of_a_connected_call() {
+    let (mut phones, id, _) = call(true);
+    // Before anyone answered there is nothing to renegotiate or mute.
+    assert_eq!(phones[0].book.media(id, true, false), Err(CallError::WrongState));
+    let e = phones[3].book.answer(id, SDP, true, t(1_000)).unwrap();
+    let sends = phones[3].keep(e);
+    deliver(&mut phones, 3, sends, None, t(1_000));
+
+    // Bob mutes: Alice's device sees it; Bob's other device and Alice's other device do not.
+    let e = phones[3].book.media(id, true, false).unwrap();
+    let sends = phones[3].keep(e);
+    let before: Vec<usize> = phones.iter().map(|p| p.updates.len()).collect();
+    deliver(&mut phones, 3, sends, None, t(2_000));
+    assert_eq!(
+        phones[0].last(),
+        &CallUpdate::Media { call_id: id, muted: true, camera_off: false }
+    );
+    for i in [1, 2] {
+        assert_eq!(phones[i].updates.len(), before[i], "device {i} heard the mute");
+    }
+
+    // The callee cannot offer (only the caller restarts ICE), the caller can; the callee answers.
+    assert_eq!(phones[3].book.renegotiate(id, SDP.into(), true, 1), Err(CallError::WrongState));
+    let big = "x".repeat(MAX_SDP_LEN + 1);
+    assert!(matches!(phones[0].book.renegotiate(id, big, true, 1), Err(CallError::Invalid(_))));
+    let e = phones[0].book.renegotiate(id, SDP.into(), true, 1).unwrap();
+    let offer = e.sends[0].message.clone();
+    let u = phones[3].book.receive(ALICE, dev(1), &offer, t(3_000));
+    assert_eq!(
+        u.updates,
+        [CallUpdate::Renegotiate { call_id: id, sdp: SDP.into(), offer: true, generation: 1 }]
+    );
+    // Bob's device that did not take the call, a stranger, and Alice's other device: ignored.
+    assert_eq!(phones[2].book.receive(ALICE, dev(1), &offer, t(3_000)), Effects::default());
+    assert_eq!(phones[3].book.receive(EVE, dev(1), &offer, t(3_000)), Effects::default());
+    assert_eq!(phones[3].book.receive(ALICE, dev(2), &offer, t(3_000)), Effects::default());
+    // An "offer" coming back from the callee is not taken as one.
+    assert_eq!(phones[0].book.receive(BOB, dev(2), &offer, t(3_000)), Effects::default());
+    let e = phones[3].book.renegotiate(id, SDP.into(), false, 1).unwrap();
+    let u = phones[0].book.receive(BOB, dev(2), &e.sends[0].message, t(3_100));
+    assert!(matches!(&u.updates[..], [CallUpdate::Renegotiate { offer: false, .. }]));
+}
+
+#[test]
 fn test_a_flood_of_offers_is_bounded() {
     let mut bob = Phone::new(BOB, 1);
     let mut rung = 0;

@@ -11,6 +11,7 @@ use crate::calls::{
 use crate::store::{ClientChanges, ClientStore};
 use crate::transport::RelayTransport;
 use crate::wire::content::{CallMessage, Content, call_message, content};
+use crate::wire::relay::{GetIceServers, IceServers, MAX_ICE_SERVERS, request, response};
 use tandem_signal::{AccountId, DeviceId, Timestamp};
 
 impl From<CallError> for ClientError {
@@ -196,6 +197,63 @@ impl<S: ClientStore> Client<S> {
         let effects =
             self.with_calls(|book| book.candidates(call_id, candidates, generation)).await?;
         self.run_effects(transport, effects, now, rng).await.map(|_| ())
+    }
+
+    /// Tells the other end of this device's connected call that the microphone or camera
+    /// went off or on.
+    pub async fn send_call_media<T: RelayTransport + ?Sized>(
+        &self,
+        transport: &T,
+        call_id: u64,
+        muted: bool,
+        camera_off: bool,
+        now: Timestamp,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(), ClientError> {
+        let effects = self.with_calls(|book| book.media(call_id, muted, camera_off)).await?;
+        self.run_effects(transport, effects, now, rng).await.map(|_| ())
+    }
+
+    /// Sends a new offer (the caller's device, for an ICE restart) or the answer to one.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn renegotiate_call<T: RelayTransport + ?Sized>(
+        &self,
+        transport: &T,
+        call_id: u64,
+        sdp: String,
+        offer: bool,
+        generation: u32,
+        now: Timestamp,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(), ClientError> {
+        let effects =
+            self.with_calls(|book| book.renegotiate(call_id, sdp, offer, generation)).await?;
+        self.run_effects(transport, effects, now, rng).await.map(|_| ())
+    }
+
+    /// The STUN and TURN servers the relay names for calls (TURN with credentials that
+    /// expire at `expires_ms`, the relay's clock). Each server's URLs are checked: only
+    /// `stun:`, `stuns:`, `turn:` and `turns:` URLs of sane length are kept.
+    pub async fn ice_servers<T: RelayTransport + ?Sized>(
+        &self,
+        transport: &T,
+    ) -> Result<IceServers, ClientError> {
+        let body = super::call(transport, request::Body::GetIceServers(GetIceServers {})).await?;
+        let Some(response::Body::IceServers(mut ice)) = body else {
+            return Err(ClientError::UnexpectedResponse("ice servers"));
+        };
+        ice.servers.truncate(MAX_ICE_SERVERS);
+        for server in &mut ice.servers {
+            server.urls.retain(|u| {
+                let scheme = u.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
+                u.len() <= 256
+                    && matches!(scheme.as_deref(), Some("stun" | "stuns" | "turn" | "turns"))
+            });
+            server.urls.truncate(MAX_ICE_SERVERS);
+        }
+        ice.servers
+            .retain(|s| !s.urls.is_empty() && s.username.len() <= 256 && s.credential.len() <= 256);
+        Ok(ice)
     }
 
     /// Ends calls that rang too long; returns the updates, and how long until the next

@@ -59,7 +59,7 @@ pub struct CallMessage {
     #[prost(bytes = "vec", tag = "2")]
     pub peer: Vec<u8>,
     /// What this step is.
-    #[prost(oneof = "call_message::Kind", tags = "3, 4, 5, 6")]
+    #[prost(oneof = "call_message::Kind", tags = "3, 4, 5, 6, 7, 8")]
     pub kind: Option<call_message::Kind>,
 }
 
@@ -80,6 +80,12 @@ pub mod call_message {
         /// The call ends (or is refused).
         #[prost(message, tag = "6")]
         Hangup(super::CallHangup),
+        /// The sender's microphone or camera was turned off or on.
+        #[prost(message, tag = "7")]
+        Media(super::CallMedia),
+        /// A new offer or answer for a connected call (an ICE restart after a network change).
+        #[prost(message, tag = "8")]
+        Renegotiate(super::CallRenegotiate),
     }
 }
 
@@ -135,6 +141,39 @@ pub struct CallIce {
     pub candidates: Vec<String>,
     /// The ICE generation (0, then one more per ICE restart).
     #[prost(uint32, tag = "3")]
+    pub generation: u32,
+}
+
+/// What the sender of a connected call sends now, for the other end's screen.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CallMedia {
+    /// The device it is for (the other end's).
+    #[prost(uint32, tag = "1")]
+    pub to_device: u32,
+    /// The microphone is off.
+    #[prost(bool, tag = "2")]
+    pub muted: bool,
+    /// The camera is off (or the call has none).
+    #[prost(bool, tag = "3")]
+    pub camera_off: bool,
+}
+
+/// A renegotiation of a connected call: the caller's device sends a new offer (an ICE
+/// restart), the callee's device its answer. The DTLS certificates stay the ones the first
+/// offer and answer named.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct CallRenegotiate {
+    /// The device it is for (the other end's).
+    #[prost(uint32, tag = "1")]
+    pub to_device: u32,
+    /// The new SDP.
+    #[prost(string, tag = "2")]
+    pub sdp: String,
+    /// An offer (else an answer).
+    #[prost(bool, tag = "3")]
+    pub offer: bool,
+    /// The ICE generation it starts (one more per restart).
+    #[prost(uint32, tag = "4")]
     pub generation: u32,
 }
 

@@ -6,12 +6,14 @@
 //! in any order; a client may have several in flight.
 
 mod account;
+mod calls;
 mod devices;
 mod groups;
 mod messages;
 mod prekeys;
 
 pub use account::*;
+pub use calls::*;
 pub use devices::*;
 pub use groups::*;
 pub use messages::*;
@@ -55,14 +57,14 @@ pub struct Request {
     /// What is asked.
     #[prost(
         oneof = "request::Body",
-        tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 25, 26, 27, 28, 29, 31, 33, 34, 35, 36"
+        tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 25, 26, 27, 28, 29, 31, 33, 34, 35, 36, 37"
     )]
     pub body: Option<request::Body>,
 }
 
 /// The variants of [`Request`].
 pub mod request {
-    use super::{account, devices, groups, messages, prekeys};
+    use super::{account, calls, devices, groups, messages, prekeys};
 
     /// What a request asks for. Only `Ping`, `RegisterAccount`, `Authenticate`,
     /// `RegisterDevice` and `OpenProvisioning` are allowed before the socket has
@@ -136,6 +138,9 @@ pub mod request {
         /// Invited members: accept or decline a group.
         #[prost(message, tag = "36")]
         AcceptGroup(groups::AcceptGroup),
+        /// The STUN and TURN servers for calls.
+        #[prost(message, tag = "37")]
+        GetIceServers(calls::GetIceServers),
     }
 }
 
@@ -230,14 +235,14 @@ pub struct Response {
     /// The result, when there is one.
     #[prost(
         oneof = "response::Body",
-        tags = "10, 11, 12, 13, 14, 16, 19, 20, 21, 26, 28, 30, 31, 32"
+        tags = "10, 11, 12, 13, 14, 16, 19, 20, 21, 26, 28, 30, 31, 32, 33"
     )]
     pub body: Option<response::Body>,
 }
 
 /// The variants of [`Response`].
 pub mod response {
-    use super::{account, devices, groups, messages, prekeys};
+    use super::{account, calls, devices, groups, messages, prekeys};
 
     /// What a response carries.
     #[derive(Clone, PartialEq, prost::Oneof)]
@@ -285,6 +290,9 @@ pub mod response {
         /// A group's signed states (answer to `GetGroup`, `CreateGroup`, `UpdateGroup`).
         #[prost(message, tag = "32")]
         GroupStates(groups::GroupStates),
+        /// The ICE servers for calls.
+        #[prost(message, tag = "33")]
+        IceServers(calls::IceServers),
     }
 }
 

@@ -16,6 +16,7 @@ use tandem_core::{AccountId, DeviceId, IdentityKeyPair, Timestamp};
 
 use super::*;
 use crate::{RelayConfig, Settings, SqliteStorage};
+use clap::Parser;
 
 mod attacks;
 mod devices;
@@ -414,6 +415,45 @@ fn send(recipient: &Device, timestamp: u64, copies: Vec<OutgoingMessage>) -> req
         timestamp,
         messages: copies,
     })
+}
+
+#[tokio::test]
+async fn test_ice_servers_go_to_logged_in_devices_with_expiring_turn_credentials() {
+    let settings = Settings::try_parse_from([
+        "tandem-server",
+        "--stun-url",
+        "stun:turn.example.org:3478",
+        "--turn-url",
+        "turn:turn.example.org:3478?transport=udp,turns:turn.example.org:5349",
+        "--turn-secret",
+        "s3cret",
+        "--turn-ttl-secs",
+        "600",
+    ])
+    .unwrap();
+    let (state, _dir) = state_with(settings.relay_config()).await;
+    let mut rng = SeededRng::new(5);
+    let alice = register(&state, "Alice", &mut rng).await;
+    let mut c = Client::connect(&state).await;
+    // A stranger without a login gets no TURN credentials.
+    let r = c.request(request::Body::GetIceServers(GetIceServers {})).await;
+    assert_eq!(r.status(), Status::Unauthenticated);
+    c.ok(c.login(&alice, &mut rng)).await;
+    let before = crate::now_ms();
+    let Some(response::Body::IceServers(ice)) =
+        c.ok(request::Body::GetIceServers(GetIceServers {})).await
+    else {
+        panic!("no ICE servers")
+    };
+    assert_eq!(ice.servers[0].urls, ["stun:turn.example.org:3478"]);
+    let turn = &ice.servers[1];
+    assert_eq!(turn.urls.len(), 2);
+    let (expiry, account) = turn.username.split_once(':').unwrap();
+    assert_eq!(account, hex::encode(alice.account.0));
+    let expiry: u64 = expiry.parse().unwrap();
+    assert!((before / 1000 + 600..=before / 1000 + 602).contains(&expiry));
+    assert_eq!(ice.expires_ms, expiry * 1000);
+    assert_eq!(turn.credential.len(), 28, "base64 of a 20-byte HMAC-SHA1");
 }
 
 #[tokio::test]
