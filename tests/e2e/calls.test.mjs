@@ -36,6 +36,14 @@ const remoteVideo = (page) => page.evaluate(() => {
 });
 
 /** Inbound audio energy and video frames decoded, from the peer connection's stats. */
+const attr = async (page, name) => page.getByTestId('call-screen').getAttribute(name).catch(() => null);
+const energy = async (page) => Number(await attr(page, 'data-audio-energy'));
+/** Whether the received audio's energy still rises over two seconds. */
+async function audioRising(page) {
+  const before = await energy(page);
+  await new Promise((r) => setTimeout(r, 2000));
+  return (await energy(page)) > before + 1e-4;
+}
 const opened = async (page) => Number(await page.getByTestId('call-screen').getAttribute('data-frames-opened'));
 const dropped = async (page) => Number(await page.getByTestId('call-screen').getAttribute('data-frames-dropped'));
 
@@ -57,12 +65,14 @@ test('Alice calls Bob on two devices: both ring, one answers, media flows both w
     for (const b of [b1, b2]) {
       await until('Bob rings', async () => (await callState(b)) === 'incoming', 20_000);
       assert.match(await b.getByTestId('call-title').textContent(), /alice is video calling you/);
+      await until('ringtone', async () => (await attr(b, 'data-ringtone')) === 'true');
     }
     await screenshot(b2, 'call-incoming');
 
     // Bob answers on his second device; the first stops ringing.
     await b2.getByTestId('call-answer').click();
     await until('Bob 1 told', async () => /Answered on another device/.test(await status(b1)));
+    assert.equal(await attr(b2, 'data-ringtone'), 'false', 'the ringtone stops on answer');
     for (const p of [a, b2]) await until('in call', async () => (await callState(p)) === 'in-call', 30_000);
 
     // Frames are opened end to end, and the remote video shows the fake camera's pattern.
@@ -70,14 +80,47 @@ test('Alice calls Bob on two devices: both ring, one answers, media flows both w
       await until('frames opened', async () => (await opened(p)) > 30, 30_000);
       await until('remote video lit', async () => { const v = await remoteVideo(p); return v.decoded > 10 && v.lit > 100; }, 30_000);
       assert.equal(await dropped(p), 0);
+      await until('audio flows', () => audioRising(p), 30_000);
     }
     await screenshot(a, 'call-in-progress');
 
-    // Mute and camera off are seen by the other side: fewer frames arrive.
+    // Mute and camera off are seen by the other side: its screen says so, the audio goes
+    // silent and the picture dark.
     await a.getByTestId('call-mute').click();
     assert.equal(await a.getByTestId('call-mute').getAttribute('aria-pressed'), 'true');
+    await until('Bob sees the mute', async () => (await attr(b2, 'data-remote-muted')) === 'true');
+    await until('silence', async () => !(await audioRising(b2)), 20_000);
     await a.getByTestId('call-camera').click();
     assert.equal(await a.getByTestId('call-camera').getAttribute('aria-pressed'), 'true');
+    await until('Bob sees the camera off', async () => (await attr(b2, 'data-remote-camera-off')) === 'true');
+    assert.match(await b2.getByTestId('call-remote-state').textContent(), /alice muted their microphone and turned their camera off/);
+    await until('dark picture', async () => (await remoteVideo(b2)).lit === 0, 20_000);
+    await screenshot(b2, 'call-remote-muted');
+    await a.getByTestId('call-mute').click();
+    await a.getByTestId('call-camera').click();
+    await until('Bob hears Alice again', async () => (await attr(b2, 'data-remote-muted')) === 'false' && (await audioRising(b2)), 20_000);
+    await until('picture back', async () => (await remoteVideo(b2)).lit > 100, 20_000);
+
+    // Bob switches to another microphone mid-call: the new one is end-to-end protected too.
+    await b2.getByTestId('call-devices').click();
+    const mics = b2.getByTestId('call-microphone');
+    await until('microphones listed', async () => (await mics.locator('option').count()) > 1);
+    const current = await mics.inputValue();
+    const other = (await mics.locator('option').evaluateAll((os) => os.map((o) => o.value))).find((v) => v !== current);
+    await mics.selectOption(other);
+    await until('switched', async () => (await mics.inputValue()) === other);
+    assert.equal(await b2.getByTestId('call-note').textContent(), '');
+    await screenshot(b2, 'call-devices');
+    await until('Alice hears the new microphone', () => audioRising(a), 20_000);
+    assert.equal(await dropped(a), 0);
+
+    // A network change on Alice's side: she restarts ICE through the encrypted signalling,
+    // and the call goes on.
+    await a.evaluate(() => window.dispatchEvent(new Event('online')));
+    for (const p of [a, b2]) await until('ICE generation 1', async () => (await attr(p, 'data-ice-generation')) === '1', 20_000);
+    const before = await opened(b2);
+    await until('frames after the restart', async () => (await opened(b2)) > before + 30, 20_000);
+    assert.equal(await callState(a), 'in-call');
 
     await a.getByTestId('call-hang-up').click();
     await until('Bob sees the end', async () => /Call ended/.test(await status(b2)));
@@ -86,6 +129,17 @@ test('Alice calls Bob on two devices: both ring, one answers, media flows both w
     await until('Alice line', async () => (await lines(a)).some((l) => /Outgoing video call, \d/.test(l)));
     await until('Bob 2 line', async () => { await b2.getByTestId('chat-row').filter({ hasText: 'alice' }).click().catch(() => {}); return (await lines(b2)).some((l) => /Incoming video call, \d/.test(l)); });
     await until('Bob 1 line', async () => (await lines(b1)).some((l) => /answered on another device/.test(l)));
+
+    // Nobody answers for 45 s: a missed call on every device of both people.
+    await a.getByTestId('call-voice').click();
+    for (const b of [b1, b2]) await until('Bob rings', async () => (await callState(b)) === 'incoming', 20_000);
+    await until('no answer', async () => /No answer/i.test(await status(a)), 60_000);
+    await until('Alice line', async () => (await lines(a)).some((l) => /Outgoing voice call, no answer/.test(l)));
+    for (const b of [b1, b2]) {
+      await until('stopped ringing', async () => (await callState(b)) !== 'incoming', 10_000);
+      await until('missed line', async () => (await lines(b)).some((l) => /Missed voice call/.test(l)));
+    }
+    await screenshot(b1, 'call-missed');
 
     // The relay never saw the SDP in clear.
     const stored = readdirSync(dataDir).map((f) => join(dataDir, f)).filter((f) => statSync(f).isFile());
@@ -98,14 +152,30 @@ test('Alice calls Bob on two devices: both ring, one answers, media flows both w
   }
 });
 
-test('decline, a wrong secret, and a connection whose certificate is not the offered one', async () => {
+test('decline, busy, a wrong secret, a certificate that is not the offered one, and the relay\'s ICE servers', async () => {
   const dataDir = tempDir('data');
-  const server = await startServer({ dataDir });
+  // The relay names STUN and TURN servers (nothing listens there: the calls still connect
+  // by host candidates, and the app must have handed the servers to its peer connections).
+  const server = await startServer({
+    dataDir,
+    extraArgs: ['--stun-url', 'stun:127.0.0.1:9', '--turn-url', 'turn:127.0.0.1:9?transport=udp', '--turn-secret', 'test-secret'],
+  });
   const alice = await launchBrowser();
   const bob = await launchBrowser();
+  const carol = await launchBrowser();
   try {
     const a = await alice.context.newPage();
     const b = await bob.context.newPage();
+    const c = await carol.context.newPage();
+    await a.addInitScript(() => {
+      const Native = RTCPeerConnection;
+      window.__iceConfigs = [];
+      window.RTCPeerConnection = function (config, ...rest) {
+        window.__iceConfigs.push(JSON.parse(JSON.stringify(config || {})));
+        return new Native(config, ...rest);
+      };
+      window.RTCPeerConnection.prototype = Native.prototype;
+    });
     // Bob's tab can be made to hold a wrong secret or to see another certificate, from
     // outside the app: the key the page hands its media worker, and the stats it reads.
     await b.addInitScript(() => {
@@ -125,7 +195,9 @@ test('decline, a wrong secret, and a connection whose certificate is not the off
     });
     await createAccount(a, server.url, 'alice');
     await createAccount(b, server.url, 'bob');
+    await createAccount(c, server.url, 'carol');
     await openChat(a, 'bob');
+    await openChat(c, 'bob');
 
     // Declined: both sides end, with the line.
     await a.getByTestId('call-voice').click();
@@ -142,6 +214,19 @@ test('decline, a wrong secret, and a connection whose certificate is not the off
     await until('in call', async () => (await callState(b)) === 'in-call', 30_000);
     await until('frames dropped', async () => (await dropped(b)) > 30, 30_000);
     assert.equal(await opened(b), 0, 'no frame opened under a wrong secret');
+
+    // The peer connection got the relay's servers, TURN with a time-limited credential.
+    const servers = (await a.evaluate(() => window.__iceConfigs)).at(-1).iceServers;
+    assert.deepEqual(servers[0].urls, ['stun:127.0.0.1:9']);
+    assert.deepEqual(servers[1].urls, ['turn:127.0.0.1:9?transport=udp']);
+    assert.match(servers[1].username, /^\d{10}:[0-9a-f]{32}$/);
+    assert.equal(servers[1].credential.length, 28);
+
+    // Carol calls Bob while he is in a call: busy, and nothing rings on his side.
+    await c.getByTestId('call-voice').click();
+    await until('Carol told', async () => /in another call/.test(await status(c)), 20_000);
+    await until('Carol line', async () => (await lines(c)).some((l) => /Outgoing voice call, busy/.test(l)));
+    assert.equal(await callState(b), 'in-call');
     await a.getByTestId('call-hang-up').click();
     await until('ended', async () => (await callState(b)) !== 'in-call');
     await b.evaluate(() => { window.__wrongKey = false; window.__otherCert = true; });
@@ -154,9 +239,13 @@ test('decline, a wrong secret, and a connection whose certificate is not the off
     assert.equal(await b.getByTestId('call-status').getAttribute('role'), 'alert');
     await screenshot(b, 'call-security-warning');
     await until('Alice sees it end', async () => (await callState(a)) !== 'connecting' && (await callState(a)) !== 'in-call', 30_000);
+    // Bob's side of Carol's busy call: a missed call in their chat.
+    await b.getByTestId('chat-row').filter({ hasText: 'carol' }).click();
+    await until('Bob line', async () => (await lines(b)).some((l) => /Missed voice call/.test(l)));
   } finally {
     await alice.close();
     await bob.close();
+    await carol.close();
     await server.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }

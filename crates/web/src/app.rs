@@ -126,6 +126,9 @@ pub fn App() -> impl IntoView {
     let relay_for_notice = StoredValue::new(relay.client.clone());
     // This tab's calls, for the device that is ready.
     let calls_slot = StoredValue::new(None::<SendWrapper<Rc<crate::call::Calls>>>);
+    // The calls' signals belong to the app, not to the view of one phase: a notice may reach
+    // them while the view is being replaced.
+    let app_owner = StoredValue::new(Owner::current().map(SendWrapper::new));
     provide_context(crate::components::CallsContext(calls_slot));
     let on_notice = move |n: Notice| {
         match n {
@@ -520,14 +523,17 @@ pub fn App() -> impl IntoView {
                     </main>
                 }.into_any(),
                 Phase::Ready(device) => {
-                    let calls = match calls_slot.get_value() {
-                        Some(c) => c,
-                        None => {
-                            let c = SendWrapper::new(crate::call::Calls::new((*device).clone()));
-                            calls_slot.set_value(Some(c.clone()));
-                            c
-                        }
-                    };
+                    // Each ready device (after a reset, or when this tab takes over the engine)
+                    // gets its own calls; the previous one's media and listeners go.
+                    let make = || crate::call::Calls::new((*device).clone());
+                    let calls = SendWrapper::new(match app_owner.get_value() {
+                        Some(owner) => owner.with(make),
+                        None => make(),
+                    });
+                    if let Some(old) = calls_slot.get_value() {
+                        old.close();
+                    }
+                    calls_slot.set_value(Some(calls.clone()));
                     let calls = StoredValue::new(calls);
                     view! {
                     <CallScreen calls=calls now=now/>

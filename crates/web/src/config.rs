@@ -149,10 +149,3 @@ pub fn set_server_url(input: Option<&str>) -> Result<String, ConfigError> {
 pub fn is_default(url: &str) -> bool {
     url == default_server_url()
 }
-
-/// The ICE servers calls use, as an `RTCIceServer` list. None yet: peers connect by their
-/// host candidates (same machine or network); STUN/TURN from the relay is open in issue 16.
-#[cfg(target_family = "wasm")]
-pub fn ice_servers() -> wasm_bindgen::JsValue {
-    js_sys::Array::new().into()
-}

@@ -20,6 +20,12 @@ use crate::device::{ActionError, Command, Device, ErrorKind, Outcome};
 /// How long the screen shows why a call ended.
 const ENDED_SHOWN: Duration = Duration::from_secs(4);
 
+/// How many ICE restarts a call tries before it gives up on a lost connection.
+const MAX_RESTARTS: u32 = 3;
+
+/// How long a lost connection may wait for the other end's restart before the call ends.
+const RECONNECT_WAIT: Duration = Duration::from_secs(20);
+
 fn get(v: &JsValue, key: &str) -> JsValue {
     Reflect::get(v, &key.into()).unwrap_or(JsValue::UNDEFINED)
 }
@@ -50,6 +56,9 @@ fn now_ms() -> f64 {
     js_sys::Date::now()
 }
 
+/// A listener for a window event.
+type EventListener = Closure<dyn FnMut(JsValue)>;
+
 /// A listener for a worker's messages.
 type MessageListener = Closure<dyn FnMut(web_sys::MessageEvent)>;
 
@@ -57,6 +66,12 @@ type MessageListener = Closure<dyn FnMut(web_sys::MessageEvent)>;
 struct Live {
     call_id: Cell<u64>,
     peer: AccountId,
+    /// This device placed the call (so it is the one that restarts ICE).
+    outgoing: bool,
+    /// The ICE generation: one more per restart.
+    generation: Cell<u32>,
+    /// Restarts tried since the connection was last up.
+    restarts: Cell<u32>,
     pc: JsValue,
     local: JsValue,
     /// The fingerprint the other end's encrypted offer or answer named.
@@ -95,8 +110,31 @@ pub struct Calls {
     pub muted: RwSignal<bool>,
     /// The camera is off.
     pub camera_off: RwSignal<bool>,
-    /// The other end's camera is off (no video frames coming).
+    /// The media worker's frame counts: protected, opened, dropped, passed in clear.
     pub frames: RwSignal<[f64; 4]>,
+    /// From the connection's statistics: the received audio's total energy and the video
+    /// frames decoded (the call screen exposes them for tests and diagnostics).
+    pub inbound: RwSignal<[f64; 2]>,
+    /// The other end's microphone is off.
+    pub remote_muted: RwSignal<bool>,
+    /// The other end's camera is off.
+    pub remote_camera_off: RwSignal<bool>,
+    /// The connection was lost and is being restarted.
+    pub reconnecting: RwSignal<bool>,
+    /// The call's ICE generation (one more per restart).
+    pub ice_generation: RwSignal<u32>,
+    /// The ringtone plays.
+    pub ringtone: RwSignal<bool>,
+    /// A problem to show on the call screen without ending the call.
+    pub note: RwSignal<String>,
+    /// The microphones and cameras this browser has: (kind, device id, label).
+    pub inputs: RwSignal<Vec<(String, String, String)>>,
+    /// The microphone and camera in use (device ids).
+    pub chosen: RwSignal<(String, String)>,
+    ringer: RefCell<Option<JsValue>>,
+    /// The relay's ICE servers and until when their TURN credentials hold (ms).
+    ice: RefCell<Option<(Array, f64)>>,
+    _online: RefCell<Option<EventListener>>,
     live: RefCell<Option<Rc<Live>>>,
     ring: RefCell<Option<Ring>>,
     worker: RefCell<Option<web_sys::Worker>>,
@@ -122,6 +160,18 @@ impl Calls {
             muted: RwSignal::new(false),
             camera_off: RwSignal::new(false),
             frames: RwSignal::new([0.0; 4]),
+            inbound: RwSignal::new([0.0; 2]),
+            remote_muted: RwSignal::new(false),
+            remote_camera_off: RwSignal::new(false),
+            reconnecting: RwSignal::new(false),
+            ice_generation: RwSignal::new(0),
+            ringtone: RwSignal::new(false),
+            note: RwSignal::new(String::new()),
+            inputs: RwSignal::new(Vec::new()),
+            chosen: RwSignal::new((String::new(), String::new())),
+            ringer: RefCell::new(None),
+            ice: RefCell::new(None),
+            _online: RefCell::new(None),
             live: RefCell::new(None),
             ring: RefCell::new(None),
             worker: RefCell::new(None),
@@ -130,6 +180,17 @@ impl Calls {
             _worker_listener: RefCell::new(None),
         });
         *calls.me.borrow_mut() = Rc::downgrade(&calls);
+        // A network change (back online, another network): the caller restarts ICE at once.
+        let weak = Rc::downgrade(&calls);
+        let online = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+            if let Some(calls) = weak.upgrade() {
+                spawn_local(async move { calls.network_changed().await });
+            }
+        });
+        if let Some(w) = web_sys::window() {
+            let _ = w.add_event_listener_with_callback("online", online.as_ref().unchecked_ref());
+        }
+        *calls._online.borrow_mut() = Some(online);
         calls
     }
 
@@ -269,6 +330,18 @@ impl Calls {
                     add_candidate(&live.pc, &c).await;
                 }
             }
+            CallNotice::Media { call_id, muted, camera_off } => {
+                if self.live.borrow().as_ref().is_some_and(|l| l.call_id.get() == call_id) {
+                    self.remote_muted.set(muted);
+                    self.remote_camera_off.set(camera_off);
+                }
+            }
+            CallNotice::Renegotiate { call_id, sdp, offer, generation } => {
+                let Some(live) = self.live.borrow().clone() else { return };
+                if live.call_id.get() == call_id {
+                    self.renegotiated(&live, sdp, offer, generation).await;
+                }
+            }
             CallNotice::Elsewhere { peer, connected, .. } => {
                 let Ok(peer) = AccountId::from_bytes(&peer) else { return };
                 if self.live.borrow().is_some() {
@@ -302,6 +375,18 @@ impl Calls {
                 }
             }
         }
+    }
+
+    /// Shows `text` on the call screen for a few seconds; the call goes on.
+    pub fn say(&self, text: String) {
+        self.note.set(text.clone());
+        let note = self.note;
+        spawn_local(async move {
+            crate::transport::sleep(ENDED_SHOWN).await;
+            if note.get_untracked() == text {
+                note.set(String::new());
+            }
+        });
     }
 
     fn show_ended(self: &Rc<Self>, text: String, security: bool) {
@@ -342,7 +427,7 @@ impl Calls {
         }
         self.phase.set(CallPhase::Calling { name: name.clone(), video });
         let result = async {
-            let live = self.connect(peer, video).await?;
+            let live = self.connect(peer, video, true).await?;
             let offer = call_async(&live.pc, "createOffer", &[]).await.map_err(|e| failed(&e))?;
             call_async(&live.pc, "setLocalDescription", &[offer]).await.map_err(|e| failed(&e))?;
             let sdp =
@@ -383,7 +468,7 @@ impl Calls {
         let name = self.name(ring.peer).await;
         self.phase.set(CallPhase::Connecting { name });
         let result = async {
-            let live = self.connect(ring.peer, ring.video).await?;
+            let live = self.connect(ring.peer, ring.video, false).await?;
             live.call_id.set(ring.call_id);
             *live.expected_fingerprint.borrow_mut() = ring.fingerprint.clone();
             *self.live.borrow_mut() = Some(live.clone());
@@ -444,6 +529,7 @@ impl Calls {
         let muted = !self.muted.get_untracked();
         self.set_tracks("getAudioTracks", !muted);
         self.muted.set(muted);
+        self.tell_media();
     }
 
     /// Turns the camera off or on.
@@ -451,6 +537,327 @@ impl Calls {
         let off = !self.camera_off.get_untracked();
         self.set_tracks("getVideoTracks", !off);
         self.camera_off.set(off);
+        self.tell_media();
+    }
+
+    /// Tells the other end (its screen shows it) that the microphone or camera changed.
+    fn tell_media(&self) {
+        let Some(call_id) = self.live.borrow().as_ref().map(|l| l.call_id.get()) else { return };
+        if call_id == 0 {
+            return;
+        }
+        let (muted, camera_off) = (self.muted.get_untracked(), self.camera_off.get_untracked());
+        let device = self.device.clone();
+        spawn_local(async move {
+            let _ = device.run(Command::CallMedia { call_id, muted, camera_off }).await;
+        });
+    }
+
+    /// The microphones and cameras this browser has (labels once it allowed this page one).
+    pub async fn list_inputs(&self) {
+        let Some(media) = web_sys::window().and_then(|w| w.navigator().media_devices().ok()) else {
+            return;
+        };
+        let Ok(list) = call_async(&media, "enumerateDevices", &[]).await else { return };
+        let Ok(list) = list.dyn_into::<Array>() else { return };
+        let inputs = list
+            .iter()
+            .filter_map(|d| {
+                let kind = get(&d, "kind").as_string()?;
+                if kind != "audioinput" && kind != "videoinput" {
+                    return None;
+                }
+                let id = get(&d, "deviceId").as_string()?;
+                let label = get(&d, "label").as_string().filter(|l| !l.is_empty());
+                let label = label.unwrap_or_else(|| {
+                    if kind == "audioinput" { "Microphone" } else { "Camera" }.to_owned()
+                });
+                Some((kind, id, label))
+            })
+            .collect();
+        self.inputs.set(inputs);
+        if let Some(live) = self.live.borrow().as_ref() {
+            let id = |which: &str| {
+                call(&live.local, which, &[])
+                    .ok()
+                    .and_then(|t| t.dyn_into::<Array>().ok())
+                    .and_then(|t| {
+                        let track = t.get(0);
+                        let settings = call(&track, "getSettings", &[]).ok()?;
+                        get(&settings, "deviceId").as_string()
+                    })
+                    .unwrap_or_default()
+            };
+            self.chosen.set((id("getAudioTracks"), id("getVideoTracks")));
+        }
+    }
+
+    /// Switches the call to another microphone (`kind` "audioinput") or camera
+    /// ("videoinput"): the new track replaces the old one in the running connection, with the
+    /// same end-to-end transform.
+    pub async fn use_input(&self, kind: &str, device_id: String) -> Result<(), ActionError> {
+        let Some(live) = self.live.borrow().clone() else { return Ok(()) };
+        let media = web_sys::window()
+            .and_then(|w| w.navigator().media_devices().ok())
+            .ok_or_else(|| ActionError::unexpected("media devices"))?;
+        let (track_kind, getter) = if kind == "audioinput" {
+            ("audio", "getAudioTracks")
+        } else {
+            ("video", "getVideoTracks")
+        };
+        let exact = Object::new();
+        set(&exact, "exact", &device_id.clone().into());
+        let wanted = Object::new();
+        set(&wanted, "deviceId", &exact);
+        let constraints = Object::new();
+        set(&constraints, track_kind, &wanted);
+        let stream =
+            call_async(&media, "getUserMedia", &[constraints.into()]).await.map_err(|e| {
+                ActionError::new(
+                    ErrorKind::Failed,
+                    format!("Tandem could not switch to that device: {}.", js_error(&e)),
+                )
+            })?;
+        let fresh = call(&stream, getter, &[])
+            .ok()
+            .and_then(|t| t.dyn_into::<Array>().ok())
+            .map(|t| t.get(0))
+            .filter(|t| !t.is_undefined())
+            .ok_or_else(|| ActionError::new(ErrorKind::Failed, "That device gave no media."))?;
+        let enabled = if track_kind == "audio" {
+            !self.muted.get_untracked()
+        } else {
+            !self.camera_off.get_untracked()
+        };
+        set(&fresh, "enabled", &enabled.into());
+        let senders: Array =
+            call(&live.pc, "getSenders", &[]).and_then(|s| s.dyn_into()).unwrap_or_default();
+        let sender = senders
+            .iter()
+            .find(|s| get(&get(s, "track"), "kind").as_string().as_deref() == Some(track_kind));
+        let Some(sender) = sender else {
+            let _ = call(&fresh, "stop", &[]);
+            return Err(ActionError::invalid("This call has no such media to switch."));
+        };
+        call_async(&sender, "replaceTrack", std::slice::from_ref(&fresh)).await.map_err(|e| failed(&e))?;
+        if let Ok(old) = call(&live.local, getter, &[]).and_then(|t| t.dyn_into::<Array>()) {
+            for t in old.iter() {
+                let _ = call(&live.local, "removeTrack", std::slice::from_ref(&t));
+                let _ = call(&t, "stop", &[]);
+            }
+        }
+        let _ = call(&live.local, "addTrack", &[fresh]);
+        self.chosen.update(
+            |(a, v)| {
+                if track_kind == "audio" { *a = device_id } else { *v = device_id }
+            },
+        );
+        Ok(())
+    }
+
+    /// Starts or stops the ringtone (two tones, a second and a bit on, two off, for as long
+    /// as a call may ring).
+    pub fn set_ringing(&self, on: bool) {
+        if !on {
+            if let Some(ctx) = self.ringer.borrow_mut().take() {
+                let _ = call(&ctx, "close", &[]);
+            }
+            self.ringtone.set(false);
+            return;
+        }
+        if self.ringer.borrow().is_some() {
+            return;
+        }
+        let Ok(ctor) = get(&js_sys::global(), "AudioContext").dyn_into::<Function>() else {
+            return;
+        };
+        let Ok(ctx) = Reflect::construct(&ctor, &Array::new()) else { return };
+        let tone = || -> Result<(), JsValue> {
+            let gain = call(&ctx, "createGain", &[])?;
+            let level = get(&gain, "gain");
+            set(&level, "value", &0.0.into());
+            call(&gain, "connect", &[get(&ctx, "destination")])?;
+            for hz in [440.0, 480.0] {
+                let osc = call(&ctx, "createOscillator", &[])?;
+                set(&get(&osc, "frequency"), "value", &JsValue::from_f64(hz));
+                call(&osc, "connect", std::slice::from_ref(&gain))?;
+                call(&osc, "start", &[])?;
+            }
+            let t0 = get(&ctx, "currentTime").as_f64().unwrap_or(0.0);
+            let cycles = tandem_core::calls::RING_TIMEOUT.as_secs() / 3 + 1;
+            for i in 0..cycles {
+                #[allow(clippy::cast_precision_loss)] // at most a few dozen cycles
+                let on = t0 + (i as f64) * 3.0;
+                call(&level, "setValueAtTime", &[0.08.into(), on.into()])?;
+                call(&level, "setValueAtTime", &[0.0.into(), (on + 1.2).into()])?;
+            }
+            Ok(())
+        };
+        if tone().is_err() {
+            let _ = call(&ctx, "close", &[]);
+            return;
+        }
+        // A page the person never touched may not play sound yet: the tone starts once it may.
+        let ringtone = self.ringtone;
+        let ctx_for_state = ctx.clone();
+        spawn_local(async move {
+            let _ = call_async(&ctx_for_state, "resume", &[]).await;
+            let running = get(&ctx_for_state, "state").as_string().as_deref() == Some("running");
+            ringtone.set(running);
+        });
+        *self.ringer.borrow_mut() = Some(ctx);
+    }
+
+    /// The relay's STUN and TURN servers as an `RTCIceServer` list, fetched once and again
+    /// when the TURN credentials are about to expire. Without an answer (the relay is
+    /// slow), an empty list: the call still connects by host candidates where it can.
+    async fn ice_servers(&self) -> JsValue {
+        let fresh = |until: f64| until == 0.0 || until - now_ms() > 10.0 * 60.0 * 1000.0;
+        if let Some((list, until)) = self.ice.borrow().as_ref()
+            && fresh(*until)
+        {
+            return list.clone().into();
+        }
+        let asked =
+            crate::transport::within(Duration::from_secs(3), self.device.run(Command::IceServers));
+        let Some(Ok(Outcome::IceServers { servers, expires_ms })) = asked.await else {
+            return Array::new().into();
+        };
+        let list = Array::new();
+        for s in servers {
+            let server = Object::new();
+            let urls: Array = s.urls.iter().map(|u| JsValue::from_str(u)).collect();
+            set(&server, "urls", &urls);
+            if !s.username.is_empty() {
+                set(&server, "username", &s.username.into());
+                set(&server, "credential", &s.credential.into());
+            }
+            list.push(&server);
+        }
+        #[allow(clippy::cast_precision_loss)] // milliseconds since the epoch fit an f64 exactly
+        let until = expires_ms as f64;
+        *self.ice.borrow_mut() = Some((list.clone(), until));
+        list.into()
+    }
+
+    /// Ends whatever this tab's calls hold (media, ringtone, the network listener), when the
+    /// device they belong to is replaced.
+    pub fn close(&self) {
+        self.teardown();
+        self.set_ringing(false);
+        if let (Some(w), Some(online)) = (web_sys::window(), self._online.borrow_mut().take()) {
+            let _ =
+                w.remove_event_listener_with_callback("online", online.as_ref().unchecked_ref());
+        }
+        if let Some(w) = self.worker.borrow_mut().take() {
+            w.terminate();
+        }
+    }
+
+    /// The network changed: the caller restarts ICE on a call that is up.
+    async fn network_changed(self: &Rc<Self>) {
+        let Some(live) = self.live.borrow().clone() else { return };
+        if live.outgoing && live.remote_set.get() && live.call_id.get() != 0 {
+            self.restart_ice(&live).await;
+        }
+    }
+
+    /// The caller's side of an ICE restart: a new offer through the encrypted signalling.
+    async fn restart_ice(self: &Rc<Self>, live: &Rc<Live>) {
+        let generation = live.generation.get() + 1;
+        live.generation.set(generation);
+        live.restarts.set(live.restarts.get() + 1);
+        let options = Object::new();
+        set(&options, "iceRestart", &true.into());
+        let result = async {
+            let offer = call_async(&live.pc, "createOffer", &[options.into()]).await?;
+            call_async(&live.pc, "setLocalDescription", &[offer]).await?;
+            Ok::<_, JsValue>(
+                get(&get(&live.pc, "localDescription"), "sdp").as_string().unwrap_or_default(),
+            )
+        }
+        .await;
+        let sdp = match result {
+            Ok(sdp) => sdp,
+            Err(e) => {
+                self.fail(&format!("The call's connection could not restart: {}.", js_error(&e)))
+                    .await;
+                return;
+            }
+        };
+        self.ice_generation.set(generation);
+        let call_id = live.call_id.get();
+        let _ = self
+            .device
+            .run(Command::RenegotiateCall { call_id, sdp, offer: true, generation })
+            .await;
+    }
+
+    /// The other end's new offer (this device answers it) or its answer to this device's.
+    async fn renegotiated(
+        self: &Rc<Self>,
+        live: &Rc<Live>,
+        sdp: String,
+        offer: bool,
+        generation: u32,
+    ) {
+        let desc = Object::new();
+        set(&desc, "type", &(if offer { "offer" } else { "answer" }).into());
+        set(&desc, "sdp", &sdp.into());
+        if let Err(e) = call_async(&live.pc, "setRemoteDescription", &[desc.into()]).await {
+            self.fail(&format!("The call's connection could not restart: {}.", js_error(&e))).await;
+            return;
+        }
+        live.generation.set(generation);
+        self.ice_generation.set(generation);
+        if !offer {
+            return;
+        }
+        let answer = async {
+            let answer = call_async(&live.pc, "createAnswer", &[]).await?;
+            call_async(&live.pc, "setLocalDescription", &[answer]).await?;
+            Ok::<_, JsValue>(
+                get(&get(&live.pc, "localDescription"), "sdp").as_string().unwrap_or_default(),
+            )
+        }
+        .await;
+        match answer {
+            Ok(sdp) => {
+                let call_id = live.call_id.get();
+                let _ = self
+                    .device
+                    .run(Command::RenegotiateCall { call_id, sdp, offer: false, generation })
+                    .await;
+            }
+            Err(e) => {
+                self.fail(&format!("The call's connection could not restart: {}.", js_error(&e)))
+                    .await;
+            }
+        }
+    }
+
+    /// The connection dropped (`failed`: for good): the caller restarts ICE (a few times);
+    /// the callee waits for that restart. A call that does not come back ends.
+    async fn connection_lost(self: &Rc<Self>, live: Rc<Live>, failed: bool) {
+        self.reconnecting.set(true);
+        if live.outgoing
+            && live.restarts.get() < MAX_RESTARTS
+            && (failed || live.restarts.get() == 0)
+        {
+            self.restart_ice(&live).await;
+        }
+        let started = now_ms();
+        while now_ms() - started < RECONNECT_WAIT.as_secs_f64() * 1000.0 {
+            crate::transport::sleep(Duration::from_millis(500)).await;
+            let current = self.live.borrow().as_ref().is_some_and(|l| Rc::ptr_eq(l, &live));
+            if !current {
+                return;
+            }
+            if get(&live.pc, "connectionState").as_string().as_deref() == Some("connected") {
+                return;
+            }
+        }
+        self.fail("The call's connection was lost. Check your network and call again.").await;
     }
 
     fn set_tracks(&self, which: &str, enabled: bool) {
@@ -468,6 +875,7 @@ impl Calls {
         self: &Rc<Self>,
         peer: AccountId,
         video: bool,
+        outgoing: bool,
     ) -> Result<Rc<Live>, ActionError> {
         let worker = self.worker().await.map_err(|e| ActionError::new(ErrorKind::Failed, e))?;
         let window = web_sys::window().ok_or_else(|| ActionError::unexpected("window"))?;
@@ -491,7 +899,7 @@ impl Calls {
             )
         })?;
         let config = Object::new();
-        set(&config, "iceServers", &crate::config::ice_servers());
+        set(&config, "iceServers", &self.ice_servers().await);
         let ctor = get(&js_sys::global(), "RTCPeerConnection");
         let ctor: Function = ctor.dyn_into().map_err(|_| {
             ActionError::new(ErrorKind::Failed, "This browser cannot make calls (no WebRTC).")
@@ -589,10 +997,18 @@ impl Calls {
                 "connected" if !live.checked.replace(true) => {
                     spawn_local(async move { calls.check_connection(live).await });
                 }
-                "failed" => {
+                "connected" => {
+                    live.restarts.set(0);
+                    calls.reconnecting.set(false);
+                }
+                "failed" if !live.checked.get() => {
                     spawn_local(async move {
                         calls.fail("The call could not connect. Check your network (and the server's TURN settings) and try again.").await;
                     });
+                }
+                "disconnected" | "failed" => {
+                    let failed = state == "failed";
+                    spawn_local(async move { calls.connection_lost(live, failed).await });
                 }
                 _ => {}
             }
@@ -601,9 +1017,16 @@ impl Calls {
         self.local.set(Some(SendWrapper::new(local.clone().unchecked_into())));
         self.muted.set(false);
         self.camera_off.set(!video);
+        self.remote_muted.set(false);
+        self.remote_camera_off.set(false);
+        self.reconnecting.set(false);
+        self.ice_generation.set(0);
         let live = Rc::new(Live {
             call_id: Cell::new(0),
             peer,
+            outgoing,
+            generation: Cell::new(0),
+            restarts: Cell::new(0),
             pc,
             local,
             expected_fingerprint: RefCell::new(Vec::new()),
@@ -631,16 +1054,26 @@ impl Calls {
         }
         let name = self.name(live.peer).await;
         self.phase.set(CallPhase::InCall { name, since: now_ms() });
+        // What changed before the call connected reaches the other end now.
+        if self.muted.get_untracked() || self.camera_off.get_untracked() {
+            self.tell_media();
+        }
         // The frame counts, for the screen (and tests).
         let worker = self.worker.borrow().clone();
         let weak = Rc::downgrade(&live);
+        let inbound = self.inbound;
+        inbound.set([0.0; 2]);
         spawn_local(async move {
-            while weak.upgrade().is_some() {
+            while let Some(live) = weak.upgrade() {
                 if let Some(w) = &worker {
                     let m = Object::new();
                     set(&m, "stats", &true.into());
                     let _ = w.post_message(&m);
                 }
+                if let Some(figures) = inbound_stats(&live.pc).await {
+                    inbound.set(figures);
+                }
+                drop(live);
                 crate::transport::sleep(Duration::from_secs(1)).await;
             }
         });
@@ -740,6 +1173,24 @@ async fn remote_fingerprint(pc: &JsValue) -> Option<Vec<u8>> {
     }
     tandem_core::calls::parse_fingerprint(&get(&cert, "fingerprint").as_string()?)
         .map(|f| f.to_vec())
+}
+
+/// The received audio's total energy and the video frames decoded so far.
+async fn inbound_stats(pc: &JsValue) -> Option<[f64; 2]> {
+    let stats = call_async(pc, "getStats", &[]).await.ok()?;
+    let values: Array = call(&stats, "values", &[]).ok().map(|it| Array::from(&it))?;
+    let mut out = [0.0; 2];
+    for s in values.iter() {
+        if get(&s, "type").as_string().as_deref() != Some("inbound-rtp") {
+            continue;
+        }
+        match get(&s, "kind").as_string().as_deref() {
+            Some("audio") => out[0] += get(&s, "totalAudioEnergy").as_f64().unwrap_or(0.0),
+            Some("video") => out[1] += get(&s, "framesDecoded").as_f64().unwrap_or(0.0),
+            _ => {}
+        }
+    }
+    Some(out)
 }
 
 /// A browser notification for a call that rings while the tab is in the background.

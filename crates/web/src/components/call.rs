@@ -46,6 +46,46 @@ pub(crate) fn CallScreen(
     let c = calls.get_value();
     let phase = c.phase;
     let (muted, camera_off, frames) = (c.muted, c.camera_off, c.frames);
+    let (remote_muted, remote_camera_off) = (c.remote_muted, c.remote_camera_off);
+    let (reconnecting, ice_generation, ringtone) = (c.reconnecting, c.ice_generation, c.ringtone);
+    let (inputs, chosen) = (c.inputs, c.chosen);
+    let c_note = c.note;
+    let inbound = c.inbound;
+    let show_devices = RwSignal::new(false);
+    // The ringtone plays while a call rings here.
+    Effect::new(move |_| {
+        let ringing = matches!(phase.get(), CallPhase::Incoming { .. });
+        calls.get_value().set_ringing(ringing);
+    });
+    let choose = move |kind: &'static str, id: String| {
+        let c = (*calls.get_value()).clone();
+        spawn_local(async move {
+            if let Err(e) = c.use_input(kind, id).await {
+                c.say(e.message);
+            }
+        });
+    };
+    let toggle_devices = move || {
+        let open = !show_devices.get_untracked();
+        show_devices.set(open);
+        if open {
+            let c = (*calls.get_value()).clone();
+            spawn_local(async move { c.list_inputs().await });
+        }
+    };
+    let options = move |kind: &'static str| {
+        let current = chosen.get();
+        let current = if kind == "audioinput" { current.0 } else { current.1 };
+        inputs
+            .get()
+            .into_iter()
+            .filter(|(k, _, _)| k == kind)
+            .map(|(_, id, label)| {
+                let selected = id == current;
+                view! { <option value=id selected=selected>{label}</option> }
+            })
+            .collect_view()
+    };
     let remote_video = NodeRef::<leptos::html::Video>::new();
     let local_video = NodeRef::<leptos::html::Video>::new();
     attach(remote_video, c.remote);
@@ -114,17 +154,35 @@ pub(crate) fn CallScreen(
                 data-state=state
                 data-frames-opened=move || frames.get()[1].to_string()
                 data-frames-dropped=move || frames.get()[2].to_string()
+                data-audio-energy=move || inbound.get()[0].to_string()
+                data-frames-decoded=move || inbound.get()[1].to_string()
+                data-remote-muted=move || remote_muted.get().to_string()
+                data-remote-camera-off=move || remote_camera_off.get().to_string()
+                data-ice-generation=move || ice_generation.get().to_string()
+                data-ringtone=move || ringtone.get().to_string()
                 tabindex="-1"
                 on:keydown=on_key
             >
                 <div class="call-stage" class:hidden=move || matches!(phase.get(), CallPhase::Incoming { .. })>
-                    <video class="call-remote" node_ref=remote_video autoplay=true playsinline=true data-testid="remote-video" aria-label="The other person's video"></video>
+                    <video class="call-remote" node_ref=remote_video autoplay=true playsinline=true data-testid="remote-video" aria-label="The other person's video" class:dimmed=move || remote_camera_off.get()></video>
+                    <p class="call-remote-state" data-testid="call-remote-state" aria-live="polite">
+                        {move || {
+                            let name = match phase.get() { CallPhase::InCall { name, .. } => name, _ => return String::new() };
+                            match (remote_muted.get(), remote_camera_off.get()) {
+                                (true, true) => format!("{name} muted their microphone and turned their camera off"),
+                                (true, false) => format!("{name} muted their microphone"),
+                                (false, true) => format!("{name} turned their camera off"),
+                                (false, false) => String::new(),
+                            }
+                        }}
+                    </p>
                     <video class="call-local" node_ref=local_video autoplay=true playsinline=true muted=true data-testid="local-video" aria-label="Your camera" class:hidden=move || camera_off.get()></video>
                 </div>
                 <div class="call-info">
                     <h2 data-testid="call-title">{title}</h2>
                     <p class="muted" aria-live="polite" data-testid="call-timer">
                         {move || match phase.get() {
+                            CallPhase::InCall { .. } if reconnecting.get() => "Reconnecting…".to_owned(),
                             CallPhase::InCall { since, .. } => duration(now.get() - since),
                             CallPhase::Incoming { .. } => "End-to-end encrypted call".to_owned(),
                             _ => String::new(),
@@ -145,6 +203,10 @@ pub(crate) fn CallScreen(
                                 on:click=move |_| calls.get_value().toggle_camera()>
                                 {move || if camera_off.get() { "Cam on" } else { "Cam off" }}
                             </button>
+                            <button class="round-button" data-testid="call-devices" aria-expanded=move || show_devices.get().to_string()
+                                aria-label="Choose microphone and camera" on:click=move |_| toggle_devices()>
+                                "Devices"
+                            </button>
                             <button class="round-button danger" data-testid="call-hang-up" aria-label="Hang up" on:click=move |_| hang_up()>"✕"</button>
                         }
                     >
@@ -152,6 +214,23 @@ pub(crate) fn CallScreen(
                         <button class="round-button accept" data-testid="call-answer" aria-label="Answer" autofocus=true on:click=move |_| answer()>"✓"</button>
                     </Show>
                 </div>
+                <p class="call-note" role="alert" data-testid="call-note">{move || c_note.get()}</p>
+                <Show when=move || show_devices.get() && !matches!(phase.get(), CallPhase::Incoming { .. })>
+                    <div class="call-devices" data-testid="call-device-panel">
+                        <label>
+                            "Microphone"
+                            <select data-testid="call-microphone" on:change=move |ev| choose("audioinput", event_target_value(&ev))>
+                                {move || options("audioinput")}
+                            </select>
+                        </label>
+                        <label class:hidden=move || !inputs.get().iter().any(|(k, _, _)| k == "videoinput")>
+                            "Camera"
+                            <select data-testid="call-camera-select" on:change=move |ev| choose("videoinput", event_target_value(&ev))>
+                                {move || options("videoinput")}
+                            </select>
+                        </label>
+                    </div>
+                </Show>
             </section>
         </Show>
     }

@@ -120,6 +120,28 @@ pub enum Command {
         /// The ICE generation.
         generation: u32,
     },
+    /// This tab's microphone or camera went off or on during the call.
+    CallMedia {
+        /// The call.
+        call_id: u64,
+        /// The microphone is off.
+        muted: bool,
+        /// The camera is off.
+        camera_off: bool,
+    },
+    /// The STUN and TURN servers the relay names for calls.
+    IceServers,
+    /// A new offer (ICE restart, from the caller's tab) or the answer to one.
+    RenegotiateCall {
+        /// The call.
+        call_id: u64,
+        /// The SDP.
+        sdp: String,
+        /// An offer (else an answer).
+        offer: bool,
+        /// The ICE generation it starts.
+        generation: u32,
+    },
 }
 
 impl Command {
@@ -168,6 +190,13 @@ pub enum Outcome {
     Scan(Scan),
     /// The ids of the journal entries the engine is done with.
     Handled(Vec<String>),
+    /// The relay's ICE servers for calls.
+    IceServers {
+        /// Each server: its URLs, user name and credential (empty for STUN).
+        servers: Vec<IceServerEntry>,
+        /// When the TURN credentials expire (ms since the epoch), 0 without TURN.
+        expires_ms: u64,
+    },
     /// A call was placed.
     CallPlaced {
         /// Its id.
@@ -175,6 +204,17 @@ pub enum Outcome {
         /// How many devices of the contact it rings on.
         devices: u32,
     },
+}
+
+/// One `RTCIceServer`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServerEntry {
+    /// `stun:`, `turn:` or `turns:` URLs.
+    pub urls: Vec<String>,
+    /// For TURN.
+    pub username: String,
+    /// For TURN.
+    pub credential: String,
 }
 
 /// What the engine tells the tabs about a call (see [`tandem_core::calls::CallUpdate`]).
@@ -215,6 +255,26 @@ pub enum CallNotice {
         call_id: u64,
         /// `RTCIceCandidateInit`s as JSON.
         candidates: Vec<String>,
+    },
+    /// The other end's microphone or camera went off or on.
+    Media {
+        /// The call.
+        call_id: u64,
+        /// Its microphone is off.
+        muted: bool,
+        /// Its camera is off.
+        camera_off: bool,
+    },
+    /// The other end renegotiates (an ICE restart).
+    Renegotiate {
+        /// The call.
+        call_id: u64,
+        /// Its SDP.
+        sdp: String,
+        /// An offer (else the answer to this tab's offer).
+        offer: bool,
+        /// The ICE generation.
+        generation: u32,
     },
     /// A call of this account on another device.
     Elsewhere {
@@ -259,6 +319,10 @@ impl CallNotice {
                 video,
             },
             U::Candidates { call_id, candidates, .. } => Self::Candidates { call_id, candidates },
+            U::Media { call_id, muted, camera_off } => Self::Media { call_id, muted, camera_off },
+            U::Renegotiate { call_id, sdp, offer, generation } => {
+                Self::Renegotiate { call_id, sdp, offer, generation }
+            }
             U::Elsewhere { call_id, peer, connected } => {
                 Self::Elsewhere { call_id, peer: peer.0.to_vec(), connected }
             }
@@ -277,6 +341,8 @@ impl CallNotice {
             Self::Ringing { call_id, .. }
             | Self::Answered { call_id, .. }
             | Self::Candidates { call_id, .. }
+            | Self::Media { call_id, .. }
+            | Self::Renegotiate { call_id, .. }
             | Self::Elsewhere { call_id, .. }
             | Self::Ended { call_id, .. } => *call_id,
         }

@@ -379,6 +379,46 @@ impl Engine {
                     .await?;
                 Ok(Outcome::Done)
             }
+            Command::IceServers => {
+                let ice = self.client.ice_servers(&self.relay).await?;
+                let servers = ice
+                    .servers
+                    .into_iter()
+                    .map(|s| device::command::IceServerEntry {
+                        urls: s.urls,
+                        username: s.username,
+                        credential: s.credential,
+                    })
+                    .collect();
+                Ok(Outcome::IceServers { servers, expires_ms: ice.expires_ms })
+            }
+            Command::CallMedia { call_id, muted, camera_off } => {
+                self.client
+                    .send_call_media(
+                        &self.relay,
+                        call_id,
+                        muted,
+                        camera_off,
+                        now(),
+                        &mut system_rng(),
+                    )
+                    .await?;
+                Ok(Outcome::Done)
+            }
+            Command::RenegotiateCall { call_id, sdp, offer, generation } => {
+                self.client
+                    .renegotiate_call(
+                        &self.relay,
+                        call_id,
+                        sdp,
+                        offer,
+                        generation,
+                        now(),
+                        &mut system_rng(),
+                    )
+                    .await?;
+                Ok(Outcome::Done)
+            }
             Command::ResetAccount => {
                 // Only a host that can start the new device's engine takes it (the worker,
                 // see `device::worker`); an engine in a tab is reset by its own tab.
