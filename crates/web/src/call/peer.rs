@@ -639,7 +639,9 @@ impl Calls {
             let _ = call(&fresh, "stop", &[]);
             return Err(ActionError::invalid("This call has no such media to switch."));
         };
-        call_async(&sender, "replaceTrack", std::slice::from_ref(&fresh)).await.map_err(|e| failed(&e))?;
+        call_async(&sender, "replaceTrack", std::slice::from_ref(&fresh))
+            .await
+            .map_err(|e| failed(&e))?;
         if let Ok(old) = call(&live.local, getter, &[]).and_then(|t| t.dyn_into::<Array>()) {
             for t in old.iter() {
                 let _ = call(&live.local, "removeTrack", std::slice::from_ref(&t));
