@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import puppeteer from 'puppeteer-core';
-import { startServer, tempDir, artifactsDir } from './support/harness.mjs';
-import { until } from './support/chat.mjs';
+import { startServer, tempDir, artifactsDir, launchBrowser } from './support/harness.mjs';
+import { until, createAccount as createAccountChromium, openChat } from './support/chat.mjs';
 
 const firefoxPath = process.env.FIREFOX ?? '/usr/bin/firefox-esr';
 
@@ -22,6 +22,12 @@ async function launchFirefox() {
     headless: true,
     userDataDir: profile,
     defaultViewport: { width: 1200, height: 800 },
+    // Calls: Firefox's fake camera and microphone, no permission prompt, sound without a click.
+    extraPrefsFirefox: {
+      'media.navigator.streams.fake': true,
+      'media.navigator.permission.disabled': true,
+      'media.autoplay.default': 0,
+    },
   });
   const page = await browser.newPage();
   const errors = [];
@@ -119,6 +125,46 @@ test('Firefox: two people chat, the engine in its worker, a reload keeps the cha
     throw e;
   } finally {
     await alice.close();
+    await bob.close();
+    await server.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('Firefox takes a video call from Chromium: frames opened end to end both ways', async () => {
+  const dataDir = tempDir('data');
+  const server = await startServer({ dataDir });
+  const chromium = await launchBrowser();
+  const bob = await launchFirefox();
+  try {
+    const a = await chromium.context.newPage();
+    const b = bob.page;
+    await createAccountChromium(a, server.url, 'alice');
+    await createAccount(b, server.url, 'bob');
+    await openChat(a, 'bob');
+    const attr = (page, name) => page.$eval('[data-testid="call-screen"]', (el, n) => el.getAttribute(n), name).catch(() => null);
+
+    await a.getByTestId('call-video').click();
+    await until('Firefox rings', async () => (await attr(b, 'data-state')) === 'incoming', 30_000);
+    await b.click('[data-testid="call-answer"]');
+    await until('Firefox in the call', async () => (await attr(b, 'data-state')) === 'in-call', 30_000);
+    await until('Chromium in the call', async () => (await a.getByTestId('call-screen').getAttribute('data-state').catch(() => null)) === 'in-call', 30_000);
+    await until('Firefox opens frames', async () => Number(await attr(b, 'data-frames-opened')) > 30, 30_000);
+    await until('Chromium opens frames', async () => Number(await a.getByTestId('call-screen').getAttribute('data-frames-opened')) > 30, 30_000);
+    assert.equal(Number(await attr(b, 'data-frames-dropped')), 0);
+    await until('Firefox decodes video', async () => Number(await attr(b, 'data-frames-decoded')) > 10, 30_000);
+    mkdirSync(artifactsDir, { recursive: true });
+    await b.screenshot({ path: join(artifactsDir, 'firefox-call.png') });
+    await b.click('[data-testid="call-hang-up"]');
+    await until('Chromium sees the end', async () => (await a.getByTestId('call-screen').count()) === 0, 20_000);
+    assert.deepEqual(bob.errors, []);
+    assert.deepEqual(chromium.errors, []);
+  } catch (e) {
+    mkdirSync(artifactsDir, { recursive: true });
+    await bob.page.screenshot({ path: join(artifactsDir, 'firefox-call-failed.png') }).catch(() => {});
+    throw e;
+  } finally {
+    await chromium.close();
     await bob.close();
     await server.stop();
     rmSync(dataDir, { recursive: true, force: true });

@@ -1045,8 +1045,11 @@ impl Calls {
     /// Connected: the remote DTLS certificate must be the one the encrypted offer or answer
     /// named; then the call is on.
     async fn check_connection(self: &Rc<Self>, live: Rc<Live>) {
-        let seen = remote_fingerprint(&live.pc).await;
         let expected = live.expected_fingerprint.borrow().clone();
+        let seen = match remote_fingerprint(&live.pc).await {
+            Some(seen) => Some(seen),
+            None => transport_fingerprint(&live.pc),
+        };
         let ok =
             seen.as_ref().is_some_and(|s| tandem_core::calls::fingerprints_match(s, &expected));
         if !ok {
@@ -1161,7 +1164,8 @@ fn prefer_vp8(pc: &JsValue) {
     }
 }
 
-/// The SHA-256 fingerprint of the remote DTLS certificate, from the connection's statistics.
+/// The SHA-256 fingerprint of the remote DTLS certificate, from the connection's statistics
+/// (Chromium reports certificates there).
 async fn remote_fingerprint(pc: &JsValue) -> Option<Vec<u8>> {
     let stats = call_async(pc, "getStats", &[]).await.ok()?;
     let values: Array = call(&stats, "values", &[]).ok().map(|it| Array::from(&it))?;
@@ -1175,6 +1179,29 @@ async fn remote_fingerprint(pc: &JsValue) -> Option<Vec<u8>> {
     }
     tandem_core::calls::parse_fingerprint(&get(&cert, "fingerprint").as_string()?)
         .map(|f| f.to_vec())
+}
+
+/// The SHA-256 of the remote DTLS certificate from the senders' `RTCDtlsTransport`
+/// (`getRemoteCertificates`, which Firefox has and its statistics lack). Every sender's
+/// transport must show the same single certificate.
+fn transport_fingerprint(pc: &JsValue) -> Option<Vec<u8>> {
+    use sha2::{Digest, Sha256};
+    let senders: Array = call(pc, "getSenders", &[]).ok()?.dyn_into().ok()?;
+    let mut seen: Option<Vec<u8>> = None;
+    for sender in senders.iter() {
+        let transport = get(&sender, "transport");
+        let certs: Array = call(&transport, "getRemoteCertificates", &[]).ok()?.dyn_into().ok()?;
+        if certs.length() != 1 {
+            return None;
+        }
+        let der = Uint8Array::new(&certs.get(0)).to_vec();
+        let digest = Sha256::digest(&der).to_vec();
+        match &seen {
+            Some(s) if *s != digest => return None,
+            _ => seen = Some(digest),
+        }
+    }
+    seen
 }
 
 /// The received audio's total energy and the video frames decoded so far.
