@@ -10,11 +10,12 @@
 // BENCHMARKS.md.
 
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
-import { startServer, launchBrowser, tempDir } from './support/harness.mjs';
+import { startServer, launchBrowser, tempDir, screenshot } from './support/harness.mjs';
 import { createAccount, openChat, until } from './support/chat.mjs';
 import { linkCompanion } from './support/link.mjs';
 
 const CALL_SECONDS = Number(process.env.CALL_SECONDS ?? 120);
+const FIRST_FRAME_CALLS = Number(process.env.FIRST_FRAME_CALLS ?? 9);
 const pct = (v, p) => [...v].sort((a, b) => a - b)[Math.min(v.length - 1, Math.floor(v.length * p))];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const state = (page) => page.getByTestId('call-screen').getAttribute('data-state').catch(() => null);
@@ -100,7 +101,7 @@ try {
   await createAccount(bobs[0].page, server.url, 'bob');
   await openChat(a, 'bob');
   const firstFrame = [];
-  for (let i = 0; i < 9; i++) {
+  for (let i = 0; i < FIRST_FRAME_CALLS; i++) {
     const t0 = await clickCall(a, 'video');
     await until('first frame', () => a.evaluate(() => window.__firstFrame), 30_000);
     firstFrame.push((await a.evaluate(() => window.__firstFrame)) - t0);
@@ -112,7 +113,14 @@ try {
   // 2. Ringing on 5 devices.
   await bobs[0].page.evaluate(() => { window.__autoAnswer = false; });
   await bobs[0].page.getByTestId('open-devices').click();
-  for (const b of bobs.slice(1)) await linkCompanion(bobs[0].page, b.page, server.url, 'bob');
+  for (const [i, b] of bobs.slice(1).entries()) {
+    if (i > 0) await bobs[0].page.getByTestId('link-another').click();
+    await linkCompanion(bobs[0].page, b.page, server.url, 'bob').catch(async (e) => {
+      await screenshot(bobs[0].page, 'bench-calls-link-primary');
+      await screenshot(b.page, 'bench-calls-link-companion');
+      throw e;
+    });
+  }
   await bobs[0].page.getByTestId('close-devices').click().catch(() => {});
   await sleep(3000);
   const ringing = [];

@@ -20,6 +20,9 @@ use crate::device::{ActionError, Command, Device, ErrorKind, Outcome};
 /// How long the screen shows why a call ended.
 const ENDED_SHOWN: Duration = Duration::from_secs(4);
 
+/// How long this side's ICE candidates gather before they go in one message.
+const CANDIDATE_BATCH: Duration = Duration::from_millis(30);
+
 /// How many ICE restarts a call tries before it gives up on a lost connection.
 const MAX_RESTARTS: u32 = 3;
 
@@ -72,6 +75,8 @@ struct Live {
     generation: Cell<u32>,
     /// Restarts tried since the connection was last up.
     restarts: Cell<u32>,
+    /// A send of the gathered candidates is on its way.
+    flush_scheduled: Cell<bool>,
     pc: JsValue,
     local: JsValue,
     /// The fingerprint the other end's encrypted offer or answer named.
@@ -976,16 +981,22 @@ impl Calls {
                     .unwrap_or_default()
             };
             let Some(live) = weak.borrow().upgrade() else { return };
-            let call_id = live.call_id.get();
-            if call_id == 0 {
-                live.unsent.borrow_mut().push(json);
+            live.unsent.borrow_mut().push(json);
+            // Candidates come in bursts: one message per burst, not one per candidate.
+            if live.call_id.get() == 0 || live.flush_scheduled.replace(true) {
                 return;
             }
             let device = device.clone();
+            let weak = Rc::downgrade(&live);
             spawn_local(async move {
-                let _ = device
-                    .run(Command::CallCandidates { call_id, candidates: vec![json], generation: 0 })
-                    .await;
+                crate::transport::sleep(CANDIDATE_BATCH).await;
+                let Some(live) = weak.upgrade() else { return };
+                live.flush_scheduled.set(false);
+                let candidates = std::mem::take(&mut *live.unsent.borrow_mut());
+                let (call_id, generation) = (live.call_id.get(), live.generation.get());
+                drop(live);
+                let _ =
+                    device.run(Command::CallCandidates { call_id, candidates, generation }).await;
             });
         }));
         set(&pc, "onicecandidate", closures[1].as_ref());
@@ -1029,6 +1040,7 @@ impl Calls {
             outgoing,
             generation: Cell::new(0),
             restarts: Cell::new(0),
+            flush_scheduled: Cell::new(false),
             pc,
             local,
             expected_fingerprint: RefCell::new(Vec::new()),
