@@ -18,6 +18,7 @@ const CALL_SECONDS = Number(process.env.CALL_SECONDS ?? 120);
 const FIRST_FRAME_CALLS = Number(process.env.FIRST_FRAME_CALLS ?? 9);
 const pct = (v, p) => [...v].sort((a, b) => a - b)[Math.min(v.length - 1, Math.floor(v.length * p))];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const step = (what) => { if (process.env.DEBUG) console.error(`[${new Date().toISOString()}] ${what}`); };
 const state = (page) => page.getByTestId('call-screen').getAttribute('data-state').catch(() => null);
 
 /** In every page: when a call rings, the time (and, with `autoAnswer`, answer at once); when
@@ -86,6 +87,17 @@ const server = await startServer({ dataDir, extraArgs: ['--auth-per-minute', '10
 const browsers = [];
 const launch = async (opts) => { const b = await launchBrowser(opts); browsers.push(b); return b; };
 try {
+  // ONLY_CPU=1: the CPU comparison alone.
+  if (!process.env.ONLY_CPU) await clickAndRing();
+  // 3. CPU of a call with and without the frame layer (fresh browsers for each).
+  await cpuComparison();
+} finally {
+  for (const b of browsers) await b.close().catch(() => {});
+  await server.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+}
+
+async function clickAndRing() {
   // 1. Click to first remote frame.
   const alice = await launch();
   const a = await alice.context.newPage();
@@ -108,12 +120,13 @@ try {
     await hangUpAndSettle(a, [bobs[0].page]);
     await bobs[0].page.evaluate(() => { window.__rang = 0; });
   }
-  console.log(`click → first remote video frame: p50 ${pct(firstFrame, 0.5)} ms, max ${Math.max(...firstFrame)} ms (${firstFrame.join(', ')})`);
+  if (firstFrame.length) console.log(`click → first remote video frame: p50 ${pct(firstFrame, 0.5)} ms, max ${Math.max(...firstFrame)} ms (${firstFrame.join(', ')})`);
 
   // 2. Ringing on 5 devices.
   await bobs[0].page.evaluate(() => { window.__autoAnswer = false; });
   await bobs[0].page.getByTestId('open-devices').click();
   for (const [i, b] of bobs.slice(1).entries()) {
+    step(`linking companion ${i + 1}`);
     if (i > 0) await bobs[0].page.getByTestId('link-another').click();
     await linkCompanion(bobs[0].page, b.page, server.url, 'bob').catch(async (e) => {
       await screenshot(bobs[0].page, 'bench-calls-link-primary');
@@ -126,18 +139,22 @@ try {
   const ringing = [];
   for (let i = 0; i < 5; i++) {
     for (const b of bobs) await b.page.evaluate(() => { window.__rang = 0; });
+    step(`ringing call ${i + 1}`);
     const t0 = await clickCall(a, 'voice');
     for (const b of bobs) await until('rings', () => b.page.evaluate(() => window.__rang), 30_000);
+    step('all rang');
     const times = await Promise.all(bobs.map((b) => b.page.evaluate(() => window.__rang - 0)));
     ringing.push(Math.max(...times) - t0);
     await hangUpAndSettle(a, bobs.map((b) => b.page));
   }
   console.log(`click → ringing on all 5 devices: p50 ${pct(ringing, 0.5)} ms, max ${Math.max(...ringing)} ms (${ringing.join(', ')})`);
   for (const b of bobs.slice(1)) await b.browser.close();
+}
 
-  // 3. CPU of a call with and without the frame layer (fresh browsers for each).
+async function cpuComparison() {
   const cpu = {};
   for (const mode of ['e2ee', 'none']) {
+    step(`CPU run: ${mode}`);
     const pair = [await launch(), await launch()];
     const [x, y] = await Promise.all(pair.map((b) => b.context.newPage()));
     await x.addInitScript(observe, { autoAnswer: false });
@@ -159,8 +176,4 @@ try {
     await hangUpAndSettle(x, [y]);
   }
   console.log(`CPU with / without the frame layer: ${(cpu.e2ee / cpu.none).toFixed(3)}×`);
-} finally {
-  for (const b of browsers) await b.close().catch(() => {});
-  await server.stop();
-  rmSync(dataDir, { recursive: true, force: true });
 }
