@@ -433,10 +433,8 @@ impl Calls {
         self.phase.set(CallPhase::Calling { name: name.clone(), video });
         let result = async {
             let live = self.connect(peer, video, true).await?;
-            let offer = call_async(&live.pc, "createOffer", &[]).await.map_err(|e| failed(&e))?;
-            call_async(&live.pc, "setLocalDescription", &[offer]).await.map_err(|e| failed(&e))?;
             let sdp =
-                get(&get(&live.pc, "localDescription"), "sdp").as_string().unwrap_or_default();
+                local_description(&live.pc, "createOffer", &[]).await.map_err(|e| failed(&e))?;
             *self.live.borrow_mut() = Some(live.clone());
             let placed =
                 self.device.run(Command::PlaceCall { peer: peer.0.to_vec(), sdp, video }).await?;
@@ -485,10 +483,8 @@ impl Calls {
                 .await
                 .map_err(|e| failed(&e))?;
             live.remote_set.set(true);
-            let answer = call_async(&live.pc, "createAnswer", &[]).await.map_err(|e| failed(&e))?;
-            call_async(&live.pc, "setLocalDescription", &[answer]).await.map_err(|e| failed(&e))?;
             let sdp =
-                get(&get(&live.pc, "localDescription"), "sdp").as_string().unwrap_or_default();
+                local_description(&live.pc, "createAnswer", &[]).await.map_err(|e| failed(&e))?;
             self.device
                 .run(Command::AnswerCall { call_id: ring.call_id, sdp, video: ring.video })
                 .await?;
@@ -776,15 +772,7 @@ impl Calls {
         live.restarts.set(live.restarts.get() + 1);
         let options = Object::new();
         set(&options, "iceRestart", &true.into());
-        let result = async {
-            let offer = call_async(&live.pc, "createOffer", &[options.into()]).await?;
-            call_async(&live.pc, "setLocalDescription", &[offer]).await?;
-            Ok::<_, JsValue>(
-                get(&get(&live.pc, "localDescription"), "sdp").as_string().unwrap_or_default(),
-            )
-        }
-        .await;
-        let sdp = match result {
+        let sdp = match local_description(&live.pc, "createOffer", &[options.into()]).await {
             Ok(sdp) => sdp,
             Err(e) => {
                 self.fail(&format!("The call's connection could not restart: {}.", js_error(&e)))
@@ -820,15 +808,7 @@ impl Calls {
         if !offer {
             return;
         }
-        let answer = async {
-            let answer = call_async(&live.pc, "createAnswer", &[]).await?;
-            call_async(&live.pc, "setLocalDescription", &[answer]).await?;
-            Ok::<_, JsValue>(
-                get(&get(&live.pc, "localDescription"), "sdp").as_string().unwrap_or_default(),
-            )
-        }
-        .await;
-        match answer {
+        match local_description(&live.pc, "createAnswer", &[]).await {
             Ok(sdp) => {
                 let call_id = live.call_id.get();
                 let _ = self
@@ -1125,6 +1105,18 @@ fn set_receive_transform(
     if let Ok(t) = Reflect::construct(script, &Array::of2(worker, &options)) {
         set(receiver, "transform", &t);
     }
+}
+
+/// Makes this side's offer or answer (`create`: `createOffer` or `createAnswer`, with
+/// `options`), sets it as the local description, and returns its SDP.
+async fn local_description(
+    pc: &JsValue,
+    create: &str,
+    options: &[JsValue],
+) -> Result<String, JsValue> {
+    let description = call_async(pc, create, options).await?;
+    call_async(pc, "setLocalDescription", &[description]).await?;
+    Ok(get(&get(pc, "localDescription"), "sdp").as_string().unwrap_or_default())
 }
 
 fn failed(e: &JsValue) -> ActionError {
