@@ -81,6 +81,8 @@ test('Alice calls Bob on two devices: both ring, one answers, media flows both w
       await until('remote video lit', async () => { const v = await remoteVideo(p); return v.decoded > 10 && v.lit > 100; }, 30_000);
       assert.equal(await dropped(p), 0);
       await until('audio flows', () => audioRising(p), 30_000);
+      // Video goes through WebCrypto's AES-GCM (hardware AES) in the worker.
+      assert.equal(await attr(p, 'data-video-aes'), 'webcrypto');
     }
     await screenshot(a, 'call-in-progress');
 
@@ -184,6 +186,20 @@ test('decline, busy, a wrong secret, a certificate that is not the offered one, 
         if (window.__wrongKey && m && m.key) { const k = new Uint8Array(m.key); k[0] ^= 1; m = { ...m, key: k }; }
         return post.call(this, m, ...rest);
       };
+      // The tab can be put in the background; the browser's notifications are recorded.
+      Object.defineProperty(document, 'visibilityState', { get: () => (window.__hidden ? 'hidden' : 'visible') });
+      const NativeNotification = window.Notification;
+      window.__notes = [];
+      window.Notification = function (title, options) {
+        const n = new NativeNotification(title, options);
+        const note = { title, body: options && options.body, closed: false };
+        window.__notes.push(note);
+        const close = n.close.bind(n);
+        n.close = () => { note.closed = true; close(); };
+        return n;
+      };
+      Object.defineProperty(window.Notification, 'permission', { get: () => NativeNotification.permission });
+      window.Notification.requestPermission = (...args) => NativeNotification.requestPermission(...args);
       const stats = RTCPeerConnection.prototype.getStats;
       RTCPeerConnection.prototype.getStats = async function (...args) {
         const r = await stats.apply(this, args);
@@ -199,12 +215,20 @@ test('decline, busy, a wrong secret, a certificate that is not the offered one, 
     await openChat(a, 'bob');
     await openChat(c, 'bob');
 
-    // Declined: both sides end, with the line.
+    // Declined: both sides end, with the line. Bob's tab is in the background: the browser
+    // shows a notification while it rings, and closes it when the ringing stops.
+    await bob.context.grantPermissions(['notifications']);
+    await b.evaluate(() => { window.__hidden = true; });
     await a.getByTestId('call-voice').click();
     await until('Bob rings', async () => (await callState(b)) === 'incoming');
+    const notes = await b.evaluate(() => window.__notes);
+    assert.deepEqual(notes.map((n) => n.title), ['Incoming call from alice']);
+    assert.equal(notes[0].closed, false);
+    await b.evaluate(() => { window.__hidden = false; });
     await b.getByTestId('call-decline').click();
     await until('Alice told', async () => /Call declined/.test(await status(a)));
     await until('Alice line', async () => (await lines(a)).some((l) => /Outgoing voice call, declined/.test(l)));
+    assert.equal(await b.evaluate(() => window.__notes[0].closed), true, 'the notification went with the ringing');
 
     // A wrong secret on Bob's side: he opens no frame, every one dropped as unauthentic.
     await b.evaluate(() => { window.__wrongKey = true; });
@@ -214,6 +238,7 @@ test('decline, busy, a wrong secret, a certificate that is not the offered one, 
     await until('in call', async () => (await callState(b)) === 'in-call', 30_000);
     await until('frames dropped', async () => (await dropped(b)) > 30, 30_000);
     assert.equal(await opened(b), 0, 'no frame opened under a wrong secret');
+    assert.equal(await attr(b, 'data-video-aes'), 'webcrypto', 'the video frames were tried with WebCrypto');
 
     // The peer connection got the relay's servers, TURN with a time-limited credential.
     const servers = (await a.evaluate(() => window.__iceConfigs)).at(-1).iceServers;

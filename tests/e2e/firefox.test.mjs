@@ -153,6 +153,7 @@ test('Firefox takes a video call from Chromium: frames opened end to end both wa
     await until('Chromium opens frames', async () => Number(await a.getByTestId('call-screen').getAttribute('data-frames-opened')) > 30, 30_000);
     assert.equal(Number(await attr(b, 'data-frames-dropped')), 0);
     await until('Firefox decodes video', async () => Number(await attr(b, 'data-frames-decoded')) > 10, 30_000);
+    assert.equal(await attr(b, 'data-video-aes'), 'webcrypto', 'Firefox opens video with WebCrypto');
     mkdirSync(artifactsDir, { recursive: true });
     await b.screenshot({ path: join(artifactsDir, 'firefox-call.png') });
     await b.click('[data-testid="call-hang-up"]');

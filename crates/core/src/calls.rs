@@ -137,6 +137,10 @@ pub fn clear_prefix(kind: MediaKind, key_frame: bool) -> usize {
     }
 }
 
+/// The most bytes of a frame's start that [`FrameCrypter::seal_plan`] and
+/// [`FrameCrypter::open_plans`] read: the longest clear prefix and the longest SFrame header.
+pub const PLAN_HEAD: usize = 10 + sframe::MAX_HEADER_LEN;
+
 /// Frames protected and opened, and refused, since the call started.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FrameCounts {
@@ -157,7 +161,25 @@ pub struct FrameCrypter {
     audio: Sender,
     video: Sender,
     receiver: Receiver,
+    other: Role,
     counts: FrameCounts,
+}
+
+/// How one frame is sealed or opened: `frame[..clear]` stays in clear (authenticated as
+/// SFrame metadata), the SFrame header and the AES-GCM of the rest follow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FramePlan {
+    /// Bytes at the frame's start left in clear.
+    pub clear: usize,
+    /// The AES-GCM inputs.
+    pub aead: sframe::Aead,
+}
+
+impl FramePlan {
+    /// Where the sealed part (`ciphertext ‖ tag`) starts in the protected frame.
+    pub fn body_start(&self) -> usize {
+        self.clear + self.aead.header_len
+    }
 }
 
 impl FrameCrypter {
@@ -175,8 +197,53 @@ impl FrameCrypter {
             audio: Sender::new(kid(role, MediaKind::Audio), &secret.0),
             video: Sender::new(kid(role, MediaKind::Video), &secret.0),
             receiver,
+            other,
             counts: FrameCounts::default(),
         }
+    }
+
+    /// Each KID's AES-128 key (its own two and the other end's two), for an AES-GCM outside
+    /// this crate: the media worker imports them into WebCrypto (hardware AES) as keys that
+    /// cannot be exported again. The copies are zeroized when dropped.
+    pub fn aes_keys(&self) -> Vec<(u64, zeroize::Zeroizing<[u8; 16]>)> {
+        let mut keys: Vec<_> =
+            [&self.audio, &self.video].into_iter().map(|s| (s.kid(), s.keys().aes_key())).collect();
+        for kind in [MediaKind::Audio, MediaKind::Video] {
+            let kid = kid(self.other, kind);
+            if let Some(k) = self.receiver.keys(kid) {
+                keys.push((kid, k.aes_key()));
+            }
+        }
+        keys
+    }
+
+    /// How to make an encoded frame of `len` bytes ready to send with an AES-GCM run
+    /// elsewhere: keep `frame[..clear]` in clear, then put `aead.header()` and the AES-GCM
+    /// sealing of `frame[clear..]` under the AAD and nonce of `aead`. `head` is the frame's
+    /// start, at least its first [`PLAN_HEAD`] bytes (or all of a shorter frame): a plan
+    /// reads no more, so a large frame need not be copied to make one. `None` for an empty
+    /// frame (no media: the browser sends some around silence), which goes as it is.
+    pub fn seal_plan(
+        &mut self,
+        kind: MediaKind,
+        key_frame: bool,
+        len: usize,
+        head: &[u8],
+    ) -> Result<Option<FramePlan>, SframeError> {
+        if len == 0 {
+            return Ok(None);
+        }
+        // A frame no longer than its prefix goes all encrypted (see `open_plans`).
+        let prefix_len = clear_prefix(kind, key_frame);
+        let clear = if len > prefix_len { prefix_len } else { 0 };
+        let prefix = head.get(..clear).ok_or(SframeError::MalformedHeader)?;
+        let sender = match kind {
+            MediaKind::Audio => &mut self.audio,
+            MediaKind::Video => &mut self.video,
+        };
+        let aead = sender.plan(prefix)?;
+        self.counts.sent += 1;
+        Ok(Some(FramePlan { clear, aead }))
     }
 
     /// An encoded frame made ready to send: its clear prefix, then the SFrame of the rest
@@ -187,24 +254,88 @@ impl FrameCrypter {
         key_frame: bool,
         frame: &[u8],
     ) -> Result<Vec<u8>, SframeError> {
-        // An empty frame (no media: the browser sends some around silence) stays empty.
-        if frame.is_empty() {
+        let Some(plan) = self.seal_plan(kind, key_frame, frame.len(), frame)? else {
             return Ok(Vec::new());
-        }
-        // A frame no longer than its prefix goes all encrypted (see `unprotect`).
-        let prefix_len = clear_prefix(kind, key_frame);
-        let split = if frame.len() > prefix_len { prefix_len } else { 0 };
-        let (prefix, body) = frame.split_at(split);
-        let sender = match kind {
-            MediaKind::Audio => &mut self.audio,
-            MediaKind::Video => &mut self.video,
         };
-        let sealed = sender.protect(prefix, body)?;
-        let mut out = Vec::with_capacity(prefix.len() + sealed.len());
-        out.extend_from_slice(prefix);
+        let sender = match kind {
+            MediaKind::Audio => &self.audio,
+            MediaKind::Video => &self.video,
+        };
+        let sealed = sender.keys().seal(&plan.aead, &frame[plan.clear..]);
+        let mut out = Vec::with_capacity(plan.body_start() + sealed.len());
+        out.extend_from_slice(&frame[..plan.clear]);
+        out.extend_from_slice(plan.aead.header());
         out.extend_from_slice(&sealed);
-        self.counts.sent += 1;
         Ok(out)
+    }
+
+    /// The ways a received non-empty frame of `len` bytes may open, to try in order with an
+    /// AES-GCM run elsewhere (`frame[plan.body_start()..]` under `plan.aead`): one, or two
+    /// for a frame short enough to have been sent without its clear prefix. `head` is the
+    /// frame's start, at least its first [`PLAN_HEAD`] bytes (or all of a shorter frame).
+    /// Refused (count it with [`FrameCrypter::refused`]) for a malformed header, a KID that
+    /// is not the other end's for this kind, or a replay. Changes nothing:
+    /// [`FrameCrypter::opened`] does.
+    pub fn open_plans(
+        &self,
+        kind: MediaKind,
+        key_frame: bool,
+        len: usize,
+        head: &[u8],
+    ) -> Result<Vec<FramePlan>, SframeError> {
+        if head.len() < len.min(PLAN_HEAD) {
+            return Err(SframeError::MalformedHeader);
+        }
+        let head = &head[..head.len().min(len)];
+        let prefix_len = clear_prefix(kind, key_frame);
+        let plan = |clear: usize| {
+            let (prefix, sealed) =
+                head.split_at_checked(clear).ok_or(SframeError::MalformedHeader)?;
+            let aead = self.receiver.plan(prefix, sealed)?;
+            // Audio under the video key (or the other way round) is refused too.
+            if aead.frame.kid != kid(self.other, kind) {
+                return Err(SframeError::UnknownKey);
+            }
+            Ok(FramePlan { clear, aead })
+        };
+        let smallest_with_prefix = prefix_len + 1 + sframe::TAG_LEN + 1;
+        if len < smallest_with_prefix {
+            return plan(0).map(|p| vec![p]);
+        }
+        let with_prefix = plan(prefix_len);
+        // A frame that was no longer than its prefix was sent without one: such frames are
+        // short enough to be tried both ways.
+        if len > prefix_len + sframe::MAX_HEADER_LEN + sframe::TAG_LEN {
+            return with_prefix.map(|p| vec![p]);
+        }
+        match (with_prefix, plan(0)) {
+            (Ok(a), Ok(b)) => Ok(vec![a, b]),
+            (Ok(p), Err(_)) | (Err(_), Ok(p)) => Ok(vec![p]),
+            (Err(e), Err(_)) => Err(e),
+        }
+    }
+
+    /// Records that the frame of this header (`plan.aead.frame`) authenticated: refused (and
+    /// counted) if a copy of it was opened meanwhile.
+    pub fn opened(&mut self, frame: sframe::Header) -> Result<(), SframeError> {
+        match self.receiver.accept(frame) {
+            Ok(()) => {
+                self.counts.opened += 1;
+                Ok(())
+            }
+            Err(e) => {
+                self.refused(e);
+                Err(e)
+            }
+        }
+    }
+
+    /// Counts a received frame that was dropped, and why.
+    pub fn refused(&mut self, e: SframeError) {
+        match e {
+            SframeError::Replayed => self.counts.replayed += 1,
+            _ => self.counts.unauthentic += 1,
+        }
     }
 
     /// The encoded frame inside a received one, or why it was dropped. A frame must carry
@@ -218,49 +349,20 @@ impl FrameCrypter {
         if frame.is_empty() {
             return Ok(Vec::new());
         }
-        let prefix_len = clear_prefix(kind, key_frame);
-        let mut open = |split: usize| {
-            let (prefix, sealed) = frame.split_at(split);
-            self.receiver.unprotect(prefix, sealed).and_then(|(header, body)| {
-                // Audio under the video key (or the other way round) is refused too.
-                if header.kid % 2 != u64::from(kind == MediaKind::Video) {
-                    return Err(SframeError::UnknownKey);
-                }
-                Ok((split, body))
-            })
-        };
-        let smallest_with_prefix = prefix_len + 1 + sframe::TAG_LEN + 1;
-        let result = if frame.len() < smallest_with_prefix {
-            open(0)
-        } else {
-            // A frame that was no longer than its prefix was sent without one: such frames
-            // are short enough to be tried both ways.
-            match open(prefix_len) {
-                Err(e) if frame.len() <= prefix_len + sframe::MAX_HEADER_LEN + sframe::TAG_LEN => {
-                    open(0).map_err(|_| e)
-                }
-                other => other,
-            }
-        };
-        let result = result.map(|(split, body)| {
-            let mut out = Vec::with_capacity(split + body.len());
-            out.extend_from_slice(&frame[..split]);
+        let plans = self
+            .open_plans(kind, key_frame, frame.len(), frame)
+            .inspect_err(|&e| self.refused(e))?;
+        for plan in plans {
+            let Some(keys) = self.receiver.keys(plan.aead.frame.kid) else { continue };
+            let Ok(body) = keys.open(&plan.aead, &frame[plan.body_start()..]) else { continue };
+            self.opened(plan.aead.frame)?;
+            let mut out = Vec::with_capacity(plan.clear + body.len());
+            out.extend_from_slice(&frame[..plan.clear]);
             out.extend_from_slice(&body);
-            out
-        });
-        match result {
-            Ok(out) => {
-                self.counts.opened += 1;
-                Ok(out)
-            }
-            Err(e) => {
-                match e {
-                    SframeError::Replayed => self.counts.replayed += 1,
-                    _ => self.counts.unauthentic += 1,
-                }
-                Err(e)
-            }
+            return Ok(out);
         }
+        self.refused(SframeError::Unauthentic);
+        Err(SframeError::Unauthentic)
     }
 
     /// What it did so far.

@@ -52,6 +52,11 @@ pub fn link_problem(e: &ClientError) -> String {
     }
 }
 
+/// Why a call ended when its connection could not be restarted.
+pub fn restart_failed(detail: &str) -> String {
+    format!("The call's connection could not restart: {detail}. Call again.")
+}
+
 /// Why a call ended, for people.
 pub fn call_ended(reason: tandem_core::calls::EndReason) -> &'static str {
     use tandem_core::calls::EndReason as R;

@@ -6,10 +6,15 @@
 //! HKDF-SHA256 of a `base_key` and the KID (RFC 9605 §4.4.2), so one base key gives every KID
 //! its own key. A [`Sender`] owns one KID and never repeats a counter; a [`Receiver`] refuses
 //! frames under unknown KIDs, frames that do not authenticate, and replays (a sliding window
-//! per KID).
+//! per KID, advanced only by a frame that authenticated).
+//!
+//! The AES-GCM step can run elsewhere (the browser's WebCrypto has hardware AES; wasm has
+//! not): [`Sender::plan`] and [`Receiver::plan`] give a frame's [`Aead`] inputs — the KID
+//! whose key to use, the nonce, the AAD — and [`Receiver::accept`] records a frame that
+//! authenticated. Header, counters and the replay window stay here either way.
 
 use aes_gcm::Aes128Gcm;
-use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::aead::{Aead as _, KeyInit, Payload};
 use hkdf::Hkdf;
 use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -110,11 +115,35 @@ impl Header {
     }
 }
 
-/// A KID's key and salt, derived from a base key.
+/// One frame's AES-GCM inputs: which KID's key (and the counter), the nonce, the AAD
+/// (`header ‖ metadata`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Aead {
+    /// The frame's key id and counter.
+    pub frame: Header,
+    /// `sframe_salt ⊕ CTR`.
+    pub nonce: [u8; NN],
+    /// The header, then the metadata.
+    pub aad: Vec<u8>,
+    /// The header's length: `aad[..header_len]` goes in front of the ciphertext.
+    pub header_len: usize,
+}
+
+impl Aead {
+    /// The SFrame header.
+    pub fn header(&self) -> &[u8] {
+        &self.aad[..self.header_len]
+    }
+}
+
+/// A KID's key and salt, derived from a base key, and the AES-GCM instance keyed with it
+/// (set up once: the key schedule is not redone per frame; `aes-gcm` zeroizes it on drop).
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub struct KeyMaterial {
     key: [u8; NK],
     salt: [u8; NN],
+    #[zeroize(skip)]
+    cipher: Aes128Gcm,
 }
 
 impl std::fmt::Debug for KeyMaterial {
@@ -128,10 +157,11 @@ impl KeyMaterial {
     pub fn derive(kid: u64, base_key: &[u8]) -> Self {
         let hk = Hkdf::<Sha256>::new(Some(&[]), base_key);
         let mut label = Vec::with_capacity(33);
-        let mut out = Self { key: [0; NK], salt: [0; NN] };
+        let mut key = [0; NK];
+        let mut salt = [0; NN];
         for (prefix, dest) in [
-            (&b"SFrame 1.0 Secret key "[..], &mut out.key[..]),
-            (&b"SFrame 1.0 Secret salt "[..], &mut out.salt[..]),
+            (&b"SFrame 1.0 Secret key "[..], &mut key[..]),
+            (&b"SFrame 1.0 Secret salt "[..], &mut salt[..]),
         ] {
             label.clear();
             label.extend_from_slice(prefix);
@@ -142,7 +172,14 @@ impl KeyMaterial {
                 unreachable!("HKDF output of {} bytes", dest.len());
             }
         }
-        out
+        let cipher = Aes128Gcm::new(&key.into());
+        Self { key, salt, cipher }
+    }
+
+    /// The AES-128 key, for an AES-GCM outside this crate (the browser's WebCrypto). The copy
+    /// is zeroized when dropped; whoever imports it keeps it in memory only.
+    pub fn aes_key(&self) -> zeroize::Zeroizing<[u8; NK]> {
+        zeroize::Zeroizing::new(self.key)
     }
 
     fn nonce(&self, ctr: u64) -> [u8; NN] {
@@ -153,17 +190,17 @@ impl KeyMaterial {
         nonce
     }
 
-    fn seal(&self, ctr: u64, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
-        let cipher = Aes128Gcm::new(&self.key.into());
+    /// `ciphertext ‖ tag` of `plaintext` under `aead`'s nonce and AAD.
+    pub fn seal(&self, aead: &Aead, plaintext: &[u8]) -> Vec<u8> {
+        let payload = Payload { msg: plaintext, aad: &aead.aad };
         // Fails only beyond GCM's 64 GiB message limit, which no frame reaches.
-        cipher.encrypt(&self.nonce(ctr).into(), Payload { msg: plaintext, aad }).unwrap_or_default()
+        self.cipher.encrypt(&aead.nonce.into(), payload).unwrap_or_default()
     }
 
-    fn open(&self, ctr: u64, aad: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>, SframeError> {
-        let cipher = Aes128Gcm::new(&self.key.into());
-        cipher
-            .decrypt(&self.nonce(ctr).into(), Payload { msg: ciphertext, aad })
-            .map_err(|_| SframeError::Unauthentic)
+    /// The plaintext of `ciphertext ‖ tag` under `aead`'s nonce and AAD.
+    pub fn open(&self, aead: &Aead, ciphertext: &[u8]) -> Result<Vec<u8>, SframeError> {
+        let payload = Payload { msg: ciphertext, aad: &aead.aad };
+        self.cipher.decrypt(&aead.nonce.into(), payload).map_err(|_| SframeError::Unauthentic)
     }
 }
 
@@ -187,18 +224,36 @@ impl Sender {
         Self { kid, keys: KeyMaterial::derive(kid, base_key), next: Some(ctr) }
     }
 
-    /// `header ‖ ciphertext ‖ tag` of `plaintext`, with `metadata` authenticated too (sent
-    /// by other means: the caller puts it in front of the frame).
-    pub fn protect(&mut self, metadata: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, SframeError> {
+    /// The next frame's AES-GCM inputs, with `metadata` authenticated too (sent by other
+    /// means: the caller puts it in front of the frame). Takes the counter for good: a frame
+    /// whose sealing fails later is skipped, never a counter used twice.
+    pub fn plan(&mut self, metadata: &[u8]) -> Result<Aead, SframeError> {
         let ctr = self.next.ok_or(SframeError::CounterExhausted)?;
         self.next = ctr.checked_add(1);
         let mut aad = Vec::with_capacity(MAX_HEADER_LEN + metadata.len());
         Header { kid: self.kid, ctr }.encode(&mut aad);
         let header_len = aad.len();
         aad.extend_from_slice(metadata);
-        let sealed = self.keys.seal(ctr, &aad, plaintext);
-        let mut out = Vec::with_capacity(header_len + sealed.len());
-        out.extend_from_slice(&aad[..header_len]);
+        let frame = Header { kid: self.kid, ctr };
+        Ok(Aead { frame, nonce: self.keys.nonce(ctr), aad, header_len })
+    }
+
+    /// This sender's KID.
+    pub fn kid(&self) -> u64 {
+        self.kid
+    }
+
+    /// This sender's key material.
+    pub fn keys(&self) -> &KeyMaterial {
+        &self.keys
+    }
+
+    /// `header ‖ ciphertext ‖ tag` of `plaintext`, with `metadata` authenticated too.
+    pub fn protect(&mut self, metadata: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, SframeError> {
+        let aead = self.plan(metadata)?;
+        let sealed = self.keys.seal(&aead, plaintext);
+        let mut out = Vec::with_capacity(aead.header_len + sealed.len());
+        out.extend_from_slice(aead.header());
         out.extend_from_slice(&sealed);
         Ok(out)
     }
@@ -260,6 +315,38 @@ impl Receiver {
         self.keys.push((kid, KeyMaterial::derive(kid, base_key), Window::default()));
     }
 
+    /// The key material of `kid`, if this receiver has it.
+    pub fn keys(&self, kid: u64) -> Option<&KeyMaterial> {
+        self.keys.iter().find(|(k, ..)| *k == kid).map(|(_, keys, _)| keys)
+    }
+
+    /// The AES-GCM inputs to open `frame` (`header ‖ ciphertext ‖ tag`, the ciphertext from
+    /// `aead.header_len` on), with `metadata` authenticated: refused for a malformed header,
+    /// an unknown KID or a replay. Changes nothing: [`Receiver::accept`] does, once the frame
+    /// authenticated.
+    pub fn plan(&self, metadata: &[u8], frame: &[u8]) -> Result<Aead, SframeError> {
+        let (header, header_len) = Header::decode(frame)?;
+        let (_, keys, window) =
+            self.keys.iter().find(|(k, ..)| *k == header.kid).ok_or(SframeError::UnknownKey)?;
+        window.check(header.ctr)?;
+        let mut aad = Vec::with_capacity(header_len + metadata.len());
+        aad.extend_from_slice(&frame[..header_len]);
+        aad.extend_from_slice(metadata);
+        let nonce = keys.nonce(header.ctr);
+        Ok(Aead { frame: header, nonce, aad, header_len })
+    }
+
+    /// Records that the frame with this header authenticated; refused if its counter was
+    /// accepted meanwhile (two copies of one frame opened side by side) or fell behind the
+    /// window.
+    pub fn accept(&mut self, frame: Header) -> Result<(), SframeError> {
+        let (.., window) =
+            self.keys.iter_mut().find(|(k, ..)| *k == frame.kid).ok_or(SframeError::UnknownKey)?;
+        window.check(frame.ctr)?;
+        window.accept(frame.ctr);
+        Ok(())
+    }
+
     /// The plaintext of `frame` (`header ‖ ciphertext ‖ tag`), with `metadata` authenticated,
     /// and the frame's header.
     pub fn unprotect(
@@ -267,16 +354,11 @@ impl Receiver {
         metadata: &[u8],
         frame: &[u8],
     ) -> Result<(Header, Vec<u8>), SframeError> {
-        let (header, len) = Header::decode(frame)?;
-        let (_, keys, window) =
-            self.keys.iter_mut().find(|(k, ..)| *k == header.kid).ok_or(SframeError::UnknownKey)?;
-        window.check(header.ctr)?;
-        let mut aad = Vec::with_capacity(len + metadata.len());
-        aad.extend_from_slice(&frame[..len]);
-        aad.extend_from_slice(metadata);
-        let plaintext = keys.open(header.ctr, &aad, &frame[len..])?;
-        window.accept(header.ctr);
-        Ok((header, plaintext))
+        let aead = self.plan(metadata, frame)?;
+        let keys = self.keys(aead.frame.kid).ok_or(SframeError::UnknownKey)?;
+        let plaintext = keys.open(&aead, &frame[aead.header_len..])?;
+        self.accept(aead.frame)?;
+        Ok((aead.frame, plaintext))
     }
 }
 
@@ -330,6 +412,7 @@ mod tests {
         assert_eq!(hex::encode(keys.key), "d34f547f4ca4f9a7447006fe7fcbf768");
         assert_eq!(hex::encode(keys.salt), "75234edefe07819026751816");
         assert_eq!(hex::encode(keys.nonce(0x4567)), "75234edefe07819026755d71");
+        assert_eq!(hex::encode(*keys.aes_key()), "d34f547f4ca4f9a7447006fe7fcbf768");
         let metadata = unhex("4945544620534672616d65205747");
         let pt = unhex("64726166742d696574662d736672616d652d656e63");
         let ct = unhex(
@@ -387,6 +470,33 @@ mod tests {
         assert_eq!(receiver.unprotect(b"", &first), Err(SframeError::Replayed));
         let mut near = Sender::starting_at(0, &key, 11);
         assert!(receiver.unprotect(b"", &near.protect(b"", b"c").unwrap()).is_ok());
+    }
+
+    #[test]
+    fn test_an_aead_run_elsewhere_gives_the_same_frames_and_only_an_accepted_frame_counts() {
+        let key = [5u8; 32];
+        let mut sender = Sender::new(2, &key);
+        let mut twin = Sender::new(2, &key);
+        // Sealing a plan with any AES-GCM under the exported key gives the frame `protect` does.
+        let aead = sender.plan(b"meta").unwrap();
+        let outside = Aes128Gcm::new(&(*sender.keys().aes_key()).into());
+        let payload = Payload { msg: &b"frame"[..], aad: &aead.aad };
+        let mut frame = aead.header().to_vec();
+        frame.extend(outside.encrypt(&aead.nonce.into(), payload).unwrap());
+        assert_eq!(frame, twin.protect(b"meta", b"frame").unwrap());
+        assert_eq!(sender.plan(b"").unwrap().frame.ctr, 1, "a plan takes its counter");
+        let mut receiver = Receiver::new();
+        receiver.add_key(2, &key);
+        let first = receiver.plan(b"meta", &frame).unwrap();
+        let second = receiver.plan(b"meta", &frame).unwrap();
+        assert_eq!(first, aead);
+        let body = &frame[first.header_len..];
+        assert_eq!(receiver.keys(2).unwrap().open(&first, body).unwrap(), b"frame");
+        // Planning changed nothing; accepting does, once.
+        receiver.accept(first.frame).unwrap();
+        assert_eq!(receiver.accept(second.frame), Err(SframeError::Replayed));
+        assert_eq!(receiver.plan(b"meta", &frame), Err(SframeError::Replayed));
+        assert_eq!(receiver.keys(3).map(|_| ()), None);
     }
 
     #[test]

@@ -406,3 +406,77 @@ fn test_frames_flow_both_ways_and_a_wrong_secret_opens_nothing() {
     let tiny = caller.protect(MediaKind::Video, true, b"abc").unwrap();
     assert_eq!(callee.unprotect(MediaKind::Video, true, &tiny).unwrap(), b"abc");
 }
+
+/// The media worker's path: AES-GCM outside the crate under the exported keys, headers,
+/// counters and the replay window here.
+fn seal_outside(
+    keys: &[(u64, zeroize::Zeroizing<[u8; 16]>)],
+    plan: &FramePlan,
+    body: &[u8],
+) -> Vec<u8> {
+    use aes_gcm::aead::{Aead as _, KeyInit, Payload};
+    let key = &keys.iter().find(|(k, _)| *k == plan.aead.frame.kid).unwrap().1;
+    let cipher = aes_gcm::Aes128Gcm::new(&(**key).into());
+    cipher.encrypt(&plan.aead.nonce.into(), Payload { msg: body, aad: &plan.aead.aad }).unwrap()
+}
+
+fn open_outside(
+    keys: &[(u64, zeroize::Zeroizing<[u8; 16]>)],
+    plan: &FramePlan,
+    sealed: &[u8],
+) -> Option<Vec<u8>> {
+    use aes_gcm::aead::{Aead as _, KeyInit, Payload};
+    let key = &keys.iter().find(|(k, _)| *k == plan.aead.frame.kid)?.1;
+    let cipher = aes_gcm::Aes128Gcm::new(&(**key).into());
+    cipher.decrypt(&plan.aead.nonce.into(), Payload { msg: sealed, aad: &plan.aead.aad }).ok()
+}
+
+#[test]
+fn test_frames_sealed_and_opened_by_an_outside_aes_gcm_match_the_built_in_path() {
+    let secret = CallSecret([4; 32]);
+    let mut caller = FrameCrypter::new(&secret, Role::Caller);
+    let mut twin = FrameCrypter::new(&secret, Role::Caller);
+    let mut callee = FrameCrypter::new(&secret, Role::Callee);
+    let caller_keys = caller.aes_keys();
+    let callee_keys = callee.aes_keys();
+    assert_eq!(caller_keys.len(), 4);
+    for (kind, key_frame, frame) in [
+        (MediaKind::Video, true, vec![7u8; 2000]),
+        (MediaKind::Video, false, b"abc".to_vec()),
+        (MediaKind::Audio, false, b"\x78o".to_vec()),
+        (MediaKind::Audio, false, vec![1u8; 160]),
+    ] {
+        let head = &frame[..frame.len().min(PLAN_HEAD)];
+        let plan = caller.seal_plan(kind, key_frame, frame.len(), head).unwrap().unwrap();
+        let mut sent = frame[..plan.clear].to_vec();
+        sent.extend_from_slice(plan.aead.header());
+        sent.extend(seal_outside(&caller_keys, &plan, &frame[plan.clear..]));
+        assert_eq!(sent, twin.protect(kind, key_frame, &frame).unwrap());
+        // Opening outside: the first plan that authenticates wins; a replay is refused.
+        let plans = callee
+            .open_plans(kind, key_frame, sent.len(), &sent[..sent.len().min(PLAN_HEAD)])
+            .unwrap();
+        let (plan, body) = plans
+            .iter()
+            .find_map(|p| Some((p, open_outside(&callee_keys, p, &sent[p.body_start()..])?)))
+            .unwrap();
+        callee.opened(plan.aead.frame).unwrap();
+        assert_eq!([&sent[..plan.clear], &body[..]].concat(), frame);
+        assert_eq!(callee.opened(plan.aead.frame), Err(SframeError::Replayed));
+        assert_eq!(
+            callee.open_plans(kind, key_frame, sent.len(), &sent),
+            Err(SframeError::Replayed)
+        );
+        // Too little of the frame's start to plan with.
+        assert_eq!(
+            callee.open_plans(kind, key_frame, sent.len(), &sent[..2]),
+            Err(SframeError::MalformedHeader)
+        );
+    }
+    assert_eq!(caller.seal_plan(MediaKind::Audio, false, 0, b""), Ok(None));
+    assert_eq!(
+        caller.seal_plan(MediaKind::Video, true, 100, b"ab"),
+        Err(SframeError::MalformedHeader)
+    );
+    assert_eq!(callee.counts(), FrameCounts { opened: 4, replayed: 4, ..FrameCounts::default() });
+}

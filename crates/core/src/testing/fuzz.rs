@@ -433,6 +433,18 @@ pub fn call_frames(data: &[u8]) {
     let secret = CallSecret([7; 32]);
     let mut callee = FrameCrypter::new(&secret, Role::Callee);
     let _ = callee.unprotect(kind, key_frame, rest);
+    // The media worker's way: plans from a frame's length and its first bytes only (any
+    // length and head the page passes), never a panic.
+    let head = &rest[..rest.len().min(crate::calls::PLAN_HEAD)];
+    let claimed = usize::from(flags >> 2) * 97;
+    for len in [rest.len(), claimed] {
+        if let Ok(plans) = callee.open_plans(kind, key_frame, len, head) {
+            assert!(!plans.is_empty() && plans.len() <= 2);
+            assert!(plans.iter().all(|p| p.body_start() <= len));
+        }
+    }
+    let mut caller = FrameCrypter::new(&secret, Role::Caller);
+    let _ = caller.seal_plan(kind, key_frame, claimed, head);
     let mut caller = FrameCrypter::new(&secret, Role::Caller);
     let Ok(sent) = caller.protect(kind, key_frame, rest) else { return };
     assert_eq!(callee.unprotect(kind, key_frame, &sent).unwrap(), rest);

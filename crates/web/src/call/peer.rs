@@ -117,6 +117,9 @@ pub struct Calls {
     pub camera_off: RwSignal<bool>,
     /// The media worker's frame counts: protected, opened, dropped, passed in clear.
     pub frames: RwSignal<[f64; 4]>,
+    /// Which AES-GCM the media worker runs video frames through: "webcrypto" (hardware AES)
+    /// or "wasm" (a browser without WebCrypto in workers); empty before a call is keyed.
+    pub video_aes: RwSignal<String>,
     /// From the connection's statistics: the received audio's total energy and the video
     /// frames decoded (the call screen exposes them for tests and diagnostics).
     pub inbound: RwSignal<[f64; 2]>,
@@ -137,6 +140,8 @@ pub struct Calls {
     /// The microphone and camera in use (device ids).
     pub chosen: RwSignal<(String, String)>,
     ringer: RefCell<Option<JsValue>>,
+    /// The browser notification of the call ringing while the tab is in the background.
+    ring_notice: RefCell<Option<RingNotice>>,
     /// The relay's ICE servers and until when their TURN credentials hold (ms).
     ice: RefCell<Option<(Array, f64)>>,
     _online: RefCell<Option<EventListener>>,
@@ -165,6 +170,7 @@ impl Calls {
             muted: RwSignal::new(false),
             camera_off: RwSignal::new(false),
             frames: RwSignal::new([0.0; 4]),
+            video_aes: RwSignal::new(String::new()),
             inbound: RwSignal::new([0.0; 2]),
             remote_muted: RwSignal::new(false),
             remote_camera_off: RwSignal::new(false),
@@ -175,6 +181,7 @@ impl Calls {
             inputs: RwSignal::new(Vec::new()),
             chosen: RwSignal::new((String::new(), String::new())),
             ringer: RefCell::new(None),
+            ring_notice: RefCell::new(None),
             ice: RefCell::new(None),
             _online: RefCell::new(None),
             live: RefCell::new(None),
@@ -225,6 +232,7 @@ impl Calls {
         let (tx, rx) = futures_channel::oneshot::channel::<Result<(), String>>();
         let tx = RefCell::new(Some(tx));
         let frames = self.frames;
+        let video_aes = self.video_aes;
         let listener =
             Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
                 let data = ev.data();
@@ -242,6 +250,10 @@ impl Calls {
                         out[i] = v.as_f64().unwrap_or(0.0);
                     }
                     frames.set(out);
+                    let aes = get(&data, "aes").as_string().unwrap_or_default();
+                    if video_aes.get_untracked() != aes {
+                        video_aes.set(aes);
+                    }
                 }
             });
         worker.set_onmessage(Some(listener.as_ref().unchecked_ref()));
@@ -291,7 +303,7 @@ impl Calls {
                     candidates: Vec::new(),
                 });
                 let name = self.name(peer).await;
-                ring_notification(&name, video);
+                *self.ring_notice.borrow_mut() = ring_notification(&name, video);
                 self.phase.set(CallPhase::Incoming { call_id, name, video });
             }
             CallNotice::Answered { call_id, sdp, fingerprint, secret, .. } => {
@@ -430,6 +442,7 @@ impl Calls {
         if self.live.borrow().is_some() || self.ring.borrow().is_some() {
             return Err(ActionError::invalid("You are already in a call."));
         }
+        ask_notification_permission();
         self.phase.set(CallPhase::Calling { name: name.clone(), video });
         let result = async {
             let live = self.connect(peer, video, true).await?;
@@ -468,6 +481,7 @@ impl Calls {
     /// Answers the call ringing here.
     pub async fn answer(self: &Rc<Self>) {
         let Some(ring) = self.ring.borrow_mut().take() else { return };
+        ask_notification_permission();
         let name = self.name(ring.peer).await;
         self.phase.set(CallPhase::Connecting { name });
         let result = async {
@@ -515,6 +529,7 @@ impl Calls {
     /// Declines the call ringing here.
     pub async fn decline(self: &Rc<Self>) {
         let Some(ring) = self.ring.borrow_mut().take() else { return };
+        ask_notification_permission();
         let _ = self.device.run(Command::DeclineCall { call_id: ring.call_id }).await;
         self.phase.set(CallPhase::Idle);
     }
@@ -665,6 +680,9 @@ impl Calls {
             if let Some(ctx) = self.ringer.borrow_mut().take() {
                 let _ = call(&ctx, "close", &[]);
             }
+            if let Some((n, _on_click)) = self.ring_notice.borrow_mut().take() {
+                let _ = call(&n, "close", &[]);
+            }
             self.ringtone.set(false);
             return;
         }
@@ -775,8 +793,7 @@ impl Calls {
         let sdp = match local_description(&live.pc, "createOffer", &[options.into()]).await {
             Ok(sdp) => sdp,
             Err(e) => {
-                self.fail(&format!("The call's connection could not restart: {}.", js_error(&e)))
-                    .await;
+                self.fail(&crate::text::restart_failed(&js_error(&e))).await;
                 return;
             }
         };
@@ -800,7 +817,7 @@ impl Calls {
         set(&desc, "type", &(if offer { "offer" } else { "answer" }).into());
         set(&desc, "sdp", &sdp.into());
         if let Err(e) = call_async(&live.pc, "setRemoteDescription", &[desc.into()]).await {
-            self.fail(&format!("The call's connection could not restart: {}.", js_error(&e))).await;
+            self.fail(&crate::text::restart_failed(&js_error(&e))).await;
             return;
         }
         live.generation.set(generation);
@@ -817,8 +834,7 @@ impl Calls {
                     .await;
             }
             Err(e) => {
-                self.fail(&format!("The call's connection could not restart: {}.", js_error(&e)))
-                    .await;
+                self.fail(&crate::text::restart_failed(&js_error(&e))).await;
             }
         }
     }
@@ -1226,21 +1242,42 @@ async fn inbound_stats(pc: &JsValue) -> Option<[f64; 2]> {
     Some(out)
 }
 
-/// A browser notification for a call that rings while the tab is in the background.
-fn ring_notification(name: &str, video: bool) {
+/// A notification shown and its click handler.
+type RingNotice = (JsValue, Closure<dyn FnMut()>);
+
+/// The first time someone uses calls (a click: browsers ask only then), the browser asks
+/// whether Tandem may notify them of calls that ring while the tab is in the background.
+fn ask_notification_permission() {
+    let ctor = get(&js_sys::global(), "Notification");
+    if get(&ctor, "permission").as_string().as_deref() == Some("default") {
+        let _ = call(&ctor, "requestPermission", &[]);
+    }
+}
+
+/// A browser notification for a call that rings while the tab is in the background (closed
+/// when the ringing stops); a click on it brings the tab to the front. Returns it and its
+/// click handler.
+fn ring_notification(name: &str, video: bool) -> Option<RingNotice> {
     let hidden = web_sys::window()
         .and_then(|w| w.document())
         .is_some_and(|d| d.visibility_state() != web_sys::VisibilityState::Visible);
-    if !hidden {
-        return;
-    }
     let ctor = get(&js_sys::global(), "Notification");
-    if get(&ctor, "permission").as_string().as_deref() != Some("granted") {
-        return;
+    if !hidden || get(&ctor, "permission").as_string().as_deref() != Some("granted") {
+        return None;
     }
-    if let Ok(ctor) = ctor.dyn_into::<Function>() {
-        let kind = if video { "video call" } else { "call" };
-        let _ =
-            Reflect::construct(&ctor, &Array::of1(&format!("Incoming {kind} from {name}").into()));
-    }
+    let ctor = ctor.dyn_into::<Function>().ok()?;
+    let kind = if video { "video call" } else { "call" };
+    let options = Object::new();
+    set(&options, "body", &"Open Tandem to answer or decline.".into());
+    set(&options, "tag", &"tandem-call".into());
+    set(&options, "requireInteraction", &true.into());
+    let title = JsValue::from_str(&format!("Incoming {kind} from {name}"));
+    let n = Reflect::construct(&ctor, &Array::of2(&title, &options)).ok()?;
+    let focus = Closure::<dyn FnMut()>::new(|| {
+        if let Some(w) = web_sys::window() {
+            let _ = w.focus();
+        }
+    });
+    set(&n, "onclick", focus.as_ref());
+    Some((n, focus))
 }

@@ -45,7 +45,7 @@ pub(crate) fn CallScreen(
 ) -> impl IntoView {
     let c = calls.get_value();
     let phase = c.phase;
-    let (muted, camera_off, frames) = (c.muted, c.camera_off, c.frames);
+    let (muted, camera_off, frames, video_aes) = (c.muted, c.camera_off, c.frames, c.video_aes);
     let (remote_muted, remote_camera_off) = (c.remote_muted, c.remote_camera_off);
     let (reconnecting, ice_generation, ringtone) = (c.reconnecting, c.ice_generation, c.ringtone);
     let (inputs, chosen) = (c.inputs, c.chosen);
@@ -154,6 +154,7 @@ pub(crate) fn CallScreen(
                 data-state=state
                 data-frames-opened=move || frames.get()[1].to_string()
                 data-frames-dropped=move || frames.get()[2].to_string()
+                data-video-aes=move || video_aes.get()
                 data-audio-energy=move || inbound.get()[0].to_string()
                 data-frames-decoded=move || inbound.get()[1].to_string()
                 data-remote-muted=move || remote_muted.get().to_string()
