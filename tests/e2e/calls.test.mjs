@@ -275,3 +275,42 @@ test('decline, busy, a wrong secret, a certificate that is not the offered one, 
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+test('a reload mid-call ends the call on that side; the other side is told the connection was lost and keeps a line', async () => {
+  const dataDir = tempDir('data');
+  const server = await startServer({ dataDir });
+  const alice = await launchBrowser();
+  const bob = await launchBrowser();
+  try {
+    const a = await alice.context.newPage();
+    const b = await bob.context.newPage();
+    await createAccount(a, server.url, 'alice');
+    await createAccount(b, server.url, 'bob');
+    await openChat(a, 'bob');
+    await a.getByTestId('call-voice').click();
+    await until('Bob rings', async () => (await callState(b)) === 'incoming', 20_000);
+    await b.getByTestId('call-answer').click();
+    for (const p of [a, b]) await until('in call', async () => (await callState(p)) === 'in-call', 30_000);
+    await until('audio flows', () => audioRising(a), 30_000);
+
+    // Bob's tab reloads: the call (its secret in memory only) is gone there, and no call
+    // screen comes back.
+    await b.reload();
+    await b.getByTestId('chat-list').waitFor({ timeout: 30_000 }).catch(() => {});
+    assert.equal(await b.getByTestId('call-screen').count(), 0);
+    // Alice's side sees the connection drop, tries to restart it, then ends the call.
+    await until('Alice told', async () => /connection was lost/.test(await status(a)), 90_000);
+    await until('Alice line', async () => (await lines(a)).some((l) => /Outgoing voice call/.test(l)), 20_000);
+    // Bob can call again at once.
+    await openChat(b, 'alice');
+    await b.getByTestId('call-voice').click();
+    await until('Alice rings', async () => (await callState(a)) === 'incoming', 20_000);
+    await a.getByTestId('call-decline').click();
+    await until('Bob told', async () => /Call declined/.test(await status(b)), 20_000);
+  } finally {
+    await alice.close();
+    await bob.close();
+    await server.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});

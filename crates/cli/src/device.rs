@@ -330,10 +330,15 @@ async fn pump(
         };
         for p in batch {
             match handle_push(&client, &conn, &p, now(), &mut rng).await {
-                PushOutcome::Stored { ack, events: list, expired: _ } => {
+                PushOutcome::Stored { ack, events: list, expired: _, calls_waiting } => {
                     // Stored: only now is it safe to let the relay delete it.
                     conn.ack(ack);
                     kept.stored();
+                    if calls_waiting
+                        && let Err(e) = client.flush_calls(&conn, now(), &mut rng).await
+                    {
+                        tracing::debug!(error = %e, "call replies not sent");
+                    }
                     for e in list {
                         let _ = events.send(DeviceEvent::Engine(e));
                     }

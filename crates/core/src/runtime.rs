@@ -32,6 +32,10 @@ pub enum PushOutcome {
         events: Vec<Event>,
         /// Messages that expired undelivered (an `Expired` push), 0 otherwise.
         expired: usize,
+        /// Receiving produced call messages (a busy reply, a hangup to a late answer): send
+        /// them now with [`Client::flush_calls`], after the acknowledgement (a call step
+        /// that waits is stale).
+        calls_waiting: bool,
     },
     /// Not stored for now: keep the push and offer it again after the retry delay.
     /// `held` when it waits for the person to accept a contact's new key (offer it again
@@ -109,13 +113,23 @@ pub async fn handle_push<S: ClientStore, T: RelayTransport + ?Sized>(
     match &push.body {
         Some(push::Body::Envelope(envelope)) => {
             match client.receive(transport, envelope, now, rng).await {
-                Ok(events) => PushOutcome::Stored { ack: envelope.id, events, expired: 0 },
+                Ok(events) => PushOutcome::Stored {
+                    ack: envelope.id,
+                    events,
+                    expired: 0,
+                    calls_waiting: client.calls_waiting().await,
+                },
                 Err(e) => keep_or_fail(e),
             }
         }
         Some(push::Body::Expired(x)) => match client.record_expired(&x.entries, now).await {
             // The gaps are recorded before the relay may forget them.
-            Ok(events) => PushOutcome::Stored { ack: push.id, events, expired: x.entries.len() },
+            Ok(events) => PushOutcome::Stored {
+                ack: push.id,
+                events,
+                expired: x.entries.len(),
+                calls_waiting: false,
+            },
             Err(e) => keep_or_fail(e),
         },
         Some(push::Body::DeviceRemoved(r)) => {

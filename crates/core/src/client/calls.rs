@@ -14,6 +14,9 @@ use crate::wire::content::{CallMessage, Content, call_message, content};
 use crate::wire::relay::{GetIceServers, IceServers, MAX_ICE_SERVERS, request, response};
 use tandem_signal::{AccountId, DeviceId, Timestamp};
 
+/// Call messages kept for [`Client::flush_calls`] at most.
+const MAX_PENDING_SENDS: usize = 32;
+
 impl From<CallError> for ClientError {
     fn from(e: CallError) -> Self {
         ClientError::InvalidInput(e.to_string())
@@ -73,8 +76,18 @@ impl<S: ClientStore> Client<S> {
                 changes.messages.insert(record.id, call_line(record, now));
             }
         }
-        self.pending_calls.lock().await.extend(effects.sends);
+        let mut pending = self.pending_calls.lock().await;
+        pending.extend(effects.sends);
+        // A driver that does not send them (or cannot, offline) keeps only the newest:
+        // older call steps are stale anyway.
+        let over = pending.len().saturating_sub(MAX_PENDING_SENDS);
+        pending.drain(..over);
         Ok(effects.updates)
+    }
+
+    /// Whether call messages wait for [`Client::flush_calls`].
+    pub async fn calls_waiting(&self) -> bool {
+        !self.pending_calls.lock().await.is_empty()
     }
 
     /// Applies a local step's effects: stores lines, sends messages. Returns the updates.

@@ -14,7 +14,7 @@ impl Engine {
         let outcome =
             runtime::handle_push(&self.client, &self.relay, &p, now(), &mut system_rng()).await;
         match outcome {
-            PushOutcome::Stored { ack, events, expired } => {
+            PushOutcome::Stored { ack, events, expired, calls_waiting } => {
                 // Stored: only now may the relay delete it.
                 self.relay.ack(ack);
                 let calls: Vec<_> = events
@@ -26,6 +26,8 @@ impl Engine {
                     .collect();
                 if !calls.is_empty() {
                     self.calls_changed(calls);
+                }
+                if calls_waiting {
                     // Replies (busy, hangups to late answers) leave now, not at the burst's end.
                     let weak = self.me.borrow().clone();
                     wasm_bindgen_futures::spawn_local(async move {
