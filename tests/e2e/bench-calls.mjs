@@ -46,6 +46,24 @@ function noFrameLayer() {
   window.RTCRtpScriptTransform = function () {};
 }
 
+/** The media worker without WebCrypto: video frames go the all-wasm way too (the worker is
+ *  started from a module that hides `crypto.subtle`, then runs the real script). */
+function noWebCrypto() {
+  const Native = window.Worker;
+  window.Worker = function (url, options) {
+    if (!String(url).includes('media-worker.js')) return new Native(url, options);
+    // Messages that arrive while the real script loads are handed to it afterwards.
+    const src = `Object.defineProperty(self.crypto, 'subtle', { value: undefined });
+      const early = []; const keep = (e) => early.push(e.data);
+      self.addEventListener('message', keep);
+      await import(${JSON.stringify(String(url))});
+      self.removeEventListener('message', keep);
+      for (const data of early) self.dispatchEvent(new MessageEvent('message', { data }));`;
+    return new Native(URL.createObjectURL(new Blob([src], { type: 'text/javascript' })), { type: 'module' });
+  };
+  window.Worker.prototype = Native.prototype;
+}
+
 async function hangUpAndSettle(caller, callees) {
   await caller.getByTestId('call-hang-up').click().catch(() => {});
   for (const p of [caller, ...callees]) await until('idle', async () => !['incoming', 'calling', 'connecting', 'in-call'].includes(await state(p)), 30_000);
@@ -153,17 +171,22 @@ async function clickAndRing() {
 
 async function cpuComparison() {
   const cpu = {};
-  // CPU_ORDER=none,e2ee runs the side without the frame layer first (to see the order's effect).
+  // Modes: e2ee (the app as it is), none (no frame layer), wasm (the frame layer without
+  // WebCrypto); CPU_ORDER picks which and in what order.
+  const runs = {};
   for (const mode of (process.env.CPU_ORDER || 'e2ee,none').split(',')) {
+    runs[mode] = (runs[mode] || 0) + 1;
+    const who = `${mode}${runs[mode]}`; // a mode may run more than once
     step(`CPU run: ${mode}`);
     const pair = [await launch(), await launch()];
     const [x, y] = await Promise.all(pair.map((b) => b.context.newPage()));
     await x.addInitScript(observe, { autoAnswer: false });
     await y.addInitScript(observe, { autoAnswer: true });
     if (mode === 'none') for (const p of [x, y]) await p.addInitScript(noFrameLayer);
-    await createAccount(x, server.url, `x${mode}`);
-    await createAccount(y, server.url, `y${mode}`);
-    await openChat(x, `y${mode}`);
+    if (mode === 'wasm') for (const p of [x, y]) await p.addInitScript(noWebCrypto);
+    await createAccount(x, server.url, `x${who}`);
+    await createAccount(y, server.url, `y${who}`);
+    await openChat(x, `y${who}`);
     await clickCall(x, 'video');
     await until('first frame', () => x.evaluate(() => window.__firstFrame), 30_000);
     await sleep(5000);
@@ -172,9 +195,10 @@ async function cpuComparison() {
     await sleep(CALL_SECONDS * 1000);
     const ticks = cpuTicks(profiles) - t0;
     const opened = Number(await y.getByTestId('call-screen').getAttribute('data-frames-opened'));
+    const aes = await y.getByTestId('call-screen').getAttribute('data-video-aes');
     cpu[mode] = ticks / 100 / CALL_SECONDS; // cores busy on average (100 ticks a second)
-    console.log(`${mode}: ${(ticks / 100).toFixed(1)} s CPU over ${CALL_SECONDS} s (${cpu[mode].toFixed(2)} cores), frames opened end to end: ${opened}`);
+    console.log(`${mode}: ${(ticks / 100).toFixed(1)} s CPU over ${CALL_SECONDS} s (${cpu[mode].toFixed(2)} cores), frames opened end to end: ${opened}, video AES: ${aes || '-'}`);
     await hangUpAndSettle(x, [y]);
   }
-  console.log(`CPU with / without the frame layer: ${(cpu.e2ee / cpu.none).toFixed(3)}×`);
+  if (cpu.none) for (const m of ['e2ee', 'wasm']) if (cpu[m]) console.log(`CPU ${m} / none: ${(cpu[m] / cpu.none).toFixed(3)}×`);
 }
