@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use support::TestServer;
 use tandem_cli::{Device, DeviceEvent, now, system_rng};
-use tandem_core::client::Event;
+use tandem_core::client::{Event, GroupEdit};
 use tandem_core::testing::scenarios::Driver;
+use tandem_core::testing::scenarios::WAIT;
 use tandem_core::{AccountId, DeviceId};
 
 /// The native driver on its own relay.
@@ -136,6 +137,46 @@ impl Driver for Native {
         let list =
             d.client.device_list(d.connection(), account, now(), true).await.expect("a list");
         list.devices.iter().map(|v| v.device_id).collect()
+    }
+
+    async fn create_group(
+        &self,
+        admin: &NativeDevice,
+        title: &str,
+        members: &[AccountId],
+    ) -> [u8; 16] {
+        let d = &admin.device;
+        d.client
+            .create_group(d.connection(), title, members, now(), &mut system_rng())
+            .await
+            .expect("a group")
+    }
+
+    async fn accept_group(&self, device: &mut NativeDevice, group: [u8; 16]) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while device.device.client.group(group).await.expect("read").is_none() {
+            assert!(tokio::time::Instant::now() < deadline, "no invitation came");
+            device.hear(Duration::from_millis(100)).await;
+        }
+        let d = &device.device;
+        d.client.accept_group(d.connection(), group, true).await.expect("accepted");
+    }
+
+    async fn send_group(&self, from: &NativeDevice, group: [u8; 16], text: &str) {
+        let d = &from.device;
+        d.client
+            .send_group_text(d.connection(), group, text, now(), &mut system_rng())
+            .await
+            .expect("sent to the group");
+    }
+
+    async fn remove_member(&self, admin: &NativeDevice, group: [u8; 16], member: AccountId) {
+        let d = &admin.device;
+        let edit = GroupEdit { remove: vec![member], ..GroupEdit::default() };
+        d.client
+            .update_group(d.connection(), group, &edit, now(), &mut system_rng())
+            .await
+            .expect("removed from the group");
     }
 }
 

@@ -35,7 +35,7 @@ pub use engine::Engine;
 #[cfg(target_family = "wasm")]
 pub use handle::{Device, DeviceActions};
 #[cfg(target_family = "wasm")]
-pub(crate) use handle::{account, short_name};
+pub(crate) use handle::{account, group, short_name};
 #[cfg(target_family = "wasm")]
 pub use host::{Host, StartError};
 #[cfg(target_family = "wasm")]

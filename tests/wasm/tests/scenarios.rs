@@ -16,7 +16,7 @@ use std::time::Duration;
 use tandem_core::client::Client;
 use tandem_core::records::{Conversation, MessageId, conversation_to_bytes};
 use tandem_core::store::ClientStore;
-use tandem_core::testing::scenarios::Driver;
+use tandem_core::testing::scenarios::{Driver, WAIT};
 use tandem_core::{AccountId, DeviceId};
 use tandem_web::device::engine::Notice;
 use tandem_web::device::linking::{LinkOutcome, LinkView, Linker};
@@ -272,6 +272,55 @@ impl Driver for Browser {
                 DeviceId::new(info.device_id).expect("a device id")
             })
             .collect()
+    }
+
+    async fn create_group(
+        &self,
+        admin: &WebDevice,
+        title: &str,
+        members: &[AccountId],
+    ) -> [u8; 16] {
+        let members = members.iter().map(|m| m.0.to_vec()).collect();
+        let created = admin.run(Command::CreateGroup { title: title.to_owned(), members }).await;
+        let Outcome::GroupCreated { group } = created else { panic!("no group: {created:?}") };
+        group.try_into().expect("16 bytes")
+    }
+
+    async fn accept_group(&self, device: &mut WebDevice, group: [u8; 16]) {
+        let deadline = js_sys::Date::now() + WAIT.as_secs_f64() * 1000.0;
+        while device.engine.store().load_group(&group).await.expect("read").is_none() {
+            assert!(js_sys::Date::now() < deadline, "no invitation came");
+            sleep(Duration::from_millis(50)).await;
+        }
+        let accept = Command::AcceptGroup { group: group.to_vec(), accept: true };
+        assert_eq!(device.run(accept).await, Outcome::Done);
+    }
+
+    async fn send_group(&self, from: &WebDevice, group: [u8; 16], text: &str) {
+        // What the app's tab hands its engine: a send-journal entry for the group.
+        let entry = Entry {
+            id: hex::encode(tandem_web::rng::random_bytes::<16>()),
+            conversation: hex::encode(conversation_to_bytes(&Conversation::Group(group))),
+            text: text.to_owned(),
+            typed_at: None,
+        };
+        let id = entry.id.clone();
+        assert_eq!(
+            from.run(Command::QueueTexts { entries: vec![entry] }).await,
+            Outcome::Handled(vec![id])
+        );
+    }
+
+    async fn remove_member(&self, admin: &WebDevice, group: [u8; 16], member: AccountId) {
+        let edit = Command::EditGroup {
+            group: group.to_vec(),
+            add: Vec::new(),
+            remove: vec![member.0.to_vec()],
+            promote: Vec::new(),
+            demote: Vec::new(),
+            title: None,
+        };
+        assert_eq!(admin.run(edit).await, Outcome::Done);
     }
 }
 

@@ -58,6 +58,19 @@ pub trait Driver {
     /// The devices of the device's own account, as the relay lists them and the account key
     /// signed them.
     async fn devices(&self, device: &Self::Device) -> BTreeSet<DeviceId>;
+    /// Creates a group titled `title` with `members` (the device's account its admin).
+    async fn create_group(
+        &self,
+        admin: &Self::Device,
+        title: &str,
+        members: &[AccountId],
+    ) -> [u8; 16];
+    /// Waits (at most [`WAIT`]) for the invitation to `group`, then accepts it.
+    async fn accept_group(&self, device: &mut Self::Device, group: [u8; 16]);
+    /// Sends a text to the group.
+    async fn send_group(&self, from: &Self::Device, group: [u8; 16], text: &str);
+    /// An admin removes `member` from the group.
+    async fn remove_member(&self, admin: &Self::Device, group: [u8; 16], member: AccountId);
 }
 
 /// Push: texts sent while the recipient is online and while it is offline all arrive, in
@@ -135,6 +148,38 @@ pub async fn a_removed_companion_is_told_with_proof<D: Driver>(driver: &D) {
     assert_eq!(driver.failures(&mut alice).await, Vec::<String>::new());
 }
 
+/// Groups: every device of every member who accepted gets the group's texts (the sender's
+/// own other devices included), from any member; a removed member gets nothing sent after
+/// (the senders' keys rotate), and nothing is reported as failed.
+pub async fn a_group_reaches_every_member_device_and_not_a_removed_one<D: Driver>(driver: &D) {
+    let Linked { alice, mut laptop, .. } = linked(driver).await;
+    let mut bob = driver.register("bob").await;
+    let mut carol = driver.register("carol").await;
+    let (b, _) = driver.whoami(&bob).await;
+    let (c, _) = driver.whoami(&carol).await;
+    let group = driver.create_group(&alice, "Climbing", &[b, c]).await;
+    driver.accept_group(&mut bob, group).await;
+    driver.accept_group(&mut carol, group).await;
+    driver.send_group(&alice, group, "hello group").await;
+    for d in [&mut bob, &mut carol] {
+        assert_eq!(driver.received(d, 1, WAIT).await, ["hello group"]);
+    }
+    driver.send_group(&bob, group, "hi from bob").await;
+    assert_eq!(driver.received(&mut carol, 1, WAIT).await, ["hi from bob"]);
+    assert_eq!(driver.received(&mut laptop, 1, WAIT).await, ["hi from bob"], "Alice's laptop");
+
+    driver.remove_member(&alice, group, c).await;
+    driver.send_group(&alice, group, "without carol").await;
+    driver.send_group(&bob, group, "bob, without carol").await;
+    let got = driver.received(&mut laptop, 1, WAIT).await;
+    assert_eq!(got, ["bob, without carol"], "members still hear each other");
+    assert_eq!(driver.received(&mut bob, 1, WAIT).await, ["without carol"]);
+    assert_eq!(driver.received(&mut carol, 1, QUIET).await, Vec::<String>::new(), "removed");
+    for d in [&mut bob, &mut laptop] {
+        assert_eq!(driver.failures(d).await, Vec::<String>::new());
+    }
+}
+
 /// Acknowledgement frees the relay: on a relay that holds at most 5 undelivered texts per
 /// sender in a device's queue, 8 texts sent one after another, each once the one before it
 /// arrived, all go through — each was acknowledged, and so deleted, once stored. (A driver
@@ -197,6 +242,13 @@ macro_rules! runtime_scenario_tests {
         async fn scenario_a_push_met_by_a_busy_relay_is_kept_and_stored_later() {
             $crate::testing::scenarios::a_push_met_by_a_busy_relay_is_kept_and_stored_later(
                 &$strict,
+            )
+            .await;
+        }
+        #[$test]
+        async fn scenario_a_group_reaches_every_member_device_and_not_a_removed_one() {
+            $crate::testing::scenarios::a_group_reaches_every_member_device_and_not_a_removed_one(
+                &$driver,
             )
             .await;
         }

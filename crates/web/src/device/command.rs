@@ -142,6 +142,41 @@ pub enum Command {
         /// The ICE generation it starts.
         generation: u32,
     },
+    /// Create a group (this account its admin) with these accounts (ids' bytes).
+    CreateGroup {
+        /// Its title.
+        title: String,
+        /// The other members.
+        members: Vec<Vec<u8>>,
+    },
+    /// Accept (or decline) the invitation to a group.
+    AcceptGroup {
+        /// The group id (16 bytes).
+        group: Vec<u8>,
+        /// Accept, else decline.
+        accept: bool,
+    },
+    /// Change a group (an admin): members to add, remove, promote, demote (ids' bytes), and
+    /// a new title.
+    EditGroup {
+        /// The group id (16 bytes).
+        group: Vec<u8>,
+        /// Accounts to add.
+        add: Vec<Vec<u8>>,
+        /// Members to remove.
+        remove: Vec<Vec<u8>>,
+        /// Members to make admins.
+        promote: Vec<Vec<u8>>,
+        /// Admins to make plain members.
+        demote: Vec<Vec<u8>>,
+        /// A new title.
+        title: Option<String>,
+    },
+    /// Leave a group.
+    LeaveGroup {
+        /// The group id (16 bytes).
+        group: Vec<u8>,
+    },
 }
 
 impl Command {
@@ -196,6 +231,11 @@ pub enum Outcome {
         servers: Vec<IceServerEntry>,
         /// When the TURN credentials expire (ms since the epoch), 0 without TURN.
         expires_ms: u64,
+    },
+    /// A group was created.
+    GroupCreated {
+        /// Its id (16 bytes).
+        group: Vec<u8>,
     },
     /// A call was placed.
     CallPlaced {

@@ -405,6 +405,46 @@ impl Engine {
                     .await?;
                 Ok(Outcome::Done)
             }
+            Command::CreateGroup { title, members } => {
+                let members =
+                    members.iter().map(|m| device::account(m)).collect::<Result<Vec<_>, _>>()?;
+                let group = self
+                    .client
+                    .create_group(&self.relay, &title, &members, now(), &mut system_rng())
+                    .await?;
+                self.notify(Notice::Changed);
+                Ok(Outcome::GroupCreated { group: group.to_vec() })
+            }
+            Command::AcceptGroup { group, accept } => {
+                let group = device::group(&group)?;
+                self.client.accept_group(&self.relay, group, accept).await?;
+                self.notify(Notice::Changed);
+                Ok(Outcome::Done)
+            }
+            Command::EditGroup { group, add, remove, promote, demote, title } => {
+                let group = device::group(&group)?;
+                let accounts = |list: Vec<Vec<u8>>| {
+                    list.iter().map(|m| device::account(m)).collect::<Result<Vec<_>, _>>()
+                };
+                let edit = tandem_core::client::GroupEdit {
+                    add: accounts(add)?,
+                    remove: accounts(remove)?,
+                    promote: accounts(promote)?,
+                    demote: accounts(demote)?,
+                    title,
+                };
+                self.client
+                    .update_group(&self.relay, group, &edit, now(), &mut system_rng())
+                    .await?;
+                self.notify(Notice::Changed);
+                Ok(Outcome::Done)
+            }
+            Command::LeaveGroup { group } => {
+                let group = device::group(&group)?;
+                self.client.leave_group(&self.relay, group, now(), &mut system_rng()).await?;
+                self.notify(Notice::Changed);
+                Ok(Outcome::Done)
+            }
             Command::RenegotiateCall { call_id, sdp, offer, generation } => {
                 self.client
                     .renegotiate_call(

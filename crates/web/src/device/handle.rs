@@ -297,6 +297,11 @@ pub(crate) fn account(bytes: &[u8]) -> Result<AccountId, ActionError> {
     AccountId::from_bytes(bytes).map_err(|_| ActionError::invalid("That account does not exist."))
 }
 
+/// A group id from its 16 bytes.
+pub(crate) fn group(bytes: &[u8]) -> Result<[u8; 16], ActionError> {
+    <[u8; 16]>::try_from(bytes).map_err(|_| ActionError::invalid("That group does not exist."))
+}
+
 /// What to call an account whose handle is not known yet.
 pub(crate) fn short_name(account: AccountId) -> String {
     format!("{}…", &account.to_string()[..8])
