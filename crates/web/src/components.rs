@@ -6,6 +6,7 @@ mod connection;
 mod conversation;
 mod device_card;
 mod devices;
+mod group;
 mod icons;
 mod link;
 mod lock;

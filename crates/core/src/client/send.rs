@@ -690,8 +690,33 @@ impl<S: ClientStore> Client<S> {
         now: Timestamp,
         rng: &mut impl CryptoRng,
     ) -> Result<usize, ClientError> {
+        let unread = self.mark_read_here(Conversation::Direct(peer)).await?;
+        if unread.is_empty() {
+            return Ok(0);
+        }
+        // Receipts in bounded messages (one relay frame each).
+        for chunk in unread.chunks(MARK_READ_PAGE) {
+            let refs = chunk
+                .iter()
+                .map(|m| MessageRef { device: m.id.device.get(), timestamp: m.id.timestamp })
+                .collect();
+            self.send_receipt(transport, peer, ReceiptType::Read, refs, now, rng).await?;
+        }
+        Ok(unread.len())
+    }
+
+    /// Marks a group's messages read on this device (its unread count goes to zero).
+    /// Returns how many were unread. (Read receipts in groups are not sent yet.)
+    pub async fn mark_group_read(&self, group: [u8; 16]) -> Result<usize, ClientError> {
+        Ok(self.mark_read_here(Conversation::Group(group)).await?.len())
+    }
+
+    /// Marks a conversation's unread messages read in the store; returns them.
+    async fn mark_read_here(
+        &self,
+        conversation: Conversation,
+    ) -> Result<Vec<MessageRecord>, ClientError> {
         let (me, _) = self.whoami().await;
-        let conversation = Conversation::Direct(peer);
         // Unread messages are the newest: walk back a page at a time, saving each page's
         // read marks, and stop at the first page with nothing unread. A long history is
         // never read whole, and no transaction grows with it.
@@ -720,17 +745,6 @@ impl<S: ClientStore> Client<S> {
             let Some(oldest) = oldest else { break };
             page = self.store.load_messages_before(&conversation, &oldest, MARK_READ_PAGE).await?;
         }
-        if unread.is_empty() {
-            return Ok(0);
-        }
-        // Receipts in bounded messages (one relay frame each).
-        for chunk in unread.chunks(MARK_READ_PAGE) {
-            let refs = chunk
-                .iter()
-                .map(|m| MessageRef { device: m.id.device.get(), timestamp: m.id.timestamp })
-                .collect();
-            self.send_receipt(transport, peer, ReceiptType::Read, refs, now, rng).await?;
-        }
-        Ok(unread.len())
+        Ok(unread)
     }
 }

@@ -7,9 +7,11 @@ use tandem_core::AccountId;
 use tandem_core::client::{
     Conversation, MessageRecord, Notice, OutgoingState, conversation_to_bytes,
 };
+use tandem_core::store::ClientStore;
 
 use super::conversation::Conversation;
 use super::devices::Devices;
+use super::group::{NewGroup, group_title};
 use crate::device::Device;
 use crate::store::ConversationSummary;
 
@@ -49,11 +51,13 @@ pub(crate) struct ChatRow {
 /// Most chat rows in the document until the person asks for more.
 const CHAT_ROWS: usize = 50;
 
-/// The chat list's rows for these conversations (newest first), named from `names`; an
-/// account missing from `names` is shown by the start of its id until its handle is known.
+/// The chat list's rows for these conversations (newest first), named from `names` and
+/// groups from `titles`; an account missing from `names` is shown by the start of its id
+/// until its handle is known, a group missing from `titles` as "Group".
 pub(crate) fn chat_rows(
     list: &[ConversationSummary],
     names: &std::collections::HashMap<AccountId, String>,
+    titles: &std::collections::HashMap<[u8; 16], String>,
 ) -> Vec<ChatRow> {
     list.iter()
         .map(|s| {
@@ -61,7 +65,7 @@ pub(crate) fn chat_rows(
                 Conversation::Direct(a) => {
                     names.get(&a).cloned().unwrap_or_else(|| format!("{}…", &a.to_string()[..8]))
                 }
-                Conversation::Group(_) => "Group".into(),
+                Conversation::Group(g) => titles.get(&g).cloned().unwrap_or_else(|| "Group".into()),
             };
             let preview = match &s.last.notice {
                 Some(n) => line_text(&s.last, n),
@@ -205,6 +209,7 @@ pub(crate) fn Messenger(
     let new_chat_error = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
     let show_devices = RwSignal::new(false);
+    let show_new_group = RwSignal::new(false);
     // Bumped when the page is shown or focused again: unread messages in the open chat are
     // read only then.
     let seen = RwSignal::new(0u32);
@@ -278,17 +283,18 @@ pub(crate) fn Messenger(
             }
             // Read only while someone looks: a hidden tab, or another window in front,
             // sends no read receipt.
-            if unread
-                && page_seen()
-                && let Conversation::Direct(peer) = conversation
-            {
-                e.mark_read(peer).await;
+            if unread && page_seen() {
+                match conversation {
+                    Conversation::Direct(peer) => e.mark_read(peer).await,
+                    Conversation::Group(g) => e.mark_group_read(g).await,
+                }
             }
         });
     });
 
     let open_chat = move |conversation: Conversation, name: String| {
         show_devices.set(false);
+        show_new_group.set(false);
         selected.set(Some((conversation, name)));
     };
     if selected.get_untracked().is_some() {
@@ -317,12 +323,13 @@ pub(crate) fn Messenger(
     };
 
     view! {
-        <div class="messenger" class:has-selection=move || show_devices.get() || selected.with(Option::is_some)>
+        <div class="messenger" class:has-selection=move || show_devices.get() || show_new_group.get() || selected.with(Option::is_some)>
             <ChatList
                 handle=engine.with_value(|e| e.handle().to_owned())
                 chats=chats.into()
                 selected=selected
                 show_devices=show_devices
+                show_new_group=show_new_group
                 new_chat=new_chat
                 new_chat_error=new_chat_error
                 busy=busy.into()
@@ -330,6 +337,13 @@ pub(crate) fn Messenger(
             />
             <section class="conversation" aria-label="Conversation">
                 {move || match selected.get() {
+                    None if show_new_group.get() => view! {
+                        <NewGroup
+                            engine=engine
+                            on_created=Callback::new(move |(c, name)| open_chat(c, name))
+                            on_cancel=Callback::new(move |()| show_new_group.set(false))
+                        />
+                    }.into_any(),
                     None if show_devices.get() => view! {
                         <Devices engine=engine revision=revision on_back=move || show_devices.set(false)/>
                     }.into_any(),
@@ -379,6 +393,7 @@ pub(crate) fn MessengerPreview(
                 chats=chats.into()
                 selected=selected
                 show_devices=show_devices
+                show_new_group=RwSignal::new(false)
                 new_chat=RwSignal::new(String::new())
                 new_chat_error=RwSignal::new(String::new())
                 busy=Signal::derive(|| true)
@@ -407,6 +422,8 @@ pub(crate) fn ChatList(
     selected: RwSignal<Option<(Conversation, String)>>,
     /// Whether the device list is open instead of a conversation.
     show_devices: RwSignal<bool>,
+    /// Whether the new-group form is open instead of a conversation.
+    show_new_group: RwSignal<bool>,
     /// The name typed into the new-chat form.
     new_chat: RwSignal<String>,
     /// Why the last new chat could not start.
@@ -428,9 +445,19 @@ pub(crate) fn ChatList(
                     class="button button-small button-quiet devices-button"
                     data-testid="open-devices"
                     aria-pressed=move || if show_devices.get() { "true" } else { "false" }
-                    on:click=move |_| { selected.set(None); show_devices.set(true); }
+                    on:click=move |_| { selected.set(None); show_new_group.set(false); show_devices.set(true); }
                 >
                     "Devices"
+                </button>
+                <button
+                    class="button button-small button-quiet new-group-button"
+                    data-testid="open-new-group"
+                    aria-label="New group"
+                    title="New group"
+                    aria-pressed=move || if show_new_group.get() { "true" } else { "false" }
+                    on:click=move |_| { selected.set(None); show_devices.set(false); show_new_group.set(true); }
+                >
+                    "+ Group"
                 </button>
             </div>
             <form class="new-chat" on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); on_start.run(()); }>
@@ -476,6 +503,7 @@ pub(crate) fn ChatList(
                                     data-testid="chat-row"
                                     on:click=move |_| {
                                         show_devices.set(false);
+                                        show_new_group.set(false);
                                         selected.set(Some((conversation, name.clone())));
                                     }
                                 >
@@ -523,13 +551,20 @@ async fn reload_chats(e: &Device, chats: RwSignal<Vec<ChatRow>>) {
     let Ok(list) = e.conversations().await else { return };
     // Every known name in one read; unknown ones are asked for once each.
     let mut names = e.store().contacts().await.unwrap_or_default();
+    let mut titles = std::collections::HashMap::new();
     for s in &list {
-        if let Conversation::Direct(a) = s.conversation
-            && !names.contains_key(&a)
-        {
-            let name = e.name_of(a).await;
-            names.insert(a, name);
+        match s.conversation {
+            Conversation::Direct(a) if !names.contains_key(&a) => {
+                let name = e.name_of(a).await;
+                names.insert(a, name);
+            }
+            Conversation::Group(g) => {
+                if let Ok(Some(record)) = e.store().load_group(&g).await {
+                    titles.insert(g, group_title(&record));
+                }
+            }
+            Conversation::Direct(_) => {}
         }
     }
-    chats.set(chat_rows(&list, &names));
+    chats.set(chat_rows(&list, &names, &titles));
 }

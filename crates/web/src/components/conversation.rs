@@ -9,8 +9,12 @@ use tandem_core::client::{Conversation, MessageRecord, OutgoingState};
 use wasm_bindgen::JsCast;
 
 use super::chat::{OLDER_PAGE, STEP, line_text, short_time, ticks, window};
+use super::group::{GroupInvitation, group_title};
 use super::trust::{SecurityCode, TrustNotices};
-use crate::device::Device;
+use crate::device::{Command, Device};
+use tandem_core::AccountId;
+use tandem_core::client::GroupRecord;
+use tandem_core::store::ClientStore;
 
 #[component]
 pub(super) fn Conversation(
@@ -22,12 +26,74 @@ pub(super) fn Conversation(
     has_older: RwSignal<bool>,
     on_back: impl Fn() + Send + Sync + 'static,
 ) -> impl IntoView {
+    let on_back = Callback::new(move |()| on_back());
     let draft = RwSignal::new(String::new());
     let error = RwSignal::new(String::new());
     let log = NodeRef::<leptos::html::Ol>::new();
     let peer = match conversation {
         Conversation::Direct(a) => Some(a),
         Conversation::Group(_) => None,
+    };
+    let group_id = match conversation {
+        Conversation::Group(g) => Some(g),
+        Conversation::Direct(_) => None,
+    };
+    // A group as this device verified it (title, members, whether this account joined),
+    // and the names of the people who wrote in it: reloaded on every store change.
+    let group = RwSignal::new(None::<GroupRecord>);
+    let senders = RwSignal::new(std::collections::HashMap::<AccountId, String>::new());
+    let me = engine.with_value(|e| e.account_id());
+    Effect::new(move |_| {
+        revision.track();
+        let Some(g) = group_id else { return };
+        let e = engine.get_value();
+        spawn_local(async move {
+            if let Ok(record) = e.store().load_group(&g).await {
+                group.set(record);
+            }
+        });
+    });
+    Effect::new(move |_| {
+        if group_id.is_none() {
+            return;
+        }
+        let mut wanted: Vec<AccountId> = messages
+            .with(|list| list.iter().filter(|m| !m.outgoing).map(|m| m.id.sender).collect());
+        if let Some(r) = group.get() {
+            wanted.push(r.state.state().signer);
+        }
+        wanted.sort_unstable();
+        wanted.dedup();
+        wanted.retain(|a| !senders.with_untracked(|s| s.contains_key(a)));
+        if wanted.is_empty() {
+            return;
+        }
+        let e = engine.get_value();
+        spawn_local(async move {
+            for a in wanted {
+                let name = e.name_of(a).await;
+                senders.update(|s| {
+                    s.insert(a, name);
+                });
+            }
+        });
+    });
+    let invited = move || group.with(|g| g.as_ref().is_some_and(|g| !g.accepted));
+    let group_name = move || group.with(|g| g.as_ref().map(group_title));
+    let member_count =
+        move || group.with(|g| g.as_ref().map_or(0, |g| g.state.state().members.len()));
+    let still_member =
+        move || group.with(|g| g.as_ref().is_some_and(|g| g.state.state().is_member(&me)));
+    let leave_error = RwSignal::new(String::new());
+    let leave = move || {
+        let Some(g) = group_id else { return };
+        let e = engine.get_value();
+        spawn_local(async move {
+            match e.run(Command::LeaveGroup { group: g.to_vec() }).await {
+                Ok(_) => leave_error.set(String::new()),
+                Err(err) => leave_error.set(err.message),
+            }
+        });
     };
     // Trust in the peer: reloaded on every store change.
     let trust = RwSignal::new(None::<tandem_core::client::DeviceListRecord>);
@@ -187,9 +253,21 @@ pub(super) fn Conversation(
     let (call_name, call_label) = (name.clone(), name.clone());
     view! {
         <header class="conversation-head">
-            <button class="icon-button back" aria-label="Back to chats" on:click=move |_| on_back()>"←"</button>
+            <button class="icon-button back" aria-label="Back to chats" on:click=move |_| on_back.run(())>"←"</button>
             <span class="avatar" aria-hidden="true">{name.chars().next().unwrap_or('?').to_uppercase().to_string()}</span>
-            <h2 data-testid="conversation-name">{name.clone()}</h2>
+            <h2 data-testid="conversation-name">{
+                let name = name.clone();
+                move || group_name().unwrap_or_else(|| name.clone())
+            }</h2>
+            {group_id.map(|_| view! {
+                <span class="muted small" data-testid="group-members">{move || match member_count() {
+                    1 => "1 member".to_owned(),
+                    n => format!("{n} members"),
+                }}</span>
+                <Show when=move || still_member() && !invited()>
+                    <button class="button button-small button-quiet head-action" data-testid="leave-group" on:click=move |_| leave()>"Leave"</button>
+                </Show>
+            })}
             <Show when=verified>
                 <span class="pill pill-verified" data-testid="verified-badge" title="You compared security codes">"✓ Verified"</span>
             </Show>
@@ -218,6 +296,18 @@ pub(super) fn Conversation(
                 >"Security code"</button>
             })}
         </header>
+        {move || (!leave_error.get().is_empty()).then(|| view! { <p class="error small" role="alert">{leave_error.get()}</p> })}
+        {move || {
+            let g = group_id?;
+            if !invited() {
+                return None;
+            }
+            let inviter = group.with(|r| r.as_ref().map(|r| r.state.state().signer))?;
+            let inviter = senders.with(|s| s.get(&inviter).cloned()).unwrap_or_else(|| "Someone".into());
+            Some(view! {
+                <GroupInvitation engine=engine group=g inviter=inviter on_declined=on_back/>
+            })
+        }}
         {peer.map(|p| {
             let (notice_name, code_name) = (name.clone(), name.clone());
             view! {
@@ -281,9 +371,17 @@ pub(super) fn Conversation(
                     let label = move || current().map(|c| c.1).unwrap_or_default();
                     let class = move || format!("tick {}", current().map(|c| c.2).unwrap_or_default());
                     let failed = move || current().and_then(|c| c.3);
+                    let sender = m.id.sender;
+                    let from = move || {
+                        if outgoing || group_id.is_none() {
+                            return None;
+                        }
+                        Some(senders.with(|s| s.get(&sender).cloned()).unwrap_or_default())
+                    };
                     view! {
                         <li class="message" class:out=outgoing class:in=!outgoing data-testid="message" data-key=hex::encode(id.sort_key())>
                             <div class="bubble">
+                                {move || from().map(|n| view! { <p class="sender small" data-testid="message-sender">{n}</p> })}
                                 <p class="body" data-testid="message-body">{m.body.clone()}</p>
                                 <span class="meta small">
                                     <time>{short_time(m.shown_time())}</time>
@@ -306,7 +404,7 @@ pub(super) fn Conversation(
                 </li>
             </Show>
         </ol>
-        <form class="composer" class:hidden=move || show_code.get() on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); send(); }>
+        <form class="composer" class:hidden=move || show_code.get() || invited() || (group_id.is_some() && group.with(Option::is_some) && !still_member()) on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); send(); }>
             <label for="composer-input" class="visually-hidden">"Message"</label>
             <textarea
                 id="composer-input"

@@ -22,6 +22,11 @@ pub enum Command {
         /// The peer's account id.
         peer: Vec<u8>,
     },
+    /// Mark a group's messages read on this device.
+    MarkGroupRead {
+        /// The group id (16 bytes).
+        group: Vec<u8>,
+    },
     /// The account's devices as the relay lists them.
     Devices,
     /// Primary: link the companion showing this code.
@@ -184,7 +189,10 @@ impl Command {
     pub fn needs_relay(&self) -> bool {
         !matches!(
             self,
-            Self::QueueTexts { .. } | Self::SetVerified { .. } | Self::AcknowledgeKeyChange { .. }
+            Self::QueueTexts { .. }
+                | Self::SetVerified { .. }
+                | Self::AcknowledgeKeyChange { .. }
+                | Self::MarkGroupRead { .. }
         )
     }
 }

@@ -302,6 +302,12 @@ impl Engine {
                 self.mark_read(device::account(&peer)?).await;
                 Ok(Outcome::Done)
             }
+            Command::MarkGroupRead { group } => {
+                if self.client.mark_group_read(device::group(&group)?).await? > 0 {
+                    self.notify(Notice::Changed);
+                }
+                Ok(Outcome::Done)
+            }
             Command::Devices => Ok(Outcome::Devices(
                 self.devices().await?.iter().map(prost::Message::encode_to_vec).collect(),
             )),

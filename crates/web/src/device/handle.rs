@@ -155,6 +155,11 @@ impl Device {
         let _ = self.actions.run(Command::MarkRead { peer: peer.0.to_vec() }).await;
     }
 
+    /// Marks a group's messages read on this device. Best effort.
+    pub async fn mark_group_read(&self, group: [u8; 16]) {
+        let _ = self.actions.run(Command::MarkGroupRead { group: group.to_vec() }).await;
+    }
+
     /// The newest `limit` messages of a conversation, oldest first.
     pub async fn messages(
         &self,

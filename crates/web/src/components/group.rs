@@ -1,0 +1,192 @@
+//! Groups in the messenger: the form that creates one, and the invitation a stranger's
+//! group waits behind until the person joins or declines (the relay routes nothing to this
+//! account before). Membership is the group's signed state as this device verified it
+//! (`tandem_core::group_state`), never the relay's word.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use send_wrapper::SendWrapper;
+use tandem_core::client::{Conversation, GroupRecord};
+
+use crate::device::{Command, Device, Outcome};
+
+/// Most members typed into the form at once (the relay takes up to 1 024 per group; more
+/// are added from the group's info later).
+const MAX_TYPED_MEMBERS: usize = 64;
+
+/// What a group is called: its title, or "Untitled group".
+pub(crate) fn group_title(record: &GroupRecord) -> String {
+    let title = record.state.state().title.trim();
+    if title.is_empty() { "Untitled group".into() } else { title.to_owned() }
+}
+
+/// The handles typed into the members field: split at commas, spaces and new lines, a
+/// leading `@` dropped, each once, in the order typed.
+pub(crate) fn typed_handles(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for h in text.split(|c: char| c == ',' || c.is_whitespace()) {
+        let h = h.trim().trim_start_matches('@').to_lowercase();
+        if !h.is_empty() && !out.contains(&h) {
+            out.push(h);
+        }
+    }
+    out
+}
+
+/// The form that creates a group: a title and the members' names. Opens the new group.
+#[component]
+pub(crate) fn NewGroup(
+    engine: StoredValue<SendWrapper<Device>>,
+    /// Opens the group once it exists (its conversation and title).
+    on_created: Callback<(Conversation, String)>,
+    on_cancel: Callback<()>,
+) -> impl IntoView {
+    let title = RwSignal::new(String::new());
+    let members = RwSignal::new(String::new());
+    let error = RwSignal::new(String::new());
+    let busy = RwSignal::new(false);
+    let progress = RwSignal::new(String::new());
+    let create = move || {
+        let name = title.get_untracked().trim().to_owned();
+        let handles = typed_handles(&members.get_untracked());
+        if name.is_empty() {
+            error.set("Give the group a name.".into());
+            return;
+        }
+        if handles.is_empty() {
+            error.set("Add at least one person by the name they chose for Tandem.".into());
+            return;
+        }
+        if handles.len() > MAX_TYPED_MEMBERS {
+            error.set(format!(
+                "Add at most {MAX_TYPED_MEMBERS} people here; add more from the group later."
+            ));
+            return;
+        }
+        let e = engine.get_value();
+        if handles.iter().any(|h| h == e.handle()) {
+            error.set("You are in the group already: add other people.".into());
+            return;
+        }
+        busy.set(true);
+        error.set(String::new());
+        spawn_local(async move {
+            let mut ids = Vec::new();
+            for (i, h) in handles.iter().enumerate() {
+                progress.set(format!("Finding {h} ({} of {})…", i + 1, handles.len()));
+                match e.find(h).await {
+                    Ok((id, _)) => ids.push(id.0.to_vec()),
+                    Err(err) => {
+                        error.set(format!("{h}: {}", err.message));
+                        progress.set(String::new());
+                        busy.set(false);
+                        return;
+                    }
+                }
+            }
+            progress.set("Creating the group…".into());
+            let created = e.run(Command::CreateGroup { title: name.clone(), members: ids }).await;
+            progress.set(String::new());
+            busy.set(false);
+            match created {
+                Ok(Outcome::GroupCreated { group }) => match <[u8; 16]>::try_from(group) {
+                    Ok(g) => on_created.run((Conversation::Group(g), name)),
+                    Err(_) => error.set("The group was created, but could not be opened.".into()),
+                },
+                Ok(_) => error.set("The group could not be created. Try again.".into()),
+                Err(err) => error.set(err.message),
+            }
+        });
+    };
+    view! {
+        <section class="new-group" aria-labelledby="new-group-title" data-testid="new-group-form">
+            <header class="conversation-head">
+                <button class="icon-button back" aria-label="Back to chats" on:click=move |_| on_cancel.run(())>"←"</button>
+                <h2 id="new-group-title">"New group"</h2>
+            </header>
+            <form class="panel-form" on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); create(); }>
+                <label for="group-title-input">"Group name"</label>
+                <input
+                    id="group-title-input"
+                    data-testid="group-title-input"
+                    maxlength="100"
+                    autocomplete="off"
+                    prop:value=move || title.get()
+                    on:input=move |ev| title.set(event_target_value(&ev))
+                />
+                <label for="group-members-input">"People (their Tandem names, separated by commas)"</label>
+                <input
+                    id="group-members-input"
+                    data-testid="group-members-input"
+                    placeholder="bob, carol"
+                    autocomplete="off"
+                    spellcheck="false"
+                    prop:value=move || members.get()
+                    on:input=move |ev| members.set(event_target_value(&ev))
+                />
+                <p class="muted small">
+                    "People who have not written with you yet see an invitation, and join only if they accept."
+                </p>
+                <div class="form-actions">
+                    <button class="button button-quiet" type="button" on:click=move |_| on_cancel.run(())>"Cancel"</button>
+                    <button class="button button-primary" type="submit" data-testid="create-group" disabled=move || busy.get()>
+                        "Create group"
+                    </button>
+                </div>
+                <p class="muted small" role="status" aria-live="polite" data-testid="group-progress">{move || progress.get()}</p>
+                <p class="error small" role="alert" data-testid="group-error">{move || error.get()}</p>
+            </form>
+        </section>
+    }
+}
+
+/// The invitation to a group this account has not joined: join or decline.
+#[component]
+pub(crate) fn GroupInvitation(
+    engine: StoredValue<SendWrapper<Device>>,
+    group: [u8; 16],
+    /// Who invited (the signer of the state that added this account).
+    inviter: String,
+    on_declined: Callback<()>,
+) -> impl IntoView {
+    let busy = RwSignal::new(false);
+    let error = RwSignal::new(String::new());
+    let answer = move |accept: bool| {
+        busy.set(true);
+        error.set(String::new());
+        let e = engine.get_value();
+        spawn_local(async move {
+            let result = e.run(Command::AcceptGroup { group: group.to_vec(), accept }).await;
+            busy.set(false);
+            match result {
+                Ok(_) if !accept => on_declined.run(()),
+                Ok(_) => {}
+                Err(err) => error.set(err.message),
+            }
+        });
+    };
+    view! {
+        <div class="invitation" role="region" aria-label="Group invitation" data-testid="group-invitation">
+            <p>
+                <strong>{inviter}</strong>
+                " added you to this group. Messages reach you only once you join."
+            </p>
+            <div class="form-actions">
+                <button class="button button-quiet" data-testid="decline-group" disabled=move || busy.get() on:click=move |_| answer(false)>"Decline"</button>
+                <button class="button button-primary" data-testid="join-group" disabled=move || busy.get() on:click=move |_| answer(true)>"Join"</button>
+            </div>
+            <p class="error small" role="alert">{move || error.get()}</p>
+        </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_typed_handles_are_split_cleaned_and_unique() {
+        assert_eq!(typed_handles(" @Bob, carol\nbob  dave,,"), ["bob", "carol", "dave"]);
+        assert!(typed_handles(" , \n").is_empty());
+    }
+}
