@@ -50,6 +50,8 @@ test('a group made in the browser: invitations, everyone hears everyone by name,
       await until('inviter named', async () => /alice added you/.test(await p.getByTestId('group-invitation').textContent()));
       assert.equal(await p.getByTestId('composer').isVisible(), false);
     }
+    await until('the line names people', async () => (await lines(b)).some((l) => /^alice created the group with (you and carol|carol and you)\.$/.test(l)));
+    assert.ok((await lines(a)).some((l) => /^You created the group with (bob and carol|carol and bob)\.$/.test(l)));
     await screenshot(b, 'group-invitation');
     for (const p of [b, c]) {
       await p.getByTestId('join-group').click();
@@ -73,7 +75,7 @@ test('a group made in the browser: invitations, everyone hears everyone by name,
 
     // Carol leaves: everyone sees the line; later texts do not reach her.
     await c.getByTestId('leave-group').click();
-    await until('Alice sees the leave', async () => (await lines(a)).some((l) => /left or removed/.test(l)), 30_000);
+    await until('Alice sees the leave', async () => (await lines(a)).includes('carol left.'), 30_000);
     await until('Carol cannot write', async () => !(await c.getByTestId('composer').isVisible()));
     await send(a, 'after carol');
     await until('Bob heard', async () => (await bodies(b)).includes('after carol'), 30_000);

@@ -52,6 +52,67 @@ pub fn link_problem(e: &ClientError) -> String {
     }
 }
 
+/// People named in a line: "bob", "bob and carol", "bob, carol and dave", and past five
+/// "…, eve and 3 others".
+pub fn people(names: &[String]) -> String {
+    const SHOWN: usize = 5;
+    match names {
+        [] => String::new(),
+        [one] => one.clone(),
+        _ if names.len() > SHOWN + 1 => {
+            format!("{} and {} others", names[..SHOWN].join(", "), names.len() - SHOWN)
+        }
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// The line a group change leaves in the chat: who did what, named. `actor` made the
+/// change; `name` names an account ("you" for this account, which starts a line as "You").
+pub fn group_line(
+    actor: &tandem_core::AccountId,
+    created: bool,
+    change: &tandem_core::group_state::GroupChange,
+    name: &dyn Fn(&tandem_core::AccountId) -> String,
+) -> String {
+    let list = |accounts: &[tandem_core::AccountId]| {
+        let others: Vec<String> = accounts.iter().filter(|a| *a != actor).map(name).collect();
+        people(&others)
+    };
+    let who = name(actor);
+    let actor_name = if who == "you" { "You".to_owned() } else { who };
+    let actor_name = actor_name.as_str();
+    let mut parts = Vec::new();
+    if created {
+        let others = list(&change.added);
+        return if others.is_empty() {
+            format!("{actor_name} created the group.")
+        } else {
+            format!("{actor_name} created the group with {others}.")
+        };
+    }
+    if !list(&change.added).is_empty() {
+        parts.push(format!("{actor_name} added {}", list(&change.added)));
+    }
+    match change.removed.as_slice() {
+        [] => {}
+        [only] if only == actor => parts.push(format!("{actor_name} left")),
+        removed => parts.push(format!("{actor_name} removed {}", list(removed))),
+    }
+    if !change.promoted.is_empty() {
+        parts.push(format!("{actor_name} made {} admin", list(&change.promoted)));
+    }
+    if !change.demoted.is_empty() {
+        parts.push(format!("{actor_name} removed {} as admin", list(&change.demoted)));
+    }
+    if let Some(t) = &change.title {
+        parts.push(format!("{actor_name} renamed the group to “{t}”"));
+    }
+    if parts.is_empty() {
+        return format!("{actor_name} changed the group.");
+    }
+    format!("{}.", parts.join("; "))
+}
+
 /// Why a call ended when its connection could not be restarted.
 pub fn restart_failed(detail: &str) -> String {
     format!("The call's connection could not restart: {detail}. Call again.")
@@ -104,5 +165,73 @@ pub fn call_line(
         (O::Failed, _) => {
             format!("{} {kind}, could not connect", if outgoing { "Outgoing" } else { "Incoming" })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tandem_core::AccountId;
+    use tandem_core::group_state::GroupChange;
+
+    fn names(n: usize) -> Vec<String> {
+        ["bob", "carol", "dave", "eve", "fay", "gus", "hal"][..n]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn test_people_are_listed_as_people_say_them() {
+        assert_eq!(people(&names(0)), "");
+        assert_eq!(people(&names(1)), "bob");
+        assert_eq!(people(&names(2)), "bob and carol");
+        assert_eq!(people(&names(3)), "bob, carol and dave");
+        assert_eq!(people(&names(6)), "bob, carol, dave, eve, fay and gus");
+        assert_eq!(people(&names(7)), "bob, carol, dave, eve, fay and 2 others");
+    }
+
+    #[test]
+    fn test_group_lines_say_who_did_what() {
+        let (alice, bob, carol, me) =
+            (AccountId([1; 16]), AccountId([2; 16]), AccountId([3; 16]), AccountId([9; 16]));
+        let name = |a: &AccountId| match a.0[0] {
+            1 => "alice".to_owned(),
+            2 => "bob".to_owned(),
+            3 => "carol".to_owned(),
+            9 => "you".to_owned(),
+            _ => "someone".to_owned(),
+        };
+        // A new group's change lists every member, its creator too.
+        let created = GroupChange { added: vec![alice, bob, me], ..GroupChange::default() };
+        assert_eq!(
+            group_line(&alice, true, &created, &name),
+            "alice created the group with bob and you."
+        );
+        assert_eq!(
+            group_line(&me, true, &created, &name),
+            "You created the group with alice and bob."
+        );
+        let alone = GroupChange { added: vec![alice], ..GroupChange::default() };
+        assert_eq!(group_line(&alice, true, &alone, &name), "alice created the group.");
+        let left = GroupChange { removed: vec![carol], ..GroupChange::default() };
+        assert_eq!(group_line(&carol, false, &left, &name), "carol left.");
+        assert_eq!(group_line(&alice, false, &left, &name), "alice removed carol.");
+        let mine = GroupChange { removed: vec![me], ..GroupChange::default() };
+        assert_eq!(group_line(&me, false, &mine, &name), "You left.");
+        let many = GroupChange {
+            added: vec![bob],
+            promoted: vec![carol],
+            title: Some("Climbing".into()),
+            ..GroupChange::default()
+        };
+        assert_eq!(
+            group_line(&alice, false, &many, &name),
+            "alice added bob; alice made carol admin; alice renamed the group to “Climbing”."
+        );
+        assert_eq!(
+            group_line(&alice, false, &GroupChange::default(), &name),
+            "alice changed the group."
+        );
     }
 }

@@ -5,7 +5,7 @@ use leptos::ev::KeyboardEvent;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use send_wrapper::SendWrapper;
-use tandem_core::client::{Conversation, MessageRecord, OutgoingState};
+use tandem_core::client::{Conversation, MessageRecord, Notice, OutgoingState};
 use wasm_bindgen::JsCast;
 
 use super::chat::{OLDER_PAGE, STEP, line_text, short_time, ticks, window};
@@ -57,8 +57,22 @@ pub(super) fn Conversation(
         if group_id.is_none() {
             return;
         }
-        let mut wanted: Vec<AccountId> = messages
-            .with(|list| list.iter().filter(|m| !m.outgoing).map(|m| m.id.sender).collect());
+        // Who wrote, and who a group line names.
+        let mut wanted: Vec<AccountId> = messages.with(|list| {
+            let mut out = Vec::new();
+            for m in list {
+                if !m.outgoing {
+                    out.push(m.id.sender);
+                }
+                if let Some(Notice::Group { change, .. }) = &m.notice {
+                    for list in [&change.added, &change.removed, &change.promoted, &change.demoted]
+                    {
+                        out.extend(list.iter().filter(|a| **a != me));
+                    }
+                }
+            }
+            out
+        });
         if let Some(r) = group.get() {
             wanted.push(r.state.state().signer);
         }
@@ -360,7 +374,21 @@ pub(super) fn Conversation(
                     if let Some(n) = &m.notice {
                         return view! {
                             <li class="notice-line" role="note" data-testid="notice-line" data-key=hex::encode(id.sort_key())>
-                                <span data-testid="notice-text">{line_text(&m, n)}</span>
+                                <span data-testid="notice-text">{
+                                    let (m, n) = (m.clone(), n.clone());
+                                    move || match &n {
+                                        Notice::Group { created, change } => {
+                                            let named = |a: &AccountId| -> String {
+                                                if *a == me {
+                                                    return "you".into();
+                                                }
+                                                senders.with(|s| s.get(a).cloned()).unwrap_or_else(|| crate::device::short_name(*a))
+                                            };
+                                            crate::text::group_line(&m.id.sender, *created, change, &named)
+                                        }
+                                        other => line_text(&m, other),
+                                    }
+                                }</span>
                                 <time class="small">{short_time(m.shown_time())}</time>
                             </li>
                         }
