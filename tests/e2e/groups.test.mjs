@@ -74,7 +74,13 @@ test('a group made in the browser: invitations, everyone hears everyone by name,
     await screenshot(c, 'group-chat');
 
     // Carol leaves: everyone sees the line; later texts do not reach her.
+    // Leaving asks first; Cancel keeps her in.
     await c.getByTestId('leave-group').click();
+    await c.getByTestId('leave-cancel').click();
+    await c.getByTestId('leave-group').waitFor();
+    await c.getByTestId('leave-group').click();
+    await screenshot(c, 'group-leave-confirm');
+    await c.getByTestId('leave-confirm').click();
     await until('Alice sees the leave', async () => (await lines(a)).includes('carol left.'), 30_000);
     await until('Carol cannot write', async () => !(await c.getByTestId('composer').isVisible()));
     await send(a, 'after carol');

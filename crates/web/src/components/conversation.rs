@@ -99,8 +99,11 @@ pub(super) fn Conversation(
     let still_member =
         move || group.with(|g| g.as_ref().is_some_and(|g| g.state.state().is_member(&me)));
     let leave_error = RwSignal::new(String::new());
+    // Leaving asks first: the first click arms it, the second (or Cancel) decides.
+    let confirm_leave = RwSignal::new(false);
     let leave = move || {
         let Some(g) = group_id else { return };
+        confirm_leave.set(false);
         let e = engine.get_value();
         spawn_local(async move {
             match e.run(Command::LeaveGroup { group: g.to_vec() }).await {
@@ -278,8 +281,15 @@ pub(super) fn Conversation(
                     1 => "1 member".to_owned(),
                     n => format!("{n} members"),
                 }}</span>
-                <Show when=move || still_member() && !invited()>
-                    <button class="button button-small button-quiet head-action" data-testid="leave-group" on:click=move |_| leave()>"Leave"</button>
+                <Show when=move || still_member() && !invited() && !confirm_leave.get()>
+                    <button class="button button-small button-quiet head-action" data-testid="leave-group" on:click=move |_| confirm_leave.set(true)>"Leave"</button>
+                </Show>
+                <Show when=move || still_member() && confirm_leave.get()>
+                    <span class="head-action leave-confirm" role="group" aria-label="Leave the group?">
+                        <span class="small">"Leave the group? You will get no more messages from it."</span>
+                        <button class="button button-small button-quiet" data-testid="leave-cancel" on:click=move |_| confirm_leave.set(false)>"Cancel"</button>
+                        <button class="button button-small device-remove danger" data-testid="leave-confirm" on:click=move |_| leave()>"Leave"</button>
+                    </span>
                 </Show>
             })}
             <Show when=verified>
