@@ -5,6 +5,20 @@
 // still kept in wasm: wasm plans each frame, WebCrypto seals or opens it, and a received
 // frame counts as seen only once it authenticated. Without WebCrypto, video goes the wasm
 // way too.
+// WebCrypto's AES-GCM parameters for a plan (crates/web/src/call/media.rs, `plan_object`).
+const aesGcm = (plan) => ({ name: 'AES-GCM', iv: plan.iv, additionalData: plan.aad, tagLength: 128 });
+
+// The parts one after another, as an ArrayBuffer.
+function joined(...parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return out.buffer;
+}
+
 export class FrameLayer {
   constructor(bindings) {
     this.b = bindings;
@@ -68,19 +82,13 @@ export class FrameLayer {
     if (!key) return null;
     let sealed;
     try {
-      sealed = await crypto.subtle.encrypt(
-        { name: 'AES-GCM', iv: plan.iv, additionalData: plan.aad, tagLength: 128 },
-        key,
-        input.subarray(plan.clear),
-      );
+      sealed = await crypto.subtle.encrypt(aesGcm(plan), key, input.subarray(plan.clear));
     } catch {
       return null;
     }
-    const out = new Uint8Array(plan.start + sealed.byteLength);
-    out.set(input.subarray(0, plan.clear), 0);
-    out.set(plan.header, plan.clear);
-    out.set(new Uint8Array(sealed), plan.start);
-    return out.buffer;
+    // clear prefix ‖ SFrame header (the start of the AAD) ‖ ciphertext and tag
+    const header = plan.aad.subarray(0, plan.start - plan.clear);
+    return joined(input.subarray(0, plan.clear), header, new Uint8Array(sealed));
   }
 
   // The received frame opened (an ArrayBuffer), or null to drop it (it does not
@@ -100,19 +108,12 @@ export class FrameLayer {
       if (!key) continue;
       let body;
       try {
-        body = await crypto.subtle.decrypt(
-          { name: 'AES-GCM', iv: plan.iv, additionalData: plan.aad, tagLength: 128 },
-          key,
-          input.subarray(plan.start),
-        );
+        body = await crypto.subtle.decrypt(aesGcm(plan), key, input.subarray(plan.start));
       } catch {
         continue;
       }
       if (!this.b.tandem_media_opened(plan.kid, plan.ctr)) return null;
-      const out = new Uint8Array(plan.clear + body.byteLength);
-      out.set(input.subarray(0, plan.clear), 0);
-      out.set(new Uint8Array(body), plan.clear);
-      return out.buffer;
+      return joined(input.subarray(0, plan.clear), new Uint8Array(body));
     }
     this.b.tandem_media_refused();
     return null;

@@ -275,7 +275,12 @@ pub fn App() -> impl IntoView {
             let preview = async {
                 if let Some(boot) = crate::boot::take().await {
                     crate::platform::mark("tandem-boot-parsed");
-                    let rows = chat_rows(&boot.conversations, &boot.names, &Default::default());
+                    let rows = chat_rows(
+                        &boot.conversations,
+                        boot.account,
+                        &boot.names,
+                        &Default::default(),
+                    );
                     start_rows.set_value(rows.clone());
                     if matches!(phase.get_untracked(), Phase::Loading) {
                         phase.set(Phase::Preview(boot.handle, rows));

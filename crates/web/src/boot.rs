@@ -20,6 +20,8 @@ use crate::store::{ConversationSummary, open_snapshot};
 /// The chat list as stored when the page loaded.
 #[derive(Clone, Debug)]
 pub struct Boot {
+    /// This device's account.
+    pub account: AccountId,
     /// This device's account handle.
     pub handle: String,
     /// The conversations, newest first.
@@ -55,5 +57,5 @@ pub async fn take() -> Option<Boot> {
         conversations.push(summary);
     }
     conversations.sort_by_key(|s| std::cmp::Reverse(s.last.id.timestamp));
-    Some(Boot { handle: account.handle.clone(), conversations, names })
+    Some(Boot { account: account.account_id, handle: account.handle.clone(), conversations, names })
 }

@@ -52,15 +52,18 @@ pub fn link_problem(e: &ClientError) -> String {
     }
 }
 
+/// Most people a line names one by one (see [`people`]).
+pub const PEOPLE_SHOWN: usize = 5;
+
 /// People named in a line: "bob", "bob and carol", "bob, carol and dave", and past five
 /// "…, eve and 3 others".
 pub fn people(names: &[String]) -> String {
-    const SHOWN: usize = 5;
     match names {
         [] => String::new(),
         [one] => one.clone(),
-        _ if names.len() > SHOWN + 1 => {
-            format!("{} and {} others", names[..SHOWN].join(", "), names.len() - SHOWN)
+        _ if names.len() > PEOPLE_SHOWN + 1 => {
+            let shown = names[..PEOPLE_SHOWN].join(", ");
+            format!("{shown} and {} others", names.len() - PEOPLE_SHOWN)
         }
         [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
     }

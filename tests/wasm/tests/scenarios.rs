@@ -99,6 +99,21 @@ impl WebDevice {
         }
     }
 
+    /// Sends a text the way the app's tab does: a send-journal entry handed to the engine.
+    async fn queue_text(&self, conversation: Conversation, text: &str) {
+        let entry = Entry {
+            id: hex::encode(tandem_web::rng::random_bytes::<16>()),
+            conversation: hex::encode(conversation_to_bytes(&conversation)),
+            text: text.to_owned(),
+            typed_at: None,
+        };
+        let id = entry.id.clone();
+        assert_eq!(
+            self.run(Command::QueueTexts { entries: vec![entry] }).await,
+            Outcome::Handled(vec![id])
+        );
+    }
+
     /// Takes in what the engine said since the last look.
     fn hear(&mut self) {
         while let Some(n) = self.notices.borrow_mut().pop_front() {
@@ -201,18 +216,7 @@ impl Driver for Browser {
     }
 
     async fn send(&self, from: &WebDevice, to: AccountId, text: &str) {
-        // What the app's tab hands its engine: a send-journal entry.
-        let entry = Entry {
-            id: hex::encode(tandem_web::rng::random_bytes::<16>()),
-            conversation: hex::encode(conversation_to_bytes(&Conversation::Direct(to))),
-            text: text.to_owned(),
-            typed_at: None,
-        };
-        let id = entry.id.clone();
-        assert_eq!(
-            from.run(Command::QueueTexts { entries: vec![entry] }).await,
-            Outcome::Handled(vec![id])
-        );
+        from.queue_text(Conversation::Direct(to), text).await;
     }
 
     async fn received(&self, device: &mut WebDevice, count: usize, wait: Duration) -> Vec<String> {
@@ -297,18 +301,7 @@ impl Driver for Browser {
     }
 
     async fn send_group(&self, from: &WebDevice, group: [u8; 16], text: &str) {
-        // What the app's tab hands its engine: a send-journal entry for the group.
-        let entry = Entry {
-            id: hex::encode(tandem_web::rng::random_bytes::<16>()),
-            conversation: hex::encode(conversation_to_bytes(&Conversation::Group(group))),
-            text: text.to_owned(),
-            typed_at: None,
-        };
-        let id = entry.id.clone();
-        assert_eq!(
-            from.run(Command::QueueTexts { entries: vec![entry] }).await,
-            Outcome::Handled(vec![id])
-        );
+        from.queue_text(Conversation::Group(group), text).await;
     }
 
     async fn remove_member(&self, admin: &WebDevice, group: [u8; 16], member: AccountId) {

@@ -230,11 +230,11 @@ impl Sender {
     pub fn plan(&mut self, metadata: &[u8]) -> Result<Aead, SframeError> {
         let ctr = self.next.ok_or(SframeError::CounterExhausted)?;
         self.next = ctr.checked_add(1);
+        let frame = Header { kid: self.kid, ctr };
         let mut aad = Vec::with_capacity(MAX_HEADER_LEN + metadata.len());
-        Header { kid: self.kid, ctr }.encode(&mut aad);
+        frame.encode(&mut aad);
         let header_len = aad.len();
         aad.extend_from_slice(metadata);
-        let frame = Header { kid: self.kid, ctr };
         Ok(Aead { frame, nonce: self.keys.nonce(ctr), aad, header_len })
     }
 

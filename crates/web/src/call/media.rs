@@ -56,8 +56,9 @@ fn set(target: &Object, key: &str, value: &JsValue) {
     let _ = Reflect::set(target, &JsValue::from_str(key), value);
 }
 
-/// A plan as the worker reads it: `{ clear, start, kid, ctr, iv, aad, header }` (`kid` a
-/// number, `ctr` a BigInt; `start` where the sealed part begins).
+/// A plan as the worker reads it: `{ clear, start, kid, ctr, iv, aad }` (`kid` a number,
+/// `ctr` a BigInt; `start` where the sealed part begins; the SFrame header is the start of
+/// `aad`, `start - clear` bytes).
 fn plan_object(plan: &FramePlan) -> Object {
     let o = Object::new();
     set(&o, "clear", &(plan.clear as f64).into());
@@ -66,7 +67,6 @@ fn plan_object(plan: &FramePlan) -> Object {
     set(&o, "ctr", &BigInt::from(plan.aead.frame.ctr).into());
     set(&o, "iv", &Uint8Array::from(&plan.aead.nonce[..]));
     set(&o, "aad", &Uint8Array::from(&plan.aead.aad[..]));
-    set(&o, "header", &Uint8Array::from(plan.aead.header()));
     o
 }
 
@@ -79,7 +79,7 @@ pub fn tandem_media_plan_head() -> usize {
 
 /// How to seal a non-empty outgoing frame of `len` bytes starting with `head` (see
 /// [`tandem_media_plan_head`]) with WebCrypto: a plan (see [`plan_object`]); the frame to
-/// send is `frame[..clear] ‖ header ‖ AES-GCM(frame[clear..])`. `undefined` (drop it)
+/// send is `frame[..clear] ‖ aad[..start - clear] ‖ AES-GCM(frame[clear..])`. `undefined` (drop it)
 /// before the call is keyed. Takes the frame's counter.
 #[wasm_bindgen]
 pub fn tandem_media_seal_plan(video: bool, key_frame: bool, len: u32, head: &[u8]) -> JsValue {

@@ -51,24 +51,29 @@ pub(crate) struct ChatRow {
 /// Most chat rows in the document until the person asks for more.
 const CHAT_ROWS: usize = 50;
 
-/// The chat list's rows for these conversations (newest first), named from `names` and
-/// groups from `titles`; an account missing from `names` is shown by the start of its id
-/// until its handle is known, a group missing from `titles` as "Group".
+/// The chat list's rows for these conversations (newest first) of account `me`, named from
+/// `names` and groups from `titles`; an account missing from `names` is shown by the start
+/// of its id until its handle is known, a group missing from `titles` as "Group".
 pub(crate) fn chat_rows(
     list: &[ConversationSummary],
+    me: AccountId,
     names: &std::collections::HashMap<AccountId, String>,
     titles: &std::collections::HashMap<[u8; 16], String>,
 ) -> Vec<ChatRow> {
+    let named = |a: &AccountId| -> String {
+        if *a == me {
+            return "you".into();
+        }
+        names.get(a).cloned().unwrap_or_else(|| crate::device::short_name(*a))
+    };
     list.iter()
         .map(|s| {
             let name = match s.conversation {
-                Conversation::Direct(a) => {
-                    names.get(&a).cloned().unwrap_or_else(|| format!("{}…", &a.to_string()[..8]))
-                }
+                Conversation::Direct(a) => named(&a),
                 Conversation::Group(g) => titles.get(&g).cloned().unwrap_or_else(|| "Group".into()),
             };
             let preview = match &s.last.notice {
-                Some(n) => line_text(&s.last, n),
+                Some(n) => line_text(&s.last, n, &named),
                 None if s.last.outgoing => format!("You: {}", s.last.body),
                 None => s.last.body.clone(),
             };
@@ -83,45 +88,22 @@ pub(crate) fn chat_rows(
         .collect()
 }
 
-/// What a line no person wrote says, for the message `m` that carries it.
-pub(crate) fn line_text(m: &MessageRecord, n: &Notice) -> String {
-    match n {
-        Notice::Call { outcome, video, seconds } => {
-            crate::text::call_line(m.outgoing, *outcome, *video, *seconds)
-        }
-        other => notice_text(other),
-    }
-}
-
-/// What a line no person wrote says.
-pub(crate) fn notice_text(n: &Notice) -> String {
+/// What a line no person wrote says, for the message `m` that carries it; `name` names the
+/// people a group line mentions ("you" for this account).
+pub(crate) fn line_text(
+    m: &MessageRecord,
+    n: &Notice,
+    name: &dyn Fn(&AccountId) -> String,
+) -> String {
     match n {
         Notice::Expired => {
             "A message expired on the server before this device could fetch it.".into()
         }
-        Notice::Group { created: true, .. } => "The group was created.".into(),
-        Notice::Call { .. } => String::new(),
-        Notice::Group { change, .. } => {
-            let mut parts = Vec::new();
-            let people =
-                |n: usize| if n == 1 { "1 person".to_owned() } else { format!("{n} people") };
-            if !change.added.is_empty() {
-                parts.push(format!("{} added", people(change.added.len())));
-            }
-            if !change.removed.is_empty() {
-                parts.push(format!("{} left or removed", people(change.removed.len())));
-            }
-            if !change.promoted.is_empty() || !change.demoted.is_empty() {
-                parts.push("admins changed".into());
-            }
-            if let Some(t) = &change.title {
-                parts.push(format!("renamed to “{t}”"));
-            }
-            if parts.is_empty() {
-                "The group changed.".into()
-            } else {
-                format!("Group: {}.", parts.join(", "))
-            }
+        Notice::Group { created, change } => {
+            crate::text::group_line(&m.id.sender, *created, change, name)
+        }
+        Notice::Call { outcome, video, seconds } => {
+            crate::text::call_line(m.outgoing, *outcome, *video, *seconds)
         }
     }
 }
@@ -552,19 +534,31 @@ async fn reload_chats(e: &Device, chats: RwSignal<Vec<ChatRow>>) {
     // Every known name in one read; unknown ones are asked for once each.
     let mut names = e.store().contacts().await.unwrap_or_default();
     let mut titles = std::collections::HashMap::new();
+    let me = e.account_id();
     for s in &list {
+        let mut wanted = Vec::new();
         match s.conversation {
-            Conversation::Direct(a) if !names.contains_key(&a) => {
-                let name = e.name_of(a).await;
-                names.insert(a, name);
-            }
+            Conversation::Direct(a) => wanted.push(a),
             Conversation::Group(g) => {
                 if let Ok(Some(record)) = e.store().load_group(&g).await {
                     titles.insert(g, group_title(&record));
                 }
+                // The people a group line in the preview names (as many as it shows).
+                if let Some(Notice::Group { change, .. }) = &s.last.notice {
+                    wanted.push(s.last.id.sender);
+                    for list in [&change.added, &change.removed, &change.promoted, &change.demoted]
+                    {
+                        wanted.extend(list.iter().take(crate::text::PEOPLE_SHOWN + 1));
+                    }
+                }
             }
-            Conversation::Direct(_) => {}
+        }
+        for a in wanted {
+            if a != me && !names.contains_key(&a) {
+                let name = e.name_of(a).await;
+                names.insert(a, name);
+            }
         }
     }
-    chats.set(chat_rows(&list, &names, &titles));
+    chats.set(chat_rows(&list, me, &names, &titles));
 }

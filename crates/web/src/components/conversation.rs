@@ -386,17 +386,15 @@ pub(super) fn Conversation(
                             <li class="notice-line" role="note" data-testid="notice-line" data-key=hex::encode(id.sort_key())>
                                 <span data-testid="notice-text">{
                                     let (m, n) = (m.clone(), n.clone());
-                                    move || match &n {
-                                        Notice::Group { created, change } => {
-                                            let named = |a: &AccountId| -> String {
-                                                if *a == me {
-                                                    return "you".into();
-                                                }
-                                                senders.with(|s| s.get(a).cloned()).unwrap_or_else(|| crate::device::short_name(*a))
-                                            };
-                                            crate::text::group_line(&m.id.sender, *created, change, &named)
-                                        }
-                                        other => line_text(&m, other),
+                                    // Names arrive as they are learned: the line follows.
+                                    move || {
+                                        let named = |a: &AccountId| -> String {
+                                            if *a == me {
+                                                return "you".into();
+                                            }
+                                            senders.with(|s| s.get(a).cloned()).unwrap_or_else(|| crate::device::short_name(*a))
+                                        };
+                                        line_text(&m, &n, &named)
                                     }
                                 }</span>
                                 <time class="small">{short_time(m.shown_time())}</time>
