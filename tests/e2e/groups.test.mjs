@@ -1,12 +1,16 @@
 // Group chats in the browser through the real relay: a group is created from the app,
-// strangers see an invitation and join, everyone's texts reach everyone with the sender's
-// name, and someone who left gets nothing sent after.
+// strangers see an invitation and join, everyone's texts reach every device of everyone
+// with the sender's name (Bob has two browsers: a primary and a linked companion), and
+// the group info screen adds, removes, promotes, demotes and renames: someone added sees
+// nothing from before, someone removed or gone sees nothing after, and every device shows
+// the same change lines in the same order.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { startServer, launchBrowser, screenshot, tempDir } from './support/harness.mjs';
 import { until, createAccount, send, bodies } from './support/chat.mjs';
+import { linkCompanion } from './support/link.mjs';
 
 const senders = (page) => page.getByTestId('message-sender').allTextContents();
 const lines = (page) => page.getByTestId('notice-text').allTextContents();
@@ -19,15 +23,44 @@ async function openRow(page, name) {
   await page.getByTestId('conversation-name').filter({ hasText: name }).waitFor();
 }
 
-test('a group made in the browser: invitations, everyone hears everyone by name, leaving stops it', async () => {
+/** The group's change lines (not the call or key lines) on `page`, in order. */
+const changeLines = async (page) => (await lines(page)).filter((l) => / (created the group|added|removed|left|made|renamed)/.test(l));
+
+/** Opens the group's info screen (once) and waits for its member rows. */
+async function openInfo(page) {
+  if ((await page.getByTestId('group-info').count()) === 0) await page.getByTestId('open-group-info').click();
+  await page.getByTestId('group-member').first().waitFor();
+}
+
+/** The member row named `name` on the info screen. */
+const memberRow = (page, name) => page.getByTestId('group-member').filter({ has: page.getByTestId('member-name').getByText(name, { exact: true }) });
+
+/** Waits for the info screen to say `done`, and no error. */
+async function settled(page, done) {
+  await until(done, async () => {
+    const err = await page.getByTestId('group-info-error').textContent();
+    if (err) throw new Error(err);
+    return (await page.getByTestId('group-info-status').textContent()).includes(done);
+  }, 30_000);
+}
+
+test('a group made in the browser: invitations, two devices, info screen edits, leaving', async () => {
   const dataDir = tempDir('data');
   const server = await startServer({ dataDir });
-  const browsers = await Promise.all([launchBrowser(), launchBrowser(), launchBrowser({ colorScheme: 'dark' })]);
+  const browsers = await Promise.all([
+    launchBrowser(), launchBrowser(), launchBrowser({ viewport: { width: 420, height: 820 } }),
+    launchBrowser({ colorScheme: 'dark' }), launchBrowser(),
+  ]);
   try {
-    const [a, b, c] = await Promise.all(browsers.map((x) => x.context.newPage()));
+    const [a, b1, b2, c, d] = await Promise.all(browsers.map((x) => x.context.newPage()));
     await createAccount(a, server.url, 'alice');
-    await createAccount(b, server.url, 'bob');
+    await createAccount(b1, server.url, 'bob');
     await createAccount(c, server.url, 'carol');
+    await createAccount(d, server.url, 'dave');
+    await b1.getByTestId('open-devices').click();
+    await linkCompanion(b1, b2, server.url, 'bob');
+    await b1.getByTestId('close-devices').click().catch(() => {});
+    const bobs = [b1, b2];
 
     // Bad input first: no name, no people, someone who does not exist.
     await a.getByTestId('open-new-group').click();
@@ -44,49 +77,142 @@ test('a group made in the browser: invitations, everyone hears everyone by name,
     assert.equal(await a.getByTestId('group-members').textContent(), '3 members');
 
     // Bob and Carol are strangers to Alice: an invitation waits, no composer until they join.
-    for (const p of [b, c]) {
+    for (const p of [b1, c]) {
       await openRow(p, 'Climbing');
       await p.getByTestId('group-invitation').waitFor();
       await until('inviter named', async () => /alice added you/.test(await p.getByTestId('group-invitation').textContent()));
       assert.equal(await p.getByTestId('composer').isVisible(), false);
     }
-    await until('the line names people', async () => (await lines(b)).some((l) => /^alice created the group with (you and carol|carol and you)\.$/.test(l)));
+    await until('the line names people', async () => (await lines(b1)).some((l) => /^alice created the group with (you and carol|carol and you)\.$/.test(l)));
     assert.ok((await lines(a)).some((l) => /^You created the group with (bob and carol|carol and bob)\.$/.test(l)));
-    await screenshot(b, 'group-invitation');
-    for (const p of [b, c]) {
+    await screenshot(b1, 'group-invitation');
+    for (const p of [b1, c]) {
       await p.getByTestId('join-group').click();
       await until('joined', async () => (await p.getByTestId('group-invitation').count()) === 0);
       await p.getByTestId('composer').waitFor();
     }
+    // Bob joined on his primary: his companion is in too, without asking him again.
+    await openRow(b2, 'Climbing');
+    await until('the companion joined with the account', async () => (await b2.getByTestId('group-invitation').count()) === 0, 30_000);
+    await b2.getByTestId('composer').waitFor();
 
     await send(a, 'hello group');
-    for (const p of [b, c]) {
+    for (const p of [...bobs, c]) {
       await until('Alice heard', async () => (await bodies(p)).includes('hello group'), 30_000);
       assert.deepEqual(await senders(p), ['alice']);
     }
-    await send(b, 'hi all');
-    for (const p of [a, c]) {
-      await until('Bob heard', async () => (await bodies(p)).includes('hi all'), 30_000);
-      assert.ok((await senders(p)).includes('bob'));
+    // Bob writes from his companion: everyone hears it, his primary shows it as his own.
+    await send(b2, 'hi all, from the laptop');
+    for (const p of [a, c, b1]) {
+      await until('Bob heard', async () => (await bodies(p)).includes('hi all, from the laptop'), 30_000);
     }
+    for (const p of [a, c]) assert.ok((await senders(p)).includes('bob'));
     // Open, the group reads as read: no unread count on its row.
     await until('read while open', async () => (await c.getByTestId('chat-row').getByTestId('unread').count()) === 0);
     await screenshot(c, 'group-chat');
 
-    // Carol leaves: everyone sees the line; later texts do not reach her.
-    // Leaving asks first; Cancel keeps her in.
-    await c.getByTestId('leave-group').click();
-    await c.getByTestId('leave-cancel').click();
-    await c.getByTestId('leave-group').waitFor();
-    await c.getByTestId('leave-group').click();
-    await screenshot(c, 'group-leave-confirm');
-    await c.getByTestId('leave-confirm').click();
-    await until('Alice sees the leave', async () => (await lines(a)).includes('carol left.'), 30_000);
-    await until('Carol cannot write', async () => !(await c.getByTestId('composer').isVisible()));
+    // The info screen: everyone listed, Alice the admin; only admins see the controls.
+    await openInfo(a);
+    assert.equal(await a.getByTestId('group-member').count(), 3);
+    await until('names learned', async () => {
+      const names = await a.getByTestId('member-name').allTextContents();
+      return names[0] === 'You' && [...names.slice(1)].sort().join() === 'bob,carol';
+    });
+    assert.equal(await memberRow(a, 'You').getByTestId('member-admin').count(), 1);
+    assert.match(await memberRow(a, 'bob').getByTestId('member-trust').textContent(), /Not verified/);
+    await openInfo(c);
+    assert.equal(await c.getByTestId('group-add-input').count(), 0, 'no admin controls for a member');
+    assert.equal(await c.getByTestId('member-remove').count(), 0);
+    await c.getByTestId('close-group-info').click();
+
+    // Bad input on the info screen: nobody to add, someone unknown.
+    await a.getByTestId('group-add').click();
+    await until('nobody typed', async () => /Type the Tandem names/.test(await a.getByTestId('group-info-error').textContent()));
+    await a.getByTestId('group-add-input').fill('no_such_person');
+    await a.getByTestId('group-add').click();
+    await until('unknown person', async () => /no_such_person/.test(await a.getByTestId('group-info-error').textContent()));
+
+    // Alice adds Dave: he is asked, joins, and sees nothing from before he was added.
+    await a.getByTestId('group-add-input').fill('dave');
+    await a.getByTestId('group-add').click();
+    await settled(a, 'Added dave.');
+    await until('four rows', async () => (await a.getByTestId('group-member').count()) === 4);
+    await openRow(d, 'Climbing');
+    await d.getByTestId('join-group').click();
+    await d.getByTestId('composer').waitFor();
+    await a.getByTestId('close-group-info').click();
+    await send(a, 'welcome dave');
+    await until('Dave heard', async () => (await bodies(d)).includes('welcome dave'), 30_000);
+    assert.deepEqual(await bodies(d), ['welcome dave'], 'nothing from before he joined');
+    for (const p of [...bobs, c]) await until('the others heard', async () => (await bodies(p)).includes('welcome dave'), 30_000);
+
+    // Alice makes Bob an admin; Bob (on his companion) renames the group; Alice dismisses him.
+    await openInfo(a);
+    await memberRow(a, 'bob').getByTestId('member-promote').click();
+    await settled(a, 'bob is an admin now.');
+    await until('the admin pill', async () => (await memberRow(a, 'bob').getByTestId('member-admin').count()) === 1);
+    await until('Bob may edit', async () => {
+      await openInfo(b2);
+      return (await b2.getByTestId('group-rename-input').count()) === 1;
+    }, 30_000);
+    await b2.getByTestId('group-rename-input').fill('Climbing club');
+    await b2.getByTestId('group-rename').click();
+    await settled(b2, 'Renamed to “Climbing club”.');
+    await screenshot(b2, 'group-info-narrow');
+    for (const p of [a, b1, c, d]) {
+      await until('renamed everywhere', async () => (await p.getByTestId('conversation-name').textContent()) === 'Climbing club', 30_000);
+    }
+    await memberRow(a, 'bob').getByTestId('member-demote').click();
+    await settled(a, 'bob is no longer an admin.');
+    await until('Bob may no longer edit', async () => (await b2.getByTestId('group-rename-input').count()) === 0, 30_000);
+    await b2.getByTestId('close-group-info').click();
+
+    // Alice removes Carol (asked first; Cancel keeps her): Carol cannot write and hears
+    // nothing after; everyone else does.
+    await memberRow(a, 'carol').getByTestId('member-remove').click();
+    await memberRow(a, 'carol').getByTestId('member-remove-cancel').click();
+    await memberRow(a, 'carol').getByTestId('member-remove').click();
+    await screenshot(a, 'group-info');
+    await memberRow(a, 'carol').getByTestId('member-remove-confirm').click();
+    await settled(a, 'Removed carol.');
+    await until('three rows', async () => (await a.getByTestId('group-member').count()) === 3);
+    await until('Carol cannot write', async () => !(await c.getByTestId('composer').isVisible()), 30_000);
+    await a.getByTestId('close-group-info').click();
     await send(a, 'after carol');
-    await until('Bob heard', async () => (await bodies(b)).includes('after carol'), 30_000);
+    for (const p of [...bobs, d]) await until('the rest heard', async () => (await bodies(p)).includes('after carol'), 30_000);
+
+    // Dave leaves (asked first; Cancel keeps him).
+    await d.getByTestId('leave-group').click();
+    await d.getByTestId('leave-cancel').click();
+    await d.getByTestId('leave-group').waitFor();
+    await d.getByTestId('leave-group').click();
+    await screenshot(d, 'group-leave-confirm');
+    await d.getByTestId('leave-confirm').click();
+    await until('Alice sees the leave', async () => (await lines(a)).includes('dave left.'), 30_000);
+    await until('Dave cannot write', async () => !(await d.getByTestId('composer').isVisible()));
+    await send(b1, 'just us now');
+    await until('Alice heard', async () => (await bodies(a)).includes('just us now'), 30_000);
+    await until('his companion too', async () => (await bodies(b2)).includes('just us now'), 30_000);
     await new Promise((r) => setTimeout(r, 2000));
-    assert.equal((await bodies(c)).includes('after carol'), false, 'nothing after leaving');
+    assert.equal((await bodies(c)).includes('after carol'), false, 'nothing after removal');
+    assert.equal((await bodies(c)).includes('just us now'), false);
+    assert.equal((await bodies(d)).includes('just us now'), false, 'nothing after leaving');
+
+    // Every device of the people still in shows the same changes in the same order.
+    const expected = [
+      /^(You|alice) created the group with /,
+      /^(You|alice) added (you|dave)\.$/,
+      /^(You|alice) made (you|bob) admin\.$/,
+      /^(You|bob) renamed the group to “Climbing club”\.$/,
+      /^(You|alice) removed (you|bob) as admin\.$/,
+      /^(You|alice) removed (you|carol)\.$/,
+      /^dave left\.$/,
+    ];
+    for (const p of [a, b1, b2]) {
+      const got = await changeLines(p);
+      assert.equal(got.length, expected.length, `${got.join(' | ')}`);
+      got.forEach((l, i) => assert.match(l, expected[i]));
+    }
     await screenshot(a, 'group-after-leave');
   } finally {
     await Promise.all(browsers.map((x) => x.close()));

@@ -50,8 +50,16 @@ async fn test_group_messages_reach_every_accepted_member_device_and_removal_rota
     expect_message(&mut alice2, "before anyone accepted").await;
     let _ = report;
     assert!(messages(&mut bob, Duration::from_millis(300)).await.is_empty());
-    bob.client.accept_group(bob.connection(), group, true).await.unwrap();
-    carol.client.accept_group(carol.connection(), group, true).await.unwrap();
+    bob.client.accept_group(bob.connection(), group, true, now(), &mut system_rng()).await.unwrap();
+    carol
+        .client
+        .accept_group(carol.connection(), group, true, now(), &mut system_rng())
+        .await
+        .unwrap();
+    // Bob's laptop is told end to end that he joined on his phone: no invitation there.
+    let e = events(&mut bob2, Duration::from_millis(500)).await;
+    assert!(e.contains(&Event::GroupUpdated { group, invited: false }), "{e:?}");
+    assert!(bob2.client.group(group).await.unwrap().unwrap().accepted);
 
     let report = alice.send_group_text(group, "hello group").await.unwrap();
     assert_eq!(report.devices.len(), 4, "alice's laptop, bob's two, carol: {:?}", report.devices);
@@ -59,7 +67,6 @@ async fn test_group_messages_reach_every_accepted_member_device_and_removal_rota
         let m = expect_message(d, "hello group").await;
         assert_eq!(m.conversation, Conversation::Group(group));
     }
-    // Bob's laptop learns from the relay that Bob accepted on his phone.
     bob2.send_group_text(group, "hi from bob's laptop").await.unwrap();
     for d in [&mut alice, &mut alice2, &mut bob, &mut carol] {
         expect_message(d, "hi from bob's laptop").await;
@@ -103,7 +110,7 @@ async fn test_a_ghost_member_the_relay_adds_gets_no_sender_key_and_no_readable_m
         .create_group(alice.connection(), "secret plans", &[b], now(), &mut system_rng())
         .await
         .unwrap();
-    bob.client.accept_group(bob.connection(), group, true).await.unwrap();
+    bob.client.accept_group(bob.connection(), group, true, now(), &mut system_rng()).await.unwrap();
     // The relay adds Mallory's account to the group's members by editing its database.
     relay_db(&server)
         .execute(
@@ -142,7 +149,7 @@ async fn test_a_non_member_cannot_post_into_a_group() {
         .create_group(alice.connection(), "family", &[b], now(), &mut system_rng())
         .await
         .unwrap();
-    bob.client.accept_group(bob.connection(), group, true).await.unwrap();
+    bob.client.accept_group(bob.connection(), group, true, now(), &mut system_rng()).await.unwrap();
     events(&mut bob, Duration::from_millis(300)).await;
     // 1. A pairwise message that names the group.
     let forged = Content {

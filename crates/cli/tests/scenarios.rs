@@ -159,7 +159,10 @@ impl Driver for Native {
             device.hear(Duration::from_millis(100)).await;
         }
         let d = &device.device;
-        d.client.accept_group(d.connection(), group, true).await.expect("accepted");
+        d.client
+            .accept_group(d.connection(), group, true, now(), &mut system_rng())
+            .await
+            .expect("accepted");
     }
 
     async fn send_group(&self, from: &NativeDevice, group: [u8; 16], text: &str) {

@@ -7,6 +7,7 @@ mod conversation;
 mod device_card;
 mod devices;
 mod group;
+mod group_info;
 mod icons;
 mod link;
 mod lock;

@@ -17,6 +17,7 @@ pub mod call;
 mod components;
 pub mod config;
 pub mod device;
+pub mod groups;
 pub mod hooks;
 pub mod journal;
 #[cfg(target_family = "wasm")]

@@ -27,7 +27,7 @@ use crate::sender_keys::{
 };
 use crate::store::{ClientChanges, ClientStore};
 use crate::transport::RelayTransport;
-use crate::wire::content::{Content, DataMessage, SyncMessage, content};
+use crate::wire::content::{Content, DataMessage, GroupAnswer, SyncMessage, content, sync_message};
 use crate::wire::relay::{
     AcceptGroup, CreateGroup, GetGroup, MAX_GROUP_MEMBERS, SendGroupMessage, Status, UpdateGroup,
     request, response,
@@ -213,8 +213,36 @@ impl<S: ClientStore> Client<S> {
     }
 
     /// Accepts (or declines) a group this account was invited to: the relay routes its
-    /// messages to this account only after an accept.
+    /// messages to this account only after an accept. This account's other devices are told
+    /// end to end, so they stop asking (best effort: one that missed it learns the answer
+    /// from the relay when it next needs the group).
     pub async fn accept_group<T: RelayTransport + ?Sized>(
+        &self,
+        transport: &T,
+        group: [u8; 16],
+        accept: bool,
+        now: Timestamp,
+        rng: &mut impl CryptoRng,
+    ) -> Result<(), ClientError> {
+        self.answer_on_relay(transport, group, accept).await?;
+        let (me, _) = self.whoami().await;
+        let answer = Content {
+            body: Some(content::Body::Sync(SyncMessage {
+                kind: Some(sync_message::Kind::GroupAnswer(GroupAnswer {
+                    group_id: group.to_vec(),
+                    accept,
+                })),
+            })),
+        }
+        .to_padded_bytes();
+        if let Ok(timestamp) = self.stamp(now).await {
+            let _ = self.fan_out(transport, me, &answer, &answer, timestamp, now, rng).await;
+        }
+        Ok(())
+    }
+
+    /// Tells the relay the answer to a group's invitation, and keeps it here.
+    async fn answer_on_relay<T: RelayTransport + ?Sized>(
         &self,
         transport: &T,
         group: [u8; 16],
@@ -350,6 +378,37 @@ impl<S: ClientStore> Client<S> {
         Ok(member(&self.store.load_group(&group).await?))
     }
 
+    /// The answer to a group's invitation that another device of this account gave (it
+    /// comes only over a pairwise session with one of this account's devices).
+    pub(super) async fn apply_group_answer<T: RelayTransport + ?Sized>(
+        &self,
+        transport: &T,
+        answer: &GroupAnswer,
+        now: Timestamp,
+        changes: &mut ClientChanges,
+    ) -> Result<Vec<Event>, ClientError> {
+        let (me, _) = self.whoami().await;
+        let Ok(group) = <[u8; 16]>::try_from(answer.group_id.as_slice()) else {
+            return Ok(Vec::new());
+        };
+        let held = match changes.groups.get(&group) {
+            Some(r) => Some(r.clone()),
+            None => self.store.load_group(&group).await?,
+        };
+        match held {
+            Some(r) if r.accepted == answer.accept => Ok(vec![Event::Duplicate]),
+            Some(r) => {
+                let invited = !answer.accept && r.state.state().is_member(&me);
+                changes.groups.insert(group, GroupRecord { accepted: answer.accept, ..r });
+                Ok(vec![Event::GroupUpdated { group, invited }])
+            }
+            // The group's state has not reached this device yet: take it from the relay's
+            // chain (each step checked), with the answer the relay now holds.
+            None if answer.accept => self.sync_group(transport, group, now).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// A signed group state received end to end from the device that signed it.
     pub(super) async fn apply_group_update<T: RelayTransport + ?Sized>(
         &self,
@@ -445,7 +504,7 @@ impl<S: ClientStore> Client<S> {
                     .await?
                     .is_empty();
                 if known {
-                    self.accept_group(transport, group, true).await?;
+                    self.answer_on_relay(transport, group, true).await?;
                 }
                 known
             }

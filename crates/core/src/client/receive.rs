@@ -365,6 +365,9 @@ impl<S: ClientStore> Client<S> {
                         }
                     }
                 }
+                Some(sync_message::Kind::GroupAnswer(answer)) => {
+                    events.extend(self.apply_group_answer(transport, answer, now, changes).await?);
+                }
                 None => {}
             },
             Some(content::Body::Sync(_)) => events.push(rejected(RejectReason::ForeignSync)),

@@ -228,7 +228,7 @@ pub struct DataMessage {
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct SyncMessage {
     /// What it is.
-    #[prost(oneof = "sync_message::Kind", tags = "1, 2")]
+    #[prost(oneof = "sync_message::Kind", tags = "1, 2, 3")]
     pub kind: Option<sync_message::Kind>,
 }
 
@@ -243,6 +243,9 @@ pub mod sync_message {
         /// Messages this account read on another device.
         #[prost(message, tag = "2")]
         Read(super::ReadSync),
+        /// The person answered a group's invitation on another device.
+        #[prost(message, tag = "3")]
+        GroupAnswer(super::GroupAnswer),
     }
 }
 
@@ -255,6 +258,17 @@ pub struct SentTranscript {
     /// The message.
     #[prost(message, optional, tag = "2")]
     pub message: Option<DataMessage>,
+}
+
+/// The answer to a group's invitation, given on another device of this account.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct GroupAnswer {
+    /// The group (16 bytes).
+    #[prost(bytes = "vec", tag = "1")]
+    pub group_id: Vec<u8>,
+    /// Joined, else declined.
+    #[prost(bool, tag = "2")]
+    pub accept: bool,
 }
 
 /// Messages read on another device.

@@ -11,8 +11,9 @@ use tandem_core::store::ClientStore;
 
 use super::conversation::Conversation;
 use super::devices::Devices;
-use super::group::{NewGroup, group_title};
+use super::group::NewGroup;
 use crate::device::Device;
+use crate::groups::group_title;
 use crate::store::ConversationSummary;
 
 /// How many of a conversation's newest messages are rendered; older ones load on request.

@@ -9,9 +9,11 @@ use tandem_core::client::{Conversation, MessageRecord, Notice, OutgoingState};
 use wasm_bindgen::JsCast;
 
 use super::chat::{OLDER_PAGE, STEP, line_text, short_time, ticks, window};
-use super::group::{GroupInvitation, group_title};
+use super::group::GroupInvitation;
+use super::group_info::GroupInfo;
 use super::trust::{SecurityCode, TrustNotices};
 use crate::device::{Command, Device};
+use crate::groups::group_title;
 use tandem_core::AccountId;
 use tandem_core::client::GroupRecord;
 use tandem_core::store::ClientStore;
@@ -115,6 +117,9 @@ pub(super) fn Conversation(
     // Trust in the peer: reloaded on every store change.
     let trust = RwSignal::new(None::<tandem_core::client::DeviceListRecord>);
     let show_code = RwSignal::new(false);
+    // The group's info screen in place of the messages.
+    let show_info = RwSignal::new(false);
+    let covered = move || show_code.get() || show_info.get();
     Effect::new(move |_| {
         revision.track();
         let Some(peer) = peer else { return };
@@ -277,15 +282,21 @@ pub(super) fn Conversation(
                 move || group_name().unwrap_or_else(|| name.clone())
             }</h2>
             {group_id.map(|_| view! {
-                <span class="muted small" data-testid="group-members">{move || match member_count() {
+                <span class="muted small head-count" data-testid="group-members">{move || match member_count() {
                     1 => "1 member".to_owned(),
                     n => format!("{n} members"),
                 }}</span>
+                <button
+                    class="button button-small button-quiet head-action"
+                    data-testid="open-group-info"
+                    aria-pressed=move || show_info.get().to_string()
+                    on:click=move |_| show_info.update(|s| *s = !*s)
+                >"Info"</button>
                 <Show when=move || still_member() && !invited() && !confirm_leave.get()>
-                    <button class="button button-small button-quiet head-action" data-testid="leave-group" on:click=move |_| confirm_leave.set(true)>"Leave"</button>
+                    <button class="button button-small button-quiet" data-testid="leave-group" on:click=move |_| confirm_leave.set(true)>"Leave"</button>
                 </Show>
                 <Show when=move || still_member() && confirm_leave.get()>
-                    <span class="head-action leave-confirm" role="group" aria-label="Leave the group?">
+                    <span class="leave-confirm" role="group" aria-label="Leave the group?">
                         <span class="small">"Leave the group? You will get no more messages from it."</span>
                         <button class="button button-small button-quiet" data-testid="leave-cancel" on:click=move |_| confirm_leave.set(false)>"Cancel"</button>
                         <button class="button button-small device-remove danger" data-testid="leave-confirm" on:click=move |_| leave()>"Leave"</button>
@@ -332,6 +343,12 @@ pub(super) fn Conversation(
                 <GroupInvitation engine=engine group=g inviter=inviter on_declined=on_back/>
             })
         }}
+        {move || {
+            let g = group_id?;
+            show_info.get().then(|| view! {
+                <GroupInfo engine=engine revision=revision group=g record=group names=senders on_close=Callback::new(move |()| show_info.set(false))/>
+            })
+        }}
         {peer.map(|p| {
             let (notice_name, code_name) = (name.clone(), name.clone());
             view! {
@@ -342,7 +359,7 @@ pub(super) fn Conversation(
             }
         })}
         <ol
-            class:hidden=move || show_code.get()
+            class:hidden=covered
             class="messages"
             node_ref=log
             role="log"
@@ -440,7 +457,7 @@ pub(super) fn Conversation(
                 </li>
             </Show>
         </ol>
-        <form class="composer" class:hidden=move || show_code.get() || invited() || (group_id.is_some() && group.with(Option::is_some) && !still_member()) on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); send(); }>
+        <form class="composer" class:hidden=move || covered() || invited() || (group_id.is_some() && group.with(Option::is_some) && !still_member()) on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); send(); }>
             <label for="composer-input" class="visually-hidden">"Message"</label>
             <textarea
                 id="composer-input"

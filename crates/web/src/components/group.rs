@@ -6,31 +6,31 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use send_wrapper::SendWrapper;
-use tandem_core::client::{Conversation, GroupRecord};
+use tandem_core::client::Conversation;
 
 use crate::device::{Command, Device, Outcome};
+use crate::groups::typed_handles;
 
 /// Most members typed into the form at once (the relay takes up to 1 024 per group; more
 /// are added from the group's info later).
 const MAX_TYPED_MEMBERS: usize = 64;
 
-/// What a group is called: its title, or "Untitled group".
-pub(crate) fn group_title(record: &GroupRecord) -> String {
-    let title = record.state.state().title.trim();
-    if title.is_empty() { "Untitled group".into() } else { title.to_owned() }
-}
-
-/// The handles typed into the members field: split at commas, spaces and new lines, a
-/// leading `@` dropped, each once, in the order typed.
-pub(crate) fn typed_handles(text: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for h in text.split(|c: char| c == ',' || c.is_whitespace()) {
-        let h = h.trim().trim_start_matches('@').to_lowercase();
-        if !h.is_empty() && !out.contains(&h) {
-            out.push(h);
+/// Finds each of `handles` (saying which in `progress`): their account ids' bytes, or what
+/// went wrong with the first that failed.
+pub(crate) async fn find_all(
+    e: &Device,
+    handles: &[String],
+    progress: RwSignal<String>,
+) -> Result<Vec<Vec<u8>>, String> {
+    let mut ids = Vec::with_capacity(handles.len());
+    for (i, h) in handles.iter().enumerate() {
+        progress.set(format!("Finding {h} ({} of {})…", i + 1, handles.len()));
+        match e.find(h).await {
+            Ok((id, _)) => ids.push(id.0.to_vec()),
+            Err(err) => return Err(format!("{h}: {}", err.message)),
         }
     }
-    out
+    Ok(ids)
 }
 
 /// The form that creates a group: a title and the members' names. Opens the new group.
@@ -71,19 +71,15 @@ pub(crate) fn NewGroup(
         busy.set(true);
         error.set(String::new());
         spawn_local(async move {
-            let mut ids = Vec::new();
-            for (i, h) in handles.iter().enumerate() {
-                progress.set(format!("Finding {h} ({} of {})…", i + 1, handles.len()));
-                match e.find(h).await {
-                    Ok((id, _)) => ids.push(id.0.to_vec()),
-                    Err(err) => {
-                        error.set(format!("{h}: {}", err.message));
-                        progress.set(String::new());
-                        busy.set(false);
-                        return;
-                    }
+            let ids = match find_all(&e, &handles, progress).await {
+                Ok(ids) => ids,
+                Err(why) => {
+                    error.set(why);
+                    progress.set(String::new());
+                    busy.set(false);
+                    return;
                 }
-            }
+            };
             progress.set("Creating the group…".into());
             let created = e.run(Command::CreateGroup { title: name.clone(), members: ids }).await;
             progress.set(String::new());
@@ -177,16 +173,5 @@ pub(crate) fn GroupInvitation(
             </div>
             <p class="error small" role="alert">{move || error.get()}</p>
         </div>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn test_typed_handles_are_split_cleaned_and_unique() {
-        assert_eq!(typed_handles(" @Bob, carol\nbob  dave,,"), ["bob", "carol", "dave"]);
-        assert!(typed_handles(" , \n").is_empty());
     }
 }

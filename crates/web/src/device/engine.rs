@@ -423,7 +423,9 @@ impl Engine {
             }
             Command::AcceptGroup { group, accept } => {
                 let group = device::group(&group)?;
-                self.client.accept_group(&self.relay, group, accept).await?;
+                self.client
+                    .accept_group(&self.relay, group, accept, now(), &mut system_rng())
+                    .await?;
                 self.notify(Notice::Changed);
                 Ok(Outcome::Done)
             }
