@@ -210,7 +210,8 @@ pub struct Settings {
     #[arg(long, env = "TANDEM_SEND_KIB_RATE", default_value_t = 4096.0, value_parser = ranged(1.0, 1e9))]
     pub send_kib_rate: f64,
 
-    /// Prekey bundle fetches per minute per device (sustained; bursts of 100).
+    /// Prekey bundle fetches per minute per device (sustained; bursts big enough for one
+    /// sender-key distribution to the largest group: see `limits::GROUP_DISTRIBUTION_BUNDLES`).
     #[arg(long, env = "TANDEM_PREKEY_FETCH_RATE", default_value_t = 120.0, value_parser = ranged(0.001, 1e7))]
     pub prekey_fetch_per_minute: f64,
 
@@ -305,7 +306,14 @@ impl Settings {
                 burst: (self.send_kib_rate * 2.0).max(64.0),
                 per_second: self.send_kib_rate,
             },
-            prekey_fetch: Rate { burst: 100.0, per_second: self.prekey_fetch_per_minute / 60.0 },
+            prekey_fetch: Rate {
+                burst: crate::limits::GROUP_DISTRIBUTION_BUNDLES,
+                per_second: self.prekey_fetch_per_minute / 60.0,
+            },
+            device_list: Rate {
+                burst: crate::limits::GROUP_DISTRIBUTION_LISTS,
+                per_second: self.lookup_per_minute / 60.0,
+            },
             lookup: Rate {
                 burst: (self.lookup_per_minute / 3.0).max(5.0),
                 per_second: self.lookup_per_minute / 60.0,

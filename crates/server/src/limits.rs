@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tandem_core::AccountId;
+use tandem_core::wire::relay::{MAX_COMPANIONS, MAX_GROUP_MEMBERS};
 
 /// What is limited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -26,8 +27,11 @@ pub enum Limited {
     Send,
     /// Stored bytes of sends, in KiB (a ciphertext to N devices costs N times its size).
     SendKib,
-    /// Device list and account lookups a device makes for itself.
+    /// Account lookups (by handle or id) a device makes for itself.
     Lookup,
+    /// Device lists a device fetches for itself, by account id (which cannot be guessed, so
+    /// these enumerate nothing): sized for a distribution to the largest group.
+    DeviceList,
     /// Device list lookups checking the sender of something received.
     LookupIncoming,
     /// Account registrations and failed logins, per network.
@@ -39,6 +43,20 @@ pub enum Limited {
     /// Groups created, and group changes, by an account.
     Group,
 }
+
+/// Prekey bundles one sender-key distribution to the largest group may need at once (every
+/// device of every other member: a primary and [`MAX_COMPANIONS`] companions each), and a
+/// hundred more. One-time prekeys are an extra (PQXDH runs on the signed and last-resort
+/// keys without them), so a stranger taking this many at once, then two a second, costs
+/// people forward secrecy of first messages at worst, never a session.
+///
+/// [`MAX_COMPANIONS`]: tandem_core::wire::relay::MAX_COMPANIONS
+pub const GROUP_DISTRIBUTION_BUNDLES: f64 =
+    (MAX_GROUP_MEMBERS * (1 + MAX_COMPANIONS as usize) + 100) as f64;
+
+/// Device lists a first message to the largest group needs at once (every member), twice
+/// (a retry after the group changed under it), and a hundred more.
+pub const GROUP_DISTRIBUTION_LISTS: f64 = (2 * MAX_GROUP_MEMBERS + 100) as f64;
 
 /// A rate: `burst` requests at once, refilled at `per_second`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -60,6 +78,8 @@ pub struct RateLimits {
     pub send_kib: Rate,
     /// Own lookups per device.
     pub lookup: Rate,
+    /// Own device-list fetches per device.
+    pub device_list: Rate,
     /// Lookups for received traffic per device.
     pub lookup_incoming: Rate,
     /// Registrations and failed logins per network.
@@ -75,10 +95,11 @@ pub struct RateLimits {
 impl Default for RateLimits {
     fn default() -> Self {
         Self {
-            prekey_fetch: Rate { burst: 100.0, per_second: 2.0 },
+            prekey_fetch: Rate { burst: GROUP_DISTRIBUTION_BUNDLES, per_second: 2.0 },
             send: Rate { burst: 4000.0, per_second: 2000.0 },
             send_kib: Rate { burst: 8192.0, per_second: 4096.0 },
             lookup: Rate { burst: 200.0, per_second: 10.0 },
+            device_list: Rate { burst: GROUP_DISTRIBUTION_LISTS, per_second: 10.0 },
             lookup_incoming: Rate { burst: 100.0, per_second: 5.0 },
             auth: Rate { burst: 10.0, per_second: 0.5 },
             provisioning: Rate { burst: 64.0, per_second: 1.0 },
@@ -98,6 +119,7 @@ impl RateLimits {
             send: free,
             send_kib: free,
             lookup: free,
+            device_list: free,
             lookup_incoming: free,
             auth: free,
             provisioning: free,
@@ -112,6 +134,7 @@ impl RateLimits {
             Limited::Send => self.send,
             Limited::SendKib => self.send_kib,
             Limited::Lookup => self.lookup,
+            Limited::DeviceList => self.device_list,
             Limited::LookupIncoming => self.lookup_incoming,
             Limited::Auth => self.auth,
             Limited::Provisioning => self.provisioning,

@@ -177,7 +177,7 @@ pub async fn remove<D: Storage>(state: &AppState<D>, who: Authed, r: RemoveDevic
 /// An account's devices; names and activity only for the account's own devices. Lookups
 /// that check the sender of received traffic draw on their own budget.
 pub async fn get<D: Storage>(state: &AppState<D>, who: Authed, r: GetDevices) -> ApiResult {
-    let kind = if r.incoming { Limited::LookupIncoming } else { Limited::Lookup };
+    let kind = if r.incoming { Limited::LookupIncoming } else { Limited::DeviceList };
     limit(state, who, kind, 1.0)?;
     let account = account_id(&r.account_id)?;
     let row = state
