@@ -392,6 +392,44 @@ impl<S: ClientStore> Client<S> {
         Ok(t)
     }
 
+    /// `n` fresh timestamps at once (see [`Client::next_timestamp`]), for a batch of sends:
+    /// consecutive after the first, each checked against this device's messages only when
+    /// the first went back in time (a resync), where a used one could lie ahead.
+    async fn next_timestamps(
+        &self,
+        account: &mut AccountRecord,
+        now: Timestamp,
+        n: usize,
+    ) -> Result<Vec<u64>, ClientError> {
+        let before = account.last_timestamp;
+        let mut out = Vec::with_capacity(n);
+        if n == 0 {
+            return Ok(out);
+        }
+        let first = self.next_timestamp(account, now).await?;
+        out.push(first);
+        let mut t = first;
+        while out.len() < n {
+            t = t.saturating_add(1);
+            while t <= before
+                && self
+                    .store
+                    .load_message(&MessageId {
+                        sender: account.account_id,
+                        device: account.device_id,
+                        timestamp: t,
+                    })
+                    .await?
+                    .is_some()
+            {
+                t = t.saturating_add(1);
+            }
+            out.push(t);
+        }
+        account.last_timestamp = t;
+        Ok(out)
+    }
+
     /// The messages of a conversation as stored (newest `limit`, oldest first).
     pub async fn messages(
         &self,

@@ -226,6 +226,11 @@ pub struct Settings {
     #[arg(long, env = "TANDEM_AUTH_RATE", default_value_t = 30.0, value_parser = ranged(0.001, 1e7))]
     pub auth_per_minute: f64,
 
+    /// Provisioning (linking) addresses opened per minute per network (sustained; bursts of
+    /// 64, or of a minute's worth when that is more).
+    #[arg(long, env = "TANDEM_PROVISIONING_RATE", default_value_t = 60.0, value_parser = ranged(0.001, 1e7))]
+    pub provisioning_per_minute: f64,
+
     /// Seconds a send's timestamp may be ahead of the relay's clock (60 to 604800).
     #[arg(long, env = "TANDEM_MAX_CLOCK_AHEAD_SECS", default_value_t = 900,
           value_parser = clap::value_parser!(u64).range(60..=604_800))]
@@ -325,6 +330,10 @@ impl Settings {
             auth: Rate {
                 burst: 10.0_f64.max(self.auth_per_minute / 6.0),
                 per_second: self.auth_per_minute / 60.0,
+            },
+            provisioning: Rate {
+                burst: 64.0_f64.max(self.provisioning_per_minute),
+                per_second: self.provisioning_per_minute / 60.0,
             },
             ..RateLimits::default()
         };

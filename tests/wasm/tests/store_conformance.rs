@@ -245,3 +245,61 @@ async fn test_unread_counts_follow_lookups_saves_and_reopens() {
     assert_eq!(unread(&store).await, 0);
     store.close();
 }
+
+/// The engine's store keeps device lists in memory: the whole suite again with it on.
+async fn make_remembering_store(identity: IdentityKeyPair, registration_id: u32) -> IdbStore {
+    let store = make_idb_store(identity, registration_id).await;
+    store.remember_device_lists();
+    store
+}
+
+mod remembering {
+    use wasm_bindgen_test::wasm_bindgen_test;
+    tandem_core::store_conformance_tests!(wasm_bindgen_test, super::make_remembering_store);
+}
+
+/// Device lists the engine's store writes reach a view's store on its next read (a view
+/// keeps none in memory), and the engine's store reads back what it wrote.
+#[wasm_bindgen_test]
+async fn test_a_views_store_never_shows_a_device_list_older_than_the_engine_wrote() {
+    use tandem_core::AccountId;
+    use tandem_core::store::{ClientChanges, ClientStore};
+    let tag: String =
+        tandem_web::rng::random_bytes::<6>().iter().map(|b| format!("{b:02x}")).collect();
+    let name = format!("tandem-lists-{tag}");
+    let identity = IdentityKeyPair::generate(&mut tandem_web::rng::system_rng());
+    let engine = IdbStore::create(&name, identity.clone(), 7).await.unwrap();
+    engine.remember_device_lists();
+    let view = IdbStore::open(&name).await.unwrap().expect("the same device");
+    let bob = AccountId([9; 16]);
+    assert!(view.load_device_list(&bob).await.unwrap().is_none());
+    assert!(engine.load_device_list(&bob).await.unwrap().is_none(), "a miss is remembered too");
+    for version in [1u64, 2] {
+        let mut changes = ClientChanges::default();
+        changes.device_lists.insert(
+            bob,
+            tandem_core::client::DeviceListRecord {
+                account_id: bob,
+                account_key: *identity.identity_key(),
+                list_version: Some(version),
+                list_digest: None,
+                list_expired: false,
+                devices: Vec::new(),
+                rejected: Vec::new(),
+                fetched_at: tandem_core::Timestamp::from_millis(1),
+                stale: false,
+                verified: version == 2,
+                key_changed: false,
+                pending_key: None,
+                revoked: Vec::new(),
+                key_changed_at: None,
+            },
+        );
+        engine.save_client_changes(changes).await.unwrap();
+        for store in [&engine, &view] {
+            let list = store.load_device_list(&bob).await.unwrap().expect("saved");
+            assert_eq!(list.list_version, Some(version));
+            assert_eq!(list.verified, version == 2);
+        }
+    }
+}

@@ -12,7 +12,10 @@
 //! - `fanout`: one group message to `devices` single-device members; reports the request
 //!   time, copies stored and delivery;
 //! - `converse`: a real device (Signal sessions, client fan-out) writes `queued` texts to the
-//!   account `--peer` (e.g. a browser), to fill a conversation for the browser benchmarks.
+//!   account `--peer` (e.g. a browser), to fill a conversation for the browser benchmarks;
+//! - `members`: `devices` real accounts (`PREFIX_m0`, `PREFIX_m1`, …: keys, prekeys, a signed
+//!   device list) with `--companions` linked companions each, for the group benchmarks
+//!   (`scripts/bench-groups`); they disconnect once registered, their copies queue.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -38,6 +41,7 @@ enum Mode {
     Drain,
     Fanout,
     Converse,
+    Members,
 }
 
 #[derive(Parser, Debug)]
@@ -74,6 +78,9 @@ struct Args {
     /// conversation (and a session) of its own at the peer.
     #[arg(long, default_value_t = 1)]
     writers: usize,
+    /// Linked companions per account (members).
+    #[arg(long, default_value_t = 0)]
+    companions: usize,
     /// A prefix for handles, so several runs can share one relay (default: unique per run).
     #[arg(long)]
     prefix: Option<String>,
@@ -577,6 +584,42 @@ async fn converse(args: &Args) {
     );
 }
 
+/// Registers `devices` real accounts with `companions` linked companions each, eight
+/// accounts at a time.
+async fn members(args: &Args) {
+    let prefix = args.prefix.clone().expect("--prefix PREFIX");
+    let (n, companions) = (args.devices, args.companions);
+    let started = Instant::now();
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..n.min(8) {
+        let (next, url, prefix) = (next.clone(), args.url.clone(), prefix.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    return;
+                }
+                let handle = format!("{prefix}_m{i}");
+                let primary =
+                    tandem_cli::Device::register(&url, &handle).await.expect("register a member");
+                for c in 0..companions {
+                    tandem_cli::Device::link(&primary, &format!("companion {c}"))
+                        .await
+                        .expect("link a companion");
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("member task");
+    }
+    println!(
+        "members: {n} accounts ({prefix}_m0 …) with {companions} companions each in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
 /// One writer: registers `handle` and writes messages `range` to `peer`.
 async fn write_share(url: &str, handle: &str, peer: &str, range: std::ops::Range<usize>) {
     use tandem_core::wire::relay::LookupAccount;
@@ -608,5 +651,6 @@ async fn main() {
         Mode::Drain => drain(&args).await,
         Mode::Fanout => fanout(&args).await,
         Mode::Converse => converse(&args).await,
+        Mode::Members => members(&args).await,
     }
 }

@@ -610,8 +610,13 @@ impl<S: ClientStore> Client<S> {
 
     /// A fresh timestamp, saved.
     async fn stamp(&self, now: Timestamp) -> Result<u64, ClientError> {
+        Ok(self.stamps(now, 1).await?[0])
+    }
+
+    /// `n` timestamps for a batch of sends, kept with one write.
+    async fn stamps(&self, now: Timestamp, n: usize) -> Result<Vec<u64>, ClientError> {
         let mut account = self.lock().await;
-        let t = self.next_timestamp(&mut account, now).await?;
+        let t = self.next_timestamps(&mut account, now, n.max(1)).await?;
         self.save(&account, ClientChanges::default()).await?;
         Ok(t)
     }
@@ -638,11 +643,12 @@ impl<S: ClientStore> Client<S> {
         let nothing = Content { body: Some(content::Body::Sync(SyncMessage { kind: None })) }
             .to_padded_bytes();
         let mut own_told = false;
-        for account in recipients.iter().copied().chain(std::iter::once(me)) {
+        let Ok(stamps) = self.stamps(now, recipients.len() + 1).await else { return };
+        let accounts = recipients.iter().copied().chain(std::iter::once(me));
+        for (account, timestamp) in accounts.zip(stamps) {
             if account == me && own_told {
                 break;
             }
-            let Ok(timestamp) = self.stamp(now).await else { continue };
             let to_own = if own_told { &nothing } else { &update };
             if self.fan_out(transport, account, &update, to_own, timestamp, now, rng).await.is_ok()
             {
@@ -744,26 +750,36 @@ impl<S: ClientStore> Client<S> {
             self.save(&account, rotate_sender_key(&own_address, distribution, rng)).await?;
             share = GroupShare { members: members.clone(), holders: BTreeSet::new() };
         }
-        let (skdm, c) =
-            create_sender_key_distribution_message(&self.store, &own_address, distribution, rng)
-                .await?;
-        {
-            let account = self.lock().await;
-            self.save(&account, c).await?;
-        }
-        let skdm_content = Content {
-            body: Some(content::Body::SenderKeyDistribution(skdm.serialized().to_vec())),
-        }
-        .to_padded_bytes();
-        for (member, member_devices) in &devices {
-            if member_devices.iter().all(|d| share.holders.contains(&(*member, *d))) {
-                continue;
+        // The members with a device that lacks the current key (none, in a steady group:
+        // then no distribution message is made).
+        let lacking: Vec<AccountId> = devices
+            .iter()
+            .filter(|(m, ds)| !ds.iter().all(|d| share.holders.contains(&(**m, *d))))
+            .map(|(m, _)| *m)
+            .collect();
+        if !lacking.is_empty() {
+            let (skdm, c) = create_sender_key_distribution_message(
+                &self.store,
+                &own_address,
+                distribution,
+                rng,
+            )
+            .await?;
+            {
+                let account = self.lock().await;
+                self.save(&account, c).await?;
             }
-            let timestamp = self.stamp(now).await?;
-            let report = self
-                .fan_out(transport, *member, &skdm_content, &skdm_content, timestamp, now, rng)
-                .await?;
-            share.holders.extend(report.devices);
+            let skdm_content = Content {
+                body: Some(content::Body::SenderKeyDistribution(skdm.serialized().to_vec())),
+            }
+            .to_padded_bytes();
+            let stamps = self.stamps(now, lacking.len()).await?;
+            for (member, timestamp) in lacking.iter().zip(stamps) {
+                let report = self
+                    .fan_out(transport, *member, &skdm_content, &skdm_content, timestamp, now, rng)
+                    .await?;
+                share.holders.extend(report.devices);
+            }
         }
         share.members = members;
         shares.insert(group, share);

@@ -177,6 +177,8 @@ impl Engine {
         on_notice: impl Fn(Notice) + 'static,
     ) -> Rc<Self> {
         let handle = client.account().await.handle.clone();
+        // Every write goes through this store: it may keep device lists in memory.
+        client.store().remember_device_lists();
         let (tx, rx) = mpsc::unbounded();
         let (typed_tx, typed_rx) = mpsc::unbounded();
         let engine = Rc::new(Self {

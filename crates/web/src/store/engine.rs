@@ -68,17 +68,27 @@ const CACHE_LIMIT: usize = 8_192;
 /// Sessions and peer identities this tab read or wrote, so a fan-out to many devices reads
 /// each from IndexedDB once. Only the engine tab writes (Web Locks), and every write goes
 /// through [`IdbStore::save_changes`], which updates the cache after the commit.
+///
+/// Device lists are kept too, but only by the engine's own store
+/// ([`IdbStore::remember_device_lists`]): a view's store reads them for the trust it shows,
+/// and the engine (another store, maybe in a worker) writes them.
 #[derive(Default)]
 struct Cache {
     sessions: HashMap<ProtocolAddress, Option<SessionRecord>>,
     identities: HashMap<ProtocolAddress, Option<IdentityKey>>,
+    /// `None` until enabled; then every device list read or written.
+    device_lists: Option<HashMap<AccountId, Option<DeviceListRecord>>>,
 }
 
 impl Cache {
     fn make_room(&mut self) {
-        if self.sessions.len() + self.identities.len() >= CACHE_LIMIT {
+        let lists = self.device_lists.as_ref().map_or(0, HashMap::len);
+        if self.sessions.len() + self.identities.len() + lists >= CACHE_LIMIT {
             self.sessions.clear();
             self.identities.clear();
+            if let Some(l) = self.device_lists.as_mut() {
+                l.clear();
+            }
         }
     }
 }
@@ -304,6 +314,16 @@ impl IdbStore {
         let store = Self::with(db, identity, registration_id, key);
         store.log.borrow_mut().loaded = true;
         Ok(store)
+    }
+
+    /// Keeps the device lists this store reads and writes in memory (a group send reads
+    /// every member's list for every message). Only for the store the engine writes
+    /// through: another store's writes would not reach this one's memory.
+    pub fn remember_device_lists(&self) {
+        let mut cache = self.cache.borrow_mut();
+        if cache.device_lists.is_none() {
+            cache.device_lists = Some(HashMap::new());
+        }
     }
 
     fn with(db: Rexie, identity: IdentityKeyPair, registration_id: u32, key: DataKey) -> Self {

@@ -16,8 +16,19 @@ impl ClientStore for IdbStore {
         &self,
         account: &AccountId,
     ) -> Result<Option<DeviceListRecord>, StoreError> {
-        self.load("device list", DEVICE_LISTS, account_key(account), DeviceListRecord::from_bytes)
-            .await
+        if let Some(known) = self.cache.borrow().device_lists.as_ref().and_then(|l| l.get(account))
+        {
+            return Ok(known.clone());
+        }
+        let loaded = self
+            .load("device list", DEVICE_LISTS, account_key(account), DeviceListRecord::from_bytes)
+            .await?;
+        let mut cache = self.cache.borrow_mut();
+        cache.make_room();
+        if let Some(lists) = cache.device_lists.as_mut() {
+            lists.insert(*account, loaded.clone());
+        }
+        Ok(loaded)
     }
 
     async fn load_message(&self, id: &MessageId) -> Result<Option<MessageRecord>, StoreError> {

@@ -243,6 +243,11 @@ impl IdbStore {
                 for (a, k) in identities {
                     cache.identities.insert(a, Some(k));
                 }
+                if let Some(lists) = cache.device_lists.as_mut() {
+                    for (a, l) in device_lists {
+                        lists.insert(a, Some(l));
+                    }
+                }
                 Ok(())
             }
             Err(e) => {
