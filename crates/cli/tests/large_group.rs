@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use support::{TestServer, events, expect_message, relay_db};
 use tandem_cli::{Device, now, system_rng};
-use tandem_core::client::{Event, GroupEdit};
+use tandem_core::client::{Event, GroupEdit, Work};
 use tandem_core::sender_keys::{DistributionId, group_encrypt};
 use tandem_core::store::ProtocolStore;
 use tandem_core::transport::RelayTransport;
@@ -45,11 +45,37 @@ async fn test_a_200_member_group_hears_everyone_and_a_removed_member_is_refused(
     for m in &members {
         ids.push(m.account_id().await);
     }
+    // While the group's first state goes out to 199 people one by one, the client says how
+    // far it has come (a driver shows it); it says nothing once done.
+    let watched = alice.client.clone();
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let watcher = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        loop {
+            if let Some(p) = watched.progress() {
+                seen.push(p);
+            }
+            tokio::select! {
+                _ = &mut stopped => return seen,
+                () = tokio::time::sleep(Duration::from_millis(2)) => {}
+            }
+        }
+    });
     let group = alice
         .client
         .create_group(alice.connection(), "two hundred", &ids, now(), &mut system_rng())
         .await
         .unwrap();
+    let _ = stop.send(());
+    let seen = watcher.await.unwrap();
+    assert!(!seen.is_empty(), "progress was reported");
+    assert!(
+        seen.iter()
+            .all(|p| p.work == Work::AnnouncingGroup && p.total == OTHERS && p.done <= OTHERS)
+    );
+    assert!(seen.windows(2).all(|w| w[0].done <= w[1].done), "it only moves forward");
+    assert!(seen.last().is_some_and(|p| p.done > OTHERS / 2), "{:?}", seen.last());
+    assert_eq!(alice.client.progress(), None, "nothing once done");
     for m in &mut members {
         // The invitation arrives end to end, then the person joins.
         let deadline = tokio::time::Instant::now() + support::WAIT;

@@ -202,6 +202,28 @@ pub struct Client<S> {
     calls: Mutex<Option<crate::calls::CallBook>>,
     /// Call messages that receiving produced, for [`Client::flush_calls`].
     pending_calls: Mutex<Vec<crate::calls::CallSend>>,
+    /// The long piece of work under way, for [`Client::progress`].
+    progress: std::sync::Mutex<Option<Progress>>,
+}
+
+/// How far a long piece of work has come (see [`Client::progress`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// What it is.
+    pub work: Work,
+    /// Accounts done.
+    pub done: usize,
+    /// Accounts in all.
+    pub total: usize,
+}
+
+/// A long piece of work a person may wait for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Work {
+    /// A group's new state is sent end to end to its members, one account at a time.
+    AnnouncingGroup,
+    /// This device's sender key is sent to the group's members who lack it.
+    SharingGroupKey,
 }
 
 impl<S> std::fmt::Debug for Client<S> {
@@ -224,6 +246,7 @@ impl<S: ClientStore> Client<S> {
             state: Mutex::new(account),
             pending_receipts: Mutex::new(Vec::new()),
             group_shares: Mutex::new(std::collections::HashMap::new()),
+            progress: std::sync::Mutex::new(None),
             clock_offset: Mutex::new(0),
             refetched: Mutex::new(std::collections::HashMap::new()),
             group_synced: Mutex::new(std::collections::HashMap::new()),
@@ -352,6 +375,20 @@ impl<S: ClientStore> Client<S> {
     pub async fn set_clock_offset(&self, offset_ms: i64) {
         let max = i64::try_from(MAX_CLOCK_OFFSET.as_millis()).unwrap_or(i64::MAX);
         *self.clock_offset.lock().await = if offset_ms.abs() <= max { offset_ms } else { 0 };
+    }
+
+    /// How far the long piece of work under way has come (a group announced to, or a sender
+    /// key shared with, hundreds of accounts), for a driver to show while it waits; `None`
+    /// when nothing long runs.
+    pub fn progress(&self) -> Option<Progress> {
+        self.progress.lock().ok().and_then(|p| *p)
+    }
+
+    /// Records progress (`None`: done).
+    pub(crate) fn set_progress(&self, progress: Option<Progress>) {
+        if let Ok(mut p) = self.progress.lock() {
+            *p = progress;
+        }
     }
 
     /// The caller's clock corrected by the relay's (see [`Client::set_clock_offset`]).

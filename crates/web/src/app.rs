@@ -130,10 +130,14 @@ pub fn App() -> impl IntoView {
     // them while the view is being replaced.
     let app_owner = StoredValue::new(Owner::current().map(SendWrapper::new));
     provide_context(crate::components::CallsContext(calls_slot));
+    // Long work the engine reports (a large group's key going out).
+    let work = RwSignal::new(None);
+    provide_context(crate::components::WorkContext(work));
     let on_notice = move |n: Notice| {
         match n {
         Notice::Changed | Notice::DevicesChanged => set_revision.update(|r| *r += 1),
         Notice::Error(e) => notice.set(e),
+        Notice::Progress(p) => work.set(p),
         Notice::Call(c) => {
             if let Some(calls) = calls_slot.get_value() {
                 calls.on_notice(c);

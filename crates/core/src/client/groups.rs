@@ -18,7 +18,7 @@ use rand_core::CryptoRng;
 use super::receive::{Origin, RejectReason};
 use super::{
     Client, ClientError, Conversation, Event, GroupRecord, MessageId, MessageRecord, Notice,
-    OutboxEntry, OutgoingState, SendReport, call,
+    OutboxEntry, OutgoingState, Progress, SendReport, Work, call,
 };
 use crate::devices::{AdvError, SignedDeviceIdentity};
 use crate::group_state::{GroupChange, GroupMember, GroupState, GroupStateError, SignedGroupState};
@@ -645,7 +645,9 @@ impl<S: ClientStore> Client<S> {
         let mut own_told = false;
         let Ok(stamps) = self.stamps(now, recipients.len() + 1).await else { return };
         let accounts = recipients.iter().copied().chain(std::iter::once(me));
-        for (account, timestamp) in accounts.zip(stamps) {
+        let total = recipients.len();
+        for (done, (account, timestamp)) in accounts.zip(stamps).enumerate() {
+            self.set_progress(Some(Progress { work: Work::AnnouncingGroup, done, total }));
             if account == me && own_told {
                 break;
             }
@@ -655,6 +657,7 @@ impl<S: ClientStore> Client<S> {
                 own_told = true;
             }
         }
+        self.set_progress(None);
     }
 
     /// Queues and sends a text to a group.
@@ -774,12 +777,22 @@ impl<S: ClientStore> Client<S> {
             }
             .to_padded_bytes();
             let stamps = self.stamps(now, lacking.len()).await?;
-            for (member, timestamp) in lacking.iter().zip(stamps) {
-                let report = self
+            let total = lacking.len();
+            for (done, (member, timestamp)) in lacking.iter().zip(stamps).enumerate() {
+                self.set_progress(Some(Progress { work: Work::SharingGroupKey, done, total }));
+                let sent = self
                     .fan_out(transport, *member, &skdm_content, &skdm_content, timestamp, now, rng)
-                    .await?;
+                    .await;
+                let report = match sent {
+                    Ok(r) => r,
+                    Err(e) => {
+                        self.set_progress(None);
+                        return Err(e);
+                    }
+                };
                 share.holders.extend(report.devices);
             }
+            self.set_progress(None);
         }
         share.members = members;
         shares.insert(group, share);

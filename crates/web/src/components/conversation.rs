@@ -457,6 +457,7 @@ pub(super) fn Conversation(
                 </li>
             </Show>
         </ol>
+        {group_id.map(|_| view! { <super::progress::WorkLine/> })}
         <form class="composer" class:hidden=move || covered() || invited() || (group_id.is_some() && group.with(Option::is_some) && !still_member()) on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); send(); }>
             <label for="composer-input" class="visually-hidden">"Message"</label>
             <textarea

@@ -130,6 +130,7 @@ pub(crate) fn NewGroup(
                     </button>
                 </div>
                 <p class="muted small" role="status" aria-live="polite" data-testid="group-progress">{move || progress.get()}</p>
+                <super::progress::WorkLine/>
                 <p class="error small" role="alert" data-testid="group-error">{move || error.get()}</p>
             </form>
         </section>

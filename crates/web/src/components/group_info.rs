@@ -260,6 +260,7 @@ pub(crate) fn GroupInfo(
                 {move || busy.get().then(|| view! { <span class="spinner small-spinner" aria-hidden="true"></span>" " })}
                 {move || status.get()}
             </p>
+            <super::progress::WorkLine/>
             <p class="error small" role="alert" data-testid="group-info-error">{move || error.get()}</p>
             <h4 id="group-members-heading">{move || match count() {
                 1 => "1 member".to_owned(),

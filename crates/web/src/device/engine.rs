@@ -68,6 +68,32 @@ pub enum Notice {
     Restarted,
     /// A call changed.
     Call(device::command::CallNotice),
+    /// How far a long piece of work has come (`None`: it ended): a group announced to, or a
+    /// sender key shared with, hundreds of people.
+    Progress(Option<WorkProgress>),
+}
+
+/// How far a long piece of work has come, for people.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct WorkProgress {
+    /// What it is, as a sentence's start ("Telling the group's members").
+    pub what: String,
+    /// People done.
+    pub done: u32,
+    /// People in all.
+    pub total: u32,
+}
+
+impl WorkProgress {
+    fn of(p: tandem_core::client::Progress) -> Self {
+        use tandem_core::client::Work;
+        let what = match p.work {
+            Work::AnnouncingGroup => "Telling the group's members",
+            Work::SharingGroupKey => "Sending the group's key",
+        };
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        Self { what: what.into(), done: count(p.done), total: count(p.total) }
+    }
 }
 
 /// Deletes everything this browser stored for its device (after [`Engine::shut_down`] in
@@ -93,7 +119,7 @@ mod devices;
 mod incoming;
 mod trust;
 
-use incoming::{maintain_loop, receive_loop, typed_loop};
+use incoming::{maintain_loop, progress_loop, receive_loop, typed_loop};
 
 /// Starts the engine of the device a reset made.
 type Successor = Box<dyn FnOnce(Client<IdbStore>)>;
@@ -233,6 +259,7 @@ impl Engine {
             }
         });
         wasm_bindgen_futures::spawn_local(maintain_loop(weak.clone()));
+        wasm_bindgen_futures::spawn_local(progress_loop(weak.clone()));
         let (on_push, on_connected) = (weak.clone(), weak);
         relay.set_handlers(Handlers {
             on_push: Box::new(move |p| {

@@ -198,6 +198,27 @@ pub(super) async fn maintain_loop(engine: std::rc::Weak<Engine>) {
     }
 }
 
+/// How often long work's progress is looked at.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+
+/// Tells the UI how far long work has come (only work that lasts: a change is told at most
+/// every [`PROGRESS_EVERY`], and the end once).
+pub(super) async fn progress_loop(engine: std::rc::Weak<Engine>) {
+    let mut shown = None;
+    loop {
+        crate::transport::sleep(PROGRESS_EVERY).await;
+        let Some(e) = engine.upgrade() else { return };
+        if e.incoming.borrow().is_none() {
+            return;
+        }
+        let now = e.client.progress();
+        if now != shown {
+            shown = now;
+            e.notify(Notice::Progress(now.map(WorkProgress::of)));
+        }
+    }
+}
+
 /// Most pushes handled before the UI hears and receipts go out.
 const BURST: usize = 100;
 
