@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { startServer, launchBrowser, screenshot, tempDir } from './support/harness.mjs';
-import { until, createAccount, send, bodies } from './support/chat.mjs';
+import { until, createAccount, openChat, send, bodies } from './support/chat.mjs';
 import { linkCompanion } from './support/link.mjs';
 
 const senders = (page) => page.getByTestId('message-sender').allTextContents();
@@ -214,6 +214,86 @@ test('a group made in the browser: invitations, two devices, info screen edits, 
       got.forEach((l, i) => assert.match(l, expected[i]));
     }
     await screenshot(a, 'group-after-leave');
+  } finally {
+    await Promise.all(browsers.map((x) => x.close()));
+    await server.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+const codeText = async (page) => {
+  await page.getByTestId('security-code-text').waitFor({ timeout: 20_000 });
+  return page.getByTestId('security-code-text').inputValue();
+};
+const answers = (page) => page.getByTestId('verify-result').getAttribute('data-answer', { timeout: 100 }).then(Number).catch(() => 0);
+
+test('a verified member starts over with new keys: the group\'s messages wait for Alice, then go', async () => {
+  const dataDir = tempDir('data');
+  const server = await startServer({ dataDir });
+  const browsers = await Promise.all([launchBrowser(), launchBrowser(), launchBrowser()]);
+  try {
+    const [a, b, c] = await Promise.all(browsers.map((x) => x.context.newPage()));
+    await createAccount(a, server.url, 'alice');
+    await createAccount(b, server.url, 'bob');
+    await createAccount(c, server.url, 'carol');
+    // Alice and Bob talk, compare codes, and Alice marks Bob verified.
+    await openChat(a, 'bob');
+    await send(a, 'hi bob');
+    await openRow(b, 'alice');
+    await until('Bob has it', async () => (await bodies(b)).includes('hi bob'), 30_000);
+    await b.getByTestId('open-security-code').click();
+    const bobsCode = await codeText(b);
+    await a.getByTestId('open-security-code').click();
+    await a.getByTestId('security-digits').waitFor({ timeout: 20_000 });
+    const before = await answers(a);
+    await a.getByTestId('verify-input').fill(bobsCode);
+    await a.getByTestId('verify-submit').click();
+    await until('checked', async () => (await answers(a)) > before);
+    assert.match(await a.getByTestId('verify-result').textContent(), /codes match/);
+    await a.getByTestId('close-security-code').click();
+    await b.getByTestId('close-security-code').click();
+
+    // Alice makes a group with Bob and Carol; Carol joins.
+    await a.getByTestId('open-new-group').click();
+    await a.getByTestId('group-title-input').fill('Ropes');
+    await a.getByTestId('group-members-input').fill('bob, carol');
+    await a.getByTestId('create-group').click();
+    await a.getByTestId('conversation-name').filter({ hasText: 'Ropes' }).waitFor({ timeout: 30_000 });
+    await openRow(c, 'Ropes');
+    await c.getByTestId('join-group').click();
+    await c.getByTestId('composer').waitFor();
+    await send(a, 'before the change');
+    await until('Carol heard', async () => (await bodies(c)).includes('before the change'), 30_000);
+    assert.equal(await a.getByTestId('key-held-notice').count(), 0);
+
+    // Bob starts over with new keys.
+    await b.getByTestId('open-devices').click();
+    await b.getByTestId('reset-keys').click();
+    await b.getByTestId('reset-keys').filter({ hasText: 'Confirm' }).click();
+    await until('Bob has new keys', async () => /New security keys/.test(await b.getByTestId('info').textContent()), 30_000);
+
+    // Alice writes to the group: her client learns of Bob's new key, and because she had
+    // verified him the whole message waits (Carol gets nothing yet) with the reason shown.
+    await send(a, 'is everyone still who they were?');
+    await a.getByTestId('key-held-notice').waitFor({ timeout: 30_000 });
+    assert.match(await a.getByTestId('key-held-notice').textContent(), /bob's security code changed/);
+    assert.equal(await a.getByTestId('message-state').last().getAttribute('data-state'), 'Waiting to send');
+    await screenshot(a, 'group-key-held');
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal((await bodies(c)).includes('is everyone still who they were?'), false, 'held for everyone');
+
+    // "View code" shows Bob's new code in the group; Done goes back.
+    await a.getByTestId('key-held-notice').getByRole('button', { name: 'View code' }).click();
+    await a.getByTestId('security-digits').waitFor({ timeout: 20_000 });
+    await a.getByTestId('close-security-code').click();
+
+    // She accepts: the message goes out, once.
+    await a.getByTestId('accept-key-change').click();
+    await a.getByTestId('key-held-notice').waitFor({ state: 'detached', timeout: 20_000 });
+    await until('Carol gets it', async () => (await bodies(c)).includes('is everyone still who they were?'), 30_000);
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal((await bodies(c)).filter((t) => t === 'is everyone still who they were?').length, 1);
+    await until('sent', async () => (await a.getByTestId('message-state').last().getAttribute('data-state')) !== 'Waiting to send', 20_000);
   } finally {
     await Promise.all(browsers.map((x) => x.close()));
     await server.stop();

@@ -220,6 +220,8 @@ async fn test_a_non_member_cannot_post_into_a_group() {
             timestamp: now().as_millis(),
             content: message.serialized().to_vec(),
             version: 1,
+            // A sender that skips the relay's device check.
+            member_devices: Vec::new(),
         }))
         .await
         .unwrap();
@@ -232,5 +234,47 @@ async fn test_a_non_member_cannot_post_into_a_group() {
         .filter(|e| matches!(e, Event::Rejected { reason: RejectReason::NotGroupMember, .. }))
         .count();
     assert_eq!(refused, 2, "the key and the message: {seen:?}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn test_a_members_new_or_removed_device_is_known_before_the_next_group_message() {
+    let server = TestServer::start().await;
+    let alice = Device::register(&server.url, "alice").await.unwrap();
+    let mut bob = Device::register(&server.url, "bob").await.unwrap();
+    let mut bob2 = Device::link(&bob, "bob laptop").await.unwrap();
+    let b = bob.account_id().await;
+    let group = alice
+        .client
+        .create_group(alice.connection(), "family", &[b], now(), &mut system_rng())
+        .await
+        .unwrap();
+    events(&mut bob, Duration::from_millis(300)).await;
+    bob.client.accept_group(bob.connection(), group, true, now(), &mut system_rng()).await.unwrap();
+    alice.send_group_text(group, "one").await.unwrap();
+    expect_message(&mut bob2, "one").await;
+    let first_key = sender_key_chain(&alice, group).await;
+
+    // Bob links a third device after Alice's list of his devices was cached: the relay
+    // refuses her next message until she has given that device her key, so it reads it.
+    let mut bob3 = Device::link(&bob, "bob tablet").await.unwrap();
+    let report = alice.send_group_text(group, "two").await.unwrap();
+    assert_eq!(report.devices.len(), 3, "all of Bob's devices: {:?}", report.devices);
+    for d in [&mut bob, &mut bob2, &mut bob3] {
+        expect_message(d, "two").await;
+    }
+    assert_eq!(sender_key_chain(&alice, group).await, first_key, "a new device needs no new key");
+
+    // Bob logs the laptop out: Alice learns it at her next message and replaces her key, so
+    // the laptop (which kept the old key) could not read it even if the relay routed it.
+    let laptop = bob2.client.address().await;
+    bob.client
+        .remove_device(bob.connection(), laptop.device_id(), now(), &mut system_rng())
+        .await
+        .unwrap();
+    alice.send_group_text(group, "three").await.unwrap();
+    assert_ne!(sender_key_chain(&alice, group).await, first_key, "the key was replaced");
+    expect_message(&mut bob, "three").await;
+    expect_message(&mut bob3, "three").await;
     server.stop().await;
 }

@@ -326,6 +326,7 @@ pub fn seeds() -> Vec<Vec<u8>> {
                     timestamp: 1_700_000_000_000,
                     content: vec![7; 90],
                     version: 1,
+                    member_devices: Vec::new(),
                 }),
             ),
         ]

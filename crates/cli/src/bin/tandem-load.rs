@@ -520,6 +520,18 @@ async fn fanout(args: &Args) {
         let r = sim.conn.request(request::Body::AcceptGroup(accept)).await.expect("accept");
         assert_eq!(r.status(), Status::Ok, "{}", r.message);
     }
+    // The device sets the relay checks before it stores anything: every member's one
+    // device (registration id 1), none for the sender (its sending device is left out).
+    let mut accounts: Vec<AccountId> = sims.iter().map(|s| s.account).collect();
+    accounts.push(sender.account);
+    accounts.sort_unstable();
+    let member_devices: Vec<u8> = accounts
+        .iter()
+        .flat_map(|a| {
+            let devices = if *a == sender.account { vec![] } else { vec![(1, 1)] };
+            tandem_core::wire::relay::device_set_tag(a, devices)
+        })
+        .collect();
     let before = Metrics::fetch(&args.url).await.get("/queued");
     let start = u64::try_from(t0.elapsed().as_micros()).unwrap_or(0);
     let resp = sender
@@ -529,6 +541,7 @@ async fn fanout(args: &Args) {
             timestamp: 1,
             content: vec![7; args.size],
             version: 1,
+            member_devices,
         }))
         .await
         .expect("group send");

@@ -29,8 +29,8 @@ use crate::store::{ClientChanges, ClientStore};
 use crate::transport::RelayTransport;
 use crate::wire::content::{Content, DataMessage, GroupAnswer, SyncMessage, content, sync_message};
 use crate::wire::relay::{
-    AcceptGroup, CreateGroup, GetGroup, MAX_GROUP_MEMBERS, SendGroupMessage, Status, UpdateGroup,
-    request, response,
+    AcceptGroup, CreateGroup, DEVICE_SET_TAG_LEN, GetGroup, MAX_GROUP_MEMBERS, SendGroupMessage,
+    Status, UpdateGroup, device_set_tag, request, response,
 };
 use tandem_signal::Timestamp;
 use tandem_signal::{AccountId, DeviceId};
@@ -728,16 +728,17 @@ impl<S: ClientStore> Client<S> {
         // Every verified device of every member of the verified state, except this one.
         let members: BTreeSet<AccountId> = state.accounts().collect();
         let mut devices: BTreeMap<AccountId, Vec<DeviceId>> = BTreeMap::new();
+        // What the relay must hold too (see `SendGroupMessage::member_devices`).
+        let mut member_devices = Vec::with_capacity(members.len() * DEVICE_SET_TAG_LEN);
         for m in &members {
             let list = self.device_list(transport, *m, now, false).await?;
-            devices.insert(
-                *m,
-                list.devices
-                    .iter()
-                    .map(|d| d.device_id)
-                    .filter(|d| (*m, *d) != (me, my_device))
-                    .collect(),
-            );
+            let theirs: Vec<_> =
+                list.devices.iter().filter(|d| (*m, d.device_id) != (me, my_device)).collect();
+            member_devices.extend(device_set_tag(
+                m,
+                theirs.iter().map(|d| (d.device_id.get(), d.registration_id)),
+            ));
+            devices.insert(*m, theirs.iter().map(|d| d.device_id).collect());
         }
         let current: BTreeSet<(AccountId, DeviceId)> =
             devices.iter().flat_map(|(a, ds)| ds.iter().map(move |d| (*a, *d))).collect();
@@ -794,7 +795,7 @@ impl<S: ClientStore> Client<S> {
             }
             self.set_progress(None);
         }
-        share.members = members;
+        share.members = members.clone();
         shares.insert(group, share);
         drop(shares);
 
@@ -815,9 +816,29 @@ impl<S: ClientStore> Client<S> {
             timestamp: entry.id.timestamp,
             content: message.serialized().to_vec(),
             version: state.version,
+            member_devices,
         });
-        let Some(response::Body::Sent(sent)) = call(transport, body).await? else {
-            return Err(ClientError::UnexpectedResponse("group send"));
+        let resp = transport.request(body).await?;
+        let sent = match (resp.status(), resp.body) {
+            (Status::Ok, Some(response::Body::Sent(sent))) => sent,
+            (Status::Ok, _) => return Err(ClientError::UnexpectedResponse("group send")),
+            // Some members' devices are not what this device shared its key with: their
+            // lists are fetched afresh before the next try (a new device gets the key, a
+            // removed one makes the key change, a new account key holds the send).
+            (Status::Conflict, Some(response::Body::MismatchedDevices(m))) => {
+                for a in &m.accounts {
+                    if let Ok(account) = AccountId::from_bytes(&a.account_id)
+                        && members.contains(&account)
+                    {
+                        self.mark_list_stale(account).await?;
+                    }
+                }
+                return Err(ClientError::Server {
+                    status: Status::Conflict,
+                    message: resp.message,
+                });
+            }
+            (status, _) => return Err(ClientError::Server { status, message: resp.message }),
         };
         Ok(SendReport {
             id: None,

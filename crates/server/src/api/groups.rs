@@ -9,8 +9,9 @@
 use prost::Message;
 use tandem_core::group_state::{GroupStateError, SignedGroupState};
 use tandem_core::wire::relay::{
-    AcceptGroup, CreateGroup, Envelope, GROUP_ID_LEN, GetGroup, GroupStates, MAX_CONTENT_LEN,
-    MAX_STATES_PER_ANSWER, SendGroupMessage, Sent, Status, UpdateGroup, response,
+    AcceptGroup, AccountMismatch, CreateGroup, DEVICE_SET_TAG_LEN, Envelope, GROUP_ID_LEN,
+    GetGroup, GroupStates, MAX_CONTENT_LEN, MAX_STATES_PER_ANSWER, MismatchedDevices,
+    SendGroupMessage, Sent, Status, UpdateGroup, device_set_tag, response,
 };
 use tandem_core::{AccountId, IdentityKey};
 
@@ -191,20 +192,53 @@ pub async fn send<D: Storage>(state: &AppState<D>, who: Authed, r: SendGroupMess
     if !members.iter().any(|m| m.account_id == who.account && m.accepted) {
         return Err(ApiError::new(Status::Unauthorized, "accept the group before sending to it"));
     }
-    let latest = state.storage.group(id).await?.map_or(0, |g| g.version);
-    if r.version != latest {
+    let latest = state.storage.group(id).await?;
+    if r.version != latest.as_ref().map_or(0, |g| g.version) {
         return Err(ApiError::new(Status::Conflict, "the group changed; catch up and retry"));
     }
-    let mut targets = Vec::new();
-    for m in members.iter().filter(|m| m.accepted) {
-        if let Some(devices) = state.current_devices(m.account_id).await? {
-            targets.extend(
-                devices
-                    .iter()
-                    .filter(|(d, _)| (m.account_id, *d) != (who.account, who.device))
-                    .map(|(d, _)| (m.account_id, *d)),
-            );
+    // The current devices of a member (the sending one left out).
+    let devices_of = |account: AccountId| async move {
+        Ok::<_, ApiError>(
+            state
+                .current_devices(account)
+                .await?
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(d, _)| (account, *d) != (who.account, who.device))
+                .collect::<Vec<(u32, u32)>>(),
+        )
+    };
+    if !r.member_devices.is_empty() {
+        // Checked against the members of the signed state (ascending, as `accounts` gives
+        // them), the same list the sender holds.
+        let signed = latest
+            .as_ref()
+            .and_then(|g| SignedGroupState::from_bytes(&g.state).ok())
+            .ok_or_else(|| ApiError::new(Status::Internal, "the group's state is unreadable"))?;
+        let accounts: Vec<AccountId> = signed.state().accounts().collect();
+        if r.member_devices.len() != accounts.len() * DEVICE_SET_TAG_LEN {
+            return Err(ApiError::bad(format!(
+                "member_devices holds {DEVICE_SET_TAG_LEN} bytes for each of the {} members",
+                accounts.len()
+            )));
         }
+        let mut differ = Vec::new();
+        for (account, tag) in accounts.iter().zip(r.member_devices.chunks_exact(DEVICE_SET_TAG_LEN))
+        {
+            if device_set_tag(account, devices_of(*account).await?).as_slice() != tag {
+                differ.push(AccountMismatch {
+                    account_id: account.0.to_vec(),
+                    ..AccountMismatch::default()
+                });
+            }
+        }
+        if !differ.is_empty() {
+            return Err(ApiError::mismatch(MismatchedDevices { accounts: differ }));
+        }
+    }
+    let mut targets: Vec<(AccountId, u32)> = Vec::new();
+    for m in members.iter().filter(|m| m.accepted) {
+        targets.extend(devices_of(m.account_id).await?.into_iter().map(|(d, _)| (m.account_id, d)));
     }
     charge(state, who, targets.len(), r.content.len())?;
     let server_timestamp = crate::now_ms();

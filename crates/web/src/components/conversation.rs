@@ -119,7 +119,79 @@ pub(super) fn Conversation(
     let show_code = RwSignal::new(false);
     // The group's info screen in place of the messages.
     let show_info = RwSignal::new(false);
-    let covered = move || show_code.get() || show_info.get();
+    // A group member's security code, opened from their key-change notice.
+    let code_for = RwSignal::new(None::<AccountId>);
+    let covered = move || show_code.get() || show_info.get() || code_for.with(Option::is_some);
+    // Group members whose security code changed (a notice each; for a member the person had
+    // verified, the group's messages wait). Every member is read when the group opens, and
+    // again (at most every 5 s) while a message of this device waits to be sent; those
+    // found are read again on every change.
+    let flagged = RwSignal::new(Vec::<(AccountId, tandem_core::client::DeviceListRecord)>::new());
+    let last_scan = StoredValue::new(None::<f64>);
+    // Bumped to read again once the 5 s have passed while a message waits.
+    let rescan = RwSignal::new(0u32);
+    Effect::new(move |_| {
+        revision.track();
+        rescan.track();
+        if group_id.is_none() {
+            return;
+        }
+        let members: Vec<AccountId> = group
+            .with(|g| g.as_ref().map(|g| g.state.state().accounts().filter(|a| *a != me).collect()))
+            .unwrap_or_default();
+        if members.is_empty() {
+            return;
+        }
+        let waiting = messages.with_untracked(|l| {
+            l.iter().any(|m| {
+                m.outgoing && m.notice.is_none() && matches!(m.state, OutgoingState::Queued)
+            })
+        });
+        let clock = js_sys::Date::now();
+        let full = match last_scan.get_value() {
+            None => true,
+            Some(at) if waiting && clock - at < 5_000.0 => {
+                // Not yet: look again when the 5 s are up.
+                let wait = std::time::Duration::from_secs_f64(
+                    (5_050.0 - (clock - at)).clamp(50.0, 5_050.0) / 1000.0,
+                );
+                set_timeout(move || rescan.update(|r| *r += 1), wait);
+                false
+            }
+            Some(_) => waiting,
+        };
+        let list = if full {
+            last_scan.set_value(Some(clock));
+            members
+        } else {
+            flagged.with_untracked(|f| f.iter().map(|(a, _)| *a).collect())
+        };
+        if list.is_empty() {
+            return;
+        }
+        let e = engine.get_value();
+        spawn_local(async move {
+            let mut found = Vec::new();
+            for a in &list {
+                if let Some(r) = e.trust(*a).await
+                    && (r.key_changed || r.pending_key.is_some())
+                {
+                    if !senders.with_untracked(|s| s.contains_key(a)) {
+                        let name = e.name_of(*a).await;
+                        senders.update(|s| {
+                            s.insert(*a, name);
+                        });
+                    }
+                    found.push((*a, r));
+                }
+            }
+            flagged.update(|f| {
+                // Those read again and no longer flagged go; the rest stay.
+                f.retain(|(a, _)| !list.contains(a));
+                f.extend(found);
+            });
+        });
+    });
     Effect::new(move |_| {
         revision.track();
         let Some(peer) = peer else { return };
@@ -349,6 +421,28 @@ pub(super) fn Conversation(
                 <GroupInfo engine=engine revision=revision group=g record=group names=senders on_close=Callback::new(move |()| show_info.set(false))/>
             })
         }}
+        {group_id.map(|_| view! {
+            <For
+                each=move || flagged.get()
+                key=|(a, r)| (*a, r.key_changed, r.pending_key.is_some())
+                let:item
+            >
+                {
+                    let (a, record) = item;
+                    let trust = RwSignal::new(Some(record));
+                    let name = senders.with_untracked(|s| s.get(&a).cloned()).unwrap_or_else(|| crate::device::short_name(a));
+                    view! {
+                        <TrustNotices engine=engine peer=a name=name trust=trust on_review=Callback::new(move |()| code_for.set(Some(a)))/>
+                    }
+                }
+            </For>
+            {move || code_for.get().map(|a| {
+                let name = senders.with_untracked(|s| s.get(&a).cloned()).unwrap_or_else(|| crate::device::short_name(a));
+                view! {
+                    <SecurityCode engine=engine peer=a name=name revision=revision on_close=Callback::new(move |()| code_for.set(None))/>
+                }
+            })}
+        })}
         {peer.map(|p| {
             let (notice_name, code_name) = (name.clone(), name.clone());
             view! {

@@ -92,4 +92,40 @@ pub struct SendGroupMessage {
     /// the relay holds a newer one, so the sender learns of changes before it sends.
     #[prost(uint64, tag = "4")]
     pub version: u64,
+    /// The devices the sender shared its key with: for every member of that state, in
+    /// ascending account order, the [`device_set_tag`] of the member's devices (the
+    /// sender's own sending device left out), 8 bytes each. The relay refuses the send
+    /// (`Conflict`, with [`MismatchedDevices`](super::messages::MismatchedDevices) naming the
+    /// members whose devices differ) when its current devices differ, so the sender learns
+    /// of a new device (which needs the key), a removed one (the key is replaced) or a new
+    /// account key (the send waits for the person) before the message goes out. Empty: no
+    /// check (the sender alone loses by skipping it).
+    #[prost(bytes = "vec", tag = "5")]
+    pub member_devices: Vec<u8>,
+}
+
+/// Length of one [`device_set_tag`].
+pub const DEVICE_SET_TAG_LEN: usize = 8;
+
+/// A short digest of one account's devices, `(device id, registration id)` in any order:
+/// the first 8 bytes of SHA-256 over the account id, then each device's id and
+/// registration id (big-endian) in ascending device order.
+pub fn device_set_tag(
+    account: &crate::AccountId,
+    devices: impl IntoIterator<Item = (u32, u32)>,
+) -> [u8; DEVICE_SET_TAG_LEN] {
+    use sha2::Digest;
+    let mut list: Vec<(u32, u32)> = devices.into_iter().collect();
+    list.sort_unstable();
+    let mut h = sha2::Sha256::new();
+    h.update(b"tandem group device set");
+    h.update(account.0);
+    for (device, registration) in list {
+        h.update(device.to_be_bytes());
+        h.update(registration.to_be_bytes());
+    }
+    let digest = h.finalize();
+    let mut tag = [0u8; DEVICE_SET_TAG_LEN];
+    tag.copy_from_slice(&digest[..DEVICE_SET_TAG_LEN]);
+    tag
 }

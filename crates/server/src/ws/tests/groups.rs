@@ -40,6 +40,7 @@ pub(super) fn group_send(
         timestamp,
         content: content.to_vec(),
         version,
+        member_devices: Vec::new(),
     })
 }
 
@@ -146,4 +147,67 @@ async fn test_groups_fan_out_to_accepted_members_and_follow_the_signed_chain() {
         .request(request::Body::GetGroup(GetGroup { group_id: id.to_vec(), after_version: 0 }))
         .await;
     assert_eq!(r.status(), Status::NotFound);
+}
+
+#[tokio::test]
+async fn test_a_group_send_for_other_devices_than_the_relays_is_refused_naming_the_members() {
+    let (state, _dir) = state().await;
+    let mut rng = SeededRng::new(12);
+    let mut alice = register(&state, "alice", &mut rng).await;
+    let _alice2 = link(&state, &mut alice, 1, 1, &mut rng).await;
+    let mut bob = register(&state, "bob", &mut rng).await;
+    let id = [9; 16];
+    let v1 = group_state(&alice, id, 1, [0; 32], &[(&alice, true), (&bob, false)], &mut rng);
+    alice
+        .client
+        .ok(request::Body::CreateGroup(CreateGroup { signed_state: v1.as_bytes().to_vec() }))
+        .await;
+    bob.client.ok(accept(id)).await;
+    // The tags as the relay's current devices give them (alice's sending device left out).
+    let mut accounts = [alice.account, bob.account];
+    accounts.sort_unstable();
+    let mut tags = Vec::new();
+    for a in accounts {
+        let devices: Vec<(u32, u32)> = state
+            .current_devices(a)
+            .await
+            .unwrap()
+            .unwrap()
+            .into_iter()
+            .filter(|(d, _)| (a, *d) != (alice.account, alice.device))
+            .collect();
+        tags.push(device_set_tag(&a, devices));
+    }
+    let send = |member_devices: Vec<u8>, timestamp: u64| {
+        request::Body::SendGroupMessage(SendGroupMessage {
+            group_id: id.to_vec(),
+            timestamp,
+            content: b"hi".to_vec(),
+            version: 1,
+            member_devices,
+        })
+    };
+    // Right: stored for alice's companion and bob.
+    let Some(response::Body::Sent(s)) = alice.client.ok(send(tags.concat(), 5)).await else {
+        panic!()
+    };
+    assert_eq!(s.copies, 2);
+    // Bob's tag for a device set he does not have (say, before his new device): refused,
+    // naming bob only, and nothing stored.
+    let bob_at = accounts.iter().position(|a| *a == bob.account).unwrap();
+    let mut stale = tags.clone();
+    stale[bob_at] = device_set_tag(&bob.account, [(1, 1), (2, 2)]);
+    let r = alice.client.request(send(stale.concat(), 6)).await;
+    assert_eq!(r.status(), Status::Conflict, "{}", r.message);
+    let Some(response::Body::MismatchedDevices(m)) = r.body else { panic!("{:?}", r.body) };
+    assert_eq!(
+        m.accounts.iter().map(|a| a.account_id.clone()).collect::<Vec<_>>(),
+        [bob.account.0.to_vec()]
+    );
+    // A tag list of the wrong length is a bad request.
+    let r = alice.client.request(send(tags[0].to_vec(), 7)).await;
+    assert_eq!(r.status(), Status::BadRequest, "{}", r.message);
+    // Only the right one was stored: bob's queue holds the first message alone.
+    let e = bob.client.next_envelope().await;
+    assert_eq!(e.client_timestamp, 5);
 }
