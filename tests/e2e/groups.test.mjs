@@ -107,6 +107,16 @@ test('a group made in the browser: invitations, two devices, info screen edits, 
       await until('Bob heard', async () => (await bodies(p)).includes('hi all, from the laptop'), 30_000);
     }
     for (const p of [a, c]) assert.ok((await senders(p)).includes('bob'));
+    // A mention: it stands out for everyone, and marks the message for the person named.
+    await send(c, 'see you there @alice and @bob.');
+    await until('Alice heard', async () => (await bodies(a)).includes('see you there @alice and @bob.'), 30_000);
+    const mentioned = a.locator('[data-testid=message].mentioned');
+    await until('marked for Alice', async () => (await mentioned.count()) === 1);
+    assert.deepEqual(await mentioned.getByTestId('mention').allTextContents(), ['@alice', '@bob']);
+    assert.equal(await a.locator('.mention-me').textContent(), '@alice');
+    await screenshot(a, 'group-mention');
+    await until('Bob heard', async () => (await bodies(b1)).includes('see you there @alice and @bob.'), 30_000);
+    assert.equal(await b1.locator('.mention-me').textContent(), '@bob');
     // Open, the group reads as read: no unread count on its row.
     await until('read while open', async () => (await c.getByTestId('chat-row').getByTestId('unread').count()) === 0);
     await screenshot(c, 'group-chat');

@@ -116,6 +116,50 @@ pub fn group_line(
     format!("{}.", parts.join("; "))
 }
 
+/// A message's text cut into plain runs and mentions: `(run, Some(handle))` for an `@handle`
+/// (3 to 32 of `a-z 0-9 _ .` after the `@`, not ending with `.`, not inside a word such as
+/// an e-mail address), `(run, None)` for the text between.
+pub fn mention_parts(text: &str) -> Vec<(String, Option<String>)> {
+    let is_handle_char =
+        |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.';
+    let mut out: Vec<(String, Option<String>)> = Vec::new();
+    let mut plain = String::new();
+    let mut rest = text;
+    let mut before: Option<char> = None;
+    while let Some(at) = rest.find('@') {
+        let (head, tail) = rest.split_at(at);
+        plain.push_str(head);
+        let prev = head.chars().last().or(before);
+        let name: String =
+            tail[1..].chars().take_while(|c| is_handle_char(c.to_ascii_lowercase())).collect();
+        let name = name.trim_end_matches('.');
+        let starts_word = prev.is_none_or(|c| !c.is_alphanumeric() && c != '_' && c != '.');
+        if starts_word && (3..=32).contains(&name.len()) {
+            if !plain.is_empty() {
+                out.push((std::mem::take(&mut plain), None));
+            }
+            let run = &tail[..=name.len()];
+            out.push((run.to_owned(), Some(name.to_ascii_lowercase())));
+            before = run.chars().last();
+            rest = &tail[run.len()..];
+        } else {
+            plain.push('@');
+            before = Some('@');
+            rest = &tail[1..];
+        }
+    }
+    plain.push_str(rest);
+    if !plain.is_empty() {
+        out.push((plain, None));
+    }
+    out
+}
+
+/// Whether `text` mentions `handle`.
+pub fn mentions(text: &str, handle: &str) -> bool {
+    text.contains('@') && mention_parts(text).iter().any(|(_, h)| h.as_deref() == Some(handle))
+}
+
 /// Why a call ended when its connection could not be restarted.
 pub fn restart_failed(detail: &str) -> String {
     format!("The call's connection could not restart: {detail}. Call again.")
@@ -174,6 +218,24 @@ pub fn call_line(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn test_mentions_are_found_at_word_starts_only() {
+        let parts = mention_parts("hi @Bob, and @carol.smith. mail me at ana@example.com @x @");
+        let found: Vec<&str> = parts.iter().filter_map(|(_, h)| h.as_deref()).collect();
+        assert_eq!(found, ["bob", "carol.smith"]);
+        assert_eq!(
+            parts.iter().map(|(r, _)| r.as_str()).collect::<String>(),
+            "hi @Bob, and @carol.smith. mail me at ana@example.com @x @"
+        );
+        assert!(mentions("ping @dave!", "dave"));
+        assert!(!mentions("dave@home.org", "home.org"));
+        assert!(!mentions("no one", "dave"));
+        assert_eq!(mention_parts(""), Vec::<(String, Option<String>)>::new());
+        // Multi-byte text around a mention keeps every character.
+        let parts = mention_parts("é@anna ü");
+        assert_eq!(parts.iter().map(|(r, _)| r.as_str()).collect::<String>(), "é@anna ü");
+    }
     use tandem_core::AccountId;
     use tandem_core::group_state::GroupChange;
 

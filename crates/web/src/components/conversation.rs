@@ -525,11 +525,26 @@ pub(super) fn Conversation(
                         }
                         Some(senders.with(|s| s.get(&sender).cloned()).unwrap_or_default())
                     };
+                    // `@handle`s stand out; one naming this person marks the whole message.
+                    let my_handle = engine.with_value(|e| e.handle().to_owned());
+                    let parts = crate::text::mention_parts(&m.body);
+                    let for_me = !outgoing && parts.iter().any(|(_, h)| h.as_deref() == Some(my_handle.as_str()));
+                    let body = parts
+                        .into_iter()
+                        .map(|(run, handle)| match handle {
+                            Some(h) => {
+                                let me_too = h == my_handle;
+                                view! { <span class="mention" class:mention-me=me_too data-testid="mention">{run}</span> }.into_any()
+                            }
+                            None => run.into_any(),
+                        })
+                        .collect_view();
                     view! {
-                        <li class="message" class:out=outgoing class:in=!outgoing data-testid="message" data-key=hex::encode(id.sort_key())>
+                        <li class="message" class:out=outgoing class:in=!outgoing class:mentioned=for_me data-testid="message" data-key=hex::encode(id.sort_key())>
                             <div class="bubble">
                                 {move || from().map(|n| view! { <p class="sender small" data-testid="message-sender">{n}</p> })}
-                                <p class="body" data-testid="message-body">{m.body.clone()}</p>
+                                {for_me.then(|| view! { <p class="visually-hidden">"Mentions you."</p> })}
+                                <p class="body" data-testid="message-body">{body}</p>
                                 <span class="meta small">
                                     <time>{short_time(m.shown_time())}</time>
                                     <Show when=move || outgoing>
