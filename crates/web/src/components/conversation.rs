@@ -409,7 +409,15 @@ pub(super) fn Conversation(
             if !invited() {
                 return None;
             }
-            let inviter = group.with(|r| r.as_ref().map(|r| r.state.state().signer))?;
+            // Who added this account: the newest change line that did (the state's latest
+            // signer may be someone else, who changed the group after), else that signer.
+            let adder = messages.with(|list| {
+                list.iter().rev().find_map(|m| match &m.notice {
+                    Some(Notice::Group { change, .. }) if change.added.contains(&me) => Some(m.id.sender),
+                    _ => None,
+                })
+            });
+            let inviter = adder.or_else(|| group.with(|r| r.as_ref().map(|r| r.state.state().signer)))?;
             let inviter = senders.with(|s| s.get(&inviter).cloned()).unwrap_or_else(|| "Someone".into());
             Some(view! {
                 <GroupInvitation engine=engine group=g inviter=inviter on_declined=on_back/>
