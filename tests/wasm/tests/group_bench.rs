@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use tandem_core::client::{Client, GroupEdit};
+use tandem_core::client::{Client, Conversation, GroupEdit};
 use tandem_core::store::{ClientStore, MemoryStore};
 use tandem_core::wire::relay::{LookupAccount, request, response};
 use tandem_core::{AccountId, IdentityKeyPair};
@@ -91,14 +91,20 @@ async fn round<S: ClientStore>(
     client.send_group_text(relay, group, "first", now(), &mut rng).await.expect("first");
     let first = ms() - t;
     let mut steady = Vec::with_capacity(STEADY);
+    let mut queued = Vec::with_capacity(STEADY);
     for i in 0..STEADY {
         let t = ms();
-        client
-            .send_group_text(relay, group, &format!("steady {i}"), now(), &mut rng)
-            .await
-            .expect("steady");
+        let text = format!("steady {i}");
+        let id = client.queue_text(Conversation::Group(group), &text, now()).await.expect("queue");
+        queued.push(ms() - t);
+        client.send_queued(relay, id, now(), &mut rng).await.expect("steady");
         steady.push(ms() - t);
     }
+    console_log!(
+        "GROUP_BENCH steady, of which queueing (the outbox write): {:.1} of {:.1} ms",
+        median(queued),
+        median(steady.clone())
+    );
     let edit = GroupEdit { remove: vec![ids[0]], ..GroupEdit::default() };
     client.update_group(relay, group, &edit, now(), &mut rng).await.expect("remove");
     let t = ms();
