@@ -266,7 +266,12 @@ test('a verified member starts over with new keys: the group\'s messages wait fo
     // Alice makes a group with Bob and Carol; Carol joins.
     await a.getByTestId('open-new-group').click();
     await a.getByTestId('group-title-input').fill('Ropes');
-    await a.getByTestId('group-members-input').fill('bob, carol');
+    // Bob is picked from Alice's chats with one click (a second click would unpick him).
+    await a.getByTestId('group-members-input').fill('carol');
+    await a.getByTestId('pick-contact').filter({ hasText: 'bob' }).click();
+    assert.equal(await a.getByTestId('group-members-input').inputValue(), 'carol, bob');
+    assert.equal(await a.getByTestId('pick-contact').filter({ hasText: 'bob' }).getAttribute('aria-pressed'), 'true');
+    await screenshot(a, 'group-new-pick');
     await a.getByTestId('create-group').click();
     await a.getByTestId('conversation-name').filter({ hasText: 'Ropes' }).waitFor({ timeout: 30_000 });
     await openRow(c, 'Ropes');

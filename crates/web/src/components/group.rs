@@ -15,6 +15,9 @@ use crate::groups::typed_handles;
 /// are added from the group's info later).
 const MAX_TYPED_MEMBERS: usize = 64;
 
+/// Most people offered from the chat list.
+const MAX_PICKS: usize = 24;
+
 /// Finds each of `handles` (saying which in `progress`): their account ids' bytes, or what
 /// went wrong with the first that failed.
 pub(crate) async fn find_all(
@@ -46,6 +49,33 @@ pub(crate) fn NewGroup(
     let error = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
     let progress = RwSignal::new(String::new());
+    // The people this account has chats with (newest first), to pick with one click.
+    let contacts = RwSignal::new(Vec::<String>::new());
+    {
+        let e = engine.get_value();
+        spawn_local(async move {
+            let Ok(list) = e.conversations().await else { return };
+            let mut names = Vec::new();
+            for summary in list.iter().take(MAX_PICKS) {
+                if let Conversation::Direct(a) = summary.conversation
+                    && let Ok(Some(h)) = e.store().contact(&a).await
+                {
+                    names.push(h);
+                }
+            }
+            contacts.set(names);
+        });
+    }
+    let picked = move |h: &str| typed_handles(&members.get()).iter().any(|t| t == h);
+    let toggle = move |h: String| {
+        let mut list = typed_handles(&members.get_untracked());
+        if let Some(i) = list.iter().position(|t| *t == h) {
+            list.remove(i);
+        } else {
+            list.push(h);
+        }
+        members.set(list.join(", "));
+    };
     let create = move || {
         let name = title.get_untracked().trim().to_owned();
         let handles = typed_handles(&members.get_untracked());
@@ -120,6 +150,25 @@ pub(crate) fn NewGroup(
                     prop:value=move || members.get()
                     on:input=move |ev| members.set(event_target_value(&ev))
                 />
+                <Show when=move || !contacts.with(Vec::is_empty)>
+                    <div class="pick-list" role="group" aria-label="People you chat with">
+                        <span class="muted small">"From your chats:"</span>
+                        <For each=move || contacts.get() key=|h| h.clone() let:h>
+                            {
+                                let (label, name) = (h.clone(), h.clone());
+                                view! {
+                                    <button
+                                        type="button"
+                                        class="pill pick"
+                                        data-testid="pick-contact"
+                                        aria-pressed=move || picked(&label).to_string()
+                                        on:click=move |_| toggle(name.clone())
+                                    >{h}</button>
+                                }
+                            }
+                        </For>
+                    </div>
+                </Show>
                 <p class="muted small">
                     "People who have not written with you yet see an invitation, and join only if they accept."
                 </p>
