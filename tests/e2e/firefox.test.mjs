@@ -171,3 +171,52 @@ test('Firefox takes a video call from Chromium: frames opened end to end both wa
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+test('Firefox in a group: joins a Chromium group, writes to it, opens its info screen', async () => {
+  const dataDir = tempDir('data');
+  const server = await startServer({ dataDir });
+  const chromium = await launchBrowser();
+  const bob = await launchFirefox();
+  try {
+    const a = await chromium.context.newPage();
+    const b = bob.page;
+    await createAccountChromium(a, server.url, 'alice');
+    await createAccount(b, server.url, 'bob');
+    await a.getByTestId('open-new-group').click();
+    await a.getByTestId('group-title-input').fill('Foxes');
+    await a.getByTestId('group-members-input').fill('bob');
+    await a.getByTestId('create-group').click();
+    await a.getByTestId('conversation-name').filter({ hasText: 'Foxes' }).waitFor({ timeout: 30_000 });
+
+    await until('Firefox sees the group', () => hasText(b, 'chat-row', 'Foxes'), 30_000);
+    await openChatRow(b, 'Foxes');
+    await until('the invitation', () => hasText(b, 'group-invitation', 'alice added you'), 20_000);
+    await b.click('[data-testid="join-group"]');
+    await until('joined', async () => (await b.$('[data-testid="group-invitation"]')) === null);
+    await send(b, 'Firefox made it 🦊');
+    await until('Chromium hears it', async () => (await a.getByTestId('message-body').allTextContents()).includes('Firefox made it 🦊'), 30_000);
+    assert.ok((await a.getByTestId('message-sender').allTextContents()).includes('bob'));
+    await a.getByTestId('composer').fill('welcome @bob');
+    await a.getByTestId('composer').press('Enter');
+    await until('Firefox hears it, marked', async () => (await text(b, 'mention')).includes('@bob'), 30_000);
+
+    // The info screen: both members, Alice the admin, no admin controls for Bob.
+    await b.click('[data-testid="open-group-info"]');
+    await until('members listed', async () => (await text(b, 'member-name')).length === 2);
+    assert.deepEqual((await text(b, 'member-name')).sort(), ['You', 'alice']);
+    assert.equal(await b.$('[data-testid="group-add-input"]'), null);
+    mkdirSync(artifactsDir, { recursive: true });
+    await b.screenshot({ path: join(artifactsDir, 'firefox-group-info.png') });
+    assert.deepEqual(bob.errors, []);
+    assert.deepEqual(chromium.errors, []);
+  } catch (e) {
+    mkdirSync(artifactsDir, { recursive: true });
+    await bob.page.screenshot({ path: join(artifactsDir, 'firefox-group-failed.png') }).catch(() => {});
+    throw e;
+  } finally {
+    await chromium.close();
+    await bob.close();
+    await server.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
