@@ -8,7 +8,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { startServer, launchBrowser, screenshot, tempDir } from './support/harness.mjs';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { startServer, launchBrowser, screenshot, tempDir, repoRoot } from './support/harness.mjs';
 import { until, createAccount, openChat, send, bodies } from './support/chat.mjs';
 import { linkCompanion } from './support/link.mjs';
 
@@ -311,6 +313,65 @@ test('a verified member starts over with new keys: the group\'s messages wait fo
     await until('sent', async () => (await a.getByTestId('message-state').last().getAttribute('data-state')) !== 'Waiting to send', 20_000);
   } finally {
     await Promise.all(browsers.map((x) => x.close()));
+    await server.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('a 301-member group: adding 300 people shows progress, the member list stays a screenful of rows', async () => {
+  const dataDir = tempDir('data');
+  // Set-up only: 300 registrations and Alice's 300 handle lookups come from one address.
+  const server = await startServer({ dataDir, extraArgs: ['--auth-per-minute', '1000000', '--lookup-per-minute', '1000000'] });
+  const browser = await launchBrowser();
+  try {
+    const people = 300;
+    execFileSync(join(repoRoot, 'target', 'debug', 'tandem-load'), [
+      '--url', `ws://127.0.0.1:${server.port}/v1/socket`, '--mode', 'members', '--devices', String(people), '--prefix', 'big',
+    ], { stdio: 'ignore' });
+    const a = await browser.context.newPage();
+    await createAccount(a, server.url, 'alice');
+    await a.getByTestId('open-new-group').click();
+    await a.getByTestId('group-title-input').fill('Everyone');
+    await a.getByTestId('group-members-input').fill('big_m0');
+    await a.getByTestId('create-group').click();
+    await a.getByTestId('conversation-name').filter({ hasText: 'Everyone' }).waitFor({ timeout: 30_000 });
+
+    // 299 more from the info screen: finding them, then telling all 300, with progress.
+    await a.getByTestId('open-group-info').click();
+    const handles = Array.from({ length: people - 1 }, (_, i) => `big_m${i + 1}`).join(', ');
+    await a.getByTestId('group-add-input').fill(handles);
+    await a.getByTestId('group-add').click();
+    await until('progress shown', async () => /Telling the group's members: \d+ of 30\d people/.test(await a.getByTestId('work-progress').textContent({ timeout: 100 }).catch(() => '')), 60_000);
+    await screenshot(a, 'group-large-progress');
+    await until('added', async () => {
+      const err = await a.getByTestId('group-info-error').textContent();
+      if (err) throw new Error(err);
+      return /Added/.test(await a.getByTestId('group-info-status').textContent());
+    }, 120_000);
+    // The status names a few and counts the rest.
+    assert.match(await a.getByTestId('group-info-status').textContent(), /^Added big_m1, big_m2, big_m3, big_m4, big_m5 and 294 others?\.$/);
+    await a.getByTestId('work-progress').waitFor({ state: 'detached', timeout: 10_000 });
+    assert.equal(await a.getByTestId('group-members').textContent(), '301 members');
+
+    // Virtualised: a screenful of rows in the document, each saying where it stands.
+    const rows = a.getByTestId('group-member');
+    await until('rows drawn', async () => (await rows.count()) > 5);
+    assert.ok((await rows.count()) < 40, `${await rows.count()} rows in the document`);
+    assert.equal(await rows.first().getAttribute('aria-setsize'), '301');
+    assert.equal(await a.getByTestId('member-name').first().textContent(), 'You');
+    // Scrolled to the end: the last rows are drawn, the first are gone.
+    await a.locator('.member-scroll').evaluate((el) => { el.scrollTop = el.scrollHeight; });
+    await until('the end drawn', async () => (await rows.last().getAttribute('aria-posinset')) === '301');
+    assert.ok((await rows.count()) < 40);
+    assert.notEqual(await a.getByTestId('member-name').first().textContent(), 'You');
+    await until('names learned', async () => (await a.getByTestId('member-name').allTextContents()).every((n) => n.startsWith('big_m')), 30_000);
+    await screenshot(a, 'group-large-members');
+    await a.getByTestId('close-group-info').click();
+    await send(a, 'hello, all 300 of you');
+    await until('sent', async () => (await a.getByTestId('message-state').last().getAttribute('data-state')) !== 'Waiting to send', 60_000);
+    assert.deepEqual(browser.errors, []);
+  } finally {
+    await browser.close();
     await server.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }

@@ -574,7 +574,11 @@ pub(super) fn Conversation(
                 </li>
             </Show>
         </ol>
-        {group_id.map(|_| view! { <super::progress::WorkLine/> })}
+        {group_id.map(|_| view! {
+            <Show when=move || !covered()>
+                <super::progress::WorkLine/>
+            </Show>
+        })}
         <form class="composer" class:hidden=move || covered() || invited() || (group_id.is_some() && group.with(Option::is_some) && !still_member()) on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); send(); }>
             <label for="composer-input" class="visually-hidden">"Message"</label>
             <textarea

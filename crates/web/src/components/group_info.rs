@@ -137,7 +137,7 @@ pub(crate) fn GroupInfo(
             match found {
                 Ok(ids) => {
                     adding.set(String::new());
-                    let done = format!("Added {}.", handles.join(", "));
+                    let done = format!("Added {}.", crate::text::people(&handles));
                     apply(Edit { add: ids, ..Edit::default() }, "Adding…".into(), done);
                 }
                 Err(why) => {

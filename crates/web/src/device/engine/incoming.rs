@@ -200,6 +200,8 @@ pub(super) async fn maintain_loop(engine: std::rc::Weak<Engine>) {
 
 /// How often long work's progress is looked at.
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+/// Work for fewer people than this is not shown.
+const PROGRESS_MIN_PEOPLE: usize = 16;
 
 /// Tells the UI how far long work has come (only work that lasts: a change is told at most
 /// every [`PROGRESS_EVERY`], and the end once).
@@ -211,7 +213,8 @@ pub(super) async fn progress_loop(engine: std::rc::Weak<Engine>) {
         if e.incoming.borrow().is_none() {
             return;
         }
-        let now = e.client.progress();
+        // Work for a few people ends before anyone would read about it.
+        let now = e.client.progress().filter(|p| p.total >= PROGRESS_MIN_PEOPLE);
         if now != shown {
             shown = now;
             e.notify(Notice::Progress(now.map(WorkProgress::of)));
