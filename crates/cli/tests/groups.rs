@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{TestServer, events, expect_message, messages, relay_db};
+use support::{TestServer, events, expect_message, expect_message_tolerating, messages, relay_db};
 use tandem_cli::{Device, now, system_rng};
 use tandem_core::client::{Conversation, Event, GroupEdit, Notice, RejectReason};
 use tandem_core::sender_keys::{
@@ -276,5 +276,36 @@ async fn test_a_members_new_or_removed_device_is_known_before_the_next_group_mes
     assert_ne!(sender_key_chain(&alice, group).await, first_key, "the key was replaced");
     expect_message(&mut bob, "three").await;
     expect_message(&mut bob3, "three").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn test_a_member_who_starts_over_gets_the_key_again_and_the_old_key_is_replaced() {
+    let server = TestServer::start().await;
+    let alice = Device::register(&server.url, "alice").await.unwrap();
+    let mut bob = Device::register(&server.url, "bob").await.unwrap();
+    let b = bob.account_id().await;
+    let group = alice
+        .client
+        .create_group(alice.connection(), "family", &[b], now(), &mut system_rng())
+        .await
+        .unwrap();
+    events(&mut bob, Duration::from_millis(300)).await;
+    bob.client.accept_group(bob.connection(), group, true, now(), &mut system_rng()).await.unwrap();
+    alice.send_group_text(group, "before").await.unwrap();
+    expect_message(&mut bob, "before").await;
+    let first_key = sender_key_chain(&alice, group).await;
+
+    // Bob starts over with new keys: the same account and device id, another identity.
+    let mut bob = bob.reset_account().await.unwrap();
+    alice.send_group_text(group, "after").await.unwrap();
+    // His new device got the key (its identity never held it), and the key was replaced
+    // (the old identity held it).
+    let m = expect_message_tolerating(&mut bob, "after", |e| {
+        matches!(e, Event::Rejected { .. } | Event::Undecryptable { .. })
+    })
+    .await;
+    assert_eq!(m.conversation, Conversation::Group(group));
+    assert_ne!(sender_key_chain(&alice, group).await, first_key);
     server.stop().await;
 }

@@ -35,11 +35,16 @@ use crate::wire::relay::{
 use tandem_signal::Timestamp;
 use tandem_signal::{AccountId, DeviceId};
 
+/// A device that holds a sender key: the account, the device id and the device's identity
+/// key (a device id comes back with another identity after its account started over, and
+/// that one has not got the key).
+pub(crate) type Holder = (AccountId, DeviceId, Vec<u8>);
+
 /// Who holds this device's current sender key for one group.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct GroupShare {
     pub(crate) members: BTreeSet<AccountId>,
-    pub(crate) holders: BTreeSet<(AccountId, DeviceId)>,
+    pub(crate) holders: BTreeSet<Holder>,
 }
 
 /// A change to a group, made by an admin (or, for leaving, by the member itself).
@@ -727,7 +732,7 @@ impl<S: ClientStore> Client<S> {
         }
         // Every verified device of every member of the verified state, except this one.
         let members: BTreeSet<AccountId> = state.accounts().collect();
-        let mut devices: BTreeMap<AccountId, Vec<DeviceId>> = BTreeMap::new();
+        let mut devices: BTreeMap<AccountId, Vec<(DeviceId, Vec<u8>)>> = BTreeMap::new();
         // What the relay must hold too (see `SendGroupMessage::member_devices`).
         let mut member_devices = Vec::with_capacity(members.len() * DEVICE_SET_TAG_LEN);
         for m in &members {
@@ -738,10 +743,15 @@ impl<S: ClientStore> Client<S> {
                 m,
                 theirs.iter().map(|d| (d.device_id.get(), d.registration_id)),
             ));
-            devices.insert(*m, theirs.iter().map(|d| d.device_id).collect());
+            devices.insert(
+                *m,
+                theirs.iter().map(|d| (d.device_id, d.identity_key.serialize().to_vec())).collect(),
+            );
         }
-        let current: BTreeSet<(AccountId, DeviceId)> =
-            devices.iter().flat_map(|(a, ds)| ds.iter().map(move |d| (*a, *d))).collect();
+        let current: BTreeSet<Holder> = devices
+            .iter()
+            .flat_map(|(a, ds)| ds.iter().map(move |(d, k)| (*a, *d, k.clone())))
+            .collect();
         let mut shares = self.group_shares.lock().await;
         let share = shares.get(&group).cloned();
         let rotate = match &share {
@@ -758,7 +768,9 @@ impl<S: ClientStore> Client<S> {
         // then no distribution message is made).
         let lacking: Vec<AccountId> = devices
             .iter()
-            .filter(|(m, ds)| !ds.iter().all(|d| share.holders.contains(&(**m, *d))))
+            .filter(|(m, ds)| {
+                !ds.iter().all(|(d, k)| share.holders.contains(&(**m, *d, k.clone())))
+            })
             .map(|(m, _)| *m)
             .collect();
         if !lacking.is_empty() {
@@ -791,7 +803,11 @@ impl<S: ClientStore> Client<S> {
                         return Err(e);
                     }
                 };
-                share.holders.extend(report.devices);
+                // Holders by the identity this device encrypted to (the list just used).
+                share.holders.extend(report.devices.iter().filter_map(|(a, d)| {
+                    let key = devices.get(a)?.iter().find(|(id, _)| id == d)?.1.clone();
+                    Some((*a, *d, key))
+                }));
             }
             self.set_progress(None);
         }
@@ -843,7 +859,7 @@ impl<S: ClientStore> Client<S> {
         Ok(SendReport {
             id: None,
             server_timestamp: sent.server_timestamp_ms,
-            devices: current.into_iter().collect(),
+            devices: current.into_iter().map(|(a, d, _)| (a, d)).collect(),
             rejected: Vec::new(),
             attempts: 1,
         })
