@@ -149,6 +149,10 @@ test('a group made in the browser: invitations, two devices, info screen edits, 
     await a.getByTestId('group-add').click();
     await settled(a, 'Added dave.');
     await until('four rows', async () => (await a.getByTestId('group-member').count()) === 4);
+    // Adding someone who is in already signs nothing and says so.
+    await a.getByTestId('group-add-input').fill('dave, bob');
+    await a.getByTestId('group-add').click();
+    await until('already in', async () => /in the group already/.test(await a.getByTestId('group-info-error').textContent()));
     await openRow(d, 'Climbing');
     await d.getByTestId('join-group').click();
     await d.getByTestId('composer').waitFor();

@@ -148,6 +148,8 @@ pub(super) fn Conversation(
             })
         });
         let clock = js_sys::Date::now();
+        // Once someone is found, only they are read again: a held message waits for them.
+        let waiting = waiting && flagged.with_untracked(Vec::is_empty);
         let full = match last_scan.get_value() {
             None => true,
             Some(at) if waiting && clock - at < 5_000.0 => {

@@ -136,9 +136,27 @@ pub(crate) fn GroupInfo(
             busy.set(false);
             match found {
                 Ok(ids) => {
+                    // Those in the group already are left out (no empty change is signed).
+                    let (new, new_ids): (Vec<String>, Vec<Vec<u8>>) = handles
+                        .into_iter()
+                        .zip(ids)
+                        .filter(|(_, id)| {
+                            let member = AccountId::from_bytes(id).ok().is_some_and(|a| {
+                                record.with_untracked(|r| {
+                                    r.as_ref().is_some_and(|r| r.state.state().is_member(&a))
+                                })
+                            });
+                            !member
+                        })
+                        .unzip();
+                    if new.is_empty() {
+                        status.set(String::new());
+                        error.set("They are in the group already.".into());
+                        return;
+                    }
                     adding.set(String::new());
-                    let done = format!("Added {}.", crate::text::people(&handles));
-                    apply(Edit { add: ids, ..Edit::default() }, "Adding…".into(), done);
+                    let done = format!("Added {}.", crate::text::people(&new));
+                    apply(Edit { add: new_ids, ..Edit::default() }, "Adding…".into(), done);
                 }
                 Err(why) => {
                     status.set(String::new());
