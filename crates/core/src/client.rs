@@ -413,20 +413,17 @@ impl<S: ClientStore> Client<S> {
         } else {
             clock.max(account.last_timestamp.saturating_add(1))
         };
-        while self
-            .store
-            .load_message(&MessageId {
-                sender: account.account_id,
-                device: account.device_id,
-                timestamp: t,
-            })
-            .await?
-            .is_some()
-        {
+        while self.timestamp_used(account, t).await? {
             t = t.saturating_add(1);
         }
         account.last_timestamp = t;
         Ok(t)
+    }
+
+    /// Whether one of this device's stored messages has timestamp `t` (so its id).
+    async fn timestamp_used(&self, account: &AccountRecord, t: u64) -> Result<bool, ClientError> {
+        let id = MessageId { sender: account.account_id, device: account.device_id, timestamp: t };
+        Ok(self.store.load_message(&id).await?.is_some())
     }
 
     /// `n` fresh timestamps at once (see [`Client::next_timestamp`]), for a batch of sends:
@@ -448,17 +445,7 @@ impl<S: ClientStore> Client<S> {
         let mut t = first;
         while out.len() < n {
             t = t.saturating_add(1);
-            while t <= before
-                && self
-                    .store
-                    .load_message(&MessageId {
-                        sender: account.account_id,
-                        device: account.device_id,
-                        timestamp: t,
-                    })
-                    .await?
-                    .is_some()
-            {
+            while t <= before && self.timestamp_used(account, t).await? {
                 t = t.saturating_add(1);
             }
             out.push(t);
