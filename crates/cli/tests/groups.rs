@@ -6,7 +6,10 @@ mod support;
 
 use std::time::Duration;
 
-use support::{TestServer, events, expect_message, expect_message_tolerating, messages, relay_db};
+use support::{
+    TestServer, events, expect_message, expect_message_tolerating, message_until, messages,
+    relay_db,
+};
 use tandem_cli::{Device, now, system_rng};
 use tandem_core::client::{Conversation, Event, GroupEdit, Notice, RejectReason};
 use tandem_core::sender_keys::{
@@ -14,7 +17,9 @@ use tandem_core::sender_keys::{
 };
 use tandem_core::store::{ProtocolStore, SenderKeyName, SenderKeyStore};
 use tandem_core::transport::RelayTransport;
-use tandem_core::wire::content::{Content, DataMessage, content};
+use tandem_core::wire::content::{
+    Content, DataMessage, MessageRef, ReceiptMessage, ReceiptType, content,
+};
 use tandem_core::wire::relay::{SendGroupMessage, Status, request};
 
 async fn sender_key_chain(device: &Device, group: [u8; 16]) -> u32 {
@@ -99,6 +104,102 @@ async fn test_group_messages_reach_every_accepted_member_device_and_removal_rota
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn test_group_receipts_count_each_member_once_and_replies_quote_their_message() {
+    let server = TestServer::start().await;
+    let mut alice = Device::register(&server.url, "alice").await.unwrap();
+    let mut alice2 = Device::link(&alice, "alice laptop").await.unwrap();
+    let mut bob = Device::register(&server.url, "bob").await.unwrap();
+    let mut bob2 = Device::link(&bob, "bob laptop").await.unwrap();
+    let mut carol = Device::register(&server.url, "carol").await.unwrap();
+    let mut mallory = Device::register(&server.url, "mallory").await.unwrap();
+    let (b, c, m) = (bob.account_id().await, carol.account_id().await, mallory.account_id().await);
+    let group = alice
+        .client
+        .create_group(alice.connection(), "climbing", &[b, c], now(), &mut system_rng())
+        .await
+        .unwrap();
+    for d in [&bob, &carol] {
+        d.client.accept_group(d.connection(), group, true, now(), &mut system_rng()).await.unwrap();
+    }
+    for d in [&mut alice2, &mut bob, &mut bob2, &mut carol] {
+        events(d, Duration::from_millis(300)).await;
+    }
+
+    let id = alice.send_group_text(group, "plans for saturday?").await.unwrap().id.unwrap();
+    for d in [&mut bob, &mut bob2, &mut carol] {
+        expect_message(d, "plans for saturday?").await;
+    }
+    // Delivered once each member confirmed, on both of Alice's devices; Bob's two devices
+    // count as one member (one device kept per member).
+    for d in [&alice, &alice2] {
+        let got = message_until(d, &id, |r| r.is_delivered()).await;
+        assert_eq!(got.audience, 2);
+        assert_eq!(got.delivered_accounts(), 2);
+        assert_eq!(got.delivered_to.len(), 2, "{:?}", got.delivered_to);
+        assert!(!got.is_read());
+    }
+
+    // A stranger's read receipt for it is refused and counts for nothing.
+    let fake = Content {
+        body: Some(content::Body::Receipt(ReceiptMessage {
+            r#type: ReceiptType::Read as i32,
+            messages: vec![MessageRef { device: id.device.get(), timestamp: id.timestamp }],
+        })),
+    };
+    mallory
+        .client
+        .hazmat_send_content(
+            mallory.connection(),
+            alice.account_id().await,
+            &fake,
+            now(),
+            &mut system_rng(),
+        )
+        .await
+        .unwrap();
+    for d in [&mut alice, &mut alice2] {
+        let seen = events(d, Duration::from_millis(500)).await;
+        assert!(
+            seen.iter().any(|e| matches!(e, Event::Rejected { sender, reason: RejectReason::ReceiptFromStranger, .. } if *sender == m)),
+            "{seen:?}"
+        );
+        assert!(d.client.message(&id).await.unwrap().unwrap().read_by.is_empty());
+    }
+
+    // Carol reads: Alice's devices learn who; read by all only once Bob read too, on his
+    // laptop; his phone hears of it by a read sync.
+    let n = carol.client.mark_group_read(carol.connection(), group, now(), &mut system_rng()).await;
+    assert!(n.unwrap() >= 1);
+    let got = message_until(&alice2, &id, |r| r.read_by.contains(&c)).await;
+    assert!(!got.is_read(), "Bob has not read it yet");
+    bob2.client.mark_group_read(bob2.connection(), group, now(), &mut system_rng()).await.unwrap();
+    for d in [&alice, &alice2] {
+        let got = message_until(d, &id, |r| r.is_read()).await;
+        assert_eq!(got.read_by, [b, c].into());
+    }
+    message_until(&bob, &id, |r| !r.is_unread()).await;
+
+    // Bob answers Alice's message: every member sees the quote, with Alice's text.
+    let reply = bob
+        .client
+        .queue_reply(Conversation::Group(group), "the crag, 9am", id, now())
+        .await
+        .unwrap();
+    bob.client.send_queued(bob.connection(), reply, now(), &mut system_rng()).await.unwrap();
+    for d in [&mut alice, &mut alice2, &mut bob2, &mut carol] {
+        let got = expect_message(d, "the crag, 9am").await;
+        let quote = got.quote.expect("a reply carries its quote");
+        assert_eq!(quote.id, id);
+        assert_eq!(quote.text, "plans for saturday?");
+    }
+    // A reply names a message of its own conversation only.
+    let elsewhere = bob.client.queue_reply(Conversation::Direct(c), "hm", id, now()).await;
+    assert!(elsewhere.is_err(), "{elsewhere:?}");
+    let _ = mallory.drain_events(Duration::from_millis(10)).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn test_a_ghost_member_the_relay_adds_gets_no_sender_key_and_no_readable_message() {
     let server = TestServer::start().await;
     let alice = Device::register(&server.url, "alice").await.unwrap();
@@ -157,6 +258,7 @@ async fn test_a_non_member_cannot_post_into_a_group() {
             body: "pay this invoice".into(),
             timestamp: now().as_millis(),
             group_id: group.to_vec(),
+            quote: None,
         })),
     };
     mallory
@@ -199,6 +301,7 @@ async fn test_a_non_member_cannot_post_into_a_group() {
             body: "pay this invoice".into(),
             timestamp: now().as_millis() + 1,
             group_id: group.to_vec(),
+            quote: None,
         })),
     }
     .to_padded_bytes();

@@ -126,6 +126,7 @@ async fn test_a_200_member_group_hears_everyone_and_a_removed_member_is_refused(
             body: "I never left".into(),
             timestamp: now().as_millis(),
             group_id: group.to_vec(),
+            quote: None,
         })),
     }
     .to_padded_bytes();

@@ -26,9 +26,9 @@ mod trust;
 use std::time::Duration;
 
 pub use crate::records::{
-    AccountRecord, CallOutcome, Conversation, DeviceListRecord, GroupRecord, MAX_RECORD_LEN,
-    MessageId, MessageRecord, Notice, OutboxEntry, OutgoingState, conversation_from_bytes,
-    conversation_to_bytes,
+    AccountRecord, CallOutcome, Conversation, DeviceListRecord, GroupRecord, MAX_QUOTE_LEN,
+    MAX_RECORD_LEN, MessageId, MessageRecord, Notice, OutboxEntry, OutgoingState, Quote,
+    conversation_from_bytes, conversation_to_bytes, quote_text,
 };
 pub use calls::PlacedCall;
 pub use devices::KEY_CHANGE_HOLD;

@@ -307,12 +307,70 @@ pub struct MessageRecord {
     /// For a message this device queued: the id its composer gave it before it was durable,
     /// so a send replayed after a crash is recognised instead of queued twice. Never sent.
     pub local_id: Option<[u8; 16]>,
+    /// For a reply: the message it answers, as its sender quoted it.
+    pub quote: Option<Quote>,
+    /// For outgoing messages: how many other accounts it went to (the group's other members
+    /// when it was sent; 0 when not recorded, read as one). Ticks turn double once each of
+    /// them confirmed.
+    pub audience: u32,
+}
+
+/// The message a reply answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Quote {
+    /// The answered message (its sender, device and timestamp).
+    pub id: MessageId,
+    /// The start of its text, as the replying device had it (at most [`MAX_QUOTE_LEN`]
+    /// bytes). Shown only while this device does not hold the message itself.
+    pub text: String,
+}
+
+/// The most text of the answered message a reply carries, in bytes.
+pub const MAX_QUOTE_LEN: usize = 200;
+
+impl Quote {
+    /// A quote of `message`: its id and the start of its text, cut at a character boundary.
+    pub fn of(message: &MessageRecord) -> Self {
+        Self { id: message.id, text: quote_text(&message.body) }
+    }
+}
+
+/// The start of `text` that fits in [`MAX_QUOTE_LEN`] bytes, cut at a character boundary.
+pub fn quote_text(text: &str) -> String {
+    let mut end = text.len().min(MAX_QUOTE_LEN);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
 }
 
 impl MessageRecord {
-    /// Whether at least one recipient device confirmed delivery.
+    /// How many other accounts an outgoing message went to (at least one).
+    pub fn audience(&self) -> usize {
+        (self.audience as usize).max(1)
+    }
+
+    /// The accounts that confirmed delivery on at least one device.
+    pub fn delivered_accounts(&self) -> usize {
+        let mut n = 0;
+        let mut last = None;
+        for (a, _) in &self.delivered_to {
+            if last != Some(a) {
+                n += 1;
+                last = Some(a);
+            }
+        }
+        n
+    }
+
+    /// Whether every account it went to confirmed delivery (one device each is enough).
     pub fn is_delivered(&self) -> bool {
-        !self.delivered_to.is_empty()
+        self.delivered_accounts() >= self.audience()
+    }
+
+    /// Whether every account an outgoing message went to read it.
+    pub fn is_read(&self) -> bool {
+        self.read_by.len() >= self.audience()
     }
 
     /// Whether it is an incoming message nobody on this account has read (notices never
@@ -358,4 +416,6 @@ pub struct OutboxEntry {
     pub body: String,
     /// Send attempts so far.
     pub attempts: u32,
+    /// For a reply: the message it answers.
+    pub quote: Option<Quote>,
 }

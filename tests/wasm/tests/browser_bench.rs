@@ -166,6 +166,8 @@ async fn bench_fan_out_import_and_open() {
                     server_time: None,
                     notice: None,
                     local_id: None,
+                    quote: None,
+                    audience: 0,
                 },
             );
         }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use tandem_cli::{Device, DeviceEvent};
-use tandem_core::client::{Event, MessageRecord};
+use tandem_core::client::{Event, MessageId, MessageRecord};
 use tandem_server::{AppState, Server, Settings, SqliteStorage, bind};
 use tokio::sync::oneshot;
 
@@ -129,4 +129,23 @@ pub async fn events(device: &mut Device, quiet: Duration) -> Vec<Event> {
             _ => None,
         })
         .collect()
+}
+
+/// Polls `device`'s copy of message `id` until `done` holds; fails after the usual wait.
+pub async fn message_until(
+    device: &Device,
+    id: &MessageId,
+    done: impl Fn(&MessageRecord) -> bool,
+) -> MessageRecord {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let m = device.client.message(id).await.unwrap();
+        match m {
+            Some(m) if done(&m) => return m,
+            last if tokio::time::Instant::now() >= deadline => {
+                panic!("message {id:?} never reached the expected state: {last:?}")
+            }
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
 }

@@ -50,6 +50,8 @@ pub(crate) fn call_line(record: &CallRecord, now: Timestamp) -> MessageRecord {
             seconds: record.seconds,
         }),
         local_id: None,
+        quote: None,
+        audience: 0,
     }
 }
 

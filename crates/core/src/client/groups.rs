@@ -591,6 +591,8 @@ impl<S: ClientStore> Client<S> {
                 change: GroupChange::between(previous, state),
             }),
             local_id: None,
+            quote: None,
+            audience: 0,
         };
         changes.messages.insert(id, record.clone());
         Some(Event::Message(Box::new(record)))
@@ -819,6 +821,7 @@ impl<S: ClientStore> Client<S> {
             body: entry.body.clone(),
             timestamp: entry.id.timestamp,
             group_id: group.to_vec(),
+            quote: entry.quote.as_ref().map(super::send::quote_to_wire),
         };
         let padded = Content { body: Some(content::Body::Data(data)) }.to_padded_bytes();
         let message = {

@@ -318,9 +318,14 @@ impl<S: ClientStore> Client<S> {
                 } else {
                     let mut record = incoming(id, conversation, data, own, now);
                     record.server_time = server_time;
+                    if own {
+                        record.audience = self.audience(&conversation).await?;
+                    }
                     changes.messages.insert(id, record.clone());
                     events.push(Event::Message(Box::new(record)));
-                    if !own && group.is_none() {
+                    // Delivery receipts go to the sender's account, in groups too (pairwise:
+                    // only the sender learns who got it).
+                    if !own {
                         receipts.push(PendingReceipt {
                             to: sender,
                             message: MessageRef { device: device.get(), timestamp: data.timestamp },
@@ -340,8 +345,9 @@ impl<S: ClientStore> Client<S> {
                     if self.known(id, changes).await? {
                         events.push(Event::Duplicate);
                     } else {
-                        let mut record =
-                            incoming(id, conversation_of(data, destination), data, true, now);
+                        let conversation = conversation_of(data, destination);
+                        let mut record = incoming(id, conversation, data, true, now);
+                        record.audience = self.audience(&conversation).await?;
                         record.state = OutgoingState::Sent;
                         record.server_time = server_time;
                         changes.messages.insert(id, record.clone());
@@ -486,9 +492,18 @@ impl<S: ClientStore> Client<S> {
                 foreign = true;
                 continue;
             }
+            // In a group one device per member is kept (the record stays small with a
+            // thousand members); in a direct chat every device (the info shows each).
+            let per_account = matches!(m.conversation, Conversation::Group(_));
+            let deliver = |m: &mut MessageRecord| {
+                if per_account && m.delivered_to.iter().any(|(a, _)| *a == sender) {
+                    return false;
+                }
+                m.delivered_to.insert((sender, device))
+            };
             let changed = match kind {
                 ReceiptType::Delivery => {
-                    let new = m.delivered_to.insert((sender, device));
+                    let new = deliver(&mut m);
                     if new {
                         events.push(Event::Delivered { id, by: (sender, device) });
                     }
@@ -496,7 +511,7 @@ impl<S: ClientStore> Client<S> {
                 }
                 ReceiptType::Read => {
                     // A read message was delivered too.
-                    m.delivered_to.insert((sender, device));
+                    deliver(&mut m);
                     let new = m.read_by.insert(sender);
                     if new {
                         events.push(Event::Read { id, by: sender });
@@ -563,6 +578,8 @@ impl<S: ClientStore> Client<S> {
                 server_time: None,
                 notice: Some(Notice::Expired),
                 local_id: None,
+                quote: None,
+                audience: 0,
             };
             changes.messages.insert(id, record.clone());
             events.push(Event::Message(Box::new(record)));
@@ -618,5 +635,7 @@ fn incoming(
         server_time: None,
         notice: None,
         local_id: None,
+        quote: data.quote.as_ref().and_then(super::send::quote_from_wire),
+        audience: 0,
     }
 }

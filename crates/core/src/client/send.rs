@@ -9,7 +9,7 @@ use zeroize::Zeroize;
 use super::receive::PendingReceipt;
 use super::{
     Client, ClientError, Conversation, MAX_SEND_ATTEMPTS, MessageId, MessageRecord, OutboxEntry,
-    OutgoingState,
+    OutgoingState, Quote, quote_text,
 };
 use crate::crypto::{KyberPublicKey, PublicKey};
 use crate::devices::{AdvError, RejectedDevice, VerifiedDevice};
@@ -18,8 +18,8 @@ use crate::session::{accept_identity, message_encrypt, process_prekey_bundle};
 use crate::store::{ClientChanges, ClientStore, EncryptedBatch};
 use crate::transport::RelayTransport;
 use crate::wire::content::{
-    Content, DataMessage, MessageRef, ReadEntry, ReadSync, ReceiptMessage, ReceiptType,
-    SentTranscript, SyncMessage, content, sync_message,
+    Content, DataMessage, MessageRef, QuotedMessage, ReadEntry, ReadSync, ReceiptMessage,
+    ReceiptType, SentTranscript, SyncMessage, content, sync_message,
 };
 use crate::wire::relay::{
     GetPreKeyBundles, MismatchedDevices, OutgoingMessage, PreKeyBundleMessage, SendMessages,
@@ -93,6 +93,27 @@ fn pad(c: &Content) -> Vec<u8> {
     c.to_padded_bytes()
 }
 
+/// A reply's quote as it travels.
+pub(super) fn quote_to_wire(q: &Quote) -> QuotedMessage {
+    QuotedMessage {
+        author: q.id.sender.0.to_vec(),
+        author_device: q.id.device.get(),
+        timestamp: q.id.timestamp,
+        text: q.text.clone(),
+    }
+}
+
+/// A received quote, or `None` when it names no valid message (the reply is kept, without
+/// its quote). A text longer than a quote carries is cut.
+pub(super) fn quote_from_wire(q: &QuotedMessage) -> Option<Quote> {
+    let id = MessageId {
+        sender: AccountId::from_bytes(&q.author).ok()?,
+        device: DeviceId::new(q.author_device).ok()?,
+        timestamp: q.timestamp,
+    };
+    Some(Quote { id, text: quote_text(&q.text) })
+}
+
 /// How many of a conversation's newest messages [`Client::queue_text_once`] searches for a
 /// composer's id.
 pub const RECENT_LOCAL_IDS: usize = 200;
@@ -108,17 +129,29 @@ impl<S: ClientStore> Client<S> {
         text: &str,
         now: Timestamp,
     ) -> Result<MessageId, ClientError> {
-        self.queue_text_once(conversation, text, None, now).await
+        self.queue_text_once(conversation, text, None, None, now).await
     }
 
-    /// Like [`Client::queue_text`], for a text its composer gave `local_id` before it was
-    /// durable: if a message of the conversation's newest [`RECENT_LOCAL_IDS`] already has
-    /// that id (the text was queued before a crash), its id is returned and nothing is
-    /// queued twice.
+    /// Queues a reply to `reply_to`, a message of the same conversation this device holds.
+    pub async fn queue_reply(
+        &self,
+        conversation: Conversation,
+        text: &str,
+        reply_to: MessageId,
+        now: Timestamp,
+    ) -> Result<MessageId, ClientError> {
+        self.queue_text_once(conversation, text, Some(reply_to), None, now).await
+    }
+
+    /// Like [`Client::queue_text`] (a reply when `reply_to` names a message of the
+    /// conversation), for a text its composer gave `local_id` before it was durable: if a
+    /// message of the conversation's newest [`RECENT_LOCAL_IDS`] already has that id (the
+    /// text was queued before a crash), its id is returned and nothing is queued twice.
     pub async fn queue_text_once(
         &self,
         conversation: Conversation,
         text: &str,
+        reply_to: Option<MessageId>,
         local_id: Option<[u8; 16]>,
         now: Timestamp,
     ) -> Result<MessageId, ClientError> {
@@ -137,6 +170,20 @@ impl<S: ClientStore> Client<S> {
                 return Ok(m.id);
             }
         }
+        let quote = match reply_to {
+            Some(to) => match self.store.load_message(&to).await? {
+                Some(m) if m.conversation == conversation && m.notice.is_none() => {
+                    Some(Quote::of(&m))
+                }
+                _ => {
+                    return Err(ClientError::InvalidInput(
+                        "the message you reply to is not in this conversation any more".into(),
+                    ));
+                }
+            },
+            None => None,
+        };
+        let audience = self.audience(&conversation).await?;
         let id = MessageId {
             sender: account.account_id,
             device: account.device_id,
@@ -157,11 +204,14 @@ impl<S: ClientStore> Client<S> {
                 server_time: None,
                 notice: None,
                 local_id,
+                quote: quote.clone(),
+                audience,
             },
         );
-        changes
-            .outbox
-            .insert(id, OutboxEntry { id, conversation, body: text.to_owned(), attempts: 0 });
+        changes.outbox.insert(
+            id,
+            OutboxEntry { id, conversation, body: text.to_owned(), attempts: 0, quote },
+        );
         self.save(&account, changes).await?;
         Ok(id)
     }
@@ -241,6 +291,7 @@ impl<S: ClientStore> Client<S> {
                     body: entry.body.clone(),
                     timestamp: id.timestamp,
                     group_id: Vec::new(),
+                    quote: entry.quote.as_ref().map(quote_to_wire),
                 };
                 let to_recipient = Content { body: Some(content::Body::Data(data.clone())) };
                 let to_own = Content {
@@ -291,6 +342,22 @@ impl<S: ClientStore> Client<S> {
         self.save(&account, changes).await?;
         drop(account);
         result.map(|r| SendReport { id: Some(id), ..r })
+    }
+
+    /// How many other accounts a message to `conversation` goes to now: one for a direct
+    /// chat, the group's other members for a group.
+    pub(super) async fn audience(&self, conversation: &Conversation) -> Result<u32, ClientError> {
+        Ok(match conversation {
+            Conversation::Direct(_) => 1,
+            Conversation::Group(g) => {
+                let (me, _) = self.whoami().await;
+                self.store.load_group(g).await?.map_or(0, |rec| {
+                    let members = &rec.state.state().members;
+                    u32::try_from(members.iter().filter(|m| m.account_id != me).count())
+                        .unwrap_or(u32::MAX)
+                })
+            }
+        })
     }
 
     /// Gives a queued, never-delivered message a fresh timestamp (and so a new id): the old
@@ -705,10 +772,45 @@ impl<S: ClientStore> Client<S> {
         Ok(unread.len())
     }
 
-    /// Marks a group's messages read on this device (its unread count goes to zero).
-    /// Returns how many were unread. (Read receipts in groups are not sent yet.)
-    pub async fn mark_group_read(&self, group: [u8; 16]) -> Result<usize, ClientError> {
-        Ok(self.mark_read_here(Conversation::Group(group)).await?.len())
+    /// Marks a group's messages read: its unread count goes to zero here, each sender gets a
+    /// read receipt for its messages (pairwise, so only the sender learns who read), and this
+    /// account's other devices a read sync. Returns how many were unread. A sender whose
+    /// account is gone is skipped; the first transient failure is returned once every
+    /// sender was tried.
+    pub async fn mark_group_read<T: RelayTransport + ?Sized>(
+        &self,
+        transport: &T,
+        group: [u8; 16],
+        now: Timestamp,
+        rng: &mut impl CryptoRng,
+    ) -> Result<usize, ClientError> {
+        let unread = self.mark_read_here(Conversation::Group(group)).await?;
+        let mut by_sender: BTreeMap<AccountId, Vec<MessageRef>> = BTreeMap::new();
+        for m in &unread {
+            by_sender
+                .entry(m.id.sender)
+                .or_default()
+                .push(MessageRef { device: m.id.device.get(), timestamp: m.id.timestamp });
+        }
+        let mut first_error = None;
+        for (sender, refs) in by_sender {
+            for chunk in refs.chunks(MARK_READ_PAGE) {
+                match self
+                    .send_receipt(transport, sender, ReceiptType::Read, chunk.to_vec(), now, rng)
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(e) if e.is_transient() => {
+                        first_error.get_or_insert(e);
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(unread.len()),
+        }
     }
 
     /// Marks a conversation's unread messages read in the store; returns them.

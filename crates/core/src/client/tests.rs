@@ -52,6 +52,8 @@ async fn test_a_clock_that_was_days_ahead_does_not_date_later_messages_in_the_fu
         server_time: None,
         notice: None,
         local_id: None,
+        quote: None,
+        audience: 0,
     };
     let changes =
         ClientChanges { messages: [(record.id, record)].into(), ..ClientChanges::default() };

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use prost::Message;
 
 use super::{
-    AccountRecord, Conversation, DeviceListRecord, GroupRecord, MessageId, MessageRecord, Notice,
-    OutboxEntry, OutgoingState,
+    AccountRecord, Conversation, DeviceListRecord, GroupRecord, MAX_QUOTE_LEN, MessageId,
+    MessageRecord, Notice, OutboxEntry, OutgoingState, Quote,
 };
 use crate::devices::{AdvError, RejectedDevice, VerifiedDevice};
 use crate::group_state::{GroupChange, SignedGroupState};
@@ -165,6 +165,29 @@ struct MessageProto {
     notice: Option<NoticeProto>,
     #[prost(bytes = "vec", optional, tag = "12")]
     local_id: Option<Vec<u8>>,
+    #[prost(message, optional, tag = "13")]
+    quote: Option<QuoteProto>,
+    #[prost(uint32, tag = "14")]
+    audience: u32,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct QuoteProto {
+    #[prost(message, optional, tag = "1")]
+    id: Option<IdProto>,
+    #[prost(string, tag = "2")]
+    text: String,
+}
+
+fn quote_to_proto(q: &Quote) -> QuoteProto {
+    QuoteProto { id: Some(id_to_proto(&q.id)), text: q.text.clone() }
+}
+
+fn quote_from_proto(what: &'static str, p: QuoteProto) -> Result<Quote, WireError> {
+    if p.text.len() > MAX_QUOTE_LEN {
+        return Err(malformed(what, "quoted text too long"));
+    }
+    Ok(Quote { id: id_from_proto(what, p.id)?, text: p.text })
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -209,6 +232,8 @@ struct OutboxProto {
     body: String,
     #[prost(uint32, tag = "4")]
     attempts: u32,
+    #[prost(message, optional, tag = "5")]
+    quote: Option<QuoteProto>,
 }
 
 fn malformed(what: &'static str, reason: impl Into<String>) -> WireError {
@@ -527,6 +552,8 @@ impl MessageRecord {
             server_time: self.server_time.map(Timestamp::as_millis),
             notice: self.notice.as_ref().map(notice_to_proto),
             local_id: self.local_id.map(|l| l.to_vec()),
+            quote: self.quote.as_ref().map(quote_to_proto),
+            audience: self.audience,
         }
         .encode_to_vec()
     }
@@ -564,6 +591,8 @@ impl MessageRecord {
                 .map(|l| <[u8; 16]>::try_from(l.as_slice()))
                 .transpose()
                 .map_err(|_| malformed(WHAT, "local id length"))?,
+            quote: p.quote.map(|q| quote_from_proto(WHAT, q)).transpose()?,
+            audience: p.audience,
         })
     }
 }
@@ -594,6 +623,7 @@ impl OutboxEntry {
             conversation: conversation_to_bytes(&self.conversation),
             body: self.body.clone(),
             attempts: self.attempts,
+            quote: self.quote.as_ref().map(quote_to_proto),
         }
         .encode_to_vec()
     }
@@ -607,6 +637,7 @@ impl OutboxEntry {
             conversation: conversation_from_bytes(&p.conversation)?,
             body: p.body,
             attempts: p.attempts,
+            quote: p.quote.map(|q| quote_from_proto(WHAT, q)).transpose()?,
         })
     }
 }
@@ -707,8 +738,26 @@ mod tests {
             server_time: Some(Timestamp::from_millis(1200)),
             notice: None,
             local_id: Some([7; 16]),
+            quote: Some(Quote {
+                id: MessageId {
+                    sender: AccountId([4; 16]),
+                    device: DeviceId::new(2).unwrap(),
+                    timestamp: 77,
+                },
+                text: "é".repeat(MAX_QUOTE_LEN / 2),
+            }),
+            audience: 1023,
         };
         assert_eq!(MessageRecord::from_bytes(&message.to_bytes()).unwrap(), message);
+        // A stored quote longer than a quote can be is refused, not shown.
+        let long = MessageRecord {
+            quote: Some(Quote {
+                text: "x".repeat(MAX_QUOTE_LEN + 1),
+                ..message.quote.clone().unwrap()
+            }),
+            ..message.clone()
+        };
+        assert!(MessageRecord::from_bytes(&long.to_bytes()).is_err());
         for notice in [
             Notice::Expired,
             Notice::Group {
@@ -738,6 +787,7 @@ mod tests {
             conversation: Conversation::Direct(a),
             body: "x".into(),
             attempts: 2,
+            quote: message.quote.clone(),
         };
         assert_eq!(OutboxEntry::from_bytes(&entry.to_bytes()).unwrap(), entry);
         assert_eq!(MessageId::from_sort_key(&id.sort_key()).unwrap(), id);

@@ -49,6 +49,8 @@ fn message(sender: AccountId, timestamp: u64, conversation: Conversation) -> Mes
         server_time: Some(NOW),
         notice: None,
         local_id: None,
+        quote: None,
+        audience: 0,
     }
 }
 
@@ -191,6 +193,7 @@ where
         conversation: with_bob,
         body: format!("out {t}"),
         attempts: 0,
+        quote: None,
     };
     let mut changes = ClientChanges::default();
     for t in [30u64, 10, 20] {

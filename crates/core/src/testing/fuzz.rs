@@ -62,6 +62,8 @@ fn read_model_seeds() -> Vec<Vec<u8>> {
         server_time: Some(Timestamp::from_millis(at + 1)),
         notice: None,
         local_id: None,
+        quote: None,
+        audience: 0,
     };
     let fresh: Vec<Fresh> =
         [(1, 100, false, Some("ann")), (2, 300, true, None), (3, 200, false, None)]

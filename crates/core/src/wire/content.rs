@@ -222,6 +222,26 @@ pub struct DataMessage {
     /// For a group message: the group.
     #[prost(bytes = "vec", tag = "3")]
     pub group_id: Vec<u8>,
+    /// For a reply: the message it answers.
+    #[prost(message, optional, tag = "4")]
+    pub quote: Option<QuotedMessage>,
+}
+
+/// The message a reply answers, in the same conversation.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct QuotedMessage {
+    /// Its sender's account (16 bytes).
+    #[prost(bytes = "vec", tag = "1")]
+    pub author: Vec<u8>,
+    /// Its sender's device.
+    #[prost(uint32, tag = "2")]
+    pub author_device: u32,
+    /// Its timestamp.
+    #[prost(uint64, tag = "3")]
+    pub timestamp: u64,
+    /// The start of its text (at most 200 bytes), shown where the reader lacks the message.
+    #[prost(string, tag = "4")]
+    pub text: String,
 }
 
 /// For the sender's own devices.
@@ -361,6 +381,7 @@ mod tests {
                     body: "x".repeat(len),
                     timestamp: 1,
                     group_id: vec![],
+                    quote: None,
                 })),
             };
             let padded = c.to_padded_bytes();

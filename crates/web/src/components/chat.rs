@@ -164,7 +164,7 @@ pub(super) fn ticks(m: &MessageRecord) -> (&'static str, &'static str, &'static 
     match &m.state {
         OutgoingState::Queued => ("◷", "Waiting to send", "tick-wait"),
         OutgoingState::Failed(_) => ("!", "Not sent", "tick-failed"),
-        OutgoingState::Sent if !m.read_by.is_empty() => ("✓✓", "Read", "tick-read"),
+        OutgoingState::Sent if m.is_read() => ("✓✓", "Read", "tick-read"),
         OutgoingState::Sent if m.is_delivered() => ("✓✓", "Delivered", "tick-delivered"),
         OutgoingState::Sent => ("✓", "Sent", "tick-sent"),
     }

@@ -332,8 +332,16 @@ impl Engine {
                 Ok(Outcome::Done)
             }
             Command::MarkGroupRead { group } => {
-                if self.client.mark_group_read(device::group(&group)?).await? > 0 {
-                    self.notify(Notice::Changed);
+                let group = device::group(&group)?;
+                // The read marks are stored before the receipts go out: a failed receipt
+                // still changed what the views show.
+                match self
+                    .client
+                    .mark_group_read(&self.relay, group, now(), &mut system_rng())
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(_) | Err(_) => self.notify(Notice::Changed),
                 }
                 Ok(Outcome::Done)
             }

@@ -22,5 +22,7 @@ pub(crate) fn incoming(
         server_time: None,
         notice: None,
         local_id: None,
+        quote: None,
+        audience: 0,
     }
 }

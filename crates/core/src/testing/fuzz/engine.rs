@@ -376,8 +376,8 @@ pub fn group_decrypt_schedule(data: &[u8]) {
 /// Starting inputs for the targets here.
 pub(super) fn seeds(target: &str) -> Vec<Vec<u8>> {
     use crate::wire::content::{
-        DataMessage, MessageRef, ReceiptMessage, ReceiptType, SentTranscript, SyncMessage,
-        content::Body, sync_message::Kind,
+        DataMessage, MessageRef, QuotedMessage, ReceiptMessage, ReceiptType, SentTranscript,
+        SyncMessage, content::Body, sync_message::Kind,
     };
     let f = fixture();
     let mut rng = SeededRng::new(12);
@@ -388,6 +388,13 @@ pub(super) fn seeds(target: &str) -> Vec<Vec<u8>> {
                     body: "hello".into(),
                     timestamp: NOW.as_millis() - 5,
                     group_id: if group { GROUP.to_vec() } else { Vec::new() },
+                    // The group seed is a reply.
+                    quote: group.then(|| QuotedMessage {
+                        author: ALICE.0.to_vec(),
+                        author_device: 1,
+                        timestamp: NOW.as_millis() - 9,
+                        text: "to alice".into(),
+                    }),
                 })
             };
             let skdm = {
@@ -412,6 +419,7 @@ pub(super) fn seeds(target: &str) -> Vec<Vec<u8>> {
                             body: "to alice".into(),
                             timestamp: NOW.as_millis() - 9,
                             group_id: Vec::new(),
+                            quote: None,
                         }),
                     })),
                 }),
@@ -457,6 +465,7 @@ mod tests {
             body: "hi".into(),
             timestamp: NOW.as_millis() - 5,
             group_id: if group { GROUP.to_vec() } else { Vec::new() },
+            quote: None,
         })
     }
 
