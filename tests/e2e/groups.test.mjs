@@ -119,9 +119,48 @@ test('a group made in the browser: invitations, two devices, info screen edits, 
     await screenshot(a, 'group-mention');
     await until('Bob heard', async () => (await bodies(b1)).includes('see you there @alice and @bob.'), 30_000);
     assert.equal(await b1.locator('.mention-me').textContent(), '@bob');
-    // Open, the group reads as read: no unread count on its row.
+        // Open, the group reads as read: no unread count on its row.
     await until('read while open', async () => (await c.getByTestId('chat-row').getByTestId('unread').count()) === 0);
     await screenshot(c, 'group-chat');
+
+    // Read receipts in a group go to the sender alone: Alice's first message turns "Read"
+    // once Bob (on either device) and Carol read it, and its info says who.
+    const hello = a.getByTestId('message').filter({ hasText: 'hello group' });
+    await until('read by both', async () => (await hello.getByTestId('message-state').getAttribute('data-state')) === 'Read', 30_000);
+    await hello.hover();
+    await hello.getByTestId('message-info').click();
+    await until('info says who', async () => /Read by 2 of 2/.test(await a.getByTestId('receipt-summary').textContent()));
+    assert.deepEqual((await a.getByTestId('receipt-name').allTextContents()).sort(), ['bob', 'carol']);
+    await screenshot(a, 'group-message-info');
+    await a.getByTestId('close-message-info').click();
+    // Someone else's message has no info (only its sender hears receipts).
+    assert.equal(await a.getByTestId('message').filter({ hasText: 'hi all, from the laptop' }).getByTestId('message-info').count(), 0);
+
+    // A reply: Carol answers Bob's message (Esc drops a reply she did not want); everyone
+    // sees the quote, and the quote leads to the message.
+    const bobsLine = c.getByTestId('message').filter({ hasText: 'hi all, from the laptop' });
+    await bobsLine.hover();
+    await bobsLine.getByTestId('message-reply').click();
+    await until('replying', async () => /Replying to bob/.test(await c.getByTestId('reply-bar').textContent()));
+    await c.getByTestId('composer').press('Escape');
+    await until('reply dropped', async () => (await c.getByTestId('reply-bar').count()) === 0);
+    await bobsLine.hover();
+    await bobsLine.getByTestId('message-reply').click();
+    await c.getByTestId('reply-bar').waitFor();
+    await c.keyboard.type('count me in');
+    await c.keyboard.press('Enter');
+    await until('bar gone once sent', async () => (await c.getByTestId('reply-bar').count()) === 0);
+    for (const p of [a, b1, b2, c]) {
+      const reply = p.getByTestId('message').filter({ hasText: 'count me in' });
+      await until('reply arrived', async () => (await reply.count()) === 1, 30_000);
+      const quote = await reply.getByTestId('message-quote').textContent();
+      assert.match(quote, /hi all, from the laptop/);
+      assert.match(quote, p === b1 || p === b2 ? /You/ : /bob/);
+    }
+    await a.getByTestId('message').filter({ hasText: 'count me in' }).getByTestId('message-quote').click();
+    await until('the answered message is shown', async () => (await a.locator('[data-testid=message].flash').count()) === 1);
+    await screenshot(a, 'group-reply');
+
 
     // The info screen: everyone listed, Alice the admin; only admins see the controls.
     await openInfo(a);

@@ -11,6 +11,8 @@ mod group_info;
 mod icons;
 mod link;
 mod lock;
+mod message_info;
+
 mod onboarding;
 mod progress;
 mod server_card;

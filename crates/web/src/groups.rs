@@ -5,7 +5,7 @@
 use std::ops::Range;
 
 use tandem_core::AccountId;
-use tandem_core::client::{DeviceListRecord, GroupRecord};
+use tandem_core::client::{DeviceListRecord, GroupRecord, MessageRecord};
 use tandem_core::group_state::{GroupMember, GroupState};
 
 /// What a group is called: its title, or "Untitled group".
@@ -58,9 +58,82 @@ pub fn trust_label(record: Option<&DeviceListRecord>) -> (&'static str, &'static
     }
 }
 
+/// Who got a group message of this account, as its info lists them.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Reached {
+    /// Members who read it.
+    pub read: Vec<AccountId>,
+    /// Members whose device confirmed it and who have not read it.
+    pub delivered: Vec<AccountId>,
+    /// How many it went to that have confirmed nothing yet.
+    pub waiting: usize,
+    /// Who they are, when the group's members now tell (the same number of them have
+    /// confirmed nothing); empty when the members changed since.
+    pub waiting_for: Vec<AccountId>,
+}
+
+/// Who of a group's `members` (now; `me` left out) got `message`, which went to
+/// `message.audience()` accounts when it was sent.
+pub fn reached(message: &MessageRecord, members: &[AccountId], me: AccountId) -> Reached {
+    let read: Vec<AccountId> = message.read_by.iter().copied().collect();
+    let mut delivered: Vec<AccountId> = Vec::new();
+    for (a, _) in &message.delivered_to {
+        if !read.contains(a) && !delivered.contains(a) {
+            delivered.push(*a);
+        }
+    }
+    let confirmed = read.len() + delivered.len();
+    let waiting = message.audience().saturating_sub(confirmed);
+    let unconfirmed: Vec<AccountId> = members
+        .iter()
+        .copied()
+        .filter(|a| *a != me && !read.contains(a) && !delivered.contains(a))
+        .collect();
+    let waiting_for = if unconfirmed.len() == waiting { unconfirmed } else { Vec::new() };
+    Reached { read, delivered, waiting, waiting_for }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tandem_core::client::{Conversation, MessageId, OutgoingState};
+
+    #[test]
+    fn test_reached_sorts_members_by_what_they_confirmed() {
+        let me = account(9);
+        let mut m = MessageRecord {
+            id: MessageId { sender: me, device: tandem_core::DeviceId::PRIMARY, timestamp: 5 },
+            conversation: Conversation::Group([1; 16]),
+            body: "x".into(),
+            outgoing: true,
+            state: OutgoingState::Sent,
+            stored_at: tandem_core::Timestamp::EPOCH,
+            delivered_to: [(account(1), tandem_core::DeviceId::PRIMARY)].into(),
+            read_by: [account(2)].into(),
+            server_time: None,
+            notice: None,
+            local_id: None,
+            quote: None,
+            audience: 3,
+        };
+        // Read by 2, delivered to 1 (a read receipt delivers too), 3 has confirmed nothing.
+        m.delivered_to.insert((account(2), tandem_core::DeviceId::PRIMARY));
+        let members = [account(1), account(2), account(3), me];
+        let r = reached(&m, &members, me);
+        assert_eq!(r.read, [account(2)]);
+        assert_eq!(r.delivered, [account(1)]);
+        assert_eq!((r.waiting, r.waiting_for.as_slice()), (1, &[account(3)][..]));
+        // Someone joined since: who is waiting can no longer be told, only how many.
+        let joined = [account(1), account(2), account(3), account(4), me];
+        let r = reached(&m, &joined, me);
+        assert_eq!((r.waiting, r.waiting_for.len()), (1, 0));
+        // Everyone read.
+        m.read_by.extend([account(1), account(3)]);
+        m.delivered_to.insert((account(3), tandem_core::DeviceId::PRIMARY));
+        let r = reached(&m, &members, me);
+        assert_eq!((r.read.len(), r.delivered.len(), r.waiting), (3, 0, 0));
+        assert!(m.is_read() && m.is_delivered());
+    }
 
     #[test]
     fn test_typed_handles_are_split_cleaned_and_unique() {

@@ -17,7 +17,9 @@
 use std::cell::{Cell, RefCell};
 
 use serde::{Deserialize, Serialize};
-use tandem_core::client::{Conversation, conversation_from_bytes, conversation_to_bytes};
+use tandem_core::client::{
+    Conversation, MessageId, conversation_from_bytes, conversation_to_bytes,
+};
 
 /// The prefix of the journal's `localStorage` items (a `storage` event whose key starts with
 /// it is a journal change).
@@ -37,6 +39,9 @@ pub struct Entry {
     /// devices keep that order. `None` for an entry from the old single-list journal.
     #[serde(default)]
     pub typed_at: Option<u64>,
+    /// For a reply: the answered message (`MessageId::sort_key`, hex).
+    #[serde(default)]
+    pub reply_to: Option<String>,
 }
 
 impl Entry {
@@ -49,6 +54,11 @@ impl Entry {
     pub fn local_id(&self) -> Option<[u8; 16]> {
         hex::decode(&self.id).ok()?.try_into().ok()
     }
+
+    /// The message a reply answers, if the entry names a valid one.
+    pub fn reply_to(&self) -> Option<MessageId> {
+        MessageId::from_sort_key(&hex::decode(self.reply_to.as_ref()?).ok()?).ok()
+    }
 }
 
 /// An entry's stored value (its id is in the item's key).
@@ -56,6 +66,8 @@ impl Entry {
 struct Stored {
     c: String,
     t: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    r: Option<String>,
 }
 
 thread_local! {
@@ -123,7 +135,13 @@ pub fn entries() -> Vec<Entry> {
         match (id_of(&key), stored) {
             (Some(id), Some(st)) => {
                 let typed_at = typed_at(&key);
-                out.push(Entry { id: id.to_owned(), conversation: st.c, text: st.t, typed_at });
+                out.push(Entry {
+                    id: id.to_owned(),
+                    conversation: st.c,
+                    text: st.t,
+                    typed_at,
+                    reply_to: st.r,
+                });
             }
             _ => {
                 let _ = s.remove_item(&key);
@@ -149,7 +167,8 @@ fn next_order() -> (String, u64) {
 
 /// Writes one entry under `order`.
 fn put(s: &web_sys::Storage, order: &str, entry: &Entry) -> Result<(), String> {
-    let stored = Stored { c: entry.conversation.clone(), t: entry.text.clone() };
+    let stored =
+        Stored { c: entry.conversation.clone(), t: entry.text.clone(), r: entry.reply_to.clone() };
     let value = serde_wasm_bindgen::to_value(&stored).map_err(|e| e.to_string())?;
     let json =
         js_sys::JSON::stringify(&value).map_err(|_| "the message could not be saved".to_owned())?;
@@ -173,9 +192,13 @@ fn adopt_old_list(s: &web_sys::Storage) {
     let _ = s.remove_item(KEY);
 }
 
-/// Writes a sent text, synchronously; returns its entry. Fails (nothing written) when the
-/// browser keeps no local data or its storage is full.
-pub fn add(conversation: &Conversation, text: &str) -> Result<Entry, String> {
+/// Writes a sent text (a reply to `reply_to` when given), synchronously; returns its entry.
+/// Fails (nothing written) when the browser keeps no local data or its storage is full.
+pub fn add(
+    conversation: &Conversation,
+    text: &str,
+    reply_to: Option<MessageId>,
+) -> Result<Entry, String> {
     let s = storage().ok_or("this browser keeps no local data for the site")?;
     let (order, ms) = next_order();
     let entry = Entry {
@@ -183,6 +206,7 @@ pub fn add(conversation: &Conversation, text: &str) -> Result<Entry, String> {
         conversation: hex::encode(conversation_to_bytes(conversation)),
         text: text.to_owned(),
         typed_at: Some(ms),
+        reply_to: reply_to.map(|id| hex::encode(id.sort_key())),
     };
     put(&s, &order, &entry)?;
     MINE.with(|m| m.borrow_mut().push(entry.id.clone()));

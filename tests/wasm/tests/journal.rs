@@ -17,7 +17,7 @@ fn test_a_sent_text_is_journaled_at_once_and_kept_until_removed() {
     assert!(!journal::unsaved_here());
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "epoch ms")]
     let before = js_sys::Date::now() as u64;
-    let entry = journal::add(&chat, "sent a moment before the tab closed").unwrap();
+    let entry = journal::add(&chat, "sent a moment before the tab closed", None).unwrap();
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "epoch ms")]
     let after = js_sys::Date::now() as u64;
     // Dated when typed (the message will carry that time).
@@ -28,8 +28,16 @@ fn test_a_sent_text_is_journaled_at_once_and_kept_until_removed() {
     assert_eq!(stored[0].conversation(), Some(chat));
     assert!(stored[0].local_id().is_some());
     assert!(journal::unsaved_here(), "leaving now asks first");
-    let second = journal::add(&chat, "and another").unwrap();
+    // A reply keeps the message it answers.
+    let answered = tandem_core::client::MessageId {
+        sender: AccountId([8; 16]),
+        device: tandem_core::DeviceId::new(3).unwrap(),
+        timestamp: 1_800_000_000_123,
+    };
+    let second = journal::add(&chat, "and another", Some(answered)).unwrap();
     assert_ne!(second.id, entry.id);
+    assert_eq!(journal::entries()[1].reply_to(), Some(answered));
+    assert_eq!(stored[0].reply_to(), None);
     journal::remove(&entry.id);
     assert_eq!(journal::entries(), vec![second.clone()]);
     assert!(journal::unsaved_here());
@@ -44,7 +52,7 @@ fn test_a_damaged_journal_reads_as_empty_and_is_replaced() {
     storage.set_item(journal::KEY, "{not json").unwrap();
     assert!(journal::entries().is_empty());
     let chat = Conversation::Group([1; 16]);
-    journal::add(&chat, "x").unwrap();
+    journal::add(&chat, "x", None).unwrap();
     assert_eq!(journal::entries().len(), 1);
     journal::clear();
 }
@@ -55,7 +63,7 @@ fn test_entries_keep_the_order_typed_and_each_has_its_own_item() {
     let chat = Conversation::Direct(AccountId([9; 16]));
     // Many in the same millisecond: the order typed still holds.
     let typed: Vec<String> = (0..50).map(|i| format!("burst {i}")).collect();
-    let ids: Vec<String> = typed.iter().map(|t| journal::add(&chat, t).unwrap().id).collect();
+    let ids: Vec<String> = typed.iter().map(|t| journal::add(&chat, t, None).unwrap().id).collect();
     let stored = journal::entries();
     assert_eq!(stored.iter().map(|e| e.text.clone()).collect::<Vec<_>>(), typed);
     // One item per entry: removing one (as the engine does while another tab adds) leaves

@@ -106,6 +106,7 @@ impl WebDevice {
             conversation: hex::encode(conversation_to_bytes(&conversation)),
             text: text.to_owned(),
             typed_at: None,
+            reply_to: None,
         };
         let id = entry.id.clone();
         assert_eq!(
@@ -339,6 +340,7 @@ async fn test_a_journaled_text_is_dated_when_typed() {
         conversation: hex::encode(conversation_to_bytes(&Conversation::Direct(bob_id))),
         text: text.to_owned(),
         typed_at: Some(typed_at),
+        reply_to: None,
     };
     let earlier = entry("typed five seconds ago", now - 5_000);
     let ahead = entry("typed an hour ahead", now + 3_600_000);

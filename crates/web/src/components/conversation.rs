@@ -5,18 +5,30 @@ use leptos::ev::KeyboardEvent;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use send_wrapper::SendWrapper;
-use tandem_core::client::{Conversation, MessageRecord, Notice, OutgoingState};
+use tandem_core::client::{Conversation, MessageId, MessageRecord, Notice, OutgoingState};
 use wasm_bindgen::JsCast;
 
 use super::chat::{OLDER_PAGE, STEP, line_text, short_time, ticks, window};
 use super::group::GroupInvitation;
 use super::group_info::GroupInfo;
+use super::message_info::MessageInfo;
 use super::trust::{SecurityCode, TrustNotices};
 use crate::device::{Command, Device};
 use crate::groups::group_title;
 use tandem_core::AccountId;
 use tandem_core::client::GroupRecord;
 use tandem_core::store::ClientStore;
+
+/// Puts the cursor in the composer.
+fn focus_composer() {
+    let input = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.get_element_by_id("composer-input"))
+        .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok());
+    if let Some(input) = input {
+        let _ = input.focus();
+    }
+}
 
 #[component]
 pub(super) fn Conversation(
@@ -121,7 +133,55 @@ pub(super) fn Conversation(
     let show_info = RwSignal::new(false);
     // A group member's security code, opened from their key-change notice.
     let code_for = RwSignal::new(None::<AccountId>);
-    let covered = move || show_code.get() || show_info.get() || code_for.with(Option::is_some);
+    // A sent message's info (who got it, who read it) in place of the messages.
+    let info_for = RwSignal::new(None::<MessageId>);
+    // The message the composer answers.
+    let replying = RwSignal::new(None::<MessageRecord>);
+    let covered = move || {
+        show_code.get()
+            || show_info.get()
+            || code_for.with(Option::is_some)
+            || info_for.with(Option::is_some)
+    };
+    // Who a quote is from, as this person knows them.
+    let peer_name = StoredValue::new(name.clone());
+    let author = move |a: AccountId| -> String {
+        if a == me {
+            "You".into()
+        } else if group_id.is_some() {
+            senders.with(|s| s.get(&a).cloned()).unwrap_or_else(|| crate::device::short_name(a))
+        } else {
+            peer_name.get_value()
+        }
+    };
+    // Brings a quoted message into view and marks it a moment; says so when it is not loaded.
+    let jump_to = move |id: MessageId| {
+        let Some(el) = log.get_untracked() else { return };
+        let key = hex::encode(id.sort_key());
+        let row = el
+            .query_selector(&format!("[data-key=\"{key}\"]"))
+            .ok()
+            .flatten()
+            .and_then(|r| r.dyn_into::<web_sys::HtmlElement>().ok());
+        match row {
+            Some(row) => {
+                el.set_scroll_top(
+                    row.offset_top() - (el.client_height() - row.offset_height()) / 2,
+                );
+                let _ = row.class_list().add_1("flash");
+                let _ = row.focus();
+                set_timeout(
+                    move || {
+                        let _ = row.class_list().remove_1("flash");
+                    },
+                    std::time::Duration::from_millis(1600),
+                );
+            }
+            None => {
+                error.set("That message is further back: scroll up to load older messages.".into())
+            }
+        }
+    };
     // Group members whose security code changed (a notice each; for a member the person had
     // verified, the group's messages wait). Every member is read when the group opens, and
     // again (at most every 5 s) while a message of this device waits to be sent; those
@@ -227,7 +287,7 @@ pub(super) fn Conversation(
 
     // Keep the newest message in view when messages arrive; when the window moved, keep the
     // row that was at the top of the view where it was.
-    let newest = StoredValue::new(None::<tandem_core::client::MessageId>);
+    let newest = StoredValue::new(None::<MessageId>);
     let anchor = StoredValue::new(None::<(String, i32)>);
     // A window move in progress: scrolling asks for no other until it is drawn.
     let moving = StoredValue::new(false);
@@ -329,10 +389,12 @@ pub(super) fn Conversation(
             return;
         }
         // The text is durable (the send journal) before the composer clears.
-        match engine.get_value().send(conversation, &text) {
+        let reply_to = replying.with_untracked(|r| r.as_ref().map(|m| m.id));
+        match engine.get_value().send(conversation, &text, reply_to) {
             Ok(()) => {
                 draft.set(String::new());
                 error.set(String::new());
+                replying.set(None);
                 // Sending jumps to the latest messages.
                 hidden_newer.set(0);
             }
@@ -343,6 +405,9 @@ pub(super) fn Conversation(
         if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
             ev.prevent_default();
             send();
+        } else if ev.key() == "Escape" && replying.with_untracked(Option::is_some) {
+            ev.prevent_default();
+            replying.set(None);
         }
     };
 
@@ -431,6 +496,9 @@ pub(super) fn Conversation(
                 <GroupInfo engine=engine revision=revision group=g record=group names=senders on_close=Callback::new(move |()| show_info.set(false))/>
             })
         }}
+                {move || info_for.get().map(|id| view! {
+            <MessageInfo engine=engine id=id messages=messages group=group names=senders peer_name=peer_name.get_value() on_close=Callback::new(move |()| info_for.set(None))/>
+        })}
         {group_id.map(|_| view! {
             <For
                 each=move || flagged.get()
@@ -550,10 +618,26 @@ pub(super) fn Conversation(
                         })
                         .collect_view();
                     view! {
-                        <li class="message" class:out=outgoing class:in=!outgoing class:mentioned=for_me data-testid="message" data-key=hex::encode(id.sort_key())>
+                        <li tabindex="-1" class="message" class:out=outgoing class:in=!outgoing class:mentioned=for_me data-testid="message" data-key=hex::encode(id.sort_key())>
                             <div class="bubble">
                                 {move || from().map(|n| view! { <p class="sender small" data-testid="message-sender">{n}</p> })}
-                                {for_me.then(|| view! { <p class="visually-hidden">"Mentions you."</p> })}
+                                                                {for_me.then(|| view! { <p class="visually-hidden">"Mentions you."</p> })}
+                                {m.quote.clone().map(|q| {
+                                    let qid = q.id;
+                                    let from = author(qid.sender);
+                                    // The message itself where this device has it; else the
+                                    // start the replying device quoted.
+                                    let text = messages
+                                        .with_untracked(|l| l.iter().find(|x| x.id == qid).map(|x| tandem_core::client::quote_text(&x.body)))
+                                        .unwrap_or(q.text);
+                                    view! {
+                                        <button type="button" class="quote" data-testid="message-quote" title="Show the message it answers" on:click=move |_| jump_to(qid)>
+                                            <span class="visually-hidden">"In reply to "</span>
+                                            <span class="quote-author small">{from}</span>
+                                            <span class="quote-text small">{text}</span>
+                                        </button>
+                                    }
+                                })}
                                 <p class="body" data-testid="message-body">{body}</p>
                                 <span class="meta small">
                                     <time>{short_time(m.shown_time())}</time>
@@ -561,8 +645,34 @@ pub(super) fn Conversation(
                                         <span class=class role="img" aria-label=label title=label data-testid="message-state" data-state=label>{tick}</span>
                                     </Show>
                                 </span>
-                                {move || failed().filter(|_| outgoing).map(|why| view! { <p class="error small">{why}</p> })}
+                                                                {move || failed().filter(|_| outgoing).map(|why| view! { <p class="error small">{why}</p> })}
                             </div>
+                            <span class="message-actions">
+                                <button
+                                    type="button"
+                                    class="icon-button message-action"
+                                    data-testid="message-reply"
+                                    aria-label="Reply"
+                                    title="Reply"
+                                    on:click={
+                                        let m = m.clone();
+                                        move |_| {
+                                            replying.set(Some(m.clone()));
+                                            focus_composer();
+                                        }
+                                    }
+                                >"↩"</button>
+                                {outgoing.then(|| view! {
+                                    <button
+                                        type="button"
+                                        class="icon-button message-action"
+                                        data-testid="message-info"
+                                        aria-label="Message info"
+                                        title="Message info"
+                                        on:click=move |_| info_for.set(Some(id))
+                                    >"ⓘ"</button>
+                                })}
+                            </span>
                         </li>
                     }
                     .into_any()
@@ -580,6 +690,15 @@ pub(super) fn Conversation(
             <Show when=move || !covered()>
                 <super::progress::WorkLine/>
             </Show>
+        })}
+                {move || replying.get().filter(|_| !covered()).map(|m| view! {
+            <div class="reply-bar" data-testid="reply-bar" role="status">
+                <div class="reply-bar-text">
+                    <span class="quote-author small">"Replying to "{author(m.id.sender)}</span>
+                    <span class="quote-text small">{tandem_core::client::quote_text(&m.body)}</span>
+                </div>
+                <button type="button" class="icon-button" data-testid="reply-cancel" aria-label="Cancel the reply" title="Cancel the reply (Esc)" on:click=move |_| replying.set(None)>"×"</button>
+            </div>
         })}
         <form class="composer" class:hidden=move || covered() || invited() || (group_id.is_some() && group.with(Option::is_some) && !still_member()) on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); send(); }>
             <label for="composer-input" class="visually-hidden">"Message"</label>

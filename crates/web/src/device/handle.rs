@@ -134,7 +134,12 @@ impl Device {
     /// Sends `text` to `conversation`: writes it to the send journal at once (durable before
     /// this returns, so the composer may clear); the engine queues it in the outbox and sends
     /// it (see [`crate::journal`]).
-    pub fn send(&self, conversation: Conversation, text: &str) -> Result<(), ActionError> {
+    pub fn send(
+        &self,
+        conversation: Conversation,
+        text: &str,
+        reply_to: Option<MessageId>,
+    ) -> Result<(), ActionError> {
         if text.trim().is_empty() {
             return Err(ActionError::invalid("The message is empty."));
         }
@@ -144,7 +149,7 @@ impl Device {
                 tandem_core::client::MAX_TEXT_LEN
             )));
         }
-        crate::journal::add(&conversation, text).map_err(ActionError::invalid)?;
+        crate::journal::add(&conversation, text, reply_to).map_err(ActionError::invalid)?;
         self.actions.journal_written();
         Ok(())
     }

@@ -125,8 +125,15 @@ impl Engine {
             let typed =
                 entry.typed_at.map(tandem_core::Timestamp::from_millis).filter(|t| *t <= now);
             let at = typed.unwrap_or(now);
-            let result =
-                self.client.queue_text_once(conversation, &entry.text, Some(local_id), at).await;
+            let (text, reply_to) = (&entry.text, entry.reply_to());
+            let mut result =
+                self.client.queue_text_once(conversation, text, reply_to, Some(local_id), at).await;
+            // The answered message is gone (deleted meanwhile): the text still goes, without
+            // its quote.
+            if reply_to.is_some() && matches!(result, Err(ClientError::InvalidInput(_))) {
+                result =
+                    self.client.queue_text_once(conversation, text, None, Some(local_id), at).await;
+            }
             match result {
                 Ok(_) => handled.push(entry.id),
                 Err(ClientError::InvalidInput(why)) => {
