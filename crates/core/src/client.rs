@@ -417,11 +417,16 @@ impl<S: ClientStore> Client<S> {
             t = t.saturating_add(1);
         }
         account.last_timestamp = t;
+        account.highest_timestamp = account.highest_timestamp.map(|h| h.max(t));
         Ok(t)
     }
 
-    /// Whether one of this device's stored messages has timestamp `t` (so its id).
+    /// Whether one of this device's stored messages has timestamp `t` (so its id). Above
+    /// the highest timestamp this device ever used none can, and nothing is read.
     async fn timestamp_used(&self, account: &AccountRecord, t: u64) -> Result<bool, ClientError> {
+        if account.highest_timestamp.is_some_and(|h| t > h) {
+            return Ok(false);
+        }
         let id = MessageId { sender: account.account_id, device: account.device_id, timestamp: t };
         Ok(self.store.load_message(&id).await?.is_some())
     }
@@ -451,6 +456,7 @@ impl<S: ClientStore> Client<S> {
             out.push(t);
         }
         account.last_timestamp = t;
+        account.highest_timestamp = account.highest_timestamp.map(|h| h.max(t));
         Ok(out)
     }
 

@@ -41,6 +41,11 @@ pub struct AccountRecord {
     pub device_list_version: u64,
     /// The last timestamp this device used for a message (see `next_timestamp`).
     pub last_timestamp: u64,
+    /// The highest timestamp this device ever used (`last_timestamp` goes back after a clock
+    /// that ran ahead is corrected): a timestamp above it names no stored message of this
+    /// device, so it is not looked up. `None` in a record from before it was kept: every
+    /// timestamp is looked up.
+    pub highest_timestamp: Option<u64>,
     /// Companion: its ADV identity as the account signed and it countersigned it (it signs
     /// group states with it). Empty for the primary.
     pub adv_identity: Vec<u8>,
@@ -78,6 +83,7 @@ impl AccountRecord {
             next_key_index: 1,
             device_list_version: 0,
             last_timestamp: 0,
+            highest_timestamp: Some(0),
             adv_identity: Vec::new(),
             key_index: 0,
             linked: BTreeMap::new(),
@@ -101,6 +107,7 @@ impl fmt::Debug for AccountRecord {
             next_key_index,
             device_list_version,
             last_timestamp,
+            highest_timestamp,
             adv_identity,
             key_index,
             linked,
@@ -119,6 +126,7 @@ impl fmt::Debug for AccountRecord {
             .field("next_key_index", next_key_index)
             .field("device_list_version", device_list_version)
             .field("last_timestamp", last_timestamp)
+            .field("highest_timestamp", highest_timestamp)
             .field("adv_identity", &adv_identity.len())
             .field("key_index", key_index)
             .field("linked", linked)

@@ -145,7 +145,7 @@ async fn bench_large_group() {
                 let name = format!("tandem-gbench-{}", tag());
                 let store = IdbStore::create(&name, identity, 1).await.expect("idb");
                 // As the engine's store does.
-                store.remember_device_lists();
+                store.remember_engine_records();
                 round(store, &relay, &ids).await
             } else {
                 round(MemoryStore::new(identity, 1), &relay, &ids).await

@@ -246,10 +246,11 @@ async fn test_unread_counts_follow_lookups_saves_and_reopens() {
     store.close();
 }
 
-/// The engine's store keeps device lists in memory: the whole suite again with it on.
+/// The engine's store keeps device lists, sender keys, groups and the outbox in memory:
+/// the whole suite again with it on.
 async fn make_remembering_store(identity: IdentityKeyPair, registration_id: u32) -> IdbStore {
     let store = make_idb_store(identity, registration_id).await;
-    store.remember_device_lists();
+    store.remember_engine_records();
     store
 }
 
@@ -269,7 +270,7 @@ async fn test_a_views_store_never_shows_a_device_list_older_than_the_engine_wrot
     let name = format!("tandem-lists-{tag}");
     let identity = IdentityKeyPair::generate(&mut tandem_web::rng::system_rng());
     let engine = IdbStore::create(&name, identity.clone(), 7).await.unwrap();
-    engine.remember_device_lists();
+    engine.remember_engine_records();
     let view = IdbStore::open(&name).await.unwrap().expect("the same device");
     let bob = AccountId([9; 16]);
     assert!(view.load_device_list(&bob).await.unwrap().is_none());

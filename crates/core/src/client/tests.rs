@@ -70,6 +70,48 @@ async fn test_a_clock_that_was_days_ahead_does_not_date_later_messages_in_the_fu
     assert_eq!(stamp(&c, real + 200).await, real + 200);
 }
 
+#[tokio::test]
+async fn test_a_record_from_before_the_highest_timestamp_was_kept_still_skips_used_ids() {
+    let mut old = record();
+    old.highest_timestamp = None;
+    old.last_timestamp = 100;
+    let mut rng = SeededRng::new(3);
+    let store = crate::store::MemoryStore::new(IdentityKeyPair::generate(&mut rng), 7);
+    let c = Client::with_account(store, old);
+    // A message this device sent before an earlier resync, ahead of `last_timestamp`.
+    let id = MessageId { sender: AccountId([1; 16]), device: DeviceId::PRIMARY, timestamp: 150 };
+    let changes = ClientChanges {
+        messages: [(
+            id,
+            MessageRecord {
+                id,
+                conversation: Conversation::Direct(AccountId([2; 16])),
+                body: "x".into(),
+                outgoing: true,
+                state: OutgoingState::Sent,
+                stored_at: Timestamp::EPOCH,
+                delivered_to: Default::default(),
+                read_by: Default::default(),
+                server_time: None,
+                notice: None,
+                local_id: None,
+                quote: None,
+                audience: 0,
+            },
+        )]
+        .into(),
+        ..ClientChanges::default()
+    };
+    c.store().save_client_changes(changes).await.unwrap();
+    assert_eq!(stamp(&c, 150).await, 151, "not knowing the highest, it looks");
+    // A new record knows it: above it, nothing is looked up (and nothing is there).
+    assert_eq!(c.account().await.highest_timestamp, None);
+    assert_eq!(client().account().await.highest_timestamp, Some(0));
+    let fresh = client();
+    assert_eq!(stamp(&fresh, 1000).await, 1000);
+    assert_eq!(fresh.account().await.highest_timestamp, Some(1000));
+}
+
 #[test]
 fn test_account_record_debug_hides_the_handle() {
     let dbg = format!("{:?}", record());

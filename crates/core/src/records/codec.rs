@@ -55,6 +55,8 @@ struct AccountProto {
     revoked: Vec<u32>,
     #[prost(uint32, repeated, tag = "17")]
     confirmed: Vec<u32>,
+    #[prost(uint64, optional, tag = "18")]
+    highest_timestamp: Option<u64>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -397,6 +399,7 @@ impl AccountRecord {
             next_key_index: self.next_key_index,
             device_list_version: self.device_list_version,
             last_timestamp: self.last_timestamp,
+            highest_timestamp: self.highest_timestamp,
             adv_identity: self.adv_identity.clone(),
             key_index: self.key_index,
             linked: self
@@ -431,6 +434,7 @@ impl AccountRecord {
             next_key_index: p.next_key_index,
             device_list_version: p.device_list_version,
             last_timestamp: p.last_timestamp,
+            highest_timestamp: p.highest_timestamp,
             adv_identity: p.adv_identity,
             key_index: p.key_index,
             linked,
@@ -692,6 +696,7 @@ mod tests {
             next_key_index: 9,
             device_list_version: 10,
             last_timestamp: 11,
+            highest_timestamp: Some(12),
             adv_identity: vec![1, 2, 3],
             key_index: 4,
             linked: [(DeviceId::new(3).unwrap(), 2)].into(),

@@ -204,7 +204,7 @@ impl Engine {
     ) -> Rc<Self> {
         let handle = client.account().await.handle.clone();
         // Every write goes through this store: it may keep device lists in memory.
-        client.store().remember_device_lists();
+        client.store().remember_engine_records();
         let (tx, rx) = mpsc::unbounded();
         let (typed_tx, typed_rx) = mpsc::unbounded();
         let engine = Rc::new(Self {

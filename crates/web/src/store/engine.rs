@@ -17,7 +17,7 @@
 //! them in the background, a few hundred records per transaction.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
 
 use async_trait::async_trait;
@@ -69,25 +69,44 @@ const CACHE_LIMIT: usize = 8_192;
 /// each from IndexedDB once. Only the engine tab writes (Web Locks), and every write goes
 /// through [`IdbStore::save_changes`], which updates the cache after the commit.
 ///
-/// Device lists are kept too, but only by the engine's own store
-/// ([`IdbStore::remember_device_lists`]): a view's store reads them for the trust it shows,
-/// and the engine (another store, maybe in a worker) writes them.
+/// Device lists, sender keys, groups and the outbox are kept too, but only by the engine's
+/// own store ([`IdbStore::remember_engine_records`]): a view's store reads them for what it
+/// shows, and the engine (another store, maybe in a worker) writes them.
 #[derive(Default)]
 struct Cache {
     sessions: HashMap<ProtocolAddress, Option<SessionRecord>>,
     identities: HashMap<ProtocolAddress, Option<IdentityKey>>,
-    /// `None` until enabled; then every device list read or written.
-    device_lists: Option<HashMap<AccountId, Option<DeviceListRecord>>>,
+    /// `None` until enabled; then every record of these kinds read or written.
+    remembered: Option<Remembered>,
+}
+
+/// The engine store's memory of the records a group send reads for every message.
+#[derive(Default)]
+struct Remembered {
+    device_lists: HashMap<AccountId, Option<DeviceListRecord>>,
+    sender_keys: HashMap<SenderKeyName, Option<SenderKeyRecord>>,
+    groups: HashMap<[u8; 16], Option<GroupRecord>>,
+    /// The whole outbox by message key, once read.
+    outbox: Option<BTreeMap<[u8; 25], OutboxEntry>>,
+}
+
+impl Remembered {
+    fn len(&self) -> usize {
+        self.device_lists.len()
+            + self.sender_keys.len()
+            + self.groups.len()
+            + self.outbox.as_ref().map_or(0, BTreeMap::len)
+    }
 }
 
 impl Cache {
     fn make_room(&mut self) {
-        let lists = self.device_lists.as_ref().map_or(0, HashMap::len);
-        if self.sessions.len() + self.identities.len() + lists >= CACHE_LIMIT {
+        let remembered = self.remembered.as_ref().map_or(0, Remembered::len);
+        if self.sessions.len() + self.identities.len() + remembered >= CACHE_LIMIT {
             self.sessions.clear();
             self.identities.clear();
-            if let Some(l) = self.device_lists.as_mut() {
-                l.clear();
+            if let Some(r) = self.remembered.as_mut() {
+                *r = Remembered::default();
             }
         }
     }
@@ -316,13 +335,14 @@ impl IdbStore {
         Ok(store)
     }
 
-    /// Keeps the device lists this store reads and writes in memory (a group send reads
-    /// every member's list for every message). Only for the store the engine writes
-    /// through: another store's writes would not reach this one's memory.
-    pub fn remember_device_lists(&self) {
+    /// Keeps the device lists, sender keys, groups and outbox this store reads and writes in
+    /// memory (a group send reads every member's list, the group, its sender key and the
+    /// outbox for every message). Only for the store the engine writes through: another
+    /// store's writes would not reach this one's memory.
+    pub fn remember_engine_records(&self) {
         let mut cache = self.cache.borrow_mut();
-        if cache.device_lists.is_none() {
-            cache.device_lists = Some(HashMap::new());
+        if cache.remembered.is_none() {
+            cache.remembered = Some(Remembered::default());
         }
     }
 

@@ -16,7 +16,8 @@ impl ClientStore for IdbStore {
         &self,
         account: &AccountId,
     ) -> Result<Option<DeviceListRecord>, StoreError> {
-        if let Some(known) = self.cache.borrow().device_lists.as_ref().and_then(|l| l.get(account))
+        if let Some(known) =
+            self.cache.borrow().remembered.as_ref().and_then(|r| r.device_lists.get(account))
         {
             return Ok(known.clone());
         }
@@ -25,8 +26,9 @@ impl ClientStore for IdbStore {
             .await?;
         let mut cache = self.cache.borrow_mut();
         cache.make_room();
-        if let Some(lists) = cache.device_lists.as_mut() {
-            lists.insert(*account, loaded.clone());
+        if let Some(r) = cache.remembered.as_mut() {
+            // A save that committed meanwhile has put the newer record: keep it.
+            return Ok(r.device_lists.entry(*account).or_insert(loaded).clone());
         }
         Ok(loaded)
     }
@@ -53,13 +55,25 @@ impl ClientStore for IdbStore {
     }
 
     async fn load_group(&self, group_id: &[u8; 16]) -> Result<Option<GroupRecord>, StoreError> {
-        self.load(
-            "group",
-            GROUPS,
-            JsValue::from_str(&hex::encode(group_id)),
-            GroupRecord::from_bytes,
-        )
-        .await
+        if let Some(known) =
+            self.cache.borrow().remembered.as_ref().and_then(|r| r.groups.get(group_id))
+        {
+            return Ok(known.clone());
+        }
+        let loaded = self
+            .load(
+                "group",
+                GROUPS,
+                JsValue::from_str(&hex::encode(group_id)),
+                GroupRecord::from_bytes,
+            )
+            .await?;
+        let mut cache = self.cache.borrow_mut();
+        cache.make_room();
+        if let Some(r) = cache.remembered.as_mut() {
+            return Ok(r.groups.entry(*group_id).or_insert(loaded).clone());
+        }
+        Ok(loaded)
     }
 
     async fn load_contact(&self, account: &AccountId) -> Result<Option<String>, StoreError> {
@@ -67,21 +81,24 @@ impl ClientStore for IdbStore {
     }
 
     async fn load_outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
-        let tx = self.transaction(&[OUTBOX], TransactionMode::ReadOnly)?;
-        let rows = tx
-            .store(OUTBOX)
-            .map_err(rexie_err)?
-            .scan(None, None, None, None)
-            .await
-            .map_err(rexie_err)?;
-        tx.done().await.map_err(rexie_err)?;
-        open_rows(&self.key, "outbox entry", OUTBOX, &rows)
-            .await?
-            .iter()
-            .map(|b| OutboxEntry::from_bytes(b).map_err(|e| corrupt("outbox entry", e)))
-            .collect()
+        if let Some(known) = self.cache.borrow().remembered.as_ref().and_then(|r| r.outbox.as_ref())
+        {
+            return Ok(known.values().cloned().collect());
+        }
+        let commits = self.model.borrow().commits;
+        let entries = self.read_outbox().await?;
+        let mut cache = self.cache.borrow_mut();
+        cache.make_room();
+        // Remembered only if no batch committed while it was read (that batch's entries
+        // would be missing).
+        if let Some(r) = cache.remembered.as_mut()
+            && r.outbox.is_none()
+            && self.model.borrow().commits == commits
+        {
+            r.outbox = Some(entries.iter().map(|e| (e.id.sort_key(), e.clone())).collect());
+        }
+        Ok(entries)
     }
-
     async fn load_messages(
         &self,
         conversation: &Conversation,
@@ -140,5 +157,24 @@ impl IdbStore {
         let mut out = open_messages(&self.key, &values).await?;
         out.reverse();
         Ok(out)
+    }
+}
+
+impl IdbStore {
+    /// Every outbox entry, from IndexedDB.
+    async fn read_outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        let tx = self.transaction(&[OUTBOX], TransactionMode::ReadOnly)?;
+        let rows = tx
+            .store(OUTBOX)
+            .map_err(rexie_err)?
+            .scan(None, None, None, None)
+            .await
+            .map_err(rexie_err)?;
+        tx.done().await.map_err(rexie_err)?;
+        open_rows(&self.key, "outbox entry", OUTBOX, &rows)
+            .await?
+            .iter()
+            .map(|b| OutboxEntry::from_bytes(b).map_err(|e| corrupt("outbox entry", e)))
+            .collect()
     }
 }

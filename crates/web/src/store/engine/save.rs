@@ -74,7 +74,13 @@ impl IdbStore {
                     Chain::Session(a) => {
                         cache.sessions.get(a)?.as_ref().and_then(ChainPosition::of_session)
                     }
-                    Chain::SenderKey(_) => None,
+                    Chain::SenderKey(n) => cache
+                        .remembered
+                        .as_ref()?
+                        .sender_keys
+                        .get(n)?
+                        .as_ref()
+                        .and_then(ChainPosition::of_sender_key),
                 })
                 .is_ok()
         };
@@ -186,8 +192,9 @@ impl IdbStore {
         let model_writes =
             self.read_model(&mut sealing, &messages, &removed_messages, &contacts).await?;
         let removed: Vec<_> = removed_messages.iter().map(message_key).collect();
-        let removed_outbox: Vec<_> =
-            removed_outbox.iter().filter(|id| !outbox.contains_key(id)).map(message_key).collect();
+        let removed_outbox_ids: Vec<MessageId> =
+            removed_outbox.into_iter().filter(|id| !outbox.contains_key(id)).collect();
+        let removed_outbox: Vec<_> = removed_outbox_ids.iter().map(message_key).collect();
         let mut sealed = sealing.seal(&self.key).await?;
 
         let tx =
@@ -243,9 +250,23 @@ impl IdbStore {
                 for (a, k) in identities {
                     cache.identities.insert(a, Some(k));
                 }
-                if let Some(lists) = cache.device_lists.as_mut() {
+                if let Some(r) = cache.remembered.as_mut() {
                     for (a, l) in device_lists {
-                        lists.insert(a, Some(l));
+                        r.device_lists.insert(a, Some(l));
+                    }
+                    for (n, k) in sender_keys {
+                        r.sender_keys.insert(n, Some(k));
+                    }
+                    for (g, record) in groups {
+                        r.groups.insert(g, Some(record));
+                    }
+                    if let Some(known) = r.outbox.as_mut() {
+                        for id in &removed_outbox_ids {
+                            known.remove(&id.sort_key());
+                        }
+                        for (id, e) in outbox {
+                            known.insert(id.sort_key(), e);
+                        }
                     }
                 }
                 Ok(())
