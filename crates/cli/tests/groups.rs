@@ -22,6 +22,14 @@ use tandem_core::wire::content::{
 };
 use tandem_core::wire::relay::{SendGroupMessage, Status, request};
 
+/// Where this device's stored sender key for `group` stands (its next iteration).
+async fn stored_iteration(device: &Device, group: [u8; 16]) -> u32 {
+    let me = device.client.address().await;
+    let key = SenderKeyName { sender: me, distribution_id: DistributionId(group) };
+    let record = device.client.store().load_sender_key(&key).await.unwrap().unwrap();
+    record.current().unwrap().iteration()
+}
+
 async fn sender_key_chain(device: &Device, group: [u8; 16]) -> u32 {
     let me = device.client.address().await;
     let key = SenderKeyName { sender: me, distribution_id: DistributionId(group) };
@@ -337,6 +345,41 @@ async fn test_a_non_member_cannot_post_into_a_group() {
         .filter(|e| matches!(e, Event::Rejected { reason: RejectReason::NotGroupMember, .. }))
         .count();
     assert_eq!(refused, 2, "the key and the message: {seen:?}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn test_a_sender_key_is_saved_once_per_reserve_and_a_new_device_gets_it_where_it_sends() {
+    let server = TestServer::start().await;
+    let alice = Device::register(&server.url, "alice").await.unwrap();
+    let mut bob = Device::register(&server.url, "bob").await.unwrap();
+    let b = bob.account_id().await;
+    let group = alice
+        .client
+        .create_group(alice.connection(), "reserve", &[b], now(), &mut system_rng())
+        .await
+        .unwrap();
+    bob.client.accept_group(bob.connection(), group, true, now(), &mut system_rng()).await.unwrap();
+    events(&mut bob, Duration::from_millis(300)).await;
+    // 40 messages: the stored chain stands ahead of every one sent (saved at the first and
+    // at the 33rd), never behind.
+    for i in 0..40 {
+        alice.send_group_text(group, &format!("m{i}")).await.unwrap();
+        let stored = stored_iteration(&alice, group).await;
+        assert!(stored > i, "message {i} was sent from beyond the stored chain ({stored})");
+    }
+    assert_eq!(stored_iteration(&alice, group).await, 64);
+    let got = messages(&mut bob, Duration::from_millis(500)).await;
+    assert_eq!(got.iter().filter(|m| m.body.starts_with('m')).count(), 40);
+    // Bob links a laptop: it gets Alice's key where her chain sends next (not where its
+    // reserve ends), and reads her next message.
+    let mut bob2 = Device::link(&bob, "bob laptop").await.unwrap();
+    alice.send_group_text(group, "welcome, laptop").await.unwrap();
+    // Settled where the chain sends next — 41: the first try used iteration 40 and the
+    // relay refused it, Bob's laptop missing from Alice's list — then reserved again.
+    assert_eq!(stored_iteration(&alice, group).await, 41 + 32);
+    expect_message(&mut bob2, "welcome, laptop").await;
+    expect_message(&mut bob, "welcome, laptop").await;
     server.stop().await;
 }
 

@@ -44,7 +44,7 @@ pub use trust::ContactCode;
 
 use crate::auth::{self, Proof};
 use crate::devices::{AdvError, SignedDeviceList};
-use crate::store::{ClientChanges, ClientStore, Encrypted, EncryptedBatch, StoreError};
+use crate::store::{ClientChanges, ClientStore, EncryptedBatch, StoreError};
 use crate::transport::{RelayTransport, TransportError};
 use crate::wire::WireError;
 use crate::wire::relay::{Response, Status, request, response};
@@ -192,6 +192,9 @@ pub struct Client<S> {
     pending_receipts: Mutex<Vec<receive::PendingReceipt>>,
     /// Who holds this device's sender key, per group (in memory: rotated after a restart).
     group_shares: Mutex<std::collections::HashMap<[u8; 16], groups::GroupShare>>,
+    /// This device's sending chain per group between saves (see `groups::SendingKey`).
+    /// Locked after `state`, never before.
+    sending_keys: Mutex<std::collections::HashMap<[u8; 16], groups::SendingKey>>,
     /// The relay's clock minus the caller's, in ms (see [`Client::set_clock_offset`]).
     clock_offset: Mutex<i64>,
     /// When an account's list was last fetched afresh because of something received.
@@ -246,6 +249,7 @@ impl<S: ClientStore> Client<S> {
             state: Mutex::new(account),
             pending_receipts: Mutex::new(Vec::new()),
             group_shares: Mutex::new(std::collections::HashMap::new()),
+            sending_keys: Mutex::new(std::collections::HashMap::new()),
             progress: std::sync::Mutex::new(None),
             clock_offset: Mutex::new(0),
             refetched: Mutex::new(std::collections::HashMap::new()),
@@ -291,15 +295,6 @@ impl<S: ClientStore> Client<S> {
         batch: EncryptedBatch<M>,
     ) -> Result<Vec<M>, ClientError> {
         Ok(batch.save_with(|changes| self.save_records(account, changes.into())).await?)
-    }
-
-    /// Saves one encryption together with the account record and releases its message.
-    async fn save_encrypted<M>(
-        &self,
-        account: &AccountRecord,
-        encrypted: Encrypted<M>,
-    ) -> Result<M, ClientError> {
-        Ok(encrypted.save_with(|changes| self.save_records(account, changes.into())).await?)
     }
 
     /// Saves `changes` together with the (possibly updated) account record.

@@ -101,6 +101,23 @@ pub async fn group_encrypt<S: ProtocolStore + ?Sized>(
     let key = name(own_address, distribution_id);
     let mut record = store.load_sender_key(&key).await?.ok_or(ProtocolError::NoSenderKeyState)?;
     let read_at = ChainPosition::of_sender_key(&record).ok_or(ProtocolError::NoSenderKeyState)?;
+    let message = group_encrypt_in(&mut record, distribution_id, plaintext, rng)?;
+    let mut changes = Changes::default();
+    changes.guards.insert(Chain::SenderKey(key.clone()), Guard::At(read_at));
+    changes.sender_keys.insert(key, record);
+    Ok(Encrypted::new(message, changes))
+}
+
+/// [`group_encrypt`] on a record the caller holds, advanced in place, without a store: for a
+/// sender that keeps its chain in memory between saves. Before the message leaves, a record
+/// at or beyond the advanced position must be durable — see [`reserve_ahead`] — or a crash
+/// would use a message key twice.
+pub fn group_encrypt_in(
+    record: &mut SenderKeyRecord,
+    distribution_id: DistributionId,
+    plaintext: &[u8],
+    rng: &mut impl CryptoRng,
+) -> Result<SenderKeyMessage, ProtocolError> {
     let state = record.current_mut().ok_or(ProtocolError::NoSenderKeyState)?;
     let signing_key = state.signing_private().ok_or(ProtocolError::NoSenderKeyState)?.clone();
     let keys = state.chain_key().message_keys()?;
@@ -114,10 +131,26 @@ pub async fn group_encrypt<S: ProtocolStore + ?Sized>(
         rng,
     );
     state.advance();
-    let mut changes = Changes::default();
-    changes.guards.insert(Chain::SenderKey(key.clone()), Guard::At(read_at));
-    changes.sender_keys.insert(key, record);
-    Ok(Encrypted::new(message, changes))
+    Ok(message)
+}
+
+/// A copy of `record` whose current chain stands `steps` messages further on. Saved in place
+/// of the record before sending, it lets the next `steps` encryptions with the record in
+/// memory ([`group_encrypt_in`]) go without a save each: a crash loses at most those
+/// iterations, which members skip, and never repeats one. Fails for a record that cannot send.
+pub fn reserve_ahead(
+    record: &SenderKeyRecord,
+    steps: u32,
+) -> Result<SenderKeyRecord, ProtocolError> {
+    let mut ahead = record.clone();
+    let state = ahead.current_mut().ok_or(ProtocolError::NoSenderKeyState)?;
+    if !state.can_send() {
+        return Err(ProtocolError::NoSenderKeyState);
+    }
+    for _ in 0..steps {
+        state.advance();
+    }
+    Ok(ahead)
 }
 
 /// Decrypts a group message from `sender` (parsed, like [`crate::session::message_decrypt`]'s

@@ -23,9 +23,12 @@ use super::{
 use crate::devices::{AdvError, SignedDeviceIdentity};
 use crate::group_state::{GroupChange, GroupMember, GroupState, GroupStateError, SignedGroupState};
 use crate::sender_keys::{
-    DistributionId, create_sender_key_distribution_message, group_encrypt, rotate_sender_key,
+    DistributionId, SenderKeyRecord, create_sender_key_distribution_message, group_encrypt_in,
+    reserve_ahead, rotate_sender_key,
 };
-use crate::store::{ClientChanges, ClientStore};
+use crate::store::{
+    Chain, ChainPosition, Changes, ClientChanges, ClientStore, Guard, SenderKeyName,
+};
 use crate::transport::RelayTransport;
 use crate::wire::content::{Content, DataMessage, GroupAnswer, SyncMessage, content, sync_message};
 use crate::wire::relay::{
@@ -34,6 +37,20 @@ use crate::wire::relay::{
 };
 use tandem_signal::Timestamp;
 use tandem_signal::{AccountId, DeviceId};
+
+/// Group messages a sending chain may send between two saves of it.
+pub(crate) const RESERVED_MESSAGES: u32 = 32;
+
+/// This device's sending chain of a group, kept in memory between saves: the store holds the
+/// chain [`RESERVED_MESSAGES`] messages ahead of where it sent last, so a message needs no
+/// save of its own until the reserve is spent, and a crash (the memory lost, the stored
+/// record reloaded) skips at most the unused ones — never uses a key twice.
+pub(crate) struct SendingKey {
+    /// The chain as it sends next.
+    record: SenderKeyRecord,
+    /// Where the stored record stands: on the same chain at or beyond `record`.
+    stored: ChainPosition,
+}
 
 /// A device that holds a sender key: the account, the device id and the device's identity
 /// key (a device id comes back with another identity after its account started over, and
@@ -763,6 +780,7 @@ impl<S: ClientStore> Client<S> {
         let mut share = share.unwrap_or_default();
         if rotate {
             let account = self.lock().await;
+            self.sending_keys.lock().await.remove(&group);
             self.save(&account, rotate_sender_key(&own_address, distribution, rng)).await?;
             share = GroupShare { members: members.clone(), holders: BTreeSet::new() };
         }
@@ -776,6 +794,8 @@ impl<S: ClientStore> Client<S> {
             .map(|(m, _)| *m)
             .collect();
         if !lacking.is_empty() {
+            // The key handed out is where the chain sends next, not where its reserve ends.
+            self.settle_sending_key(group, &own_address).await?;
             let (skdm, c) = create_sender_key_distribution_message(
                 &self.store,
                 &own_address,
@@ -824,12 +844,7 @@ impl<S: ClientStore> Client<S> {
             quote: entry.quote.as_ref().map(super::send::quote_to_wire),
         };
         let padded = Content { body: Some(content::Body::Data(data)) }.to_padded_bytes();
-        let message = {
-            let account = self.lock().await;
-            let encrypted =
-                group_encrypt(&self.store, &own_address, distribution, &padded, rng).await?;
-            self.save_encrypted(&account, encrypted).await?
-        };
+        let message = self.encrypt_for_group(group, &own_address, &padded, rng).await?;
         let body = request::Body::SendGroupMessage(SendGroupMessage {
             group_id: group.to_vec(),
             timestamp: entry.id.timestamp,
@@ -866,5 +881,70 @@ impl<S: ClientStore> Client<S> {
             rejected: Vec::new(),
             attempts: 1,
         })
+    }
+
+    /// Encrypts one group message with this device's chain in memory, saving the chain
+    /// [`RESERVED_MESSAGES`] ahead first when the stored one does not already stand beyond
+    /// it (one save per that many messages).
+    async fn encrypt_for_group(
+        &self,
+        group: [u8; 16],
+        own_address: &tandem_signal::ProtocolAddress,
+        padded: &[u8],
+        rng: &mut impl CryptoRng,
+    ) -> Result<crate::wire::signal::SenderKeyMessage, ClientError> {
+        let distribution = DistributionId(group);
+        let name = SenderKeyName { sender: own_address.clone(), distribution_id: distribution };
+        let account = self.lock().await;
+        let mut keys = self.sending_keys.lock().await;
+        // Taken out: an error below leaves nothing behind, and the next message reloads.
+        let mut key = match keys.remove(&group) {
+            Some(k) => k,
+            None => {
+                let record = self
+                    .store
+                    .load_sender_key(&name)
+                    .await?
+                    .ok_or(tandem_signal::ProtocolError::NoSenderKeyState)?;
+                let stored = ChainPosition::of_sender_key(&record)
+                    .ok_or(tandem_signal::ProtocolError::NoSenderKeyState)?;
+                SendingKey { record, stored }
+            }
+        };
+        let at = ChainPosition::of_sender_key(&key.record)
+            .ok_or(tandem_signal::ProtocolError::NoSenderKeyState)?;
+        if !at.precedes(&key.stored) {
+            let ahead = reserve_ahead(&key.record, RESERVED_MESSAGES)?;
+            let stored = ChainPosition::of_sender_key(&ahead)
+                .ok_or(tandem_signal::ProtocolError::NoSenderKeyState)?;
+            let mut changes = Changes::default();
+            changes.guards.insert(Chain::SenderKey(name.clone()), Guard::At(key.stored));
+            changes.sender_keys.insert(name, ahead);
+            self.save(&account, changes).await?;
+            key.stored = stored;
+        }
+        let message = group_encrypt_in(&mut key.record, distribution, padded, rng)?;
+        keys.insert(group, key);
+        Ok(message)
+    }
+
+    /// Saves this device's chain of `group` where it sends next (ending its reserve), so
+    /// what is read from the store next — a distribution message — starts there.
+    async fn settle_sending_key(
+        &self,
+        group: [u8; 16],
+        own_address: &tandem_signal::ProtocolAddress,
+    ) -> Result<(), ClientError> {
+        let account = self.lock().await;
+        let Some(key) = self.sending_keys.lock().await.remove(&group) else { return Ok(()) };
+        if ChainPosition::of_sender_key(&key.record) == Some(key.stored) {
+            return Ok(());
+        }
+        let name =
+            SenderKeyName { sender: own_address.clone(), distribution_id: DistributionId(group) };
+        let mut changes = Changes::default();
+        changes.guards.insert(Chain::SenderKey(name.clone()), Guard::At(key.stored));
+        changes.sender_keys.insert(name, key.record);
+        self.save(&account, changes).await
     }
 }

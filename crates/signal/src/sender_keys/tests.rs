@@ -3,7 +3,7 @@ use futures_executor::block_on;
 use super::*;
 use crate::address::DeviceId;
 use crate::identity::IdentityKeyPair;
-use crate::store::{MemoryStore, ProtocolStore, SenderKeyName};
+use crate::store::{MemoryStore, ProtocolStore, SenderKeyName, SenderKeyStore};
 use crate::testing::SeededRng;
 
 fn store(rng: &mut SeededRng) -> MemoryStore {
@@ -134,10 +134,38 @@ fn test_record_roundtrip() {
     let (alice, _bob, sender, group, mut rng) = setup(5);
     encrypt(&alice, &sender, group, b"x", &mut rng);
     let name = SenderKeyName { sender: sender.clone(), distribution_id: group };
-    let record =
-        block_on(crate::store::SenderKeyStore::load_sender_key(&alice, &name)).unwrap().unwrap();
+    let record = block_on(alice.load_sender_key(&name)).unwrap().unwrap();
     let back = SenderKeyRecord::from_bytes(&record.to_bytes()).unwrap();
     assert_eq!(back.to_bytes(), record.to_bytes());
     assert!(back.current().unwrap().can_send());
     assert!(SenderKeyRecord::from_bytes(&[0xff]).is_err());
+}
+
+#[test]
+fn test_a_reserved_chain_never_repeats_an_iteration_across_a_crash() {
+    let (alice, bob, sender, group, mut rng) = setup(31);
+    let key = SenderKeyName { sender: sender.clone(), distribution_id: group };
+    let stored = block_on(alice.load_sender_key(&key)).unwrap().unwrap();
+    // Four messages ahead are made durable; the chain in memory sends from where it was.
+    let ahead = reserve_ahead(&stored, 4).unwrap();
+    assert_eq!(ahead.current().unwrap().iteration(), stored.current().unwrap().iteration() + 4);
+    let mut changes = Changes::default();
+    changes.sender_keys.insert(key.clone(), ahead);
+    save(&alice, changes);
+    let mut memory = stored;
+    let mut seen = Vec::new();
+    for i in 0..3u8 {
+        let m = group_encrypt_in(&mut memory, group, &[i], &mut rng).unwrap();
+        seen.push(m.iteration());
+        assert_eq!(decrypt(&bob, &sender, m.serialized()).unwrap(), [i]);
+    }
+    // A crash: the memory is gone, the durable record sends on from beyond every iteration
+    // used, and members skip the unused one.
+    let after = encrypt(&alice, &sender, group, b"after", &mut rng);
+    let parsed = SenderKeyMessage::from_bytes(&after).unwrap();
+    assert!(seen.iter().all(|i| *i < parsed.iteration()), "{seen:?} {}", parsed.iteration());
+    assert_eq!(decrypt(&bob, &sender, &after).unwrap(), b"after");
+    // A record that cannot send (a member's received chain) is not reserved.
+    let theirs = block_on(bob.load_sender_key(&key)).unwrap().unwrap();
+    assert!(reserve_ahead(&theirs, 4).is_err());
 }

@@ -50,6 +50,13 @@ impl ChainPosition {
         Some(Self { chain: *chain.ratchet_key.public_key.u_bytes(), index: chain.chain_key.index })
     }
 
+    /// Whether this is on the same chain as `other` and before it: a message sent from here
+    /// uses a key a record standing at `other` has already passed (so reloading that
+    /// record can never use it again).
+    pub fn precedes(&self, other: &Self) -> bool {
+        self.chain == other.chain && self.index < other.index
+    }
+
     /// Where `record`'s current sender key sends next (`None`: it has none).
     pub fn of_sender_key(record: &SenderKeyRecord) -> Option<Self> {
         let state = record.current()?;
