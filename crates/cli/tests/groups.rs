@@ -420,8 +420,12 @@ async fn test_a_members_new_or_removed_device_is_known_before_the_next_group_mes
         .unwrap();
     alice.send_group_text(group, "three").await.unwrap();
     assert_ne!(sender_key_chain(&alice, group).await, first_key, "the key was replaced");
-    expect_message(&mut bob, "three").await;
-    expect_message(&mut bob3, "three").await;
+    // The laptop's receipt for "two" may reach Bob's other devices after its removal: they
+    // refuse it.
+    let from_laptop =
+        |e: &Event| matches!(e, Event::Rejected { device: 2, reason: RejectReason::Adv(_), .. });
+    expect_message_tolerating(&mut bob, "three", from_laptop).await;
+    expect_message_tolerating(&mut bob3, "three", from_laptop).await;
     server.stop().await;
 }
 

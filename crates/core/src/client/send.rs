@@ -230,7 +230,8 @@ impl<S: ClientStore> Client<S> {
     }
 
     /// Sends everything in the outbox, oldest first; stops at the first transient failure
-    /// (offline), leaving the rest queued.
+    /// (offline), leaving the rest queued. The messages sent leave the outbox (and are marked
+    /// sent) in one save at the end.
     pub async fn flush_outbox<T: RelayTransport + ?Sized>(
         &self,
         transport: &T,
@@ -238,15 +239,36 @@ impl<S: ClientStore> Client<S> {
         rng: &mut impl CryptoRng,
     ) -> Result<Vec<(MessageId, Result<SendReport, ClientError>)>, ClientError> {
         let mut out = Vec::new();
+        let mut sent = Vec::new();
         for entry in self.store.load_outbox().await? {
-            let result = self.send_queued(transport, entry.id, now, rng).await;
+            let result = self.send_queued_marking(transport, entry.id, now, rng, &mut sent).await;
             let stop = result.as_ref().is_err_and(ClientError::is_transient);
             out.push((entry.id, result));
             if stop {
                 break;
             }
         }
+        // Until this save a crash resends them: recipients know the ids and drop the copy.
+        self.mark_sent(&sent).await?;
         Ok(out)
+    }
+
+    /// Takes sent messages out of the outbox and marks them sent, in one save.
+    async fn mark_sent(&self, sent: &[(MessageId, u64)]) -> Result<(), ClientError> {
+        if sent.is_empty() {
+            return Ok(());
+        }
+        let account = self.lock().await;
+        let mut changes = ClientChanges::default();
+        for (id, server_timestamp) in sent {
+            changes.removed_outbox.push(*id);
+            if let Some(mut r) = self.store.load_message(id).await? {
+                r.state = OutgoingState::Sent;
+                r.server_time = Some(Timestamp::from_millis(*server_timestamp));
+                changes.messages.insert(*id, r);
+            }
+        }
+        self.save(&account, changes).await
     }
 
     /// Sends one outbox entry. Success or a permanent failure removes it from the outbox and
@@ -260,10 +282,26 @@ impl<S: ClientStore> Client<S> {
         now: Timestamp,
         rng: &mut impl CryptoRng,
     ) -> Result<SendReport, ClientError> {
+        let mut sent = Vec::new();
+        let result = self.send_queued_marking(transport, id, now, rng, &mut sent).await;
+        self.mark_sent(&sent).await?;
+        result
+    }
+
+    /// [`Client::send_queued`], leaving a sent message's outbox entry and mark to the
+    /// caller: it is added to `sent` with the relay's time.
+    async fn send_queued_marking<T: RelayTransport + ?Sized>(
+        &self,
+        transport: &T,
+        id: MessageId,
+        now: Timestamp,
+        rng: &mut impl CryptoRng,
+        sent: &mut Vec<(MessageId, u64)>,
+    ) -> Result<SendReport, ClientError> {
         let mut id = id;
         let mut restamped = false;
         loop {
-            let result = self.send_queued_once(transport, id, now, rng).await;
+            let result = self.send_queued_once(transport, id, now, rng, sent).await;
             match result {
                 Err(ClientError::Server { status: Status::ClockSkew, .. }) if !restamped => {
                     restamped = true;
@@ -280,6 +318,7 @@ impl<S: ClientStore> Client<S> {
         id: MessageId,
         now: Timestamp,
         rng: &mut impl CryptoRng,
+        sent: &mut Vec<(MessageId, u64)>,
     ) -> Result<SendReport, ClientError> {
         let entry =
             self.store.load_outbox().await?.into_iter().find(|e| e.id == id).ok_or_else(|| {
@@ -310,17 +349,15 @@ impl<S: ClientStore> Client<S> {
                 self.send_group_entry(transport, group, &entry, now, rng).await
             }
         };
+        if let Ok(report) = &result {
+            sent.push((id, report.server_timestamp));
+            return result.map(|r| SendReport { id: Some(id), ..r });
+        }
         let account = self.lock().await;
         let mut changes = ClientChanges::default();
         let mut record = self.store.load_message(&id).await?;
         match &result {
-            Ok(report) => {
-                changes.removed_outbox.push(id);
-                if let Some(r) = record.as_mut() {
-                    r.state = OutgoingState::Sent;
-                    r.server_time = Some(Timestamp::from_millis(report.server_timestamp));
-                }
-            }
+            Ok(_) => {}
             Err(e) if e.is_transient() => {
                 changes.outbox.insert(id, OutboxEntry { attempts: entry.attempts + 1, ..entry });
             }

@@ -88,6 +88,9 @@ struct Remembered {
     groups: HashMap<[u8; 16], Option<GroupRecord>>,
     /// The whole outbox by message key, once read.
     outbox: Option<BTreeMap<[u8; 25], OutboxEntry>>,
+    /// This device's messages written while queued (what marking them sent reads), until
+    /// written otherwise.
+    queued: HashMap<MessageId, MessageRecord>,
 }
 
 impl Remembered {
@@ -96,6 +99,7 @@ impl Remembered {
             + self.sender_keys.len()
             + self.groups.len()
             + self.outbox.as_ref().map_or(0, BTreeMap::len)
+            + self.queued.len()
     }
 }
 

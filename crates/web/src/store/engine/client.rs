@@ -34,6 +34,10 @@ impl ClientStore for IdbStore {
     }
 
     async fn load_message(&self, id: &MessageId) -> Result<Option<MessageRecord>, StoreError> {
+        if let Some(known) = self.cache.borrow().remembered.as_ref().and_then(|r| r.queued.get(id))
+        {
+            return Ok(Some(known.clone()));
+        }
         let commits = self.model.borrow().commits;
         let m = match self.get(MESSAGES, message_key(id)).await? {
             Some(v) => open_messages(&self.key, &[v]).await?.pop(),

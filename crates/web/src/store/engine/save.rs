@@ -260,6 +260,16 @@ impl IdbStore {
                     for (g, record) in groups {
                         r.groups.insert(g, Some(record));
                     }
+                    for id in &removed_messages {
+                        r.queued.remove(id);
+                    }
+                    for (id, m) in &messages {
+                        if m.outgoing && m.state == tandem_core::client::OutgoingState::Queued {
+                            r.queued.insert(*id, m.clone());
+                        } else {
+                            r.queued.remove(id);
+                        }
+                    }
                     if let Some(known) = r.outbox.as_mut() {
                         for id in &removed_outbox_ids {
                             known.remove(&id.sort_key());
