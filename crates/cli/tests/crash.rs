@@ -124,6 +124,7 @@ async fn test_sigkill_under_traffic_loses_and_duplicates_nothing() {
     let flushed =
         alice.client.flush_outbox(alice.connection(), now(), &mut system_rng()).await.unwrap();
     assert!(flushed.iter().all(|(_, r)| r.is_ok()));
+    alice.client.settle().await.unwrap();
     let outbox = tandem_core::store::ClientStore::load_outbox(alice.client.store()).await.unwrap();
     assert!(outbox.is_empty());
 

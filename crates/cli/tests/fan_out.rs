@@ -250,3 +250,48 @@ async fn test_reading_a_long_backlog_marks_every_page_and_tells_the_sender() {
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn test_a_sent_message_leaves_the_outbox_with_the_next_save_and_is_never_sent_twice() {
+    use tandem_core::store::ClientStore;
+    let server = TestServer::start().await;
+    let alice = Device::register(&server.url, "alice").await.unwrap();
+    let mut bob = Device::register(&server.url, "bob").await.unwrap();
+    let b = bob.account_id().await;
+    let chat = Conversation::Direct(b);
+    let first = alice.client.queue_text(chat, "first", now()).await.unwrap();
+    alice.client.send_queued(alice.connection(), first, now(), &mut system_rng()).await.unwrap();
+    // Sent, and its sent mark waits for a save: the store still has it queued.
+    let store = alice.client.store();
+    assert_eq!(store.load_outbox().await.unwrap().len(), 1);
+    assert_eq!(store.load_message(&first).await.unwrap().unwrap().state, OutgoingState::Queued);
+    // Flushing (or sending it again) does not send it twice.
+    let flushed =
+        alice.client.flush_outbox(alice.connection(), now(), &mut system_rng()).await.unwrap();
+    assert!(flushed.is_empty(), "{flushed:?}");
+    let again = alice.client.send_queued(alice.connection(), first, now(), &mut system_rng()).await;
+    assert_eq!(again.unwrap().attempts, 0);
+    // The next save carries the mark: queueing the second message.
+    let second = alice.client.queue_text(chat, "second", now()).await.unwrap();
+    let outbox: Vec<_> = store.load_outbox().await.unwrap().iter().map(|e| e.id).collect();
+    assert_eq!(outbox, [second]);
+    let marked = store.load_message(&first).await.unwrap().unwrap();
+    assert_eq!(marked.state, OutgoingState::Sent);
+    assert!(marked.server_time.is_some());
+    alice.client.send_queued(alice.connection(), second, now(), &mut system_rng()).await.unwrap();
+    alice.client.settle().await.unwrap();
+    assert!(store.load_outbox().await.unwrap().is_empty());
+    assert_eq!(store.load_message(&second).await.unwrap().unwrap().state, OutgoingState::Sent);
+    // Bob got each once: no copy of either came again.
+    let seen = support::events(&mut bob, Duration::from_millis(500)).await;
+    assert!(!seen.iter().any(|e| matches!(e, Event::Duplicate)), "{seen:?}");
+    let got: Vec<&str> = seen
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message(m) => Some(m.body.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(got, ["first", "second"]);
+    server.stop().await;
+}

@@ -207,6 +207,11 @@ pub struct Client<S> {
     pending_calls: Mutex<Vec<crate::calls::CallSend>>,
     /// The long piece of work under way, for [`Client::progress`].
     progress: std::sync::Mutex<Option<Progress>>,
+    /// The account record as this client last saved it: a save leaves out an unchanged one.
+    saved_account: std::sync::Mutex<Option<AccountRecord>>,
+    /// Messages sent whose outbox entry and sent mark wait for the next save, with the
+    /// relay's time (see [`Client::settle`]).
+    unsettled: std::sync::Mutex<Vec<(MessageId, u64)>>,
 }
 
 /// How far a long piece of work has come (see [`Client::progress`]).
@@ -251,6 +256,8 @@ impl<S: ClientStore> Client<S> {
             group_shares: Mutex::new(std::collections::HashMap::new()),
             sending_keys: Mutex::new(std::collections::HashMap::new()),
             progress: std::sync::Mutex::new(None),
+            saved_account: std::sync::Mutex::new(None),
+            unsettled: std::sync::Mutex::new(Vec::new()),
             clock_offset: Mutex::new(0),
             refetched: Mutex::new(std::collections::HashMap::new()),
             group_synced: Mutex::new(std::collections::HashMap::new()),
@@ -311,8 +318,22 @@ impl<S: ClientStore> Client<S> {
         account: &AccountRecord,
         mut changes: ClientChanges,
     ) -> Result<(), StoreError> {
-        changes.account = Some(account.clone());
-        self.store.save_client_changes(changes).await
+        // Only this client writes the account record: one it saved already is not written
+        // again.
+        let unchanged =
+            self.saved_account.lock().map(|saved| saved.as_ref() == Some(account)).unwrap_or(false);
+        if !unchanged {
+            changes.account = Some(account.clone());
+        }
+        let marks = self.fold_unsettled(&mut changes).await?;
+        if let Err(e) = self.store.save_client_changes(changes).await {
+            self.defer_sent(marks);
+            return Err(e);
+        }
+        if !unchanged && let Ok(mut saved) = self.saved_account.lock() {
+            *saved = Some(account.clone());
+        }
+        Ok(())
     }
 
     /// Authenticates a fresh connection as this device: signs the connection's challenge

@@ -694,7 +694,9 @@ impl<S: ClientStore> Client<S> {
         rng: &mut impl CryptoRng,
     ) -> Result<SendReport, ClientError> {
         let id = self.queue_text(Conversation::Group(group), text, now).await?;
-        self.send_queued(transport, id, now, rng).await
+        let report = self.send_queued(transport, id, now, rng).await;
+        self.settle().await?;
+        report
     }
 
     pub(crate) async fn send_group_entry<T: RelayTransport + ?Sized>(

@@ -226,12 +226,14 @@ impl<S: ClientStore> Client<S> {
         rng: &mut impl CryptoRng,
     ) -> Result<SendReport, ClientError> {
         let id = self.queue_text(Conversation::Direct(to), text, now).await?;
-        self.send_queued(transport, id, now, rng).await
+        let report = self.send_queued(transport, id, now, rng).await;
+        self.settle().await?;
+        report
     }
 
     /// Sends everything in the outbox, oldest first; stops at the first transient failure
-    /// (offline), leaving the rest queued. The messages sent leave the outbox (and are marked
-    /// sent) in one save at the end.
+    /// (offline), leaving the rest queued. Like [`Client::send_queued`], the messages sent
+    /// leave the outbox with this client's next save, or at [`Client::settle`].
     pub async fn flush_outbox<T: RelayTransport + ?Sized>(
         &self,
         transport: &T,
@@ -241,6 +243,9 @@ impl<S: ClientStore> Client<S> {
         let mut out = Vec::new();
         let mut sent = Vec::new();
         for entry in self.store.load_outbox().await? {
+            if self.is_unsettled(&entry.id) {
+                continue;
+            }
             let result = self.send_queued_marking(transport, entry.id, now, rng, &mut sent).await;
             let stop = result.as_ref().is_err_and(ClientError::is_transient);
             out.push((entry.id, result));
@@ -248,31 +253,64 @@ impl<S: ClientStore> Client<S> {
                 break;
             }
         }
-        // Until this save a crash resends them: recipients know the ids and drop the copy.
-        self.mark_sent(&sent).await?;
+        self.defer_sent(sent);
         Ok(out)
     }
 
-    /// Takes sent messages out of the outbox and marks them sent, in one save.
-    async fn mark_sent(&self, sent: &[(MessageId, u64)]) -> Result<(), ClientError> {
-        if sent.is_empty() {
-            return Ok(());
-        }
+    /// Saves what sending left to the next save now: the messages sent since leave the
+    /// outbox and are marked sent. Until then a crash sends them again, and recipients, who
+    /// know their ids, drop the copies.
+    pub async fn settle(&self) -> Result<(), ClientError> {
         let account = self.lock().await;
-        let mut changes = ClientChanges::default();
-        for (id, server_timestamp) in sent {
+        self.save(&account, ClientChanges::default()).await
+    }
+
+    /// Whether a message was sent and waits for [`Client::settle`] (or the next save).
+    fn is_unsettled(&self, id: &MessageId) -> bool {
+        self.unsettled.lock().is_ok_and(|u| u.iter().any(|(m, _)| m == id))
+    }
+
+    pub(super) fn defer_sent(&self, sent: Vec<(MessageId, u64)>) {
+        if let Ok(mut u) = self.unsettled.lock() {
+            u.extend(sent);
+        }
+    }
+
+    /// Adds the sent messages waiting for a save to `changes`: out of the outbox, marked
+    /// sent. Returns them, to put back if the save fails.
+    pub(super) async fn fold_unsettled(
+        &self,
+        changes: &mut ClientChanges,
+    ) -> Result<Vec<(MessageId, u64)>, crate::store::StoreError> {
+        let marks = self.unsettled.lock().map(|mut u| std::mem::take(&mut *u)).unwrap_or_default();
+        for (id, server_timestamp) in &marks {
             changes.removed_outbox.push(*id);
-            if let Some(mut r) = self.store.load_message(id).await? {
+            if changes.removed_messages.contains(id) {
+                continue;
+            }
+            let record = match changes.messages.remove(id) {
+                Some(r) => Some(r),
+                None => match self.store.load_message(id).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        self.defer_sent(marks);
+                        return Err(e);
+                    }
+                },
+            };
+            if let Some(mut r) = record {
                 r.state = OutgoingState::Sent;
                 r.server_time = Some(Timestamp::from_millis(*server_timestamp));
                 changes.messages.insert(*id, r);
             }
         }
-        self.save(&account, changes).await
+        Ok(marks)
     }
 
-    /// Sends one outbox entry. Success or a permanent failure removes it from the outbox and
-    /// records the outcome on the message; a transient failure keeps it queued. A message the
+    /// Sends one outbox entry. A permanent failure removes it from the outbox and records the
+    /// outcome on the message; a transient failure keeps it queued; success leaves both to
+    /// this client's next save (or [`Client::settle`]), so a message sent costs no save of
+    /// its own. A message the
     /// relay refuses as stamped by a wrong clock (nobody has it yet) is stamped afresh with
     /// the corrected clock, under a new id, and sent once more.
     pub async fn send_queued<T: RelayTransport + ?Sized>(
@@ -282,9 +320,21 @@ impl<S: ClientStore> Client<S> {
         now: Timestamp,
         rng: &mut impl CryptoRng,
     ) -> Result<SendReport, ClientError> {
+        if let Some((_, at)) =
+            self.unsettled.lock().ok().and_then(|u| u.iter().find(|(m, _)| *m == id).copied())
+        {
+            // Sent already; its mark waits for the next save.
+            return Ok(SendReport {
+                id: Some(id),
+                server_timestamp: at,
+                devices: Vec::new(),
+                rejected: Vec::new(),
+                attempts: 0,
+            });
+        }
         let mut sent = Vec::new();
         let result = self.send_queued_marking(transport, id, now, rng, &mut sent).await;
-        self.mark_sent(&sent).await?;
+        self.defer_sent(sent);
         result
     }
 

@@ -702,6 +702,10 @@ impl Engine {
                 Err(e) => self.notify(Notice::Error(describe(&e))),
             }
             let _ = self.client.flush_receipts(&self.relay, now(), &mut rng).await;
+            // The messages sent leave the outbox in one save for the whole burst.
+            if let Err(e) = self.client.settle().await {
+                self.notify(Notice::Error(describe(&e)));
+            }
             self.notify(Notice::Changed);
         }
         self.flushing.set(false);

@@ -19,6 +19,9 @@ pub(super) async fn put_all(
         .map_err(rexie_err)
 }
 
+/// One store's part of a batch's writes.
+type Write<'a> = std::pin::Pin<Box<dyn Future<Output = Result<(), StoreError>> + 'a>>;
+
 pub(super) async fn delete_all(
     tx: &rexie::Transaction,
     store: &str,
@@ -199,31 +202,46 @@ impl IdbStore {
 
         let tx =
             self.transaction(crate::store::migrations::ENGINE_STORES, TransactionMode::ReadWrite)?;
-        let result = async {
-            put_all(&tx, LOCAL, sealed.take(LOCAL)).await?;
-            put_all(&tx, IDENTITIES, sealed.take(IDENTITIES)).await?;
-            put_all(&tx, SESSION_LOG, sealed.take(SESSION_LOG)).await?;
-            put_all(&tx, SESSION_KYBER, sealed.take(SESSION_KYBER)).await?;
-            put_all(&tx, PRE_KEYS, sealed.take(PRE_KEYS)).await?;
-            delete_all(&tx, PRE_KEYS, removed_pre_keys).await?;
-            put_all(&tx, SIGNED_PRE_KEYS, sealed.take(SIGNED_PRE_KEYS)).await?;
-            delete_all(&tx, SIGNED_PRE_KEYS, removed_signed).await?;
-            put_all(&tx, KYBER_PRE_KEYS, sealed.take(KYBER_PRE_KEYS)).await?;
-            delete_all(&tx, KYBER_PRE_KEYS, kyber_deletes).await?;
-            put_all(&tx, KYBER_USES, kyber_uses.into_iter().map(|k| (k, JsValue::TRUE)).collect())
-                .await?;
-            put_all(&tx, SENDER_KEYS, sealed.take(SENDER_KEYS)).await?;
-            put_all(&tx, DEVICE_LISTS, sealed.take(DEVICE_LISTS)).await?;
-            put_all(&tx, CONVERSATIONS, sealed.take(CONVERSATIONS)).await?;
-            put_all(&tx, CONTACTS, sealed.take(CONTACTS)).await?;
-            delete_all(&tx, MESSAGES, removed).await?;
-            put_all(&tx, MESSAGES, sealed.take(MESSAGES)).await?;
-            put_all(&tx, GROUPS, sealed.take(GROUPS)).await?;
-            delete_all(&tx, OUTBOX, removed_outbox).await?;
-            put_all(&tx, OUTBOX, sealed.take(OUTBOX)).await?;
-            Ok::<_, StoreError>(())
-        }
-        .await;
+        // Every store's requests at once (IndexedDB runs a transaction's requests in the
+        // order made; one store's are made in sequence, as they must be): one round trip to
+        // the database for the batch instead of one per store.
+        let result = {
+            let tx = &tx;
+            let put = |store: &'static str, items: Vec<(JsValue, JsValue)>| -> Write<'_> {
+                Box::pin(put_all(tx, store, items))
+            };
+            let then_delete = |store: &'static str, items, keys| -> Write<'_> {
+                Box::pin(async move {
+                    put_all(tx, store, items).await?;
+                    delete_all(tx, store, keys).await
+                })
+            };
+            let delete_then = |store: &'static str, keys, items| -> Write<'_> {
+                Box::pin(async move {
+                    delete_all(tx, store, keys).await?;
+                    put_all(tx, store, items).await
+                })
+            };
+            let kyber_uses = kyber_uses.into_iter().map(|k| (k, JsValue::TRUE)).collect();
+            let writes = vec![
+                put(LOCAL, sealed.take(LOCAL)),
+                put(IDENTITIES, sealed.take(IDENTITIES)),
+                put(SESSION_LOG, sealed.take(SESSION_LOG)),
+                put(SESSION_KYBER, sealed.take(SESSION_KYBER)),
+                then_delete(PRE_KEYS, sealed.take(PRE_KEYS), removed_pre_keys),
+                then_delete(SIGNED_PRE_KEYS, sealed.take(SIGNED_PRE_KEYS), removed_signed),
+                then_delete(KYBER_PRE_KEYS, sealed.take(KYBER_PRE_KEYS), kyber_deletes),
+                put(KYBER_USES, kyber_uses),
+                put(SENDER_KEYS, sealed.take(SENDER_KEYS)),
+                put(DEVICE_LISTS, sealed.take(DEVICE_LISTS)),
+                put(CONVERSATIONS, sealed.take(CONVERSATIONS)),
+                put(CONTACTS, sealed.take(CONTACTS)),
+                delete_then(MESSAGES, removed, sealed.take(MESSAGES)),
+                put(GROUPS, sealed.take(GROUPS)),
+                delete_then(OUTBOX, removed_outbox, sealed.take(OUTBOX)),
+            ];
+            futures_util::future::try_join_all(writes).await.map(|_| ())
+        };
         match result {
             Ok(()) => {
                 tx.done().await.map_err(rexie_err)?;
