@@ -55,7 +55,7 @@ pub(crate) struct SendingKey {
 /// A device that holds a sender key: the account, the device id and the device's identity
 /// key (a device id comes back with another identity after its account started over, and
 /// that one has not got the key).
-pub(crate) type Holder = (AccountId, DeviceId, Vec<u8>);
+pub(crate) type Holder = (AccountId, DeviceId, [u8; 33]);
 
 /// Who holds this device's current sender key for one group.
 #[derive(Clone, Debug, Default)]
@@ -753,7 +753,7 @@ impl<S: ClientStore> Client<S> {
         }
         // Every verified device of every member of the verified state, except this one.
         let members: BTreeSet<AccountId> = state.accounts().collect();
-        let mut devices: BTreeMap<AccountId, Vec<(DeviceId, Vec<u8>)>> = BTreeMap::new();
+        let mut devices: BTreeMap<AccountId, Vec<(DeviceId, [u8; 33])>> = BTreeMap::new();
         // What the relay must hold too (see `SendGroupMessage::member_devices`).
         let mut member_devices = Vec::with_capacity(members.len() * DEVICE_SET_TAG_LEN);
         for m in &members {
@@ -766,12 +766,12 @@ impl<S: ClientStore> Client<S> {
             ));
             devices.insert(
                 *m,
-                theirs.iter().map(|d| (d.device_id, d.identity_key.serialize().to_vec())).collect(),
+                theirs.iter().map(|d| (d.device_id, d.identity_key.serialize())).collect(),
             );
         }
         let current: BTreeSet<Holder> = devices
             .iter()
-            .flat_map(|(a, ds)| ds.iter().map(move |(d, k)| (*a, *d, k.clone())))
+            .flat_map(|(a, ds)| ds.iter().map(move |(d, k)| (*a, *d, *k)))
             .collect();
         let mut shares = self.group_shares.lock().await;
         let share = shares.get(&group).cloned();
@@ -791,7 +791,7 @@ impl<S: ClientStore> Client<S> {
         let lacking: Vec<AccountId> = devices
             .iter()
             .filter(|(m, ds)| {
-                !ds.iter().all(|(d, k)| share.holders.contains(&(**m, *d, k.clone())))
+                !ds.iter().all(|(d, k)| share.holders.contains(&(**m, *d, *k)))
             })
             .map(|(m, _)| *m)
             .collect();
@@ -829,7 +829,7 @@ impl<S: ClientStore> Client<S> {
                 };
                 // Holders by the identity this device encrypted to (the list just used).
                 share.holders.extend(report.devices.iter().filter_map(|(a, d)| {
-                    let key = devices.get(a)?.iter().find(|(id, _)| id == d)?.1.clone();
+                    let key = devices.get(a)?.iter().find(|(id, _)| id == d)?.1;
                     Some((*a, *d, key))
                 }));
             }
