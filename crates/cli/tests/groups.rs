@@ -7,20 +7,18 @@ mod support;
 use std::time::Duration;
 
 use support::{
-    TestServer, events, expect_message, expect_message_tolerating, message_until, messages,
-    relay_db,
+    TestServer, events, expect_message, expect_message_tolerating, forged_group_send,
+    message_until, messages, relay_db,
 };
 use tandem_cli::{Device, now, system_rng};
 use tandem_core::client::{Conversation, Event, GroupEdit, Notice, RejectReason};
-use tandem_core::sender_keys::{
-    DistributionId, create_sender_key_distribution_message, group_encrypt,
-};
+use tandem_core::sender_keys::{DistributionId, create_sender_key_distribution_message};
 use tandem_core::store::{ProtocolStore, SenderKeyName, SenderKeyStore};
 use tandem_core::transport::RelayTransport;
 use tandem_core::wire::content::{
     Content, DataMessage, MessageRef, ReceiptMessage, ReceiptType, content,
 };
-use tandem_core::wire::relay::{SendGroupMessage, Status, request};
+use tandem_core::wire::relay::Status;
 
 /// Where this device's stored sender key for `group` stands (its next iteration).
 async fn stored_iteration(device: &Device, group: [u8; 16]) -> u32 {
@@ -304,38 +302,8 @@ async fn test_a_non_member_cannot_post_into_a_group() {
         .hazmat_send_content(mallory.connection(), b, &key, now(), &mut system_rng())
         .await
         .unwrap();
-    let plain = Content {
-        body: Some(content::Body::Data(DataMessage {
-            body: "pay this invoice".into(),
-            timestamp: now().as_millis() + 1,
-            group_id: group.to_vec(),
-            quote: None,
-        })),
-    }
-    .to_padded_bytes();
-    let (message, changes) = group_encrypt(
-        mallory.client.store(),
-        &me,
-        DistributionId(group),
-        &plain,
-        &mut system_rng(),
-    )
-    .await
-    .unwrap()
-    .into_parts();
-    mallory.client.store().save_changes(changes).await.unwrap();
-    let r = mallory
-        .connection()
-        .request(request::Body::SendGroupMessage(SendGroupMessage {
-            group_id: group.to_vec(),
-            timestamp: now().as_millis(),
-            content: message.serialized().to_vec(),
-            version: 1,
-            // A sender that skips the relay's device check.
-            member_devices: Vec::new(),
-        }))
-        .await
-        .unwrap();
+    let post = forged_group_send(&mallory, group, "pay this invoice", 1).await;
+    let r = mallory.connection().request(post).await.unwrap();
     assert_eq!(r.status(), Status::Ok, "{}", r.message);
     let seen = events(&mut bob, Duration::from_secs(1)).await;
     assert!(!seen.iter().any(|e| matches!(e, Event::Message(m) if m.body == "pay this invoice")));

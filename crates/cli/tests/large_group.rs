@@ -6,14 +6,12 @@ mod support;
 
 use std::time::Duration;
 
-use support::{TestServer, events, expect_message, relay_db};
+use support::{TestServer, events, expect_message, forged_group_send, relay_db};
 use tandem_cli::{Device, now, system_rng};
 use tandem_core::client::{Event, GroupEdit, Work};
-use tandem_core::sender_keys::{DistributionId, group_encrypt};
-use tandem_core::store::ProtocolStore;
+
 use tandem_core::transport::RelayTransport;
-use tandem_core::wire::content::{Content, DataMessage, content};
-use tandem_core::wire::relay::{SendGroupMessage, Status, request};
+use tandem_core::wire::relay::Status;
 
 /// Members besides the creator.
 const OTHERS: usize = 199;
@@ -120,35 +118,7 @@ async fn test_a_200_member_group_hears_everyone_and_a_removed_member_is_refused(
     // refuses it, and a relay that puts it back in its member table to route it anyway
     // gets it refused by every member.
     let removed = &members[0];
-    let me = removed.client.address().await;
-    let plain = Content {
-        body: Some(content::Body::Data(DataMessage {
-            body: "I never left".into(),
-            timestamp: now().as_millis(),
-            group_id: group.to_vec(),
-            quote: None,
-        })),
-    }
-    .to_padded_bytes();
-    let (message, changes) = group_encrypt(
-        removed.client.store(),
-        &me,
-        DistributionId(group),
-        &plain,
-        &mut system_rng(),
-    )
-    .await
-    .unwrap()
-    .into_parts();
-    removed.client.store().save_changes(changes).await.unwrap();
-    let post = request::Body::SendGroupMessage(SendGroupMessage {
-        group_id: group.to_vec(),
-        timestamp: now().as_millis(),
-        content: message.serialized().to_vec(),
-        version: 2,
-        // A sender that skips the relay's device check.
-        member_devices: Vec::new(),
-    });
+    let post = forged_group_send(removed, group, "I never left", 2).await;
     let refused = removed.connection().request(post.clone()).await.unwrap();
     assert_ne!(refused.status(), Status::Ok, "the relay refuses a non-member");
     relay_db(&server)

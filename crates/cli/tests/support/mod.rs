@@ -149,3 +149,47 @@ pub async fn message_until(
         }
     }
 }
+
+/// A group message `device` encrypts with its own sender key for `group` outside its client
+/// (for tests in which a sender breaks the rules), as a relay request at group `version`
+/// that skips the relay's device check.
+pub async fn forged_group_send(
+    device: &Device,
+    group: [u8; 16],
+    body: &str,
+    version: u64,
+) -> tandem_core::wire::relay::request::Body {
+    use tandem_core::sender_keys::{DistributionId, group_encrypt};
+    use tandem_core::store::ProtocolStore;
+    use tandem_core::wire::content::{Content, DataMessage, content};
+    use tandem_core::wire::relay::{SendGroupMessage, request};
+    let timestamp = tandem_cli::now().as_millis();
+    let plain = Content {
+        body: Some(content::Body::Data(DataMessage {
+            body: body.into(),
+            timestamp,
+            group_id: group.to_vec(),
+            quote: None,
+        })),
+    }
+    .to_padded_bytes();
+    let me = device.client.address().await;
+    let (message, changes) = group_encrypt(
+        device.client.store(),
+        &me,
+        DistributionId(group),
+        &plain,
+        &mut tandem_cli::system_rng(),
+    )
+    .await
+    .unwrap()
+    .into_parts();
+    device.client.store().save_changes(changes).await.unwrap();
+    request::Body::SendGroupMessage(SendGroupMessage {
+        group_id: group.to_vec(),
+        timestamp,
+        content: message.serialized().to_vec(),
+        version,
+        member_devices: Vec::new(),
+    })
+}

@@ -769,10 +769,8 @@ impl<S: ClientStore> Client<S> {
                 theirs.iter().map(|d| (d.device_id, d.identity_key.serialize())).collect(),
             );
         }
-        let current: BTreeSet<Holder> = devices
-            .iter()
-            .flat_map(|(a, ds)| ds.iter().map(move |(d, k)| (*a, *d, *k)))
-            .collect();
+        let current: BTreeSet<Holder> =
+            devices.iter().flat_map(|(a, ds)| ds.iter().map(move |(d, k)| (*a, *d, *k))).collect();
         let mut shares = self.group_shares.lock().await;
         let share = shares.get(&group).cloned();
         let rotate = match &share {
@@ -790,9 +788,7 @@ impl<S: ClientStore> Client<S> {
         // then no distribution message is made).
         let lacking: Vec<AccountId> = devices
             .iter()
-            .filter(|(m, ds)| {
-                !ds.iter().all(|(d, k)| share.holders.contains(&(**m, *d, *k)))
-            })
+            .filter(|(m, ds)| !ds.iter().all(|(d, k)| share.holders.contains(&(**m, *d, *k))))
             .map(|(m, _)| *m)
             .collect();
         if !lacking.is_empty() {
