@@ -40,7 +40,28 @@ test('two people chat: names, delivery and read ticks, offline outbox, reload', 
 
     await send(b, 'Hello Alice.\nTwo lines here.');
     await until('Alice gets the reply', async () => (await bodies(a)).includes('Hello Alice.\nTwo lines here.'));
-    await until('Bob sees his reply read', async () => (await states(b)).at(-1) === 'Read');
+        await until('Bob sees his reply read', async () => (await states(b)).at(-1) === 'Read');
+
+    // A reply and a message's info in a direct chat: Bob answers Alice's first message; she
+    // sees the quote, and her message's info says Bob read it, on his one device.
+    const first = b.getByTestId('message').filter({ hasText: 'Hi Bob! 👋' });
+    await first.hover();
+    await first.getByTestId('message-reply').click();
+    await until('replying', async () => /Replying to alice/.test(await b.getByTestId('reply-bar').textContent()));
+    await b.keyboard.type('answering your first');
+    await b.keyboard.press('Enter');
+    const reply = a.getByTestId('message').filter({ hasText: 'answering your first' });
+    await until('the reply arrives', async () => (await reply.count()) === 1, 20_000);
+    assert.match(await reply.getByTestId('message-quote').textContent(), /You[\s\S]*Hi Bob! 👋/);
+    await screenshot(b, 'conversation-reply-dark');
+    const hi = a.getByTestId('message').filter({ hasText: 'Hi Bob! 👋' }).first();
+    await hi.hover();
+    await hi.getByTestId('message-info').click();
+    await until('the info says read', async () => /Read by bob/.test(await a.getByTestId('receipt-summary').textContent()));
+    assert.deepEqual(await a.getByTestId('receipt-name').allTextContents(), ['Primary device']);
+    await screenshot(a, 'message-info');
+    await a.getByTestId('close-message-info').click();
+
 
     // A longer exchange, in order on both sides.
     for (let i = 1; i <= 10; i++) await send(i % 2 ? a : b, `message ${i}`);
