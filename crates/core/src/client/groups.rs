@@ -694,9 +694,7 @@ impl<S: ClientStore> Client<S> {
         rng: &mut impl CryptoRng,
     ) -> Result<SendReport, ClientError> {
         let id = self.queue_text(Conversation::Group(group), text, now).await?;
-        let report = self.send_queued(transport, id, now, rng).await;
-        self.settle().await?;
-        report
+        self.send_and_settle(transport, id, now, rng).await
     }
 
     pub(crate) async fn send_group_entry<T: RelayTransport + ?Sized>(
@@ -891,8 +889,7 @@ impl<S: ClientStore> Client<S> {
         padded: &[u8],
         rng: &mut impl CryptoRng,
     ) -> Result<crate::wire::signal::SenderKeyMessage, ClientError> {
-        let distribution = DistributionId(group);
-        let name = SenderKeyName { sender: own_address.clone(), distribution_id: distribution };
+        let name = sending_key_name(own_address, group);
         let account = self.lock().await;
         let mut keys = self.sending_keys.lock().await;
         // Taken out: an error below leaves nothing behind, and the next message reloads.
@@ -904,24 +901,16 @@ impl<S: ClientStore> Client<S> {
                     .load_sender_key(&name)
                     .await?
                     .ok_or(tandem_signal::ProtocolError::NoSenderKeyState)?;
-                let stored = ChainPosition::of_sender_key(&record)
-                    .ok_or(tandem_signal::ProtocolError::NoSenderKeyState)?;
-                SendingKey { record, stored }
+                SendingKey { stored: position(&record)?, record }
             }
         };
-        let at = ChainPosition::of_sender_key(&key.record)
-            .ok_or(tandem_signal::ProtocolError::NoSenderKeyState)?;
-        if !at.precedes(&key.stored) {
+        if !position(&key.record)?.precedes(&key.stored) {
             let ahead = reserve_ahead(&key.record, RESERVED_MESSAGES)?;
-            let stored = ChainPosition::of_sender_key(&ahead)
-                .ok_or(tandem_signal::ProtocolError::NoSenderKeyState)?;
-            let mut changes = Changes::default();
-            changes.guards.insert(Chain::SenderKey(name.clone()), Guard::At(key.stored));
-            changes.sender_keys.insert(name, ahead);
-            self.save(&account, changes).await?;
+            let stored = position(&ahead)?;
+            self.save_sending_chain(&account, name, ahead, key.stored).await?;
             key.stored = stored;
         }
-        let message = group_encrypt_in(&mut key.record, distribution, padded, rng)?;
+        let message = group_encrypt_in(&mut key.record, DistributionId(group), padded, rng)?;
         keys.insert(group, key);
         Ok(message)
     }
@@ -938,11 +927,35 @@ impl<S: ClientStore> Client<S> {
         if ChainPosition::of_sender_key(&key.record) == Some(key.stored) {
             return Ok(());
         }
-        let name =
-            SenderKeyName { sender: own_address.clone(), distribution_id: DistributionId(group) };
-        let mut changes = Changes::default();
-        changes.guards.insert(Chain::SenderKey(name.clone()), Guard::At(key.stored));
-        changes.sender_keys.insert(name, key.record);
-        self.save(&account, changes).await
+        let name = sending_key_name(own_address, group);
+        self.save_sending_chain(&account, name, key.record, key.stored).await
     }
+
+    /// Saves this device's chain as `record`, if the stored one still stands at `stored`
+    /// (where this client last saved or read it).
+    async fn save_sending_chain(
+        &self,
+        account: &super::AccountRecord,
+        name: SenderKeyName,
+        record: SenderKeyRecord,
+        stored: ChainPosition,
+    ) -> Result<(), ClientError> {
+        let mut changes = Changes::default();
+        changes.guards.insert(Chain::SenderKey(name.clone()), Guard::At(stored));
+        changes.sender_keys.insert(name, record);
+        self.save(account, changes).await
+    }
+}
+
+/// The name of this device's sender key for `group`.
+fn sending_key_name(
+    own_address: &tandem_signal::ProtocolAddress,
+    group: [u8; 16],
+) -> SenderKeyName {
+    SenderKeyName { sender: own_address.clone(), distribution_id: DistributionId(group) }
+}
+
+/// Where a sending chain stands; a record that cannot send has no position.
+fn position(record: &SenderKeyRecord) -> Result<ChainPosition, tandem_signal::ProtocolError> {
+    ChainPosition::of_sender_key(record).ok_or(tandem_signal::ProtocolError::NoSenderKeyState)
 }

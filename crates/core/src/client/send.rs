@@ -226,6 +226,18 @@ impl<S: ClientStore> Client<S> {
         rng: &mut impl CryptoRng,
     ) -> Result<SendReport, ClientError> {
         let id = self.queue_text(Conversation::Direct(to), text, now).await?;
+        self.send_and_settle(transport, id, now, rng).await
+    }
+
+    /// [`Client::send_queued`], then [`Client::settle`]: for one-off sends that want the
+    /// outcome saved before they return.
+    pub(super) async fn send_and_settle<T: RelayTransport + ?Sized>(
+        &self,
+        transport: &T,
+        id: MessageId,
+        now: Timestamp,
+        rng: &mut impl CryptoRng,
+    ) -> Result<SendReport, ClientError> {
         let report = self.send_queued(transport, id, now, rng).await;
         self.settle().await?;
         report
@@ -243,7 +255,7 @@ impl<S: ClientStore> Client<S> {
         let mut out = Vec::new();
         let mut sent = Vec::new();
         for entry in self.store.load_outbox().await? {
-            if self.is_unsettled(&entry.id) {
+            if self.unsettled_at(&entry.id).is_some() {
                 continue;
             }
             let result = self.send_queued_marking(transport, entry.id, now, rng, &mut sent).await;
@@ -265,9 +277,10 @@ impl<S: ClientStore> Client<S> {
         self.save(&account, ClientChanges::default()).await
     }
 
-    /// Whether a message was sent and waits for [`Client::settle`] (or the next save).
-    fn is_unsettled(&self, id: &MessageId) -> bool {
-        self.unsettled.lock().is_ok_and(|u| u.iter().any(|(m, _)| m == id))
+    /// When the relay took a message that was sent and waits for [`Client::settle`] (or the
+    /// next save); `None` for any other message.
+    fn unsettled_at(&self, id: &MessageId) -> Option<u64> {
+        self.unsettled.lock().ok()?.iter().find(|(m, _)| m == id).map(|(_, at)| *at)
     }
 
     pub(super) fn defer_sent(&self, sent: Vec<(MessageId, u64)>) {
@@ -320,9 +333,7 @@ impl<S: ClientStore> Client<S> {
         now: Timestamp,
         rng: &mut impl CryptoRng,
     ) -> Result<SendReport, ClientError> {
-        if let Some((_, at)) =
-            self.unsettled.lock().ok().and_then(|u| u.iter().find(|(m, _)| *m == id).copied())
-        {
+        if let Some(at) = self.unsettled_at(&id) {
             // Sent already; its mark waits for the next save.
             return Ok(SendReport {
                 id: Some(id),
@@ -399,24 +410,24 @@ impl<S: ClientStore> Client<S> {
                 self.send_group_entry(transport, group, &entry, now, rng).await
             }
         };
-        if let Ok(report) = &result {
-            sent.push((id, report.server_timestamp));
-            return result.map(|r| SendReport { id: Some(id), ..r });
-        }
+        let error = match result {
+            Ok(report) => {
+                sent.push((id, report.server_timestamp));
+                return Ok(SendReport { id: Some(id), ..report });
+            }
+            Err(e) => e,
+        };
         let account = self.lock().await;
         let mut changes = ClientChanges::default();
         let mut record = self.store.load_message(&id).await?;
-        match &result {
-            Ok(_) => {}
-            Err(e) if e.is_transient() => {
+        match &error {
+            e if e.is_transient() => {
                 changes.outbox.insert(id, OutboxEntry { attempts: entry.attempts + 1, ..entry });
             }
             // Held until the person accepts the contact's new security code; stamped afresh.
-            Err(
-                ClientError::AccountKeyChanged(_)
-                | ClientError::Server { status: Status::ClockSkew, .. },
-            ) => {}
-            Err(e) => {
+            ClientError::AccountKeyChanged(_)
+            | ClientError::Server { status: Status::ClockSkew, .. } => {}
+            e => {
                 changes.removed_outbox.push(id);
                 if let Some(r) = record.as_mut() {
                     r.state = OutgoingState::Failed(e.to_string());
@@ -427,8 +438,7 @@ impl<S: ClientStore> Client<S> {
             changes.messages.insert(id, r);
         }
         self.save(&account, changes).await?;
-        drop(account);
-        result.map(|r| SendReport { id: Some(id), ..r })
+        Err(error)
     }
 
     /// How many other accounts a message to `conversation` goes to now: one for a direct
