@@ -12,6 +12,7 @@ mod icons;
 mod link;
 mod lock;
 mod message_info;
+mod names;
 
 mod onboarding;
 mod progress;

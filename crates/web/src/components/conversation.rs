@@ -90,21 +90,7 @@ pub(super) fn Conversation(
         if let Some(r) = group.get() {
             wanted.push(r.state.state().signer);
         }
-        wanted.sort_unstable();
-        wanted.dedup();
-        wanted.retain(|a| !senders.with_untracked(|s| s.contains_key(a)));
-        if wanted.is_empty() {
-            return;
-        }
-        let e = engine.get_value();
-        spawn_local(async move {
-            for a in wanted {
-                let name = e.name_of(a).await;
-                senders.update(|s| {
-                    s.insert(a, name);
-                });
-            }
-        });
+        super::names::learn(engine, senders, wanted);
     });
     let invited = move || group.with(|g| g.as_ref().is_some_and(|g| !g.accepted));
     let group_name = move || group.with(|g| g.as_ref().map(group_title));

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 
 use leptos::prelude::*;
-use leptos::task::spawn_local;
 use send_wrapper::SendWrapper;
 use tandem_core::AccountId;
 use tandem_core::client::{Conversation, GroupRecord, MessageId, MessageRecord};
@@ -45,21 +44,8 @@ pub(super) fn MessageInfo(
         let mut wanted: Vec<AccountId> = members();
         wanted.extend(m.read_by.iter().copied());
         wanted.extend(m.delivered_to.iter().map(|(a, _)| *a));
-        wanted.sort_unstable();
-        wanted.dedup();
-        wanted.retain(|a| *a != me && !names.with_untracked(|n| n.contains_key(a)));
-        if wanted.is_empty() {
-            return;
-        }
-        let e = engine.get_value();
-        spawn_local(async move {
-            for a in wanted {
-                let name = e.name_of(a).await;
-                names.update(|n| {
-                    n.insert(a, name);
-                });
-            }
-        });
+        wanted.retain(|a| *a != me);
+        super::names::learn(engine, names, wanted);
     });
     let name = move |a: &AccountId| {
         names.with(|n| n.get(a).cloned()).unwrap_or_else(|| crate::device::short_name(*a))

@@ -339,6 +339,33 @@ impl IdbStore {
         Ok(store)
     }
 
+    /// A record of one of the kinds the engine's store remembers (`map` picks which): from
+    /// memory when remembered, else by `load`, then remembered. Without the memory, `load`.
+    async fn remembered_or<K, V>(
+        &self,
+        map: fn(&mut Remembered) -> &mut HashMap<K, Option<V>>,
+        key: &K,
+        load: impl Future<Output = Result<Option<V>, StoreError>>,
+    ) -> Result<Option<V>, StoreError>
+    where
+        K: std::hash::Hash + Eq + Clone,
+        V: Clone,
+    {
+        if let Some(known) =
+            self.cache.borrow_mut().remembered.as_mut().and_then(|r| map(r).get(key))
+        {
+            return Ok(known.clone());
+        }
+        let loaded = load.await?;
+        let mut cache = self.cache.borrow_mut();
+        cache.make_room();
+        match cache.remembered.as_mut() {
+            // A save that committed meanwhile has put the newer record: keep it.
+            Some(r) => Ok(map(r).entry(key.clone()).or_insert(loaded).clone()),
+            None => Ok(loaded),
+        }
+    }
+
     /// Keeps the device lists, sender keys, groups and outbox this store reads and writes in
     /// memory (a group send reads every member's list, the group, its sender key and the
     /// outbox for every message). Only for the store the engine writes through: another

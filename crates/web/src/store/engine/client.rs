@@ -16,21 +16,13 @@ impl ClientStore for IdbStore {
         &self,
         account: &AccountId,
     ) -> Result<Option<DeviceListRecord>, StoreError> {
-        if let Some(known) =
-            self.cache.borrow().remembered.as_ref().and_then(|r| r.device_lists.get(account))
-        {
-            return Ok(known.clone());
-        }
-        let loaded = self
-            .load("device list", DEVICE_LISTS, account_key(account), DeviceListRecord::from_bytes)
-            .await?;
-        let mut cache = self.cache.borrow_mut();
-        cache.make_room();
-        if let Some(r) = cache.remembered.as_mut() {
-            // A save that committed meanwhile has put the newer record: keep it.
-            return Ok(r.device_lists.entry(*account).or_insert(loaded).clone());
-        }
-        Ok(loaded)
+        let load = self.load(
+            "device list",
+            DEVICE_LISTS,
+            account_key(account),
+            DeviceListRecord::from_bytes,
+        );
+        self.remembered_or(|r| &mut r.device_lists, account, load).await
     }
 
     async fn load_message(&self, id: &MessageId) -> Result<Option<MessageRecord>, StoreError> {
@@ -59,25 +51,9 @@ impl ClientStore for IdbStore {
     }
 
     async fn load_group(&self, group_id: &[u8; 16]) -> Result<Option<GroupRecord>, StoreError> {
-        if let Some(known) =
-            self.cache.borrow().remembered.as_ref().and_then(|r| r.groups.get(group_id))
-        {
-            return Ok(known.clone());
-        }
-        let loaded = self
-            .load(
-                "group",
-                GROUPS,
-                JsValue::from_str(&hex::encode(group_id)),
-                GroupRecord::from_bytes,
-            )
-            .await?;
-        let mut cache = self.cache.borrow_mut();
-        cache.make_room();
-        if let Some(r) = cache.remembered.as_mut() {
-            return Ok(r.groups.entry(*group_id).or_insert(loaded).clone());
-        }
-        Ok(loaded)
+        let key = JsValue::from_str(&hex::encode(group_id));
+        let load = self.load("group", GROUPS, key, GroupRecord::from_bytes);
+        self.remembered_or(|r| &mut r.groups, group_id, load).await
     }
 
     async fn load_contact(&self, account: &AccountId) -> Result<Option<String>, StoreError> {
@@ -103,6 +79,7 @@ impl ClientStore for IdbStore {
         }
         Ok(entries)
     }
+
     async fn load_messages(
         &self,
         conversation: &Conversation,

@@ -110,20 +110,8 @@ impl SenderKeyStore for IdbStore {
         &self,
         name: &SenderKeyName,
     ) -> Result<Option<SenderKeyRecord>, StoreError> {
-        if let Some(known) =
-            self.cache.borrow().remembered.as_ref().and_then(|r| r.sender_keys.get(name))
-        {
-            return Ok(known.clone());
-        }
-        let loaded = self
-            .load("sender key", SENDER_KEYS, sender_key_key(name), SenderKeyRecord::from_bytes)
-            .await?;
-        let mut cache = self.cache.borrow_mut();
-        cache.make_room();
-        if let Some(r) = cache.remembered.as_mut() {
-            // A save that committed meanwhile has put the newer record: keep it.
-            return Ok(r.sender_keys.entry(name.clone()).or_insert(loaded).clone());
-        }
-        Ok(loaded)
+        let load =
+            self.load("sender key", SENDER_KEYS, sender_key_key(name), SenderKeyRecord::from_bytes);
+        self.remembered_or(|r| &mut r.sender_keys, name, load).await
     }
 }
