@@ -282,7 +282,7 @@ const codeText = async (page) => {
 };
 const answers = (page) => page.getByTestId('verify-result').getAttribute('data-answer', { timeout: 100 }).then(Number).catch(() => 0);
 
-test('a verified member starts over with new keys: the group\'s messages wait for Alice, then go', async () => {
+test('a verified member starts over with new keys: the group\'s messages wait for Alice, go without him, then to him', async () => {
   const dataDir = tempDir('data');
   const server = await startServer({ dataDir });
   const browsers = await Promise.all([launchBrowser(), launchBrowser(), launchBrowser()]);
@@ -347,12 +347,22 @@ test('a verified member starts over with new keys: the group\'s messages wait fo
     await a.getByTestId('security-digits').waitFor({ timeout: 20_000 });
     await a.getByTestId('close-security-code').click();
 
-    // She accepts: the message goes out, once.
+        // She sends it without Bob: Carol gets it (once); the notice stays, since the next
+    // message would wait again.
+    await a.getByTestId('send-without').click();
+    await until('Carol gets it', async () => (await bodies(c)).includes('is everyone still who they were?'), 30_000);
+    await until('sent', async () => (await a.getByTestId('message-state').last().getAttribute('data-state')) !== 'Waiting to send', 20_000);
+    assert.equal(await a.getByTestId('key-held-notice').count(), 1);
+    assert.equal((await bodies(c)).filter((t) => t === 'is everyone still who they were?').length, 1);
+
+    // The next one waits; she accepts: it goes out, once.
+    await send(a, 'welcome back bob');
+    await until('waits', async () => (await a.getByTestId('message-state').last().getAttribute('data-state')) === 'Waiting to send', 20_000);
     await a.getByTestId('accept-key-change').click();
     await a.getByTestId('key-held-notice').waitFor({ state: 'detached', timeout: 20_000 });
-    await until('Carol gets it', async () => (await bodies(c)).includes('is everyone still who they were?'), 30_000);
+    await until('Carol gets it', async () => (await bodies(c)).includes('welcome back bob'), 30_000);
     await new Promise((r) => setTimeout(r, 1000));
-    assert.equal((await bodies(c)).filter((t) => t === 'is everyone still who they were?').length, 1);
+    assert.equal((await bodies(c)).filter((t) => t === 'welcome back bob').length, 1);
     await until('sent', async () => (await a.getByTestId('message-state').last().getAttribute('data-state')) !== 'Waiting to send', 20_000);
   } finally {
     await Promise.all(browsers.map((x) => x.close()));

@@ -11,7 +11,7 @@ use support::{
     message_until, messages, relay_db,
 };
 use tandem_cli::{Device, now, system_rng};
-use tandem_core::client::{Conversation, Event, GroupEdit, Notice, RejectReason};
+use tandem_core::client::{ClientError, Conversation, Event, GroupEdit, Notice, RejectReason};
 use tandem_core::sender_keys::{DistributionId, create_sender_key_distribution_message};
 use tandem_core::store::{ProtocolStore, SenderKeyName, SenderKeyStore};
 use tandem_core::transport::RelayTransport;
@@ -425,5 +425,75 @@ async fn test_a_member_who_starts_over_gets_the_key_again_and_the_old_key_is_rep
     .await;
     assert_eq!(m.conversation, Conversation::Group(group));
     assert_ne!(sender_key_chain(&alice, group).await, first_key);
+    server.stop().await;
+}
+
+/// A group `creator` made with `members`, every one of whom accepted it (their invitation
+/// events drained).
+async fn joined_group(creator: &Device, title: &str, members: &mut [&mut Device]) -> [u8; 16] {
+    let mut accounts = Vec::new();
+    for d in members.iter() {
+        accounts.push(d.account_id().await);
+    }
+    let group = creator
+        .client
+        .create_group(creator.connection(), title, &accounts, now(), &mut system_rng())
+        .await
+        .unwrap();
+    for d in members.iter_mut() {
+        events(d, Duration::from_millis(300)).await;
+        d.client.accept_group(d.connection(), group, true, now(), &mut system_rng()).await.unwrap();
+    }
+    group
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn test_a_verified_members_new_key_holds_the_group_until_sent_without_them_or_accepted() {
+    let server = TestServer::start().await;
+    let alice = Device::register(&server.url, "alice").await.unwrap();
+    let mut bob = Device::register(&server.url, "bob").await.unwrap();
+    let carol = Device::register(&server.url, "carol").await.unwrap();
+    let (b, c) = (bob.account_id().await, carol.account_id().await);
+    let mut carol = carol;
+    let group = joined_group(&alice, "book club", &mut [&mut bob, &mut carol]).await;
+    alice.send_group_text(group, "before").await.unwrap();
+    expect_message(&mut bob, "before").await;
+    expect_message(&mut carol, "before").await;
+    alice.client.set_verified(c, true).await.unwrap();
+    // Nothing waits for Bob: there is nothing to send without him.
+    assert!(alice.client.send_without(group, b).await.is_err());
+
+    // Carol starts over (a new account key): Alice verified her, so the group's sends wait.
+    let mut carol = carol.reset_account().await.unwrap();
+    let held = alice.send_group_text(group, "held").await;
+    assert!(matches!(held, Err(ClientError::AccountKeyChanged(a)) if a == c), "{held:?}");
+    assert!(messages(&mut bob, Duration::from_millis(300)).await.is_empty(), "nothing went");
+    let chain_before = sender_key_chain(&alice, group).await;
+
+    // Alice sends it without Carol: Bob reads it, none of Carol's devices can; the key
+    // changed (her old identity held the old one), and the ticks count Bob alone.
+    assert_eq!(alice.client.send_without(group, c).await.unwrap(), 1);
+    let flushed =
+        alice.client.flush_outbox(alice.connection(), now(), &mut system_rng()).await.unwrap();
+    assert!(flushed.iter().all(|(_, r)| r.is_ok()), "{flushed:?}");
+    let got = expect_message(&mut bob, "held").await;
+    assert_ne!(sender_key_chain(&alice, group).await, chain_before);
+    let sent = message_until(&alice, &got.id, |r| r.is_delivered()).await;
+    assert_eq!(sent.audience, 1);
+    let seen = messages(&mut carol, Duration::from_millis(500)).await;
+    assert!(seen.iter().all(|m| m.body != "held"), "{seen:?}");
+
+    // The next message waits again, until Alice accepts Carol's new code: then both read it.
+    let next = alice.send_group_text(group, "next").await;
+    assert!(matches!(next, Err(ClientError::AccountKeyChanged(_))), "{next:?}");
+    alice.client.acknowledge_key_change(c).await.unwrap();
+    let flushed =
+        alice.client.flush_outbox(alice.connection(), now(), &mut system_rng()).await.unwrap();
+    assert!(flushed.iter().all(|(_, r)| r.is_ok()), "{flushed:?}");
+    expect_message(&mut bob, "next").await;
+    expect_message_tolerating(&mut carol, "next", |e| {
+        matches!(e, Event::Rejected { .. } | Event::Undecryptable { .. })
+    })
+    .await;
     server.stop().await;
 }

@@ -426,4 +426,10 @@ pub struct OutboxEntry {
     pub attempts: u32,
     /// For a reply: the message it answers.
     pub quote: Option<Quote>,
+    /// Group members this message goes without: the person chose to send it before
+    /// accepting their changed security code ([`Client::send_without`]); no device of
+    /// theirs gets the key it is encrypted with.
+    ///
+    /// [`Client::send_without`]: crate::client::Client::send_without
+    pub without: BTreeSet<AccountId>,
 }

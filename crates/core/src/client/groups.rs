@@ -697,6 +697,48 @@ impl<S: ClientStore> Client<S> {
         self.send_and_settle(transport, id, now, rng).await
     }
 
+    /// The person chose to send a group's waiting messages without `member`, whose changed
+    /// security code they have not accepted (a verified member's new key holds every send to
+    /// the group, see [`Client::device_list`]): each message of the group in the outbox goes
+    /// on the next flush to every other member, and no device of `member`'s gets the key it
+    /// is encrypted with (the key changes, so their old devices lose it too). Messages
+    /// queued later wait again. Returns how many messages were released.
+    pub async fn send_without(
+        &self,
+        group: [u8; 16],
+        member: AccountId,
+    ) -> Result<usize, ClientError> {
+        let record = self.store.load_group(&group).await?.ok_or_else(|| {
+            ClientError::InvalidInput("this device does not know that group".into())
+        })?;
+        if !record.state.state().is_member(&member) {
+            return Err(ClientError::InvalidInput("they are not a member of the group".into()));
+        }
+        let pending =
+            self.store.load_device_list(&member).await?.is_some_and(|l| l.pending_key.is_some());
+        if !pending {
+            return Err(ClientError::InvalidInput(
+                "no message waits for them: their security code did not change".into(),
+            ));
+        }
+        let account = self.lock().await;
+        let mut changes = ClientChanges::default();
+        for mut entry in self.store.load_outbox().await? {
+            if entry.conversation != Conversation::Group(group) || !entry.without.insert(member) {
+                continue;
+            }
+            // The ticks count the members it goes to.
+            if let Some(mut m) = self.store.load_message(&entry.id).await? {
+                m.audience = m.audience.saturating_sub(1).max(1);
+                changes.messages.insert(entry.id, m);
+            }
+            changes.outbox.insert(entry.id, entry);
+        }
+        let released = changes.outbox.len();
+        self.save(&account, changes).await?;
+        Ok(released)
+    }
+
     pub(crate) async fn send_group_entry<T: RelayTransport + ?Sized>(
         &self,
         transport: &T,
@@ -755,7 +797,17 @@ impl<S: ClientStore> Client<S> {
         // What the relay must hold too (see `SendGroupMessage::member_devices`).
         let mut member_devices = Vec::with_capacity(members.len() * DEVICE_SET_TAG_LEN);
         for m in &members {
-            let list = self.device_list(transport, *m, now, false).await?;
+            let list = match self.device_list(transport, *m, now, false).await {
+                Err(ClientError::AccountKeyChanged(_)) if entry.without.contains(m) => {
+                    // Sent without them: none of their devices is given the key. The relay
+                    // is told the devices it lists for them (it delivers the ciphertext,
+                    // which they cannot read).
+                    member_devices.extend(self.served_device_tag(transport, *m).await?);
+                    devices.insert(*m, Vec::new());
+                    continue;
+                }
+                other => other?,
+            };
             let theirs: Vec<_> =
                 list.devices.iter().filter(|d| (*m, d.device_id) != (me, my_device)).collect();
             member_devices.extend(device_set_tag(
@@ -877,6 +929,27 @@ impl<S: ClientStore> Client<S> {
             rejected: Vec::new(),
             attempts: 1,
         })
+    }
+
+    /// The relay's device-set tag for `account` from the devices it serves, unverified: only
+    /// for a member whose new account key the person has not accepted (see
+    /// [`Client::send_without`]), to whom nothing readable goes.
+    async fn served_device_tag<T: RelayTransport + ?Sized>(
+        &self,
+        transport: &T,
+        account: AccountId,
+    ) -> Result<[u8; DEVICE_SET_TAG_LEN], ClientError> {
+        let body = request::Body::GetDevices(crate::wire::relay::GetDevices {
+            account_id: account.0.to_vec(),
+            incoming: false,
+        });
+        let Some(response::Body::Devices(served)) = call(transport, body).await? else {
+            return Err(ClientError::UnexpectedResponse("devices"));
+        };
+        Ok(device_set_tag(
+            &account,
+            served.devices.iter().map(|d| (d.device_id, d.registration_id)),
+        ))
     }
 
     /// Encrypts one group message with this device's chain in memory, saving the chain

@@ -1,7 +1,7 @@
 //! Sending: the durable outbox, client fan-out to every verified device of the recipient and
 //! of this account, repair after a device mismatch, receipts.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rand_core::CryptoRng;
 use zeroize::Zeroize;
@@ -210,7 +210,14 @@ impl<S: ClientStore> Client<S> {
         );
         changes.outbox.insert(
             id,
-            OutboxEntry { id, conversation, body: text.to_owned(), attempts: 0, quote },
+            OutboxEntry {
+                id,
+                conversation,
+                body: text.to_owned(),
+                attempts: 0,
+                quote,
+                without: BTreeSet::new(),
+            },
         );
         self.save(&account, changes).await?;
         Ok(id)

@@ -236,6 +236,8 @@ struct OutboxProto {
     attempts: u32,
     #[prost(message, optional, tag = "5")]
     quote: Option<QuoteProto>,
+    #[prost(bytes = "vec", repeated, tag = "6")]
+    without: Vec<Vec<u8>>,
 }
 
 fn malformed(what: &'static str, reason: impl Into<String>) -> WireError {
@@ -628,6 +630,7 @@ impl OutboxEntry {
             body: self.body.clone(),
             attempts: self.attempts,
             quote: self.quote.as_ref().map(quote_to_proto),
+            without: self.without.iter().map(|a| a.0.to_vec()).collect(),
         }
         .encode_to_vec()
     }
@@ -642,6 +645,11 @@ impl OutboxEntry {
             body: p.body,
             attempts: p.attempts,
             quote: p.quote.map(|q| quote_from_proto(WHAT, q)).transpose()?,
+            without: p
+                .without
+                .iter()
+                .map(|a| account_id(WHAT, a))
+                .collect::<Result<BTreeSet<_>, _>>()?,
         })
     }
 }
@@ -793,6 +801,7 @@ mod tests {
             body: "x".into(),
             attempts: 2,
             quote: message.quote.clone(),
+            without: [AccountId([3; 16]), AccountId([4; 16])].into(),
         };
         assert_eq!(OutboxEntry::from_bytes(&entry.to_bytes()).unwrap(), entry);
         assert_eq!(MessageId::from_sort_key(&id.sort_key()).unwrap(), id);

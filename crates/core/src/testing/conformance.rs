@@ -194,6 +194,7 @@ where
         body: format!("out {t}"),
         attempts: 0,
         quote: None,
+        without: [AccountId([5; 16])].into(),
     };
     let mut changes = ClientChanges::default();
     for t in [30u64, 10, 20] {

@@ -496,7 +496,7 @@ pub(super) fn Conversation(
                     let trust = RwSignal::new(Some(record));
                     let name = senders.with_untracked(|s| s.get(&a).cloned()).unwrap_or_else(|| crate::device::short_name(a));
                     view! {
-                        <TrustNotices engine=engine peer=a name=name trust=trust on_review=Callback::new(move |()| code_for.set(Some(a)))/>
+                        <TrustNotices engine=engine peer=a name=name trust=trust group=group_id.unwrap_or_default() on_review=Callback::new(move |()| code_for.set(Some(a)))/>
                     }
                 }
             </For>

@@ -39,8 +39,23 @@ pub(crate) fn TrustNotices(
     trust: RwSignal<Option<DeviceListRecord>>,
     /// Opens the security code screen.
     on_review: Callback<()>,
+    /// In a group chat: the group (its waiting messages can go without `peer`).
+    #[prop(optional)]
+    group: Option<[u8; 16]>,
 ) -> impl IntoView {
     let error = RwSignal::new(String::new());
+    let send_without = move |_| {
+        let Some(g) = group else { return };
+        let e = engine.get_value();
+        spawn_local(async move {
+            let command =
+                crate::device::Command::SendWithout { group: g.to_vec(), member: peer.0.to_vec() };
+            match e.run(command).await {
+                Ok(_) => error.set(String::new()),
+                Err(err) => error.set(err.message),
+            }
+        });
+    };
     let acknowledge = move |_| {
         let e = engine.get_value();
         spawn_local(async move {
@@ -62,11 +77,18 @@ pub(crate) fn TrustNotices(
         <Show when=held>
             <div class="notice notice-warning" role="alert" data-testid="key-held-notice">
                 <p>
-                    <strong>{format!("{n1}'s security code changed.")}</strong>
-                    {format!(" You had verified {n1}, so your messages wait here until you accept the new code. {n1} may have set up Tandem again, or someone may be pretending to be them: ask them another way if you can.")}
+                                        <strong>{format!("{n1}'s security code changed.")}</strong>
+                    {if group.is_some() {
+                        format!(" You had verified {n1}, so your messages to this group wait until you accept the new code or send them without {n1}. {n1} may have set up Tandem again, or someone may be pretending to be them: ask them another way if you can.")
+                    } else {
+                        format!(" You had verified {n1}, so your messages wait here until you accept the new code. {n1} may have set up Tandem again, or someone may be pretending to be them: ask them another way if you can.")
+                    }}
                 </p>
                 <div class="actions">
                     <button class="button button-small" on:click=move |_| on_review.run(())>"View code"</button>
+                    {group.map(|_| view! {
+                        <button class="button button-small" data-testid="send-without" on:click=send_without>{format!("Send without {n1}")}</button>
+                    })}
                     <button class="button button-small button-primary" data-testid="accept-key-change" on:click=acknowledge>"Accept and send"</button>
                 </div>
             </div>

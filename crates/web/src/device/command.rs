@@ -177,6 +177,14 @@ pub enum Command {
         /// A new title.
         title: Option<String>,
     },
+    /// Send a group's waiting messages without a member whose changed security code the
+    /// person has not accepted.
+    SendWithout {
+        /// The group id (16 bytes).
+        group: Vec<u8>,
+        /// The member's account id.
+        member: Vec<u8>,
+    },
     /// Leave a group.
     LeaveGroup {
         /// The group id (16 bytes).
@@ -192,6 +200,7 @@ impl Command {
             Self::QueueTexts { .. }
                 | Self::SetVerified { .. }
                 | Self::AcknowledgeKeyChange { .. }
+                | Self::SendWithout { .. }
                 | Self::MarkGroupRead { .. }
         )
     }

@@ -484,6 +484,13 @@ impl Engine {
                 self.notify(Notice::Changed);
                 Ok(Outcome::Done)
             }
+            Command::SendWithout { group, member } => {
+                let (group, member) = (device::group(&group)?, device::account(&member)?);
+                self.client.send_without(group, member).await?;
+                self.notify(Notice::Changed);
+                self.flush().await;
+                Ok(Outcome::Done)
+            }
             Command::LeaveGroup { group } => {
                 let group = device::group(&group)?;
                 self.client.leave_group(&self.relay, group, now(), &mut system_rng()).await?;
