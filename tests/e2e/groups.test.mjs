@@ -109,7 +109,11 @@ test('a group made in the browser: invitations, two devices, info screen edits, 
       await until('Bob heard', async () => (await bodies(p)).includes('hi all, from the laptop'), 30_000);
     }
     for (const p of [a, c]) assert.ok((await senders(p)).includes('bob'));
-    // A mention: it stands out for everyone, and marks the message for the person named.
+        // A mention: it stands out for everyone, and marks the message for the person named.
+        // Bob looks at his devices on his primary and at the chat list on his (narrow)
+    // companion: the group's row says he was mentioned.
+    await b1.getByTestId('open-devices').click();
+    await b2.getByRole('button', { name: 'Back to chats' }).click();
     await send(c, 'see you there @alice and @bob.');
     await until('Alice heard', async () => (await bodies(a)).includes('see you there @alice and @bob.'), 30_000);
     const mentioned = a.locator('[data-testid=message].mentioned');
@@ -117,8 +121,21 @@ test('a group made in the browser: invitations, two devices, info screen edits, 
     assert.deepEqual(await mentioned.getByTestId('mention').allTextContents(), ['@alice', '@bob']);
     assert.equal(await a.locator('.mention-me').textContent(), '@alice');
     await screenshot(a, 'group-mention');
+        const climbing = (p) => p.getByTestId('chat-row').filter({ hasText: 'Climbing' });
+    for (const p of bobs) {
+      await until('the row says @', async () => (await climbing(p).getByTestId('chat-mention').count()) === 1, 30_000);
+      assert.match(await climbing(p).getAttribute('aria-label'), /Climbing, 1 unread, mentions you/);
+    }
+    assert.equal(await climbing(a).getByTestId('chat-mention').count(), 0, 'read while open');
+    await screenshot(b2, 'group-mention-row');
+    // He opens it on his primary: read there, the "@" goes on both.
+    await openRow(b1, 'Climbing');
     await until('Bob heard', async () => (await bodies(b1)).includes('see you there @alice and @bob.'), 30_000);
     assert.equal(await b1.locator('.mention-me').textContent(), '@bob');
+    for (const p of bobs) {
+      await until('the @ went', async () => (await climbing(p).getByTestId('chat-mention').count()) === 0, 30_000);
+    }
+    await openRow(b2, 'Climbing');
         // Open, the group reads as read: no unread count on its row.
     await until('read while open', async () => (await c.getByTestId('chat-row').getByTestId('unread').count()) === 0);
     await screenshot(c, 'group-chat');

@@ -246,6 +246,58 @@ async fn test_unread_counts_follow_lookups_saves_and_reopens() {
     store.close();
 }
 
+/// Unread messages that mention this account's handle are counted apart (the chat list's
+/// "@"), follow reads like the unread count, and are found again after a reopen.
+#[wasm_bindgen_test]
+async fn test_unread_mentions_of_this_account_are_counted_in_the_summary() {
+    use tandem_core::client::{AccountRecord, MessageRecord};
+    use tandem_core::store::{ClientChanges, ClientStore};
+    use tandem_core::{AccountId, DeviceId, Timestamp};
+    let tag: String =
+        tandem_web::rng::random_bytes::<6>().iter().map(|b| format!("{b:02x}")).collect();
+    let name = format!("tandem-mentions-{tag}");
+    let identity = IdentityKeyPair::generate(&mut tandem_web::rng::system_rng());
+    let me = AccountRecord::new(
+        AccountId([1; 16]),
+        DeviceId::PRIMARY,
+        "dana",
+        *identity.identity_key(),
+        Timestamp::from_millis(1),
+    );
+    let store = IdbStore::create(&name, identity, 3).await.unwrap();
+    let peer = AccountId([5; 16]);
+    let save = |m: MessageRecord, account: Option<AccountRecord>| {
+        let mut c = ClientChanges { account, ..ClientChanges::default() };
+        c.messages.insert(m.id, m);
+        c
+    };
+    async fn counts(s: &IdbStore) -> (u32, u32) {
+        let c = &s.conversations().await.unwrap()[0];
+        (c.unread, c.mentions)
+    }
+    let plain = common::incoming(peer, 10, "lunch?");
+    store.save_client_changes(save(plain, Some(me))).await.unwrap();
+    assert_eq!(counts(&store).await, (1, 0));
+    // "@dana" mentions her; "dana@example.com" and "@danagram" do not.
+    let mention = common::incoming(peer, 20, "@dana are you in?");
+    store.save_client_changes(save(mention.clone(), None)).await.unwrap();
+    for (t, body) in [(30, "mail dana@example.com"), (40, "@danagram")] {
+        store.save_client_changes(save(common::incoming(peer, t, body), None)).await.unwrap();
+    }
+    assert_eq!(counts(&store).await, (4, 1));
+    store.close();
+    // After a reopen (the handle read with the account) a read mention counts down once.
+    let store = IdbStore::open(&name).await.unwrap().unwrap();
+    assert!(store.load_account().await.unwrap().is_some());
+    let mut read = mention;
+    read.read_by.insert(AccountId([1; 16]));
+    store.save_client_changes(save(read.clone(), None)).await.unwrap();
+    assert_eq!(counts(&store).await, (3, 0));
+    store.save_client_changes(save(read, None)).await.unwrap();
+    assert_eq!(counts(&store).await, (3, 0));
+    store.close();
+}
+
 /// The engine's store keeps device lists, sender keys, groups and the outbox in memory:
 /// the whole suite again with it on.
 async fn make_remembering_store(identity: IdentityKeyPair, registration_id: u32) -> IdbStore {

@@ -4,7 +4,8 @@
 //! encoding and merging, so every store (and the fuzzer) runs the same code on the same
 //! bytes; the browser store seals these values at rest.
 //!
-//! Encoding: protobuf `StoredSummary { bytes m = 1 (the message record); uint32 u = 2 }`,
+//! Encoding: protobuf `StoredSummary { bytes m = 1 (the message record); uint32 u = 2;
+//! uint32 n = 3 (unread messages that mention this account) }`,
 //! `RecentEntry { bytes k = 1 (conversation key); uint64 t = 2 (newest message time);
 //! optional string a = 3 (a direct chat's peer); optional string n = 4 (its handle);
 //! StoredSummary s = 5 }`, `StoredRecent { repeated RecentEntry entries = 1 }` newest first.
@@ -33,6 +34,9 @@ pub struct StoredSummary {
     /// Unread incoming messages.
     #[prost(uint32, tag = "2")]
     pub u: u32,
+    /// Unread incoming messages that mention this account.
+    #[prost(uint32, tag = "3")]
+    pub n: u32,
 }
 
 /// One chat of the start snapshot.
@@ -152,19 +156,20 @@ pub struct ConversationSummary {
     pub last: MessageRecord,
     /// Incoming messages not read on any of this account's devices.
     pub unread: u32,
+    /// Those of them that mention this account (never more than `unread`).
+    pub mentions: u32,
 }
 
 impl ConversationSummary {
     /// The summary a stored value holds.
     pub fn from_summary(s: &StoredSummary) -> Result<Self, StoreError> {
-        let (last, unread) = s.read()?;
-        Ok(Self { conversation: last.conversation, last, unread })
+        s.read()
     }
 }
 
 /// The stored summary of a conversation whose newest message is `last`.
-pub fn summary_value(last: &MessageRecord, unread: u32) -> StoredSummary {
-    StoredSummary { m: last.to_bytes(), u: unread }
+pub fn summary_value(last: &MessageRecord, unread: u32, mentions: u32) -> StoredSummary {
+    StoredSummary { m: last.to_bytes(), u: unread, n: mentions.min(unread) }
 }
 
 impl StoredSummary {
@@ -173,9 +178,14 @@ impl StoredSummary {
         decode("conversation", bytes)
     }
 
-    /// The newest message and the unread count.
-    pub fn read(&self) -> Result<(MessageRecord, u32), StoreError> {
+    /// The newest message and the unread counts.
+    pub fn read(&self) -> Result<ConversationSummary, StoreError> {
         let last = MessageRecord::from_bytes(&self.m).map_err(|e| corrupt("conversation", e))?;
-        Ok((last, self.u))
+        Ok(ConversationSummary {
+            conversation: last.conversation,
+            last,
+            unread: self.u,
+            mentions: self.n.min(self.u),
+        })
     }
 }

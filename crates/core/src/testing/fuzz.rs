@@ -72,7 +72,7 @@ fn read_model_seeds() -> Vec<Vec<u8>> {
                 let m = message(peer, at, group);
                 Fresh::new(
                     vec![peer; 17],
-                    summary_value(&m, u32::from(peer)),
+                    summary_value(&m, u32::from(peer), u32::from(peer) / 2),
                     &m,
                     name.map(str::to_owned),
                 )
@@ -92,7 +92,9 @@ fn read_model_seeds() -> Vec<Vec<u8>> {
 pub fn read_model(data: &[u8]) {
     use crate::store::read_model::{Fresh, RECENT_LEN, StoredRecent, StoredSummary, merge_recent};
     if let Ok(s) = StoredSummary::parse(data) {
-        let _ = s.read();
+        if let Ok(read) = s.read() {
+            assert!(read.mentions <= read.unread);
+        }
         assert_eq!(StoredSummary::parse(&prost::Message::encode_to_vec(&s)).unwrap(), s);
     }
     if let Ok(r) = StoredRecent::parse(data) {
@@ -102,7 +104,7 @@ pub fn read_model(data: &[u8]) {
             .iter()
             .filter_map(|e| {
                 let s = e.s.clone()?;
-                let (last, _) = s.read().ok()?;
+                let last = s.read().ok()?.last;
                 Some(Fresh::new(e.k.clone(), s, &last, e.n.clone()))
             })
             .collect();

@@ -47,6 +47,8 @@ pub(crate) struct ChatRow {
     preview: String,
     time: String,
     unread: u32,
+    /// Unread messages that mention this account.
+    mentions: u32,
 }
 
 /// Most chat rows in the document until the person asks for more.
@@ -84,6 +86,7 @@ pub(crate) fn chat_rows(
                 preview,
                 time: short_time(s.last.shown_time()),
                 unread: s.unread,
+                mentions: s.mentions,
             }
         })
         .collect()
@@ -462,7 +465,7 @@ pub(crate) fn ChatList(
             <ul class="chats" data-testid="chat-list">
                 <For
                     each=move || chats.with(|c| c.iter().take(shown.get()).cloned().collect::<Vec<_>>())
-                    key=|r| (key_of(&r.conversation), r.preview.clone(), r.unread, r.time.clone())
+                    key=|r| (key_of(&r.conversation), r.preview.clone(), r.unread, r.mentions, r.time.clone())
                     let:row
                 >
                     {
@@ -471,10 +474,10 @@ pub(crate) fn ChatList(
                         let is_selected = move || {
                             selected.with(|s| s.as_ref().is_some_and(|(c, _)| *c == conversation))
                         };
-                        let label = if row.unread > 0 {
-                            format!("{}, {} unread", row.name, row.unread)
-                        } else {
-                            row.name.clone()
+                                                let label = match (row.unread, row.mentions) {
+                            (0, _) => row.name.clone(),
+                            (n, 0) => format!("{}, {n} unread", row.name),
+                            (n, _) => format!("{}, {n} unread, mentions you", row.name),
                         };
                         view! {
                             <li>
@@ -500,6 +503,9 @@ pub(crate) fn ChatList(
                                         </span>
                                         <span class="chat-bottom">
                                             <span class="chat-preview muted">{row.preview.clone()}</span>
+                                                                                        <Show when=move || { row.mentions > 0 }>
+                                                <span class="mention-badge" data-testid="chat-mention" title="Mentions you" aria-hidden="true">"@"</span>
+                                            </Show>
                                             <Show when=move || { row.unread > 0 }>
                                                 <span class="unread" data-testid="unread">{row.unread}</span>
                                             </Show>

@@ -649,13 +649,8 @@ impl IdbStore {
         let summaries =
             opened.iter().map(|b| StoredSummary::parse(b)).collect::<Result<Vec<_>, _>>()?;
         // Read only: the chat list's read model has one writer, `save_changes`.
-        let mut out = summaries
-            .iter()
-            .map(|s| {
-                let (last, unread) = s.read()?;
-                Ok(ConversationSummary { conversation: last.conversation, last, unread })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        let mut out =
+            summaries.iter().map(StoredSummary::read).collect::<Result<Vec<_>, StoreError>>()?;
         out.sort_by_key(|s| std::cmp::Reverse(s.last.id.timestamp));
         Ok(out)
     }

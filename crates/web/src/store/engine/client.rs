@@ -9,7 +9,14 @@ impl ClientStore for IdbStore {
     }
 
     async fn load_account(&self) -> Result<Option<AccountRecord>, StoreError> {
-        self.load("account", LOCAL, JsValue::from_str(ACCOUNT_KEY), AccountRecord::from_bytes).await
+        let account = self
+            .load("account", LOCAL, JsValue::from_str(ACCOUNT_KEY), AccountRecord::from_bytes)
+            .await?;
+        if let Some(a) = &account {
+            // Mentions of it count in the chat list.
+            self.model.borrow_mut().handle = Some(a.handle.clone());
+        }
+        Ok(account)
     }
 
     async fn load_device_list(
@@ -45,7 +52,8 @@ impl ClientStore for IdbStore {
             if model.messages.len() >= CACHE_LIMIT {
                 model.messages.clear();
             }
-            model.messages.insert(*id, m.as_ref().map(is_unread));
+            let handle = model.handle.clone();
+            model.messages.insert(*id, m.as_ref().map(|m| counted(m, handle.as_deref())));
         }
         Ok(m)
     }

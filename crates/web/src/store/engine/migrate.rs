@@ -62,7 +62,7 @@ impl IdbStore {
                         .and_then(|u| u.as_f64())
                         .unwrap_or(0.0)
                         .max(0.0) as u32;
-                    let summary = StoredSummary { m, u };
+                    let summary = StoredSummary { m, u, n: 0 };
                     summaries.push((value_bytes("conversation key", k)?, summary.clone()));
                     prost::Message::encode_to_vec(&summary)
                 } else if let Some(text) = v.as_string() {
@@ -82,7 +82,7 @@ impl IdbStore {
         let fresh = summaries
             .into_iter()
             .filter_map(|(k, summary)| {
-                let (last, _) = summary.read().ok()?;
+                let last = summary.read().ok()?.last;
                 let name = match last.conversation {
                     Conversation::Direct(peer) => names.get(&peer).cloned(),
                     Conversation::Group(_) => None,

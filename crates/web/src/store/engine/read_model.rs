@@ -16,6 +16,19 @@ pub(super) use tandem_core::store::read_model::{
     Fresh, StoredRecent, StoredSummary, merge_recent, summary_value,
 };
 
-pub(super) fn is_unread(m: &MessageRecord) -> bool {
-    m.is_unread()
+/// How a stored message counts in its chat's summary.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Counted {
+    /// Unread.
+    pub(super) unread: bool,
+    /// Unread and mentioning this account's `handle`.
+    pub(super) mention: bool,
+}
+
+/// How `m` counts for the account whose handle is `handle` (mentions uncounted while the
+/// handle is not known yet).
+pub(super) fn counted(m: &MessageRecord, handle: Option<&str>) -> Counted {
+    let unread = m.is_unread();
+    let mention = unread && handle.is_some_and(|h| crate::text::mentions(&m.body, h));
+    Counted { unread, mention }
 }

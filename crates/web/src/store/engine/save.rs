@@ -169,6 +169,7 @@ impl IdbStore {
             sealing.put(SENDER_KEYS, sender_key_key(n), r.to_bytes().to_vec());
         }
         if let Some(account) = &account {
+            self.model.borrow_mut().handle = Some(account.handle.clone());
             sealing.put(LOCAL, JsValue::from_str(ACCOUNT_KEY), account.to_bytes().to_vec());
         }
         for (a, l) in &device_lists {
@@ -372,25 +373,28 @@ impl IdbStore {
         let mut fresh: Vec<Fresh> = Vec::new();
         let mut writes = ModelWrites::default();
         for (key_bytes, list) in &touched {
-            let (mut last, mut unread) = match model.summaries.get(key_bytes) {
+            let (mut last, mut unread, mut mentions) = match model.summaries.get(key_bytes) {
                 Some(s) => {
-                    let (m, u) = s.read()?;
+                    let s = s.read()?;
                     // A removed newest message (stamped afresh) gives way to the rest.
-                    let gone = removed_messages.contains(&m.id);
-                    ((!gone).then_some(m), i64::from(u))
+                    let gone = removed_messages.contains(&s.last.id);
+                    ((!gone).then_some(s.last), i64::from(s.unread), i64::from(s.mentions))
                 }
-                None => (None, 0),
+                None => (None, 0, 0),
             };
             for m in list {
-                let was_unread = model.messages.get(&m.id).copied().flatten().unwrap_or(false);
-                unread += i64::from(is_unread(m)) - i64::from(was_unread);
+                let was = model.messages.get(&m.id).copied().flatten().unwrap_or_default();
+                let now = counted(m, model.handle.as_deref());
+                unread += i64::from(now.unread) - i64::from(was.unread);
+                mentions += i64::from(now.mention) - i64::from(was.mention);
                 if last.as_ref().is_none_or(|l| l.id.sort_key() <= m.id.sort_key()) {
                     last = Some((*m).clone());
                 }
             }
             if let Some(last) = &last {
                 let unread = u32::try_from(unread.max(0)).unwrap_or(u32::MAX);
-                let summary = summary_value(last, unread);
+                let mentions = u32::try_from(mentions.max(0)).unwrap_or(u32::MAX);
+                let summary = summary_value(last, unread, mentions);
                 let name = match last.conversation {
                     Conversation::Direct(peer) => contacts
                         .get(&peer)
@@ -577,7 +581,8 @@ impl IdbStore {
             model.names.insert(*p, String::from_utf8(n.to_vec()).ok());
         }
         for (id, m) in old_ids.iter().zip(olds) {
-            model.messages.insert(*id, Some(is_unread(&m)));
+            let c = counted(&m, model.handle.as_deref());
+            model.messages.insert(*id, Some(c));
         }
         for id in absent {
             model.messages.insert(id, None);
@@ -609,8 +614,10 @@ pub(super) struct ModelCache {
     pub(super) names: HashMap<AccountId, Option<String>>,
     /// The recent list once read (`Some(None)`: none stored).
     pub(super) recent: Option<Option<StoredRecent>>,
-    /// Whether a message is stored and unread (`None`: not stored), as last read or written.
-    pub(super) messages: HashMap<MessageId, Option<bool>>,
+    /// How a message counts in its summary (`None`: not stored), as last read or written.
+    pub(super) messages: HashMap<MessageId, Option<Counted>>,
+    /// This account's handle (mentions of it count), once the account was read or saved.
+    pub(super) handle: Option<String>,
     /// Batches committed; a read that saw a commit start meanwhile is not remembered.
     pub(super) commits: u64,
 }
@@ -640,7 +647,8 @@ impl ModelCache {
             self.messages.insert(*id, None);
         }
         for (id, m) in messages {
-            self.messages.insert(*id, Some(is_unread(m)));
+            let c = counted(m, self.handle.as_deref());
+            self.messages.insert(*id, Some(c));
         }
     }
 }
