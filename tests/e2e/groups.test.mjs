@@ -434,7 +434,11 @@ test('a 301-member group: adding 300 people shows progress, the member list stay
     await until('the end drawn', async () => (await rows.last().getAttribute('aria-posinset')) === '301');
     assert.ok((await rows.count()) < 40);
     assert.notEqual(await a.getByTestId('member-name').first().textContent(), 'You');
-    await until('names learned', async () => (await a.getByTestId('member-name').allTextContents()).every((n) => n.startsWith('big_m')), 30_000);
+        await until('names learned', async () => (await a.getByTestId('member-name').allTextContents()).every((n) => n.startsWith('big_m')), 30_000);
+    // Members are listed by name (the people Alice added by name are known to her).
+    const shown = await a.getByTestId('member-name').allTextContents();
+    assert.deepEqual(shown, [...shown].sort(), 'alphabetical');
+    assert.equal(shown.at(-1), 'big_m99');
     await screenshot(a, 'group-large-members');
     await a.getByTestId('close-group-info').click();
     await send(a, 'hello, all 300 of you');

@@ -28,11 +28,19 @@ pub fn typed_handles(text: &str) -> Vec<String> {
 }
 
 /// The members in the order the screen lists them: this account first, then the admins,
-/// then everyone else, each part in the state's order.
-pub fn member_order(state: &GroupState, me: AccountId) -> Vec<GroupMember> {
-    let rank = |m: &GroupMember| (m.account_id != me, !m.admin);
+/// then everyone else; in each part those with a known name (`names`) alphabetically, then
+/// the rest in the state's order.
+pub fn member_order(
+    state: &GroupState,
+    me: AccountId,
+    names: &std::collections::HashMap<AccountId, String>,
+) -> Vec<GroupMember> {
     let mut list = state.members.clone();
-    list.sort_by_key(rank);
+    // A stable sort: the unnamed keep the state's order.
+    list.sort_by_cached_key(|m| {
+        let name = names.get(&m.account_id).map(|n| n.to_lowercase());
+        (m.account_id != me, !m.admin, name.is_none(), name)
+    });
     list
 }
 
@@ -96,6 +104,7 @@ pub fn reached(message: &MessageRecord, members: &[AccountId], me: AccountId) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
     use tandem_core::client::{Conversation, MessageId, OutgoingState};
 
     #[test]
@@ -158,9 +167,23 @@ mod tests {
             signer_device: tandem_core::DeviceId::PRIMARY,
             timestamp: 0,
         };
+        let order = |names: &HashMap<AccountId, String>| -> Vec<u8> {
+            member_order(&state, account(3), names).iter().map(|m| m.account_id.0[0]).collect()
+        };
+        assert_eq!(order(&HashMap::new()), [3, 2, 4, 1]);
+        // Named members alphabetically (any case) within their part, the unnamed after.
+        let mut names = HashMap::from([(account(4), "Ana".to_owned()), (account(2), "ben".into())]);
+        assert_eq!(order(&names), [3, 4, 2, 1]);
+        names.insert(account(3), "zed".into());
+        assert_eq!(order(&names), [3, 4, 2, 1], "this account stays first");
+        let state = GroupState {
+            members: (5..9).map(|n| member(n, false)).chain([member(3, false)]).collect(),
+            ..state.clone()
+        };
+        let names = HashMap::from([(account(8), "carl".to_owned()), (account(6), "Bea".into())]);
         let order: Vec<u8> =
-            member_order(&state, account(3)).iter().map(|m| m.account_id.0[0]).collect();
-        assert_eq!(order, [3, 2, 4, 1]);
+            member_order(&state, account(3), &names).iter().map(|m| m.account_id.0[0]).collect();
+        assert_eq!(order, [3, 6, 8, 5, 7]);
     }
 
     #[test]

@@ -53,8 +53,24 @@ pub(crate) fn GroupInfo(
     let me = engine.with_value(|e| e.account_id());
     let is_admin =
         move || record.with(|r| r.as_ref().is_some_and(|r| r.state.state().is_admin(&me)));
+    // The names known when the screen opened or the members last changed order the list
+    // (names learned while scrolling do not move rows under the person's eyes).
+    let known = RwSignal::new(HashMap::<AccountId, String>::new());
+    Effect::new(move |_| {
+        record.track();
+        let e = engine.get_value();
+        spawn_local(async move {
+            if let Ok(contacts) = e.store().contacts().await {
+                known.set(contacts);
+            }
+        });
+    });
     let members = Memo::new(move |_| {
-        record.with(|r| r.as_ref().map(|r| member_order(r.state.state(), me)).unwrap_or_default())
+        known.with(|k| {
+            record.with(|r| {
+                r.as_ref().map(|r| member_order(r.state.state(), me, k)).unwrap_or_default()
+            })
+        })
     });
     let busy = RwSignal::new(false);
     let status = RwSignal::new(String::new());
