@@ -100,8 +100,14 @@ async fn round<S: ClientStore>(
         client.send_queued(relay, id, now(), &mut rng).await.expect("steady");
         steady.push(ms() - t);
     }
-    // The last one's sent mark (each earlier one's went with the next message's queueing).
+        // The last one's sent mark (each earlier one's went with the next message's queueing).
     client.settle().await.expect("settle");
+    // The part of a send that reads every member's cached device list.
+    let t = ms();
+    for id in ids {
+        client.device_list(relay, *id, now(), false).await.expect("a cached list");
+    }
+    console_log!("GROUP_BENCH the members' {} cached device lists: {:.2} ms", ids.len(), ms() - t);
     console_log!(
         "GROUP_BENCH steady, of which queueing (the outbox write): {:.1} of {:.1} ms",
         median(queued),
