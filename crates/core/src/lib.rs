@@ -32,6 +32,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod auth;
+pub mod blob;
 pub mod calls;
 pub mod client;
 pub mod devices;

@@ -21,6 +21,7 @@ const TARGETS: &[Target] = &[
     ("group_decrypt_schedule", fuzz::group_decrypt_schedule, 4),
     ("read_model", fuzz::read_model, 2),
     ("call_frames", fuzz::call_frames, 3),
+    ("blob_open", fuzz::blob_open, 2),
 ];
 
 fn corpus_dir(target: &str) -> String {
@@ -121,4 +122,9 @@ fn test_replay_read_model_corpus() {
 #[test]
 fn test_replay_call_frames_corpus() {
     check("call_frames");
+}
+
+#[test]
+fn test_replay_blob_open_corpus() {
+    check("blob_open");
 }

@@ -100,7 +100,7 @@ async fn round<S: ClientStore>(
         client.send_queued(relay, id, now(), &mut rng).await.expect("steady");
         steady.push(ms() - t);
     }
-        // The last one's sent mark (each earlier one's went with the next message's queueing).
+    // The last one's sent mark (each earlier one's went with the next message's queueing).
     client.settle().await.expect("settle");
     // The part of a send that reads every member's cached device list.
     let t = ms();

@@ -32,6 +32,12 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
     if target == "read_model" {
         out.extend(read_model_seeds());
     }
+    if target == "blob_open" {
+        let key = crate::blob::BlobKey::from_bytes(&[7; 32]).expect("32 bytes");
+        for plain in [&b"a photo"[..], &[5u8; crate::blob::CHUNK_LEN + 9][..]] {
+            out.push(crate::blob::seal(&key, plain).expect("seals").0);
+        }
+    }
     if target == "parse_messages" {
         out.push(b"123E4567-e89b-42d3-A456-426614174000".to_vec());
     }
@@ -475,4 +481,30 @@ pub fn call_frames(data: &[u8]) {
         let _ = book.tick(now);
     }
     assert!(book.current().is_none(), "only a local action makes this device take part");
+}
+
+/// Blobs on arbitrary bytes: opened as a whole or as a stream under a fixed key, no panic;
+/// what opens is exactly what sealing its plaintext gives (the format has one encoding);
+/// sealed, any bytes open to themselves.
+pub fn blob_open(data: &[u8]) {
+    use crate::blob::{BlobDigest, BlobKey, Opener, SEALED_CHUNK_LEN, open, seal};
+    use sha2::Digest as _;
+    let key = BlobKey::from_bytes(&[7; 32]).expect("32 bytes");
+    let digest = BlobDigest(sha2::Sha256::digest(data).into());
+    if let Ok(plain) = open(&key, &digest, data) {
+        assert_eq!(seal(&key, &plain).expect("seals"), (data.to_vec(), digest));
+    }
+    // As a stream, cut where the first byte says (the reader must cope with any cut).
+    let cut = usize::from(data.first().copied().unwrap_or(0)).max(1) * 300;
+    let mut opener = Opener::new(&key, digest);
+    let mut rest = data;
+    while !rest.is_empty() {
+        let (chunk, tail) = rest.split_at(rest.len().min(cut.min(SEALED_CHUNK_LEN)));
+        if opener.open_chunk(chunk, tail.is_empty()).is_err() {
+            break;
+        }
+        rest = tail;
+    }
+    let (sealed, d) = seal(&key, data).expect("seals");
+    assert_eq!(open(&key, &d, &sealed).expect("opens"), data);
 }
