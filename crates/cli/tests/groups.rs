@@ -357,14 +357,7 @@ async fn test_a_members_new_or_removed_device_is_known_before_the_next_group_mes
     let alice = Device::register(&server.url, "alice").await.unwrap();
     let mut bob = Device::register(&server.url, "bob").await.unwrap();
     let mut bob2 = Device::link(&bob, "bob laptop").await.unwrap();
-    let b = bob.account_id().await;
-    let group = alice
-        .client
-        .create_group(alice.connection(), "family", &[b], now(), &mut system_rng())
-        .await
-        .unwrap();
-    events(&mut bob, Duration::from_millis(300)).await;
-    bob.client.accept_group(bob.connection(), group, true, now(), &mut system_rng()).await.unwrap();
+    let group = joined_group(&alice, "family", &mut [&mut bob]).await;
     alice.send_group_text(group, "one").await.unwrap();
     expect_message(&mut bob2, "one").await;
     let first_key = sender_key_chain(&alice, group).await;
@@ -402,14 +395,7 @@ async fn test_a_member_who_starts_over_gets_the_key_again_and_the_old_key_is_rep
     let server = TestServer::start().await;
     let alice = Device::register(&server.url, "alice").await.unwrap();
     let mut bob = Device::register(&server.url, "bob").await.unwrap();
-    let b = bob.account_id().await;
-    let group = alice
-        .client
-        .create_group(alice.connection(), "family", &[b], now(), &mut system_rng())
-        .await
-        .unwrap();
-    events(&mut bob, Duration::from_millis(300)).await;
-    bob.client.accept_group(bob.connection(), group, true, now(), &mut system_rng()).await.unwrap();
+    let group = joined_group(&alice, "family", &mut [&mut bob]).await;
     alice.send_group_text(group, "before").await.unwrap();
     expect_message(&mut bob, "before").await;
     let first_key = sender_key_chain(&alice, group).await;
