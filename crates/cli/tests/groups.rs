@@ -438,9 +438,8 @@ async fn test_a_verified_members_new_key_holds_the_group_until_sent_without_them
     let server = TestServer::start().await;
     let alice = Device::register(&server.url, "alice").await.unwrap();
     let mut bob = Device::register(&server.url, "bob").await.unwrap();
-    let carol = Device::register(&server.url, "carol").await.unwrap();
+    let mut carol = Device::register(&server.url, "carol").await.unwrap();
     let (b, c) = (bob.account_id().await, carol.account_id().await);
-    let mut carol = carol;
     let group = joined_group(&alice, "book club", &mut [&mut bob, &mut carol]).await;
     alice.send_group_text(group, "before").await.unwrap();
     expect_message(&mut bob, "before").await;

@@ -19,9 +19,7 @@ wasm_bindgen_test_configure!(run_in_browser);
 mod common;
 
 fn unique_name(tag: &str) -> String {
-    let t: String =
-        tandem_web::rng::random_bytes::<6>().iter().map(|b| format!("{b:02x}")).collect();
-    format!("tandem-at-rest-{tag}-{t}")
+    common::fresh_db_name(&format!("at-rest-{tag}"))
 }
 
 fn message(peer: u8, timestamp: u64, body: &str) -> MessageRecord {

@@ -11,9 +11,7 @@ wasm_bindgen_test_configure!(run_in_browser);
 mod common;
 
 async fn make_idb_store(identity: IdentityKeyPair, registration_id: u32) -> IdbStore {
-    let tag: String =
-        tandem_web::rng::random_bytes::<6>().iter().map(|b| format!("{b:02x}")).collect();
-    IdbStore::create(&format!("tandem-conformance-{tag}"), identity, registration_id)
+    IdbStore::create(&common::fresh_db_name("conformance"), identity, registration_id)
         .await
         .expect("open a fresh IndexedDB store")
 }
@@ -24,9 +22,7 @@ tandem_core::store_conformance_tests!(wasm_bindgen_test, make_idb_store);
 #[wasm_bindgen_test]
 async fn test_identity_and_account_survive_reopen() {
     use tandem_core::store::{ClientStore, IdentityKeyStore};
-    let tag: String =
-        tandem_web::rng::random_bytes::<6>().iter().map(|b| format!("{b:02x}")).collect();
-    let name = format!("tandem-reopen-{tag}");
+    let name = common::fresh_db_name("reopen");
     assert!(IdbStore::open(&name).await.unwrap().is_none());
     let identity = IdentityKeyPair::generate(&mut tandem_web::rng::system_rng());
     let store = IdbStore::create(&name, identity.clone(), 4242).await.unwrap();
@@ -51,9 +47,7 @@ async fn test_session_log_replays_and_compacts() {
     use tandem_core::{DeviceId, ProtocolAddress, Timestamp};
 
     const NOW: Timestamp = Timestamp::from_millis(1_800_000_000_000);
-    let tag: String =
-        tandem_web::rng::random_bytes::<6>().iter().map(|b| format!("{b:02x}")).collect();
-    let name = format!("tandem-session-log-{tag}");
+    let name = common::fresh_db_name("session-log");
     let mut rng = SeededRng::new(11);
     let identity = IdentityKeyPair::generate(&mut rng);
     let store = IdbStore::create(&name, identity.clone(), 7).await.unwrap();
@@ -200,9 +194,7 @@ async fn test_unread_counts_follow_lookups_saves_and_reopens() {
     use tandem_core::AccountId;
     use tandem_core::client::MessageRecord;
     use tandem_core::store::{ClientChanges, ClientStore};
-    let tag: String =
-        tandem_web::rng::random_bytes::<6>().iter().map(|b| format!("{b:02x}")).collect();
-    let name = format!("tandem-unread-{tag}");
+    let name = common::fresh_db_name("unread");
     let store =
         IdbStore::create(&name, IdentityKeyPair::generate(&mut tandem_web::rng::system_rng()), 3)
             .await
@@ -253,9 +245,7 @@ async fn test_unread_mentions_of_this_account_are_counted_in_the_summary() {
     use tandem_core::client::{AccountRecord, MessageRecord};
     use tandem_core::store::{ClientChanges, ClientStore};
     use tandem_core::{AccountId, DeviceId, Timestamp};
-    let tag: String =
-        tandem_web::rng::random_bytes::<6>().iter().map(|b| format!("{b:02x}")).collect();
-    let name = format!("tandem-mentions-{tag}");
+    let name = common::fresh_db_name("mentions");
     let identity = IdentityKeyPair::generate(&mut tandem_web::rng::system_rng());
     let me = AccountRecord::new(
         AccountId([1; 16]),
@@ -317,9 +307,7 @@ mod remembering {
 async fn test_a_views_store_never_shows_a_device_list_older_than_the_engine_wrote() {
     use tandem_core::AccountId;
     use tandem_core::store::{ClientChanges, ClientStore};
-    let tag: String =
-        tandem_web::rng::random_bytes::<6>().iter().map(|b| format!("{b:02x}")).collect();
-    let name = format!("tandem-lists-{tag}");
+    let name = common::fresh_db_name("lists");
     let identity = IdentityKeyPair::generate(&mut tandem_web::rng::system_rng());
     let engine = IdbStore::create(&name, identity.clone(), 7).await.unwrap();
     engine.remember_engine_records();

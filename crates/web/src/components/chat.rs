@@ -474,7 +474,7 @@ pub(crate) fn ChatList(
                         let is_selected = move || {
                             selected.with(|s| s.as_ref().is_some_and(|(c, _)| *c == conversation))
                         };
-                                                let label = match (row.unread, row.mentions) {
+                        let label = match (row.unread, row.mentions) {
                             (0, _) => row.name.clone(),
                             (n, 0) => format!("{}, {n} unread", row.name),
                             (n, _) => format!("{}, {n} unread, mentions you", row.name),
@@ -503,7 +503,7 @@ pub(crate) fn ChatList(
                                         </span>
                                         <span class="chat-bottom">
                                             <span class="chat-preview muted">{row.preview.clone()}</span>
-                                                                                        <Show when=move || { row.mentions > 0 }>
+                                            <Show when=move || { row.mentions > 0 }>
                                                 <span class="mention-badge" data-testid="chat-mention" title="Mentions you" aria-hidden="true">"@"</span>
                                             </Show>
                                             <Show when=move || { row.unread > 0 }>

@@ -72,17 +72,19 @@ pub(crate) fn TrustNotices(
     let rejected = move || trust.with(|t| t.as_ref().map_or(0, |t| t.rejected.len()));
     let expired = move || trust.with(|t| t.as_ref().is_some_and(|t| t.list_expired));
     let (n1, n2, n4) = (name.clone(), name.clone(), name.clone());
+    let waits = match group {
+        Some(_) => format!(
+            "your messages to this group wait until you accept the new code or send them without {name}"
+        ),
+        None => "your messages wait here until you accept the new code".to_owned(),
+    };
     let who = StoredValue::new(name);
     view! {
         <Show when=held>
             <div class="notice notice-warning" role="alert" data-testid="key-held-notice">
                 <p>
-                                        <strong>{format!("{n1}'s security code changed.")}</strong>
-                    {if group.is_some() {
-                        format!(" You had verified {n1}, so your messages to this group wait until you accept the new code or send them without {n1}. {n1} may have set up Tandem again, or someone may be pretending to be them: ask them another way if you can.")
-                    } else {
-                        format!(" You had verified {n1}, so your messages wait here until you accept the new code. {n1} may have set up Tandem again, or someone may be pretending to be them: ask them another way if you can.")
-                    }}
+                    <strong>{format!("{n1}'s security code changed.")}</strong>
+                    {format!(" You had verified {n1}, so {waits}. {n1} may have set up Tandem again, or someone may be pretending to be them: ask them another way if you can.")}
                 </p>
                 <div class="actions">
                     <button class="button button-small" on:click=move |_| on_review.run(())>"View code"</button>

@@ -3,6 +3,13 @@
 use tandem_core::client::{Conversation, MessageId, MessageRecord, OutgoingState};
 use tandem_core::{AccountId, DeviceId, Timestamp};
 
+/// A database name no other test run uses: `tandem-{what}-` and 12 random hex digits.
+pub(crate) fn fresh_db_name(what: &str) -> String {
+    let tag: String =
+        tandem_web::rng::random_bytes::<6>().iter().map(|b| format!("{b:02x}")).collect();
+    format!("tandem-{what}-{tag}")
+}
+
 /// An unread direct message from `sender`'s primary device, stamped and stored at
 /// `timestamp`.
 pub(crate) fn incoming(
